@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything Podium needs on a fresh Debian 12 machine, as root or with sudo:
+# apt packages, the npm packages of web/, and the offline mediasoup build recipe.
+# Idempotent: when nothing is missing it only checks, in a few seconds.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+say() { printf 'setup: %s\n' "$*"; }
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# 1. Debian packages.
+APT_PACKAGES=(
+  # C/C++ toolchain and what the mediasoup worker links (see tools/mediasoup-offline)
+  build-essential pkg-config python3 python3-venv
+  libssl-dev libuv1-dev libflatbuffers-dev flatbuffers-compiler
+  # ffmpeg-next: FFmpeg 5.1's libraries and bindgen's libclang
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev clang libclang-dev
+  # the ffmpeg CLI (ffprobe in tests), test speech and audio measurement
+  ffmpeg espeak-ng sox
+  # browser tests, and fonts for the pages and the recording's name labels
+  chromium chromium-driver fonts-dejavu-core fonts-liberation
+)
+command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+missing=()
+while read -r pkg status; do
+  [ "$status" = installed ] || missing+=("$pkg")
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
+# dpkg-query prints nothing for packages it has never heard of: catch those too.
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  say "installing ${missing[*]}"
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Rust toolchain: the machine's own (rustup). Say so clearly rather than fail later.
+command -v cargo >/dev/null || { say "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+
+# 3. npm packages of web/ (mediasoup-client, esbuild, playwright-core), when the lock
+#    file changed since the last install.
+stamp=web/node_modules/.podium-lock.sha256
+want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing npm packages of web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+fi
+
+# 4. The offline mediasoup build recipe, when it or its shims changed.
+stamp=.mediasoup-offline/.podium-recipe.sha256
+want=$(find tools/mediasoup-offline/setup-offline.sh tools/mediasoup-offline/shims -type f -print0 \
+  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "preparing the offline mediasoup build (.mediasoup-offline/)"
+  tools/mediasoup-offline/setup-offline.sh "$ROOT" >/dev/null
+  echo "$want" > "$stamp"
+fi
+say "all dependencies present"
