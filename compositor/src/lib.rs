@@ -1,0 +1,29 @@
+//! Podium's compositor: per recording, it receives the active speaker's video and every
+//! participant's audio as RTP, and writes one fragmented mp4 (H.264 + AAC).
+//!
+//! Issue 3 only lays the crate down with its FFmpeg binding; the pipeline arrives with
+//! the recording feature.
+
+/// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.
+pub fn ffmpeg_versions() -> String {
+    fn v(n: u32) -> String {
+        format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
+    }
+    format!(
+        "avcodec {}, avformat {}, avutil {}",
+        v(ffmpeg_next::codec::version()),
+        v(ffmpeg_next::format::version()),
+        v(ffmpeg_next::util::version())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn links_against_ffmpeg_5_1() {
+        // Debian 12's FFmpeg 5.1 ships libavcodec 59 and libavformat 59.
+        let versions = super::ffmpeg_versions();
+        assert!(versions.starts_with("avcodec 59."), "{versions}");
+        assert!(versions.contains("avformat 59."), "{versions}");
+    }
+}

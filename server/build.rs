@@ -1,0 +1,55 @@
+//! Embeds the web bundle (web/dist, made by `npm run build` in web/) into the binary.
+//! Without it the server still builds and serves a page saying how to build the UI.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    println!("cargo:rerun-if-changed={}", dist.display());
+    let mut files = Vec::new();
+    if dist.is_dir() {
+        collect(&dist, &mut files);
+    } else {
+        println!("cargo:warning=web/dist is missing: the UI is not embedded (run `make build`)");
+    }
+    files.sort();
+    let mut code = String::from("pub static WEB_ASSETS: &[Asset] = &[\n");
+    for file in &files {
+        let rel = file.strip_prefix(&dist).unwrap().to_string_lossy().replace('\\', "/");
+        let abs = file.canonicalize().unwrap();
+        writeln!(
+            code,
+            "    Asset {{ path: {rel:?}, bytes: include_bytes!({abs:?}), content_type: {:?} }},",
+            content_type(&rel)
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("web_assets.rs");
+    std::fs::write(out, code).unwrap();
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "map" => "application/json",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}

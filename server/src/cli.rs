@@ -1,0 +1,160 @@
+//! Command-line interface. Every flag has an environment fallback (PODIUM_*), and a
+//! bad flag or value ends the process with a one-line error naming it and exit code 2.
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "podium", version, about = "Self-hosted meeting room and active-speaker recorder")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the meeting server: web UI, signaling, mediasoup workers and recorders.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port of the web UI and API. Port 0 picks a free port (logged at start).
+    #[arg(long, env = "PODIUM_LISTEN", default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Where recordings are written. Created if missing.
+    #[arg(long, env = "PODIUM_RECORDINGS_DIR", default_value = "./recordings", value_name = "DIR",
+          value_parser = parse_recordings_dir)]
+    pub recordings_dir: PathBuf,
+
+    /// The IP address browsers use to reach this server's media ports. Defaults to the
+    /// --listen IP; required when --listen binds all interfaces (0.0.0.0 or ::).
+    #[arg(long, env = "PODIUM_ANNOUNCED_IP", value_name = "IP")]
+    pub announced_ip: Option<IpAddr>,
+
+    /// First WebRTC media port. Worker N listens on UDP and TCP port RTC_PORT+N (one
+    /// port per worker, shared by all its participants). 0 picks free ports.
+    #[arg(long, env = "PODIUM_RTC_PORT", default_value_t = 40000, value_name = "PORT")]
+    pub rtc_port: u16,
+
+    /// Number of mediasoup workers (one per core is best). Default: the number of cores.
+    #[arg(long, env = "PODIUM_WORKERS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Most participants in one room; the next gets a "room full" error.
+    #[arg(long, env = "PODIUM_MAX_PARTICIPANTS", default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_participants: u16,
+}
+
+/// ServeArgs after the checks that involve more than one flag.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub recordings_dir: PathBuf,
+    pub announced_ip: IpAddr,
+    pub rtc_port: u16,
+    pub workers: usize,
+    pub max_participants: usize,
+}
+
+impl ServeArgs {
+    pub fn validate(self) -> Result<ServeConfig, clap::Error> {
+        let announced_ip = match self.announced_ip {
+            Some(ip) if ip.is_unspecified() => {
+                return Err(flag_error("--announced-ip", &ip.to_string(), "must be an address browsers can reach, not an unspecified one"));
+            }
+            Some(ip) => ip,
+            None if self.listen.ip().is_unspecified() => {
+                return Err(Cli::command().error(
+                    ErrorKind::MissingRequiredArgument,
+                    format!("--announced-ip is required when --listen binds all interfaces ({}): give the address browsers reach", self.listen.ip()),
+                ));
+            }
+            None => self.listen.ip(),
+        };
+        let workers = match self.workers {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
+        if self.rtc_port != 0 && usize::from(self.rtc_port) + workers - 1 > usize::from(u16::MAX) {
+            return Err(flag_error("--rtc-port", &self.rtc_port.to_string(), &format!("{workers} workers need ports up to {}", usize::from(self.rtc_port) + workers - 1)));
+        }
+        Ok(ServeConfig { listen: self.listen, recordings_dir: self.recordings_dir, announced_ip, rtc_port: self.rtc_port, workers, max_participants: usize::from(self.max_participants) })
+    }
+}
+
+fn flag_error(flag: &str, value: &str, why: &str) -> clap::Error {
+    Cli::command().error(ErrorKind::ValueValidation, format!("invalid value '{value}' for '{flag}': {why}"))
+}
+
+/// Creates the directory (and checks that it is one we can write to) while parsing, so
+/// that a bad value is reported as a bad flag, before anything starts.
+fn parse_recordings_dir(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let path = PathBuf::from(value);
+    std::fs::create_dir_all(&path).map_err(|e| format!("cannot create the directory: {e}"))?;
+    let probe = path.join(".podium-write-check");
+    std::fs::write(&probe, b"").map_err(|e| format!("cannot write in the directory: {e}"))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(path)
+}
+
+/// Prints help and version as clap does; any other error as ONE line (clap adds a
+/// usage tip on further lines) and exit code 2.
+pub fn exit_on_parse_error(err: clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(if err.use_stderr() { 2 } else { 0 })
+        }
+        _ => {
+            let text = err.render().to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            eprintln!("{line}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let mut argv = vec!["podium", "serve"];
+        argv.extend_from_slice(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command;
+        serve.validate()
+    }
+
+    #[test]
+    fn announced_ip_defaults_to_the_listen_ip() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let config = parse(&["--listen", "127.0.0.2:9", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(config.announced_ip.to_string(), "127.0.0.2");
+    }
+
+    #[test]
+    fn listening_on_all_interfaces_needs_an_announced_ip() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let err = parse(&["--listen", "0.0.0.0:3000", "--recordings-dir", dir.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("--announced-ip"), "{err}");
+        let ok = parse(&["--listen", "0.0.0.0:3000", "--announced-ip", "192.0.2.7", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(ok.announced_ip.to_string(), "192.0.2.7");
+    }
+
+    #[test]
+    fn rtc_ports_must_fit_every_worker() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let err = parse(&["--rtc-port", "65535", "--workers", "2", "--recordings-dir", dir.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("--rtc-port"), "{err}");
+    }
+}

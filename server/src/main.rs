@@ -1,0 +1,50 @@
+//! `podium`: the meeting server (mediasoup SFU), the recorder's control side and the
+//! web UI, in one self-contained binary.
+mod assets;
+mod cli;
+mod http;
+mod media;
+mod protocol;
+mod room;
+mod serve;
+mod session;
+mod speaker;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return cli::exit_on_parse_error(err),
+    };
+    init_tracing();
+    match cli.command {
+        cli::Command::Serve(args) => {
+            let args = match args.validate() {
+                Ok(args) => args,
+                Err(err) => return cli::exit_on_parse_error(err),
+            };
+            match serve::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    // `{:#}` prints the whole anyhow context chain on one line.
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Logs go to stderr through tracing; RUST_LOG selects what (default: info for Podium,
+/// warnings for libraries).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,server=info,compositor=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

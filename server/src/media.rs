@@ -1,0 +1,137 @@
+//! The mediasoup side of the server: a pool of workers (threads of this process), each
+//! with one WebRtcServer so that all of a worker's WebRTC transports share a single
+//! UDP+TCP port. Rooms are spread over the workers.
+use anyhow::{Context, Result};
+use mediasoup::prelude::*;
+use mediasoup::webrtc_server::{WebRtcServer, WebRtcServerListenInfos, WebRtcServerOptions};
+use mediasoup::worker::{WorkerLogLevel, WorkerSettings};
+use serde::Serialize;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One mediasoup worker and the WebRtcServer that carries its participants' media.
+pub struct MediaWorker {
+    pub index: usize,
+    pub worker: Worker,
+    pub webrtc_server: WebRtcServer,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    dead: Arc<AtomicBool>,
+}
+
+impl MediaWorker {
+    pub fn is_alive(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst) && !self.worker.closed()
+    }
+}
+
+/// What `/api/health` says of a worker.
+#[derive(Debug, Serialize)]
+pub struct WorkerHealth {
+    pub index: usize,
+    pub id: String,
+    pub alive: bool,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    pub routers: usize,
+}
+
+pub struct WorkerPool {
+    // Kept so that the manager (and its executor thread) lives as long as the workers.
+    _manager: WorkerManager,
+    workers: Vec<MediaWorker>,
+}
+
+pub struct PoolOptions {
+    pub workers: usize,
+    pub listen_ip: IpAddr,
+    pub announced_ip: IpAddr,
+    /// First port; worker i uses first_port + i. 0: free ports chosen by the system.
+    pub first_port: u16,
+}
+
+impl WorkerPool {
+    pub async fn start(options: &PoolOptions) -> Result<Self> {
+        let manager = WorkerManager::new();
+        let mut workers = Vec::with_capacity(options.workers);
+        for index in 0..options.workers {
+            let mut settings = WorkerSettings::default();
+            // The worker's own logs go to stderr unstructured; keep them to warnings.
+            settings.log_level = WorkerLogLevel::Warn;
+            settings.log_tags = vec![];
+            let worker = manager
+                .create_worker(settings)
+                .await
+                .with_context(|| format!("starting mediasoup worker {index}"))?;
+            let dead = Arc::new(AtomicBool::new(false));
+            worker
+                .on_dead({
+                    let dead = Arc::clone(&dead);
+                    move |result| {
+                        dead.store(true, Ordering::SeqCst);
+                        tracing::error!(worker = index, ?result, "mediasoup worker died");
+                    }
+                })
+                .detach();
+
+            let port = match options.first_port {
+                0 => None,
+                first => Some(first + u16::try_from(index).context("too many workers")?),
+            };
+            let listen = |protocol| ListenInfo {
+                protocol,
+                ip: options.listen_ip,
+                announced_address: (options.announced_ip != options.listen_ip)
+                    .then(|| options.announced_ip.to_string()),
+                expose_internal_ip: false,
+                port,
+                port_range: None,
+                flags: None,
+                send_buffer_size: None,
+                recv_buffer_size: None,
+            };
+            let listen_infos =
+                WebRtcServerListenInfos::new(listen(Protocol::Udp)).insert(listen(Protocol::Tcp));
+            let webrtc_server = worker
+                .create_webrtc_server(WebRtcServerOptions::new(listen_infos))
+                .await
+                .map_err(anyhow::Error::from)
+                .with_context(|| match port {
+                    Some(p) => format!("opening WebRTC port {p} (UDP+TCP) on {} for worker {index}: is it in use? choose another with --rtc-port", options.listen_ip),
+                    None => format!("opening a WebRTC port on {} for worker {index}", options.listen_ip),
+                })?;
+            let dump = webrtc_server.dump().await.context("reading the WebRtcServer's ports")?;
+            let udp_port = dump.udp_sockets.first().map_or(0, |s| s.port);
+            let tcp_port = dump.tcp_servers.first().map_or(0, |s| s.port);
+            tracing::info!(worker = index, udp_port, tcp_port, "mediasoup worker ready");
+            workers.push(MediaWorker { index, worker, webrtc_server, udp_port, tcp_port, dead });
+        }
+        Ok(Self { _manager: manager, workers })
+    }
+
+    pub fn workers(&self) -> &[MediaWorker] {
+        &self.workers
+    }
+
+    pub async fn health(&self) -> Vec<WorkerHealth> {
+        let mut out = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            let alive = w.is_alive();
+            let routers = if alive {
+                w.worker.dump().await.map(|d| d.router_ids.len()).unwrap_or(0)
+            } else {
+                0
+            };
+            out.push(WorkerHealth {
+                index: w.index,
+                id: w.worker.id().to_string(),
+                alive,
+                udp_port: w.udp_port,
+                tcp_port: w.tcp_port,
+                routers,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,224 @@
+//! The signaling protocol: JSON messages over one WebSocket per participant
+//! (`/api/rooms/{room}/ws`). docs/signaling.md documents it for client writers.
+//!
+//! Every message carries `"v": 1`. Client requests carry an `id`; the server answers
+//! each with a `response` of the same `id`. Server events have no `id`.
+use mediasoup::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Larger messages get an error reply (the connection stays up).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct ClientEnvelope {
+    /// Checked by [`parse_client_message`] before the rest is parsed.
+    #[allow(dead_code)]
+    pub v: u32,
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: ClientRequest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientRequest {
+    /// The reply carries the router's RTP capabilities, to load a mediasoup-client
+    /// Device with.
+    Join {
+        name: String,
+        /// Stable per browser tab: a rejoin with the same one replaces the old session
+        /// (after a lost connection) instead of being refused as a taken name.
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    /// The loaded Device's capabilities: needed before `consume`.
+    SetRtpCapabilities { rtp_capabilities: RtpCapabilities },
+    CreateTransport { direction: Direction },
+    ConnectTransport { transport_id: TransportId, dtls_parameters: DtlsParameters },
+    Produce { transport_id: TransportId, kind: MediaKind, rtp_parameters: RtpParameters },
+    CloseProducer { producer_id: ProducerId },
+    PauseProducer { producer_id: ProducerId },
+    ResumeProducer { producer_id: ProducerId },
+    Consume { producer_id: ProducerId },
+    ResumeConsumer { consumer_id: ConsumerId },
+    Leave,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Send,
+    Recv,
+}
+
+/// Machine-readable error codes; `message` says what to do in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnsupportedVersion,
+    TooLarge,
+    NotJoined,
+    AlreadyJoined,
+    InvalidName,
+    NameTaken,
+    RoomFull,
+    NotFound,
+    CannotConsume,
+    Internal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// A participant as the room API and the join reply show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    pub id: String,
+    pub name: String,
+    /// Has an unmuted microphone.
+    pub audio: bool,
+    /// Has an unmuted camera.
+    pub video: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProducerView {
+    pub producer_id: ProducerId,
+    pub participant_id: String,
+    pub kind: MediaKind,
+    pub paused: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ResponseData {
+    Joined {
+        participant_id: String,
+        rtp_capabilities: RtpCapabilitiesFinalized,
+        participants: Vec<ParticipantView>,
+        producers: Vec<ProducerView>,
+        active_speaker: Option<String>,
+    },
+    Transport {
+        transport_id: TransportId,
+        ice_parameters: IceParameters,
+        ice_candidates: Vec<IceCandidate>,
+        dtls_parameters: DtlsParameters,
+    },
+    Produced { producer_id: ProducerId },
+    Consumer {
+        consumer_id: ConsumerId,
+        producer_id: ProducerId,
+        participant_id: String,
+        kind: MediaKind,
+        rtp_parameters: RtpParameters,
+        producer_paused: bool,
+    },
+    Empty {},
+}
+
+/// Messages from the server.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Response {
+        v: u32,
+        id: Option<u64>,
+        ok: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<ResponseData>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorBody>,
+    },
+    ParticipantJoined { v: u32, participant: ParticipantView },
+    ParticipantUpdated { v: u32, participant: ParticipantView },
+    ParticipantLeft { v: u32, participant_id: String },
+    NewProducer { v: u32, producer: ProducerView },
+    ProducerPaused { v: u32, producer_id: ProducerId, participant_id: String },
+    ProducerResumed { v: u32, producer_id: ProducerId, participant_id: String },
+    /// The consumer's producer closed (its owner left or stopped the device).
+    ConsumerClosed { v: u32, consumer_id: ConsumerId, producer_id: ProducerId },
+    ActiveSpeaker { v: u32, participant_id: Option<String> },
+    Speaking { v: u32, participant_id: String, speaking: bool },
+    /// Audio levels in dBov (-127 silent … 0 loudest) of the participants heard lately.
+    Levels { v: u32, levels: Vec<LevelView> },
+    /// This session ends: replaced by a newer one of the same client, or the server stops.
+    Bye { v: u32, reason: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelView {
+    pub participant_id: String,
+    pub dbov: f32,
+    pub speaking: bool,
+}
+
+impl ServerMessage {
+    pub fn ok(id: u64, data: ResponseData) -> Self {
+        ServerMessage::Response { v: PROTOCOL_VERSION, id: Some(id), ok: true, data: Some(data), error: None }
+    }
+
+    pub fn error(id: Option<u64>, error: ErrorBody) -> Self {
+        ServerMessage::Response { v: PROTOCOL_VERSION, id, ok: false, data: None, error: Some(error) }
+    }
+}
+
+/// Parses one client message. On failure, returns the request id (when one could be
+/// read) with an error that says what was wrong.
+pub fn parse_client_message(text: &str) -> Result<ClientEnvelope, (Option<u64>, ErrorBody)> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err((None, ErrorBody::new(ErrorCode::TooLarge, format!("message of {} bytes is over the limit of {MAX_MESSAGE_BYTES}", text.len()))));
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| (None, ErrorBody::new(ErrorCode::BadRequest, format!("not JSON: {e}"))))?;
+    let id = value.get("id").and_then(serde_json::Value::as_u64);
+    match value.get("v").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
+        Some(v) => return Err((id, ErrorBody::new(ErrorCode::UnsupportedVersion, format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}")))),
+        None => return Err((id, ErrorBody::new(ErrorCode::BadRequest, "missing \"v\" (protocol version)"))),
+    }
+    if id.is_none() {
+        return Err((None, ErrorBody::new(ErrorCode::BadRequest, "missing \"id\" (a request number)")));
+    }
+    serde_json::from_value(value).map_err(|e| (id, ErrorBody::new(ErrorCode::BadRequest, format!("invalid request: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_request() {
+        let msg = parse_client_message(r#"{"v":1,"id":3,"type":"create_transport","direction":"send"}"#).unwrap();
+        assert_eq!(msg.id, 3);
+        assert!(matches!(msg.request, ClientRequest::CreateTransport { direction: Direction::Send }));
+    }
+
+    #[test]
+    fn rejects_bad_messages_with_the_request_id_when_readable() {
+        let (id, err) = parse_client_message("not json").unwrap_err();
+        assert_eq!((id, err.code), (None, ErrorCode::BadRequest));
+        let (id, err) = parse_client_message(r#"{"v":1,"id":9,"type":"fly_to_the_moon"}"#).unwrap_err();
+        assert_eq!((id, err.code), (Some(9), ErrorCode::BadRequest));
+        assert!(err.message.contains("fly_to_the_moon"), "{}", err.message);
+        let (id, err) = parse_client_message(r#"{"v":2,"id":4,"type":"leave"}"#).unwrap_err();
+        assert_eq!((id, err.code), (Some(4), ErrorCode::UnsupportedVersion));
+        let (_, err) = parse_client_message(r#"{"v":1,"type":"leave"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        let (_, err) = parse_client_message(r#"{"v":1,"id":5,"type":"consume","producer_id":"not-a-uuid"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        let big = format!(r#"{{"v":1,"id":1,"type":"join","name":"{}"}}"#, "a".repeat(MAX_MESSAGE_BYTES));
+        assert_eq!(parse_client_message(&big).unwrap_err().1.code, ErrorCode::TooLarge);
+    }
+}

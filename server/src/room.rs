@@ -1,0 +1,597 @@
+//! Rooms: one mediasoup Router each, created on first join and closed when the last
+//! participant leaves, spread over the workers. A room owns its members' producers and
+//! the speaker detection; each member's transports and consumers belong to their
+//! WebSocket session (`session.rs`), so they close with it.
+use crate::media::WorkerPool;
+use crate::protocol::{LevelView, ParticipantView, ProducerView};
+use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
+use mediasoup::prelude::*;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::num::{NonZeroU16, NonZeroU32, NonZeroU8};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How often the detector is polled (and so how late a hangover can end) and the
+/// AudioLevelObserver's reporting interval.
+const SPEAKER_TICK: Duration = Duration::from_millis(100);
+/// `levels` events go out every this many ticks (200 ms: 5 Hz).
+const LEVELS_EVERY_TICKS: u32 = 2;
+const EVENT_BUFFER: usize = 1024;
+
+/// A validated room id: `[A-Za-z0-9_-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RoomId(String);
+
+impl RoomId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(text.to_string()))
+        } else {
+            Err("a room id is 1 to 64 characters among letters, digits, '-' and '_'".into())
+        }
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type ParticipantId = String;
+
+/// Validates a display name: 1–40 characters once trimmed, no control characters.
+pub fn validate_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > 40 {
+        return Err(format!("a name is 1 to 40 characters (this one has {chars})"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a name cannot contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("the name \"{0}\" is taken in this room: choose another")]
+    NameTaken(String),
+    #[error("the room is full ({0} participants): try again later or use another room")]
+    RoomFull(usize),
+    #[error("no media worker is available: {0}")]
+    NoWorker(String),
+}
+
+/// What happens in a room, for its members' sessions (and, later, its recorder).
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    Joined(ParticipantView),
+    Updated(ParticipantView),
+    Left(ParticipantId),
+    NewProducer(ProducerView),
+    ProducerPaused { producer_id: ProducerId, participant_id: ParticipantId },
+    ProducerResumed { producer_id: ProducerId, participant_id: ParticipantId },
+    ProducerClosed { producer_id: ProducerId },
+    ActiveSpeaker(Option<ParticipantId>),
+    Speaking(ParticipantId, bool),
+    Levels(Arc<Vec<LevelView>>),
+}
+
+struct Member {
+    name: String,
+    client_id: Option<String>,
+    producers: Vec<Producer>,
+    /// Fired when a newer session of the same client replaces this one.
+    kick: Option<oneshot::Sender<()>>,
+}
+
+impl Member {
+    fn has_live(&self, kind: MediaKind) -> bool {
+        self.producers.iter().any(|p| p.kind() == kind && !p.paused())
+    }
+}
+
+struct RoomState {
+    /// In join order.
+    members: Vec<(ParticipantId, Member)>,
+    audio_producers: HashMap<ProducerId, ParticipantId>,
+    detector: SpeakerDetector<ParticipantId>,
+}
+
+impl RoomState {
+    fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|(m, _)| m == id).map(|(_, m)| m)
+    }
+
+    fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|(m, _)| m == id).map(|(_, m)| m)
+    }
+
+    fn view(&self, id: &str) -> Option<ParticipantView> {
+        self.member(id).map(|m| ParticipantView {
+            id: id.to_string(),
+            name: m.name.clone(),
+            audio: m.has_live(MediaKind::Audio),
+            video: m.has_live(MediaKind::Video),
+        })
+    }
+}
+
+pub struct Room {
+    pub id: RoomId,
+    pub worker_index: usize,
+    pub router: Router,
+    pub webrtc_server: WebRtcServer,
+    audio_observer: AudioLevelObserver,
+    speaker_observer: ActiveSpeakerObserver,
+    state: Mutex<RoomState>,
+    events: broadcast::Sender<RoomEvent>,
+}
+
+/// A member's view of the room right after joining.
+pub struct Joined {
+    pub participant_id: ParticipantId,
+    pub events: broadcast::Receiver<RoomEvent>,
+    pub kicked: oneshot::Receiver<()>,
+    pub participants: Vec<ParticipantView>,
+    pub producers: Vec<ProducerView>,
+    pub active_speaker: Option<ParticipantId>,
+}
+
+/// The room as `GET /api/rooms/{room}` shows it.
+#[derive(Debug, Serialize)]
+pub struct RoomView {
+    pub id: RoomId,
+    pub participants: Vec<ParticipantView>,
+    pub active_speaker: Option<ParticipantId>,
+    /// The running recording (arrives with the recorder).
+    pub recording: Option<serde_json::Value>,
+}
+
+/// What mediasoup itself holds for a room, to find leaks.
+#[derive(Debug, Serialize)]
+pub struct RoomDump {
+    pub id: RoomId,
+    pub worker: usize,
+    pub transports: usize,
+    pub producers: usize,
+    pub consumers: usize,
+    pub rtp_observers: usize,
+}
+
+enum ObserverInput {
+    Volumes(Vec<(ProducerId, i8)>),
+    Silence,
+    Dominant(ProducerId),
+}
+
+impl Room {
+    async fn create(id: RoomId, worker_index: usize, worker: &Worker, webrtc_server: WebRtcServer) -> Result<Arc<Self>, String> {
+        let router = worker.create_router(RouterOptions::new(media_codecs())).await.map_err(|e| e.to_string())?;
+        let mut level_options = AudioLevelObserverOptions::default();
+        level_options.interval = SPEAKER_TICK.as_millis() as u16;
+        level_options.threshold = -80;
+        // Report every producer, not just the loudest: the detector compares them.
+        level_options.max_entries = NonZeroU16::new(64).unwrap();
+        let audio_observer = router.create_audio_level_observer(level_options).await.map_err(|e| e.to_string())?;
+        let speaker_observer = router
+            .create_active_speaker_observer(ActiveSpeakerObserverOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        // These callbacks run on the worker's thread: hand the data to the room's task.
+        audio_observer
+            .on_volumes({
+                let tx = input_tx.clone();
+                move |volumes| {
+                    let _ = tx.send(ObserverInput::Volumes(volumes.iter().map(|v| (v.producer.id(), v.volume)).collect()));
+                }
+            })
+            .detach();
+        audio_observer
+            .on_silence({
+                let tx = input_tx.clone();
+                move || {
+                    let _ = tx.send(ObserverInput::Silence);
+                }
+            })
+            .detach();
+        speaker_observer
+            .on_dominant_speaker(move |d| {
+                let _ = input_tx.send(ObserverInput::Dominant(d.producer.id()));
+            })
+            .detach();
+
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let room = Arc::new(Room {
+            id,
+            worker_index,
+            router,
+            webrtc_server,
+            audio_observer,
+            speaker_observer,
+            state: Mutex::new(RoomState { members: Vec::new(), audio_producers: HashMap::new(), detector: SpeakerDetector::new(Tuning::default()) }),
+            events,
+        });
+        tokio::spawn(run_speaker_detection(Arc::downgrade(&room), input_rx));
+        tracing::info!(room = %room.id, worker = worker_index, "room opened");
+        Ok(room)
+    }
+
+    fn emit(&self, event: RoomEvent) {
+        // No receivers is fine (nobody left to tell).
+        let _ = self.events.send(event);
+    }
+
+    fn join(&self, name: String, client_id: Option<String>, max_participants: usize) -> Result<Joined, JoinError> {
+        let mut state = self.state.lock();
+        // A rejoin of the same browser tab replaces its old session (lost connection).
+        let replaced = client_id.as_ref().and_then(|c| {
+            state.members.iter().find(|(_, m)| m.client_id.as_ref() == Some(c)).map(|(id, _)| id.clone())
+        });
+        if let Some(old) = &replaced {
+            if let Some(kick) = state.member_mut(old).and_then(|m| m.kick.take()) {
+                let _ = kick.send(());
+            }
+            self.remove_member(&mut state, old);
+        }
+        if state.members.iter().any(|(_, m)| m.name.to_lowercase() == name.to_lowercase()) {
+            return Err(JoinError::NameTaken(name));
+        }
+        if state.members.len() >= max_participants {
+            return Err(JoinError::RoomFull(max_participants));
+        }
+        let participant_id: ParticipantId = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let (kick_tx, kicked) = oneshot::channel();
+        // Subscribe before the snapshot, under the lock: no event falls between them.
+        let events = self.events.subscribe();
+        let participants = state.members.iter().filter_map(|(id, _)| state.view(id)).collect();
+        let producers = state
+            .members
+            .iter()
+            .flat_map(|(id, m)| m.producers.iter().map(move |p| producer_view(id, p)))
+            .collect();
+        let active_speaker = state.detector.active_speaker().cloned();
+        state.members.push((participant_id.clone(), Member { name, client_id, producers: Vec::new(), kick: Some(kick_tx) }));
+        let view = state.view(&participant_id).expect("just added");
+        self.emit(RoomEvent::Joined(view));
+        tracing::info!(room = %self.id, participant = %participant_id, "joined");
+        Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker })
+    }
+
+    /// Removes a member and their producers; returns whether the room is now empty.
+    fn leave(&self, participant_id: &str) -> bool {
+        let mut state = self.state.lock();
+        self.remove_member(&mut state, participant_id);
+        state.members.is_empty()
+    }
+
+    fn remove_member(&self, state: &mut RoomState, participant_id: &str) {
+        let Some(index) = state.members.iter().position(|(id, _)| id == participant_id) else { return };
+        let (id, member) = state.members.remove(index);
+        for producer in &member.producers {
+            state.audio_producers.remove(&producer.id());
+            self.emit(RoomEvent::ProducerClosed { producer_id: producer.id() });
+        }
+        // Dropping the producers closes them (if their transport has not already).
+        drop(member);
+        state.detector.remove(Instant::now(), &id);
+        self.emit(RoomEvent::Left(id.clone()));
+        self.emit_speaker_events(state);
+        tracing::info!(room = %self.id, participant = %id, "left");
+    }
+
+    pub async fn add_producer(&self, participant_id: &str, producer: Producer) -> Result<(), String> {
+        if producer.kind() == MediaKind::Audio {
+            // Observers must see a producer before anyone can care about its level.
+            let options = RtpObserverAddProducerOptions::new(producer.id());
+            self.audio_observer.add_producer(options.clone()).await.map_err(|e| e.to_string())?;
+            self.speaker_observer.add_producer(options).await.map_err(|e| e.to_string())?;
+        }
+        let mut state = self.state.lock();
+        let view = producer_view(participant_id, &producer);
+        if producer.kind() == MediaKind::Audio {
+            state.audio_producers.insert(producer.id(), participant_id.to_string());
+        }
+        let Some(member) = state.member_mut(participant_id) else {
+            return Err("not in the room".into());
+        };
+        member.producers.push(producer);
+        self.emit(RoomEvent::NewProducer(view));
+        if let Some(updated) = state.view(participant_id) {
+            self.emit(RoomEvent::Updated(updated));
+        }
+        Ok(())
+    }
+
+    /// The member's producer of this kind, if any (one camera and one mic each).
+    pub fn producers_of_kind(&self, participant_id: &str, kind: MediaKind) -> Option<ProducerId> {
+        let state = self.state.lock();
+        state.member(participant_id)?.producers.iter().find(|p| p.kind() == kind).map(Producer::id)
+    }
+
+    /// The producer of this member, if it is theirs.
+    pub fn producer_of(&self, participant_id: &str, producer_id: ProducerId) -> Option<Producer> {
+        let state = self.state.lock();
+        state.member(participant_id)?.producers.iter().find(|p| p.id() == producer_id).cloned()
+    }
+
+    /// Tells the room that a producer was paused or resumed (the caller did it).
+    pub fn producer_paused_changed(&self, participant_id: &str, producer: &Producer) {
+        let mut state = self.state.lock();
+        let (producer_id, participant) = (producer.id(), participant_id.to_string());
+        if producer.paused() {
+            if producer.kind() == MediaKind::Audio {
+                state.detector.mute(Instant::now(), &participant);
+            }
+            self.emit(RoomEvent::ProducerPaused { producer_id, participant_id: participant });
+        } else {
+            self.emit(RoomEvent::ProducerResumed { producer_id, participant_id: participant });
+        }
+        if let Some(updated) = state.view(participant_id) {
+            self.emit(RoomEvent::Updated(updated));
+        }
+        self.emit_speaker_events(&mut state);
+    }
+
+    pub fn close_producer(&self, participant_id: &str, producer_id: ProducerId) -> bool {
+        let mut state = self.state.lock();
+        let Some(member) = state.member_mut(participant_id) else { return false };
+        let Some(index) = member.producers.iter().position(|p| p.id() == producer_id) else { return false };
+        let producer = member.producers.remove(index);
+        let kind = producer.kind();
+        drop(producer);
+        state.audio_producers.remove(&producer_id);
+        if kind == MediaKind::Audio {
+            state.detector.mute(Instant::now(), &participant_id.to_string());
+        }
+        self.emit(RoomEvent::ProducerClosed { producer_id });
+        if let Some(updated) = state.view(participant_id) {
+            self.emit(RoomEvent::Updated(updated));
+        }
+        self.emit_speaker_events(&mut state);
+        true
+    }
+
+    pub fn participant_of_producer(&self, producer_id: ProducerId) -> Option<ParticipantId> {
+        let state = self.state.lock();
+        state.members.iter().find(|(_, m)| m.producers.iter().any(|p| p.id() == producer_id)).map(|(id, _)| id.clone())
+    }
+
+    pub fn view(&self) -> RoomView {
+        let state = self.state.lock();
+        RoomView {
+            id: self.id.clone(),
+            participants: state.members.iter().filter_map(|(id, _)| state.view(id)).collect(),
+            active_speaker: state.detector.active_speaker().cloned(),
+            recording: None,
+        }
+    }
+
+    pub async fn dump(&self) -> Result<RoomDump, String> {
+        let dump = self.router.dump().await.map_err(|e| e.to_string())?;
+        Ok(RoomDump {
+            id: self.id.clone(),
+            worker: self.worker_index,
+            transports: dump.transport_ids.len(),
+            producers: dump.map_producer_id_consumer_ids.len(),
+            consumers: dump.map_consumer_id_producer_id.len(),
+            rtp_observers: dump.rtp_observer_ids.len(),
+        })
+    }
+
+    fn emit_speaker_events(&self, state: &mut RoomState) {
+        for event in state.detector.drain_events() {
+            self.emit(match event {
+                SpeakerEvent::ActiveSpeaker(p) => RoomEvent::ActiveSpeaker(p),
+                SpeakerEvent::Speaking(p, on) => RoomEvent::Speaking(p, on),
+            });
+        }
+    }
+}
+
+fn producer_view(participant_id: &str, producer: &Producer) -> ProducerView {
+    ProducerView {
+        producer_id: producer.id(),
+        participant_id: participant_id.to_string(),
+        kind: producer.kind(),
+        paused: producer.paused(),
+    }
+}
+
+/// The room's speaker task: feeds observer reports to the detector, polls it every
+/// tick and publishes `levels`. Ends when the room is gone (its observers drop the
+/// senders, or the upgrade fails).
+async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedReceiver<ObserverInput>) {
+    let mut tick = tokio::time::interval(SPEAKER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
+    loop {
+        let next = tokio::select! {
+            input = input.recv() => match input { Some(i) => Some(i), None => return },
+            _ = tick.tick() => None,
+        };
+        let Some(room) = room.upgrade() else { return };
+        let now = Instant::now();
+        let mut state = room.state.lock();
+        match next {
+            Some(ObserverInput::Volumes(volumes)) => {
+                let levels: Vec<(ParticipantId, f32)> = volumes
+                    .iter()
+                    .filter_map(|(producer, dbov)| state.audio_producers.get(producer).map(|p| (p.clone(), f32::from(*dbov))))
+                    .collect();
+                state.detector.observe_levels(now, &levels);
+            }
+            Some(ObserverInput::Silence) => state.detector.observe_levels(now, &[]),
+            Some(ObserverInput::Dominant(producer)) => {
+                if let Some(p) = state.audio_producers.get(&producer).cloned() {
+                    state.detector.observe_dominant(now, p);
+                }
+            }
+            None => {
+                state.detector.poll(now);
+                ticks = ticks.wrapping_add(1);
+                if ticks % LEVELS_EVERY_TICKS == 0 && !state.members.is_empty() {
+                    let levels: Vec<LevelView> = state
+                        .detector
+                        .levels(now, SPEAKER_TICK * 3)
+                        .map(|(p, level)| LevelView {
+                            participant_id: p.clone(),
+                            dbov: level.unwrap_or(-127.0),
+                            speaking: state.detector.is_speaking(p),
+                        })
+                        .collect();
+                    room.emit(RoomEvent::Levels(Arc::new(levels)));
+                }
+            }
+        }
+        room.emit_speaker_events(&mut state);
+    }
+}
+
+/// All rooms of the server.
+pub struct Rooms {
+    pool: Arc<WorkerPool>,
+    max_participants: usize,
+    rooms: tokio::sync::Mutex<HashMap<RoomId, Arc<Room>>>,
+}
+
+impl Rooms {
+    pub fn new(pool: Arc<WorkerPool>, max_participants: usize) -> Self {
+        Self { pool, max_participants, rooms: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// Joins (creating the room on the least busy worker if needed).
+    pub async fn join(&self, id: &RoomId, name: &str, client_id: Option<String>) -> Result<(Arc<Room>, Joined), JoinError> {
+        let name = validate_name(name).map_err(JoinError::InvalidName)?;
+        let mut rooms = self.rooms.lock().await;
+        let room = match rooms.get(id) {
+            Some(room) => Arc::clone(room),
+            None => {
+                let worker = self.least_busy_worker(&rooms).ok_or_else(|| JoinError::NoWorker("every worker has died".into()))?;
+                let room = Room::create(id.clone(), worker.index, &worker.worker, worker.webrtc_server.clone())
+                    .await
+                    .map_err(JoinError::NoWorker)?;
+                rooms.insert(id.clone(), Arc::clone(&room));
+                room
+            }
+        };
+        match room.join(name, client_id, self.max_participants) {
+            Ok(joined) => Ok((room, joined)),
+            Err(err) => {
+                if room.state.lock().members.is_empty() {
+                    rooms.remove(id);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub async fn leave(&self, room: &Arc<Room>, participant_id: &str) {
+        let mut rooms = self.rooms.lock().await;
+        if room.leave(participant_id) {
+            // Only remove the map's entry if it is this room (not a newer one).
+            if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+                rooms.remove(&room.id);
+                tracing::info!(room = %room.id, "room closed");
+            }
+        }
+    }
+
+    pub async fn get(&self, id: &RoomId) -> Option<Arc<Room>> {
+        self.rooms.lock().await.get(id).cloned()
+    }
+
+    pub async fn list(&self) -> Vec<Arc<Room>> {
+        let mut rooms: Vec<_> = self.rooms.lock().await.values().cloned().collect();
+        rooms.sort_by(|a, b| a.id.cmp(&b.id));
+        rooms
+    }
+
+    fn least_busy_worker(&self, rooms: &HashMap<RoomId, Arc<Room>>) -> Option<&crate::media::MediaWorker> {
+        self.pool
+            .workers()
+            .iter()
+            .filter(|w| w.is_alive())
+            .min_by_key(|w| rooms.values().filter(|r| r.worker_index == w.index).count())
+    }
+}
+
+/// The codecs rooms offer: Opus for audio; VP8 first for video (what browsers send
+/// best), H.264 as an alternative.
+pub fn media_codecs() -> Vec<RtpCodecCapability> {
+    vec![
+        RtpCodecCapability::Audio {
+            mime_type: MimeTypeAudio::Opus,
+            preferred_payload_type: None,
+            clock_rate: NonZeroU32::new(48000).unwrap(),
+            channels: NonZeroU8::new(2).unwrap(),
+            parameters: RtpCodecParametersParameters::from([("useinbandfec", 1_u32.into())]),
+            rtcp_feedback: vec![RtcpFeedback::TransportCc],
+        },
+        RtpCodecCapability::Video {
+            mime_type: MimeTypeVideo::Vp8,
+            preferred_payload_type: None,
+            clock_rate: NonZeroU32::new(90000).unwrap(),
+            parameters: RtpCodecParametersParameters::default(),
+            rtcp_feedback: vec![
+                RtcpFeedback::Nack,
+                RtcpFeedback::NackPli,
+                RtcpFeedback::CcmFir,
+                RtcpFeedback::GoogRemb,
+                RtcpFeedback::TransportCc,
+            ],
+        },
+        RtpCodecCapability::Video {
+            mime_type: MimeTypeVideo::H264,
+            preferred_payload_type: None,
+            clock_rate: NonZeroU32::new(90000).unwrap(),
+            parameters: RtpCodecParametersParameters::from([
+                ("packetization-mode", 1_u32.into()),
+                ("level-asymmetry-allowed", 1_u32.into()),
+                ("profile-level-id", "42e01f".into()),
+            ]),
+            rtcp_feedback: vec![
+                RtcpFeedback::Nack,
+                RtcpFeedback::NackPli,
+                RtcpFeedback::CcmFir,
+                RtcpFeedback::GoogRemb,
+                RtcpFeedback::TransportCc,
+            ],
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_ids_are_validated() {
+        for ok in ["a", "standup", "Team_42-b", &"x".repeat(64)] {
+            assert!(RoomId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../etc", "a b", "é", "a/b", &"x".repeat(65), "a.b"] {
+            assert!(RoomId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_validated_and_trimmed() {
+        assert_eq!(validate_name("  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(validate_name(&"é".repeat(40)).unwrap().chars().count(), 40);
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name(&"a".repeat(41)).is_err());
+        assert!(validate_name("bad\u{0}name").is_err());
+    }
+}

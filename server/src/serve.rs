@@ -1,0 +1,85 @@
+//! `podium serve`: starts the workers and the HTTP server, and shuts both down cleanly
+//! on SIGINT or SIGTERM.
+use crate::cli::ServeConfig;
+use crate::http::{self, AppState};
+use crate::media::{PoolOptions, WorkerPool};
+use crate::room::Rooms;
+use anyhow::{Context, Result};
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How long open connections (WebSockets included) get to finish after a signal before
+/// the server closes them. The whole shutdown must stay well under 5 s.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn run(config: ServeConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("podium")
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(serve(config));
+    // Do not wait for blocking tasks that may still hold a connection.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
+}
+
+async fn serve(config: ServeConfig) -> Result<()> {
+    let pool = WorkerPool::start(&PoolOptions {
+        workers: config.workers,
+        listen_ip: config.listen.ip(),
+        announced_ip: config.announced_ip,
+        first_port: config.rtc_port,
+    })
+    .await?;
+    let pool = Arc::new(pool);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen): is another server using it?", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let rooms = Arc::new(Rooms::new(Arc::clone(&pool), config.max_participants));
+    let state = Arc::new(AppState { pool: Arc::clone(&pool), rooms, shutdown: stop_rx.clone() });
+    let app = http::router(Arc::clone(&state));
+
+    tracing::info!(ffmpeg = %compositor::ffmpeg_versions(), "media libraries");
+    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), "podium serving");
+    // A plain line on stdout for people and scripts (tests read the port from it).
+    println!("Podium is running on http://{addr}");
+
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }
+    });
+    let mut server = std::pin::pin!(server.into_future());
+
+    tokio::select! {
+        result = &mut server => result.context("HTTP server failed")?,
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down");
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+                tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}: closing them");
+            }
+        }
+    }
+    // Sessions saw the stop signal and closed; dropping the last handle to each worker
+    // closes it (and its routers and transports).
+    drop(state);
+    drop(pool);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

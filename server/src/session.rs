@@ -1,0 +1,373 @@
+//! One participant's WebSocket session. It owns the participant's transports and
+//! consumers (so they close when it ends), forwards room events, and answers requests.
+//! It ends on a close, a lost connection (no frame for [`GONE_AFTER`]), a replacement
+//! by a newer session of the same client, or server shutdown.
+use crate::protocol::*;
+use crate::room::{JoinError, ParticipantId, Room, RoomEvent, RoomId, Rooms};
+use axum::extract::ws::{Message, WebSocket};
+use mediasoup::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+/// The server pings this often; browsers answer pings by themselves.
+const PING_EVERY: Duration = Duration::from_secs(3);
+/// A participant not heard from (any frame, pongs included) for this long is gone.
+const GONE_AFTER: Duration = Duration::from_secs(8);
+
+pub struct SessionContext {
+    pub rooms: Arc<Rooms>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+struct Membership {
+    room: Arc<Room>,
+    participant_id: ParticipantId,
+    /// The client's Device capabilities, once it sent them.
+    rtp_capabilities: Option<RtpCapabilities>,
+    events: broadcast::Receiver<RoomEvent>,
+    kicked: tokio::sync::oneshot::Receiver<()>,
+    /// The kick receiver has completed (it must not be polled again).
+    kick_settled: bool,
+    transports: HashMap<TransportId, (Direction, WebRtcTransport)>,
+    consumers: HashMap<ConsumerId, Consumer>,
+}
+
+enum Flow {
+    Continue,
+    End(&'static str),
+}
+
+pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
+    let mut shutdown = ctx.shutdown.clone();
+    let mut member: Option<Membership> = None;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = Instant::now();
+    let reason = loop {
+        let flow = tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(frame)) => {
+                    last_heard = Instant::now();
+                    handle_frame(&mut socket, frame, &room_id, &ctx.rooms, &mut member).await
+                }
+                Some(Err(_)) | None => Flow::End("connection closed"),
+            },
+            signal = member_signal(&mut member) => match signal {
+                MemberSignal::Event(event) => forward_event(&mut socket, event, member.as_mut().unwrap()).await,
+                MemberSignal::Lagged(n) => {
+                    tracing::warn!(room = %room_id, skipped = n, "session too slow for its room's events");
+                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "connection too slow: rejoin".into() }).await;
+                    Flow::End("lagged")
+                }
+                MemberSignal::Kicked => {
+                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "you joined again from elsewhere (a newer connection of this tab)".into() }).await;
+                    // The room already removed this member: do not remove the newer one.
+                    if let Some(m) = member.as_mut() { m.participant_id.clear(); }
+                    Flow::End("replaced")
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > GONE_AFTER {
+                    Flow::End("not heard from")
+                } else if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    Flow::End("connection closed")
+                } else {
+                    Flow::Continue
+                }
+            }
+            () = stopping(&mut shutdown) => {
+                send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "the server is shutting down".into() }).await;
+                Flow::End("server shutdown")
+            }
+        };
+        if let Flow::End(reason) = flow {
+            break reason;
+        }
+    };
+    if let Some(m) = member {
+        tracing::debug!(room = %room_id, participant = %m.participant_id, reason, "session ended");
+        leave(&ctx.rooms, m).await;
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn leave(rooms: &Rooms, m: Membership) {
+    let Membership { room, participant_id, transports, consumers, .. } = m;
+    // Consumers and transports first (closing a transport closes its producers too),
+    // then the room forgets the member and, if they were the last, closes.
+    drop(consumers);
+    drop(transports);
+    if !participant_id.is_empty() {
+        rooms.leave(&room, &participant_id).await;
+    }
+}
+
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the server is gone: stopping too.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+enum MemberSignal {
+    Event(RoomEvent),
+    Lagged(u64),
+    Kicked,
+}
+
+/// The next room event or the kick of a joined session; never resolves before joining.
+async fn member_signal(member: &mut Option<Membership>) -> MemberSignal {
+    let Some(m) = member else { return std::future::pending().await };
+    loop {
+        tokio::select! {
+            event = m.events.recv() => return match event {
+                Ok(event) => MemberSignal::Event(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => MemberSignal::Lagged(n),
+                // The room is gone: only happens once this member left it.
+                Err(broadcast::error::RecvError::Closed) => MemberSignal::Kicked,
+            },
+            kick = &mut m.kicked, if !m.kick_settled => match kick {
+                Ok(()) => return MemberSignal::Kicked,
+                // The room dropped the sender without kicking: wait for events only.
+                Err(_) => m.kick_settled = true,
+            },
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    let text = serde_json::to_string(message).expect("server messages serialize");
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn handle_frame(socket: &mut WebSocket, frame: Message, room_id: &RoomId, rooms: &Arc<Rooms>, member: &mut Option<Membership>) -> Flow {
+    let text = match frame {
+        Message::Text(text) => text,
+        Message::Binary(bytes) if bytes.len() > MAX_MESSAGE_BYTES => {
+            let err = ErrorBody::new(ErrorCode::TooLarge, format!("message of {} bytes is over the limit of {MAX_MESSAGE_BYTES}", bytes.len()));
+            return reply(socket, ServerMessage::error(None, err)).await;
+        }
+        Message::Binary(_) => {
+            return reply(socket, ServerMessage::error(None, ErrorBody::new(ErrorCode::BadRequest, "send JSON text messages"))).await;
+        }
+        Message::Close(_) => return Flow::End("closed by the client"),
+        Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+    };
+    let envelope = match parse_client_message(&text) {
+        Ok(envelope) => envelope,
+        Err((id, err)) => return reply(socket, ServerMessage::error(id, err)).await,
+    };
+    let id = envelope.id;
+    let leaving = matches!(envelope.request, ClientRequest::Leave);
+    let response = match handle_request(envelope.request, room_id, rooms, member).await {
+        Ok(data) => ServerMessage::ok(id, data),
+        Err(err) => ServerMessage::error(Some(id), err),
+    };
+    let flow = reply(socket, response).await;
+    if leaving {
+        return Flow::End("left");
+    }
+    flow
+}
+
+async fn reply(socket: &mut WebSocket, message: ServerMessage) -> Flow {
+    if send(socket, &message).await {
+        Flow::Continue
+    } else {
+        Flow::End("connection closed")
+    }
+}
+
+fn not_joined() -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotJoined, "join the room first")
+}
+
+fn internal(what: &str, err: impl std::fmt::Display) -> ErrorBody {
+    tracing::warn!("{what}: {err}");
+    ErrorBody::new(ErrorCode::Internal, format!("{what}: {err}"))
+}
+
+async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Rooms>, member: &mut Option<Membership>) -> Result<ResponseData, ErrorBody> {
+    match request {
+        ClientRequest::Join { name, client_id } => {
+            if member.is_some() {
+                return Err(ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has already joined"));
+            }
+            if let Some(c) = &client_id {
+                if c.is_empty() || c.len() > 64 {
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, "client_id is 1 to 64 characters"));
+                }
+            }
+            let (room, joined) = rooms.join(room_id, &name, client_id).await.map_err(|e| {
+                let code = match e {
+                    JoinError::InvalidName(_) => ErrorCode::InvalidName,
+                    JoinError::NameTaken(_) => ErrorCode::NameTaken,
+                    JoinError::RoomFull(_) => ErrorCode::RoomFull,
+                    JoinError::NoWorker(_) => ErrorCode::Internal,
+                };
+                ErrorBody::new(code, e.to_string())
+            })?;
+            let data = ResponseData::Joined {
+                participant_id: joined.participant_id.clone(),
+                rtp_capabilities: room.router.rtp_capabilities().clone(),
+                participants: joined.participants,
+                producers: joined.producers,
+                active_speaker: joined.active_speaker,
+            };
+            *member = Some(Membership {
+                room,
+                participant_id: joined.participant_id,
+                rtp_capabilities: None,
+                events: joined.events,
+                kicked: joined.kicked,
+                kick_settled: false,
+                transports: HashMap::new(),
+                consumers: HashMap::new(),
+            });
+            Ok(data)
+        }
+        ClientRequest::Leave => Ok(ResponseData::Empty {}),
+        request => {
+            let m = member.as_mut().ok_or_else(not_joined)?;
+            handle_member_request(request, m).await
+        }
+    }
+}
+
+async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Result<ResponseData, ErrorBody> {
+    match request {
+        ClientRequest::SetRtpCapabilities { rtp_capabilities } => {
+            m.rtp_capabilities = Some(rtp_capabilities);
+            Ok(ResponseData::Empty {})
+        }
+        ClientRequest::CreateTransport { direction } => {
+            if m.transports.values().any(|(d, _)| *d == direction) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {direction:?} transport exists already")));
+            }
+            let mut options = WebRtcTransportOptions::new_with_server(m.room.webrtc_server.clone());
+            options.enable_udp = true;
+            options.enable_tcp = true;
+            options.prefer_udp = true;
+            let transport = m.room.router.create_webrtc_transport(options).await.map_err(|e| internal("creating a transport", e))?;
+            let data = ResponseData::Transport {
+                transport_id: transport.id(),
+                ice_parameters: transport.ice_parameters().clone(),
+                ice_candidates: transport.ice_candidates().clone(),
+                dtls_parameters: transport.dtls_parameters(),
+            };
+            m.transports.insert(transport.id(), (direction, transport));
+            Ok(data)
+        }
+        ClientRequest::ConnectTransport { transport_id, dtls_parameters } => {
+            let (_, transport) = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
+            transport
+                .connect(WebRtcTransportRemoteParameters { dtls_parameters })
+                .await
+                .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot connect the transport: {e}")))?;
+            Ok(ResponseData::Empty {})
+        }
+        ClientRequest::Produce { transport_id, kind, rtp_parameters } => {
+            let (direction, transport) = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
+            if *direction != Direction::Send {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
+            }
+            if let Some(existing) = m.room.producers_of_kind(&m.participant_id, kind) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {kind:?} (producer {existing}): close it first")));
+            }
+            let producer = transport
+                .produce(ProducerOptions::new(kind, rtp_parameters))
+                .await
+                .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
+            let producer_id = producer.id();
+            m.room.add_producer(&m.participant_id, producer).await.map_err(|e| internal("adding the producer", e))?;
+            Ok(ResponseData::Produced { producer_id })
+        }
+        ClientRequest::PauseProducer { producer_id } => {
+            let producer = own_producer(m, producer_id)?;
+            producer.pause().await.map_err(|e| internal("pausing", e))?;
+            m.room.producer_paused_changed(&m.participant_id, &producer);
+            Ok(ResponseData::Empty {})
+        }
+        ClientRequest::ResumeProducer { producer_id } => {
+            let producer = own_producer(m, producer_id)?;
+            producer.resume().await.map_err(|e| internal("resuming", e))?;
+            m.room.producer_paused_changed(&m.participant_id, &producer);
+            Ok(ResponseData::Empty {})
+        }
+        ClientRequest::CloseProducer { producer_id } => {
+            if m.room.close_producer(&m.participant_id, producer_id) {
+                Ok(ResponseData::Empty {})
+            } else {
+                Err(ErrorBody::new(ErrorCode::NotFound, "no such producer of yours"))
+            }
+        }
+        ClientRequest::Consume { producer_id } => {
+            let owner = m.room.participant_of_producer(producer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such producer in this room"))?;
+            if owner == m.participant_id {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "you cannot consume your own producer"));
+            }
+            let caps = m.rtp_capabilities.as_ref().ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, "send set_rtp_capabilities first"))?;
+            if !m.room.router.can_consume(&producer_id, caps) {
+                return Err(ErrorBody::new(ErrorCode::CannotConsume, "your browser cannot receive this stream's codec"));
+            }
+            if m.consumers.values().any(|c| c.producer_id() == producer_id) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "already consuming this producer"));
+            }
+            let (_, transport) = m
+                .transports
+                .values()
+                .find(|(d, _)| *d == Direction::Recv)
+                .ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, "create a recv transport first"))?;
+            let mut options = ConsumerOptions::new(producer_id, caps.clone());
+            // Start paused: the client resumes once its consumer is ready, so the first
+            // video frame it gets is a keyframe.
+            options.paused = true;
+            let consumer = transport.consume(options).await.map_err(|e| ErrorBody::new(ErrorCode::CannotConsume, format!("cannot consume: {e}")))?;
+            let data = ResponseData::Consumer {
+                consumer_id: consumer.id(),
+                producer_id,
+                participant_id: owner,
+                kind: consumer.kind(),
+                rtp_parameters: consumer.rtp_parameters().clone(),
+                producer_paused: consumer.producer_paused(),
+            };
+            m.consumers.insert(consumer.id(), consumer);
+            Ok(data)
+        }
+        ClientRequest::ResumeConsumer { consumer_id } => {
+            let consumer = m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?;
+            consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
+            Ok(ResponseData::Empty {})
+        }
+        ClientRequest::Join { .. } | ClientRequest::Leave => unreachable!("handled before"),
+    }
+}
+
+fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, ErrorBody> {
+    m.room.producer_of(&m.participant_id, producer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such producer of yours"))
+}
+
+async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Membership) -> Flow {
+    let v = PROTOCOL_VERSION;
+    let message = match event {
+        RoomEvent::Joined(p) if p.id == m.participant_id => return Flow::Continue,
+        RoomEvent::Joined(participant) => ServerMessage::ParticipantJoined { v, participant },
+        RoomEvent::Updated(participant) => ServerMessage::ParticipantUpdated { v, participant },
+        RoomEvent::Left(participant_id) => ServerMessage::ParticipantLeft { v, participant_id },
+        RoomEvent::NewProducer(p) if p.participant_id == m.participant_id => return Flow::Continue,
+        RoomEvent::NewProducer(producer) => ServerMessage::NewProducer { v, producer },
+        RoomEvent::ProducerPaused { producer_id, participant_id } => ServerMessage::ProducerPaused { v, producer_id, participant_id },
+        RoomEvent::ProducerResumed { producer_id, participant_id } => ServerMessage::ProducerResumed { v, producer_id, participant_id },
+        RoomEvent::ProducerClosed { producer_id } => {
+            let Some(consumer_id) = m.consumers.values().find(|c| c.producer_id() == producer_id).map(Consumer::id) else {
+                return Flow::Continue;
+            };
+            m.consumers.remove(&consumer_id);
+            ServerMessage::ConsumerClosed { v, consumer_id, producer_id }
+        }
+        RoomEvent::ActiveSpeaker(participant_id) => ServerMessage::ActiveSpeaker { v, participant_id },
+        RoomEvent::Speaking(participant_id, speaking) => ServerMessage::Speaking { v, participant_id, speaking },
+        RoomEvent::Levels(levels) => ServerMessage::Levels { v, levels: levels.as_ref().clone() },
+    };
+    reply(socket, message).await
+}

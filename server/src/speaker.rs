@@ -1,0 +1,486 @@
+//! Who is speaking, and who has the stage: a sans-IO state machine.
+//!
+//! The detector is fed mediasoup's AudioLevelObserver volumes (dBov per participant,
+//! every observer interval), optionally the ActiveSpeakerObserver's dominant-speaker
+//! hint, and membership changes (leave, mute). It is given the time with every call and
+//! has no timers of its own: the caller polls it. It returns decisions as
+//! [`SpeakerEvent`]s. The same decisions drive the stage in the browser and the
+//! recorder's switcher, so they come from here only.
+//!
+//! Hysteresis (docs/speaker-detection.md explains the tuning):
+//! - A participant is *speaking* from their first loud observation until
+//!   [`Tuning::hangover`] passes without one, so the gaps between words do not toggle it.
+//! - A *talk spurt* is one such speaking stretch. A challenger takes the stage only once
+//!   its spurt has lasted [`Tuning::min_turn`]: a short interjection ("mm-hmm") never
+//!   switches.
+//! - If the holder of the stage is still speaking (crosstalk), the challenger must also
+//!   have the larger recent speech energy (loudness × time over [`Tuning::window`]) by
+//!   [`Tuning::crosstalk_margin`]: the louder and longer speaker wins.
+//! - Through silence the stage stays with the last speaker.
+//! - When the holder leaves or mutes, the stage goes to whoever is speaking most, or
+//!   else to the most recent speaker, or else to nobody.
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// The detector's thresholds. [`Tuning::default`] is what the server runs with.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// A level at or above this (dBov, 0 = full scale) counts as speech.
+    pub speech_dbov: f32,
+    /// Levels are scored relative to this floor; quieter ones score nothing.
+    pub floor_dbov: f32,
+    /// How long speech may pause (between words) before the spurt ends.
+    pub hangover: Duration,
+    /// How long a challenger must have been speaking before it takes the stage.
+    pub min_turn: Duration,
+    /// The stretch of recent levels whose energy is compared in crosstalk.
+    pub window: Duration,
+    /// In crosstalk, the challenger's energy must exceed the holder's by this factor.
+    pub crosstalk_margin: f32,
+    /// Weight given to the participant the ActiveSpeakerObserver names as dominant.
+    pub dominant_hint_weight: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            speech_dbov: -50.0,
+            floor_dbov: -65.0,
+            hangover: Duration::from_millis(500),
+            min_turn: Duration::from_millis(800),
+            window: Duration::from_millis(2000),
+            crosstalk_margin: 1.3,
+            dominant_hint_weight: 1.25,
+        }
+    }
+}
+
+/// A decision of the detector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeakerEvent<P> {
+    /// The stage changed hands (`None`: nobody has spoken yet, or everyone left).
+    ActiveSpeaker(Option<P>),
+    /// A participant started or stopped speaking.
+    Speaking(P, bool),
+}
+
+#[derive(Debug)]
+struct Voice {
+    /// Observations in the last `window`: (time, level above the floor).
+    recent: VecDeque<(Instant, f32)>,
+    /// Last loud observation.
+    last_voice: Option<Instant>,
+    /// Start of the current talk spurt, while speaking.
+    spurt_start: Option<Instant>,
+    /// Last level seen (dBov), for the `levels` events of the UI.
+    last_level: Option<(Instant, f32)>,
+}
+
+impl Voice {
+    fn new() -> Self {
+        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None, last_level: None }
+    }
+
+    fn speaking(&self) -> bool {
+        self.spurt_start.is_some()
+    }
+
+    fn energy(&self) -> f32 {
+        self.recent.iter().map(|(_, e)| e).sum()
+    }
+}
+
+/// The speaker detector of one room. `P` identifies a participant.
+#[derive(Debug)]
+pub struct SpeakerDetector<P> {
+    tuning: Tuning,
+    voices: HashMap<P, Voice>,
+    active: Option<P>,
+    dominant_hint: Option<P>,
+    events: Vec<SpeakerEvent<P>>,
+}
+
+impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
+    pub fn new(tuning: Tuning) -> Self {
+        Self { tuning, voices: HashMap::new(), active: None, dominant_hint: None, events: Vec::new() }
+    }
+
+    pub fn active_speaker(&self) -> Option<&P> {
+        self.active.as_ref()
+    }
+
+    pub fn is_speaking(&self, participant: &P) -> bool {
+        self.voices.get(participant).is_some_and(Voice::speaking)
+    }
+
+    /// Latest level (dBov) of each participant heard within `max_age`; silence otherwise.
+    pub fn levels(&self, now: Instant, max_age: Duration) -> impl Iterator<Item = (&P, Option<f32>)> {
+        self.voices.iter().map(move |(p, v)| {
+            let fresh = v.last_level.filter(|(at, _)| now.saturating_duration_since(*at) <= max_age);
+            (p, fresh.map(|(_, level)| level))
+        })
+    }
+
+    /// One observer report: the levels of the participants above the observer's
+    /// threshold. Participants not listed are taken as silent at `now`.
+    pub fn observe_levels(&mut self, now: Instant, levels: &[(P, f32)]) {
+        for (participant, dbov) in levels {
+            let tuning = &self.tuning;
+            let voice = self.voices.entry(participant.clone()).or_insert_with(Voice::new);
+            voice.last_level = Some((now, *dbov));
+            let above_floor = (dbov - tuning.floor_dbov).max(0.0);
+            if above_floor > 0.0 {
+                voice.recent.push_back((now, above_floor));
+            }
+            if *dbov >= tuning.speech_dbov {
+                voice.last_voice = Some(now);
+                if voice.spurt_start.is_none() {
+                    voice.spurt_start = Some(now);
+                    self.events.push(SpeakerEvent::Speaking(participant.clone(), true));
+                }
+            }
+        }
+        self.update(now);
+    }
+
+    /// The ActiveSpeakerObserver's dominant speaker: weighs in crosstalk, never switches
+    /// the stage by itself (it reacts to short sounds the levels rule filters out).
+    pub fn observe_dominant(&mut self, now: Instant, participant: P) {
+        self.dominant_hint = Some(participant);
+        self.update(now);
+    }
+
+    /// A participant's microphone was muted (or their audio producer closed).
+    pub fn mute(&mut self, now: Instant, participant: &P) {
+        if let Some(voice) = self.voices.get_mut(participant) {
+            voice.recent.clear();
+            voice.last_level = None;
+            if voice.spurt_start.take().is_some() {
+                self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
+            }
+        }
+        if self.active.as_ref() == Some(participant) {
+            self.hand_over(now, Some(participant));
+        }
+        self.update(now);
+    }
+
+    /// A participant left the room.
+    pub fn remove(&mut self, now: Instant, participant: &P) {
+        if self.voices.remove(participant).is_some_and(|v| v.speaking()) {
+            self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
+        }
+        if self.dominant_hint.as_ref() == Some(participant) {
+            self.dominant_hint = None;
+        }
+        if self.active.as_ref() == Some(participant) {
+            self.hand_over(now, Some(participant));
+        }
+        self.update(now);
+    }
+
+    /// Advances time: ends spurts after the hangover and applies the stage rules.
+    /// Call it regularly (every observer interval is enough) even when no levels come.
+    pub fn poll(&mut self, now: Instant) {
+        self.update(now);
+    }
+
+    /// Decisions made since the last call.
+    pub fn drain_events(&mut self) -> Vec<SpeakerEvent<P>> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn update(&mut self, now: Instant) {
+        let window = self.tuning.window;
+        let hangover = self.tuning.hangover;
+        for (participant, voice) in &mut self.voices {
+            while voice.recent.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > window) {
+                voice.recent.pop_front();
+            }
+            let quiet_for = voice.last_voice.map(|at| now.saturating_duration_since(at));
+            if voice.speaking() && quiet_for.is_some_and(|q| q > hangover) {
+                voice.spurt_start = None;
+                self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
+            }
+        }
+
+        let Some(challenger) = self.strongest_long_speaker() else { return };
+        if self.active.as_ref() == Some(&challenger) {
+            return;
+        }
+        let takes_stage = match &self.active {
+            None => true,
+            Some(holder) => match self.voices.get(holder) {
+                Some(h) if h.speaking() => {
+                    // Crosstalk: the louder and longer speaker wins, by a margin.
+                    self.weighted_energy(&challenger) > self.weighted_energy(holder) * self.tuning.crosstalk_margin
+                }
+                _ => true,
+            },
+        };
+        if takes_stage {
+            self.set_active(Some(challenger));
+        }
+    }
+
+    /// The speaking participant, with a spurt of at least `min_turn`, with the most
+    /// recent energy. A spurt's length is its voiced span (first to last loud
+    /// observation), so the hangover after a short interjection does not lengthen it.
+    fn strongest_long_speaker(&self) -> Option<P> {
+        self.voices
+            .iter()
+            .filter(|(_, v)| match (v.spurt_start, v.last_voice) {
+                (Some(start), Some(last)) => last.saturating_duration_since(start) >= self.tuning.min_turn,
+                _ => false,
+            })
+            .map(|(p, _)| (p, self.weighted_energy(p)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(p, _)| p.clone())
+    }
+
+    fn weighted_energy(&self, participant: &P) -> f32 {
+        let energy = self.voices.get(participant).map_or(0.0, Voice::energy);
+        if self.dominant_hint.as_ref() == Some(participant) {
+            energy * self.tuning.dominant_hint_weight
+        } else {
+            energy
+        }
+    }
+
+    /// The holder is gone (left or muted): the stage goes to whoever speaks most now,
+    /// else to the most recent speaker, else to nobody.
+    fn hand_over(&mut self, _now: Instant, leaving: Option<&P>) {
+        let candidates = self.voices.iter().filter(|(p, _)| Some(*p) != leaving);
+        let speaking_now = candidates
+            .clone()
+            .filter(|(_, v)| v.speaking())
+            .max_by(|a, b| a.1.energy().total_cmp(&b.1.energy()))
+            .map(|(p, _)| p.clone());
+        let most_recent = || {
+            candidates
+                .filter_map(|(p, v)| v.last_voice.map(|at| (p, at)))
+                .max_by_key(|(_, at)| *at)
+                .map(|(p, _)| p.clone())
+        };
+        let next = speaking_now.or_else(most_recent);
+        self.set_active(next);
+    }
+
+    fn set_active(&mut self, next: Option<P>) {
+        if self.active != next {
+            self.active = next.clone();
+            self.events.push(SpeakerEvent::ActiveSpeaker(next));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake clock and a script of who talks, at what level, when.
+    struct Sim {
+        det: SpeakerDetector<&'static str>,
+        start: Instant,
+        t: Duration,
+        /// (name, from, to, dBov)
+        talk: Vec<(&'static str, Duration, Duration, f32)>,
+        /// Every stage change: (time, new holder).
+        stage: Vec<(Duration, Option<&'static str>)>,
+    }
+
+    const TICK: Duration = Duration::from_millis(100); // the observer's interval
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    impl Sim {
+        fn new() -> Self {
+            Self { det: SpeakerDetector::new(Tuning::default()), start: Instant::now(), t: Duration::ZERO, talk: vec![], stage: vec![] }
+        }
+
+        fn says(mut self, who: &'static str, from_ms: u64, to_ms: u64, dbov: f32) -> Self {
+            self.talk.push((who, ms(from_ms), ms(to_ms), dbov));
+            self
+        }
+
+        fn run_until(&mut self, end_ms: u64) {
+            while self.t < ms(end_ms) {
+                self.t += TICK;
+                let levels: Vec<_> = self
+                    .talk
+                    .iter()
+                    .filter(|(_, from, to, _)| self.t >= *from && self.t < *to)
+                    .map(|(who, _, _, db)| (*who, *db))
+                    .collect();
+                self.det.observe_levels(self.start + self.t, &levels);
+                self.collect();
+            }
+        }
+
+        fn collect(&mut self) {
+            for event in self.det.drain_events() {
+                if let SpeakerEvent::ActiveSpeaker(p) = event {
+                    self.stage.push((self.t, p));
+                }
+            }
+        }
+
+        fn holders(&self) -> Vec<Option<&'static str>> {
+            self.stage.iter().map(|(_, p)| *p).collect()
+        }
+
+        fn switch_time(&self, to: &'static str) -> Duration {
+            self.stage.iter().find(|(_, p)| *p == Some(to)).unwrap_or_else(|| panic!("{to} never took the stage: {:?}", self.stage)).0
+        }
+    }
+
+    #[test]
+    fn clean_hand_over_switches_within_a_second() {
+        let mut sim = Sim::new().says("alice", 0, 4000, -25.0).says("bob", 5000, 9000, -28.0);
+        sim.run_until(10_000);
+        assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
+        let latency = sim.switch_time("bob") - ms(5000);
+        assert!(latency >= ms(800) && latency <= ms(1000), "switch latency {latency:?}");
+    }
+
+    #[test]
+    fn stage_stays_with_the_last_speaker_through_silence() {
+        let mut sim = Sim::new().says("alice", 0, 3000, -30.0);
+        sim.run_until(30_000);
+        assert_eq!(sim.holders(), vec![Some("alice")]);
+        assert_eq!(sim.det.active_speaker(), Some(&"alice"));
+        assert!(!sim.det.is_speaking(&"alice"));
+    }
+
+    #[test]
+    fn backchannel_under_a_second_never_takes_the_stage() {
+        // Bob's "mm-hmm" in Alice's pause, and another one over her speech.
+        let mut sim = Sim::new()
+            .says("alice", 0, 4000, -30.0)
+            .says("bob", 5000, 5600, -20.0)
+            .says("alice", 7000, 10_000, -30.0)
+            .says("bob", 8000, 8600, -15.0);
+        sim.run_until(12_000);
+        assert_eq!(sim.holders(), vec![Some("alice")]);
+    }
+
+    #[test]
+    fn crosstalk_the_louder_and_longer_speaker_wins() {
+        // Alice holds the stage; Bob talks over her, louder and for longer: Bob wins.
+        let mut sim = Sim::new().says("alice", 0, 6000, -35.0).says("bob", 2000, 7000, -18.0);
+        sim.run_until(8000);
+        assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
+        // Carol mutters over Bob, quieter: the stage stays with Bob.
+        let mut sim = Sim::new().says("bob", 0, 6000, -20.0).says("carol", 1500, 5000, -42.0);
+        sim.run_until(8000);
+        assert_eq!(sim.holders(), vec![Some("bob")]);
+    }
+
+    #[test]
+    fn crosstalk_does_not_flicker_between_equal_speakers() {
+        let mut sim = Sim::new().says("alice", 0, 8000, -25.0).says("bob", 1000, 8000, -25.0);
+        sim.run_until(9000);
+        assert_eq!(sim.holders(), vec![Some("alice")]);
+    }
+
+    #[test]
+    fn pauses_between_words_do_not_end_a_turn() {
+        // Alice speaks in words of 400 ms with 300 ms gaps: one spurt.
+        let mut sim = Sim::new();
+        for w in 0..8 {
+            sim = sim.says("alice", w * 700, w * 700 + 400, -30.0);
+        }
+        let mut falls = 0;
+        while sim.t < ms(5400) {
+            sim.run_until((sim.t + TICK).as_millis() as u64);
+            falls += sim.det.drain_events().iter().filter(|e| matches!(e, SpeakerEvent::Speaking(_, false))).count();
+        }
+        assert_eq!(falls, 0, "speaking flag dropped between words");
+    }
+
+    #[test]
+    fn speaking_flags_rise_and_fall() {
+        let mut det = SpeakerDetector::new(Tuning::default());
+        let t0 = Instant::now();
+        det.observe_levels(t0, &[("alice", -30.0)]);
+        assert_eq!(det.drain_events(), vec![SpeakerEvent::Speaking("alice", true)]);
+        det.poll(t0 + ms(400));
+        assert!(det.drain_events().is_empty(), "fell inside the hangover");
+        det.poll(t0 + ms(600));
+        assert_eq!(det.drain_events(), vec![SpeakerEvent::Speaking("alice", false)]);
+    }
+
+    #[test]
+    fn a_leaving_speaker_hands_the_stage_to_the_next() {
+        let mut sim = Sim::new().says("alice", 0, 3000, -30.0).says("bob", 4000, 6000, -30.0).says("carol", 7000, 20_000, -30.0);
+        sim.run_until(8000); // Carol talking but not yet for min_turn... she is past it at 7800
+        assert_eq!(sim.det.active_speaker(), Some(&"carol"));
+        // Carol leaves mid-sentence: nobody else speaks, so the most recent speaker (Bob).
+        sim.talk.retain(|(who, ..)| *who != "carol");
+        sim.det.remove(sim.start + sim.t, &"carol");
+        sim.collect();
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+        // Bob leaves too, then Alice: nobody is left.
+        sim.det.remove(sim.start + sim.t, &"bob");
+        assert_eq!(sim.det.active_speaker(), Some(&"alice"));
+        sim.det.remove(sim.start + sim.t, &"alice");
+        assert_eq!(sim.det.active_speaker(), None);
+    }
+
+    #[test]
+    fn leaving_prefers_whoever_is_speaking_now() {
+        let mut sim = Sim::new().says("alice", 0, 10_000, -20.0).says("bob", 2000, 10_000, -40.0);
+        sim.run_until(4000);
+        assert_eq!(sim.det.active_speaker(), Some(&"alice"));
+        sim.talk.retain(|(who, ..)| *who != "alice");
+        sim.det.remove(sim.start + sim.t, &"alice");
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+    }
+
+    #[test]
+    fn muting_hands_the_stage_on() {
+        let mut sim = Sim::new().says("alice", 0, 3000, -30.0).says("bob", 4000, 20_000, -30.0);
+        sim.run_until(6000);
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+        sim.talk.retain(|(who, ..)| *who != "bob");
+        sim.det.mute(sim.start + sim.t, &"bob");
+        assert_eq!(sim.det.active_speaker(), Some(&"alice"));
+        assert!(!sim.det.is_speaking(&"bob"));
+        // Bob is still in the room and takes the stage back when he speaks again.
+        sim = sim.says("bob", 7000, 9000, -30.0);
+        sim.run_until(9000);
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+    }
+
+    #[test]
+    fn the_dominant_hint_breaks_a_tie_but_never_switches_alone() {
+        // Two equal voices: the hint makes Bob win the crosstalk.
+        let mut sim = Sim::new().says("alice", 0, 8000, -25.0).says("bob", 1000, 8000, -25.0);
+        sim.run_until(900);
+        let mut tuning = Tuning::default();
+        tuning.dominant_hint_weight = 2.0;
+        sim.det.tuning = tuning;
+        sim.run_until(2000);
+        sim.det.observe_dominant(sim.start + sim.t, "bob");
+        sim.run_until(8000);
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+        // A hint for someone silent changes nothing.
+        sim.det.observe_dominant(sim.start + sim.t, "carol");
+        sim.run_until(9000);
+        assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+    }
+
+    #[test]
+    fn levels_report_fresh_values_only() {
+        let mut det = SpeakerDetector::new(Tuning::default());
+        let t0 = Instant::now();
+        det.observe_levels(t0, &[("alice", -30.0)]);
+        let fresh: Vec<_> = det.levels(t0 + ms(100), ms(300)).collect();
+        assert_eq!(fresh, vec![(&"alice", Some(-30.0))]);
+        let stale: Vec<_> = det.levels(t0 + ms(500), ms(300)).collect();
+        assert_eq!(stale, vec![(&"alice", None)]);
+    }
+}
