@@ -52,12 +52,30 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # 4. The offline mediasoup build recipe, when it or its shims changed.
-stamp=.mediasoup-offline/.podium-recipe.sha256
-want=$(find tools/mediasoup-offline/setup-offline.sh tools/mediasoup-offline/shims -type f -print0 \
+recipe=$(find tools/mediasoup-offline/setup-offline.sh tools/mediasoup-offline/shims -type f -print0 \
   | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+stamp=.mediasoup-offline/.podium-recipe.sha256
+if [ "$(cat "$stamp" 2>/dev/null)" != "$recipe" ]; then
   say "preparing the offline mediasoup build (.mediasoup-offline/)"
   tools/mediasoup-offline/setup-offline.sh "$ROOT" >/dev/null
-  echo "$want" > "$stamp"
+  echo "$recipe" > "$stamp"
+fi
+
+# 5. Cargo cannot see the recipe (it lives outside mediasoup-sys), so a worker built
+#    by another version of it would be reused. Remember, per target dir, which recipe
+#    built it; on a change, rebuild mediasoup-sys and drop the subproject copies that
+#    an interrupted build may have left in the registry (tools/mediasoup-offline/README.md).
+target=${CARGO_TARGET_DIR:-$ROOT/target}
+built=$target/.podium-mediasoup-recipe.sha256
+if [ "$(cat "$built" 2>/dev/null)" != "$recipe" ]; then
+  if [ -d "$target/release/build" ]; then
+    say "the mediasoup recipe changed: mediasoup-sys will be rebuilt"
+    cargo clean -q --release -p mediasoup-sys
+  fi
+  for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/mediasoup-sys-*/subprojects; do
+    [ -d "$dir" ] && find "$dir" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+  done
+  mkdir -p "$target"
+  echo "$recipe" > "$built"
 fi
 say "all dependencies present"

@@ -153,8 +153,17 @@ pub enum ServerMessage {
     Speaking { v: u32, participant_id: String, speaking: bool },
     /// Audio levels in dBov (-127 silent … 0 loudest) of the participants heard lately.
     Levels { v: u32, levels: Vec<LevelView> },
-    /// This session ends: replaced by a newer one of the same client, or the server stops.
-    Bye { v: u32, reason: String },
+    /// This session ends: replaced by a newer one of the same client, too slow to
+    /// keep up, or the server stops. Clients reconnect except after `replaced`.
+    Bye { v: u32, code: ByeCode, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeCode {
+    Replaced,
+    TooSlow,
+    Shutdown,
 }
 
 #[derive(Debug, Clone, Serialize)]

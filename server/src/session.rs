@@ -58,11 +58,11 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
                 MemberSignal::Event(event) => forward_event(&mut socket, event, member.as_mut().unwrap()).await,
                 MemberSignal::Lagged(n) => {
                     tracing::warn!(room = %room_id, skipped = n, "session too slow for its room's events");
-                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "connection too slow: rejoin".into() }).await;
+                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::TooSlow, reason: "connection too slow: rejoin".into() }).await;
                     Flow::End("lagged")
                 }
                 MemberSignal::Kicked => {
-                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "you joined again from elsewhere (a newer connection of this tab)".into() }).await;
+                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::Replaced, reason: "you joined again from elsewhere (a newer connection of this tab)".into() }).await;
                     // The room already removed this member: do not remove the newer one.
                     if let Some(m) = member.as_mut() { m.participant_id.clear(); }
                     Flow::End("replaced")
@@ -78,7 +78,7 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
                 }
             }
             () = stopping(&mut shutdown) => {
-                send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, reason: "the server is shutting down".into() }).await;
+                send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::Shutdown, reason: "the server is shutting down".into() }).await;
                 Flow::End("server shutdown")
             }
         };

@@ -12,10 +12,11 @@ export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/releas
 /** Starts `podium serve` on free ports; resolves once it prints its address. */
 export async function startServer(args = []) {
   const recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-'));
-  const child = spawn(PODIUM_BIN, ['serve', '--listen', '127.0.0.1:0', '--rtc-port', '0',
+  const defaults = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const child = spawn(PODIUM_BIN, ['serve', ...defaults, '--rtc-port', '0',
     '--workers', '1', '--recordings-dir', recordingsDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,server=info' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,podium=info' },
   });
   const baseUrl = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('podium did not start within 30 s')), 30_000);
@@ -42,13 +43,14 @@ export async function startServer(args = []) {
  * One chromium process. Fake-device files are per process, so each participant of a
  * meeting gets a browser of their own.
  */
-export async function launchBrowser({ videoFile, audioFile } = {}) {
+export async function launchBrowser({ videoFile, audioFile, denyMedia = false } = {}) {
   const args = [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    '--autoplay-policy=no-user-gesture-required',
+    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required',
   ];
+  // Without the fake permission UI, headless chromium denies camera and microphone.
+  if (!denyMedia) args.push('--use-fake-ui-for-media-stream');
   if (videoFile) args.push(`--use-file-for-fake-video-capture=${videoFile}`);
   if (audioFile) args.push(`--use-file-for-fake-audio-capture=${audioFile}`);
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });

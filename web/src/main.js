@@ -1,14 +1,49 @@
-// Podium's browser UI. The lobby, the room and the recordings pages arrive with the
-// meeting feature; for now the page shows the server's health.
+// Podium's browser UI: routes on the URL (the server serves this page for all of them).
+import { el } from './ui.js';
+import { showRoom } from './room.js';
+
+// Diagnostics for people and automation: when the devices opened, and every change of
+// who is on the stage (time in ms since the epoch, and the name).
+window.podium = { mediaStartedAt: null, audioStartedAt: null, stageLog: [], meeting: null };
+
+const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const app = document.getElementById('app');
-app.innerHTML = `<div class="center"><div class="card"><h1>Podium</h1>
-  <p class="muted" id="health">Checking the server…</p></div></div>`;
-fetch('/api/health')
-  .then((r) => r.json())
-  .then((h) => {
-    document.getElementById('health').textContent =
-      `Server ${h.status}, version ${h.version}, ${h.workers.length} media worker(s).`;
-  })
-  .catch(() => {
-    document.getElementById('health').textContent = 'The server cannot be reached.';
+const path = location.pathname;
+const params = new URLSearchParams(location.search);
+
+const roomMatch = path.match(/^\/rooms\/([^/]+)\/?$/);
+if (roomMatch) {
+  const room = decodeURIComponent(roomMatch[1]);
+  if (ROOM_ID.test(room)) showRoom(app, room, params);
+  else showLobby(`"${room}" is not a valid room name: use 1 to 64 letters, digits, '-' or '_'.`);
+} else if (path.startsWith('/recordings')) {
+  app.replaceChildren(el('div', { class: 'center' }, el('div', { class: 'card' },
+    el('h1', {}, 'Recordings'), el('p', { class: 'muted' }, 'The recordings library arrives with recording.'),
+    el('a', { href: '/' }, '← Back'))));
+} else {
+  showLobby();
+}
+
+function showLobby(error) {
+  const name = el('input', { id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: sessionStorage.getItem('podium.name') ?? '' });
+  const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'" });
+  const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
+  const form = el('form', { class: 'card join-card' },
+    el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
+    el('h1', {}, 'Meet, and keep the meeting'),
+    el('p', { class: 'muted' }, 'Video meetings that follow whoever speaks, and one recording of the whole thing.'),
+    el('label', { for: 'name' }, 'Your name'), name,
+    el('label', { for: 'room' }, 'Room'), room,
+    problem,
+    el('button', { class: 'primary', type: 'submit' }, 'Join'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const n = name.value.trim();
+    if (!n || n.length > 40) { problem.hidden = false; problem.textContent = 'Enter a name of 1 to 40 characters.'; return; }
+    if (!ROOM_ID.test(room.value)) { problem.hidden = false; problem.textContent = "A room name is 1 to 64 letters, digits, '-' or '_'."; return; }
+    sessionStorage.setItem('podium.name', n);
+    location.href = `/rooms/${encodeURIComponent(room.value)}?name=${encodeURIComponent(n)}&autojoin=1`;
   });
+  app.replaceChildren(el('div', { class: 'center' }, form));
+  (name.value ? room : name).focus();
+}

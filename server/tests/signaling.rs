@@ -1,0 +1,185 @@
+//! The signaling WebSocket against the real server: bad input, validation, limits,
+//! lost connections, mute, and that 50 join/leave cycles leave no mediasoup object.
+mod common;
+
+use common::ws::Client;
+use common::Server;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn get(server: &Server, path: &str) -> (u16, Value) {
+    match ureq::get(&server.url(path)).call() {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::StatusCode(code)) => (code, Value::Null),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_messages_get_errors_and_the_connection_stays_up() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut c = Client::connect(&server.base_url, "errors").await;
+    c.send_text("this is not json".into()).await;
+    let r = c.recv().await;
+    assert_eq!((r["ok"].clone(), r["error"]["code"].clone()), (json!(false), json!("bad_request")), "{r}");
+
+    let r = c.request("teleport", json!({})).await;
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("teleport"), "{r}");
+
+    c.send_text(json!({"v": 7, "id": 50, "type": "leave"}).to_string()).await;
+    assert_eq!(c.response(50).await["error"]["code"], "unsupported_version");
+
+    c.send_text(json!({"v": 1, "id": 51, "type": "join", "name": "x".repeat(70_000)}).to_string()).await;
+    let r = c.recv().await;
+    assert_eq!(r["error"]["code"], "too_large", "{r}");
+
+    let r = c.request("create_transport", json!({"direction": "send"})).await;
+    assert_eq!(r["error"]["code"], "not_joined", "{r}");
+    let r = c.request("consume", json!({"producer_id": "00000000-0000-0000-0000-000000000000"})).await;
+    assert_eq!(r["error"]["code"], "not_joined", "{r}");
+
+    // Still connected and usable.
+    let joined = c.ok("join", json!({"name": "Survivor"})).await;
+    assert!(joined["participant_id"].is_string());
+    let r = c.request("consume", json!({"producer_id": "00000000-0000-0000-0000-000000000000"})).await;
+    assert_eq!(r["error"]["code"], "not_found", "consume of an unknown producer: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_rooms_and_the_participant_limit_are_enforced() {
+    let server = Server::start(&["--workers", "1", "--max-participants", "2"]);
+    let mut a = Client::connect(&server.base_url, "limits").await;
+    for bad in ["", "   ", &"n".repeat(41), "tab\tname"] {
+        let r = a.request("join", json!({"name": bad})).await;
+        assert_eq!(r["error"]["code"], "invalid_name", "{bad:?}: {r}");
+    }
+    a.ok("join", json!({"name": "Ada"})).await;
+    let mut b = Client::connect(&server.base_url, "limits").await;
+    let r = b.request("join", json!({"name": "ada"})).await;
+    assert_eq!(r["error"]["code"], "name_taken", "names are compared without case: {r}");
+    b.ok("join", json!({"name": "Grace"})).await;
+    let mut c = Client::connect(&server.base_url, "limits").await;
+    let r = c.request("join", json!({"name": "Linus"})).await;
+    assert_eq!(r["error"]["code"], "room_full", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("full"));
+
+    // Room ids in URLs are validated (a 400 before any upgrade).
+    let (code, _) = get(&server, "/api/rooms/bad%20room");
+    assert_eq!(code, 400);
+    let (code, _) = get(&server, &format!("/api/rooms/{}", "r".repeat(65)));
+    assert_eq!(code, 400);
+    let (code, _) = get(&server, "/api/rooms/nobody-here");
+    assert_eq!(code, 404);
+
+    let (code, room) = get(&server, "/api/rooms/limits");
+    assert_eq!(code, 200);
+    let names: Vec<&str> = room["participants"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Ada", "Grace"]);
+    assert_eq!(room["active_speaker"], Value::Null);
+    assert_eq!(room["recording"], Value::Null);
+    let (_, rooms) = get(&server, "/api/rooms");
+    assert_eq!(rooms.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mute_reaches_the_others_and_late_joiners_get_existing_producers() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "mute").await;
+    let (a_id, a_mic) = a.join_with_audio("Ada").await;
+
+    // A late joiner gets Ada's producer in the join reply and can consume it.
+    let mut b = Client::connect(&server.base_url, "mute").await;
+    let joined = b.ok("join", json!({"name": "Grace"})).await;
+    let producers = joined["producers"].as_array().unwrap();
+    assert_eq!(producers.len(), 1, "{joined}");
+    assert_eq!(producers[0]["producer_id"], a_mic.as_str());
+    assert_eq!(producers[0]["participant_id"], a_id.as_str());
+    b.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    b.ok("create_transport", json!({"direction": "recv"})).await;
+    let consumer = b.ok("consume", json!({"producer_id": a_mic})).await;
+    assert_eq!(consumer["kind"], "audio");
+    assert_eq!(consumer["participant_id"], a_id.as_str());
+    b.ok("resume_consumer", json!({"consumer_id": consumer["consumer_id"]})).await;
+
+    a.ok("pause_producer", json!({"producer_id": a_mic})).await;
+    let paused = b.event("producer_paused").await;
+    assert_eq!(paused["producer_id"], a_mic.as_str());
+    let (_, room) = get(&server, "/api/rooms/mute");
+    assert_eq!(room["participants"][0]["audio"], false, "{room}");
+    a.ok("resume_producer", json!({"producer_id": a_mic})).await;
+    b.event("producer_resumed").await;
+    let (_, room) = get(&server, "/api/rooms/mute");
+    assert_eq!(room["participants"][0]["audio"], true, "{room}");
+
+    // Ada leaves: Grace's consumer closes and she hears of it.
+    a.ok("leave", json!({})).await;
+    let closed = b.event("consumer_closed").await;
+    assert_eq!(closed["consumer_id"], consumer["consumer_id"]);
+    let left = b.event("participant_left").await;
+    assert_eq!(left["participant_id"], a_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_connection_is_gone_within_10_s() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "lost").await;
+    a.join_with_audio("Ada").await;
+    let mut b = Client::connect(&server.base_url, "lost").await;
+    b.ok("join", json!({"name": "Grace"})).await;
+    // Ada's network stops: her socket stays open but nothing is read or answered.
+    let frozen = a.freeze();
+    let start = Instant::now();
+    let left = b.event("participant_left").await;
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "noticed after {took:?}");
+    assert!(left["participant_id"].is_string());
+    drop(frozen);
+
+    // A closed tab is gone at once.
+    let mut c = Client::connect(&server.base_url, "lost").await;
+    c.ok("join", json!({"name": "Linus"})).await;
+    b.event("participant_joined").await;
+    let start = Instant::now();
+    drop(c);
+    b.event("participant_left").await;
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_join_leave_cycles_leave_no_mediasoup_objects() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut host = Client::connect(&server.base_url, "churn").await;
+    let (_, host_mic) = host.join_with_audio("Host").await;
+    for i in 0..50 {
+        let mut guest = Client::connect(&server.base_url, "churn").await;
+        let (_, _guest_mic) = guest.join_with_audio(&format!("Guest {i}")).await;
+        let consumer = guest.ok("consume", json!({"producer_id": host_mic})).await;
+        guest.ok("resume_consumer", json!({"consumer_id": consumer["consumer_id"]})).await;
+        if i % 2 == 0 {
+            guest.ok("leave", json!({})).await;
+        } else {
+            drop(guest); // a closed tab, no goodbye
+        }
+        host.event("participant_left").await;
+    }
+    // Only the host's objects remain: 2 transports, 1 producer, no consumer.
+    let (_, dump) = get(&server, "/api/debug/dump");
+    let room = &dump["rooms"][0];
+    assert_eq!((room["transports"].as_u64(), room["producers"].as_u64(), room["consumers"].as_u64()), (Some(2), Some(1), Some(0)), "{dump}");
+    assert_eq!(dump["webrtc_transports"], 2, "{dump}");
+
+    host.ok("leave", json!({})).await;
+    drop(host);
+    // The last leave closes the room and its router.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, dump) = get(&server, "/api/debug/dump");
+        let routers = dump["workers"][0]["routers"].as_u64();
+        if routers == Some(0) && dump["webrtc_transports"] == 0 && dump["rooms"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "objects left after everyone left: {dump}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

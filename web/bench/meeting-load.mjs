@@ -1,0 +1,78 @@
+// Benchmark: the server's CPU and memory for a room of N participants, each a real
+// chromium sending a 640x360 camera and a microphone. Reports per forwarded stream
+// (one consumer = one forwarded stream). Usage (after `make build`):
+//   node web/bench/meeting-load.mjs [N ...]        default: 2 4 8
+// Each participant is its own chromium process (fake devices are per process).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchBrowser, startServer } from '../e2e/helpers.mjs';
+
+const WARMUP_MS = 8000;
+const MEASURE_MS = 20000;
+const CLK_TCK = 100;
+
+function camera640() {
+  const file = join(tmpdir(), 'podium-bench-640x360.y4m');
+  if (!existsSync(file)) {
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=24', '-t', '3', '-pix_fmt', 'yuv420p', file]);
+  }
+  return file;
+}
+
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
+}
+
+function memoryMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))[1]);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+async function run(n) {
+  const server = await startServer(['--workers', '1']);
+  const pid = server.child.pid;
+  const idleMb = memoryMb(pid).rss;
+  const browsers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const b = await launchBrowser({ videoFile: camera640() });
+      browsers.push(b);
+      const page = await b.newPage();
+      await page.goto(`${server.baseUrl}/rooms/bench?name=P${i + 1}&autojoin=1`);
+    }
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    const dump = await (await fetch(`${server.baseUrl}/api/debug/dump`)).json();
+    const room = dump.rooms[0];
+    const cpu0 = cpuSeconds(pid);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const cpu = (cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
+    const mem = memoryMb(pid);
+    const videoStreams = n * (n - 1);
+    return { n, consumers: room.consumers, videoStreams, cpuCores: cpu, rssMb: mem.rss, idleMb };
+  } finally {
+    await Promise.all(browsers.map((b) => b.close()));
+    await server.stop();
+  }
+}
+
+const sizes = process.argv.slice(2).map(Number).filter(Boolean);
+const results = [];
+for (const n of sizes.length ? sizes : [2, 4, 8]) {
+  const r = await run(n);
+  results.push(r);
+  console.error(`N=${n}: ${JSON.stringify(r)}`);
+}
+console.log(`machine: ${cpus().length} x ${cpus()[0].model}; date: ${new Date().toISOString().slice(0, 10)}`);
+console.log('| participants | forwarded streams (consumers) | server CPU (cores) | CPU per stream (% of a core) | server RSS (MB) | RSS above idle per stream (MB) |');
+console.log('|---|---|---|---|---|---|');
+for (const r of results) {
+  const perStream = r.consumers ? (100 * r.cpuCores / r.consumers).toFixed(2) : '-';
+  const memPer = r.consumers ? ((r.rssMb - r.idleMb) / r.consumers).toFixed(2) : '-';
+  console.log(`| ${r.n} | ${r.consumers} | ${r.cpuCores.toFixed(3)} | ${perStream} | ${r.rssMb.toFixed(1)} | ${memPer} |`);
+}

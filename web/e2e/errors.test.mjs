@@ -1,0 +1,62 @@
+// What people meet when things go wrong, in a real browser: blocked devices, an
+// audio-only participant, a taken name, a bad room name, and a lost server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cameraFile } from './fixtures.mjs';
+import { launchBrowser, startServer } from './helpers.mjs';
+
+const text = (page, sel) => page.locator(sel).first().textContent({ timeout: 15_000 });
+
+test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  const ok = await launchBrowser({ videoFile: cameraFile('Bob') });
+  const blocked = await launchBrowser({ denyMedia: true });
+  t.after(async () => { await ok.close(); await blocked.close(); await server.stop(); });
+
+  // Ada's browser blocks camera and microphone: she still joins, and is told why.
+  const ada = await blocked.newPage();
+  await ada.goto(`${server.baseUrl}/rooms/errs?name=Ada&autojoin=1`);
+  assert.match(await text(ada, '#banner'), /blocked/i);
+  await ada.locator('#roster li').first().waitFor();
+
+  // Bob joins with a camera and no microphone; he sees Ada as a name card.
+  const bob = await ok.newPage();
+  await bob.goto(`${server.baseUrl}/rooms/errs?name=Bob&autojoin=1&mic=0`);
+  const adaTile = bob.locator('[data-participant-name="Ada"]').first();
+  await adaTile.waitFor({ timeout: 15_000 });
+  const onStage = await bob.evaluate(() => document.querySelector('#stage').dataset.participantName);
+  const card = onStage === 'Ada' ? '#stage .name-card' : '.tile[data-participant-name="Ada"] .name-card';
+  assert.equal((await text(bob, card)).trim(), 'AD');
+  assert.equal(await bob.locator(card).isVisible(), true);
+  // Bob's tile in Ada's browser shows him muted (no microphone).
+  await ada.waitForFunction(() => {
+    const t = document.querySelector('.tile[data-participant-name="Bob"]');
+    return t && !t.querySelector('.muted-icon').hidden;
+  }, null, { timeout: 15_000 });
+
+  // A taken name (names compare without case) and an invalid one are refused, clearly.
+  const third = await ok.newPage();
+  await third.goto(`${server.baseUrl}/rooms/errs?name=ada&autojoin=1&camera=0&mic=0`);
+  assert.match(await text(third, '.form-error'), /taken/);
+  await third.goto(`${server.baseUrl}/rooms/errs?name=${'x'.repeat(41)}&autojoin=1&camera=0&mic=0`);
+  assert.match(await text(third, '.form-error'), /1 to 40/);
+  await third.goto(`${server.baseUrl}/rooms/bad%20room`);
+  assert.match(await text(third, '.form-error'), /not a valid room name/);
+});
+
+test('a lost server: the room says so, retries, and rejoins when it is back', { timeout: 90_000 }, async (t) => {
+  let server = await startServer();
+  const port = new URL(server.baseUrl).port;
+  const browser = await launchBrowser({ videoFile: cameraFile('Carol') });
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const page = await browser.newPage();
+  await page.goto(`${server.baseUrl}/rooms/comeback?name=Carol&autojoin=1`);
+  await page.locator('#roster li').first().waitFor({ timeout: 15_000 });
+
+  await server.stop();
+  assert.match(await text(page, '#banner'), /Connection lost/);
+  server = await startServer(['--listen', `127.0.0.1:${port}`]);
+  await page.waitForFunction(() => document.querySelector('#banner').textContent.includes('Reconnected'), null, { timeout: 30_000 });
+  const room = await (await fetch(`${server.baseUrl}/api/rooms/comeback`)).json();
+  assert.deepEqual(room.participants.map((p) => p.name), ['Carol']);
+});

@@ -1,0 +1,177 @@
+// Three participants in one room, each in their own chromium with a coloured fake
+// camera and espeak-ng speech in scripted turns. Checks that everyone sees and hears
+// the others, that the stage follows the speaking order within 1.5 s of each turn,
+// that a 0.6 s backchannel does not take the stage, and that nothing flickers.
+// Prints the switch latencies (median, max) and the flicker count.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cameraFile, micFile, COLORS } from './fixtures.mjs';
+import { launchBrowser, startServer } from './helpers.mjs';
+
+// Seconds from each participant's microphone start. The lead-in leaves time to join.
+const TURNS = [
+  { name: 'Alice', start: 7, duration: 4 },
+  { name: 'Bob', start: 13, duration: 4 },
+  { name: 'Carol', start: 19, duration: 4 },
+  { name: 'Alice', start: 28, duration: 4 },
+];
+const BACKCHANNEL = { name: 'Bob', start: 25, duration: 0.6 }; // in Carol's afterglow
+const TOTAL = 34;
+const MAX_SWITCH_MS = 1500;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function slotsOf(name) {
+  const slots = TURNS.filter((t) => t.name === name).map((t) => [t.start, t.duration]);
+  if (BACKCHANNEL.name === name) slots.push([BACKCHANNEL.start, BACKCHANNEL.duration]);
+  return slots.sort((a, b) => a[0] - b[0]);
+}
+
+/** Mean colour of a video element's current frame, and which participant it is. */
+async function frameColor(page, selector) {
+  return page.evaluate((sel) => {
+    const v = document.querySelector(sel);
+    if (!v || !v.videoWidth) return null;
+    const c = document.createElement('canvas');
+    c.width = 32; c.height = 18;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, 32, 18);
+    const d = g.getImageData(0, 0, 32, 18).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; }
+    return sum.map((s) => Math.round(s / (d.length / 4)));
+  }, selector);
+}
+
+function nearestParticipant(rgb) {
+  let best = null;
+  let bestDist = Infinity;
+  for (const [name, c] of Object.entries(COLORS)) {
+    const dist = Math.hypot(rgb[0] - c[0], rgb[1] - c[1], rgb[2] - c[2]);
+    if (dist < bestDist) { best = name; bestDist = dist; }
+  }
+  return best;
+}
+
+/** Samples each remote <audio> element's level through WebAudio, keeping the peak. */
+async function startAudioMeter(page) {
+  await page.evaluate(() => {
+    window.__peaks = {};
+    const ctx = new AudioContext();
+    const meters = new Map();
+    setInterval(() => {
+      for (const audio of document.querySelectorAll('#audio-sinks audio')) {
+        const id = audio.dataset.participantId;
+        if (!meters.has(audio) && audio.srcObject) {
+          const analyser = ctx.createAnalyser();
+          analyser.fftSize = 1024;
+          ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
+          meters.set(audio, { id, analyser, buf: new Float32Array(1024) });
+        }
+      }
+      for (const { id, analyser, buf } of meters.values()) {
+        analyser.getFloatTimeDomainData(buf);
+        const rms = Math.sqrt(buf.reduce((s, x) => s + x * x, 0) / buf.length);
+        window.__peaks[id] = Math.max(window.__peaks[id] ?? 0, rms);
+      }
+    }, 50);
+    ctx.resume();
+  });
+}
+
+test('three participants: media flows both ways and the stage follows the speaker', { timeout: 120_000 }, async (t) => {
+  const server = await startServer();
+  const names = ['Alice', 'Bob', 'Carol'];
+  const browsers = await Promise.all(names.map((name) => launchBrowser({
+    videoFile: cameraFile(name),
+    audioFile: `${micFile(name, slotsOf(name), TOTAL)}%noloop`,
+  })));
+  t.after(async () => {
+    await Promise.all(browsers.map((b) => b.close()));
+    await server.stop();
+  });
+  const pages = await Promise.all(browsers.map((b) => b.newPage({ viewport: { width: 1000, height: 640 } })));
+  const errors = [];
+  pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`${names[i]}: ${e.message}`)));
+
+  // Join at once, so that the microphones (which start at getUserMedia) line up.
+  await Promise.all(pages.map((p, i) => p.goto(`${server.baseUrl}/rooms/standup?name=${names[i]}&autojoin=1`)));
+  await Promise.all(pages.map((p) => p.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 20_000 })));
+  await Promise.all(pages.map(startAudioMeter));
+  const audioStart = Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.podium.audioStartedAt)])));
+  for (const n of names) assert.ok(audioStart[n], `${n}'s microphone did not start`);
+
+  // Everyone sees the others' video: wherever a remote participant is shown (their
+  // tile, or the stage), the frame is their camera's colour, not black.
+  for (const [i, page] of pages.entries()) {
+    for (const other of names.filter((n) => n !== names[i])) {
+      const where = await page.evaluate((n) => (document.querySelector('#stage').dataset.participantName === n
+        ? '#stage video' : `.tile[data-participant-name="${n}"] video`), other);
+      await page.waitForFunction((sel) => document.querySelector(sel)?.videoWidth > 0, where, { timeout: 15_000 });
+      const rgb = await frameColor(page, where);
+      assert.equal(nearestParticipant(rgb), other, `${names[i]} sees ${JSON.stringify(rgb)} for ${other}`);
+      assert.ok(Math.max(...rgb) > 60, `${names[i]} sees a black frame for ${other}`);
+    }
+  }
+
+  // Through the script: sample the stage colour in the middle of each turn.
+  const seen = [];
+  for (const turn of TURNS) {
+    const due = audioStart[turn.name] + (turn.start + turn.duration * 0.75) * 1000;
+    await sleep(Math.max(0, due - Date.now()));
+    for (const [i, page] of pages.entries()) {
+      const stageName = await page.evaluate(() => document.querySelector('#stage').dataset.participantName);
+      const rgb = await frameColor(page, '#stage video');
+      seen.push({ viewer: names[i], turn: turn.name, stageName, shows: rgb ? nearestParticipant(rgb) : 'no video', rgb });
+    }
+  }
+  await sleep(Math.max(0, audioStart.Alice + TOTAL * 1000 - Date.now()));
+
+  // Everyone heard everyone else.
+  for (const [i, page] of pages.entries()) {
+    const peaks = await page.evaluate(() => window.__peaks);
+    const ids = await page.evaluate(() => Object.fromEntries([...window.podium.meeting.state.participants.values()].map((p) => [p.name, p.id])));
+    for (const other of names.filter((n) => n !== names[i])) {
+      assert.ok((peaks[ids[other]] ?? 0) > 0.01, `${names[i]} did not hear ${other} (peak ${peaks[ids[other]]})`);
+    }
+  }
+
+  // The stage: each turn's speaker within 1.5 s, no other changes (flicker), and the
+  // backchannel never on stage.
+  const latencies = [];
+  let flickers = 0;
+  for (const [i, page] of pages.entries()) {
+    const log = await page.evaluate(() => window.podium.stageLog);
+    const firstTurn = audioStart[TURNS[0].name] + TURNS[0].start * 1000;
+    const before = log.filter((e) => e.t < firstTurn).at(-1);
+    const changes = log.filter((e) => e.t >= firstTurn);
+    let holder = before?.name ?? null;
+    let c = 0;
+    for (const [k, turn] of TURNS.entries()) {
+      const start = audioStart[turn.name] + turn.start * 1000;
+      const nextStart = TURNS[k + 1] ? audioStart[TURNS[k + 1].name] + TURNS[k + 1].start * 1000 : Infinity;
+      const during = [];
+      while (c < changes.length && changes[c].t < nextStart) during.push(changes[c++]);
+      // Already on stage (the first to join is shown before anyone speaks): no switch.
+      if (holder === turn.name && during.length === 0) continue;
+      const switchTo = during.find((e) => e.name === turn.name);
+      assert.ok(switchTo, `${names[i]}'s stage never showed ${turn.name} in turn ${k + 1}: ${JSON.stringify(during)}`);
+      const latency = switchTo.t - start;
+      latencies.push(latency);
+      assert.ok(latency <= MAX_SWITCH_MS, `${names[i]}: ${turn.name} took the stage ${latency} ms after the turn began`);
+      const extra = during.filter((e) => e !== switchTo);
+      flickers += extra.length;
+      assert.deepEqual(extra, [], `${names[i]}: stage flickered in turn ${k + 1} (backchannel or noise): ${JSON.stringify(extra)}`);
+      holder = during.at(-1).name;
+    }
+  }
+  for (const s of seen) {
+    assert.equal(s.stageName, s.turn, `${s.viewer}'s stage named ${s.stageName} during ${s.turn}'s turn`);
+    assert.equal(s.shows, s.turn, `${s.viewer}'s stage showed ${s.shows}'s camera ${JSON.stringify(s.rgb)} during ${s.turn}'s turn`);
+  }
+  assert.deepEqual(errors, []);
+
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  console.log(`stage switch latency over ${latencies.length} observed turns: median ${median} ms, max ${sorted.at(-1)} ms; flickers: ${flickers}`);
+});

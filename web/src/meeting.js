@@ -1,0 +1,289 @@
+// A participant's side of the meeting: local devices, the mediasoup-client Device and
+// transports, consumers of everyone else, and the room's state as the server tells it.
+// The UI (room.js) listens for 'change' and reads `meeting.state`.
+import { Device } from 'mediasoup-client';
+import { Signaling, SignalingError } from './signaling.js';
+
+const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 10000];
+// Each tab keeps one id across reconnects, so the server replaces its old session.
+const CLIENT_ID_KEY = 'podium.client_id';
+
+function clientId() {
+  let id = sessionStorage.getItem(CLIENT_ID_KEY);
+  if (!id) {
+    id = crypto.randomUUID();
+    sessionStorage.setItem(CLIENT_ID_KEY, id);
+  }
+  return id;
+}
+
+/** getUserMedia for each wanted device on its own, so one failing keeps the other. */
+export async function openDevices({ camera, mic }) {
+  const result = { videoTrack: null, audioTrack: null, problems: [] };
+  const explain = (what, err) => {
+    if (err?.name === 'NotAllowedError') return `${what} access was blocked. You joined without it; allow it in the browser's site settings and rejoin to use it.`;
+    if (err?.name === 'NotFoundError' || err?.name === 'OverconstrainedError') return `No ${what.toLowerCase()} was found. You joined without it.`;
+    if (err?.name === 'NotReadableError') return `The ${what.toLowerCase()} is busy in another application. You joined without it.`;
+    return `The ${what.toLowerCase()} could not be opened (${err?.message ?? err}). You joined without it.`;
+  };
+  if (!navigator.mediaDevices?.getUserMedia) {
+    if (camera || mic) result.problems.push('This page cannot use the camera or microphone: open it over https or on localhost.');
+    return result;
+  }
+  if (camera) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } } });
+      result.videoTrack = s.getVideoTracks()[0];
+    } catch (err) { result.problems.push(explain('Camera', err)); }
+  }
+  if (mic) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
+      result.audioTrack = s.getAudioTracks()[0];
+      // Diagnostics: a fake microphone file starts playing here.
+      window.podium.audioStartedAt = Date.now();
+    } catch (err) { result.problems.push(explain('Microphone', err)); }
+  }
+  return result;
+}
+
+export class Meeting extends EventTarget {
+  constructor({ room, name, videoTrack, audioTrack }) {
+    super();
+    this.room = room;
+    this.name = name;
+    this.local = { videoTrack, audioTrack };
+    this.state = {
+      status: 'connecting', // connecting | joined | reconnecting | ended
+      me: null,
+      participants: new Map(), // id -> { id, name, audio, video, speaking, level, videoTrack, audioTrack }
+      activeSpeaker: null,
+      banner: null, // { kind: 'error'|'info', text }
+    };
+    this.producers = new Map(); // kind -> Producer
+    this.consumers = new Map(); // consumerId -> { consumer, participantId }
+    this.retry = 0;
+    this.left = false;
+  }
+
+  changed() {
+    this.dispatchEvent(new Event('change'));
+  }
+
+  setBanner(kind, text) {
+    this.state.banner = text ? { kind, text } : null;
+    this.changed();
+  }
+
+  /** Joins; rejects with a SignalingError for name, room and reachability problems. */
+  async join() {
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    const signaling = new Signaling(`${proto}://${location.host}/api/rooms/${encodeURIComponent(this.room)}/ws`);
+    this.signaling = signaling;
+    await signaling.connect();
+    this.listen(signaling);
+    this.ready = false;
+    this.pendingProducers = [];
+    const joined = await signaling.request('join', { name: this.name, client_id: clientId() });
+    this.state.me = joined.participant_id;
+    this.state.participants.clear();
+    // In join order: the others were here first.
+    for (const p of joined.participants) this.upsertParticipant(p);
+    this.state.participants.set(joined.participant_id, {
+      id: joined.participant_id, name: this.name, audio: !!this.local.audioTrack, video: !!this.local.videoTrack,
+      speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, isMe: true,
+    });
+    this.state.activeSpeaker = joined.active_speaker;
+
+    this.device = new Device();
+    await this.device.load({ routerRtpCapabilities: joined.rtp_capabilities });
+    await signaling.request('set_rtp_capabilities', { rtp_capabilities: this.device.rtpCapabilities });
+    await this.createTransports();
+    await this.produceLocal();
+    // Producers announced while the device and transports were being set up waited.
+    this.ready = true;
+    for (const id of [...joined.producers.map((p) => p.producer_id), ...this.pendingProducers]) this.consume(id);
+    this.pendingProducers = [];
+    this.state.status = 'joined';
+    this.retry = 0;
+    this.changed();
+  }
+
+  listen(signaling) {
+    const on = (type, fn) => signaling.addEventListener(type, (e) => { fn(e.detail); this.changed(); });
+    on('participant_joined', (m) => this.upsertParticipant(m.participant));
+    on('participant_updated', (m) => this.upsertParticipant(m.participant));
+    on('participant_left', (m) => this.state.participants.delete(m.participant_id));
+    on('new_producer', (m) => {
+      if (this.ready) this.consume(m.producer.producer_id);
+      else this.pendingProducers.push(m.producer.producer_id);
+    });
+    on('consumer_closed', (m) => this.dropConsumer(m.consumer_id));
+    on('active_speaker', (m) => { this.state.activeSpeaker = m.participant_id; });
+    on('speaking', (m) => {
+      const p = this.state.participants.get(m.participant_id);
+      if (p) p.speaking = m.speaking;
+    });
+    on('levels', (m) => {
+      for (const l of m.levels) {
+        const p = this.state.participants.get(l.participant_id);
+        if (p) { p.level = l.dbov; p.speaking = l.speaking; }
+      }
+    });
+    on('bye', (m) => {
+      // A newer connection of this tab took over: do not fight it. Otherwise (server
+      // restart, too slow) the socket closes next and we reconnect.
+      if (m.code === 'replaced') {
+        this.left = true;
+        this.state.status = 'ended';
+        this.closeMedia();
+        this.setBanner('error', `Disconnected: ${m.reason}.`);
+      }
+    });
+    signaling.addEventListener('disconnected', () => this.reconnect());
+  }
+
+  upsertParticipant(view) {
+    const p = this.state.participants.get(view.id);
+    if (p) Object.assign(p, { name: view.name, audio: view.audio, video: view.video });
+    else this.state.participants.set(view.id, { ...view, speaking: false, level: -127, videoTrack: null, audioTrack: null });
+  }
+
+  async createTransports() {
+    const s = this.signaling;
+    const send = await s.request('create_transport', { direction: 'send' });
+    this.sendTransport = this.device.createSendTransport({
+      id: send.transport_id, iceParameters: send.ice_parameters, iceCandidates: send.ice_candidates, dtlsParameters: send.dtls_parameters,
+    });
+    this.sendTransport.on('connect', ({ dtlsParameters }, ok, fail) => {
+      s.request('connect_transport', { transport_id: send.transport_id, dtls_parameters: dtlsParameters }).then(ok, fail);
+    });
+    this.sendTransport.on('produce', ({ kind, rtpParameters }, ok, fail) => {
+      s.request('produce', { transport_id: send.transport_id, kind, rtp_parameters: rtpParameters })
+        .then((r) => ok({ id: r.producer_id }), fail);
+    });
+    const recv = await s.request('create_transport', { direction: 'recv' });
+    this.recvTransport = this.device.createRecvTransport({
+      id: recv.transport_id, iceParameters: recv.ice_parameters, iceCandidates: recv.ice_candidates, dtlsParameters: recv.dtls_parameters,
+    });
+    this.recvTransport.on('connect', ({ dtlsParameters }, ok, fail) => {
+      s.request('connect_transport', { transport_id: recv.transport_id, dtls_parameters: dtlsParameters }).then(ok, fail);
+    });
+  }
+
+  async produceLocal() {
+    const { videoTrack, audioTrack } = this.local;
+    if (audioTrack && this.device.canProduce('audio')) {
+      // stopTracks: false keeps the devices open across a reconnect (producers are re-made).
+      const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false } });
+      this.producers.set('audio', p);
+    }
+    if (videoTrack && this.device.canProduce('video')) {
+      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false });
+      this.producers.set('video', p);
+    }
+  }
+
+  async consume(producerId) {
+    try {
+      const c = await this.signaling.request('consume', { producer_id: producerId });
+      const consumer = await this.recvTransport.consume({
+        id: c.consumer_id, producerId: c.producer_id, kind: c.kind, rtpParameters: c.rtp_parameters,
+      });
+      this.consumers.set(c.consumer_id, { consumer, participantId: c.participant_id });
+      const p = this.state.participants.get(c.participant_id);
+      if (p) p[c.kind === 'video' ? 'videoTrack' : 'audioTrack'] = consumer.track;
+      await this.signaling.request('resume_consumer', { consumer_id: c.consumer_id });
+      this.changed();
+    } catch (err) {
+      // The producer may have closed meanwhile (its owner left): nothing to show.
+      if (err.code !== 'not_found') console.warn('consume failed', err);
+    }
+  }
+
+  dropConsumer(consumerId) {
+    const entry = this.consumers.get(consumerId);
+    if (!entry) return;
+    this.consumers.delete(consumerId);
+    entry.consumer.close();
+    const p = this.state.participants.get(entry.participantId);
+    if (p) {
+      if (p.videoTrack === entry.consumer.track) p.videoTrack = null;
+      if (p.audioTrack === entry.consumer.track) p.audioTrack = null;
+    }
+  }
+
+  isMuted(kind) {
+    const producer = this.producers.get(kind);
+    return !producer || producer.paused;
+  }
+
+  hasDevice(kind) {
+    return this.producers.has(kind);
+  }
+
+  /** Mutes or unmutes the mic ('audio') or the camera ('video'). */
+  async toggle(kind) {
+    const producer = this.producers.get(kind);
+    if (!producer) return;
+    const pause = !producer.paused;
+    if (pause) producer.pause(); else producer.resume();
+    const me = this.state.participants.get(this.state.me);
+    if (me) me[kind] = !pause;
+    this.changed();
+    try {
+      await this.signaling.request(pause ? 'pause_producer' : 'resume_producer', { producer_id: producer.id });
+    } catch (err) {
+      this.setBanner('error', `Could not ${pause ? 'mute' : 'unmute'}: ${err.message}`);
+    }
+  }
+
+  async reconnect() {
+    if (this.left) return;
+    this.closeMedia();
+    this.state.status = 'reconnecting';
+    while (!this.left) {
+      const delay = RECONNECT_DELAYS_MS[Math.min(this.retry, RECONNECT_DELAYS_MS.length - 1)];
+      this.retry += 1;
+      this.setBanner('error', `Connection lost. Reconnecting in ${Math.round(delay / 1000)} s… (attempt ${this.retry})`);
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        this.closeMedia();
+        await this.join();
+        this.setBanner('info', 'Reconnected.');
+        setTimeout(() => { if (this.state.banner?.text === 'Reconnected.') this.setBanner(null, null); }, 3000);
+        return;
+      } catch (err) {
+        if (err instanceof SignalingError && ['name_taken', 'room_full', 'invalid_name'].includes(err.code)) {
+          this.state.status = 'ended';
+          this.setBanner('error', err.message);
+          return;
+        }
+      }
+    }
+  }
+
+  closeMedia() {
+    for (const { consumer } of this.consumers.values()) consumer.close();
+    this.consumers.clear();
+    for (const p of this.producers.values()) p.close();
+    this.producers.clear();
+    this.sendTransport?.close();
+    this.recvTransport?.close();
+    this.sendTransport = this.recvTransport = null;
+    if (this.signaling) {
+      this.signaling.close();
+      this.signaling = null;
+    }
+  }
+
+  async leave() {
+    this.left = true;
+    try { await this.signaling?.request('leave'); } catch { /* leaving anyway */ }
+    this.closeMedia();
+    this.local.videoTrack?.stop();
+    this.local.audioTrack?.stop();
+    this.state.status = 'ended';
+    this.changed();
+  }
+}

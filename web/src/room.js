@@ -1,0 +1,228 @@
+// The room page: stage (active speaker), filmstrip (everyone else), roster, controls.
+// DOM hooks for automation (docs/api.md): #stage[data-participant-name], and each
+// tile's data-participant-name and data-speaking="true|false".
+import { Meeting, openDevices } from './meeting.js';
+import { el, icon, initials, colorFor } from './ui.js';
+
+export async function showRoom(app, room, params) {
+  const name = params.get('name') ?? sessionStorage.getItem('podium.name') ?? '';
+  const autojoin = params.get('autojoin') === '1';
+  const want = { camera: params.get('camera') !== '0', mic: params.get('mic') !== '0' };
+  if (autojoin && name) return enterRoom(app, room, name, want);
+  showPreJoin(app, room, name, want);
+}
+
+function showPreJoin(app, room, name, want, error) {
+  const nameInput = el('input', { id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Your name', value: name });
+  const cam = el('input', { type: 'checkbox', id: 'want-camera', checked: want.camera });
+  const mic = el('input', { type: 'checkbox', id: 'want-mic', checked: want.mic });
+  const form = el('form', { class: 'card join-card' },
+    el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
+    el('h1', {}, `Join ${room}`),
+    el('label', { for: 'name' }, 'Your name'), nameInput,
+    error ? el('p', { class: 'form-error', role: 'alert' }, error) : null,
+    el('div', { class: 'checks' },
+      el('label', {}, cam, ' Camera'), el('label', {}, mic, ' Microphone')),
+    el('button', { class: 'primary', type: 'submit' }, 'Join meeting'),
+    el('a', { href: '/', class: 'muted small' }, '← Choose another room'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    enterRoom(app, room, nameInput.value.trim(), { camera: cam.checked, mic: mic.checked });
+  });
+  app.replaceChildren(el('div', { class: 'center' }, form));
+  nameInput.focus();
+}
+
+async function enterRoom(app, room, name, want) {
+  sessionStorage.setItem('podium.name', name);
+  app.replaceChildren(el('div', { class: 'center' }, el('div', { class: 'card' }, el('p', { class: 'muted' }, 'Opening your camera and microphone…'))));
+  const devices = await openDevices(want);
+  window.podium.mediaStartedAt = Date.now();
+  const meeting = new Meeting({ room, name, videoTrack: devices.videoTrack, audioTrack: devices.audioTrack });
+  window.podium.meeting = meeting;
+  try {
+    await meeting.join();
+  } catch (err) {
+    meeting.closeMedia();
+    devices.videoTrack?.stop();
+    devices.audioTrack?.stop();
+    const text = {
+      unreachable: 'The server cannot be reached. Check your connection and try again.',
+      name_taken: `${err.message}`,
+      invalid_name: `That name cannot be used: ${err.message}.`,
+      room_full: err.message,
+    }[err.code] ?? `Could not join: ${err.message}`;
+    showPreJoin(app, room, name, want, text);
+    return;
+  }
+  new RoomView(app, meeting, devices.problems).render();
+}
+
+class RoomView {
+  constructor(app, meeting, problems) {
+    this.meeting = meeting;
+    this.tiles = new Map(); // participant id -> { tile, video, card }
+    this.stageId = undefined;
+    this.audioSinks = el('div', { id: 'audio-sinks', hidden: true });
+    this.audioEls = new Map();
+
+    this.stageVideo = el('video', { autoplay: true, playsinline: true, muted: true });
+    this.stageCard = el('div', { class: 'name-card big' });
+    this.stageName = el('div', { class: 'stage-name' });
+    this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName);
+    this.filmstrip = el('section', { id: 'filmstrip', class: 'filmstrip', 'aria-label': 'Participants' });
+    this.roster = el('ul', { id: 'roster', class: 'roster' });
+    this.banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
+
+    this.micBtn = el('button', { id: 'toggle-mic', class: 'control' });
+    this.camBtn = el('button', { id: 'toggle-camera', class: 'control' });
+    this.recordBtn = el('button', { id: 'record', class: 'control record', disabled: true, title: 'Recording is coming in the next release' }, icon('record'), el('span', {}, 'Record'));
+    this.leaveBtn = el('button', { id: 'leave', class: 'control leave' }, icon('leave'), el('span', {}, 'Leave'));
+    this.micBtn.addEventListener('click', () => meeting.toggle('audio'));
+    this.camBtn.addEventListener('click', () => meeting.toggle('video'));
+    this.leaveBtn.addEventListener('click', async () => {
+      await meeting.leave();
+      location.href = '/';
+    });
+    this.count = el('span', { class: 'count' });
+
+    app.replaceChildren(el('div', { class: 'room' },
+      el('header', { class: 'topbar' },
+        el('a', { href: '/', class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
+        el('span', { class: 'room-name' }, meeting.room), this.count),
+      this.banner,
+      el('main', { class: 'room-main' },
+        el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
+        el('aside', { class: 'side' }, el('h2', {}, 'People'), this.roster)),
+      el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.recordBtn, this.leaveBtn),
+      this.audioSinks));
+
+    if (problems.length) meeting.setBanner('error', problems.join(' '));
+    meeting.addEventListener('change', () => this.render());
+    window.addEventListener('beforeunload', () => meeting.closeMedia());
+  }
+
+  /** Who is on the stage: the active speaker, else the first to have joined. */
+  stageParticipant() {
+    const { participants, activeSpeaker } = this.meeting.state;
+    return participants.get(activeSpeaker) ?? participants.values().next().value ?? null;
+  }
+
+  render() {
+    const { state } = this.meeting;
+    const people = [...state.participants.values()];
+    this.count.textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
+
+    if (state.banner) {
+      this.banner.hidden = false;
+      this.banner.className = `banner ${state.banner.kind}`;
+      this.banner.textContent = state.banner.text;
+    } else {
+      this.banner.hidden = true;
+    }
+
+    const onStage = this.stageParticipant();
+    this.renderStage(onStage);
+
+    for (const [id, t] of this.tiles) {
+      if (!state.participants.has(id)) { t.tile.remove(); this.tiles.delete(id); }
+    }
+    for (const p of people) this.renderTile(p, p === onStage);
+    this.renderAudio(people);
+    this.renderRoster(people, onStage);
+    this.renderControls();
+  }
+
+  renderStage(p) {
+    const stageId = p?.id ?? null;
+    const track = p?.video ? p.videoTrack : null;
+    this.stage.dataset.participantName = p?.name ?? '';
+    this.stage.dataset.participantId = stageId ?? '';
+    this.stageName.textContent = p ? (p.isMe ? `${p.name} (you)` : p.name) : 'Waiting for others…';
+    setVideo(this.stageVideo, track, p?.isMe);
+    this.stageCard.hidden = !!track;
+    this.stageCard.textContent = p ? initials(p.name) : '';
+    this.stageCard.style.background = p ? colorFor(p.name) : '';
+    if (stageId !== this.stageId) {
+      this.stageId = stageId;
+      window.podium.stageLog.push({ t: Date.now(), name: p?.name ?? null });
+    }
+  }
+
+  renderTile(p, onStage) {
+    let t = this.tiles.get(p.id);
+    if (!t) {
+      const video = el('video', { autoplay: true, playsinline: true, muted: true });
+      const card = el('div', { class: 'name-card' });
+      const label = el('div', { class: 'tile-name' });
+      const muted = el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off'));
+      const tile = el('div', { class: 'tile' }, video, card, el('div', { class: 'tile-bar' }, muted, label));
+      t = { tile, video, card, label, muted };
+      this.tiles.set(p.id, t);
+      this.filmstrip.append(tile);
+    }
+    t.tile.hidden = onStage;
+    t.tile.dataset.participantName = p.name;
+    t.tile.dataset.participantId = p.id;
+    t.tile.dataset.speaking = String(!!p.speaking);
+    // The ring grows with the level: -127 dBov (silent) .. -20 dBov (loud).
+    const strength = Math.max(0, Math.min(1, (p.level + 65) / 45));
+    t.tile.style.setProperty('--level', strength.toFixed(2));
+    t.label.textContent = p.isMe ? `${p.name} (you)` : p.name;
+    t.muted.hidden = p.audio;
+    const track = p.video ? p.videoTrack : null;
+    setVideo(t.video, onStage ? null : track, p.isMe);
+    t.card.hidden = !!track;
+    t.card.textContent = initials(p.name);
+    t.card.style.background = colorFor(p.name);
+  }
+
+  renderAudio(people) {
+    const wanted = new Map(people.filter((p) => !p.isMe && p.audioTrack).map((p) => [p.id, p.audioTrack]));
+    for (const [id, audio] of this.audioEls) {
+      if (wanted.get(id) !== audio.srcObject?.getAudioTracks()[0]) { audio.remove(); this.audioEls.delete(id); }
+    }
+    for (const [id, track] of wanted) {
+      if (this.audioEls.has(id)) continue;
+      const audio = el('audio', { autoplay: true });
+      audio.dataset.participantId = id;
+      audio.srcObject = new MediaStream([track]);
+      audio.play().catch(() => this.meeting.setBanner('info', 'Click anywhere to hear the others (the browser blocked autoplay).'));
+      this.audioSinks.append(audio);
+      this.audioEls.set(id, audio);
+    }
+  }
+
+  renderRoster(people, onStage) {
+    this.roster.replaceChildren(...people.map((p) => el('li', { class: p === onStage ? 'on-stage' : '' },
+      el('span', { class: 'avatar', style: `background:${colorFor(p.name)}` }, initials(p.name)),
+      el('span', { class: 'roster-name' }, p.isMe ? `${p.name} (you)` : p.name),
+      p.speaking ? el('span', { class: 'speaking-dot', title: 'Speaking' }) : null,
+      p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off')),
+      p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')))));
+  }
+
+  renderControls() {
+    const m = this.meeting;
+    const set = (btn, kind, on, off, label) => {
+      const has = m.hasDevice(kind);
+      const muted = m.isMuted(kind);
+      btn.disabled = !has;
+      btn.classList.toggle('off', muted);
+      btn.title = has ? (muted ? `Turn ${label} on` : `Turn ${label} off`) : `No ${label}`;
+      btn.replaceChildren(icon(muted ? off : on), el('span', {}, muted ? `${label[0].toUpperCase()}${label.slice(1)} off` : `${label[0].toUpperCase()}${label.slice(1)} on`));
+    };
+    set(this.micBtn, 'audio', 'mic', 'mic-off', 'mic');
+    set(this.camBtn, 'video', 'cam', 'cam-off', 'camera');
+  }
+}
+
+function setVideo(video, track, mirror) {
+  const current = video.srcObject?.getVideoTracks()[0] ?? null;
+  if (current !== track) {
+    video.srcObject = track ? new MediaStream([track]) : null;
+    if (track) video.play().catch(() => {});
+  }
+  video.hidden = !track;
+  video.classList.toggle('mirror', !!mirror);
+}
