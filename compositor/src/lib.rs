@@ -1,8 +1,13 @@
 //! Podium's compositor: per recording, it receives the active speaker's video and every
 //! participant's audio as RTP, and writes one fragmented mp4 (H.264 + AAC).
 //!
-//! Issue 3 only lays the crate down with its FFmpeg binding; the pipeline arrives with
-//! the recording feature.
+//! The sans-IO pieces (fed bytes and `Instant`s, no threads, tested with a fake clock)
+//! come first: RTP parsing (`rtp`), reordering (`jitter`) and depacketizing
+//! (`depacketize`). Decoding, composing and muxing with FFmpeg build on them.
+
+pub mod depacketize;
+pub mod jitter;
+pub mod rtp;
 
 /// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.
 pub fn ffmpeg_versions() -> String {

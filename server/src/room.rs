@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How often the detector is polled (and so how late a hangover can end) and the
-/// AudioLevelObserver's reporting interval.
-const SPEAKER_TICK: Duration = Duration::from_millis(100);
+/// AudioLevelObserver's reporting interval: 50 ms lets a turn be noticed and decided
+/// one report sooner than 100 ms would, at 20 small reports a second per room.
+const SPEAKER_TICK: Duration = Duration::from_millis(50);
 /// `levels` events go out every this many ticks (200 ms: 5 Hz).
-const LEVELS_EVERY_TICKS: u32 = 2;
+const LEVELS_EVERY_TICKS: u32 = 4;
 const EVENT_BUFFER: usize = 1024;
 
 /// A validated room id: `[A-Za-z0-9_-]{1,64}`.
@@ -391,6 +392,7 @@ impl Room {
 
     fn emit_speaker_events(&self, state: &mut RoomState) {
         for event in state.detector.drain_events() {
+            tracing::debug!(room = %self.id, ?event, "speaker");
             self.emit(match event {
                 SpeakerEvent::ActiveSpeaker(p) => RoomEvent::ActiveSpeaker(p),
                 SpeakerEvent::Speaking(p, on) => RoomEvent::Speaking(p, on),

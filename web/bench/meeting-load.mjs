@@ -27,6 +27,12 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
 }
 
+/** Bytes through the loopback interface: media both ways between browsers and server. */
+function loopbackBytes() {
+  const line = readFileSync('/proc/net/dev', 'utf8').split('\n').find((l) => l.trim().startsWith('lo:'));
+  return Number(line.split(':')[1].trim().split(/\s+/)[0]); // received on lo = sent on lo
+}
+
 function memoryMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))[1]);
@@ -34,7 +40,7 @@ function memoryMb(pid) {
 }
 
 async function run(n) {
-  const server = await startServer(['--workers', '1']);
+  const server = await startServer(); // one worker: the room's whole load on one core
   const pid = server.child.pid;
   const idleMb = memoryMb(pid).rss;
   const browsers = [];
@@ -45,16 +51,24 @@ async function run(n) {
       const page = await b.newPage();
       await page.goto(`${server.baseUrl}/rooms/bench?name=P${i + 1}&autojoin=1`);
     }
+    // Until every participant receives every other's audio and video (or 60 s).
+    const want = 2 * n * (n - 1);
+    const deadline = Date.now() + 60_000;
+    let room;
+    do {
+      await new Promise((r) => setTimeout(r, 1000));
+      room = (await (await fetch(`${server.baseUrl}/api/debug/dump`)).json()).rooms[0];
+    } while (room.consumers < want && Date.now() < deadline);
     await new Promise((r) => setTimeout(r, WARMUP_MS));
-    const dump = await (await fetch(`${server.baseUrl}/api/debug/dump`)).json();
-    const room = dump.rooms[0];
     const cpu0 = cpuSeconds(pid);
+    const lo0 = loopbackBytes();
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, MEASURE_MS));
-    const cpu = (cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = (cpuSeconds(pid) - cpu0) / seconds;
+    const loopbackMbps = ((loopbackBytes() - lo0) * 8) / seconds / 1e6;
     const mem = memoryMb(pid);
-    const videoStreams = n * (n - 1);
-    return { n, consumers: room.consumers, videoStreams, cpuCores: cpu, rssMb: mem.rss, idleMb };
+    return { n, consumers: room.consumers, want, cpuCores: cpu, rssMb: mem.rss, idleMb, loopbackMbps };
   } finally {
     await Promise.all(browsers.map((b) => b.close()));
     await server.stop();
@@ -69,10 +83,10 @@ for (const n of sizes.length ? sizes : [2, 4, 8]) {
   console.error(`N=${n}: ${JSON.stringify(r)}`);
 }
 console.log(`machine: ${cpus().length} x ${cpus()[0].model}; date: ${new Date().toISOString().slice(0, 10)}`);
-console.log('| participants | forwarded streams (consumers) | server CPU (cores) | CPU per stream (% of a core) | server RSS (MB) | RSS above idle per stream (MB) |');
-console.log('|---|---|---|---|---|---|');
+console.log('| participants | forwarded streams (consumers, of full mesh) | loopback traffic (Mbit/s) | server CPU (cores) | CPU per stream (% of a core) | server RSS (MB) | RSS above idle per stream (MB) |');
+console.log('|---|---|---|---|---|---|---|');
 for (const r of results) {
   const perStream = r.consumers ? (100 * r.cpuCores / r.consumers).toFixed(2) : '-';
   const memPer = r.consumers ? ((r.rssMb - r.idleMb) / r.consumers).toFixed(2) : '-';
-  console.log(`| ${r.n} | ${r.consumers} | ${r.cpuCores.toFixed(3)} | ${perStream} | ${r.rssMb.toFixed(1)} | ${memPer} |`);
+  console.log(`| ${r.n} | ${r.consumers} of ${r.want} | ${r.loopbackMbps.toFixed(1)} | ${r.cpuCores.toFixed(3)} | ${perStream} | ${r.rssMb.toFixed(1)} | ${memPer} |`);
 }

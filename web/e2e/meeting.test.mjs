@@ -53,12 +53,31 @@ function nearestParticipant(rgb) {
   return best;
 }
 
-/** Samples each remote <audio> element's level through WebAudio, keeping the peak. */
+/**
+ * Samples each remote <audio> element's level through WebAudio, keeping the peak, and
+ * the local microphone's, noting each speech onset (sound after 400 ms of silence):
+ * the ground truth a switch latency is measured from.
+ */
 async function startAudioMeter(page) {
   await page.evaluate(() => {
     window.__peaks = {};
+    window.__onsets = [];
     const ctx = new AudioContext();
     const meters = new Map();
+    const local = ctx.createAnalyser();
+    local.fftSize = 512;
+    ctx.createMediaStreamSource(new MediaStream([window.podium.meeting.local.audioTrack])).connect(local);
+    const localBuf = new Float32Array(512);
+    let lastLoud = 0;
+    setInterval(() => {
+      local.getFloatTimeDomainData(localBuf);
+      const rms = Math.sqrt(localBuf.reduce((s, x) => s + x * x, 0) / localBuf.length);
+      const now = Date.now();
+      if (rms > 0.01) {
+        if (now - lastLoud > 400) window.__onsets.push(now);
+        lastLoud = now;
+      }
+    }, 10);
     setInterval(() => {
       for (const audio of document.querySelectorAll('#audio-sinks audio')) {
         const id = audio.dataset.participantId;
@@ -136,20 +155,32 @@ test('three participants: media flows both ways and the stage follows the speake
     }
   }
 
+  // Each turn starts at its speaker's first measured onset near the scripted time.
+  const onsets = Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.__onsets)])));
+  const turnStart = (turn) => {
+    const scripted = audioStart[turn.name] + turn.start * 1000;
+    const measured = onsets[turn.name].find((t) => t > scripted - 1000 && t < scripted + 1500);
+    assert.ok(measured, `no speech onset measured for ${turn.name} near ${turn.start} s: ${JSON.stringify(onsets[turn.name].map((t) => t - audioStart[turn.name]))}`);
+    return measured;
+  };
+  console.log(`speech onsets after the scripted times (ms): ${TURNS.map((t) => turnStart(t) - audioStart[t.name] - t.start * 1000).join(', ')}`);
+  if (process.env.PODIUM_E2E_DEBUG) console.log(`onsets at: ${TURNS.map((t) => new Date(turnStart(t)).toISOString()).join(" ")}`);
+
   // The stage: each turn's speaker within 1.5 s, no other changes (flicker), and the
   // backchannel never on stage.
   const latencies = [];
+  const perTurn = [];
   let flickers = 0;
   for (const [i, page] of pages.entries()) {
     const log = await page.evaluate(() => window.podium.stageLog);
-    const firstTurn = audioStart[TURNS[0].name] + TURNS[0].start * 1000;
+    const firstTurn = turnStart(TURNS[0]);
     const before = log.filter((e) => e.t < firstTurn).at(-1);
     const changes = log.filter((e) => e.t >= firstTurn);
     let holder = before?.name ?? null;
     let c = 0;
     for (const [k, turn] of TURNS.entries()) {
-      const start = audioStart[turn.name] + turn.start * 1000;
-      const nextStart = TURNS[k + 1] ? audioStart[TURNS[k + 1].name] + TURNS[k + 1].start * 1000 : Infinity;
+      const start = turnStart(turn);
+      const nextStart = TURNS[k + 1] ? turnStart(TURNS[k + 1]) : Infinity;
       const during = [];
       while (c < changes.length && changes[c].t < nextStart) during.push(changes[c++]);
       // Already on stage (the first to join is shown before anyone speaks): no switch.
@@ -158,6 +189,7 @@ test('three participants: media flows both ways and the stage follows the speake
       assert.ok(switchTo, `${names[i]}'s stage never showed ${turn.name} in turn ${k + 1}: ${JSON.stringify(during)}`);
       const latency = switchTo.t - start;
       latencies.push(latency);
+      perTurn.push(`${names[i]} sees ${turn.name}#${k + 1}: ${latency}`);
       assert.ok(latency <= MAX_SWITCH_MS, `${names[i]}: ${turn.name} took the stage ${latency} ms after the turn began`);
       const extra = during.filter((e) => e !== switchTo);
       flickers += extra.length;
@@ -171,6 +203,7 @@ test('three participants: media flows both ways and the stage follows the speake
   }
   assert.deepEqual(errors, []);
 
+  console.log(`switch latencies (ms): ${perTurn.join('; ')}`);
   const sorted = [...latencies].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
   console.log(`stage switch latency over ${latencies.length} observed turns: median ${median} ms, max ${sorted.at(-1)} ms; flickers: ${flickers}`);
