@@ -1,8 +1,10 @@
 // Benchmark: the server's CPU and memory for a room of N participants, each a real
 // chromium sending a 640x360 camera and a microphone. Reports per forwarded stream
 // (one consumer = one forwarded stream). Usage (after `make build`):
-//   node web/bench/meeting-load.mjs [N ...]        default: 2 4 8
-// Each participant is its own chromium process (fake devices are per process).
+//   node web/bench/meeting-load.mjs [--processes] [N ...]        default: 2 4 8
+// Participants are pages of one chromium (they share its fake 640x360 15 fps camera),
+// which halves the client load of one process per participant; --processes gives
+// each its own chromium instead.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -14,9 +16,9 @@ const MEASURE_MS = 20000;
 const CLK_TCK = 100;
 
 function camera640() {
-  const file = join(tmpdir(), 'podium-bench-640x360.y4m');
+  const file = join(tmpdir(), 'podium-bench-640x360-15.y4m');
   if (!existsSync(file)) {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=24', '-t', '3', '-pix_fmt', 'yuv420p', file]);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=15', '-t', '3', '-pix_fmt', 'yuv420p', file]);
   }
   return file;
 }
@@ -46,9 +48,8 @@ async function run(n) {
   const browsers = [];
   try {
     for (let i = 0; i < n; i++) {
-      const b = await launchBrowser({ videoFile: camera640() });
-      browsers.push(b);
-      const page = await b.newPage();
+      if (PROCESSES || browsers.length === 0) browsers.push(await launchBrowser({ videoFile: camera640() }));
+      const page = await browsers.at(-1).newPage();
       await page.goto(`${server.baseUrl}/rooms/bench?name=P${i + 1}&autojoin=1`);
     }
     // Until every participant receives every other's audio and video (or 60 s).
@@ -75,6 +76,7 @@ async function run(n) {
   }
 }
 
+const PROCESSES = process.argv.includes('--processes');
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);
 const results = [];
 for (const n of sizes.length ? sizes : [2, 4, 8]) {
@@ -82,7 +84,7 @@ for (const n of sizes.length ? sizes : [2, 4, 8]) {
   results.push(r);
   console.error(`N=${n}: ${JSON.stringify(r)}`);
 }
-console.log(`machine: ${cpus().length} x ${cpus()[0].model}; date: ${new Date().toISOString().slice(0, 10)}`);
+console.log(`machine: ${cpus().length} x ${cpus()[0].model}; date: ${new Date().toISOString().slice(0, 10)}; clients: ${PROCESSES ? 'one chromium each' : 'pages of one chromium'}`);
 console.log('| participants | forwarded streams (consumers, of full mesh) | loopback traffic (Mbit/s) | server CPU (cores) | CPU per stream (% of a core) | server RSS (MB) | RSS above idle per stream (MB) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results) {
