@@ -23,16 +23,12 @@ APT_PACKAGES=(
   chromium chromium-driver fonts-dejavu-core fonts-liberation
 )
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+# One query per package: dpkg-query prints nothing for a package it never heard of.
 missing=()
-while read -r pkg status; do
-  [ "$status" = installed ] || missing+=("$pkg")
-done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
-# dpkg-query prints nothing for packages it has never heard of: catch those too.
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   say "installing ${missing[*]}"
   $SUDO apt-get update -q >/dev/null
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

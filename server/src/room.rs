@@ -528,6 +528,11 @@ impl Rooms {
     }
 }
 
+/// Retransmission, keyframe requests and congestion control for video.
+fn video_feedback() -> Vec<RtcpFeedback> {
+    vec![RtcpFeedback::Nack, RtcpFeedback::NackPli, RtcpFeedback::CcmFir, RtcpFeedback::GoogRemb, RtcpFeedback::TransportCc]
+}
+
 /// The codecs rooms offer: Opus for audio; VP8 first for video (what browsers send
 /// best), H.264 as an alternative.
 pub fn media_codecs() -> Vec<RtpCodecCapability> {
@@ -545,13 +550,7 @@ pub fn media_codecs() -> Vec<RtpCodecCapability> {
             preferred_payload_type: None,
             clock_rate: NonZeroU32::new(90000).unwrap(),
             parameters: RtpCodecParametersParameters::default(),
-            rtcp_feedback: vec![
-                RtcpFeedback::Nack,
-                RtcpFeedback::NackPli,
-                RtcpFeedback::CcmFir,
-                RtcpFeedback::GoogRemb,
-                RtcpFeedback::TransportCc,
-            ],
+            rtcp_feedback: video_feedback(),
         },
         RtpCodecCapability::Video {
             mime_type: MimeTypeVideo::H264,
@@ -562,13 +561,7 @@ pub fn media_codecs() -> Vec<RtpCodecCapability> {
                 ("level-asymmetry-allowed", 1_u32.into()),
                 ("profile-level-id", "42e01f".into()),
             ]),
-            rtcp_feedback: vec![
-                RtcpFeedback::Nack,
-                RtcpFeedback::NackPli,
-                RtcpFeedback::CcmFir,
-                RtcpFeedback::GoogRemb,
-                RtcpFeedback::TransportCc,
-            ],
+            rtcp_feedback: video_feedback(),
         },
     ]
 }

@@ -161,7 +161,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             }
         }
         if self.active.as_ref() == Some(participant) {
-            self.hand_over(now, Some(participant));
+            self.hand_over(participant);
         }
         self.update(now);
     }
@@ -175,7 +175,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             self.dominant_hint = None;
         }
         if self.active.as_ref() == Some(participant) {
-            self.hand_over(now, Some(participant));
+            self.hand_over(participant);
         }
         self.update(now);
     }
@@ -250,8 +250,8 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
 
     /// The holder is gone (left or muted): the stage goes to whoever speaks most now,
     /// else to the most recent speaker, else to nobody.
-    fn hand_over(&mut self, _now: Instant, leaving: Option<&P>) {
-        let candidates = self.voices.iter().filter(|(p, _)| Some(*p) != leaving);
+    fn hand_over(&mut self, leaving: &P) {
+        let candidates = self.voices.iter().filter(|(p, _)| *p != leaving);
         let speaking_now = candidates
             .clone()
             .filter(|(_, v)| v.speaking())
