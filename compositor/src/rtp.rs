@@ -40,6 +40,49 @@ pub fn is_rtcp(packet: &[u8]) -> bool {
     packet.len() >= 2 && (192..=223).contains(&packet[1])
 }
 
+/// The value of header extension `id` in an RTP packet (RFC 8285, one-byte and
+/// two-byte forms), or None.
+pub fn header_extension(buf: &[u8], id: u8) -> Option<&[u8]> {
+    if buf.len() < 12 || buf[0] >> 6 != 2 || buf[0] & 0x10 == 0 {
+        return None;
+    }
+    let start = 12 + 4 * usize::from(buf[0] & 0x0f);
+    let profile = u16::from_be_bytes([*buf.get(start)?, *buf.get(start + 1)?]);
+    let words = usize::from(u16::from_be_bytes([*buf.get(start + 2)?, *buf.get(start + 3)?]));
+    let ext = buf.get(start + 4..start + 4 + 4 * words)?;
+    let two_byte = profile & 0xfff0 == 0x1000;
+    if profile != 0xbede && !two_byte {
+        return None;
+    }
+    let mut i = 0;
+    while i < ext.len() {
+        if ext[i] == 0 {
+            i += 1; // padding
+            continue;
+        }
+        let (elem_id, len, header) = if two_byte {
+            (ext[i], usize::from(*ext.get(i + 1)?), 2)
+        } else {
+            (ext[i] >> 4, usize::from(ext[i] & 0x0f) + 1, 1)
+        };
+        if !two_byte && elem_id == 15 {
+            return None; // reserved: stop parsing (RFC 8285 4.2)
+        }
+        let value = ext.get(i + header..i + header + len)?;
+        if elem_id == id {
+            return Some(value);
+        }
+        i += header + len;
+    }
+    None
+}
+
+/// The audio level of a packet (RFC 6464) in dBov (0 loudest, -127 silent), from the
+/// ssrc-audio-level header extension with this id.
+pub fn audio_level_dbov(buf: &[u8], id: u8) -> Option<f32> {
+    header_extension(buf, id).and_then(|v| v.first()).map(|b| -f32::from(b & 0x7f))
+}
+
 impl RtpPacket {
     pub fn parse(buf: &[u8]) -> Result<RtpPacket, RtpError> {
         if buf.len() < 12 {
@@ -141,6 +184,27 @@ mod tests {
         for n in 0..full.len() {
             let _ = RtpPacket::parse(&full[..n]);
         }
+    }
+
+    #[test]
+    fn reads_audio_levels_from_header_extensions() {
+        // One-byte form: padding, id 3 (len 2), id 1 (len 1) = level 42 with the V bit.
+        let mut b = vec![0x90, 111, 0, 1, 0, 0, 0, 9, 0, 0, 0, 7, 0xbe, 0xde, 0, 2];
+        b.extend_from_slice(&[0x00, 0x31, 0xaa, 0xbb, 0x10, 0x80 | 42, 0, 0]);
+        b.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(audio_level_dbov(&b, 1), Some(-42.0));
+        assert_eq!(header_extension(&b, 3), Some(&[0xaa, 0xbb][..]));
+        assert_eq!(audio_level_dbov(&b, 5), None);
+        // Two-byte form.
+        let mut b = vec![0x90, 111, 0, 1, 0, 0, 0, 9, 0, 0, 0, 7, 0x10, 0x00, 0, 1];
+        b.extend_from_slice(&[1, 1, 127, 0]);
+        assert_eq!(audio_level_dbov(&b, 1), Some(-127.0));
+        // No extension, or a truncated one.
+        assert_eq!(audio_level_dbov(&packet().to_bytes(), 1), None);
+        let mut cut = vec![0x90, 111, 0, 1, 0, 0, 0, 9, 0, 0, 0, 7, 0xbe, 0xde, 0, 9, 0x10];
+        assert_eq!(audio_level_dbov(&cut, 1), None);
+        cut.truncate(13);
+        assert_eq!(audio_level_dbov(&cut, 1), None);
     }
 
     #[test]

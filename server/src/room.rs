@@ -15,10 +15,13 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// How often the detector is polled (and so how late a hangover can end) and the
-/// AudioLevelObserver's reporting interval: 50 ms lets a turn be noticed and decided
-/// one report sooner than 100 ms would, at 20 small reports a second per room.
+/// The detector gets each participant's mean packet level over this window, and is
+/// polled at the same pace. Browsers put a level in every Opus packet (20 ms).
 const SPEAKER_TICK: Duration = Duration::from_millis(50);
+/// mediasoup's AudioLevelObserver reports no more often than every 250 ms (it clamps
+/// shorter intervals): fine for the UI's level rings, too coarse for switching
+/// quickly, which is why the detector reads the packets' levels itself.
+const OBSERVER_INTERVAL: Duration = Duration::from_millis(250);
 /// `levels` events go out every this many ticks (200 ms: 5 Hz).
 const LEVELS_EVERY_TICKS: u32 = 4;
 const EVENT_BUFFER: usize = 1024;
@@ -104,6 +107,10 @@ struct RoomState {
     /// In join order.
     members: Vec<(ParticipantId, Member)>,
     audio_producers: HashMap<ProducerId, ParticipantId>,
+    /// Per microphone, a consumer on the room's level tap (closed with the producer).
+    level_taps: HashMap<ProducerId, Consumer>,
+    /// The AudioLevelObserver's last report per participant, for the UI's rings.
+    observed: HashMap<ParticipantId, (Instant, f32)>,
     detector: SpeakerDetector<ParticipantId>,
 }
 
@@ -133,6 +140,10 @@ pub struct Room {
     pub webrtc_server: WebRtcServer,
     audio_observer: AudioLevelObserver,
     speaker_observer: ActiveSpeakerObserver,
+    /// A DirectTransport that consumes every microphone, so the speaker task reads
+    /// the audio level each RTP packet carries (RFC 6464).
+    level_tap: DirectTransport,
+    input: mpsc::UnboundedSender<ObserverInput>,
     state: Mutex<RoomState>,
     events: broadcast::Sender<RoomEvent>,
 }
@@ -172,13 +183,15 @@ enum ObserverInput {
     Volumes(Vec<(ProducerId, i8)>),
     Silence,
     Dominant(ProducerId),
+    /// One RTP packet's audio level (dBov) from the level tap.
+    PacketLevel(ProducerId, f32),
 }
 
 impl Room {
     async fn create(id: RoomId, worker_index: usize, worker: &Worker, webrtc_server: WebRtcServer) -> Result<Arc<Self>, String> {
         let router = worker.create_router(RouterOptions::new(media_codecs())).await.map_err(|e| e.to_string())?;
         let mut level_options = AudioLevelObserverOptions::default();
-        level_options.interval = SPEAKER_TICK.as_millis() as u16;
+        level_options.interval = OBSERVER_INTERVAL.as_millis() as u16;
         level_options.threshold = -80;
         // Report every producer, not just the loudest: the detector compares them.
         level_options.max_entries = NonZeroU16::new(64).unwrap();
@@ -207,10 +220,14 @@ impl Room {
             })
             .detach();
         speaker_observer
-            .on_dominant_speaker(move |d| {
-                let _ = input_tx.send(ObserverInput::Dominant(d.producer.id()));
+            .on_dominant_speaker({
+                let tx = input_tx.clone();
+                move |d| {
+                    let _ = tx.send(ObserverInput::Dominant(d.producer.id()));
+                }
             })
             .detach();
+        let level_tap = router.create_direct_transport(DirectTransportOptions::default()).await.map_err(|e| e.to_string())?;
 
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let room = Arc::new(Room {
@@ -220,7 +237,15 @@ impl Room {
             webrtc_server,
             audio_observer,
             speaker_observer,
-            state: Mutex::new(RoomState { members: Vec::new(), audio_producers: HashMap::new(), detector: SpeakerDetector::new(Tuning::default()) }),
+            level_tap,
+            input: input_tx,
+            state: Mutex::new(RoomState {
+                members: Vec::new(),
+                audio_producers: HashMap::new(),
+                level_taps: HashMap::new(),
+                observed: HashMap::new(),
+                detector: SpeakerDetector::new(Tuning::default()),
+            }),
             events,
         });
         tokio::spawn(run_speaker_detection(Arc::downgrade(&room), input_rx));
@@ -281,27 +306,34 @@ impl Room {
         let (id, member) = state.members.remove(index);
         for producer in &member.producers {
             state.audio_producers.remove(&producer.id());
+            state.level_taps.remove(&producer.id());
             self.emit(RoomEvent::ProducerClosed { producer_id: producer.id() });
         }
         // Dropping the producers closes them (if their transport has not already).
         drop(member);
         state.detector.remove(Instant::now(), &id);
+        state.observed.remove(&id);
         self.emit(RoomEvent::Left(id.clone()));
         self.emit_speaker_events(state);
         tracing::info!(room = %self.id, participant = %id, "left");
     }
 
     pub async fn add_producer(&self, participant_id: &str, producer: Producer) -> Result<(), String> {
-        if producer.kind() == MediaKind::Audio {
-            // Observers must see a producer before anyone can care about its level.
+        let tap = if producer.kind() == MediaKind::Audio {
             let options = RtpObserverAddProducerOptions::new(producer.id());
             self.audio_observer.add_producer(options.clone()).await.map_err(|e| e.to_string())?;
             self.speaker_observer.add_producer(options).await.map_err(|e| e.to_string())?;
-        }
+            Some(self.tap_levels(&producer).await?)
+        } else {
+            None
+        };
         let mut state = self.state.lock();
         let view = producer_view(participant_id, &producer);
         if producer.kind() == MediaKind::Audio {
             state.audio_producers.insert(producer.id(), participant_id.to_string());
+        }
+        if let Some(tap) = tap {
+            state.level_taps.insert(producer.id(), tap);
         }
         let Some(member) = state.member_mut(participant_id) else {
             return Err("not in the room".into());
@@ -312,6 +344,32 @@ impl Room {
             self.emit(RoomEvent::Updated(updated));
         }
         Ok(())
+    }
+
+    /// Consumes a microphone on the level tap and hands each packet's level to the
+    /// speaker task (the callback runs on the worker's thread: parse and send only).
+    async fn tap_levels(&self, producer: &Producer) -> Result<Consumer, String> {
+        // The router's own capabilities, as a receiver that takes everything it offers.
+        let caps: RtpCapabilities = serde_json::to_value(self.router.rtp_capabilities())
+            .and_then(serde_json::from_value)
+            .map_err(|e| e.to_string())?;
+        let consumer = self.level_tap.consume(ConsumerOptions::new(producer.id(), caps)).await.map_err(|e| e.to_string())?;
+        let ext_id = consumer
+            .rtp_parameters()
+            .header_extensions
+            .iter()
+            .find(|h| h.uri == RtpHeaderExtensionUri::SsrcAudioLevel)
+            .and_then(|h| u8::try_from(h.id).ok())
+            .ok_or("the microphone's stream carries no audio level")?;
+        let (tx, producer_id) = (self.input.clone(), producer.id());
+        consumer
+            .on_rtp(move |packet| {
+                if let Some(dbov) = compositor::rtp::audio_level_dbov(packet, ext_id) {
+                    let _ = tx.send(ObserverInput::PacketLevel(producer_id, dbov));
+                }
+            })
+            .detach();
+        Ok(consumer)
     }
 
     /// The member's producer of this kind, if any (one camera and one mic each).
@@ -352,6 +410,7 @@ impl Room {
         let kind = producer.kind();
         drop(producer);
         state.audio_producers.remove(&producer_id);
+        state.level_taps.remove(&producer_id);
         if kind == MediaKind::Audio {
             state.detector.mute(Instant::now(), &participant_id.to_string());
         }
@@ -417,38 +476,56 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
     let mut tick = tokio::time::interval(SPEAKER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
+    // Packet levels of the current window: producer -> (sum of dBov, packets).
+    let mut window: HashMap<ProducerId, (f32, u32)> = HashMap::new();
     loop {
         let next = tokio::select! {
             input = input.recv() => match input { Some(i) => Some(i), None => return },
             _ = tick.tick() => None,
         };
+        if let Some(ObserverInput::PacketLevel(producer, dbov)) = next {
+            let entry = window.entry(producer).or_insert((0.0, 0));
+            *entry = (entry.0 + dbov, entry.1 + 1);
+            continue;
+        }
         let Some(room) = room.upgrade() else { return };
         let now = Instant::now();
         let mut state = room.state.lock();
         match next {
+            Some(ObserverInput::PacketLevel(..)) => unreachable!("handled above"),
             Some(ObserverInput::Volumes(volumes)) => {
-                let levels: Vec<(ParticipantId, f32)> = volumes
-                    .iter()
-                    .filter_map(|(producer, dbov)| state.audio_producers.get(producer).map(|p| (p.clone(), f32::from(*dbov))))
-                    .collect();
-                state.detector.observe_levels(now, &levels);
+                for (producer, dbov) in volumes {
+                    if let Some(p) = state.audio_producers.get(&producer).cloned() {
+                        state.observed.insert(p, (now, f32::from(dbov)));
+                    }
+                }
             }
-            Some(ObserverInput::Silence) => state.detector.observe_levels(now, &[]),
+            Some(ObserverInput::Silence) => state.observed.clear(),
             Some(ObserverInput::Dominant(producer)) => {
                 if let Some(p) = state.audio_producers.get(&producer).cloned() {
                     state.detector.observe_dominant(now, p);
                 }
             }
             None => {
-                state.detector.poll(now);
+                // The window's mean level per participant; those with no packets are silent.
+                let levels: Vec<(ParticipantId, f32)> = window
+                    .drain()
+                    .filter_map(|(producer, (sum, n))| state.audio_producers.get(&producer).map(|p| (p.clone(), sum / n as f32)))
+                    .collect();
+                tracing::trace!(room = %room.id, ?levels, "levels");
+                state.detector.observe_levels(now, &levels);
                 ticks = ticks.wrapping_add(1);
                 if ticks % LEVELS_EVERY_TICKS == 0 && !state.members.is_empty() {
                     let levels: Vec<LevelView> = state
-                        .detector
-                        .levels(now, SPEAKER_TICK * 3)
-                        .map(|(p, level)| LevelView {
+                        .members
+                        .iter()
+                        .map(|(p, _)| LevelView {
                             participant_id: p.clone(),
-                            dbov: level.unwrap_or(-127.0),
+                            dbov: state
+                                .observed
+                                .get(p)
+                                .filter(|(at, _)| now.saturating_duration_since(*at) <= OBSERVER_INTERVAL * 2)
+                                .map_or(-127.0, |(_, level)| *level),
                             speaking: state.detector.is_speaking(p),
                         })
                         .collect();

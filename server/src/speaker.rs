@@ -3,7 +3,7 @@
 //! The detector is fed mediasoup's AudioLevelObserver volumes (dBov per participant,
 //! every observer interval), optionally the ActiveSpeakerObserver's dominant-speaker
 //! hint, and membership changes (leave, mute). It is given the time with every call and
-//! has no timers of its own: the caller polls it. It returns decisions as
+//! has no timers of its own: the caller reports every 50 ms, heard or not. It returns decisions as
 //! [`SpeakerEvent`]s. The same decisions drive the stage in the browser and the
 //! recorder's switcher, so they come from here only.
 //!
@@ -73,13 +73,11 @@ struct Voice {
     last_voice: Option<Instant>,
     /// Start of the current talk spurt, while speaking.
     spurt_start: Option<Instant>,
-    /// Last level seen (dBov), for the `levels` events of the UI.
-    last_level: Option<(Instant, f32)>,
 }
 
 impl Voice {
     fn new() -> Self {
-        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None, last_level: None }
+        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None }
     }
 
     fn speaking(&self) -> bool {
@@ -114,21 +112,13 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
         self.voices.get(participant).is_some_and(Voice::speaking)
     }
 
-    /// Latest level (dBov) of each participant heard within `max_age`; silence otherwise.
-    pub fn levels(&self, now: Instant, max_age: Duration) -> impl Iterator<Item = (&P, Option<f32>)> {
-        self.voices.iter().map(move |(p, v)| {
-            let fresh = v.last_level.filter(|(at, _)| now.saturating_duration_since(*at) <= max_age);
-            (p, fresh.map(|(_, level)| level))
-        })
-    }
-
-    /// One observer report: the levels of the participants above the observer's
-    /// threshold. Participants not listed are taken as silent at `now`.
+    /// One report: the levels of the participants heard since the last one. Those not
+    /// listed are silent at `now`. Call it regularly (every 50 ms in the server), with
+    /// an empty list when nobody was heard: time advancing ends spurts.
     pub fn observe_levels(&mut self, now: Instant, levels: &[(P, f32)]) {
         for (participant, dbov) in levels {
             let tuning = &self.tuning;
             let voice = self.voices.entry(participant.clone()).or_insert_with(Voice::new);
-            voice.last_level = Some((now, *dbov));
             let above_floor = (dbov - tuning.floor_dbov).max(0.0);
             if above_floor > 0.0 {
                 voice.recent.push_back((now, above_floor));
@@ -155,7 +145,6 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     pub fn mute(&mut self, now: Instant, participant: &P) {
         if let Some(voice) = self.voices.get_mut(participant) {
             voice.recent.clear();
-            voice.last_level = None;
             if voice.spurt_start.take().is_some() {
                 self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
             }
@@ -177,12 +166,6 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
         if self.active.as_ref() == Some(participant) {
             self.hand_over(participant);
         }
-        self.update(now);
-    }
-
-    /// Advances time: ends spurts after the hangover and applies the stage rules.
-    /// Call it regularly (every observer interval is enough) even when no levels come.
-    pub fn poll(&mut self, now: Instant) {
         self.update(now);
     }
 
@@ -428,9 +411,9 @@ mod tests {
         let t0 = Instant::now();
         det.observe_levels(t0, &[("alice", -30.0)]);
         assert_eq!(det.drain_events(), vec![SpeakerEvent::Speaking("alice", true)]);
-        det.poll(t0 + ms(700));
+        det.observe_levels(t0 + ms(700), &[]);
         assert!(det.drain_events().is_empty(), "fell inside the hangover");
-        det.poll(t0 + ms(900));
+        det.observe_levels(t0 + ms(900), &[]);
         assert_eq!(det.drain_events(), vec![SpeakerEvent::Speaking("alice", false)]);
     }
 
@@ -492,16 +475,5 @@ mod tests {
         sim.det.observe_dominant(sim.start + sim.t, "carol");
         sim.run_until(9000);
         assert_eq!(sim.det.active_speaker(), Some(&"bob"));
-    }
-
-    #[test]
-    fn levels_report_fresh_values_only() {
-        let mut det = SpeakerDetector::new(Tuning::default());
-        let t0 = Instant::now();
-        det.observe_levels(t0, &[("alice", -30.0)]);
-        let fresh: Vec<_> = det.levels(t0 + ms(100), ms(300)).collect();
-        assert_eq!(fresh, vec![(&"alice", Some(-30.0))]);
-        let stale: Vec<_> = det.levels(t0 + ms(500), ms(300)).collect();
-        assert_eq!(stale, vec![(&"alice", None)]);
     }
 }

@@ -163,10 +163,11 @@ async fn fifty_join_leave_cycles_leave_no_mediasoup_objects() {
         }
         host.event("participant_left").await;
     }
-    // Only the host's objects remain: 2 transports, 1 producer, no consumer.
+    // Only the host's objects remain: their 2 WebRTC transports and 1 producer, plus
+    // the room's level tap (a DirectTransport) and its consumer of the host's mic.
     let (_, dump) = get(&server, "/api/debug/dump");
     let room = &dump["rooms"][0];
-    assert_eq!((room["transports"].as_u64(), room["producers"].as_u64(), room["consumers"].as_u64()), (Some(2), Some(1), Some(0)), "{dump}");
+    assert_eq!((room["transports"].as_u64(), room["producers"].as_u64(), room["consumers"].as_u64()), (Some(3), Some(1), Some(1)), "{dump}");
     assert_eq!(dump["webrtc_transports"], 2, "{dump}");
 
     host.ok("leave", json!({})).await;

@@ -53,10 +53,11 @@ export function micFile(name, slots, total) {
     const parts = slots.map(([start, duration], i) => {
       const raw = join(dir, `say${i}.wav`);
       // Enough words to fill the slot; trimmed to its exact length.
-      // A turn opens with a flowing phrase (comma pauses only); docs/speaker-detection.md
+      // A turn opens with a phrase that flows for its first second (the first comma
+      // comes later); docs/speaker-detection.md
       // says what a short first sentence followed by a full stop costs.
       const words = duration < 1 ? 'mm hmm, yes.' :
-        `${name} here, with the numbers for this quarter and what we plan next, point by point, in detail.`;
+        `${name} here with the numbers for this quarter and what we plan next, point by point, in detail.`;
       execFileSync('espeak-ng', ['-s', '170', '-a', '120', '-w', raw, words]);
       const placed = join(dir, `part${i}.wav`);
       execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', placed, 'trim', '0', String(duration), 'pad', String(start), '0']);
