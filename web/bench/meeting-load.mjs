@@ -1,6 +1,7 @@
 // Benchmark: the server's CPU and memory for a room of N participants, each a real
 // chromium sending a 640x360 camera and a microphone. Reports per forwarded stream
-// (one consumer = one forwarded stream). Usage (after `make build`):
+// (one consumer of a participant = one forwarded stream; the room's level-tap
+// consumers are not counted). Usage (after `make build`):
 //   node web/bench/meeting-load.mjs [--processes] [N ...]        default: 2 4 8
 // Participants are pages of one chromium (they share its fake 640x360 15 fps camera),
 // which halves the client load of one process per participant; --processes gives
@@ -52,14 +53,16 @@ async function run(n) {
       const page = await browsers.at(-1).newPage();
       await page.goto(`${server.baseUrl}/rooms/bench?name=P${i + 1}&autojoin=1`);
     }
-    // Until every participant receives every other's audio and video (or 60 s).
+    // Until every participant receives every other's audio and video (or 60 s). The
+    // room's level tap adds one consumer per microphone: not a forwarded stream.
+    const taps = n;
     const want = 2 * n * (n - 1);
     const deadline = Date.now() + 60_000;
     let room;
     do {
       await new Promise((r) => setTimeout(r, 1000));
       room = (await (await fetch(`${server.baseUrl}/api/debug/dump`)).json()).rooms[0];
-    } while (room.consumers < want && Date.now() < deadline);
+    } while (room.consumers - taps < want && Date.now() < deadline);
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const cpu0 = cpuSeconds(pid);
     const lo0 = loopbackBytes();
@@ -69,7 +72,7 @@ async function run(n) {
     const cpu = (cpuSeconds(pid) - cpu0) / seconds;
     const loopbackMbps = ((loopbackBytes() - lo0) * 8) / seconds / 1e6;
     const mem = memoryMb(pid);
-    return { n, consumers: room.consumers, want, cpuCores: cpu, rssMb: mem.rss, idleMb, loopbackMbps };
+    return { n, consumers: room.consumers - taps, want, cpuCores: cpu, rssMb: mem.rss, idleMb, loopbackMbps };
   } finally {
     await Promise.all(browsers.map((b) => b.close()));
     await server.stop();
