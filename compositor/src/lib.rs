@@ -1,13 +1,17 @@
 //! Podium's compositor: per recording, it receives the active speaker's video and every
 //! participant's audio as RTP, and writes one fragmented mp4 (H.264 + AAC).
 //!
-//! The sans-IO pieces (fed bytes and `Instant`s, no threads, tested with a fake clock)
-//! come first: RTP parsing (`rtp`), reordering (`jitter`) and depacketizing
-//! (`depacketize`). Decoding, composing and muxing with FFmpeg build on them.
+//! The sans-IO pieces (fed bytes, samples and times; no threads; tested with a fake
+//! clock) come first: RTP parsing (`rtp`), reordering (`jitter`), depacketizing
+//! (`depacketize`), the audio mix with its limiter (`mixer`) and the speaker turns that
+//! become chapters (`timeline`). Decoding, composing and muxing with FFmpeg, and the
+//! process around them, build on these.
 
 pub mod depacketize;
 pub mod jitter;
+pub mod mixer;
 pub mod rtp;
+pub mod timeline;
 
 /// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.
 pub fn ffmpeg_versions() -> String {
