@@ -54,9 +54,27 @@ test('a lost server: the room says so, retries, and rejoins when it is back', { 
   await page.locator('#roster li').first().waitFor({ timeout: 15_000 });
 
   await server.stop();
-  assert.match(await text(page, '#banner'), /Connection lost/);
+  // The page notices the closed socket by itself; wait for it to say so.
+  await page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('Connection lost'), null, { timeout: 10_000 });
+  assert.match(await text(page, '#banner'), /Reconnecting in \d+ s/);
   server = await startServer(['--listen', `127.0.0.1:${port}`]);
   await page.waitForFunction(() => document.querySelector('#banner').textContent.includes('Reconnected'), null, { timeout: 30_000 });
   const room = await (await fetch(`${server.baseUrl}/api/rooms/comeback`)).json();
   assert.deepEqual(room.participants.map((p) => p.name), ['Carol']);
+});
+
+test('a full room says so, and what to do', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(['--max-participants', '1']);
+  const browser = await launchBrowser({ videoFile: cameraFile('Alice') });
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const first = await browser.newPage();
+  await first.goto(`${server.baseUrl}/rooms/tiny?name=Alice&autojoin=1`);
+  await first.locator('#roster li').first().waitFor({ timeout: 15_000 });
+  const second = await browser.newPage();
+  await second.goto(`${server.baseUrl}/rooms/tiny?name=Bob&autojoin=1&camera=0&mic=0`);
+  const message = await text(second, '.form-error');
+  assert.match(message, /full/);
+  assert.match(message, /try again later or use another room/);
+  // The pre-join card stays, with the name kept, so trying again is one click.
+  assert.equal(await second.locator('#name').inputValue(), 'Bob');
 });
