@@ -11,6 +11,7 @@ pub mod control;
 pub mod depacketize;
 pub mod jitter;
 pub mod mixer;
+pub mod mp4;
 pub mod rtp;
 pub mod timeline;
 

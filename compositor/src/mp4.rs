@@ -1,0 +1,207 @@
+//! Writes the recording: H.264 (libx264) and AAC in a fragmented mp4. Every keyframe
+//! (one a second) starts a fragment, and packets are flushed as they are written, so a
+//! file cut off by a kill of the process still plays up to its last fragment. A normal
+//! finish writes nothing more than the last fragment and an index: no second pass.
+use ffmpeg_next as ffmpeg;
+use ffmpeg::{codec, encoder, format, frame, Dictionary, Packet, Rational};
+use std::path::Path;
+
+pub const SAMPLE_RATE: u32 = 48_000;
+/// AAC codes 1024 samples per channel a frame.
+pub const AUDIO_FRAME: usize = 1024;
+
+pub struct VideoSettings {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// libx264 preset (veryfast by default: the speed/size balance for live work).
+    pub preset: String,
+}
+
+pub struct Mp4Writer {
+    output: format::context::Output,
+    video: encoder::Video,
+    video_stream: usize,
+    audio: encoder::Audio,
+    audio_stream: usize,
+    fps: u32,
+    frames: i64,
+    samples: i64,
+}
+
+impl Mp4Writer {
+    pub fn create(path: &Path, settings: &VideoSettings) -> Result<Self, ffmpeg::Error> {
+        ffmpeg::init()?;
+        let mut output = format::output_as(&path, "mp4")?;
+        let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
+
+        let h264 = encoder::find_by_name("libx264").ok_or(ffmpeg::Error::EncoderNotFound)?;
+        let mut stream = output.add_stream(h264)?;
+        let video_stream = stream.index();
+        let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
+        video.set_width(settings.width);
+        video.set_height(settings.height);
+        video.set_format(format::Pixel::YUV420P);
+        video.set_time_base(Rational(1, settings.fps as i32));
+        video.set_frame_rate(Some(Rational(settings.fps as i32, 1)));
+        // A keyframe every second: each starts a fragment, and a cut-off file loses at
+        // most the fragment in progress.
+        video.set_gop(settings.fps);
+        video.set_max_b_frames(0);
+        if global_header {
+            video.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let mut options = Dictionary::new();
+        options.set("preset", &settings.preset);
+        options.set("tune", "zerolatency");
+        options.set("forced-idr", "1");
+        let video = video.open_with(options)?;
+        stream.set_parameters(&video);
+        stream.set_time_base(Rational(1, settings.fps as i32));
+
+        let aac = encoder::find(codec::Id::AAC).ok_or(ffmpeg::Error::EncoderNotFound)?;
+        let mut stream = output.add_stream(aac)?;
+        let audio_stream = stream.index();
+        let mut audio = codec::context::Context::new_with_codec(aac).encoder().audio()?;
+        audio.set_rate(SAMPLE_RATE as i32);
+        audio.set_channel_layout(ffmpeg::ChannelLayout::STEREO);
+        audio.set_format(format::Sample::F32(format::sample::Type::Planar));
+        audio.set_bit_rate(128_000);
+        audio.set_time_base(Rational(1, SAMPLE_RATE as i32));
+        if global_header {
+            audio.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let audio = audio.open_as(aac)?;
+        stream.set_parameters(&audio);
+        stream.set_time_base(Rational(1, SAMPLE_RATE as i32));
+
+        let mut mux = Dictionary::new();
+        mux.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+        mux.set("flush_packets", "1");
+        output.write_header_with(mux)?;
+        Ok(Self { output, video, video_stream, audio, audio_stream, fps: settings.fps, frames: 0, samples: 0 })
+    }
+
+    /// The next video frame (YUV420P at the configured size), at the next 1/fps tick.
+    pub fn write_video(&mut self, picture: &mut frame::Video) -> Result<(), ffmpeg::Error> {
+        picture.set_pts(Some(self.frames));
+        self.frames += 1;
+        self.video.send_frame(picture)?;
+        self.drain_video()
+    }
+
+    /// The next AUDIO_FRAME samples of interleaved stereo f32 (the mixer's output).
+    pub fn write_audio(&mut self, interleaved: &[f32]) -> Result<(), ffmpeg::Error> {
+        let n = interleaved.len() / 2;
+        let mut samples = frame::Audio::new(format::Sample::F32(format::sample::Type::Planar), n, ffmpeg::ChannelLayout::STEREO);
+        samples.set_rate(SAMPLE_RATE);
+        for ch in 0..2 {
+            let plane = samples.plane_mut::<f32>(ch);
+            for (i, s) in plane.iter_mut().enumerate() {
+                *s = interleaved[2 * i + ch];
+            }
+        }
+        samples.set_pts(Some(self.samples));
+        self.samples += n as i64;
+        self.audio.send_frame(&samples)?;
+        self.drain_audio()
+    }
+
+    /// Flushes the encoders and writes the last fragment and the index.
+    pub fn finish(mut self) -> Result<(), ffmpeg::Error> {
+        self.video.send_eof()?;
+        self.drain_video()?;
+        self.audio.send_eof()?;
+        self.drain_audio()?;
+        self.output.write_trailer()
+    }
+
+    pub fn duration_ms(&self) -> u64 {
+        (self.frames as u64 * 1000) / u64::from(self.fps)
+    }
+
+    fn drain_video(&mut self) -> Result<(), ffmpeg::Error> {
+        let time_base = self.output.stream(self.video_stream).expect("added").time_base();
+        let mut packet = Packet::empty();
+        while self.video.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.video_stream);
+            packet.rescale_ts(Rational(1, self.fps as i32), time_base);
+            packet.write_interleaved(&mut self.output)?;
+        }
+        Ok(())
+    }
+
+    fn drain_audio(&mut self) -> Result<(), ffmpeg::Error> {
+        let time_base = self.output.stream(self.audio_stream).expect("added").time_base();
+        let mut packet = Packet::empty();
+        while self.audio.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.audio_stream);
+            packet.rescale_ts(Rational(1, SAMPLE_RATE as i32), time_base);
+            packet.write_interleaved(&mut self.output)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn solid(width: u32, height: u32, yuv: [u8; 3]) -> frame::Video {
+        let mut f = frame::Video::new(format::Pixel::YUV420P, width, height);
+        for (plane, value) in yuv.iter().enumerate() {
+            f.data_mut(plane).fill(*value);
+        }
+        f
+    }
+
+    fn ffprobe(path: &Path, args: &[&str]) -> String {
+        let out = Command::new("ffprobe").args(["-v", "error"]).args(args).arg(path).output().expect("ffprobe");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write_seconds(w: &mut Mp4Writer, seconds: u32) {
+        let settings_fps = w.fps;
+        let tone: Vec<f32> = (0..AUDIO_FRAME * 2).map(|i| 0.3 * ((i / 2) as f32 * 0.0575).sin()).collect();
+        for i in 0..seconds * settings_fps {
+            // Red for the first second, then blue.
+            let mut picture = if i < settings_fps { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
+            w.write_video(&mut picture).unwrap();
+            while (w.samples as u64) * u64::from(settings_fps) < u64::from(i + 1) * u64::from(SAMPLE_RATE) {
+                w.write_audio(&tone).unwrap();
+            }
+        }
+    }
+
+    fn settings() -> VideoSettings {
+        VideoSettings { width: 320, height: 180, fps: 30, preset: "veryfast".into() }
+    }
+
+    #[test]
+    fn writes_h264_and_aac_that_ffprobe_reads() {
+        let path = std::env::temp_dir().join(format!("podium-mp4-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        write_seconds(&mut w, 3);
+        w.finish().unwrap();
+        let codecs = ffprobe(&path, &["-show_entries", "stream=codec_name", "-of", "csv=p=0"]);
+        assert_eq!(codecs.lines().collect::<Vec<_>>(), ["h264", "aac"]);
+        let duration: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"]).parse().unwrap();
+        assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_file_cut_off_without_finishing_still_plays() {
+        let path = std::env::temp_dir().join(format!("podium-mp4-cut-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        write_seconds(&mut w, 4);
+        // As a kill would: no encoder flush, no trailer, nothing more written.
+        std::mem::forget(w);
+        let frames = ffprobe(&path, &["-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"]);
+        let frames: u32 = frames.parse().unwrap_or_else(|_| panic!("ffprobe could not read the cut file: {frames:?}"));
+        // Whole fragments are on disk: all but (at most) the last second of 4.
+        assert!(frames >= 3 * 30 - 1, "only {frames} frames readable");
+        let _ = std::fs::remove_file(path);
+    }
+}
