@@ -1,5 +1,6 @@
 //! A reorder buffer for one RTP stream, sans-IO: packets go in with their arrival time,
-//! and come out in sequence order. A gap is waited for up to `max_delay` (a late packet
+//! and come out in sequence order (the first only after `max_delay`, so that a packet
+//! overtaken at the very start is not lost). A gap is waited for up to `max_delay` (a late packet
 //! or a retransmission may still fill it), then reported as lost so that decoding can
 //! conceal it or ask for a keyframe. Duplicates and packets older than what was
 //! already released are dropped.
@@ -27,6 +28,10 @@ pub struct JitterBuffer {
     highest: Option<u64>,
     /// A restart was seen and not yet reported.
     discontinuity: bool,
+    /// Arrival of the stream's first packet while nothing was released yet: the start
+    /// is held for `max_delay` so a packet that overtook the first does not orphan it.
+    first_arrival: Option<Instant>,
+    released_any: bool,
 }
 
 /// A packet further than this from the stream (behind what was released, or ahead of
@@ -35,7 +40,7 @@ const RESTART_DISTANCE: u64 = 3000;
 
 impl JitterBuffer {
     pub fn new(max_delay: Duration) -> Self {
-        Self { max_delay, waiting: BTreeMap::new(), next: None, highest: None, discontinuity: false }
+        Self { max_delay, waiting: BTreeMap::new(), next: None, highest: None, discontinuity: false, first_arrival: None, released_any: false }
     }
 
     /// Extends a 16-bit sequence number to the one closest to the highest seen.
@@ -52,6 +57,11 @@ impl JitterBuffer {
 
     pub fn push(&mut self, now: Instant, packet: RtpPacket) {
         let ext = self.extend(packet.sequence);
+        self.first_arrival.get_or_insert(now);
+        if !self.released_any && self.next.is_some_and(|next| ext < next && next - ext < RESTART_DISTANCE) {
+            // Before anything left, an earlier packet moves the start back.
+            self.next = Some(ext);
+        }
         let behind = self.next.is_some_and(|next| ext < next);
         let jumped = self.next.is_some_and(|next| next.abs_diff(ext) >= RESTART_DISTANCE)
             && self.highest.is_some_and(|h| h.abs_diff(ext) >= RESTART_DISTANCE);
@@ -74,15 +84,20 @@ impl JitterBuffer {
             return Some(Released::Discontinuity);
         }
         let next = self.next?;
+        if !self.released_any && self.first_arrival.is_some_and(|t| now.saturating_duration_since(t) < self.max_delay) {
+            return None; // holding the start for packets that may still overtake
+        }
         let (&first, (arrived, _)) = self.waiting.iter().next()?;
         if first == next {
             let (_, (_, packet)) = self.waiting.pop_first().expect("just seen");
             self.next = Some(next + 1);
+            self.released_any = true;
             return Some(Released::Packet(packet));
         }
         // A gap before `first`: wait for it, unless the oldest packet waited enough.
         if now.saturating_duration_since(*arrived) >= self.max_delay {
             self.next = Some(first);
+            self.released_any = true;
             return Some(Released::Lost(first - next));
         }
         None
@@ -90,6 +105,9 @@ impl JitterBuffer {
 
     /// When to call `pop` again if it returned None with packets waiting.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.released_any {
+            return self.first_arrival.map(|t| t + self.max_delay);
+        }
         self.waiting.values().next().map(|(arrived, _)| *arrived + self.max_delay)
     }
 
@@ -129,7 +147,18 @@ mod tests {
         for seq in [10, 12, 11, 13] {
             jb.push(t0, pkt(seq));
         }
-        assert_eq!(drain(&mut jb, t0), ["10", "11", "12", "13"]);
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["10", "11", "12", "13"]);
+    }
+
+    #[test]
+    fn a_packet_that_overtook_the_first_does_not_orphan_it() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(100 * MS);
+        jb.push(t0, pkt(21));
+        assert_eq!(drain(&mut jb, t0 + 10 * MS), Vec::<String>::new(), "the start is held");
+        assert_eq!(jb.next_deadline(), Some(t0 + 100 * MS));
+        jb.push(t0 + 20 * MS, pkt(20));
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["20", "21"]);
     }
 
     #[test]
@@ -137,12 +166,12 @@ mod tests {
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(100 * MS);
         jb.push(t0, pkt(1));
-        jb.push(t0 + 5 * MS, pkt(4));
-        assert_eq!(drain(&mut jb, t0 + 50 * MS), ["1"], "2 and 3 may still come");
-        assert_eq!(jb.next_deadline(), Some(t0 + 105 * MS));
-        assert_eq!(drain(&mut jb, t0 + 105 * MS), ["lost2", "4"]);
+        jb.push(t0 + 30 * MS, pkt(4));
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["1"], "2 and 3 may still come");
+        assert_eq!(jb.next_deadline(), Some(t0 + 130 * MS));
+        assert_eq!(drain(&mut jb, t0 + 130 * MS), ["lost2", "4"]);
         // 2 arrives after all: too late, dropped.
-        jb.push(t0 + 110 * MS, pkt(2));
+        jb.push(t0 + 140 * MS, pkt(2));
         assert!(jb.is_empty());
     }
 
@@ -151,10 +180,11 @@ mod tests {
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(100 * MS);
         jb.push(t0, pkt(1));
-        jb.push(t0, pkt(3));
-        assert_eq!(drain(&mut jb, t0), ["1"]);
-        jb.push(t0 + 60 * MS, pkt(2));
-        assert_eq!(drain(&mut jb, t0 + 60 * MS), ["2", "3"]);
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["1"]);
+        jb.push(t0 + 100 * MS, pkt(3));
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), Vec::<String>::new());
+        jb.push(t0 + 160 * MS, pkt(2));
+        assert_eq!(drain(&mut jb, t0 + 160 * MS), ["2", "3"]);
     }
 
     #[test]
@@ -164,7 +194,7 @@ mod tests {
         for seq in [65534, 0, 65535, 1] {
             jb.push(t0, pkt(seq));
         }
-        assert_eq!(drain(&mut jb, t0), ["65534", "65535", "0", "1"]);
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["65534", "65535", "0", "1"]);
     }
 
     #[test]
@@ -173,8 +203,8 @@ mod tests {
         let mut jb = JitterBuffer::new(100 * MS);
         jb.push(t0, pkt(5));
         jb.push(t0, pkt(5));
-        assert_eq!(drain(&mut jb, t0), ["5"]);
-        jb.push(t0, pkt(5));
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["5"]);
+        jb.push(t0 + 100 * MS, pkt(5));
         assert!(jb.is_empty());
     }
 
@@ -183,10 +213,10 @@ mod tests {
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(100 * MS);
         jb.push(t0, pkt(40_000));
-        assert_eq!(drain(&mut jb, t0), ["40000"]);
-        jb.push(t0, pkt(7));
-        jb.push(t0, pkt(8));
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["40000"]);
+        jb.push(t0 + 100 * MS, pkt(7));
+        jb.push(t0 + 100 * MS, pkt(8));
         // 7 is far from 40001 in both directions: a new stream, not 33k lost packets.
-        assert_eq!(drain(&mut jb, t0), ["restart", "7", "8"]);
+        assert_eq!(drain(&mut jb, t0 + 100 * MS), ["restart", "7", "8"]);
     }
 }

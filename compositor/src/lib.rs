@@ -8,6 +8,7 @@
 //! process around them, build on these.
 
 pub mod control;
+pub mod decode;
 pub mod depacketize;
 pub mod jitter;
 pub mod mixer;

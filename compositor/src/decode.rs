@@ -1,0 +1,152 @@
+//! Decodes the depacketizer's frames (VP8 or H.264) into pictures with FFmpeg.
+use crate::depacketize::{Codec, Frame};
+use ffmpeg_next as ffmpeg;
+use ffmpeg::{codec, decoder, frame, Packet};
+
+pub struct VideoDecoder {
+    decoder: decoder::Video,
+}
+
+impl VideoDecoder {
+    pub fn new(codec: Codec) -> Result<Self, ffmpeg::Error> {
+        ffmpeg::init()?;
+        let id = match codec {
+            Codec::Vp8 => codec::Id::VP8,
+            Codec::H264 => codec::Id::H264,
+        };
+        let found = decoder::find(id).ok_or(ffmpeg::Error::DecoderNotFound)?;
+        let decoder = codec::context::Context::new_with_codec(found).decoder().video()?;
+        Ok(Self { decoder })
+    }
+
+    /// The pictures this frame completes (usually one). A frame the decoder rejects is
+    /// an error for the caller to log; the next keyframe recovers.
+    pub fn decode(&mut self, frame: &Frame) -> Result<Vec<frame::Video>, ffmpeg::Error> {
+        let mut packet = Packet::copy(&frame.data);
+        packet.set_pts(Some(i64::from(frame.timestamp)));
+        self.decoder.send_packet(&packet)?;
+        let mut pictures = Vec::new();
+        loop {
+            let mut picture = frame::Video::empty();
+            match self.decoder.receive_frame(&mut picture) {
+                Ok(()) => pictures.push(picture),
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => break,
+                Err(ffmpeg::Error::Eof) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pictures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depacketize::Depacketizer;
+    use crate::jitter::{JitterBuffer, Released};
+    use crate::rtp::RtpPacket;
+    use ffmpeg::{encoder, format, Rational};
+    use std::time::{Duration, Instant};
+
+    /// VP8 frames from libvpx: `n` frames of 160x90, luma `y` for frame i given by `luma`.
+    fn vp8_frames(n: usize, luma: impl Fn(usize) -> u8) -> Vec<(Vec<u8>, bool)> {
+        ffmpeg::init().unwrap();
+        let vpx = encoder::find_by_name("libvpx").expect("libvpx in Debian's libavcodec");
+        let mut enc = codec::context::Context::new_with_codec(vpx).encoder().video().unwrap();
+        enc.set_width(160);
+        enc.set_height(90);
+        enc.set_format(format::Pixel::YUV420P);
+        enc.set_time_base(Rational(1, 30));
+        enc.set_gop(10); // a keyframe every 10 frames
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("deadline", "realtime");
+        opts.set("lag-in-frames", "0");
+        let mut enc = enc.open_with(opts).unwrap();
+        let mut out = Vec::new();
+        let collect = |enc: &mut encoder::Video, out: &mut Vec<(Vec<u8>, bool)>| {
+            let mut p = Packet::empty();
+            while enc.receive_packet(&mut p).is_ok() {
+                out.push((p.data().unwrap().to_vec(), p.is_key()));
+            }
+        };
+        for i in 0..n {
+            let mut f = frame::Video::new(format::Pixel::YUV420P, 160, 90);
+            f.data_mut(0).fill(luma(i));
+            f.data_mut(1).fill(128);
+            f.data_mut(2).fill(128);
+            f.set_pts(Some(i as i64));
+            enc.send_frame(&f).unwrap();
+            collect(&mut enc, &mut out);
+        }
+        enc.send_eof().unwrap();
+        collect(&mut enc, &mut out);
+        out
+    }
+
+    /// RFC 7741 packets of 300-byte payloads: S on the first, marker on the last.
+    fn packetize(frames: &[(Vec<u8>, bool)]) -> Vec<RtpPacket> {
+        let mut seq = 1000u16;
+        let mut packets = Vec::new();
+        for (i, (data, _)) in frames.iter().enumerate() {
+            let chunks: Vec<&[u8]> = data.chunks(300).collect();
+            for (k, chunk) in chunks.iter().enumerate() {
+                let mut payload = vec![if k == 0 { 0x10 } else { 0x00 }];
+                payload.extend_from_slice(chunk);
+                packets.push(RtpPacket { payload_type: 96, marker: k == chunks.len() - 1, sequence: seq, timestamp: i as u32 * 3000, ssrc: 5, payload });
+                seq = seq.wrapping_add(1);
+            }
+        }
+        packets
+    }
+
+    #[test]
+    fn vp8_over_rtp_decodes_to_the_right_pictures_through_reordering_and_loss() {
+        // Frames 0-9 dark (luma 40), 10-29 bright (luma 200); keyframes at 0, 10, 20.
+        let frames = vp8_frames(30, |i| if i < 10 { 40 } else { 200 });
+        assert!(frames[0].1 && frames[10].1 && frames[20].1, "keyframes where asked");
+        let mut packets = packetize(&frames);
+        // Reorder neighbours throughout, and lose one packet of frame 12.
+        for i in (0..packets.len() - 1).step_by(3) {
+            packets.swap(i, i + 1);
+        }
+        let lost_at = packets.iter().position(|p| p.timestamp == 12 * 3000).unwrap();
+        packets.remove(lost_at);
+
+        let t0 = Instant::now();
+        let mut jitter = JitterBuffer::new(Duration::from_millis(50));
+        let mut depack = Depacketizer::new(Codec::Vp8);
+        let mut decoder = VideoDecoder::new(Codec::Vp8).unwrap();
+        let mut decoded: Vec<(u32, u8)> = Vec::new(); // (frame index, luma)
+        let mut release = |out: Released, decoded: &mut Vec<(u32, u8)>| match out {
+            Released::Packet(p) => {
+                if let Some(frame) = depack.push(p.timestamp, p.marker, &p.payload) {
+                    for picture in decoder.decode(&frame).unwrap() {
+                        decoded.push((frame.timestamp / 3000, picture.data(0)[0]));
+                    }
+                }
+            }
+            Released::Lost(_) | Released::Discontinuity => depack.lost(),
+        };
+        // A packet every 2 ms; the gap is declared lost once the packet after it waited 50 ms.
+        let mut now = t0;
+        for packet in packets {
+            jitter.push(now, packet);
+            while let Some(out) = jitter.pop(now) {
+                release(out, &mut decoded);
+            }
+            now += Duration::from_millis(2);
+        }
+        while let Some(out) = jitter.pop(now + Duration::from_secs(1)) {
+            release(out, &mut decoded);
+        }
+        let indices: Vec<u32> = decoded.iter().map(|(i, _)| *i).collect();
+        // Every frame decodes except the damaged 12 and what depends on it (13-19),
+        // until the keyframe at 20 recovers the stream.
+        let expected: Vec<u32> = (0..12).chain(20..30).collect();
+        assert_eq!(indices, expected);
+        for (i, luma) in decoded {
+            let want = if i < 10 { 40 } else { 200 };
+            assert!(luma.abs_diff(want) <= 6, "frame {i}: luma {luma}, want {want}");
+        }
+    }
+}
