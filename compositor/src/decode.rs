@@ -1,4 +1,5 @@
-//! Decodes the depacketizer's frames (VP8 or H.264) into pictures with FFmpeg.
+//! Decodes with FFmpeg: the depacketizer's frames (VP8 or H.264) into pictures, and
+//! Opus payloads (one packet, one frame) into the mixer's interleaved stereo f32.
 use crate::depacketize::{Codec, Frame};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, decoder, frame, Packet};
@@ -39,6 +40,57 @@ impl VideoDecoder {
     }
 }
 
+/// Decodes one participant's Opus stream to 48 kHz interleaved stereo f32.
+pub struct AudioDecoder {
+    decoder: decoder::Audio,
+}
+
+impl AudioDecoder {
+    pub fn new() -> Result<Self, ffmpeg::Error> {
+        ffmpeg::init()?;
+        let found = decoder::find(codec::Id::OPUS).ok_or(ffmpeg::Error::DecoderNotFound)?;
+        let mut context = codec::context::Context::new_with_codec(found);
+        // WebRTC's Opus is 48 kHz, stereo in the SDP whatever the microphone: decode
+        // to two channels so every source mixes alike. ffmpeg-next has no setter for a
+        // decoder's channels on FFmpeg 5.1.
+        // SAFETY: the context was just allocated and is owned here; these are plain
+        // fields that avcodec_open2 reads when the decoder opens below.
+        unsafe {
+            (*context.as_mut_ptr()).sample_rate = 48_000;
+            (*context.as_mut_ptr()).channels = 2;
+            (*context.as_mut_ptr()).channel_layout = ffmpeg::ChannelLayout::STEREO.bits();
+        }
+        Ok(Self { decoder: context.decoder().audio()? })
+    }
+
+    /// The samples of one RTP payload, interleaved stereo.
+    pub fn decode(&mut self, payload: &[u8]) -> Result<Vec<f32>, ffmpeg::Error> {
+        self.decoder.send_packet(&Packet::copy(payload))?;
+        let mut out = Vec::new();
+        let mut samples = frame::Audio::empty();
+        while self.decoder.receive_frame(&mut samples).is_ok() {
+            let n = samples.samples();
+            let channels = usize::from(samples.channels());
+            match samples.format() {
+                ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar) => {
+                    let left = samples.plane::<f32>(0);
+                    let right = samples.plane::<f32>(if channels > 1 { 1 } else { 0 });
+                    out.extend((0..n).flat_map(|i| [left[i], right[i]]));
+                }
+                ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Packed) => {
+                    let data: &[f32] = samples.plane::<f32>(0);
+                    out.extend((0..n).flat_map(|i| {
+                        let l = data[i * channels];
+                        [l, if channels > 1 { data[i * channels + 1] } else { l }]
+                    }));
+                }
+                _ => return Err(ffmpeg::Error::InvalidData),
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +99,50 @@ mod tests {
     use crate::rtp::RtpPacket;
     use ffmpeg::{encoder, format, Rational};
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn opus_payloads_decode_to_the_tone_that_was_sent() {
+        ffmpeg::init().unwrap();
+        let opus = encoder::find_by_name("libopus").expect("libopus in Debian's libavcodec");
+        let mut enc = codec::context::Context::new_with_codec(opus).encoder().audio().unwrap();
+        enc.set_rate(48_000);
+        enc.set_channel_layout(ffmpeg::ChannelLayout::STEREO);
+        enc.set_format(format::Sample::I16(format::sample::Type::Packed));
+        enc.set_bit_rate(64_000);
+        enc.set_time_base(Rational(1, 48_000));
+        let mut enc = enc.open_as(opus).unwrap();
+        let frame_size = enc.frame_size() as usize; // 960: 20 ms, as WebRTC sends
+        let mut payloads = Vec::new();
+        for k in 0..50 {
+            let mut f = frame::Audio::new(format::Sample::I16(format::sample::Type::Packed), frame_size, ffmpeg::ChannelLayout::STEREO);
+            f.set_rate(48_000);
+            f.set_pts(Some((k * frame_size) as i64));
+            let data = f.plane_mut::<(i16, i16)>(0);
+            for (i, s) in data.iter_mut().enumerate() {
+                let t = (k * frame_size + i) as f32 / 48_000.0;
+                let v = (0.5 * (2.0 * std::f32::consts::PI * 440.0 * t).sin() * 32767.0) as i16;
+                *s = (v, v);
+            }
+            enc.send_frame(&f).unwrap();
+            let mut p = Packet::empty();
+            while enc.receive_packet(&mut p).is_ok() {
+                payloads.push(p.data().unwrap().to_vec());
+            }
+        }
+        let mut dec = AudioDecoder::new().unwrap();
+        let samples: Vec<f32> = payloads.iter().flat_map(|p| dec.decode(p).unwrap()).collect();
+        assert!(samples.len() >= 40 * 960 * 2, "only {} samples", samples.len());
+        // Skip the codec's start-up, then check level and pitch on the left channel.
+        let left: Vec<f32> = samples.iter().step_by(2).skip(4800).copied().collect();
+        let rms = (left.iter().map(|s| s * s).sum::<f32>() / left.len() as f32).sqrt();
+        assert!((rms - 0.5 / 2f32.sqrt()).abs() < 0.05, "rms {rms}");
+        let crossings = left.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+        let hz = crossings as f32 / (left.len() as f32 / 48_000.0);
+        assert!((hz - 440.0).abs() < 10.0, "pitch {hz} Hz");
+        // A corrupt payload is an error, not a panic, and decoding goes on after it.
+        let _ = dec.decode(&[0xff, 0x00, 0x13]);
+        assert!(!dec.decode(&payloads[10]).unwrap().is_empty());
+    }
 
     /// VP8 frames from libvpx: `n` frames of 160x90, luma `y` for frame i given by `luma`.
     fn vp8_frames(n: usize, luma: impl Fn(usize) -> u8) -> Vec<(Vec<u8>, bool)> {
