@@ -107,6 +107,18 @@ impl MediaClock {
         let (first_ts, first_arrival) = *stream.first.get_or_insert((ext, arrival_ms));
         Some(first_arrival + offset.unwrap_or(0.0) + (ext - first_ts) as f64 / rate)
     }
+
+    /// `packet_time` on the receiver's own clock (the one arrivals are given in), where
+    /// the recording's timeline lives. A stream anchored by arrival keeps its times
+    /// when the first report arrives.
+    pub fn local_time(&mut self, ssrc: u32, rtp_timestamp: u32, arrival_ms: f64) -> Option<f64> {
+        let t = self.packet_time(ssrc, rtp_timestamp, arrival_ms)?;
+        Some(t - self.arrival_to_ntp.unwrap_or(0.0))
+    }
+
+    pub fn remove_stream(&mut self, ssrc: u32) {
+        self.streams.remove(&ssrc);
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +191,21 @@ mod tests {
         assert_eq!(clock.packet_time(1, 500, 100.0), Some(100.0));
         assert_eq!(clock.packet_time(1, 500 + 4_800, 250.0), Some(200.0), "RTP time, not arrival");
         assert_eq!(clock.packet_time(9, 0, 0.0), None, "unknown SSRC");
+    }
+
+    #[test]
+    fn local_time_is_on_the_receivers_clock_before_and_after_the_first_report() {
+        // The sender's wall clock is 1e6 s ahead of ours; packets arrive 20 ms after
+        // capture. Before a report, arrival anchors; after it, the report maps.
+        let mut clock = MediaClock::new();
+        clock.add_stream(1, 48_000);
+        clock.add_stream(2, 90_000);
+        assert_eq!(clock.local_time(1, 0, 1020.0), Some(1020.0));
+        // At our 2000 ms the sender says its RTP 48 000 (captured at our 1000+1000 ms) is now.
+        clock.on_sender_report(&SenderReport { ssrc: 2, ntp: ntp_of(1e9 + 2000.0), rtp_timestamp: 90_000 }, 2000.0);
+        let audio = clock.local_time(1, 48_000, 2020.0).unwrap();
+        assert!((audio - 2020.0).abs() < 0.01, "still anchored by arrival: {audio}");
+        let video = clock.local_time(2, 90_000 + 9_000, 2150.0).unwrap();
+        assert!((video - 2100.0).abs() < 0.01, "mapped by the report: {video}");
     }
 }

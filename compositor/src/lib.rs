@@ -16,6 +16,8 @@ pub mod jitter;
 pub mod mixer;
 pub mod mp4;
 pub mod rtp;
+pub mod sidecar;
+pub mod stage;
 pub mod timeline;
 
 /// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.
