@@ -7,6 +7,7 @@
 //! become chapters (`timeline`). Decoding, composing and muxing with FFmpeg, and the
 //! process around them, build on these.
 
+pub mod chapters;
 pub mod clock;
 pub mod compose;
 pub mod control;

@@ -2,9 +2,14 @@
 //! (one a second) starts a fragment, and packets are flushed as they are written, so a
 //! file cut off by a kill of the process still plays up to its last fragment. A normal
 //! finish writes nothing more than the last fragment and an index: no second pass.
+//!
+//! Chapters live in a box reserved in the header and rewritten in place as turns come
+//! (`chapters`).
+use crate::chapters::{self, ChapterBox};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, format, frame, Dictionary, Packet, Rational};
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 pub const SAMPLE_RATE: u32 = 48_000;
 /// AAC codes 1024 samples per channel a frame.
@@ -18,8 +23,36 @@ pub struct VideoSettings {
     pub preset: String,
 }
 
+/// Why the file could not be written, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the disk is full: the recording stopped, and the file up to now plays (free some space for the next one)")]
+    DiskFull,
+    #[error("the recording reached the largest file this system allows; the file up to now plays")]
+    FileTooLarge,
+    #[error("cannot write the recording: {0}")]
+    Ffmpeg(ffmpeg::Error),
+    #[error("cannot write the recording's chapters: {0}")]
+    Chapters(#[from] chapters::ChapterError),
+    #[error("cannot open the recording's file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<ffmpeg::Error> for WriteError {
+    fn from(e: ffmpeg::Error) -> Self {
+        match e {
+            ffmpeg::Error::Other { errno } if errno == libc::ENOSPC => WriteError::DiskFull,
+            ffmpeg::Error::Other { errno } if errno == libc::EFBIG => WriteError::FileTooLarge,
+            e => WriteError::Ffmpeg(e),
+        }
+    }
+}
+
 pub struct Mp4Writer {
     output: format::context::Output,
+    path: PathBuf,
+    /// The file again, for in-place chapter updates, and where the chapter box is.
+    chapters: (File, ChapterBox),
     video: encoder::Video,
     video_stream: usize,
     audio: encoder::Audio,
@@ -30,7 +63,7 @@ pub struct Mp4Writer {
 }
 
 impl Mp4Writer {
-    pub fn create(path: &Path, settings: &VideoSettings) -> Result<Self, ffmpeg::Error> {
+    pub fn create(path: &Path, settings: &VideoSettings) -> Result<Self, WriteError> {
         ffmpeg::init()?;
         let mut output = format::output_as(&path, "mp4")?;
         let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
@@ -75,15 +108,46 @@ impl Mp4Writer {
         stream.set_parameters(&audio);
         stream.set_time_base(Rational(1, SAMPLE_RATE as i32));
 
+        // The room for chapters, in moov/udta (see `chapters`).
+        let mut metadata = Dictionary::new();
+        metadata.set(chapters::RESERVE_KEY, &chapters::reserve_value());
+        output.set_metadata(metadata);
         let mut mux = Dictionary::new();
         mux.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
         mux.set("flush_packets", "1");
         output.write_header_with(mux)?;
-        Ok(Self { output, video, video_stream, audio, audio_stream, fps: settings.fps, frames: 0, samples: 0 })
+        // The header must be on disk before its box is patched through another handle.
+        // SAFETY: the context is open and owns a valid AVIOContext after write_header.
+        unsafe { ffmpeg::ffi::avio_flush((*output.as_mut_ptr()).pb) };
+        let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let chapter_box = ChapterBox::locate(&mut file)?;
+        chapter_box.write(&file, &[])?;
+        Ok(Self {
+            output,
+            path: path.to_path_buf(),
+            chapters: (file, chapter_box),
+            video,
+            video_stream,
+            audio,
+            audio_stream,
+            fps: settings.fps,
+            frames: 0,
+            samples: 0,
+        })
+    }
+
+    /// Rewrites the chapter list (start ms, title), in place; returns how many fit.
+    pub fn set_chapters(&mut self, chapters: &[(u64, &str)]) -> Result<usize, WriteError> {
+        Ok(self.chapters.1.write(&self.chapters.0, chapters)?)
+    }
+
+    /// The file's size on disk now.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
     /// The next video frame (YUV420P at the configured size), at the next 1/fps tick.
-    pub fn write_video(&mut self, picture: &mut frame::Video) -> Result<(), ffmpeg::Error> {
+    pub fn write_video(&mut self, picture: &mut frame::Video) -> Result<(), WriteError> {
         picture.set_pts(Some(self.frames));
         self.frames += 1;
         self.video.send_frame(picture)?;
@@ -91,7 +155,7 @@ impl Mp4Writer {
     }
 
     /// The next AUDIO_FRAME samples of interleaved stereo f32 (the mixer's output).
-    pub fn write_audio(&mut self, interleaved: &[f32]) -> Result<(), ffmpeg::Error> {
+    pub fn write_audio(&mut self, interleaved: &[f32]) -> Result<(), WriteError> {
         let n = interleaved.len() / 2;
         let mut samples = frame::Audio::new(format::Sample::F32(format::sample::Type::Planar), n, ffmpeg::ChannelLayout::STEREO);
         samples.set_rate(SAMPLE_RATE);
@@ -108,19 +172,29 @@ impl Mp4Writer {
     }
 
     /// Flushes the encoders and writes the last fragment and the index.
-    pub fn finish(mut self) -> Result<(), ffmpeg::Error> {
+    pub fn finish(mut self) -> Result<(), WriteError> {
         self.video.send_eof()?;
         self.drain_video()?;
         self.audio.send_eof()?;
         self.drain_audio()?;
-        self.output.write_trailer()
+        Ok(self.output.write_trailer()?)
     }
 
     pub fn duration_ms(&self) -> u64 {
         (self.frames as u64 * 1000) / u64::from(self.fps)
     }
 
-    fn drain_video(&mut self) -> Result<(), ffmpeg::Error> {
+    /// Video frames written so far.
+    pub fn frames(&self) -> i64 {
+        self.frames
+    }
+
+    /// Audio samples (per channel) written so far.
+    pub fn samples(&self) -> i64 {
+        self.samples
+    }
+
+    fn drain_video(&mut self) -> Result<(), WriteError> {
         let time_base = self.output.stream(self.video_stream).expect("added").time_base();
         let mut packet = Packet::empty();
         while self.video.receive_packet(&mut packet).is_ok() {
@@ -131,7 +205,7 @@ impl Mp4Writer {
         Ok(())
     }
 
-    fn drain_audio(&mut self) -> Result<(), ffmpeg::Error> {
+    fn drain_audio(&mut self) -> Result<(), WriteError> {
         let time_base = self.output.stream(self.audio_stream).expect("added").time_base();
         let mut packet = Packet::empty();
         while self.audio.receive_packet(&mut packet).is_ok() {
@@ -164,11 +238,12 @@ mod tests {
     fn write_seconds(w: &mut Mp4Writer, seconds: u32) {
         let settings_fps = w.fps;
         let tone: Vec<f32> = (0..AUDIO_FRAME * 2).map(|i| 0.3 * ((i / 2) as f32 * 0.0575).sin()).collect();
-        for i in 0..seconds * settings_fps {
+        for _ in 0..seconds * settings_fps {
             // Red for the first second, then blue.
-            let mut picture = if i < settings_fps { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
+            let red = w.frames < i64::from(settings_fps);
+            let mut picture = if red { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
             w.write_video(&mut picture).unwrap();
-            while (w.samples as u64) * u64::from(settings_fps) < u64::from(i + 1) * u64::from(SAMPLE_RATE) {
+            while (w.samples as u64) * u64::from(settings_fps) < (w.frames as u64) * u64::from(SAMPLE_RATE) {
                 w.write_audio(&tone).unwrap();
             }
         }
@@ -188,6 +263,30 @@ mod tests {
         assert_eq!(codecs.lines().collect::<Vec<_>>(), ["h264", "aac"]);
         let duration: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"]).parse().unwrap();
         assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    fn chapters_of(path: &Path) -> Vec<(String, String)> {
+        let out = ffprobe(path, &["-show_entries", "chapter=start_time:chapter_tags=title", "-of", "csv=p=0"]);
+        out.lines().filter_map(|l| l.split_once(',')).map(|(t, n)| (t.to_string(), n.to_string())).collect()
+    }
+
+    #[test]
+    fn chapters_written_as_it_goes_are_listed_in_a_finished_and_in_a_cut_off_file() {
+        let path = std::env::temp_dir().join(format!("podium-mp4-chapters-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        write_seconds(&mut w, 2);
+        assert_eq!(w.set_chapters(&[(0, "Ada Lovelace"), (1200, "Grace")]).unwrap(), 2);
+        write_seconds(&mut w, 2);
+        assert_eq!(chapters_of(&path), [("0.000000".into(), "Ada Lovelace".into()), ("1.200000".into(), "Grace".into())], "listed while still recording");
+        w.set_chapters(&[(0, "Ada Lovelace"), (1200, "Grace"), (3000, "Zoë")]).unwrap();
+        w.finish().unwrap();
+        let listed = chapters_of(&path);
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert_eq!(listed[2], ("3.000000".into(), "Zoë".into()));
+        // The reserving tag never reaches the file's metadata.
+        let tags = ffprobe(&path, &["-show_entries", "format_tags", "-of", "flat"]);
+        assert!(!tags.contains("podium chapters"), "{tags}");
         let _ = std::fs::remove_file(path);
     }
 
