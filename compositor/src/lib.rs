@@ -19,6 +19,7 @@ pub mod mp4;
 pub mod rtp;
 pub mod sidecar;
 pub mod stage;
+pub mod synth;
 pub mod timeline;
 
 /// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.

@@ -83,6 +83,32 @@ pub fn audio_level_dbov(buf: &[u8], id: u8) -> Option<f32> {
     header_extension(buf, id).and_then(|v| v.first()).map(|b| -f32::from(b & 0x7f))
 }
 
+/// An RTCP picture loss indication (RFC 4585 6.3.1): asks the sender of `media_ssrc`
+/// for a keyframe. mediasoup passes it on to the producer.
+pub fn pli(media_ssrc: u32) -> Vec<u8> {
+    /// Our own SSRC as an RTCP sender ("PODM"); mediasoup does not check it.
+    const SENDER_SSRC: u32 = 0x504f_444d;
+    let mut b = vec![0x81, 206, 0, 2];
+    b.extend_from_slice(&SENDER_SSRC.to_be_bytes());
+    b.extend_from_slice(&media_ssrc.to_be_bytes());
+    b
+}
+
+/// The SSRCs the PLIs of a (compound) RTCP packet ask keyframes of.
+pub fn pli_targets(packet: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut rest = packet;
+    while rest.len() >= 4 {
+        let len = (usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 1) * 4;
+        if rest[1] == 206 && rest[0] & 0x1f == 1 && len >= 12 && rest.len() >= 12 {
+            out.push(u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]));
+        }
+        let Some(next) = rest.get(len..) else { break };
+        rest = next;
+    }
+    out
+}
+
 impl RtpPacket {
     pub fn parse(buf: &[u8]) -> Result<RtpPacket, RtpError> {
         if buf.len() < 12 {
@@ -205,6 +231,16 @@ mod tests {
         assert_eq!(audio_level_dbov(&cut, 1), None);
         cut.truncate(13);
         assert_eq!(audio_level_dbov(&cut, 1), None);
+    }
+
+    #[test]
+    fn plis_round_trip_and_garbage_reads_as_none() {
+        let mut compound = pli(42);
+        compound.extend_from_slice(&pli(7));
+        assert!(is_rtcp(&compound));
+        assert_eq!(pli_targets(&compound), vec![42, 7]);
+        assert!(pli_targets(&[0x81, 206, 0xff, 0xff]).is_empty());
+        assert!(pli_targets(&[0x81, 206, 0, 0, 1, 2]).is_empty());
     }
 
     #[test]
