@@ -31,6 +31,10 @@ pub struct Source {
     pub codec: Codec,
     pub payload_type: u8,
     pub clock_rate: u32,
+    /// The producer is paused (a muted microphone, a camera turned off): nothing will
+    /// come, and a speaker whose video is paused gets their name card at once.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Server to compositor.
@@ -51,14 +55,13 @@ pub enum ToCompositor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FromCompositor {
-    /// Listening for RTP and RTCP (rtcp-mux) on this UDP port of 127.0.0.1.
-    Ready { v: u32, rtp_port: u16 },
+    /// Listening for RTP and RTCP (rtcp-mux) on this UDP port (of the address it was
+    /// told to bind); the recording's time 0 is `started_at` (RFC 3339).
+    Ready { v: u32, rtp_port: u16, started_at: String },
     /// About once a second while recording.
     Progress { v: u32, duration_ms: u64, size_bytes: u64 },
     /// Something the server should log or show (loss, a source without keyframes, …).
     Warning { v: u32, message: String },
-    /// Asks the server for a keyframe of this source (after loss, or before a switch).
-    KeyframeRequest { v: u32, ssrc: u32 },
     /// The file is complete and closed.
     Finished { v: u32, duration_ms: u64, size_bytes: u64 },
     /// The recording could not go on; the file up to now is kept.
@@ -93,13 +96,14 @@ mod tests {
                 codec: Codec::Vp8,
                 payload_type: 101,
                 clock_rate: 90_000,
+                paused: false,
             }],
         };
         let line = to_line(&sources);
         assert_eq!(line.matches('\n').count(), 1, "one line even when a name holds a newline");
         assert_eq!(from_line::<ToCompositor>(&line).unwrap(), sources);
-        let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123 };
-        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":1,\"rtp_port\":40123}\n");
+        let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123, started_at: "2026-12-02T16:08:08.123Z".into() };
+        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":1,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
         assert_eq!(from_line::<FromCompositor>(&to_line(&ready)).unwrap(), ready);
         let speaker = ToCompositor::Speaker { v: 1, participant_id: None };
         assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":1,\"participant_id\":null}\n");

@@ -10,7 +10,7 @@ pub struct VideoDecoder {
 
 impl VideoDecoder {
     pub fn new(codec: Codec) -> Result<Self, ffmpeg::Error> {
-        ffmpeg::init()?;
+        crate::init_ffmpeg()?;
         let id = match codec {
             Codec::Vp8 => codec::Id::VP8,
             Codec::H264 => codec::Id::H264,
@@ -47,7 +47,7 @@ pub struct AudioDecoder {
 
 impl AudioDecoder {
     pub fn new() -> Result<Self, ffmpeg::Error> {
-        ffmpeg::init()?;
+        crate::init_ffmpeg()?;
         let found = decoder::find(codec::Id::OPUS).ok_or(ffmpeg::Error::DecoderNotFound)?;
         let mut context = codec::context::Context::new_with_codec(found);
         // WebRTC's Opus is 48 kHz, stereo in the SDP whatever the microphone: decode

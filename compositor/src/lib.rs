@@ -13,14 +13,25 @@ pub mod compose;
 pub mod control;
 pub mod decode;
 pub mod depacketize;
+pub mod engine;
 pub mod jitter;
 pub mod mixer;
 pub mod mp4;
+pub mod probe;
+pub mod process;
 pub mod rtp;
 pub mod sidecar;
 pub mod stage;
 pub mod synth;
 pub mod timeline;
+
+/// Initializes FFmpeg's libraries once (idempotent), with their log at errors only: the
+/// encoders' banners and per-fragment notes are noise in a server's log.
+pub fn init_ffmpeg() -> Result<(), ffmpeg_next::Error> {
+    ffmpeg_next::init()?;
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+    Ok(())
+}
 
 /// Versions of the FFmpeg libraries this build runs against, for logs and diagnostics.
 pub fn ffmpeg_versions() -> String {

@@ -14,6 +14,15 @@ use std::path::{Path, PathBuf};
 pub const SAMPLE_RATE: u32 = 48_000;
 /// AAC codes 1024 samples per channel a frame.
 pub const AUDIO_FRAME: usize = 1024;
+/// The AAC encoder's priming: its first packet decodes to this many samples of nothing.
+/// Audio is fed from this pts on (so no packet has a negative time, which the muxer
+/// would shift every stream for, bar the first video frame already written), and
+/// video starts at the same time: the file's first 21.3 ms are the priming.
+const AAC_PRIMING: i64 = 1024;
+/// Video timestamps are in 90 kHz ticks, fine enough for that start.
+const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
+/// Where the recording's time 0 is in the file (the priming), in ms.
+pub const START_MS: u64 = (AAC_PRIMING as u64 * 1000).div_ceil(SAMPLE_RATE as u64);
 
 pub struct VideoSettings {
     pub width: u32,
@@ -64,7 +73,7 @@ pub struct Mp4Writer {
 
 impl Mp4Writer {
     pub fn create(path: &Path, settings: &VideoSettings) -> Result<Self, WriteError> {
-        ffmpeg::init()?;
+        crate::init_ffmpeg()?;
         let mut output = format::output_as(&path, "mp4")?;
         let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
 
@@ -75,7 +84,7 @@ impl Mp4Writer {
         video.set_width(settings.width);
         video.set_height(settings.height);
         video.set_format(format::Pixel::YUV420P);
-        video.set_time_base(Rational(1, settings.fps as i32));
+        video.set_time_base(VIDEO_TIME_BASE);
         video.set_frame_rate(Some(Rational(settings.fps as i32, 1)));
         // A keyframe every second: each starts a fragment, and a cut-off file loses at
         // most the fragment in progress.
@@ -90,7 +99,7 @@ impl Mp4Writer {
         options.set("forced-idr", "1");
         let video = video.open_with(options)?;
         stream.set_parameters(&video);
-        stream.set_time_base(Rational(1, settings.fps as i32));
+        stream.set_time_base(VIDEO_TIME_BASE);
 
         let aac = encoder::find(codec::Id::AAC).ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut stream = output.add_stream(aac)?;
@@ -132,7 +141,7 @@ impl Mp4Writer {
             audio_stream,
             fps: settings.fps,
             frames: 0,
-            samples: 0,
+            samples: AAC_PRIMING,
         })
     }
 
@@ -148,7 +157,8 @@ impl Mp4Writer {
 
     /// The next video frame (YUV420P at the configured size), at the next 1/fps tick.
     pub fn write_video(&mut self, picture: &mut frame::Video) -> Result<(), WriteError> {
-        picture.set_pts(Some(self.frames));
+        let pts = AAC_PRIMING * 90_000 / i64::from(SAMPLE_RATE) + self.frames * 90_000 / i64::from(self.fps);
+        picture.set_pts(Some(pts));
         self.frames += 1;
         self.video.send_frame(picture)?;
         self.drain_video()
@@ -180,8 +190,9 @@ impl Mp4Writer {
         Ok(self.output.write_trailer()?)
     }
 
+    /// The file's duration so far (priming included), ms.
     pub fn duration_ms(&self) -> u64 {
-        (self.frames as u64 * 1000) / u64::from(self.fps)
+        START_MS + (self.frames as u64 * 1000) / u64::from(self.fps)
     }
 
     /// Video frames written so far.
@@ -191,7 +202,7 @@ impl Mp4Writer {
 
     /// Audio samples (per channel) written so far.
     pub fn samples(&self) -> i64 {
-        self.samples
+        self.samples - AAC_PRIMING
     }
 
     fn drain_video(&mut self) -> Result<(), WriteError> {
@@ -199,7 +210,7 @@ impl Mp4Writer {
         let mut packet = Packet::empty();
         while self.video.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.video_stream);
-            packet.rescale_ts(Rational(1, self.fps as i32), time_base);
+            packet.rescale_ts(VIDEO_TIME_BASE, time_base);
             packet.write_interleaved(&mut self.output)?;
         }
         Ok(())
@@ -243,7 +254,7 @@ mod tests {
             let red = w.frames < i64::from(settings_fps);
             let mut picture = if red { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
             w.write_video(&mut picture).unwrap();
-            while (w.samples as u64) * u64::from(settings_fps) < (w.frames as u64) * u64::from(SAMPLE_RATE) {
+            while (w.samples() as u64) * u64::from(settings_fps) < (w.frames as u64) * u64::from(SAMPLE_RATE) {
                 w.write_audio(&tone).unwrap();
             }
         }

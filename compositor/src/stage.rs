@@ -122,11 +122,13 @@ impl<P: Clone + Eq + Hash> Stage<P> {
                 } else {
                     let expecting_video = self.videos.get(p).is_some_and(|v| v.sending);
                     let waited = now_ms.saturating_sub(*since);
-                    match &self.shown {
-                        // Hold the previous speaker's last good frame while the new
-                        // speaker's first keyframe is on its way.
-                        Show::Video(q) if q != p && expecting_video && waited < KEYFRAME_WAIT_MS => Show::Video(q.clone()),
-                        _ => Show::Card(p.clone()),
+                    if self.shown.participant() != Some(p) && expecting_video && waited < KEYFRAME_WAIT_MS {
+                        // Hold what shows (the previous speaker's last good frame, or
+                        // the waiting card) while the new speaker's keyframe is on its
+                        // way: a card in between would flicker.
+                        self.shown.clone()
+                    } else {
+                        Show::Card(p.clone())
                     }
                 }
             }
@@ -194,6 +196,15 @@ mod tests {
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert_eq!(changes[1].1, Show::Video("b"));
         assert!((2250..2300).contains(&changes[1].0), "{changes:?}");
+    }
+
+    #[test]
+    fn the_first_speaker_replaces_the_waiting_card_with_no_card_in_between() {
+        let mut s = Stage::new();
+        s.set_sending_video(&"a", true);
+        s.set_speaker(1000, Some("a"));
+        let changes = run(&mut s, 1000, 2000, &[("a", 1100, 2000, 40)]);
+        assert_eq!(changes.iter().map(|(_, show)| show.clone()).collect::<Vec<_>>(), [Show::Waiting, Show::Video("a")]);
     }
 
     #[test]

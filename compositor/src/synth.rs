@@ -36,7 +36,6 @@ pub struct VideoSource {
     pub payload_type: u8,
     width: u32,
     height: u32,
-    fps: u32,
     encoder: encoder::Video,
     sequence: u16,
     timestamp_base: u32,
@@ -47,7 +46,7 @@ pub struct VideoSource {
 
 impl VideoSource {
     pub fn new(ssrc: u32, payload_type: u8, width: u32, height: u32, fps: u32) -> Result<Self, ffmpeg::Error> {
-        ffmpeg::init()?;
+        crate::init_ffmpeg()?;
         let vpx = encoder::find_by_name("libvpx").ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut enc = codec::context::Context::new_with_codec(vpx).encoder().video()?;
         enc.set_width(width);
@@ -67,7 +66,6 @@ impl VideoSource {
             payload_type,
             width,
             height,
-            fps,
             encoder,
             sequence: (ssrc as u16).wrapping_mul(7),
             timestamp_base: ssrc.wrapping_mul(2_654_435_761),
@@ -82,9 +80,9 @@ impl VideoSource {
         self.keyframe_requested = true;
     }
 
-    /// The RTP timestamp of frame `n` (90 kHz).
-    pub fn timestamp_of(&self, n: u64) -> u32 {
-        self.timestamp_base.wrapping_add((n * 90_000 / u64::from(self.fps)) as u32)
+    /// The RTP timestamp (90 kHz) of a frame captured `capture_ms` after the camera opened.
+    pub fn timestamp_at(&self, capture_ms: u64) -> u32 {
+        self.timestamp_base.wrapping_add((capture_ms * 90) as u32)
     }
 
     /// Frames encoded so far.
@@ -92,8 +90,9 @@ impl VideoSource {
         self.frames
     }
 
-    /// Encodes the next frame and returns its packets.
-    pub fn next_frame(&mut self, pattern: Pattern) -> Result<Vec<RtpPacket>, ffmpeg::Error> {
+    /// Encodes the frame captured at `capture_ms` (after the camera opened; a camera
+    /// that is paused and resumed keeps counting) and returns its packets.
+    pub fn next_frame(&mut self, pattern: Pattern, capture_ms: u64) -> Result<Vec<RtpPacket>, ffmpeg::Error> {
         let mut picture = frame::Video::new(format::Pixel::YUV420P, self.width, self.height);
         draw(&mut picture, pattern, self.frames);
         picture.set_pts(Some(self.frames as i64));
@@ -101,7 +100,7 @@ impl VideoSource {
             picture.set_kind(ffmpeg::picture::Type::I);
         }
         self.encoder.send_frame(&picture)?;
-        let timestamp = self.timestamp_of(self.frames);
+        let timestamp = self.timestamp_at(capture_ms);
         self.frames += 1;
         let mut packets = Vec::new();
         let mut encoded = Packet::empty();
@@ -162,7 +161,7 @@ pub struct AudioSource {
 
 impl AudioSource {
     pub fn new(ssrc: u32, payload_type: u8) -> Result<Self, ffmpeg::Error> {
-        ffmpeg::init()?;
+        crate::init_ffmpeg()?;
         let opus = encoder::find_by_name("libopus").ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut enc = codec::context::Context::new_with_codec(opus).encoder().audio()?;
         enc.set_rate(48_000);
@@ -275,7 +274,7 @@ mod tests {
             if i == 10 {
                 cam.request_keyframe();
             }
-            for p in cam.next_frame(Pattern::Solid([200, 40, 40])).unwrap() {
+            for p in cam.next_frame(Pattern::Solid([200, 40, 40]), i * 33).unwrap() {
                 if let Some(frame) = depack.push(p.timestamp, p.marker, &p.payload) {
                     keyframes += usize::from(frame.keyframe);
                     for pic in dec.decode(&frame).unwrap() {
@@ -285,7 +284,7 @@ mod tests {
             }
         }
         assert_eq!(keyframes, 2, "the first frame and the requested one");
-        assert_eq!(cam.timestamp_of(30).wrapping_sub(cam.timestamp_of(0)), 90_000);
+        assert_eq!(cam.timestamp_at(1000).wrapping_sub(cam.timestamp_at(0)), 90_000);
     }
 
     #[test]

@@ -1,0 +1,594 @@
+//! One recording's pipeline, fed datagrams, control messages and `Instant`s by its
+//! caller (the process shell in `process`, or a test with a fake clock): it owns no
+//! socket, thread or timer. Out come the mp4, the sidecar, RTCP keyframe requests for
+//! the caller to send, and control messages for the server.
+//!
+//! The path of a packet: RTP → reorder (`jitter`) → depacketize → decode → placed on
+//! the recording's clock (`clock`: RTP time through the sender reports) → at each
+//! output frame's time, `stage` decides what shows → `compose` → `mp4`. Audio: RTP →
+//! reorder → Opus decode → placed by RTP position in the `mixer` → AAC.
+//!
+//! Output runs `latency` behind real time, so that reordered and late packets are
+//! still placed where they belong; a stop renders that last stretch at once.
+use crate::clock::{self, MediaClock};
+use crate::compose::{self, Composer};
+use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
+use crate::decode::{AudioDecoder, VideoDecoder};
+use crate::depacketize::{Codec, Depacketizer};
+use crate::jitter::{JitterBuffer, Released};
+use crate::mixer::Mixer;
+use crate::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
+use crate::rtp::{self, RtpPacket};
+use crate::sidecar::{self, Participant, Sidecar, Status, TimelineEntry};
+use crate::stage::{Show, Stage};
+use crate::timeline::Timeline;
+use ffmpeg_next::frame;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How far output runs behind real time by default: the jitter buffer's wait, decoding
+/// and the spread of arrival around the RTP clock all fit inside it.
+pub const DEFAULT_LATENCY: Duration = Duration::from_millis(300);
+/// How long a gap in a stream is waited for (a reordered or retransmitted packet).
+const JITTER_DELAY: Duration = Duration::from_millis(100);
+/// Keyframe requests for one stream are at most this frequent.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Packets of an SSRC not in the source map yet (the server creates a consumer, then
+/// tells us) are kept this long, up to this many, and replayed when the map names it.
+const PENDING_AGE: Duration = Duration::from_secs(2);
+const PENDING_PACKETS: usize = 500;
+/// An audio stream's positions follow its RTP timestamps; if a sender report moves its
+/// mapping further than this, the stream is placed anew.
+const REANCHOR_SAMPLES: i64 = SAMPLE_RATE as i64 * 40 / 1000;
+
+pub struct Config {
+    pub id: String,
+    pub room: String,
+    pub output: PathBuf,
+    pub sidecar: PathBuf,
+    pub video: VideoSettings,
+    pub font: String,
+    pub latency: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Compose(#[from] compose::ComposeError),
+    #[error("cannot start a decoder: {0}")]
+    Decoder(ffmpeg_next::Error),
+}
+
+/// What a finished recording amounts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub duration_ms: u64,
+    pub size_bytes: u64,
+}
+
+struct VideoIn {
+    participant: String,
+    payload_type: u8,
+    jitter: JitterBuffer,
+    depack: Depacketizer,
+    decoder: VideoDecoder,
+    /// Decoded pictures not yet due: (media time ms, picture), in order.
+    queue: VecDeque<(u64, frame::Video)>,
+    last_packet: Option<Instant>,
+    last_pli: Option<Instant>,
+}
+
+struct AudioIn {
+    payload_type: u8,
+    jitter: JitterBuffer,
+    decoder: AudioDecoder,
+    /// (extended RTP timestamp, sample position) this stream's positions count from.
+    anchor: Option<(i64, i64)>,
+    /// The last extended timestamp, to unwrap the next.
+    last_ts: Option<i64>,
+}
+
+/// What the last output frame was made of, to reuse it when nothing changed.
+#[derive(PartialEq)]
+struct FrameKey {
+    show: Show<String>,
+    picture_ms: Option<u64>,
+}
+
+pub struct Engine {
+    cfg: Config,
+    start: Instant,
+    sidecar: Sidecar,
+    sources: HashMap<u32, Source>,
+    video: HashMap<u32, VideoIn>,
+    audio: HashMap<u32, AudioIn>,
+    /// Removed audio sources whose audio is still being mixed.
+    draining: Vec<u32>,
+    pending: HashMap<u32, VecDeque<(Instant, Vec<u8>)>>,
+    names: HashMap<String, String>,
+    clock: MediaClock,
+    mixer: Mixer<u32>,
+    stage: Stage<String>,
+    speaker_events: VecDeque<(u64, Option<String>)>,
+    /// The newest due picture of each participant.
+    current: HashMap<String, (u64, frame::Video)>,
+    timeline: Timeline,
+    composer: Composer,
+    writer: Option<Mp4Writer>,
+    last_frame: Option<(FrameKey, frame::Video)>,
+    frames_out: u64,
+    rtcp_out: Vec<Vec<u8>>,
+    messages: Vec<FromCompositor>,
+    next_progress: Instant,
+    warned: HashSet<String>,
+}
+
+impl Engine {
+    /// Creates the mp4 (header written) and the sidecar; `now` and `wall` are the
+    /// recording's time 0.
+    pub fn new(cfg: Config, now: Instant, wall: SystemTime) -> Result<Self, EngineError> {
+        let writer = Mp4Writer::create(&cfg.output, &cfg.video)?;
+        let composer = Composer::new(cfg.video.width, cfg.video.height, &cfg.font)?;
+        let sidecar = Sidecar {
+            version: sidecar::SIDECAR_VERSION,
+            id: cfg.id.clone(),
+            room: cfg.room.clone(),
+            status: Status::Recording,
+            started_at: sidecar::rfc3339(wall),
+            duration_ms: 0,
+            participants: Vec::new(),
+            timeline: Vec::new(),
+            error: None,
+            width: cfg.video.width,
+            height: cfg.video.height,
+            fps: cfg.video.fps,
+        };
+        let mut engine = Self {
+            cfg,
+            start: now,
+            sidecar,
+            sources: HashMap::new(),
+            video: HashMap::new(),
+            audio: HashMap::new(),
+            draining: Vec::new(),
+            pending: HashMap::new(),
+            names: HashMap::new(),
+            clock: MediaClock::new(),
+            mixer: Mixer::new(),
+            stage: Stage::new(),
+            speaker_events: VecDeque::new(),
+            current: HashMap::new(),
+            timeline: Timeline::new(),
+            composer,
+            writer: Some(writer),
+            last_frame: None,
+            frames_out: 0,
+            rtcp_out: Vec::new(),
+            messages: Vec::new(),
+            next_progress: now + PROGRESS_EVERY,
+            warned: HashSet::new(),
+        };
+        engine.write_sidecar();
+        Ok(engine)
+    }
+
+    pub fn started_at(&self) -> &str {
+        &self.sidecar.started_at
+    }
+
+    fn ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    fn ms_f64(&self, now: Instant) -> f64 {
+        now.saturating_duration_since(self.start).as_secs_f64() * 1000.0
+    }
+
+    fn writer(&mut self) -> &mut Mp4Writer {
+        self.writer.as_mut().expect("the writer lives until finish")
+    }
+
+    /// Control messages for the server (progress, warnings), oldest first.
+    pub fn take_messages(&mut self) -> Vec<FromCompositor> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// RTCP packets to send back to the media's sender (keyframe requests).
+    pub fn take_rtcp(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.rtcp_out)
+    }
+
+    fn warn_once(&mut self, key: &str, message: String) {
+        if self.warned.insert(key.to_string()) {
+            tracing::warn!(recording = %self.cfg.id, "{message}");
+            self.messages.push(FromCompositor::Warning { v: CONTROL_VERSION, message });
+        }
+    }
+
+    /// A control message from the server (`Stop` is the caller's to act on).
+    pub fn handle_control(&mut self, now: Instant, message: ToCompositor) {
+        match message {
+            ToCompositor::Sources { sources, .. } => self.set_sources(sources),
+            ToCompositor::Speaker { participant_id, .. } => {
+                let at = self.ms(now);
+                self.speaker_events.push_back((at, participant_id));
+            }
+            ToCompositor::Stop { .. } => {}
+        }
+    }
+
+    fn set_sources(&mut self, sources: Vec<Source>) {
+        // Participants in the order the server lists them (its join order).
+        for source in &sources {
+            if !self.names.contains_key(&source.participant_id) {
+                self.sidecar.participants.push(Participant { participant_id: source.participant_id.clone(), name: source.name.clone() });
+            }
+            self.names.insert(source.participant_id.clone(), source.name.clone());
+        }
+        let new: HashMap<u32, Source> = sources.into_iter().map(|s| (s.ssrc, s)).collect();
+        for ssrc in self.sources.keys().copied().collect::<Vec<_>>() {
+            if !new.contains_key(&ssrc) {
+                self.video.remove(&ssrc);
+                if self.audio.remove(&ssrc).is_some() {
+                    self.draining.push(ssrc);
+                }
+                self.clock.remove_stream(ssrc);
+            }
+        }
+        for (ssrc, source) in &new {
+            if self.sources.contains_key(ssrc) {
+                continue;
+            }
+            self.clock.add_stream(*ssrc, source.clock_rate);
+            match (source.kind, source.codec) {
+                (MediaKind::Video, codec @ (control::Codec::Vp8 | control::Codec::H264)) => {
+                    let codec = if codec == control::Codec::Vp8 { Codec::Vp8 } else { Codec::H264 };
+                    match VideoDecoder::new(codec) {
+                        Ok(decoder) => {
+                            self.video.insert(*ssrc, VideoIn {
+                                participant: source.participant_id.clone(),
+                                payload_type: source.payload_type,
+                                jitter: JitterBuffer::new(JITTER_DELAY),
+                                depack: Depacketizer::new(codec),
+                                decoder,
+                                queue: VecDeque::new(),
+                                last_packet: None,
+                                last_pli: None,
+                            });
+                        }
+                        Err(e) => self.warn_once(&format!("decoder{ssrc}"), format!("cannot decode {}'s video: {e}", source.name)),
+                    }
+                }
+                (MediaKind::Audio, control::Codec::Opus) => match AudioDecoder::new() {
+                    Ok(decoder) => {
+                        self.draining.retain(|s| s != ssrc);
+                        self.audio.insert(*ssrc, AudioIn { payload_type: source.payload_type, jitter: JitterBuffer::new(JITTER_DELAY), decoder, anchor: None, last_ts: None });
+                    }
+                    Err(e) => self.warn_once(&format!("decoder{ssrc}"), format!("cannot decode {}'s audio: {e}", source.name)),
+                },
+                (kind, codec) => self.warn_once(&format!("codec{ssrc}"), format!("{}'s {kind:?} stream is {codec:?}, which a recording cannot carry", source.name)),
+            }
+        }
+        // Who sends video now, for the stage.
+        let mut sending: HashMap<&str, bool> = HashMap::new();
+        for source in new.values().filter(|s| s.kind == MediaKind::Video) {
+            *sending.entry(&source.participant_id).or_default() |= !source.paused;
+        }
+        for old in self.sources.values().filter(|s| s.kind == MediaKind::Video) {
+            if !sending.contains_key(old.participant_id.as_str()) {
+                self.stage.remove(&old.participant_id);
+            }
+        }
+        for (p, on) in sending {
+            self.stage.set_sending_video(&p.to_string(), on);
+        }
+        self.sources = new;
+        // Packets that came before their source was named.
+        let named: Vec<u32> = self.pending.keys().copied().filter(|s| self.sources.contains_key(s)).collect();
+        for ssrc in named {
+            for (arrived, bytes) in self.pending.remove(&ssrc).unwrap_or_default() {
+                self.handle_datagram(arrived, &bytes);
+            }
+        }
+        self.write_sidecar();
+    }
+
+    /// One UDP datagram from the media's sender: RTP or (rtcp-mux) RTCP.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
+        if rtp::is_rtcp(bytes) {
+            let at = self.ms_f64(now);
+            for report in clock::sender_reports(bytes) {
+                self.clock.on_sender_report(&report, at);
+            }
+            return;
+        }
+        let packet = match RtpPacket::parse(bytes) {
+            Ok(p) => p,
+            Err(e) => return self.warn_once("badrtp", format!("dropping malformed RTP packets ({e})")),
+        };
+        let ssrc = packet.ssrc;
+        if let Some(v) = self.video.get_mut(&ssrc) {
+            if packet.payload_type == v.payload_type {
+                v.last_packet = Some(now);
+                v.jitter.push(now, packet);
+                self.drain_video(ssrc, now, now);
+            }
+        } else if let Some(a) = self.audio.get_mut(&ssrc) {
+            if packet.payload_type == a.payload_type {
+                a.jitter.push(now, packet);
+                self.drain_audio(ssrc, now, now);
+            }
+        } else if !self.sources.contains_key(&ssrc) {
+            let queue = self.pending.entry(ssrc).or_default();
+            queue.push_back((now, bytes.to_vec()));
+            while queue.len() > PENDING_PACKETS || queue.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > PENDING_AGE) {
+                queue.pop_front();
+            }
+        }
+    }
+
+    /// Releases what the jitter buffer lets go at `release_at`; `now` is arrival time.
+    fn drain_video(&mut self, ssrc: u32, release_at: Instant, now: Instant) {
+        let now_ms = self.ms_f64(now);
+        let Some(v) = self.video.get_mut(&ssrc) else { return };
+        while let Some(released) = v.jitter.pop(release_at) {
+            let packet = match released {
+                Released::Packet(p) => p,
+                Released::Lost(_) | Released::Discontinuity => {
+                    v.depack.lost();
+                    continue;
+                }
+            };
+            let Some(frame) = v.depack.push(packet.timestamp, packet.marker, &packet.payload) else { continue };
+            match v.decoder.decode(&frame) {
+                Ok(pictures) => {
+                    let at = self.clock.local_time(ssrc, frame.timestamp, now_ms).unwrap_or(now_ms).max(0.0) as u64;
+                    for picture in pictures {
+                        v.queue.push_back((at, picture));
+                    }
+                }
+                Err(e) => {
+                    // The next keyframe recovers: never show what a broken frame decodes to.
+                    v.depack.lost();
+                    tracing::debug!(ssrc, "video decode error: {e}");
+                }
+            }
+        }
+    }
+
+    fn drain_audio(&mut self, ssrc: u32, release_at: Instant, now: Instant) {
+        let now_ms = self.ms_f64(now);
+        let Some(a) = self.audio.get_mut(&ssrc) else { return };
+        while let Some(released) = a.jitter.pop(release_at) {
+            // A loss leaves a gap in the positions, which the mixer conceals.
+            let Released::Packet(packet) = released else { continue };
+            let samples = match a.decoder.decode(&packet.payload) {
+                Ok(s) if !s.is_empty() => s,
+                _ => continue,
+            };
+            let ext = match a.last_ts {
+                Some(last) => last + i64::from(packet.timestamp.wrapping_sub(last as u32) as i32),
+                None => i64::from(packet.timestamp),
+            };
+            a.last_ts = Some(ext);
+            let mapped = self.clock.local_time(ssrc, packet.timestamp, now_ms).unwrap_or(now_ms) * f64::from(SAMPLE_RATE) / 1000.0;
+            let mapped = mapped as i64;
+            let pos = match a.anchor {
+                Some((ts, pos)) if (pos + (ext - ts) - mapped).abs() <= REANCHOR_SAMPLES => pos + (ext - ts),
+                _ => {
+                    a.anchor = Some((ext, mapped));
+                    mapped
+                }
+            };
+            self.mixer.push_at(&ssrc, pos, &samples);
+        }
+    }
+
+    /// Does what is due at `now`: late gaps given up on, keyframe requests, output frames
+    /// and audio up to `now - latency`, progress.
+    pub fn poll(&mut self, now: Instant) -> Result<(), EngineError> {
+        for ssrc in self.video.keys().copied().collect::<Vec<_>>() {
+            self.drain_video(ssrc, now, now);
+        }
+        for ssrc in self.audio.keys().copied().collect::<Vec<_>>() {
+            self.drain_audio(ssrc, now, now);
+        }
+        self.request_keyframes(now);
+        let due = self.ms(now).saturating_sub(self.cfg.latency.as_millis() as u64);
+        self.render_until(due)?;
+        if now >= self.next_progress {
+            self.next_progress = now + PROGRESS_EVERY;
+            let (duration_ms, size_bytes) = (self.writer().duration_ms(), self.writer().size_bytes());
+            self.messages.push(FromCompositor::Progress { v: CONTROL_VERSION, duration_ms, size_bytes });
+            self.write_sidecar();
+        }
+        Ok(())
+    }
+
+    /// When `poll` has something to do next (at the latest).
+    pub fn next_wakeup(&self) -> Instant {
+        let next_frame_ms = self.frames_out * 1000 / u64::from(self.cfg.video.fps);
+        let mut at = self.start + Duration::from_millis(next_frame_ms) + self.cfg.latency;
+        at = at.min(self.next_progress);
+        for v in self.video.values() {
+            if let Some(d) = v.jitter.next_deadline() {
+                at = at.min(d);
+            }
+        }
+        for a in self.audio.values() {
+            if let Some(d) = a.jitter.next_deadline() {
+                at = at.min(d);
+            }
+        }
+        at
+    }
+
+    fn request_keyframes(&mut self, now: Instant) {
+        for (ssrc, v) in &mut self.video {
+            let flowing = v.last_packet.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+            let due = v.last_pli.map_or(true, |t| now.saturating_duration_since(t) >= PLI_INTERVAL);
+            if flowing && due && v.depack.waiting_for_keyframe() {
+                v.last_pli = Some(now);
+                self.rtcp_out.push(rtp::pli(*ssrc));
+            }
+        }
+    }
+
+    fn render_until(&mut self, due_ms: u64) -> Result<(), EngineError> {
+        let fps = u64::from(self.cfg.video.fps);
+        loop {
+            let t = self.frames_out * 1000 / fps;
+            if t > due_ms {
+                break;
+            }
+            self.render_frame(t)?;
+            self.frames_out += 1;
+        }
+        let due_samples = due_ms as i64 * i64::from(SAMPLE_RATE) / 1000;
+        while self.mixer.position() + AUDIO_FRAME as i64 <= due_samples {
+            let mixed = self.mixer.mix(AUDIO_FRAME);
+            self.writer().write_audio(&mixed)?;
+        }
+        let mixer = &self.mixer;
+        self.draining.retain(|ssrc| mixer.has_pending(ssrc));
+        Ok(())
+    }
+
+    fn render_frame(&mut self, t: u64) -> Result<(), EngineError> {
+        while self.speaker_events.front().is_some_and(|(at, _)| *at <= t) {
+            let (at, speaker) = self.speaker_events.pop_front().expect("just seen");
+            self.stage.set_speaker(at, speaker);
+        }
+        for v in self.video.values_mut() {
+            while v.queue.front().is_some_and(|(at, _)| *at <= t) {
+                let (at, picture) = v.queue.pop_front().expect("just seen");
+                self.stage.picture(&v.participant, at);
+                self.current.insert(v.participant.clone(), (at, picture));
+            }
+        }
+        let before = self.stage.shown().participant().cloned();
+        let show = self.stage.decide(t).clone();
+        if show.participant() != before.as_ref() {
+            self.turn_changed(t, show.participant().cloned());
+        }
+        let picture_ms = match &show {
+            Show::Video(p) => self.current.get(p).map(|(at, _)| *at),
+            _ => None,
+        };
+        let key = FrameKey { show: show.clone(), picture_ms };
+        if let Some((last_key, last)) = &mut self.last_frame {
+            if *last_key == key {
+                let mut again = last.clone();
+                return Ok(self.writer.as_mut().expect("open").write_video(&mut again)?);
+            }
+        }
+        let mut canvas = match &show {
+            Show::Video(p) => match self.current.get(p) {
+                Some((_, picture)) => {
+                    let name = self.names.get(p).map_or("", String::as_str);
+                    self.composer.compose(compose::Stage::Video { picture, name })?
+                }
+                None => self.composer.compose(compose::Stage::Card { name: self.names.get(p).map_or("", String::as_str) })?,
+            },
+            Show::Card(p) => self.composer.compose(compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) })?,
+            Show::Waiting => {
+                let title = format!("{} \u{2014} waiting for someone to speak", self.cfg.room);
+                self.composer.compose(compose::Stage::Waiting { title: &title })?
+            }
+        };
+        self.writer().write_video(&mut canvas)?;
+        self.last_frame = Some((key, canvas));
+        // Only the shown participant's picture is needed past this frame.
+        let shown = show.participant().cloned();
+        self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p));
+        Ok(())
+    }
+
+    /// The shown participant changed with the frame at `t` (recording time); turns are
+    /// kept in the file's time, where players and chapters count.
+    fn turn_changed(&mut self, t: u64, participant: Option<String>) {
+        let at = t + mp4::START_MS;
+        let speaker = participant.as_ref().map(|p| (p.as_str(), self.names.get(p).map_or("", String::as_str)));
+        self.timeline.speaker_changed(at, speaker);
+        self.update_chapters(at);
+        self.write_sidecar();
+    }
+
+    fn update_chapters(&mut self, now_ms: u64) {
+        let turns = self.timeline.turns(now_ms);
+        let chapters: Vec<(u64, &str)> = turns.iter().map(|t| (t.start_ms, t.name.as_str())).collect();
+        match self.writer.as_mut().expect("open").set_chapters(&chapters) {
+            Ok(n) if n < chapters.len() => {
+                let message = format!("only the first {n} turns fit in the mp4's chapters; the sidecar has all of them");
+                self.warn_once("chapters-full", message);
+            }
+            Ok(_) => {}
+            Err(e) => self.warn_once("chapters", e.to_string()),
+        }
+    }
+
+    fn write_sidecar(&mut self) {
+        let now_ms = self.writer.as_ref().map_or(self.sidecar.duration_ms, Mp4Writer::duration_ms);
+        self.sidecar.duration_ms = now_ms;
+        self.sidecar.timeline = self
+            .timeline
+            .turns(now_ms)
+            .into_iter()
+            .map(|t| TimelineEntry { start_ms: t.start_ms, end_ms: t.end_ms, participant_id: t.participant_id, name: t.name })
+            .collect();
+        if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
+            self.warn_once("sidecar", e.to_string());
+        }
+    }
+
+    /// Ends the recording at `now`: everything received is placed and rendered, the
+    /// encoders are flushed, the file is closed, and the sidecar says `status`.
+    pub fn finish(mut self, now: Instant, status: Status) -> Result<Summary, EngineError> {
+        let far = now + Duration::from_secs(10);
+        for ssrc in self.video.keys().copied().collect::<Vec<_>>() {
+            self.drain_video(ssrc, far, now);
+        }
+        for ssrc in self.audio.keys().copied().collect::<Vec<_>>() {
+            self.drain_audio(ssrc, far, now);
+        }
+        let end = self.ms(now);
+        self.render_until(end)?;
+        let duration_ms = self.writer().duration_ms();
+        self.timeline.finish(duration_ms);
+        self.update_chapters(duration_ms);
+        let writer = self.writer.take().expect("open");
+        let size_probe = self.cfg.output.clone();
+        writer.finish()?;
+        self.sidecar.status = status;
+        self.sidecar.duration_ms = duration_ms;
+        self.sidecar.timeline = self
+            .timeline
+            .turns(duration_ms)
+            .into_iter()
+            .map(|t| TimelineEntry { start_ms: t.start_ms, end_ms: t.end_ms, participant_id: t.participant_id, name: t.name })
+            .collect();
+        if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
+            tracing::warn!(recording = %self.cfg.id, "{e}");
+        }
+        let size_bytes = std::fs::metadata(size_probe).map_or(0, |m| m.len());
+        Ok(Summary { duration_ms, size_bytes })
+    }
+
+    /// Gives up after an error: the sidecar says why; the file keeps what was written
+    /// (its fragments play).
+    pub fn fail(mut self, message: &str) {
+        if let Some(writer) = self.writer.take() {
+            // Best effort: a full disk may refuse even the last fragment.
+            let _ = writer.finish();
+        }
+        self.sidecar.status = Status::Failed;
+        self.sidecar.error = Some(message.to_string());
+        if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
+            tracing::warn!(recording = %self.cfg.id, "{e}");
+        }
+    }
+}
