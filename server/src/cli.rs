@@ -18,6 +18,82 @@ pub struct Cli {
 pub enum Command {
     /// Run the meeting server: web UI, signaling, mediasoup workers and recorders.
     Serve(ServeArgs),
+    /// Record one meeting into an mp4: the compositor process that `podium serve` starts
+    /// for each recording. It binds a UDP port for RTP, reports it on stdout, and takes
+    /// its control messages on stdin (JSON lines; see docs/architecture.md).
+    Compose(ComposeArgs),
+}
+
+/// The x264 presets, fastest first.
+pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+
+/// The recording's picture: `--recording-size`, `--recording-fps`, `--recording-preset`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordingVideoArgs {
+    /// Size of the recording's picture, WIDTHxHEIGHT (even numbers, 160x90 to 3840x2160).
+    #[arg(long = "recording-size", env = "PODIUM_RECORDING_SIZE", default_value = "1280x720", value_name = "WxH", value_parser = parse_size)]
+    pub size: (u32, u32),
+
+    /// Frames per second of the recording (1 to 60).
+    #[arg(long = "recording-fps", env = "PODIUM_RECORDING_FPS", default_value_t = 30, value_name = "FPS",
+          value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+
+    /// libx264 preset: faster presets cost less CPU for a larger file.
+    #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "veryfast", value_name = "PRESET",
+          value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
+    pub preset: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ComposeArgs {
+    /// The mp4 to write (created; an existing file is replaced).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The sidecar JSON to keep beside it.
+    #[arg(long, value_name = "FILE")]
+    pub sidecar: PathBuf,
+    /// The recording's id, for the sidecar and logs.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// The room's id, for the sidecar and the waiting card.
+    #[arg(long, value_name = "ROOM")]
+    pub room: String,
+    /// The address to bind the RTP port on (the server's PlainTransport sends there).
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: IpAddr,
+    /// The font of the name labels and cards.
+    #[arg(long, default_value = compositor::compose::DEFAULT_FONT, value_name = "FILE")]
+    pub font: String,
+    #[command(flatten)]
+    pub video: RecordingVideoArgs,
+}
+
+impl ComposeArgs {
+    pub fn into_config(self) -> Result<(compositor::engine::Config, IpAddr), clap::Error> {
+        if !crate::recording::RecordingId::is_valid(&self.id) {
+            return Err(flag_error("--id", &self.id, "not a recording id (YYYYMMDD-HHMMSS-xxxxxx)"));
+        }
+        let config = compositor::engine::Config {
+            id: self.id,
+            room: self.room,
+            output: self.output,
+            sidecar: self.sidecar,
+            video: compositor::mp4::VideoSettings { width: self.video.size.0, height: self.video.size.1, fps: self.video.fps, preset: self.video.preset },
+            font: self.font,
+            latency: compositor::engine::DEFAULT_LATENCY,
+        };
+        Ok((config, self.bind))
+    }
+}
+
+/// How the recorder points its video at the speaker (docs/benchmarks.md compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SwitchMode {
+    /// One paused consumer per camera; the speaker's (and whoever is speaking) resumed.
+    PauseResume,
+    /// One consumer, re-created on the new speaker's camera at each switch.
+    Recreate,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -50,6 +126,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PODIUM_MAX_PARTICIPANTS", default_value_t = 16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_participants: u16,
+
+    #[command(flatten)]
+    pub recording: RecordingVideoArgs,
+
+    /// How the recorder's video follows the speaker (for measurements).
+    #[arg(long, env = "PODIUM_RECORDING_SWITCH", default_value = "pause-resume", value_name = "MODE", hide = true)]
+    pub recording_switch: SwitchMode,
 }
 
 /// ServeArgs after the checks that involve more than one flag.
@@ -61,6 +144,8 @@ pub struct ServeConfig {
     pub rtc_port: u16,
     pub workers: usize,
     pub max_participants: usize,
+    pub recording: RecordingVideoArgs,
+    pub recording_switch: SwitchMode,
 }
 
 impl ServeArgs {
@@ -85,12 +170,34 @@ impl ServeArgs {
         if self.rtc_port != 0 && usize::from(self.rtc_port) + workers - 1 > usize::from(u16::MAX) {
             return Err(flag_error("--rtc-port", &self.rtc_port.to_string(), &format!("{workers} workers need ports up to {}", usize::from(self.rtc_port) + workers - 1)));
         }
-        Ok(ServeConfig { listen: self.listen, recordings_dir: self.recordings_dir, announced_ip, rtc_port: self.rtc_port, workers, max_participants: usize::from(self.max_participants) })
+        Ok(ServeConfig {
+            listen: self.listen,
+            recordings_dir: self.recordings_dir,
+            announced_ip,
+            rtc_port: self.rtc_port,
+            workers,
+            max_participants: usize::from(self.max_participants),
+            recording: self.recording,
+            recording_switch: self.recording_switch,
+        })
     }
 }
 
 fn flag_error(flag: &str, value: &str, why: &str) -> clap::Error {
     Cli::command().error(ErrorKind::ValueValidation, format!("invalid value '{value}' for '{flag}': {why}"))
+}
+
+/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within what libx264 and players handle.
+fn parse_size(value: &str) -> Result<(u32, u32), String> {
+    let (w, h) = value.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, like 1280x720")?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| "the width is not a number")?, h.trim().parse().map_err(|_| "the height is not a number")?);
+    if !(160..=3840).contains(&w) || !(90..=2160).contains(&h) {
+        return Err("the size must be between 160x90 and 3840x2160".into());
+    }
+    if w % 2 != 0 || h % 2 != 0 {
+        return Err("the width and height must be even".into());
+    }
+    Ok((w, h))
 }
 
 /// Creates the directory (and checks that it is one we can write to) while parsing, so
@@ -131,7 +238,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeConfig, clap::Error> {
         let mut argv = vec!["podium", "serve"];
         argv.extend_from_slice(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command;
+        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command else { panic!("not serve") };
         serve.validate()
     }
 
@@ -149,6 +256,22 @@ mod tests {
         assert!(err.to_string().contains("--announced-ip"), "{err}");
         let ok = parse(&["--listen", "0.0.0.0:3000", "--announced-ip", "192.0.2.7", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
         assert_eq!(ok.announced_ip.to_string(), "192.0.2.7");
+    }
+
+    #[test]
+    fn recording_sizes_are_checked() {
+        assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_size("640X360"), Ok((640, 360)));
+        for bad in ["1280", "axb", "1281x720", "100x50", "8000x4000", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let config = parse(&["--recording-size", "640x360", "--recording-fps", "15", "--recording-preset", "ultrafast", "--recording-dir-is-not-a-flag"]);
+        assert!(config.is_err());
+        let config = parse(&["--recording-size", "640x360", "--recording-fps", "15", "--recording-preset", "ultrafast", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
+        assert_eq!((config.recording.size, config.recording.fps, config.recording.preset.as_str()), ((640, 360), 15, "ultrafast"));
+        assert!(parse(&["--recording-preset", "warp", "--recordings-dir", dir.to_str().unwrap()]).is_err());
+        assert!(parse(&["--recording-fps", "0", "--recordings-dir", dir.to_str().unwrap()]).is_err());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! HTTP routes. Handlers stay thin: they read shared state and turn it into JSON.
 use crate::assets;
 use crate::media::{WorkerHealth, WorkerPool};
+use crate::recording::{RecordError, Recorder, RecordingId, RecordingView, StoreError};
 use crate::room::{RoomDump, RoomId, RoomView, Rooms};
 use crate::session::{self, SessionContext};
-use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::extract::{Path, Request, State, WebSocketUpgrade};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -11,10 +12,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 pub struct AppState {
     pub pool: Arc<WorkerPool>,
     pub rooms: Arc<Rooms>,
+    pub recorder: Arc<Recorder>,
     /// Becomes true when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -24,7 +27,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/health", get(health))
         .route("/api/rooms", get(list_rooms))
         .route("/api/rooms/{room}", get(get_room))
+        .route("/api/rooms/{room}/recording", axum::routing::post(start_recording).delete(stop_recording))
         .route("/api/rooms/{room}/ws", get(room_socket))
+        .route("/api/recordings", get(list_recordings))
+        .route("/api/recordings/{id}", get(get_recording))
+        .route("/api/recordings/{id}/video", get(recording_video))
         .route("/api/debug/dump", get(debug_dump))
         .route("/api/{*rest}", get(api_not_found))
         .fallback(get(web_asset))
@@ -74,6 +81,75 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ValidRoomId {
             .map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.to_string()))?;
         RoomId::parse(&raw).map(ValidRoomId).map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, format!("invalid room id: {e}")))
     }
+}
+
+/// The `{id}` path segment of a recording, validated (a 400 otherwise): the only way a
+/// request names a recording's files.
+pub struct ValidRecordingId(RecordingId);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ValidRecordingId {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.to_string()))?;
+        RecordingId::parse(&raw).map(ValidRecordingId).map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, format!("invalid recording id: {e}")))
+    }
+}
+
+impl From<RecordError> for ApiFailure {
+    fn from(e: RecordError) -> Self {
+        let status = match &e {
+            RecordError::NoMeeting(_) | RecordError::NotRecording(_) | RecordError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            RecordError::AlreadyRecording { .. } => StatusCode::CONFLICT,
+            RecordError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiFailure(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(e: StoreError) -> Self {
+        RecordError::Store(e).into()
+    }
+}
+
+async fn start_recording(State(state): State<Arc<AppState>>, ValidRoomId(id): ValidRoomId) -> Result<(StatusCode, Json<RecordingView>), ApiFailure> {
+    let room = state.rooms.get(&id).await.ok_or_else(|| ApiFailure::from(RecordError::NoMeeting(id.clone())))?;
+    let view = state.recorder.start(room).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Answers once the file is final.
+async fn stop_recording(State(state): State<Arc<AppState>>, ValidRoomId(id): ValidRoomId) -> Result<Json<RecordingView>, ApiFailure> {
+    Ok(Json(state.recorder.stop(&id).await?))
+}
+
+async fn list_recordings(State(state): State<Arc<AppState>>) -> Json<Vec<RecordingView>> {
+    let store = Arc::clone(&state.recorder);
+    // Reading every sidecar touches the disk: off the async workers.
+    Json(tokio::task::spawn_blocking(move || store.store().list()).await.unwrap_or_default())
+}
+
+async fn get_recording(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<Json<RecordingView>, ApiFailure> {
+    Ok(Json(state.recorder.store().read(&id)?))
+}
+
+/// The mp4, with Range requests (players seek with them). A recording still running
+/// serves what is written so far.
+async fn recording_video(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId, request: Request) -> Result<Response, ApiFailure> {
+    let path = state.recorder.store().video_path(&id);
+    if !path.is_file() {
+        state.recorder.store().read(&id)?;
+        return Err(ApiFailure(StatusCode::NOT_FOUND, format!("recording {id} has no video file")));
+    }
+    let response = tower_http::services::ServeFile::new_with_mime(path, &"video/mp4".parse().expect("a mime type"))
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the video: {e}")))?;
+    Ok(response.into_response())
 }
 
 async fn list_rooms(State(state): State<Arc<AppState>>) -> Json<Vec<RoomView>> {

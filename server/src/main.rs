@@ -1,16 +1,7 @@
 //! `podium`: the meeting server (mediasoup SFU), the recorder's control side and the
 //! web UI, in one self-contained binary.
-mod assets;
-mod cli;
-mod http;
-mod media;
-mod protocol;
-mod room;
-mod serve;
-mod session;
-mod speaker;
-
 use clap::Parser;
+use server::{cli, serve};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,6 +11,10 @@ fn main() -> ExitCode {
     };
     init_tracing();
     match cli.command {
+        cli::Command::Compose(args) => match args.into_config() {
+            Ok((config, bind)) => ExitCode::from(compositor::process::run(config, bind) as u8),
+            Err(err) => cli::exit_on_parse_error(err),
+        },
         cli::Command::Serve(args) => {
             let args = match args.validate() {
                 Ok(args) => args,

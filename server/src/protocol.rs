@@ -92,6 +92,13 @@ pub struct ParticipantView {
     pub video: bool,
 }
 
+/// The recording running in a room, as every participant and the rooms API see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordingBadge {
+    pub id: String,
+    pub started_at: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProducerView {
     pub producer_id: ProducerId,
@@ -109,6 +116,7 @@ pub enum ResponseData {
         participants: Vec<ParticipantView>,
         producers: Vec<ProducerView>,
         active_speaker: Option<String>,
+        recording: Option<RecordingBadge>,
     },
     Transport {
         transport_id: TransportId,
@@ -153,6 +161,14 @@ pub enum ServerMessage {
     Speaking { v: u32, participant_id: String, speaking: bool },
     /// Audio levels in dBov (-127 silent … 0 loudest) of the participants heard lately.
     Levels { v: u32, levels: Vec<LevelView> },
+    /// A recording started (`recording` set) or ended (`null`; `error` says why when it
+    /// failed).
+    Recording {
+        v: u32,
+        recording: Option<RecordingBadge>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// This session ends: replaced by a newer one of the same client, too slow to
     /// keep up, or the server stops. Clients reconnect except after `replaced`.
     Bye { v: u32, code: ByeCode, reason: String },

@@ -3,7 +3,7 @@
 //! the speaker detection; each member's transports and consumers belong to their
 //! WebSocket session (`session.rs`), so they close with it.
 use crate::media::WorkerPool;
-use crate::protocol::{LevelView, ParticipantView, ProducerView};
+use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge};
 use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -87,6 +87,8 @@ pub enum RoomEvent {
     ActiveSpeaker(Option<ParticipantId>),
     Speaking(ParticipantId, bool),
     Levels(Arc<Vec<LevelView>>),
+    /// A recording started, or ended (`None`, with the error when it failed).
+    Recording { recording: Option<RecordingBadge>, error: Option<String> },
 }
 
 struct Member {
@@ -112,6 +114,7 @@ struct RoomState {
     /// The AudioLevelObserver's last report per participant, for the UI's rings.
     observed: HashMap<ParticipantId, (Instant, f32)>,
     detector: SpeakerDetector<ParticipantId>,
+    recording: Option<RecordingBadge>,
 }
 
 impl RoomState {
@@ -156,6 +159,7 @@ pub struct Joined {
     pub participants: Vec<ParticipantView>,
     pub producers: Vec<ProducerView>,
     pub active_speaker: Option<ParticipantId>,
+    pub recording: Option<RecordingBadge>,
 }
 
 /// The room as `GET /api/rooms/{room}` shows it.
@@ -164,8 +168,27 @@ pub struct RoomView {
     pub id: RoomId,
     pub participants: Vec<ParticipantView>,
     pub active_speaker: Option<ParticipantId>,
-    /// The running recording (arrives with the recorder).
-    pub recording: Option<serde_json::Value>,
+    /// The running recording, if any.
+    pub recording: Option<RecordingBadge>,
+}
+
+/// One producer of the room, for the recorder.
+#[derive(Debug, Clone)]
+pub struct MediaSource {
+    pub producer_id: ProducerId,
+    pub participant_id: ParticipantId,
+    pub name: String,
+    pub kind: MediaKind,
+    pub paused: bool,
+}
+
+/// What the recorder starts from: every producer, the speaker decisions, and the
+/// events that follow (subscribed at the same instant: none falls in between).
+pub struct MediaSnapshot {
+    pub events: broadcast::Receiver<RoomEvent>,
+    pub sources: Vec<MediaSource>,
+    pub active_speaker: Option<ParticipantId>,
+    pub speaking: Vec<ParticipantId>,
 }
 
 /// What mediasoup itself holds for a room, to find leaks.
@@ -245,6 +268,7 @@ impl Room {
                 level_taps: HashMap::new(),
                 observed: HashMap::new(),
                 detector: SpeakerDetector::new(Tuning::default()),
+                recording: None,
             }),
             events,
         });
@@ -291,7 +315,8 @@ impl Room {
         let view = state.view(&participant_id).expect("just added");
         self.emit(RoomEvent::Joined(view));
         tracing::info!(room = %self.id, participant = %participant_id, "joined");
-        Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker })
+        let recording = state.recording.clone();
+        Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker, recording })
     }
 
     /// Removes a member and their producers; returns whether the room is now empty.
@@ -433,8 +458,38 @@ impl Room {
             id: self.id.clone(),
             participants: state.members.iter().filter_map(|(id, _)| state.view(id)).collect(),
             active_speaker: state.detector.active_speaker().cloned(),
-            recording: None,
+            recording: state.recording.clone(),
         }
+    }
+
+    /// Every producer and the speaker state, with the events that follow them.
+    pub fn media_snapshot(&self) -> MediaSnapshot {
+        let state = self.state.lock();
+        let events = self.events.subscribe();
+        let sources = state
+            .members
+            .iter()
+            .flat_map(|(id, m)| {
+                m.producers.iter().map(move |p| MediaSource { producer_id: p.id(), participant_id: id.clone(), name: m.name.clone(), kind: p.kind(), paused: p.paused() })
+            })
+            .collect();
+        let speaking = state.members.iter().map(|(id, _)| id).filter(|id| state.detector.is_speaking(id)).cloned().collect();
+        MediaSnapshot { events, sources, active_speaker: state.detector.active_speaker().cloned(), speaking }
+    }
+
+    pub fn member_name(&self, participant_id: &str) -> Option<String> {
+        self.state.lock().member(participant_id).map(|m| m.name.clone())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state.lock().members.is_empty()
+    }
+
+    /// The recorder says a recording started or ended; every participant is told.
+    pub fn set_recording(&self, recording: Option<RecordingBadge>, error: Option<String>) {
+        let mut state = self.state.lock();
+        state.recording = recording.clone();
+        self.emit(RoomEvent::Recording { recording, error });
     }
 
     pub async fn dump(&self) -> Result<RoomDump, String> {

@@ -3,6 +3,7 @@
 use crate::cli::ServeConfig;
 use crate::http::{self, AppState};
 use crate::media::{PoolOptions, WorkerPool};
+use crate::recording::{Recorder, RecorderConfig};
 use crate::room::Rooms;
 use anyhow::{Context, Result};
 use std::future::IntoFuture;
@@ -41,7 +42,14 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rooms = Arc::new(Rooms::new(Arc::clone(&pool), config.max_participants));
-    let state = Arc::new(AppState { pool: Arc::clone(&pool), rooms, shutdown: stop_rx.clone() });
+    let recorder = Recorder::new(RecorderConfig {
+        dir: config.recordings_dir.clone(),
+        program: std::env::current_exe().context("finding the podium binary (the recorder runs `podium compose`)")?,
+        video: config.recording.clone(),
+        switch: config.recording_switch,
+        bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    });
+    let state = Arc::new(AppState { pool: Arc::clone(&pool), rooms, recorder: Arc::clone(&recorder), shutdown: stop_rx.clone() });
     let app = http::router(Arc::clone(&state));
 
     tracing::info!(ffmpeg = %compositor::ffmpeg_versions(), "media libraries");
@@ -61,6 +69,8 @@ async fn serve(config: ServeConfig) -> Result<()> {
         result = &mut server => result.context("HTTP server failed")?,
         signal = shutdown_signal() => {
             tracing::info!(signal, "shutting down");
+            // Recordings first: their files are finalized while the meeting still runs.
+            recorder.shutdown().await;
             let _ = stop_tx.send(true);
             if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
                 tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}: closing them");
@@ -70,6 +80,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // Sessions saw the stop signal and closed; dropping the last handle to each worker
     // closes it (and its routers and transports).
     drop(state);
+    drop(recorder);
     drop(pool);
     tracing::info!("stopped");
     Ok(())

@@ -213,6 +213,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Ro
                 participants: joined.participants,
                 producers: joined.producers,
                 active_speaker: joined.active_speaker,
+                recording: joined.recording,
             };
             *member = Some(Membership {
                 room,
@@ -368,6 +369,7 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::ActiveSpeaker(participant_id) => ServerMessage::ActiveSpeaker { v, participant_id },
         RoomEvent::Speaking(participant_id, speaking) => ServerMessage::Speaking { v, participant_id, speaking },
         RoomEvent::Levels(levels) => ServerMessage::Levels { v, levels: levels.as_ref().clone() },
+        RoomEvent::Recording { recording, error } => ServerMessage::Recording { v, recording, error },
     };
     reply(socket, message).await
 }

@@ -1,5 +1,6 @@
 //! Starts the real `podium serve` binary for integration tests.
 #![allow(dead_code)]
+pub mod synthetic;
 pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -112,4 +113,14 @@ pub fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// The chapter titles ffprobe lists for a file.
+pub fn chapters(path: &std::path::Path) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "chapter_tags=title", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }

@@ -1,0 +1,613 @@
+//! Recording: per recording, one PlainTransport on the room's router, connected to its
+//! own compositor process. Every microphone is consumed on it; every camera too, paused,
+//! and the [`switcher`] resumes the speaker's (and the cameras of those starting to
+//! speak). The compositor gets the source map and each speaker decision on its control
+//! channel, and writes the mp4 and its sidecar ([`store`]).
+//!
+//! A recording's task lives as long as the recording: it follows the room's events
+//! (joins, leaves, mutes, speakers), and ends on a stop (the API, or the room
+//! emptying), a compositor failure, or the server shutting down (which stops every
+//! recording and waits for their files before it exits).
+mod id;
+pub mod process;
+pub mod store;
+pub mod switcher;
+
+pub use id::RecordingId;
+pub use store::{RecordingView, Store, StoreError};
+
+use crate::cli::{RecordingVideoArgs, SwitchMode};
+use crate::protocol::RecordingBadge;
+use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
+use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
+use compositor::sidecar::Status;
+use mediasoup::prelude::*;
+use parking_lot::Mutex;
+use process::{CompositorChild, SpawnOptions};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switcher::{Action, Switcher, WARM_GRACE};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How long a stopped compositor may take to finish its file before it is killed.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct RecorderConfig {
+    pub dir: PathBuf,
+    /// The `podium` binary whose `compose` subcommand is the compositor.
+    pub program: PathBuf,
+    pub video: RecordingVideoArgs,
+    pub switch: SwitchMode,
+    /// Where compositors bind their RTP port (and where the PlainTransports send).
+    pub bind: IpAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("nobody is in room {0} right now: a recording needs a meeting")]
+    NoMeeting(RoomId),
+    #[error("room {room} is already being recorded{}", id.as_ref().map(|i| format!(" (recording {i})")).unwrap_or_default())]
+    AlreadyRecording { room: RoomId, id: Option<RecordingId> },
+    #[error("room {0} is not being recorded")]
+    NotRecording(RoomId),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("the recording could not start: {0}")]
+    Start(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type StopReply = oneshot::Sender<RecordingView>;
+
+enum Slot {
+    /// Its compositor is starting.
+    Starting,
+    Running { id: RecordingId, stop: mpsc::Sender<StopReply> },
+}
+
+pub struct Recorder {
+    config: RecorderConfig,
+    store: Store,
+    slots: Mutex<HashMap<RoomId, Slot>>,
+    closing: AtomicBool,
+}
+
+impl Recorder {
+    /// The recorder of a server; recordings that a crash cut off are marked first.
+    pub fn new(config: RecorderConfig) -> Arc<Self> {
+        let store = Store::new(config.dir.clone());
+        let found = store.recover_interrupted();
+        if found > 0 {
+            tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
+        }
+        Arc::new(Self { config, store, slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts recording `room`.
+    pub async fn start(self: &Arc<Self>, room: Arc<Room>) -> Result<RecordingView, RecordError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(RecordError::ShuttingDown);
+        }
+        {
+            let mut slots = self.slots.lock();
+            match slots.get(&room.id) {
+                Some(Slot::Running { id, .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: Some(id.clone()) }),
+                Some(Slot::Starting) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: None }),
+                None => slots.insert(room.id.clone(), Slot::Starting),
+            };
+        }
+        match self.launch(&room).await {
+            Ok((id, stop)) => {
+                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop });
+                Ok(self.store.read(&id)?)
+            }
+            Err(e) => {
+                self.slots.lock().remove(&room.id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>) -> Result<(RecordingId, mpsc::Sender<StopReply>), RecordError> {
+        if room.is_empty() {
+            return Err(RecordError::NoMeeting(room.id.clone()));
+        }
+        let id = RecordingId::generate(std::time::SystemTime::now());
+        let (output, sidecar) = (self.store.video_path(&id), self.store.sidecar_path(&id));
+        let spawned = CompositorChild::spawn(SpawnOptions {
+            program: &self.config.program,
+            id: id.as_str(),
+            room: &room.id.to_string(),
+            output: &output,
+            sidecar: &sidecar,
+            video: &self.config.video,
+            bind: self.config.bind,
+        })
+        .await
+        .map_err(RecordError::Start)?;
+        let mut child = spawned.child;
+        let transport = match self.connect_transport(room, spawned.rtp_port).await {
+            Ok(t) => t,
+            Err(e) => {
+                child.kill();
+                self.store.mark_failed(&id, &e);
+                return Err(RecordError::Start(e));
+            }
+        };
+        let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone() };
+        tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?child.pid(), "recording started");
+        let (stop_tx, stop_rx) = mpsc::channel(1);
+        let task = Task {
+            recorder: Arc::clone(self),
+            room: Arc::clone(room),
+            id: id.clone(),
+            compositor: child,
+            caps: compositor_capabilities(&room.router),
+            transport,
+            mode: self.config.switch,
+            cameras: HashMap::new(),
+            audio: HashMap::new(),
+            video: HashMap::new(),
+            switcher: Switcher::new(WARM_GRACE),
+            speaker: None,
+            order: Vec::new(),
+        };
+        let snapshot = room.media_snapshot();
+        room.set_recording(Some(badge), None);
+        tokio::spawn(task.run(snapshot, stop_rx));
+        Ok((id, stop_tx))
+    }
+
+    async fn connect_transport(&self, room: &Room, rtp_port: u16) -> Result<PlainTransport, String> {
+        let listen = ListenInfo {
+            protocol: Protocol::Udp,
+            ip: self.config.bind,
+            announced_address: None,
+            expose_internal_ip: false,
+            port: None,
+            port_range: None,
+            flags: None,
+            send_buffer_size: None,
+            recv_buffer_size: None,
+        };
+        let mut options = PlainTransportOptions::new(listen);
+        options.rtcp_mux = true;
+        options.comedia = false;
+        let transport = room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))?;
+        transport
+            .connect(PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(rtp_port), rtcp_port: None, srtp_parameters: None })
+            .await
+            .map_err(|e| format!("cannot connect the recording's transport to its compositor: {e}"))?;
+        Ok(transport)
+    }
+
+    /// Stops the recording of `room` and returns it once its file is final.
+    pub async fn stop(&self, room: &RoomId) -> Result<RecordingView, RecordError> {
+        let stop = match self.slots.lock().get(room) {
+            Some(Slot::Running { stop, .. }) => stop.clone(),
+            _ => return Err(RecordError::NotRecording(room.clone())),
+        };
+        let (tx, rx) = oneshot::channel();
+        if stop.send(tx).await.is_err() {
+            return Err(RecordError::NotRecording(room.clone()));
+        }
+        // The task ended for another reason meanwhile: then it is no longer recording.
+        rx.await.map_err(|_| RecordError::NotRecording(room.clone()))
+    }
+
+    /// The recording running in `room`, if any.
+    pub fn active_in(&self, room: &RoomId) -> Option<RecordingId> {
+        match self.slots.lock().get(room) {
+            Some(Slot::Running { id, .. }) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn is_active(&self, id: &RecordingId) -> bool {
+        self.slots.lock().values().any(|s| matches!(s, Slot::Running { id: r, .. } if r == id))
+    }
+
+    /// Stops every recording and waits for their files (the server is stopping).
+    pub async fn shutdown(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let running: Vec<(RoomId, mpsc::Sender<StopReply>)> = self
+            .slots
+            .lock()
+            .iter()
+            .filter_map(|(room, slot)| match slot {
+                Slot::Running { stop, .. } => Some((room.clone(), stop.clone())),
+                Slot::Starting => None,
+            })
+            .collect();
+        let waits = running.into_iter().map(|(room, stop)| async move {
+            let (tx, rx) = oneshot::channel();
+            if stop.send(tx).await.is_ok() {
+                match rx.await {
+                    Ok(view) => tracing::info!(room = %room, recording = %view.id, status = ?view.status, "recording finalized for shutdown"),
+                    Err(_) => tracing::warn!(room = %room, "a recording ended on its own during shutdown"),
+                }
+            }
+        });
+        futures_util::future::join_all(waits).await;
+    }
+
+    fn finished(&self, room: &RoomId, id: &RecordingId) {
+        let mut slots = self.slots.lock();
+        if matches!(slots.get(room), Some(Slot::Running { id: r, .. }) if r == id) {
+            slots.remove(room);
+        }
+    }
+}
+
+/// What the compositor may receive: the router's codecs without RTX (it asks for
+/// keyframes, not retransmissions) and only the feedback it gives, so that the
+/// consumers send plain streams.
+fn compositor_capabilities(router: &Router) -> RtpCapabilities {
+    let mut caps: RtpCapabilities = serde_json::to_value(router.rtp_capabilities())
+        .and_then(serde_json::from_value)
+        .expect("the router's capabilities are capabilities");
+    caps.codecs.retain(|c| !matches!(c, RtpCodecCapability::Video { mime_type: MimeTypeVideo::Rtx, .. }));
+    for codec in &mut caps.codecs {
+        let feedback = match codec {
+            RtpCodecCapability::Audio { rtcp_feedback, .. } | RtpCodecCapability::Video { rtcp_feedback, .. } => rtcp_feedback,
+        };
+        feedback.retain(|f| matches!(f, RtcpFeedback::NackPli | RtcpFeedback::CcmFir));
+    }
+    caps.header_extensions.retain(|h| h.uri == RtpHeaderExtensionUri::SsrcAudioLevel);
+    caps
+}
+
+/// One stream the compositor receives.
+struct Feed {
+    participant_id: ParticipantId,
+    name: String,
+    consumer: Consumer,
+    /// Its producer is paused (a muted mic, a camera turned off).
+    paused: bool,
+}
+
+impl Feed {
+    fn source(&self) -> Option<ctl::Source> {
+        let params = self.consumer.rtp_parameters();
+        let ssrc = params.encodings.first()?.ssrc?;
+        let (kind, codec, payload_type, clock_rate) = match params.codecs.first()? {
+            RtpCodecParameters::Audio { mime_type: MimeTypeAudio::Opus, payload_type, clock_rate, .. } => (ctl::MediaKind::Audio, ctl::Codec::Opus, *payload_type, clock_rate.get()),
+            RtpCodecParameters::Video { mime_type: MimeTypeVideo::Vp8, payload_type, clock_rate, .. } => (ctl::MediaKind::Video, ctl::Codec::Vp8, *payload_type, clock_rate.get()),
+            RtpCodecParameters::Video { mime_type: MimeTypeVideo::H264, payload_type, clock_rate, .. } => (ctl::MediaKind::Video, ctl::Codec::H264, *payload_type, clock_rate.get()),
+            _ => return None,
+        };
+        Some(ctl::Source { ssrc, participant_id: self.participant_id.clone(), name: self.name.clone(), kind, codec, payload_type, clock_rate, paused: self.paused })
+    }
+}
+
+enum Outcome {
+    Finished,
+    Failed(String),
+}
+
+enum Step {
+    Event(Result<RoomEvent, broadcast::error::RecvError>),
+    Message(Option<FromCompositor>),
+    Stop(Option<StopReply>),
+    Timer,
+}
+
+struct Task {
+    recorder: Arc<Recorder>,
+    room: Arc<Room>,
+    id: RecordingId,
+    compositor: CompositorChild,
+    caps: RtpCapabilities,
+    transport: PlainTransport,
+    mode: SwitchMode,
+    /// Every camera of the room, by participant.
+    cameras: HashMap<ParticipantId, MediaSource>,
+    audio: HashMap<ProducerId, Feed>,
+    video: HashMap<ProducerId, Feed>,
+    switcher: Switcher<ParticipantId, ProducerId>,
+    speaker: Option<ParticipantId>,
+    /// Participants in the order they were first recorded (the room's join order), so
+    /// that the source map, and the sidecar after it, lists them so.
+    order: Vec<ParticipantId>,
+}
+
+impl Task {
+    async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>) {
+        let mut events = snapshot.events;
+        for source in snapshot.sources {
+            self.add_source(source).await;
+        }
+        let now = Instant::now();
+        for p in snapshot.speaking {
+            self.switcher.set_speaking(now, p, true);
+        }
+        self.send_sources().await;
+        self.set_speaker(snapshot.active_speaker).await;
+
+        let mut stop_reply = None;
+        let outcome = loop {
+            let wake = self.switcher.next_timeout().map(tokio::time::Instant::from_std);
+            let step = tokio::select! {
+                event = events.recv() => Step::Event(event),
+                message = self.compositor.next() => Step::Message(message),
+                reply = stop_rx.recv() => Step::Stop(reply),
+                () = sleep_until(wake) => Step::Timer,
+            };
+            match step {
+                Step::Event(Ok(event)) => {
+                    if self.on_event(event).await {
+                        tracing::info!(room = %self.room.id, recording = %self.id, "everyone left: stopping the recording");
+                        break self.stop().await;
+                    }
+                }
+                Step::Event(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    tracing::warn!(room = %self.room.id, skipped = n, "the recorder fell behind the room's events: catching up");
+                    let snapshot = self.room.media_snapshot();
+                    events = snapshot.events;
+                    self.resync(snapshot.sources).await;
+                    self.set_speaker(snapshot.active_speaker).await;
+                }
+                Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop().await,
+                Step::Message(Some(message)) => match message {
+                    FromCompositor::Progress { .. } | FromCompositor::Ready { .. } => {}
+                    FromCompositor::Warning { message, .. } => tracing::warn!(recording = %self.id, "recorder: {message}"),
+                    FromCompositor::Finished { .. } => break Outcome::Finished,
+                    FromCompositor::Failed { message, .. } => break Outcome::Failed(message),
+                },
+                Step::Message(None) => {
+                    let how = self.compositor.exit_description().await;
+                    break Outcome::Failed(format!("the recorder process stopped unexpectedly ({how}); the file up to then is kept and plays"));
+                }
+                Step::Stop(reply) => {
+                    stop_reply = reply;
+                    break self.stop().await;
+                }
+                Step::Timer => self.apply_switcher().await,
+            }
+        };
+        self.end(outcome, stop_reply);
+    }
+
+    /// Asks the compositor to finish, and waits for it.
+    async fn stop(&mut self) -> Outcome {
+        let started = Instant::now();
+        if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
+            tracing::warn!(recording = %self.id, "cannot send stop: {e}");
+        }
+        let outcome = tokio::time::timeout(FINISH_TIMEOUT, async {
+            loop {
+                match self.compositor.next().await {
+                    Some(FromCompositor::Finished { .. }) => return Outcome::Finished,
+                    Some(FromCompositor::Failed { message, .. }) => return Outcome::Failed(message),
+                    Some(_) => {}
+                    None => {
+                        let how = self.compositor.exit_description().await;
+                        return Outcome::Failed(format!("the recorder process stopped before finishing the file ({how}); the file up to then is kept and plays"));
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            self.compositor.kill();
+            Outcome::Failed(format!("the recorder did not finish within {FINISH_TIMEOUT:?} and was stopped; the file up to then plays"))
+        });
+        tracing::info!(recording = %self.id, stop_ms = started.elapsed().as_millis() as u64, "recording stopped");
+        outcome
+    }
+
+    fn end(self, outcome: Outcome, reply: Option<StopReply>) {
+        let Task { recorder, room, id, audio, video, transport, .. } = self;
+        // The consumers and the transport close with their handles.
+        drop(audio);
+        drop(video);
+        drop(transport);
+        let error = match outcome {
+            Outcome::Finished => None,
+            Outcome::Failed(message) => {
+                tracing::error!(room = %room.id, recording = %id, "recording failed: {message}");
+                recorder.store.mark_failed(&id, &message);
+                Some(format!("The recording stopped: {message}"))
+            }
+        };
+        recorder.finished(&room.id, &id);
+        room.set_recording(None, error);
+        let view = recorder.store.read(&id);
+        match (&view, reply) {
+            (Ok(view), Some(reply)) => {
+                let _ = reply.send(view.clone());
+            }
+            (Err(e), _) => tracing::error!(recording = %id, "cannot read the finished recording: {e}"),
+            _ => {}
+        }
+        if let Ok(v) = view {
+            if v.status != Status::Finished {
+                tracing::warn!(recording = %id, status = ?v.status, "recording ended");
+            }
+        }
+    }
+
+    /// Returns true when the room is now empty.
+    async fn on_event(&mut self, event: RoomEvent) -> bool {
+        let now = Instant::now();
+        match event {
+            RoomEvent::NewProducer(p) => {
+                let name = self.room.member_name(&p.participant_id).unwrap_or_default();
+                self.add_source(MediaSource { producer_id: p.producer_id, participant_id: p.participant_id, name, kind: p.kind, paused: p.paused }).await;
+                self.send_sources().await;
+                self.apply_switcher().await;
+            }
+            RoomEvent::ProducerClosed { producer_id } => {
+                self.remove_source(producer_id);
+                self.send_sources().await;
+            }
+            RoomEvent::ProducerPaused { producer_id, .. } | RoomEvent::ProducerResumed { producer_id, .. } => {
+                let paused = matches!(event, RoomEvent::ProducerPaused { .. });
+                for feed in self.audio.get_mut(&producer_id).into_iter().chain(self.video.get_mut(&producer_id)) {
+                    feed.paused = paused;
+                }
+                for camera in self.cameras.values_mut().filter(|c| c.producer_id == producer_id) {
+                    camera.paused = paused;
+                }
+                self.send_sources().await;
+            }
+            RoomEvent::ActiveSpeaker(p) => self.set_speaker(p).await,
+            RoomEvent::Speaking(p, on) => {
+                self.switcher.set_speaking(now, p, on);
+                self.apply_switcher().await;
+            }
+            RoomEvent::Left(_) => return self.room.is_empty(),
+            RoomEvent::Joined(_) | RoomEvent::Updated(_) | RoomEvent::Levels(_) | RoomEvent::Recording { .. } => {}
+        }
+        false
+    }
+
+    async fn add_source(&mut self, source: MediaSource) {
+        if !self.order.contains(&source.participant_id) {
+            self.order.push(source.participant_id.clone());
+        }
+        match source.kind {
+            MediaKind::Audio => {
+                if let Some(consumer) = self.consume(source.producer_id, false).await {
+                    self.audio.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused });
+                }
+            }
+            MediaKind::Video => {
+                self.cameras.insert(source.participant_id.clone(), source.clone());
+                if self.mode == SwitchMode::PauseResume {
+                    // Paused until the switcher wants it.
+                    if let Some(consumer) = self.consume(source.producer_id, true).await {
+                        self.switcher.set_camera(source.participant_id.clone(), Some(source.producer_id));
+                        self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused });
+                    }
+                } else if self.speaker.as_ref() == Some(&source.participant_id) {
+                    self.retarget().await;
+                }
+            }
+        }
+    }
+
+    fn remove_source(&mut self, producer_id: ProducerId) {
+        self.audio.remove(&producer_id);
+        if let Some(feed) = self.video.remove(&producer_id) {
+            self.switcher.set_camera(feed.participant_id, None);
+        }
+        self.cameras.retain(|_, c| c.producer_id != producer_id);
+    }
+
+    /// After lost events: the room's producers now, consumed or dropped to match.
+    async fn resync(&mut self, sources: Vec<MediaSource>) {
+        let known: Vec<ProducerId> = self.audio.keys().chain(self.cameras.values().map(|c| &c.producer_id)).copied().collect();
+        for gone in known.iter().filter(|k| !sources.iter().any(|s| s.producer_id == **k)) {
+            self.remove_source(*gone);
+        }
+        for source in sources {
+            if !known.contains(&source.producer_id) {
+                self.add_source(source).await;
+            }
+        }
+        self.send_sources().await;
+    }
+
+    async fn consume(&self, producer_id: ProducerId, paused: bool) -> Option<Consumer> {
+        let mut options = ConsumerOptions::new(producer_id, self.caps.clone());
+        options.paused = paused;
+        match self.transport.consume(options).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                // The producer closed meanwhile (its owner left): nothing to record.
+                tracing::debug!(recording = %self.id, "cannot consume {producer_id}: {e}");
+                None
+            }
+        }
+    }
+
+    async fn send_sources(&mut self) {
+        let mut sources: Vec<ctl::Source> = self.audio.values().chain(self.video.values()).filter_map(Feed::source).collect();
+        let rank = |p: &str| self.order.iter().position(|o| o == p).unwrap_or(usize::MAX);
+        sources.sort_by_key(|s| (rank(&s.participant_id), s.kind == ctl::MediaKind::Video));
+        if let Err(e) = self.compositor.send(&ToCompositor::Sources { v: CONTROL_VERSION, sources }).await {
+            tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
+        }
+    }
+
+    async fn set_speaker(&mut self, speaker: Option<ParticipantId>) {
+        if self.speaker == speaker {
+            return;
+        }
+        self.speaker = speaker.clone();
+        // The switch first, so that the speaker's video is on its way when the
+        // compositor hears of them.
+        self.switcher.set_speaker(Instant::now(), speaker.clone());
+        if self.mode == SwitchMode::Recreate {
+            self.retarget().await;
+        } else {
+            self.apply_switcher().await;
+        }
+        let message = ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker };
+        if let Err(e) = self.compositor.send(&message).await {
+            tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
+        }
+    }
+
+    async fn apply_switcher(&mut self) {
+        if self.mode != SwitchMode::PauseResume {
+            return;
+        }
+        for action in self.switcher.poll(Instant::now()) {
+            let (producer_id, resume) = match action {
+                Action::Resume(p) => (p, true),
+                Action::Pause(p) => (p, false),
+            };
+            let Some(feed) = self.video.get(&producer_id) else { continue };
+            let result = if resume {
+                // Resuming asks for a keyframe already; asking too costs nothing.
+                let r = feed.consumer.resume().await;
+                let _ = feed.consumer.request_key_frame().await;
+                r
+            } else {
+                feed.consumer.pause().await
+            };
+            if let Err(e) = result {
+                tracing::debug!(recording = %self.id, "switching {producer_id}: {e}");
+            }
+        }
+    }
+
+    /// The re-creating switcher: one video consumer, on the speaker's camera.
+    async fn retarget(&mut self) {
+        let want = self.speaker.as_ref().and_then(|p| self.cameras.get(p)).cloned();
+        if want.as_ref().map(|c| c.producer_id) == self.video.keys().next().copied() {
+            return;
+        }
+        self.video.clear();
+        if let Some(camera) = want {
+            // Paused until the compositor knows its SSRC, so its keyframe is not dropped.
+            if let Some(consumer) = self.consume(camera.producer_id, true).await {
+                self.video.insert(camera.producer_id, Feed { participant_id: camera.participant_id, name: camera.name, consumer, paused: camera.paused });
+                self.send_sources().await;
+                let feed = &self.video[&camera.producer_id];
+                let _ = feed.consumer.resume().await;
+                let _ = feed.consumer.request_key_frame().await;
+                return;
+            }
+        }
+        self.send_sources().await;
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,119 @@
+//! A compositor child process (`podium compose`) and its control channel, seen from
+//! the server: JSON lines to its stdin, JSON lines from its stdout, its logs on our
+//! stderr. Killed if the handle is dropped without a stop (a recording task that ends
+//! abnormally must not leave a recorder behind).
+use crate::cli::RecordingVideoArgs;
+use compositor::control::{self, FromCompositor, ToCompositor};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+/// How long a new compositor may take to open its file and port.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SpawnOptions<'a> {
+    pub program: &'a Path,
+    pub id: &'a str,
+    pub room: &'a str,
+    pub output: &'a Path,
+    pub sidecar: &'a Path,
+    pub video: &'a RecordingVideoArgs,
+    pub bind: IpAddr,
+}
+
+pub struct CompositorChild {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+pub struct Spawned {
+    pub child: CompositorChild,
+    pub rtp_port: u16,
+    pub started_at: String,
+}
+
+impl CompositorChild {
+    /// Starts a compositor and waits for its `ready`.
+    pub async fn spawn(o: SpawnOptions<'_>) -> Result<Spawned, String> {
+        let size = format!("{}x{}", o.video.size.0, o.video.size.1);
+        let mut child = tokio::process::Command::new(o.program)
+            .arg("compose")
+            .args(["--id", o.id, "--room", o.room])
+            .arg("--output")
+            .arg(o.output)
+            .arg("--sidecar")
+            .arg(o.sidecar)
+            .args(["--recording-size", &size, "--recording-fps", &o.video.fps.to_string(), "--recording-preset", &o.video.preset])
+            .args(["--bind", &o.bind.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the recorder ({}): {e}", o.program.display()))?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let mut this = Self { child, stdin, lines: BufReader::new(stdout).lines() };
+        let first = tokio::time::timeout(READY_TIMEOUT, this.next()).await;
+        match first {
+            Ok(Some(FromCompositor::Ready { rtp_port, started_at, .. })) => Ok(Spawned { child: this, rtp_port, started_at }),
+            Ok(Some(FromCompositor::Failed { message, .. })) => Err(message),
+            Ok(Some(other)) => Err(format!("the recorder said {other:?} before it was ready")),
+            Ok(None) => Err(format!("the recorder exited at once ({})", this.exit_description().await)),
+            Err(_) => Err(format!("the recorder was not ready within {READY_TIMEOUT:?}")),
+        }
+    }
+
+    pub async fn send(&mut self, message: &ToCompositor) -> std::io::Result<()> {
+        self.stdin.write_all(control::to_line(message).as_bytes()).await?;
+        self.stdin.flush().await
+    }
+
+    /// The next message; `None` once its stdout closed (it exited). Lines it should not
+    /// have written are logged and skipped.
+    pub async fn next(&mut self) -> Option<FromCompositor> {
+        loop {
+            match self.lines.next_line().await {
+                Ok(Some(line)) => match control::from_line::<FromCompositor>(&line) {
+                    Ok(message) => return Some(message),
+                    Err(e) => tracing::warn!("{e}"),
+                },
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for the exit and says how it went ("exit code 1", "killed by signal 9").
+    pub async fn exit_description(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(status)) => describe(status),
+            Ok(Err(e)) => format!("its status is unknown: {e}"),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                "it hung and was killed".into()
+            }
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(9)) => "killed by signal 9 (SIGKILL)".into(),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => "ended".into(),
+    }
+}

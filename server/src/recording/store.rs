@@ -1,0 +1,250 @@
+//! The recordings directory: `ID.mp4` and its sidecar `ID.json` per recording. Paths
+//! are made from validated [`RecordingId`]s only, never from what a client sent.
+//!
+//! At start the server looks for recordings a crash cut off (their sidecar still says
+//! `recording`, and no compositor runs for them) and marks them `interrupted`, with
+//! their real duration and chapters, so that they list and play like the others.
+use super::RecordingId;
+use compositor::sidecar::{Participant, Sidecar, SidecarError, Status, TimelineEntry};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A recording as the API shows it (docs/api.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingView {
+    pub id: RecordingId,
+    pub room: String,
+    pub status: Status,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub participants: Vec<Participant>,
+    pub timeline: Vec<TimelineEntry>,
+    pub size_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no recording {0}")]
+    NotFound(RecordingId),
+    #[error("recording {id} cannot be read: {message}")]
+    Unreadable { id: RecordingId, message: String },
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn video_path(&self, id: &RecordingId) -> PathBuf {
+        self.dir.join(format!("{id}.mp4"))
+    }
+
+    pub fn sidecar_path(&self, id: &RecordingId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    pub fn read(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
+        let path = self.sidecar_path(id);
+        let sidecar = match Sidecar::read(&path) {
+            Ok(s) => s,
+            Err(SidecarError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound(id.clone())),
+            Err(e) => return Err(StoreError::Unreadable { id: id.clone(), message: e.to_string() }),
+        };
+        if sidecar.id != id.as_str() {
+            return Err(StoreError::Unreadable { id: id.clone(), message: format!("its sidecar names another recording ({})", sidecar.id) });
+        }
+        let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
+        Ok(view(id.clone(), sidecar, size_bytes))
+    }
+
+    /// Every recording on disk, newest first; unreadable ones are left out (and logged).
+    pub fn list(&self) -> Vec<RecordingView> {
+        let mut out: Vec<RecordingView> = self.ids().iter().filter_map(|id| match self.read(id) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("{e}");
+                None
+            }
+        }).collect();
+        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
+        out
+    }
+
+    /// The ids of the sidecars in the directory (other files are not ours: ignored).
+    fn ids(&self) -> Vec<RecordingId> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                RecordingId::parse(name.strip_suffix(".json")?).ok()
+            })
+            .collect()
+    }
+
+    /// Rewrites a recording's sidecar as failed, with why (the compositor died and
+    /// cannot say so itself).
+    pub fn mark_failed(&self, id: &RecordingId, message: &str) {
+        let path = self.sidecar_path(id);
+        match Sidecar::read(&path) {
+            Ok(mut sidecar) => {
+                sidecar.status = Status::Failed;
+                sidecar.error = Some(message.to_string());
+                let video = self.video_path(id);
+                if let Ok(ms) = compositor::probe::duration_ms(&video) {
+                    sidecar.duration_ms = ms;
+                }
+                settle_timeline(&mut sidecar);
+                let chapters: Vec<(u64, &str)> = sidecar.timeline.iter().map(|t| (t.start_ms, t.name.as_str())).collect();
+                if let Err(e) = compositor::chapters::patch_file(&video, &chapters) {
+                    tracing::warn!(recording = %id, "cannot update the chapters: {e}");
+                }
+                if let Err(e) = sidecar.write(&path) {
+                    tracing::error!(recording = %id, "cannot mark the recording failed: {e}");
+                }
+            }
+            Err(e) => tracing::error!(recording = %id, "cannot mark the recording failed: {e}"),
+        }
+    }
+
+    /// Marks every recording still saying `recording` as `interrupted` (call at start,
+    /// before any compositor runs). Returns how many were found.
+    pub fn recover_interrupted(&self) -> usize {
+        let mut found = 0;
+        for id in self.ids() {
+            let path = self.sidecar_path(&id);
+            let _ = std::fs::remove_file(path.with_extension("json.tmp"));
+            let Ok(mut sidecar) = Sidecar::read(&path) else { continue };
+            if sidecar.status != Status::Recording {
+                continue;
+            }
+            found += 1;
+            let video = self.video_path(&id);
+            match compositor::probe::duration_ms(&video) {
+                Ok(ms) => sidecar.duration_ms = ms,
+                Err(e) => tracing::warn!(recording = %id, "cannot read the cut-off file: {e}"),
+            }
+            settle_timeline(&mut sidecar);
+            let chapters: Vec<(u64, &str)> = sidecar.timeline.iter().map(|t| (t.start_ms, t.name.as_str())).collect();
+            if let Err(e) = compositor::chapters::patch_file(&video, &chapters) {
+                tracing::warn!(recording = %id, "cannot update the chapters: {e}");
+            }
+            sidecar.status = Status::Interrupted;
+            sidecar.error = Some(format!("cut off by a crash after {}; the file plays up to there", human_duration(sidecar.duration_ms)));
+            match sidecar.write(&path) {
+                Ok(()) => tracing::warn!(recording = %id, duration_ms = sidecar.duration_ms, "found a recording cut off by a crash: marked interrupted"),
+                Err(e) => tracing::error!(recording = %id, "cannot mark the recording interrupted: {e}"),
+            }
+        }
+        found
+    }
+}
+
+fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
+    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error }
+}
+
+/// Keeps the timeline within what the file holds; the last turn ran until the cut.
+fn settle_timeline(sidecar: &mut Sidecar) {
+    let end = sidecar.duration_ms;
+    sidecar.timeline.retain(|t| t.start_ms < end);
+    for t in &mut sidecar.timeline {
+        t.end_ms = t.end_ms.min(end);
+    }
+    if let Some(last) = sidecar.timeline.last_mut() {
+        last.end_ms = end;
+    }
+}
+
+/// "1 min 05 s", "42 s".
+pub fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s:02} s"),
+        (h, m, s) => format!("{h} h {m:02} min {s:02} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sidecar(id: &str, status: Status, started_at: &str) -> Sidecar {
+        Sidecar {
+            version: 1,
+            id: id.into(),
+            room: "standup".into(),
+            status,
+            started_at: started_at.into(),
+            duration_ms: 9000,
+            participants: vec![],
+            timeline: vec![
+                TimelineEntry { start_ms: 100, end_ms: 5000, participant_id: "a".into(), name: "Ada".into() },
+                TimelineEntry { start_ms: 5000, end_ms: 9000, participant_id: "b".into(), name: "Bob".into() },
+            ],
+            error: None,
+            width: 1280,
+            height: 720,
+            fps: 30,
+        }
+    }
+
+    fn store() -> (Store, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("podium-store-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        (Store::new(dir.clone()), dir)
+    }
+
+    #[test]
+    fn lists_newest_first_and_ignores_what_is_not_a_recording() {
+        let (store, dir) = store();
+        let old = RecordingId::parse("20261201-090000-aaaaaa").unwrap();
+        let new = RecordingId::parse("20261202-090000-bbbbbb").unwrap();
+        sidecar(old.as_str(), Status::Finished, "2026-12-01T09:00:00.000Z").write(&store.sidecar_path(&old)).unwrap();
+        sidecar(new.as_str(), Status::Finished, "2026-12-02T09:00:00.000Z").write(&store.sidecar_path(&new)).unwrap();
+        std::fs::write(dir.join("notes.json"), "{}").unwrap();
+        std::fs::write(dir.join("20261203-090000-cccccc.json"), "{ not json").unwrap();
+        let ids: Vec<String> = store.list().into_iter().map(|v| v.id.to_string()).collect();
+        assert_eq!(ids, [new.to_string(), old.to_string()]);
+        let bad = RecordingId::parse("20261203-090000-cccccc").unwrap();
+        assert!(matches!(store.read(&bad), Err(StoreError::Unreadable { .. })));
+        let missing = RecordingId::parse("20261204-090000-dddddd").unwrap();
+        assert!(matches!(store.read(&missing), Err(StoreError::NotFound(_))));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_recording_cut_off_by_a_crash_is_marked_interrupted() {
+        let (store, dir) = store();
+        let id = RecordingId::parse("20261202-100000-cutoff").unwrap();
+        sidecar(id.as_str(), Status::Recording, "2026-12-02T10:00:00.000Z").write(&store.sidecar_path(&id)).unwrap();
+        let done = RecordingId::parse("20261202-110000-finish").unwrap();
+        sidecar(done.as_str(), Status::Finished, "2026-12-02T11:00:00.000Z").write(&store.sidecar_path(&done)).unwrap();
+        // (No mp4: its duration stays the sidecar's last word.)
+        assert_eq!(store.recover_interrupted(), 1);
+        let v = store.read(&id).unwrap();
+        assert_eq!(v.status, Status::Interrupted);
+        assert!(v.error.unwrap().contains("cut off"));
+        assert_eq!(store.read(&done).unwrap().status, Status::Finished);
+        assert_eq!(store.recover_interrupted(), 0, "only once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn durations_read_like_people_say_them() {
+        assert_eq!(human_duration(42_500), "42 s");
+        assert_eq!(human_duration(65_000), "1 min 05 s");
+        assert_eq!(human_duration(3_725_000), "1 h 02 min 05 s");
+    }
+}

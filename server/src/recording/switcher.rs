@@ -1,0 +1,176 @@
+//! Which cameras a recording receives, sans-IO. Every camera has a consumer on the
+//! recording's PlainTransport, paused; the switcher says which to resume and which to
+//! pause, from the speaker decisions (the same ones that drive the stage).
+//!
+//! The speaker's camera is always resumed. So is the camera of anyone *speaking* (the
+//! detector raises that flag at the first loud report, about 0.75 s before it would
+//! hand them the stage): by the time they take the stage, their video is already
+//! decoding in the compositor, so the switch needs no keyframe round trip. A camera
+//! stays resumed for [`WARM_GRACE`] after it stopped being needed, so a quick
+//! back-and-forth does not pause and resume it again.
+//!
+//! Resuming a consumer makes mediasoup ask the camera for a keyframe; the recording
+//! task also asks explicitly.
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+pub const WARM_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<V> {
+    Resume(V),
+    Pause(V),
+}
+
+#[derive(Debug)]
+pub struct Switcher<P, V> {
+    cameras: HashMap<P, V>,
+    speaker: Option<P>,
+    speaking: HashSet<P>,
+    /// When a participant stopped being needed (their grace runs from there).
+    released_at: HashMap<P, Instant>,
+    resumed: HashSet<P>,
+    grace: Duration,
+}
+
+impl<P: Clone + Eq + Hash, V: Clone> Switcher<P, V> {
+    pub fn new(grace: Duration) -> Self {
+        Self { cameras: HashMap::new(), speaker: None, speaking: HashSet::new(), released_at: HashMap::new(), resumed: HashSet::new(), grace }
+    }
+
+    fn needed(&self, p: &P) -> bool {
+        self.speaker.as_ref() == Some(p) || self.speaking.contains(p)
+    }
+
+    /// Runs `change`, and starts the grace of whoever it made unneeded.
+    fn change(&mut self, now: Instant, change: impl FnOnce(&mut Self)) {
+        let before: Vec<P> = self.cameras.keys().filter(|p| self.needed(p)).cloned().collect();
+        change(self);
+        for p in before {
+            if !self.needed(&p) {
+                self.released_at.insert(p, now);
+            }
+        }
+    }
+
+    /// A participant's camera (its paused consumer) appeared, or went (`None`).
+    pub fn set_camera(&mut self, p: P, camera: Option<V>) {
+        match camera {
+            Some(v) => {
+                self.cameras.insert(p, v);
+            }
+            None => {
+                self.cameras.remove(&p);
+                self.resumed.remove(&p);
+                self.released_at.remove(&p);
+            }
+        }
+    }
+
+    pub fn set_speaker(&mut self, now: Instant, speaker: Option<P>) {
+        self.change(now, |s| s.speaker = speaker);
+    }
+
+    pub fn set_speaking(&mut self, now: Instant, p: P, speaking: bool) {
+        self.change(now, |s| {
+            if speaking {
+                s.speaking.insert(p);
+            } else {
+                s.speaking.remove(&p);
+            }
+        });
+    }
+
+    fn wanted(&self, p: &P, now: Instant) -> bool {
+        self.needed(p) || self.released_at.get(p).is_some_and(|t| now.saturating_duration_since(*t) < self.grace)
+    }
+
+    /// What to do now to the consumers.
+    pub fn poll(&mut self, now: Instant) -> Vec<Action<V>> {
+        let mut actions = Vec::new();
+        for (p, v) in &self.cameras {
+            let wanted = self.wanted(p, now);
+            if wanted && !self.resumed.contains(p) {
+                actions.push(Action::Resume(v.clone()));
+            } else if !wanted && self.resumed.contains(p) {
+                actions.push(Action::Pause(v.clone()));
+            }
+        }
+        let wanted: Vec<P> = self.cameras.keys().filter(|p| self.wanted(p, now)).cloned().collect();
+        self.resumed = wanted.into_iter().collect();
+        self.released_at.retain(|_, t| now.saturating_duration_since(*t) < self.grace);
+        actions
+    }
+
+    /// When `poll` next has something to do without any other change.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.released_at.iter().filter(|(p, _)| self.resumed.contains(*p)).map(|(_, t)| *t + self.grace).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn sorted(mut a: Vec<Action<&'static str>>) -> Vec<Action<&'static str>> {
+        a.sort_by_key(|a| format!("{a:?}"));
+        a
+    }
+
+    fn with_cameras() -> Switcher<&'static str, &'static str> {
+        let mut s = Switcher::new(WARM_GRACE);
+        s.set_camera("alice", Some("cam-a"));
+        s.set_camera("bob", Some("cam-b"));
+        s.set_camera("carol", Some("cam-c"));
+        s
+    }
+
+    #[test]
+    fn only_the_speakers_camera_flows() {
+        let t0 = Instant::now();
+        let mut s = with_cameras();
+        assert_eq!(s.poll(t0), vec![], "nobody speaks: every camera stays paused");
+        s.set_speaker(t0, Some("alice"));
+        assert_eq!(s.poll(t0), vec![Action::Resume("cam-a")]);
+        assert_eq!(s.poll(t0 + S), vec![], "nothing twice");
+        s.set_speaker(t0 + S, Some("bob"));
+        assert_eq!(s.poll(t0 + S), vec![Action::Resume("cam-b")], "alice stays warm for the grace");
+        assert_eq!(s.next_timeout(), Some(t0 + S + WARM_GRACE));
+        assert_eq!(s.poll(t0 + S + WARM_GRACE), vec![Action::Pause("cam-a")]);
+        assert_eq!(s.next_timeout(), None);
+    }
+
+    #[test]
+    fn someone_who_starts_speaking_is_warmed_before_taking_the_stage() {
+        let t0 = Instant::now();
+        let mut s = with_cameras();
+        s.set_speaker(t0, Some("alice"));
+        s.poll(t0);
+        // Carol's first loud report: her camera resumes now, 0.75 s before her turn.
+        s.set_speaking(t0 + S, "carol", true);
+        assert_eq!(s.poll(t0 + S), vec![Action::Resume("cam-c")]);
+        s.set_speaker(t0 + 2 * S, Some("carol"));
+        assert_eq!(s.poll(t0 + 2 * S), vec![], "already flowing: the switch waits for nothing");
+        // A backchannel from Bob warms his camera; it pauses after the grace.
+        s.set_speaking(t0 + 3 * S, "bob", true);
+        s.set_speaking(t0 + 3 * S + S / 2, "bob", false);
+        assert_eq!(s.poll(t0 + 3 * S + S / 2), vec![Action::Resume("cam-b")]);
+        let later = t0 + 3 * S + S / 2 + WARM_GRACE;
+        assert_eq!(sorted(s.poll(later)), sorted(vec![Action::Pause("cam-a"), Action::Pause("cam-b")]));
+    }
+
+    #[test]
+    fn a_camera_that_goes_is_forgotten() {
+        let t0 = Instant::now();
+        let mut s = with_cameras();
+        s.set_speaker(t0, Some("alice"));
+        s.poll(t0);
+        s.set_camera("alice", None);
+        assert_eq!(s.poll(t0), vec![], "its consumer closed with it: nothing to pause");
+        s.set_camera("alice", Some("cam-a2"));
+        assert_eq!(s.poll(t0), vec![Action::Resume("cam-a2")], "a new camera of the speaker flows");
+    }
+}

@@ -1,0 +1,203 @@
+//! Recording end to end inside the server, without a browser: synthetic participants
+//! (real VP8 and Opus with audio levels) in a real room, the real speaker detector,
+//! the recorder's PlainTransport and switcher, and the real `podium compose` process.
+//! The mp4 is then read back: who is on screen when, who is heard, the chapters.
+mod common;
+
+use common::synthetic::Participant;
+use compositor::probe;
+use compositor::sidecar::Status;
+use server::cli::{RecordingVideoArgs, SwitchMode};
+use server::media::{PoolOptions, WorkerPool};
+use server::protocol::RecordingBadge;
+use server::recording::{RecordError, Recorder, RecorderConfig, RecordingView};
+use server::room::{RoomEvent, RoomId, Rooms};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RED: [u8; 3] = [200, 40, 40];
+const BLUE: [u8; 3] = [40, 60, 210];
+
+struct Setup {
+    rooms: Arc<Rooms>,
+    recorder: Arc<Recorder>,
+    dir: PathBuf,
+    _pool: Arc<WorkerPool>,
+}
+
+async fn setup(size: (u32, u32)) -> Setup {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 1, listen_ip: ip, announced_ip: ip, first_port: 0 }).await.unwrap());
+    let rooms = Arc::new(Rooms::new(Arc::clone(&pool), 16));
+    let dir = common::temp_dir("recordings");
+    let recorder = Recorder::new(RecorderConfig {
+        dir: dir.clone(),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
+        video: RecordingVideoArgs { size, fps: 30, preset: "veryfast".into() },
+        switch: SwitchMode::PauseResume,
+        bind: ip,
+    });
+    Setup { rooms, recorder, dir, _pool: pool }
+}
+
+fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+    (0..3).map(|i| (f32::from(a[i]) - f32::from(b[i])).powi(2)).sum::<f32>().sqrt() < 40.0
+}
+
+async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_recording_follows_the_speaker_hears_everyone_and_adds_who_joins() {
+    let s = setup((640, 360)).await;
+    let alice = Participant::join(&s.rooms, "rec", "Alice", Some(RED), 440.0).await;
+    let bob = Participant::join(&s.rooms, "rec", "Bob", Some(BLUE), 660.0).await;
+    let room = Arc::clone(&alice.room);
+    let mut events = room.media_snapshot().events;
+    sleep_ms(500).await;
+
+    let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
+    let t0 = Instant::now();
+    assert_eq!(started.status, Status::Recording);
+    assert_eq!(room.view().recording.map(|r| r.id), Some(started.id.to_string()), "the room shows the recording");
+    match s.recorder.start(Arc::clone(&room)).await {
+        Err(RecordError::AlreadyRecording { id, .. }) => assert_eq!(id, Some(started.id.clone())),
+        other => panic!("a second start: {other:?}"),
+    }
+
+    // Alice, then Bob; Carol (no camera) joins during Bob's turn and speaks last.
+    let at = |ms: u64| async move { tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + Duration::from_millis(ms))).await };
+    at(500).await;
+    alice.speak(true);
+    at(3500).await;
+    alice.speak(false);
+    at(4000).await;
+    bob.speak(true);
+    at(5000).await;
+    let carol = Participant::join(&s.rooms, "rec", "Carol", None, 880.0).await;
+    at(7000).await;
+    bob.speak(false);
+    at(7500).await;
+    carol.speak(true);
+    at(10_000).await;
+    carol.speak(false);
+    at(10_500).await;
+    let view: RecordingView = s.recorder.stop(&room.id).await.unwrap();
+    assert!(room.view().recording.is_none(), "the room no longer shows a recording");
+
+    // Every participant was told it started and ended.
+    let mut told = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let RoomEvent::Recording { recording, error } = event {
+            told.push((recording.map(|r: RecordingBadge| r.id), error));
+        }
+    }
+    assert_eq!(told, [(Some(started.id.to_string()), None), (None, None)]);
+
+    assert_eq!(view.status, Status::Finished);
+    let names: Vec<&str> = view.participants.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Alice", "Bob", "Carol"]);
+    let turns: Vec<(&str, u64, u64)> = view.timeline.iter().map(|t| (t.name.as_str(), t.start_ms, t.end_ms)).collect();
+    assert_eq!(turns.iter().map(|t| t.0).collect::<Vec<_>>(), ["Alice", "Bob", "Carol"], "{turns:?}");
+    // The recording starts when the compositor does: a turn starts after its speech
+    // (the detector needs 0.75 s of it), within 1.5 s.
+    for ((_, start, _), speech) in turns.iter().zip([500u64, 4000, 7500]) {
+        assert!(*start > speech && *start < speech + 1500, "a turn at {start} ms for speech at {speech} ms: {turns:?}");
+    }
+
+    let path = s.dir.join(format!("{}.mp4", view.id));
+    let frames = probe::video_frames(&path).unwrap();
+    let share = |from: u64, to: u64, check: &dyn Fn([u8; 3], [u8; 3]) -> bool| {
+        let span: Vec<_> = frames.iter().filter(|f| f.t_ms >= from && f.t_ms < to).collect();
+        span.iter().filter(|f| check(f.centre_rgb, f.corner_rgb)).count() as f64 / span.len().max(1) as f64
+    };
+    assert!(share(turns[0].1, turns[0].2, &|c, _| close(c, RED)) > 0.98, "Alice's turn shows Alice");
+    assert!(share(turns[1].1, turns[1].2, &|c, _| close(c, BLUE)) > 0.98, "Bob's turn shows Bob");
+    let card = compositor::compose::color_for("Carol");
+    let card_rgb = {
+        let (y, u, v) = (f32::from(card[0]) - 16.0, f32::from(card[1]) - 128.0, f32::from(card[2]) - 128.0);
+        let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+        [c(1.164 * y + 1.596 * v), c(1.164 * y - 0.392 * u - 0.813 * v), c(1.164 * y + 2.017 * u)]
+    };
+    assert!(share(turns[2].1, turns[2].2, &|_, corner| close(corner, card_rgb)) > 0.98, "Carol's turn shows her name card");
+
+    let (rate, audio) = probe::audio_mono(&path).unwrap();
+    let tone = |from: u64, to: u64, hz: f32| {
+        let (a, b) = ((from * u64::from(rate) / 1000) as usize, (to * u64::from(rate) / 1000) as usize);
+        probe::tone_power(&audio[a..b.min(audio.len())], rate, hz)
+    };
+    for (name, from, to, hz, others) in [("Alice", 1000, 3000, 440.0, [660.0, 880.0]), ("Bob", 4500, 6500, 660.0, [440.0, 880.0]), ("Carol", 8000, 9500, 880.0, [440.0, 660.0])] {
+        let p = tone(from, to, hz);
+        assert!(p > 0.005, "{name} is not heard ({p})");
+        for other in others {
+            assert!(tone(from, to, other) < p / 50.0, "{name}'s turn holds another voice ({other} Hz)");
+        }
+    }
+    assert_eq!(common::chapters(&path), ["Alice", "Bob", "Carol"]);
+    drop((alice, bob, carol));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_compositor_fails_the_recording_keeps_its_file_and_the_meeting_goes_on() {
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "crash", "Alice", Some(RED), 440.0).await;
+    let room = Arc::clone(&alice.room);
+    let mut events = room.media_snapshot().events;
+    alice.speak(true);
+    let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
+    sleep_ms(4000).await;
+    let compositor = common::descendants(std::process::id())
+        .into_iter()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("compose")))
+        .expect("no compositor process");
+    assert!(std::process::Command::new("kill").args(["-9", &compositor.to_string()]).status().unwrap().success());
+
+    // Participants are told, with the reason.
+    let error = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(RoomEvent::Recording { recording: None, error }) = events.recv().await {
+                return error;
+            }
+        }
+    })
+    .await
+    .expect("nobody was told the recording stopped")
+    .expect("no error given");
+    assert!(error.contains("stopped unexpectedly") && error.contains("SIGKILL"), "{error}");
+    let view = s.recorder.store().read(&started.id).unwrap();
+    assert_eq!(view.status, Status::Failed);
+    assert!(view.error.unwrap().contains("SIGKILL"));
+    // The file up to the kill plays: all but its last fragment (a second).
+    let path = s.dir.join(format!("{}.mp4", started.id));
+    let frames = probe::video_frames(&path).unwrap();
+    assert!(frames.len() as f64 >= 30.0 * 2.5, "only {} frames after 4 s", frames.len());
+    assert!(view.duration_ms >= 2500, "{}", view.duration_ms);
+    // The meeting goes on, and can be recorded again.
+    assert!(!room.is_empty());
+    assert!(s.recorder.active_in(&RoomId::parse("crash").unwrap()).is_none());
+    let again = s.recorder.start(Arc::clone(&room)).await.unwrap();
+    sleep_ms(1500).await;
+    let done = s.recorder.stop(&room.id).await.unwrap();
+    assert_eq!((done.id, done.status), (again.id, Status::Finished));
+    drop(alice);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_recording_ends_when_everyone_leaves() {
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "empty", "Alice", Some(RED), 440.0).await;
+    let room = Arc::clone(&alice.room);
+    let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
+    sleep_ms(1500).await;
+    alice.leave(&s.rooms).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.recorder.active_in(&room.id).is_some() {
+        assert!(Instant::now() < deadline, "still recording an empty room");
+        sleep_ms(50).await;
+    }
+    assert_eq!(s.recorder.store().read(&started.id).unwrap().status, Status::Finished);
+    assert!(matches!(s.recorder.stop(&room.id).await, Err(RecordError::NotRecording(_))));
+}
