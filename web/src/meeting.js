@@ -58,7 +58,8 @@ export class Meeting extends EventTarget {
       me: null,
       participants: new Map(), // id -> { id, name, audio, video, speaking, level, videoTrack, audioTrack }
       activeSpeaker: null,
-      banner: null, // { kind: 'error'|'info', text }
+      recording: null, // { id, started_at } while the room is recorded
+      banner: null, // { kind: 'error'|'info', text, link? }
     };
     this.producers = new Map(); // kind -> Producer
     this.consumers = new Map(); // consumerId -> { consumer, participantId }
@@ -70,8 +71,8 @@ export class Meeting extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
-  setBanner(kind, text) {
-    this.state.banner = text ? { kind, text } : null;
+  setBanner(kind, text, link) {
+    this.state.banner = text ? { kind, text, link } : null;
     this.changed();
   }
 
@@ -94,6 +95,7 @@ export class Meeting extends EventTarget {
       speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, isMe: true,
     });
     this.state.activeSpeaker = joined.active_speaker;
+    this.state.recording = joined.recording ?? null;
 
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtp_capabilities });
@@ -129,6 +131,12 @@ export class Meeting extends EventTarget {
         const p = this.state.participants.get(l.participant_id);
         if (p) { p.level = l.dbov; p.speaking = l.speaking; }
       }
+    });
+    on('recording', (m) => {
+      const was = this.state.recording;
+      this.state.recording = m.recording;
+      if (m.error) this.setBanner('error', m.error);
+      else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', { href: `/recordings/${was.id}`, text: 'Watch it' });
     });
     on('bye', (m) => {
       // A newer connection of this tab took over: do not fight it. Otherwise (server
@@ -235,6 +243,31 @@ export class Meeting extends EventTarget {
       await this.signaling.request(pause ? 'pause_producer' : 'resume_producer', { producer_id: producer.id });
     } catch (err) {
       this.setBanner('error', `Could not ${pause ? 'mute' : 'unmute'}: ${err.message}`);
+    }
+  }
+
+  /** Starts or stops recording the room (HTTP API); errors go to the banner. */
+  async toggleRecording() {
+    const recording = !!this.state.recording;
+    const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
+    this.recordingBusy = recording ? 'stopping' : 'starting';
+    this.changed();
+    try {
+      const res = await fetch(url, { method: recording ? 'DELETE' : 'POST' });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        // 409: someone else started it meanwhile; 404 on stop: it already ended.
+        if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
+          this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`);
+        }
+      } else if (!recording) {
+        this.state.recording = { id: body.id, started_at: body.started_at };
+      }
+    } catch (err) {
+      this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: the server cannot be reached.`);
+    } finally {
+      this.recordingBusy = null;
+      this.changed();
     }
   }
 

@@ -76,7 +76,12 @@ class RoomView {
 
     this.micBtn = el('button', { id: 'toggle-mic', class: 'control' });
     this.camBtn = el('button', { id: 'toggle-camera', class: 'control' });
-    this.recordBtn = el('button', { id: 'record', class: 'control record', disabled: true, title: 'Recording is coming in the next release' }, icon('record'), el('span', {}, 'Record'));
+    this.recordBtn = el('button', { id: 'record', class: 'control record' });
+    this.recordBtn.addEventListener('click', () => meeting.toggleRecording());
+    // Everyone sees that the meeting is recorded, and for how long.
+    this.recIndicator = el('span', { id: 'recording-indicator', class: 'rec-indicator', role: 'status', hidden: true },
+      el('span', { class: 'rec-dot' }), el('span', { class: 'rec-label' }, 'REC'), el('span', { class: 'rec-time' }));
+    this.recTimer = setInterval(() => this.renderRecording(), 1000);
     this.leaveBtn = el('button', { id: 'leave', class: 'control leave' }, icon('leave'), el('span', {}, 'Leave'));
     this.micBtn.addEventListener('click', () => meeting.toggle('audio'));
     this.camBtn.addEventListener('click', () => meeting.toggle('video'));
@@ -89,7 +94,7 @@ class RoomView {
     app.replaceChildren(el('div', { class: 'room' },
       el('header', { class: 'topbar' },
         el('a', { href: '/', class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
-        el('span', { class: 'room-name' }, meeting.room), this.count),
+        el('span', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
       this.banner,
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
@@ -116,7 +121,8 @@ class RoomView {
     if (state.banner) {
       this.banner.hidden = false;
       this.banner.className = `banner ${state.banner.kind}`;
-      this.banner.textContent = state.banner.text;
+      this.banner.replaceChildren(state.banner.text,
+        state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : null);
     } else {
       this.banner.hidden = true;
     }
@@ -131,6 +137,31 @@ class RoomView {
     this.renderAudio(people);
     this.renderRoster(people, onStage);
     this.renderControls();
+    this.renderRecording();
+  }
+
+  renderRecording() {
+    const rec = this.meeting.state.recording;
+    this.recIndicator.hidden = !rec;
+    if (rec) {
+      this.recIndicator.dataset.recordingId = rec.id;
+      const secs = Math.max(0, Math.floor((Date.now() - Date.parse(rec.started_at)) / 1000));
+      const hh = Math.floor(secs / 3600);
+      const mm = String(Math.floor(secs / 60) % 60).padStart(2, '0');
+      const ss = String(secs % 60).padStart(2, '0');
+      this.recIndicator.querySelector('.rec-time').textContent = hh ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+      this.recIndicator.title = 'This meeting is being recorded';
+    } else {
+      delete this.recIndicator.dataset.recordingId;
+    }
+    const busy = this.meeting.recordingBusy;
+    const btn = this.recordBtn;
+    btn.disabled = !!busy || this.meeting.state.status !== 'joined';
+    btn.dataset.recording = String(!!rec);
+    btn.classList.toggle('on', !!rec);
+    const label = busy === 'starting' ? 'Starting…' : busy === 'stopping' ? 'Saving…' : rec ? 'Stop recording' : 'Record';
+    btn.title = rec ? 'Stop recording and save the file' : 'Record this meeting into one video';
+    btn.replaceChildren(icon(rec ? 'stop' : 'record'), el('span', {}, label));
   }
 
   renderStage(p) {

@@ -16,7 +16,12 @@ pub struct Server {
 impl Server {
     /// `podium serve` on free ports (HTTP and media), with its own recordings folder.
     pub fn start(extra_args: &[&str]) -> Server {
-        let recordings_dir = temp_dir("recordings");
+        Self::start_in(&temp_dir("recordings"), extra_args)
+    }
+
+    /// `podium serve` over an existing recordings folder.
+    pub fn start_in(recordings_dir: &std::path::Path, extra_args: &[&str]) -> Server {
+        let recordings_dir = recordings_dir.to_path_buf();
         let mut child = Command::new(env!("CARGO_BIN_EXE_podium"))
             .args(["serve", "--listen", "127.0.0.1:0", "--rtc-port", "0", "--recordings-dir"])
             .arg(&recordings_dir)
