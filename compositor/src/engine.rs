@@ -302,7 +302,10 @@ impl Engine {
         if rtp::is_rtcp(bytes) {
             let at = self.ms_f64(now);
             for report in clock::sender_reports(bytes) {
+                let before = self.clock.local_time(report.ssrc, report.rtp_timestamp, at);
                 self.clock.on_sender_report(&report, at);
+                let after = self.clock.local_time(report.ssrc, report.rtp_timestamp, at);
+                tracing::debug!(recording = %self.cfg.id, ssrc = report.ssrc, at, ?before, ?after, "sender report");
             }
             return;
         }
@@ -311,6 +314,12 @@ impl Engine {
             Err(e) => return self.warn_once("badrtp", format!("dropping malformed RTP packets ({e})")),
         };
         let ssrc = packet.ssrc;
+        if self.sources.contains_key(&ssrc) {
+            // A stream without a sender report yet is anchored by its first packet's
+            // arrival: note it now, not when the jitter buffer lets the packet go.
+            let at = self.ms_f64(now);
+            self.clock.local_time(ssrc, packet.timestamp, at);
+        }
         if let Some(v) = self.video.get_mut(&ssrc) {
             if packet.payload_type == v.payload_type {
                 v.last_packet = Some(now);
@@ -347,6 +356,11 @@ impl Engine {
             match v.decoder.decode(&frame) {
                 Ok(pictures) => {
                     let at = self.clock.local_time(ssrc, frame.timestamp, now_ms).unwrap_or(now_ms).max(0.0) as u64;
+                    if let Some((last, _)) = v.queue.back() {
+                        if at > last + 500 || at + 100 < *last {
+                            tracing::debug!(ssrc, at, last, "video time jumped");
+                        }
+                    }
                     for picture in pictures {
                         v.queue.push_back((at, picture));
                     }
@@ -470,8 +484,13 @@ impl Engine {
                 self.current.insert(v.participant.clone(), (at, picture));
             }
         }
-        let before = self.stage.shown().participant().cloned();
+        let before_show = self.stage.shown().clone();
+        let before = before_show.participant().cloned();
         let show = self.stage.decide(t).clone();
+        if show != before_show {
+            let newest: Vec<(String, u64, usize)> = self.video.values().map(|v| (v.participant.clone(), v.queue.back().map_or(0, |(at, _)| *at), v.queue.len())).collect();
+            tracing::debug!(recording = %self.cfg.id, t, ?show, ?newest, "stage");
+        }
         if show.participant() != before.as_ref() {
             self.turn_changed(t, show.participant().cloned());
         }

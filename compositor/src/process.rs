@@ -1,6 +1,7 @@
 //! The compositor process (`podium compose`): the IO around one [`Engine`]. It binds an
 //! ephemeral UDP port, says `ready` with it on stdout, reads control lines from stdin,
-//! and gives the engine every datagram and the time.
+//! and gives the engine every datagram (stamped when it arrived) and the time. Two
+//! small threads only read (the socket, stdin); everything else is the one loop.
 //!
 //! How it ends:
 //! - `stop` on stdin, SIGTERM or SIGINT: the file is finalized (`finished`);
@@ -18,15 +19,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The loop wakes at least this often, to read control messages without a second
-/// thread in the media path.
-const MAX_WAIT: Duration = Duration::from_millis(10);
+/// The loop wakes at least this often (to notice a signal).
+const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Asked of the kernel for the UDP socket: a keyframe burst while a frame encodes.
 const RECV_BUFFER: usize = 4 << 20;
 
-enum Control {
-    Line(String),
-    Closed,
+/// What reaches the media loop, from the receiving thread and the control reader.
+enum Input {
+    /// A datagram and when it arrived: stamped on arrival, not when the loop gets to
+    /// it, because streams without a sender report yet are placed by arrival, and a
+    /// loop busy encoding a frame must not shift them.
+    Datagram(Instant, SocketAddr, Vec<u8>),
+    /// A control line, and when it arrived (a speaker change counts from then).
+    Line(Instant, String),
+    ControlClosed,
 }
 
 /// Runs one recording to its end. Returns the process's exit code: 0 when the file was
@@ -58,27 +64,45 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
         // Cannot fail for these signals; if it did, a signal would end us unfinalized.
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop_signal));
     }
-    let control = spawn_stdin_reader();
+    let (tx, inputs) = mpsc::channel();
+    let receiving = match socket.try_clone() {
+        Ok(s) => spawn_receiver(s, tx.clone()),
+        Err(e) => {
+            say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message: format!("cannot read the UDP port: {e}") });
+            return 1;
+        }
+    };
+    spawn_stdin_reader(tx);
     let mut peer: Option<SocketAddr> = None;
-    let mut buf = vec![0u8; 4096];
 
     let status = 'run: loop {
-        loop {
-            match control.try_recv() {
-                Ok(Control::Line(line)) => match control::from_line::<ToCompositor>(&line) {
+        let wait = engine.next_wakeup().saturating_duration_since(Instant::now()).min(MAX_WAIT);
+        let mut next = match inputs.recv_timeout(wait) {
+            Ok(input) => Some(input),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Status::Interrupted,
+        };
+        // Take everything that is waiting before rendering.
+        while let Some(input) = next {
+            match input {
+                Input::Datagram(at, from, bytes) => {
+                    peer = Some(from);
+                    engine.handle_datagram(at, &bytes);
+                }
+                Input::Line(at, line) => match control::from_line::<ToCompositor>(&line) {
                     Ok(ToCompositor::Stop { .. }) => break 'run Status::Finished,
-                    Ok(message) => engine.handle_control(Instant::now(), message),
+                    Ok(message) => engine.handle_control(at, message),
                     Err(e) => {
                         tracing::warn!(recording = %id, "{e}");
                         say(&mut out, &FromCompositor::Warning { v: CONTROL_VERSION, message: e });
                     }
                 },
-                Ok(Control::Closed) | Err(mpsc::TryRecvError::Disconnected) => {
+                Input::ControlClosed => {
                     tracing::warn!(recording = %id, "the server closed the control channel without a stop: finishing the file");
                     break 'run Status::Interrupted;
                 }
-                Err(mpsc::TryRecvError::Empty) => break,
             }
+            next = inputs.try_recv().ok();
         }
         if stop_signal.load(Ordering::Relaxed) {
             tracing::info!(recording = %id, "signalled: finishing the file");
@@ -98,17 +122,12 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
                 break 'run Status::Interrupted;
             }
         }
-        let wait = engine.next_wakeup().saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), MAX_WAIT);
-        let _ = socket.set_read_timeout(Some(wait));
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                peer = Some(from);
-                engine.handle_datagram(Instant::now(), &buf[..n]);
-            }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
-            Err(e) => tracing::warn!(recording = %id, "receiving RTP: {e}"),
-        }
     };
+    receiving.store(false, Ordering::Relaxed);
+    // What arrived up to the stop still belongs in the file.
+    while let Ok(Input::Datagram(at, _, bytes)) = inputs.try_recv() {
+        engine.handle_datagram(at, &bytes);
+    }
     let stopping = Instant::now();
     match engine.finish(Instant::now(), status) {
         Ok(summary) => {
@@ -123,6 +142,33 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
             1
         }
     }
+}
+
+/// Reads the socket on its own thread, stamping each datagram as it arrives; returns
+/// the flag that keeps it going.
+fn spawn_receiver(socket: UdpSocket, tx: mpsc::Sender<Input>) -> Arc<AtomicBool> {
+    let running = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&running);
+    // A timeout so that the thread notices when it is no longer wanted.
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    std::thread::Builder::new()
+        .name("rtp-receive".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while flag.load(Ordering::Relaxed) {
+                match socket.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        if tx.send(Input::Datagram(Instant::now(), from, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+                    Err(e) => tracing::warn!("receiving RTP: {e}"),
+                }
+            }
+        })
+        .expect("spawning the RTP receiver");
+    running
 }
 
 fn fail(out: &mut impl Write, engine: Engine, error: &EngineError) -> i32 {
@@ -148,9 +194,8 @@ fn say(out: &mut impl Write, message: &FromCompositor) -> bool {
 }
 
 /// Stdin is read on its own thread (a blocking read cannot share the media loop); the
-/// loop takes the lines from a channel.
-fn spawn_stdin_reader() -> mpsc::Receiver<Control> {
-    let (tx, rx) = mpsc::channel();
+/// loop takes the lines from the same channel as the datagrams.
+fn spawn_stdin_reader(tx: mpsc::Sender<Input>) {
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
@@ -158,15 +203,14 @@ fn spawn_stdin_reader() -> mpsc::Receiver<Control> {
                 match line {
                     Ok(line) if line.trim().is_empty() => {}
                     Ok(line) => {
-                        if tx.send(Control::Line(line)).is_err() {
+                        if tx.send(Input::Line(Instant::now(), line)).is_err() {
                             return;
                         }
                     }
                     Err(_) => break,
                 }
             }
-            let _ = tx.send(Control::Closed);
+            let _ = tx.send(Input::ControlClosed);
         })
         .expect("spawning the control reader");
-    rx
 }

@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { COLORS } from './fixtures.mjs';
 
 export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/release/podium', import.meta.url).pathname;
 
-/** Starts `podium serve` on free ports; resolves once it prints its address. */
-export async function startServer(args = []) {
-  const recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-'));
+/**
+ * Starts `podium serve` on free ports; resolves once it prints its address. Its
+ * recordings go to a new folder, or to `recordingsDir` (to restart over one).
+ */
+export async function startServer(args = [], { recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-')) } = {}) {
   const defaults = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   const child = spawn(PODIUM_BIN, ['serve', ...defaults, '--rtc-port', '0',
     '--workers', '1', '--recordings-dir', recordingsDir, ...args], {
@@ -30,10 +33,10 @@ export async function startServer(args = []) {
     baseUrl,
     recordingsDir,
     child,
-    async stop() {
-      if (child.exitCode !== null) return;
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
+      child.kill(signal);
       await exited;
     },
   };
@@ -54,4 +57,83 @@ export async function launchBrowser({ videoFile, audioFile, denyMedia = false } 
   if (videoFile) args.push(`--use-file-for-fake-video-capture=${videoFile}`);
   if (audioFile) args.push(`--use-file-for-fake-audio-capture=${audioFile}`);
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
+}
+
+/** Mean colour of a video element's current frame, and which participant it is. */
+export async function frameColor(page, selector) {
+  return page.evaluate((sel) => {
+    const v = document.querySelector(sel);
+    if (!v || !v.videoWidth) return null;
+    const c = document.createElement('canvas');
+    c.width = 32; c.height = 18;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, 32, 18);
+    const d = g.getImageData(0, 0, 32, 18).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; }
+    return sum.map((s) => Math.round(s / (d.length / 4)));
+  }, selector);
+}
+
+export function nearestParticipant(rgb) {
+  let best = null;
+  let bestDist = Infinity;
+  for (const [name, c] of Object.entries(COLORS)) {
+    const dist = Math.hypot(rgb[0] - c[0], rgb[1] - c[1], rgb[2] - c[2]);
+    if (dist < bestDist) { best = name; bestDist = dist; }
+  }
+  return best;
+}
+
+/**
+ * Samples each remote <audio> element's level through WebAudio, keeping the peak, and
+ * the local microphone's, noting each speech onset (sound after 400 ms of silence):
+ * the ground truth a switch latency is measured from.
+ */
+export async function startAudioMeter(page) {
+  await page.evaluate(() => {
+    window.__peaks = {};
+    window.__onsets = [];
+    const ctx = new AudioContext();
+    const meters = new Map();
+    const local = ctx.createAnalyser();
+    local.fftSize = 512;
+    ctx.createMediaStreamSource(new MediaStream([window.podium.meeting.local.audioTrack])).connect(local);
+    const localBuf = new Float32Array(512);
+    let lastLoud = 0;
+    setInterval(() => {
+      local.getFloatTimeDomainData(localBuf);
+      const rms = Math.sqrt(localBuf.reduce((s, x) => s + x * x, 0) / localBuf.length);
+      const now = Date.now();
+      if (rms > 0.01) {
+        if (now - lastLoud > 400) window.__onsets.push(now);
+        lastLoud = now;
+      }
+    }, 10);
+    setInterval(() => {
+      for (const audio of document.querySelectorAll('#audio-sinks audio')) {
+        const id = audio.dataset.participantId;
+        if (!meters.has(audio) && audio.srcObject) {
+          const analyser = ctx.createAnalyser();
+          analyser.fftSize = 1024;
+          ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
+          meters.set(audio, { id, analyser, buf: new Float32Array(1024) });
+        }
+      }
+      for (const { id, analyser, buf } of meters.values()) {
+        analyser.getFloatTimeDomainData(buf);
+        const rms = Math.sqrt(buf.reduce((s, x) => s + x * x, 0) / buf.length);
+        window.__peaks[id] = Math.max(window.__peaks[id] ?? 0, rms);
+      }
+    }, 50);
+    ctx.resume();
+  });
+}
+
+/**
+ * The speech onset measured in a speaker's own browser nearest a scripted time
+ * (`scriptedAt`, ms since the epoch): the ground truth of when a turn began.
+ */
+export function findOnset(onsets, scriptedAt) {
+  return onsets.find((t) => t > scriptedAt - 1000 && t < scriptedAt + 1500);
 }

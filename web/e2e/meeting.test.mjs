@@ -5,8 +5,8 @@
 // Prints the switch latencies (median, max) and the flicker count.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cameraFile, micFile, COLORS } from './fixtures.mjs';
-import { launchBrowser, startServer } from './helpers.mjs';
+import { cameraFile, micFile } from './fixtures.mjs';
+import { findOnset, frameColor, launchBrowser, nearestParticipant, startAudioMeter, startServer } from './helpers.mjs';
 
 // Seconds from each participant's microphone start. The lead-in leaves time to join.
 const TURNS = [
@@ -25,77 +25,6 @@ function slotsOf(name) {
   const slots = TURNS.filter((t) => t.name === name).map((t) => [t.start, t.duration]);
   if (BACKCHANNEL.name === name) slots.push([BACKCHANNEL.start, BACKCHANNEL.duration]);
   return slots.sort((a, b) => a[0] - b[0]);
-}
-
-/** Mean colour of a video element's current frame, and which participant it is. */
-async function frameColor(page, selector) {
-  return page.evaluate((sel) => {
-    const v = document.querySelector(sel);
-    if (!v || !v.videoWidth) return null;
-    const c = document.createElement('canvas');
-    c.width = 32; c.height = 18;
-    const g = c.getContext('2d');
-    g.drawImage(v, 0, 0, 32, 18);
-    const d = g.getImageData(0, 0, 32, 18).data;
-    const sum = [0, 0, 0];
-    for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; }
-    return sum.map((s) => Math.round(s / (d.length / 4)));
-  }, selector);
-}
-
-function nearestParticipant(rgb) {
-  let best = null;
-  let bestDist = Infinity;
-  for (const [name, c] of Object.entries(COLORS)) {
-    const dist = Math.hypot(rgb[0] - c[0], rgb[1] - c[1], rgb[2] - c[2]);
-    if (dist < bestDist) { best = name; bestDist = dist; }
-  }
-  return best;
-}
-
-/**
- * Samples each remote <audio> element's level through WebAudio, keeping the peak, and
- * the local microphone's, noting each speech onset (sound after 400 ms of silence):
- * the ground truth a switch latency is measured from.
- */
-async function startAudioMeter(page) {
-  await page.evaluate(() => {
-    window.__peaks = {};
-    window.__onsets = [];
-    const ctx = new AudioContext();
-    const meters = new Map();
-    const local = ctx.createAnalyser();
-    local.fftSize = 512;
-    ctx.createMediaStreamSource(new MediaStream([window.podium.meeting.local.audioTrack])).connect(local);
-    const localBuf = new Float32Array(512);
-    let lastLoud = 0;
-    setInterval(() => {
-      local.getFloatTimeDomainData(localBuf);
-      const rms = Math.sqrt(localBuf.reduce((s, x) => s + x * x, 0) / localBuf.length);
-      const now = Date.now();
-      if (rms > 0.01) {
-        if (now - lastLoud > 400) window.__onsets.push(now);
-        lastLoud = now;
-      }
-    }, 10);
-    setInterval(() => {
-      for (const audio of document.querySelectorAll('#audio-sinks audio')) {
-        const id = audio.dataset.participantId;
-        if (!meters.has(audio) && audio.srcObject) {
-          const analyser = ctx.createAnalyser();
-          analyser.fftSize = 1024;
-          ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
-          meters.set(audio, { id, analyser, buf: new Float32Array(1024) });
-        }
-      }
-      for (const { id, analyser, buf } of meters.values()) {
-        analyser.getFloatTimeDomainData(buf);
-        const rms = Math.sqrt(buf.reduce((s, x) => s + x * x, 0) / buf.length);
-        window.__peaks[id] = Math.max(window.__peaks[id] ?? 0, rms);
-      }
-    }, 50);
-    ctx.resume();
-  });
 }
 
 test('three participants: media flows both ways and the stage follows the speaker', { timeout: 120_000 }, async (t) => {
@@ -159,7 +88,7 @@ test('three participants: media flows both ways and the stage follows the speake
   const onsets = Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.__onsets)])));
   const turnStart = (turn) => {
     const scripted = audioStart[turn.name] + turn.start * 1000;
-    const measured = onsets[turn.name].find((t) => t > scripted - 1000 && t < scripted + 1500);
+    const measured = findOnset(onsets[turn.name], scripted);
     assert.ok(measured, `no speech onset measured for ${turn.name} near ${turn.start} s: ${JSON.stringify(onsets[turn.name].map((t) => t - audioStart[turn.name]))}`);
     return measured;
   };

@@ -161,7 +161,7 @@ class RoomView {
     btn.classList.toggle('on', !!rec);
     const label = busy === 'starting' ? 'Starting…' : busy === 'stopping' ? 'Saving…' : rec ? 'Stop recording' : 'Record';
     btn.title = rec ? 'Stop recording and save the file' : 'Record this meeting into one video';
-    btn.replaceChildren(icon(rec ? 'stop' : 'record'), el('span', {}, label));
+    setButton(btn, rec ? 'stop' : 'record', label);
   }
 
   renderStage(p) {
@@ -241,11 +241,23 @@ class RoomView {
       btn.disabled = !has;
       btn.classList.toggle('off', muted);
       btn.title = has ? (muted ? `Turn ${label} on` : `Turn ${label} off`) : `No ${label}`;
-      btn.replaceChildren(icon(muted ? off : on), el('span', {}, muted ? `${label[0].toUpperCase()}${label.slice(1)} off` : `${label[0].toUpperCase()}${label.slice(1)} on`));
+      setButton(btn, muted ? off : on, muted ? `${label[0].toUpperCase()}${label.slice(1)} off` : `${label[0].toUpperCase()}${label.slice(1)} on`);
     };
     set(this.micBtn, 'audio', 'mic', 'mic-off', 'mic');
     set(this.camBtn, 'video', 'cam', 'cam-off', 'camera');
   }
+}
+
+/**
+ * Sets a control's icon and label, touching the DOM only when they change: the room
+ * renders several times a second, and a click whose target is replaced between press
+ * and release is lost.
+ */
+function setButton(btn, iconName, label) {
+  if (btn.dataset.icon === iconName && btn.dataset.label === label) return;
+  btn.dataset.icon = iconName;
+  btn.dataset.label = label;
+  btn.replaceChildren(icon(iconName), el('span', {}, label));
 }
 
 function setVideo(video, track, mirror) {
