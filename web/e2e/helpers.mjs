@@ -1,7 +1,7 @@
 // Shared pieces of the browser end-to-end tests: the real podium binary on free ports
 // and Debian's chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -136,4 +136,19 @@ export async function startAudioMeter(page) {
  */
 export function findOnset(onsets, scriptedAt) {
   return onsets.find((t) => t > scriptedAt - 1000 && t < scriptedAt + 1500);
+}
+
+/** The pids of the processes whose parent is `pid` and whose command line has `needle`. */
+export function childProcesses(pid, needle) {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (ppid === pid && cmdline.includes(needle)) found.push(Number(entry));
+    } catch { /* the process ended meanwhile */ }
+  }
+  return found;
 }
