@@ -6,6 +6,8 @@ use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::frame;
 use ffmpeg::software::scaling;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// Debian's fonts-dejavu-core (installed by scripts/setup.sh).
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
@@ -31,42 +33,67 @@ pub struct Composer {
     width: u32,
     height: u32,
     font: fontdue::Font,
+    /// Rasterized glyphs by (character, size): labels repeat every frame.
+    glyphs: RefCell<HashMap<(char, u32), (fontdue::Metrics, Vec<u8>)>>,
     /// The scaler for the last source size and format, rebuilt when they change.
     scaler: Option<((Pixel, u32, u32), scaling::Context)>,
+    /// The output picture, drawn anew for each frame in the same memory (a 720p frame
+    /// allocated per frame costs page faults, thirty times a second).
+    canvas: frame::Video,
 }
 
 impl Composer {
     pub fn new(width: u32, height: u32, font_path: &str) -> Result<Self, ComposeError> {
         let bytes = std::fs::read(font_path).map_err(|e| ComposeError::Font(format!("{font_path}: {e}")))?;
         let font = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default()).map_err(|e| ComposeError::Font(e.to_string()))?;
-        Ok(Self { width: width & !1, height: height & !1, font, scaler: None })
+        let (width, height) = (width & !1, height & !1);
+        let canvas = frame::Video::new(Pixel::YUV420P, width, height);
+        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scaler: None, canvas })
     }
 
-    pub fn compose(&mut self, stage: Stage<'_>) -> Result<frame::Video, ComposeError> {
-        let mut canvas = frame::Video::new(Pixel::YUV420P, self.width, self.height);
+    /// Draws the next output picture and lends it (to be encoded, then drawn over).
+    pub fn compose(&mut self, stage: Stage<'_>) -> Result<&mut frame::Video, ComposeError> {
+        // The encoder has let go of the last frame; if it had not, this copies it first.
+        // SAFETY: the frame is allocated and owned by us.
+        if unsafe { ffmpeg::ffi::av_frame_make_writable(self.canvas.as_mut_ptr()) } < 0 {
+            self.canvas = frame::Video::new(Pixel::YUV420P, self.width, self.height);
+        }
+        let mut canvas = std::mem::replace(&mut self.canvas, frame::Video::empty());
+        let drawn = self.draw(&mut canvas, stage);
+        self.canvas = canvas;
+        drawn?;
+        Ok(&mut self.canvas)
+    }
+
+    /// The picture last composed (to encode it again when nothing changed).
+    pub fn last(&mut self) -> &mut frame::Video {
+        &mut self.canvas
+    }
+
+    fn draw(&mut self, canvas: &mut frame::Video, stage: Stage<'_>) -> Result<(), ComposeError> {
         match stage {
             Stage::Video { picture, name } => {
-                fill(&mut canvas, BLACK);
-                self.place(picture, &mut canvas)?;
-                self.label(&mut canvas, name);
+                fill(canvas, BLACK);
+                self.place(picture, canvas)?;
+                self.label(canvas, name);
             }
             Stage::Card { name } => {
-                fill(&mut canvas, color_for(name));
+                fill(canvas, color_for(name));
                 let px = self.height as f32 / 4.0;
                 let text = initials(name);
                 let w = self.text_width(&text, px);
                 let x = (self.width as f32 - w) / 2.0;
-                self.draw_text(&mut canvas, &text, x, self.height as f32 / 2.0 + px * 0.35, px);
-                self.label(&mut canvas, name);
+                self.draw_text(canvas, &text, x, self.height as f32 / 2.0 + px * 0.35, px);
+                self.label(canvas, name);
             }
             Stage::Waiting { title } => {
-                fill(&mut canvas, [24, 128, 128]);
+                fill(canvas, [24, 128, 128]);
                 let px = self.height as f32 / 18.0;
                 let w = self.text_width(title, px);
-                self.draw_text(&mut canvas, title, (self.width as f32 - w) / 2.0, self.height as f32 / 2.0, px);
+                self.draw_text(canvas, title, (self.width as f32 - w) / 2.0, self.height as f32 / 2.0, px);
             }
         }
-        Ok(canvas)
+        Ok(())
     }
 
     /// Scales `picture` to fit the canvas, keeping its aspect, centred.
@@ -82,20 +109,29 @@ impl Composer {
             let ctx = scaling::Context::get(picture.format(), sw, sh, Pixel::YUV420P, dw, dh, scaling::Flags::BILINEAR).map_err(ComposeError::Scale)?;
             self.scaler = Some((key, ctx));
         }
-        let mut scaled = frame::Video::new(Pixel::YUV420P, dw, dh);
-        self.scaler.as_mut().expect("just set").1.run(picture, &mut scaled).map_err(ComposeError::Scale)?;
+        // Scaled straight into its place on the canvas: no picture in between.
         let (ox, oy) = (((self.width - dw) / 2) & !1, ((self.height - dh) / 2) & !1);
-        for plane in 0..3 {
-            let (div, rows) = if plane == 0 { (1, dh) } else { (2, dh / 2) };
-            let (src_stride, dst_stride) = (scaled.stride(plane), canvas.stride(plane));
-            let row_len = (dw / div) as usize;
-            let (px, py) = ((ox / div) as usize, (oy / div) as usize);
-            let src = scaled.data(plane).to_vec();
-            let dst = canvas.data_mut(plane);
-            for r in 0..rows as usize {
-                let d = (py + r) * dst_stride + px;
-                dst[d..d + row_len].copy_from_slice(&src[r * src_stride..r * src_stride + row_len]);
+        let scaler = &mut self.scaler.as_mut().expect("just set").1;
+        // SAFETY: the destination pointers are offsets inside the canvas's planes,
+        // within bounds: the scaled picture (dw x dh, even) fits the canvas at (ox, oy),
+        // and the chroma planes are half size. The source is a decoded frame of the
+        // size and format the scaler was made for.
+        let result = unsafe {
+            let src = picture.as_ptr();
+            let dst = canvas.as_mut_ptr();
+            let mut planes = [std::ptr::null_mut::<u8>(); 4];
+            let mut strides = [0i32; 4];
+            for plane in 0..3 {
+                let div = if plane == 0 { 1 } else { 2 };
+                let stride = (*dst).linesize[plane];
+                let offset = (oy / div) as isize * stride as isize + (ox / div) as isize;
+                planes[plane] = (*dst).data[plane].offset(offset);
+                strides[plane] = stride;
             }
+            ffmpeg::ffi::sws_scale(scaler.as_mut_ptr(), (*src).data.as_ptr() as *const *const u8, (*src).linesize.as_ptr(), 0, sh as i32, planes.as_ptr(), strides.as_ptr())
+        };
+        if result < 0 {
+            return Err(ComposeError::Scale(ffmpeg::Error::from(result)));
         }
         Ok(())
     }
@@ -122,8 +158,10 @@ impl Composer {
         let (width, height) = (self.width as i64, self.height as i64);
         let strides = [canvas.stride(0), canvas.stride(1), canvas.stride(2)];
         let mut pen = x;
+        let mut glyphs = self.glyphs.borrow_mut();
         for c in text.chars() {
-            let (m, bitmap) = self.font.rasterize(c, px);
+            let (m, bitmap) = glyphs.entry((c, px.to_bits())).or_insert_with(|| self.font.rasterize(c, px));
+            let m = *m;
             let top = baseline as i64 - m.height as i64 - m.ymin as i64;
             let left = pen as i64 + m.xmin as i64;
             for gy in 0..m.height as i64 {

@@ -119,7 +119,7 @@ pub struct Engine {
     timeline: Timeline,
     composer: Composer,
     writer: Option<Mp4Writer>,
-    last_frame: Option<(FrameKey, frame::Video)>,
+    last_frame: Option<FrameKey>,
     frames_out: u64,
     rtcp_out: Vec<Vec<u8>>,
     messages: Vec<FromCompositor>,
@@ -146,6 +146,7 @@ impl Engine {
             width: cfg.video.width,
             height: cfg.video.height,
             fps: cfg.video.fps,
+            max_lag_ms: 0,
         };
         let mut engine = Self {
             cfg,
@@ -298,6 +299,7 @@ impl Engine {
     }
 
     /// One UDP datagram from the media's sender: RTP or (rtcp-mux) RTCP.
+    /// `now`: when the datagram arrived.
     pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) {
         if rtp::is_rtcp(bytes) {
             let at = self.ms_f64(now);
@@ -413,6 +415,18 @@ impl Engine {
         }
         self.request_keyframes(now);
         let due = self.ms(now).saturating_sub(self.cfg.latency.as_millis() as u64);
+        // How late the most overdue frame is: a loop that keeps up renders each frame
+        // within a wakeup of its time.
+        let next_frame_ms = self.frames_out * 1000 / u64::from(self.cfg.video.fps);
+        let lag = due.saturating_sub(next_frame_ms);
+        let worst = self.sidecar.max_lag_ms;
+        if lag > worst {
+            // Said once per whole second it falls further behind.
+            if lag / 1000 > worst / 1000 {
+                tracing::warn!(recording = %self.cfg.id, lag_ms = lag, "the recorder is behind real time: the machine is too busy");
+            }
+            self.sidecar.max_lag_ms = lag;
+        }
         self.render_until(due)?;
         if now >= self.next_progress {
             self.next_progress = now + PROGRESS_EVERY;
@@ -477,8 +491,11 @@ impl Engine {
             let (at, speaker) = self.speaker_events.pop_front().expect("just seen");
             self.stage.set_speaker(at, speaker);
         }
+        // A picture shows from the output frame nearest its time (not the next one), so
+        // the frame-rate mismatch spreads around zero instead of always lagging.
+        let horizon = t + 500 / u64::from(self.cfg.video.fps);
         for v in self.video.values_mut() {
-            while v.queue.front().is_some_and(|(at, _)| *at <= t) {
+            while v.queue.front().is_some_and(|(at, _)| *at <= horizon) {
                 let (at, picture) = v.queue.pop_front().expect("just seen");
                 self.stage.picture(&v.participant, at);
                 self.current.insert(v.participant.clone(), (at, picture));
@@ -499,13 +516,12 @@ impl Engine {
             _ => None,
         };
         let key = FrameKey { show: show.clone(), picture_ms };
-        if let Some((last_key, last)) = &mut self.last_frame {
-            if *last_key == key {
-                let mut again = last.clone();
-                return Ok(self.writer.as_mut().expect("open").write_video(&mut again)?);
-            }
+        let writer = self.writer.as_mut().expect("open until finish");
+        if self.last_frame.as_ref() == Some(&key) {
+            // Nothing changed (the camera's rate is below ours): the same picture again.
+            return Ok(writer.write_video(self.composer.last())?);
         }
-        let mut canvas = match &show {
+        let canvas = match &show {
             Show::Video(p) => match self.current.get(p) {
                 Some((_, picture)) => {
                     let name = self.names.get(p).map_or("", String::as_str);
@@ -519,8 +535,8 @@ impl Engine {
                 self.composer.compose(compose::Stage::Waiting { title: &title })?
             }
         };
-        self.writer().write_video(&mut canvas)?;
-        self.last_frame = Some((key, canvas));
+        writer.write_video(canvas)?;
+        self.last_frame = Some(key);
         // Only the shown participant's picture is needed past this frame.
         let shown = show.participant().cloned();
         self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p));

@@ -59,6 +59,10 @@ pub struct Sidecar {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// How far the recorder ever fell behind real time beyond its latency, ms: 0 to a
+    /// few tens when the machine keeps up (a diagnostic; benchmarks read it).
+    #[serde(default)]
+    pub max_lag_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,7 @@ mod tests {
             width: 1280,
             height: 720,
             fps: 30,
+            max_lag_ms: 0,
         }
     }
 

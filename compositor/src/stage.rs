@@ -103,7 +103,8 @@ impl<P: Clone + Eq + Hash> Stage<P> {
 
     fn has_live_video(&self, p: &P, now_ms: u64) -> bool {
         self.videos.get(p).is_some_and(|v| {
-            v.sending && v.last_picture_ms.is_some_and(|t| t <= now_ms && now_ms - t < STALE_AFTER_MS)
+            // (A picture may be up to half a frame ahead: it shows at its nearest frame.)
+            v.sending && v.last_picture_ms.is_some_and(|t| now_ms.saturating_sub(t) < STALE_AFTER_MS)
         })
     }
 

@@ -12,3 +12,4 @@ pub mod room;
 pub mod serve;
 pub mod session;
 pub mod speaker;
+pub mod synthetic;

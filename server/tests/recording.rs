@@ -4,7 +4,7 @@
 //! The mp4 is then read back: who is on screen when, who is heard, the chapters.
 mod common;
 
-use common::synthetic::Participant;
+use server::synthetic::Participant;
 use compositor::probe;
 use compositor::sidecar::Status;
 use server::cli::{RecordingVideoArgs, SwitchMode};

@@ -197,6 +197,7 @@ mod tests {
             width: 1280,
             height: 720,
             fps: 30,
+            max_lag_ms: 0,
         }
     }
 

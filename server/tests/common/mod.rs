@@ -1,6 +1,5 @@
 //! Starts the real `podium serve` binary for integration tests.
 #![allow(dead_code)]
-pub mod synthetic;
 pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,0 +1,444 @@
+//! Recording benchmarks (docs/benchmarks.md): the real recorder (mediasoup, the
+//! switcher, `podium compose` processes) recording meetings of synthetic participants
+//! that send like browsers (640x360 VP8 at 25 fps, Opus with levels), optionally with
+//! the full mesh forwarded as in a real meeting.
+//!
+//!     cargo bench -p server --bench recording -- [load|baseline|switch|sync|concurrency|all]
+//!
+//! - load: CPU and peak memory of one compositor, 4 participants, at several settings;
+//!   stop-to-final time.
+//! - baseline: the same meeting recorded at once by Podium and by the naive way it
+//!   replaces (one ffmpeg CLI per participant reading RTP from its own PlainTransports
+//!   through an SDP file), CPU side by side.
+//! - switch: latency from a speaker's first word to their first frame in the mp4, with
+//!   the pause/resume switcher and with the re-creating one.
+//! - sync: audio/video offset in the mp4 of a camera that flashes when its mic beeps.
+//! - concurrency: how many 4-person recordings run at once in real time.
+use compositor::probe;
+use compositor::sidecar::Sidecar;
+use compositor::synth::Pattern;
+use mediasoup::prelude::*;
+use server::cli::{RecordingVideoArgs, SwitchMode};
+use server::media::{PoolOptions, WorkerPool};
+use server::recording::{Recorder, RecorderConfig, RecordingView};
+use server::room::{Room, Rooms};
+use server::synthetic::{Camera, Options, Participant};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const COLOURS: [[u8; 3]; 4] = [[200, 40, 40], [40, 160, 60], [50, 80, 210], [200, 160, 30]];
+const NAMES: [&str; 4] = ["Alice", "Bob", "Carol", "Dave"];
+const HZ: [f32; 4] = [440.0, 550.0, 660.0, 770.0];
+const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+struct Env {
+    rooms: Arc<Rooms>,
+    dir: PathBuf,
+    _pool: Arc<WorkerPool>,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 2, listen_ip: IP, announced_ip: IP, first_port: 0 }).await.unwrap());
+        let rooms = Arc::new(Rooms::new(Arc::clone(&pool), 16));
+        let dir = std::env::temp_dir().join(format!("podium-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { rooms, dir, _pool: pool }
+    }
+
+    fn recorder(&self, size: (u32, u32), fps: u32, preset: &str, switch: SwitchMode) -> Arc<Recorder> {
+        Recorder::new(RecorderConfig {
+            dir: self.dir.clone(),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
+            video: RecordingVideoArgs { size, fps, preset: preset.into() },
+            switch,
+            bind: IP,
+        })
+    }
+
+    /// `n` participants with replayed 640x360 cameras; with `mesh`, each also receives
+    /// everyone who joined before (so the full mesh is forwarded).
+    async fn meeting(&self, room: &str, n: usize, mesh: bool) -> Vec<Participant> {
+        let mut people = Vec::new();
+        for i in 0..n {
+            let camera = Camera::Replay { pattern: Pattern::Moving(COLOURS[i % 4]), width: 640, height: 360, seconds: 4 };
+            let mut options = Options::new(camera, HZ[i % 4]);
+            options.mesh = mesh;
+            people.push(Participant::join_with(&self.rooms, room, NAMES[i % 4], options).await);
+        }
+        people
+    }
+}
+
+/// CPU seconds a process has used (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/// Peak resident memory of a process, MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok()).map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn compositors() -> Vec<u32> {
+    children(std::process::id()).into_iter().filter(|p| cmdline(*p).contains(" compose ")).collect()
+}
+
+fn children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+fn cmdline(pid: u32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
+}
+
+/// Speakers take turns of `every` ms, in order, until `until`.
+fn rotate_speakers(people: &[Participant], every: Duration, until: Instant) -> impl std::future::Future<Output = ()> + '_ {
+    async move {
+        let mut k = 0;
+        while Instant::now() < until {
+            for (i, p) in people.iter().enumerate() {
+                p.speak(i == k % people.len());
+            }
+            k += 1;
+            tokio::time::sleep(every.min(until.saturating_duration_since(Instant::now()))).await;
+        }
+        for p in people {
+            p.speak(false);
+        }
+    }
+}
+
+struct Load {
+    cpu_cores: f64,
+    rss_mb: f64,
+    stop_ms: u128,
+    lag_ms: u64,
+    kbps: f64,
+    view: RecordingView,
+}
+
+/// Records the room for `warmup + window`, measuring the compositor over `window`.
+async fn measure_recording(env: &Env, recorder: &Arc<Recorder>, room: &Arc<Room>, people: &[Participant], warmup: Duration, window: Duration) -> Load {
+    let started = recorder.start(Arc::clone(room)).await.unwrap();
+    let until = Instant::now() + warmup + window;
+    let speaking = rotate_speakers(people, Duration::from_secs(5), until);
+    let measuring = async {
+        tokio::time::sleep(warmup).await;
+        let pid = *compositors().iter().find(|p| cmdline(**p).contains(started.id.as_str())).expect("its compositor");
+        let before = cpu_seconds(pid);
+        tokio::time::sleep(window).await;
+        ((cpu_seconds(pid) - before) / window.as_secs_f64(), peak_rss_mb(pid))
+    };
+    let ((cpu_cores, rss_mb), ()) = tokio::join!(measuring, speaking);
+    let t = Instant::now();
+    let view = recorder.stop(&room.id).await.unwrap();
+    let stop_ms = t.elapsed().as_millis();
+    let sidecar = Sidecar::read(&env.dir.join(format!("{}.json", view.id))).unwrap();
+    let kbps = view.size_bytes as f64 * 8.0 / view.duration_ms.max(1) as f64;
+    Load { cpu_cores, rss_mb, stop_ms, lag_ms: sidecar.max_lag_ms, kbps, view }
+}
+
+async fn load(env: &Env) {
+    println!("\n## load: one recording of 4 participants (640x360 VP8 25 fps cameras, mesh forwarded), 20 s measured after 5 s\n");
+    println!("| setting | compositor CPU (cores) | peak RSS (MB) | stop to final (ms) | max lag (ms) | file (kbit/s) |");
+    println!("|---|---|---|---|---|---|");
+    let people = env.meeting("load", 4, true).await;
+    let room = Arc::clone(&people[0].room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (size, fps, preset) in [((1280, 720), 30, "veryfast"), ((1280, 720), 30, "ultrafast"), ((1280, 720), 15, "ultrafast"), ((640, 360), 15, "ultrafast")] {
+        let recorder = env.recorder(size, fps, preset, SwitchMode::PauseResume);
+        let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
+        println!("| {}x{}@{} {preset}{} | {:.3} | {:.1} | {} | {} | {:.0} |", size.0, size.1, fps, if preset == "veryfast" && fps == 30 && size.0 == 1280 { " (default)" } else { "" }, l.cpu_cores, l.rss_mb, l.stop_ms, l.lag_ms, l.kbps);
+        assert!(!l.view.timeline.is_empty(), "nobody was on stage");
+    }
+    drop(people);
+}
+
+/// The naive recorder Podium replaces: per participant, one PlainTransport per kind
+/// sending plain RTP to one ffmpeg CLI that reads them through an SDP file and
+/// transcodes to its own mp4 (VP8 cannot go into mp4 as it is).
+struct Naive {
+    ffmpeg: Vec<Child>,
+    _transports: Vec<PlainTransport>,
+    consumers: Vec<Consumer>,
+}
+
+fn free_port_pair() -> u16 {
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        if port % 2 == 0 && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+async fn naive(room: &Room, dir: &Path) -> Naive {
+    let caps: RtpCapabilities = serde_json::to_value(room.router.rtp_capabilities()).and_then(serde_json::from_value).unwrap();
+    let mut by_participant: Vec<(String, Vec<server::room::MediaSource>)> = Vec::new();
+    for s in room.media_snapshot().sources {
+        match by_participant.iter_mut().find(|(p, _)| *p == s.participant_id) {
+            Some((_, v)) => v.push(s),
+            None => by_participant.push((s.participant_id.clone(), vec![s])),
+        }
+    }
+    let (mut ffmpeg, mut transports, mut consumers) = (Vec::new(), Vec::new(), Vec::new());
+    for (participant, sources) in by_participant {
+        let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=podium-naive\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n");
+        let mut pending = Vec::new();
+        for s in &sources {
+            let port = free_port_pair();
+            let listen = ListenInfo { protocol: Protocol::Udp, ip: IP, announced_address: None, expose_internal_ip: false, port: None, port_range: None, flags: None, send_buffer_size: None, recv_buffer_size: None };
+            let mut o = PlainTransportOptions::new(listen);
+            o.rtcp_mux = false;
+            let t = room.router.create_plain_transport(o).await.unwrap();
+            let mut co = ConsumerOptions::new(s.producer_id, caps.clone());
+            co.paused = true;
+            let c = t.consume(co).await.unwrap();
+            match c.rtp_parameters().codecs.first().unwrap() {
+                RtpCodecParameters::Audio { payload_type, .. } => sdp += &format!("m=audio {port} RTP/AVP {payload_type}\r\na=rtpmap:{payload_type} opus/48000/2\r\n"),
+                RtpCodecParameters::Video { payload_type, .. } => sdp += &format!("m=video {port} RTP/AVP {payload_type}\r\na=rtpmap:{payload_type} VP8/90000\r\n"),
+            }
+            pending.push((t, c, port));
+        }
+        let sdp_path = dir.join(format!("naive-{participant}.sdp"));
+        std::fs::write(&sdp_path, sdp).unwrap();
+        let child = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-protocol_whitelist", "file,udp,rtp", "-fflags", "+genpts", "-i"])
+            .arg(&sdp_path)
+            .args(["-map", "0", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
+            .arg(dir.join(format!("naive-{participant}.mp4")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg");
+        ffmpeg.push(child);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (t, c, port) in pending {
+            t.connect(PlainTransportRemoteParameters { ip: Some(IP), port: Some(port), rtcp_port: Some(port + 1), srtp_parameters: None }).await.unwrap();
+            c.resume().await.unwrap();
+            let _ = c.request_key_frame().await;
+            transports.push(t);
+            consumers.push(c);
+        }
+    }
+    Naive { ffmpeg, _transports: transports, consumers }
+}
+
+async fn baseline(env: &Env) {
+    println!("\n## baseline: the same 4-person meeting recorded by Podium and by one ffmpeg CLI per participant, at once, 20 s measured\n");
+    let people = env.meeting("naive", 4, true).await;
+    let room = Arc::clone(&people[0].room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+    let started = recorder.start(Arc::clone(&room)).await.unwrap();
+    let mut naive = naive(&room, &env.dir).await;
+    let until = Instant::now() + Duration::from_secs(27);
+    let measuring = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // ffmpeg needs a keyframe to start; it asks for none itself.
+        for c in &naive.consumers {
+            let _ = c.request_key_frame().await;
+        }
+        let ours = *compositors().iter().find(|p| cmdline(**p).contains(started.id.as_str())).unwrap();
+        let theirs: Vec<u32> = naive.ffmpeg.iter().map(Child::id).collect();
+        let (a0, b0) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let (a1, b1) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
+        ((a1 - a0) / 20.0, (b1 - b0) / 20.0, peak_rss_mb(ours), theirs.iter().map(|p| peak_rss_mb(*p)).sum::<f64>())
+    };
+    let ((ours, theirs, our_rss, their_rss), ()) = tokio::join!(measuring, rotate_speakers(&people, Duration::from_secs(5), until));
+    recorder.stop(&room.id).await.unwrap();
+    for child in &mut naive.ffmpeg {
+        use std::io::Write;
+        // Stopped as the article did: "q" on its stdin.
+        let _ = child.stdin.as_mut().unwrap().write_all(b"q");
+    }
+    for child in &mut naive.ffmpeg {
+        let _ = child.wait();
+    }
+    println!("| recorder | what it writes | CPU (cores) | peak RSS (MB) |");
+    println!("|---|---|---|---|");
+    println!("| Podium (1 compositor) | one 1280x720@30 mp4 following the speaker, all voices mixed, chapters | {ours:.3} | {our_rss:.1} |");
+    println!("| naive (4 ffmpeg CLIs) | four 640x360 mp4s, one per participant, no switching, no mix | {theirs:.3} | {their_rss:.1} |");
+    println!("\nnaive / Podium CPU: {:.2}x", theirs / ours.max(1e-6));
+    // What the naive recorder wrote, to be sure it was working.
+    for entry in std::fs::read_dir(&env.dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("naive-") && e.file_name().to_string_lossy().ends_with(".mp4")) {
+        let frames = probe::video_frames(&entry.path()).map_or(0, |f| f.len());
+        println!("naive file: {} frames, {} kB", frames, entry.metadata().unwrap().len() / 1024);
+    }
+    drop(people);
+}
+
+/// The onsets and who, then the recording's frames: latency of each turn.
+async fn switch(env: &Env) {
+    println!("\n## switch: from a speaker's first word to their first frame in the mp4 (3 participants, turns of 4 s)\n");
+    println!("| switcher | turns | median (ms) | max (ms) |");
+    println!("|---|---|---|---|");
+    for mode in [SwitchMode::PauseResume, SwitchMode::Recreate] {
+        let room_name = format!("switch{}", mode as u8);
+        let mut people = Vec::new();
+        for i in 0..3 {
+            people.push(Participant::join_with(&env.rooms, &room_name, NAMES[i], Options::new(Camera::Live(COLOURS[i]), HZ[i])).await);
+        }
+        let room = Arc::clone(&people[0].room);
+        let recorder = env.recorder((640, 360), 30, "veryfast", mode);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = recorder.start(Arc::clone(&room)).await.unwrap();
+        let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+        let mut onsets = Vec::new();
+        for k in 0..7 {
+            let who = k % 3;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+            people[who].speak(true);
+            onsets.push((who, now_ms - t0));
+            tokio::time::sleep(Duration::from_millis(3000)).await;
+            people[who].speak(false);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let view = recorder.stop(&room.id).await.unwrap();
+        let frames = probe::video_frames(&env.dir.join(format!("{}.mp4", view.id))).unwrap();
+        let mut latencies: Vec<i64> = onsets
+            .iter()
+            .filter_map(|(who, onset)| {
+                let close = |c: [u8; 3]| (0..3).map(|i| (f32::from(c[i]) - f32::from(COLOURS[*who][i])).powi(2)).sum::<f32>().sqrt() < 40.0;
+                frames.iter().find(|f| f.t_ms as i64 >= *onset && close(f.corner_rgb)).map(|f| f.t_ms as i64 - onset)
+            })
+            .collect();
+        let n = latencies.len();
+        latencies.sort_unstable();
+        println!("| {mode:?} | {n} of {} | {} | {} |", onsets.len(), latencies.get(n / 2).copied().unwrap_or(-1), latencies.last().copied().unwrap_or(-1));
+        for p in people {
+            p.leave(&env.rooms).await;
+        }
+    }
+}
+
+async fn sync(env: &Env) {
+    println!("\n## sync: a camera that flashes white exactly when its microphone beeps, through mediasoup and the compositor\n");
+    let mut options = Options::new(Camera::Live([200, 40, 40]), 440.0);
+    options.flashes = (0..8).map(|k| 4000 + k * 1500).collect();
+    let alice = Participant::join_with(&env.rooms, "sync", "Alice", options).await;
+    let room = Arc::clone(&alice.room);
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+    let started = recorder.start(Arc::clone(&room)).await.unwrap();
+    alice.speak(true);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    alice.speak(false);
+    tokio::time::sleep(Duration::from_millis(14_000)).await;
+    let view = recorder.stop(&room.id).await.unwrap();
+    let path = env.dir.join(format!("{}.mp4", view.id));
+    let frames = probe::video_frames(&path).unwrap();
+    let (rate, audio) = probe::audio_mono(&path).unwrap();
+    let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+    let joined = alice.joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut offsets = Vec::new();
+    for k in 0..8i64 {
+        let expected = joined + 4000 + k * 1500 - t0; // roughly, in file time
+        let from = (expected - 600).max(0) as u64;
+        let Some(video) = frames.iter().find(|f| f.t_ms >= from && f.centre_rgb.iter().all(|&c| c > 200)).map(|f| f.t_ms as f64) else { continue };
+        let a = (from * u64::from(rate) / 1000) as usize;
+        let Some(onset) = audio[a.min(audio.len())..].iter().position(|s| s.abs() > 0.1) else { continue };
+        let audio_ms = (a + onset) as f64 * 1000.0 / f64::from(rate);
+        offsets.push(video - audio_ms);
+    }
+    offsets.sort_by(f64::total_cmp);
+    let n = offsets.len();
+    println!("video minus audio, {n} flashes (ms): {}", offsets.iter().map(|o| format!("{o:.0}")).collect::<Vec<_>>().join(", "));
+    if n > 0 {
+        println!("median {:.0} ms, worst {:.0} ms (a video time is known to one frame: 33 ms)", offsets[n / 2], offsets.iter().fold(0.0f64, |m, o| m.max(o.abs())));
+    }
+    alice.leave(&env.rooms).await;
+}
+
+async fn concurrency(env: &Env) {
+    println!("\n## concurrency: k rooms of 4 participants (mesh forwarded), all recorded at 1280x720@30 veryfast, 20 s\n");
+    println!("| recordings | compositors' CPU (cores) | this process (SFU + senders, cores) | worst lag (ms) | worst stop (ms) | real time |");
+    println!("|---|---|---|---|---|---|");
+    for k in 1..=6 {
+        let mut meetings = Vec::new();
+        for r in 0..k {
+            meetings.push(env.meeting(&format!("c{k}r{r}"), 4, true).await);
+        }
+        let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut ids = Vec::new();
+        for m in &meetings {
+            ids.push(recorder.start(Arc::clone(&m[0].room)).await.unwrap().id);
+        }
+        let until = Instant::now() + Duration::from_secs(25);
+        let speaking = futures_util::future::join_all(meetings.iter().map(|m| rotate_speakers(m, Duration::from_secs(5), until)));
+        let measuring = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let pids = compositors();
+            let (c0, s0) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let (c1, s1) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
+            ((c1 - c0) / 20.0, (s1 - s0) / 20.0)
+        };
+        let ((compositors_cpu, own_cpu), _) = tokio::join!(measuring, speaking);
+        let (mut worst_lag, mut worst_stop) = (0u64, 0u128);
+        for m in &meetings {
+            let t = Instant::now();
+            let view = recorder.stop(&m[0].room.id).await.unwrap();
+            worst_stop = worst_stop.max(t.elapsed().as_millis());
+            worst_lag = worst_lag.max(Sidecar::read(&env.dir.join(format!("{}.json", view.id))).unwrap().max_lag_ms);
+        }
+        let real_time = worst_lag < 500 && worst_stop < 1000;
+        println!("| {k} | {compositors_cpu:.2} | {own_cpu:.2} | {worst_lag} | {worst_stop} | {} |", if real_time { "yes" } else { "no" });
+        for m in meetings {
+            for p in m {
+                p.leave(&env.rooms).await;
+            }
+        }
+        if !real_time {
+            break;
+        }
+    }
+}
+
+fn main() {
+    let what = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "all".into());
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let env = Env::new().await;
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
+        println!("# recording benchmarks: {} cores ({cpu}), {}", std::thread::available_parallelism().map_or(0, |n| n.get()), compositor::sidecar::rfc3339(SystemTime::now()));
+        let all = what == "all";
+        if all || what == "load" {
+            load(&env).await;
+        }
+        if all || what == "baseline" {
+            baseline(&env).await;
+        }
+        if all || what == "switch" {
+            switch(&env).await;
+        }
+        if all || what == "sync" {
+            sync(&env).await;
+        }
+        if all || what == "concurrency" {
+            concurrency(&env).await;
+        }
+        let _ = std::fs::remove_dir_all(&env.dir);
+    });
+}
