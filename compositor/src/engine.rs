@@ -124,6 +124,8 @@ pub struct Engine {
     rtcp_out: Vec<Vec<u8>>,
     messages: Vec<FromCompositor>,
     next_progress: Instant,
+    /// How far behind real time the last poll found the output.
+    lag_ms: u64,
     warned: HashSet<String>,
 }
 
@@ -171,6 +173,7 @@ impl Engine {
             rtcp_out: Vec::new(),
             messages: Vec::new(),
             next_progress: now + PROGRESS_EVERY,
+            lag_ms: 0,
             warned: HashSet::new(),
         };
         engine.write_sidecar();
@@ -274,15 +277,12 @@ impl Engine {
                 (kind, codec) => self.warn_once(&format!("codec{ssrc}"), format!("{}'s {kind:?} stream is {codec:?}, which a recording cannot carry", source.name)),
             }
         }
-        // Who sends video now, for the stage.
+        // Who sends video now, for the stage. A camera paused is a card at once; a
+        // stream that left the map (its consumer re-created, its owner gone) is held
+        // like a stopped one: until its pictures go stale, or another speaker shows.
         let mut sending: HashMap<&str, bool> = HashMap::new();
         for source in new.values().filter(|s| s.kind == MediaKind::Video) {
             *sending.entry(&source.participant_id).or_default() |= !source.paused;
-        }
-        for old in self.sources.values().filter(|s| s.kind == MediaKind::Video) {
-            if !sending.contains_key(old.participant_id.as_str()) {
-                self.stage.remove(&old.participant_id);
-            }
         }
         for (p, on) in sending {
             self.stage.set_sending_video(&p.to_string(), on);
@@ -419,6 +419,7 @@ impl Engine {
         // within a wakeup of its time.
         let next_frame_ms = self.frames_out * 1000 / u64::from(self.cfg.video.fps);
         let lag = due.saturating_sub(next_frame_ms);
+        self.lag_ms = lag;
         let worst = self.sidecar.max_lag_ms;
         if lag > worst {
             // Said once per whole second it falls further behind.
@@ -431,7 +432,7 @@ impl Engine {
         if now >= self.next_progress {
             self.next_progress = now + PROGRESS_EVERY;
             let (duration_ms, size_bytes) = (self.writer().duration_ms(), self.writer().size_bytes());
-            self.messages.push(FromCompositor::Progress { v: CONTROL_VERSION, duration_ms, size_bytes });
+            self.messages.push(FromCompositor::Progress { v: CONTROL_VERSION, duration_ms, size_bytes, lag_ms: self.lag_ms });
             self.write_sidecar();
         }
         Ok(())

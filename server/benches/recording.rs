@@ -222,7 +222,8 @@ async fn naive(room: &Room, dir: &Path) -> Naive {
         let child = Command::new("ffmpeg")
             .args(["-loglevel", "error", "-y", "-protocol_whitelist", "file,udp,rtp", "-fflags", "+genpts", "-i"])
             .arg(&sdp_path)
-            .args(["-map", "0", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
+            // Every frame received, encoded once (no duplicates to a guessed rate).
+            .args(["-map", "0", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
             .arg(dir.join(format!("naive-{participant}.mp4")))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -244,46 +245,53 @@ async fn naive(room: &Room, dir: &Path) -> Naive {
 
 async fn baseline(env: &Env) {
     println!("\n## baseline: the same 4-person meeting recorded by Podium and by one ffmpeg CLI per participant, at once, 20 s measured\n");
+    println!("| Podium's setting | Podium (1 compositor): CPU (cores) | peak RSS (MB) | naive (4 ffmpeg CLIs, 640x360 veryfast each): CPU (cores) | peak RSS (MB) | naive / Podium CPU |");
+    println!("|---|---|---|---|---|---|");
     let people = env.meeting("naive", 4, true).await;
     let room = Arc::clone(&people[0].room);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
-    let started = recorder.start(Arc::clone(&room)).await.unwrap();
-    let mut naive = naive(&room, &env.dir).await;
-    let until = Instant::now() + Duration::from_secs(27);
-    let measuring = async {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        // ffmpeg needs a keyframe to start; it asks for none itself.
-        for c in &naive.consumers {
-            let _ = c.request_key_frame().await;
+    for (size, fps) in [((1280, 720), 30), ((640, 360), 25)] {
+        let recorder = env.recorder(size, fps, "veryfast", SwitchMode::PauseResume);
+        let started = recorder.start(Arc::clone(&room)).await.unwrap();
+        let mut naive = naive(&room, &env.dir).await;
+        let until = Instant::now() + Duration::from_secs(27);
+        let measuring = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            // ffmpeg needs a keyframe to start; it asks for none itself.
+            for c in &naive.consumers {
+                let _ = c.request_key_frame().await;
+            }
+            let ours = *compositors().iter().find(|p| cmdline(**p).contains(started.id.as_str())).unwrap();
+            let theirs: Vec<u32> = naive.ffmpeg.iter().map(Child::id).collect();
+            let (a0, b0) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let (a1, b1) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
+            ((a1 - a0) / 20.0, (b1 - b0) / 20.0, peak_rss_mb(ours), theirs.iter().map(|p| peak_rss_mb(*p)).sum::<f64>())
+        };
+        let ((ours, theirs, our_rss, their_rss), ()) = tokio::join!(measuring, rotate_speakers(&people, Duration::from_secs(5), until));
+        recorder.stop(&room.id).await.unwrap();
+        for child in &mut naive.ffmpeg {
+            use std::io::Write;
+            // Stopped as the article did: "q" on its stdin.
+            let _ = child.stdin.as_mut().unwrap().write_all(b"q");
         }
-        let ours = *compositors().iter().find(|p| cmdline(**p).contains(started.id.as_str())).unwrap();
-        let theirs: Vec<u32> = naive.ffmpeg.iter().map(Child::id).collect();
-        let (a0, b0) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
-        tokio::time::sleep(Duration::from_secs(20)).await;
-        let (a1, b1) = (cpu_seconds(ours), theirs.iter().map(|p| cpu_seconds(*p)).sum::<f64>());
-        ((a1 - a0) / 20.0, (b1 - b0) / 20.0, peak_rss_mb(ours), theirs.iter().map(|p| peak_rss_mb(*p)).sum::<f64>())
-    };
-    let ((ours, theirs, our_rss, their_rss), ()) = tokio::join!(measuring, rotate_speakers(&people, Duration::from_secs(5), until));
-    recorder.stop(&room.id).await.unwrap();
-    for child in &mut naive.ffmpeg {
-        use std::io::Write;
-        // Stopped as the article did: "q" on its stdin.
-        let _ = child.stdin.as_mut().unwrap().write_all(b"q");
+        for child in &mut naive.ffmpeg {
+            let _ = child.wait();
+        }
+        // What the naive recorder wrote, to be sure it was working.
+        let mut naive_frames = Vec::new();
+        for entry in std::fs::read_dir(&env.dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("naive-") && name.ends_with(".mp4") {
+                naive_frames.push(probe::video_frames(&entry.path()).map_or(0, |f| f.len()));
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        println!("| {}x{}@{fps} veryfast | {ours:.3} | {our_rss:.1} | {theirs:.3} | {their_rss:.1} | {:.2}x |", size.0, size.1, theirs / ours.max(1e-6));
+        eprintln!("naive files' frames: {naive_frames:?}");
+        drop(naive);
     }
-    for child in &mut naive.ffmpeg {
-        let _ = child.wait();
-    }
-    println!("| recorder | what it writes | CPU (cores) | peak RSS (MB) |");
-    println!("|---|---|---|---|");
-    println!("| Podium (1 compositor) | one 1280x720@30 mp4 following the speaker, all voices mixed, chapters | {ours:.3} | {our_rss:.1} |");
-    println!("| naive (4 ffmpeg CLIs) | four 640x360 mp4s, one per participant, no switching, no mix | {theirs:.3} | {their_rss:.1} |");
-    println!("\nnaive / Podium CPU: {:.2}x", theirs / ours.max(1e-6));
-    // What the naive recorder wrote, to be sure it was working.
-    for entry in std::fs::read_dir(&env.dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("naive-") && e.file_name().to_string_lossy().ends_with(".mp4")) {
-        let frames = probe::video_frames(&entry.path()).map_or(0, |f| f.len());
-        println!("naive file: {} frames, {} kB", frames, entry.metadata().unwrap().len() / 1024);
-    }
+    println!("\nPodium writes one mp4 that follows the speaker, with every voice mixed and a chapter per turn; the naive recorder writes one 640x360 mp4 per participant, with no switching and no mix (making one video of them is another decode and encode of everything, not counted).");
     drop(people);
 }
 

@@ -201,3 +201,35 @@ async fn the_recording_ends_when_everyone_leaves() {
     assert_eq!(s.recorder.store().read(&started.id).unwrap().status, Status::Finished);
     assert!(matches!(s.recorder.stop(&room.id).await, Err(RecordError::NotRecording(_))));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "leave", "Alice", Some(RED), 440.0).await;
+    let bob = Participant::join(&s.rooms, "leave", "Bob", Some(BLUE), 660.0).await;
+    let room = Arc::clone(&alice.room);
+    let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
+    let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - t0;
+    // Bob speaks, then Alice takes over, and leaves while still speaking.
+    bob.speak(true);
+    sleep_ms(2500).await;
+    bob.speak(false);
+    sleep_ms(500).await;
+    alice.speak(true);
+    sleep_ms(3000).await;
+    let left_at = now_ms();
+    alice.leave(&s.rooms).await;
+    sleep_ms(4000).await;
+    let view = s.recorder.stop(&room.id).await.unwrap();
+    let frames = probe::video_frames(&s.dir.join(format!("{}.mp4", view.id))).unwrap();
+    let alice_shown: Vec<u64> = frames.iter().filter(|f| close(f.centre_rgb, RED)).map(|f| f.t_ms).collect();
+    assert!(!alice_shown.is_empty(), "Alice never on screen");
+    let last_alice = *alice_shown.last().unwrap() as i64;
+    assert!(last_alice < left_at + 2000, "Alice's closed stream shown until {last_alice} ms, she left at {left_at} ms");
+    let bob_back = frames.iter().find(|f| f.t_ms as i64 > left_at && close(f.centre_rgb, BLUE)).map(|f| f.t_ms as i64).expect("the stage never moved on to Bob");
+    assert!(bob_back < left_at + 2000, "Bob back on screen at {bob_back} ms, Alice left at {left_at} ms");
+    let names: Vec<&str> = view.timeline.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Bob", "Alice", "Bob"]);
+    drop(bob);
+}

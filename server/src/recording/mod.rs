@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 use switcher::{Action, Switcher, WARM_GRACE};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// How long a stopped compositor may take to finish its file before it is killed.
+/// How long a stopped compositor may take to finish its file before it is killed, on
+/// top of how far behind real time it last said it was (a busy machine's compositor
+/// renders its backlog first: that is slow, not dead).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RecorderConfig {
@@ -160,6 +162,7 @@ impl Recorder {
             switcher: Switcher::new(WARM_GRACE),
             speaker: None,
             order: Vec::new(),
+            lag_ms: 0,
         };
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
@@ -318,6 +321,8 @@ struct Task {
     /// Participants in the order they were first recorded (the room's join order), so
     /// that the source map, and the sidecar after it, lists them so.
     order: Vec<ParticipantId>,
+    /// How far behind real time the compositor last said it was.
+    lag_ms: u64,
 }
 
 impl Task {
@@ -358,7 +363,13 @@ impl Task {
                 }
                 Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop().await,
                 Step::Message(Some(message)) => match message {
-                    FromCompositor::Progress { .. } | FromCompositor::Ready { .. } => {}
+                    FromCompositor::Progress { lag_ms, .. } => {
+                        if lag_ms >= 1000 && self.lag_ms < 1000 {
+                            tracing::warn!(room = %self.room.id, recording = %self.id, lag_ms, "the recorder is falling behind real time: this machine is too busy for its recordings");
+                        }
+                        self.lag_ms = lag_ms;
+                    }
+                    FromCompositor::Ready { .. } => {}
                     FromCompositor::Warning { message, .. } => tracing::warn!(recording = %self.id, "recorder: {message}"),
                     FromCompositor::Finished { .. } => break Outcome::Finished,
                     FromCompositor::Failed { message, .. } => break Outcome::Failed(message),
@@ -383,7 +394,8 @@ impl Task {
         if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
             tracing::warn!(recording = %self.id, "cannot send stop: {e}");
         }
-        let outcome = tokio::time::timeout(FINISH_TIMEOUT, async {
+        let limit = FINISH_TIMEOUT + Duration::from_millis(self.lag_ms) * 3;
+        let outcome = tokio::time::timeout(limit, async {
             loop {
                 match self.compositor.next().await {
                     Some(FromCompositor::Finished { .. }) => return Outcome::Finished,
@@ -399,7 +411,7 @@ impl Task {
         .await
         .unwrap_or_else(|_| {
             self.compositor.kill();
-            Outcome::Failed(format!("the recorder did not finish within {FINISH_TIMEOUT:?} and was stopped; the file up to then plays"))
+            Outcome::Failed(format!("the recorder did not finish within {limit:?} and was stopped; the file up to then plays"))
         });
         tracing::info!(recording = %self.id, stop_ms = started.elapsed().as_millis() as u64, "recording stopped");
         outcome
