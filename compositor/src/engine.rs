@@ -42,6 +42,21 @@ const PENDING_PACKETS: usize = 500;
 /// An audio stream's positions follow its RTP timestamps; if a sender report moves its
 /// mapping further than this, the stream is placed anew.
 const REANCHOR_SAMPLES: i64 = SAMPLE_RATE as i64 * 40 / 1000;
+/// A 20 ms packet this loud (dBFS) is a voice, for the per-second activity.
+const VOICE_DB: f32 = -45.0;
+/// A participant spoke in a second when this many of its packets there were voice
+/// (200 ms of the 1000).
+const VOICE_PACKETS: u16 = 10;
+
+/// The per-second activity the sidecar keeps (the highlight reel scores with it).
+#[derive(Debug, Default)]
+struct Activity {
+    /// Voiced packets per second and source, for the seconds not finished yet.
+    voiced: std::collections::BTreeMap<u64, HashMap<u32, u16>>,
+    /// The mix's sum of squares and sample count in the second being mixed.
+    energy: (f64, u64),
+    second: u64,
+}
 
 pub struct Config {
     pub id: String,
@@ -92,6 +107,12 @@ struct AudioIn {
     last_ts: Option<i64>,
 }
 
+/// The level of samples in dBFS (RMS; -100 for silence).
+fn level_dbfs(samples: &[f32]) -> f32 {
+    let mean = samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32;
+    if mean > 0.0 { (10.0 * mean.log10()).max(-100.0) } else { -100.0 }
+}
+
 /// What the last output frame was made of, to reuse it when nothing changed.
 #[derive(PartialEq)]
 struct FrameKey {
@@ -124,6 +145,7 @@ pub struct Engine {
     rtcp_out: Vec<Vec<u8>>,
     messages: Vec<FromCompositor>,
     next_progress: Instant,
+    activity: Activity,
     /// How far behind real time the last poll found the output.
     lag_ms: u64,
     warned: HashSet<String>,
@@ -149,6 +171,8 @@ impl Engine {
             height: cfg.video.height,
             fps: cfg.video.fps,
             max_lag_ms: 0,
+            loudness_db: Vec::new(),
+            voices: Vec::new(),
         };
         let mut engine = Self {
             cfg,
@@ -173,6 +197,7 @@ impl Engine {
             rtcp_out: Vec::new(),
             messages: Vec::new(),
             next_progress: now + PROGRESS_EVERY,
+            activity: Activity::default(),
             lag_ms: 0,
             warned: HashSet::new(),
         };
@@ -400,6 +425,10 @@ impl Engine {
                     mapped
                 }
             };
+            if level_dbfs(&samples) >= VOICE_DB {
+                let second = pos.max(0) as u64 / u64::from(SAMPLE_RATE);
+                *self.activity.voiced.entry(second).or_default().entry(ssrc).or_default() += 1;
+            }
             self.mixer.push_at(&ssrc, pos, &samples);
         }
     }
@@ -481,6 +510,7 @@ impl Engine {
         while self.mixer.position() + AUDIO_FRAME as i64 <= due_samples {
             let mixed = self.mixer.mix(AUDIO_FRAME);
             self.writer().write_audio(&mixed)?;
+            self.note_activity(&mixed);
         }
         let mixer = &self.mixer;
         self.draining.retain(|ssrc| mixer.has_pending(ssrc));
@@ -542,6 +572,25 @@ impl Engine {
         let shown = show.participant().cloned();
         self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p));
         Ok(())
+    }
+
+    /// Adds a mixed frame to the second it belongs to; a finished second goes into the
+    /// sidecar's `loudness_db` and `voices`.
+    fn note_activity(&mut self, mixed: &[f32]) {
+        let a = &mut self.activity;
+        a.energy.0 += mixed.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>();
+        a.energy.1 += mixed.len() as u64;
+        let second = (self.mixer.position().max(0) as u64) / u64::from(SAMPLE_RATE);
+        while a.second < second {
+            let mean = a.energy.0 / a.energy.1.max(1) as f64;
+            let db = if mean > 0.0 { (10.0 * mean.log10()).max(-100.0) } else { -100.0 };
+            self.sidecar.loudness_db.push((db * 10.0).round() as f32 / 10.0);
+            let voices = a.voiced.get(&a.second).map_or(0, |by_source| by_source.values().filter(|&&n| n >= VOICE_PACKETS).count());
+            self.sidecar.voices.push(voices.min(255) as u8);
+            a.voiced.retain(|s, _| *s > a.second);
+            a.energy = (0.0, 0);
+            a.second += 1;
+        }
     }
 
     /// The shown participant changed with the frame at `t` (recording time); turns are

@@ -11,19 +11,23 @@ pub mod chapters;
 pub mod clock;
 pub mod compose;
 pub mod control;
+pub mod cutter;
 pub mod decode;
 pub mod depacketize;
 pub mod engine;
+pub mod highlights;
 pub mod jitter;
 pub mod mixer;
 pub mod mp4;
 pub mod probe;
+pub mod reel;
 pub mod process;
 pub mod rtp;
 pub mod sidecar;
 pub mod stage;
 pub mod synth;
 pub mod timeline;
+pub mod vtt;
 
 /// Initializes FFmpeg's libraries once (idempotent), with their log at errors only: the
 /// encoders' banners and per-fragment notes are noise in a server's log.

@@ -21,8 +21,10 @@ pub const AUDIO_FRAME: usize = 1024;
 const AAC_PRIMING: i64 = 1024;
 /// Video timestamps are in 90 kHz ticks, fine enough for that start.
 const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
-/// Where the recording's time 0 is in the file (the priming), in ms.
-pub const START_MS: u64 = (AAC_PRIMING as u64 * 1000).div_ceil(SAMPLE_RATE as u64);
+/// Where the recording's time 0 is in the file (the priming), in µs, and in ms rounded
+/// up (a seek there shows the frame that starts there).
+pub const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
+pub const START_MS: u64 = START_US.div_ceil(1000);
 
 pub struct VideoSettings {
     pub width: u32,
@@ -97,6 +99,9 @@ impl Mp4Writer {
         options.set("preset", &settings.preset);
         options.set("tune", "zerolatency");
         options.set("forced-idr", "1");
+        // No extra keyframes at scene changes (a speaker switch is one): keyframes stay
+        // exactly one a second, where the highlight reel can cut without re-encoding.
+        options.set("sc_threshold", "0");
         let video = video.open_with(options)?;
         stream.set_parameters(&video);
         stream.set_time_base(VIDEO_TIME_BASE);

@@ -63,6 +63,12 @@ pub struct Sidecar {
     /// few tens when the machine keeps up (a diagnostic; benchmarks read it).
     #[serde(default)]
     pub max_lag_ms: u64,
+    /// Per second of the file: the mix's level, dBFS (one decimal).
+    #[serde(default)]
+    pub loudness_db: Vec<f32>,
+    /// Per second of the file: how many participants spoke in it (cross-talk at 2+).
+    #[serde(default)]
+    pub voices: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +134,8 @@ mod tests {
             height: 720,
             fps: 30,
             max_lag_ms: 0,
+            loudness_db: vec![-23.5, -60.0],
+            voices: vec![1, 0],
         }
     }
 

@@ -22,6 +22,23 @@ pub enum Command {
     /// for each recording. It binds a UDP port for RTP, reports it on stdout, and takes
     /// its control messages on stdin (JSON lines; see docs/architecture.md).
     Compose(ComposeArgs),
+    /// Make the highlight reel of a recording (as the review page's button does), for
+    /// recordings copied elsewhere: RECORDING.mp4 with its sidecar RECORDING.json beside it.
+    Reel(ReelArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReelArgs {
+    /// The recording's mp4 (its sidecar, the same name ending in .json, beside it).
+    #[arg(value_name = "RECORDING.mp4")]
+    pub recording: PathBuf,
+    /// The longest the reel may be, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(4..=3600))]
+    pub max_seconds: u64,
+    /// Where to write the reel (default: RECORDING.highlights.mp4); its list of clips goes
+    /// beside it, ending in .json.
+    #[arg(short = 'o', long, value_name = "OUT.mp4")]
+    pub output: Option<PathBuf>,
 }
 
 /// The x264 presets, fastest first.

@@ -1,7 +1,9 @@
 //! HTTP routes. Handlers stay thin: they read shared state and turn it into JSON.
 use crate::assets;
 use crate::media::{WorkerHealth, WorkerPool};
+use crate::recording::highlights::{self, ReelStatus};
 use crate::recording::{RecordError, Recorder, RecordingId, RecordingView, StoreError};
+use compositor::sidecar::Status;
 use crate::room::{RoomDump, RoomId, RoomView, Rooms};
 use crate::session::{self, SessionContext};
 use axum::extract::{Path, Request, State, WebSocketUpgrade};
@@ -30,8 +32,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/rooms/{room}/recording", axum::routing::post(start_recording).delete(stop_recording))
         .route("/api/rooms/{room}/ws", get(room_socket))
         .route("/api/recordings", get(list_recordings))
-        .route("/api/recordings/{id}", get(get_recording))
+        .route("/api/recordings/{id}", get(get_recording).delete(delete_recording))
         .route("/api/recordings/{id}/video", get(recording_video))
+        .route("/api/recordings/{id}/speakers.vtt", get(speakers_vtt))
+        .route("/api/recordings/{id}/highlights", get(highlights_video).post(build_highlights))
+        .route("/api/recordings/{id}/highlights.json", get(highlights_clips))
         .route("/api/debug/dump", get(debug_dump))
         .route("/api/{*rest}", get(api_not_found))
         .fallback(get(web_asset))
@@ -128,13 +133,28 @@ async fn stop_recording(State(state): State<Arc<AppState>>, ValidRoomId(id): Val
 }
 
 async fn list_recordings(State(state): State<Arc<AppState>>) -> Json<Vec<RecordingView>> {
-    let store = Arc::clone(&state.recorder);
+    let recorder = Arc::clone(&state.recorder);
     // Reading every sidecar touches the disk: off the async workers.
-    Json(tokio::task::spawn_blocking(move || store.store().list()).await.unwrap_or_default())
+    Json(tokio::task::spawn_blocking(move || recorder.list()).await.unwrap_or_default())
 }
 
 async fn get_recording(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<Json<RecordingView>, ApiFailure> {
-    Ok(Json(state.recorder.store().read(&id)?))
+    Ok(Json(state.recorder.view(&id)?))
+}
+
+/// Removes the recording's files (video, sidecar, reel). Not while it records or its
+/// reel is being built.
+async fn delete_recording(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<StatusCode, ApiFailure> {
+    let recorder = &state.recorder;
+    if recorder.is_active(&id) {
+        return Err(ApiFailure(StatusCode::CONFLICT, format!("recording {id} is still running: stop it first")));
+    }
+    if recorder.highlights().is_building(&id) {
+        return Err(ApiFailure(StatusCode::CONFLICT, format!("the highlight reel of {id} is being built: try again in a moment")));
+    }
+    recorder.store().delete(&id)?;
+    recorder.highlights().forget(&id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The mp4, with Range requests (players seek with them). A recording still running
@@ -145,11 +165,62 @@ async fn recording_video(State(state): State<Arc<AppState>>, ValidRecordingId(id
         state.recorder.store().read(&id)?;
         return Err(ApiFailure(StatusCode::NOT_FOUND, format!("recording {id} has no video file")));
     }
+    serve_mp4(path, request).await
+}
+
+async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiFailure> {
     let response = tower_http::services::ServeFile::new_with_mime(path, &"video/mp4".parse().expect("a mime type"))
         .oneshot(request)
         .await
         .map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the video: {e}")))?;
     Ok(response.into_response())
+}
+
+/// The speaker timeline as WebVTT, one cue per turn.
+async fn speakers_vtt(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<Response, ApiFailure> {
+    let view = state.recorder.store().read(&id)?;
+    let body = compositor::vtt::speakers_vtt(&view.timeline);
+    Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
+}
+
+/// Builds the highlight reel: 202 while it builds (a second request joins the running
+/// build), 200 once it exists. Not for a recording still running (409).
+async fn build_highlights(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<(StatusCode, Json<ReelStatus>), ApiFailure> {
+    let recorder = &state.recorder;
+    let sidecar = recorder.store().read_sidecar(&id)?;
+    if sidecar.status == Status::Recording || recorder.is_active(&id) {
+        return Err(ApiFailure(StatusCode::CONFLICT, format!("recording {id} is still running: stop it, then build its highlights")));
+    }
+    let files = recorder.store().reel_files(&id);
+    if !files.recording.is_file() {
+        return Err(ApiFailure(StatusCode::NOT_FOUND, format!("recording {id} has no video file to cut highlights from")));
+    }
+    match recorder.highlights().status(&id, &files) {
+        ready @ ReelStatus::Ready { .. } => return Ok((StatusCode::OK, Json(ready))),
+        building @ ReelStatus::Building { .. } => return Ok((StatusCode::ACCEPTED, Json(building))),
+        ReelStatus::None | ReelStatus::Failed { .. } => {}
+    }
+    recorder.highlights().forget(&id);
+    let status = recorder.highlights().start(&id, sidecar, files, compositor::reel::Rules::default());
+    Ok((StatusCode::ACCEPTED, Json(status)))
+}
+
+fn no_reel(id: &RecordingId) -> ApiFailure {
+    ApiFailure(StatusCode::NOT_FOUND, format!("recording {id} has no highlight reel yet: POST /api/recordings/{id}/highlights builds it"))
+}
+
+async fn highlights_video(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId, request: Request) -> Result<Response, ApiFailure> {
+    state.recorder.store().read_sidecar(&id)?;
+    let files = state.recorder.store().reel_files(&id);
+    if highlights::read_clips(&files).is_none() {
+        return Err(no_reel(&id));
+    }
+    serve_mp4(files.reel, request).await
+}
+
+async fn highlights_clips(State(state): State<Arc<AppState>>, ValidRecordingId(id): ValidRecordingId) -> Result<Json<Vec<compositor::highlights::ReelClip>>, ApiFailure> {
+    state.recorder.store().read_sidecar(&id)?;
+    highlights::read_clips(&state.recorder.store().reel_files(&id)).map(Json).ok_or_else(|| no_reel(&id))
 }
 
 async fn list_rooms(State(state): State<Arc<AppState>>) -> Json<Vec<RoomView>> {

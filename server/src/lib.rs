@@ -8,6 +8,7 @@ pub mod http;
 pub mod media;
 pub mod protocol;
 pub mod recording;
+pub mod reel;
 pub mod room;
 pub mod serve;
 pub mod session;

@@ -15,6 +15,13 @@ fn main() -> ExitCode {
             Ok((config, bind)) => ExitCode::from(compositor::process::run(config, bind) as u8),
             Err(err) => cli::exit_on_parse_error(err),
         },
+        cli::Command::Reel(args) => match server::reel::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         cli::Command::Serve(args) => {
             let args = match args.validate() {
                 Ok(args) => args,

@@ -5,139 +5,14 @@
 //! a cut-off recording (listed as interrupted).
 mod common;
 
-use compositor::control::{self, Codec, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
+use common::compose::{feed, Compose, ID};
+use compositor::control::{FromCompositor, ToCompositor, CONTROL_VERSION};
 use compositor::probe;
 use compositor::sidecar::{Sidecar, Status};
-use compositor::synth::{self, AudioSource, Pattern, VideoSource};
-use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const ID: &str = "20261202-120000-proc01";
-
-struct Compose {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    messages: mpsc::Receiver<FromCompositor>,
-    port: u16,
-}
-
-impl Compose {
-    /// `podium compose` writing into `dir`; `wrap` runs it through another command
-    /// (a shell that mounts a small disk first).
-    fn spawn(dir: &Path, wrap: Option<&str>) -> Compose {
-        let args = format!(
-            "compose --id {ID} --room proc --output {out} --sidecar {side} --recording-size 320x180 --recording-fps 30",
-            out = dir.join(format!("{ID}.mp4")).display(),
-            side = dir.join(format!("{ID}.json")).display()
-        );
-        let bin = env!("CARGO_BIN_EXE_podium");
-        let mut command = match wrap {
-            None => {
-                let mut c = Command::new(bin);
-                c.args(args.split(' '));
-                c
-            }
-            Some(script) => {
-                let mut c = Command::new("unshare");
-                c.args(["--map-root-user", "--mount", "sh", "-c", &script.replace("{podium}", &format!("{bin} {args}"))]);
-                c
-            }
-        };
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, messages) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(m) = control::from_line::<FromCompositor>(&line) {
-                    let _ = tx.send(m);
-                }
-            }
-        });
-        let port = match messages.recv_timeout(Duration::from_secs(10)).expect("no ready") {
-            FromCompositor::Ready { rtp_port, .. } => rtp_port,
-            other => panic!("not ready: {other:?}"),
-        };
-        let mut c = Compose { stdin: child.stdin.take(), child, messages, port };
-        let source = |ssrc, kind, codec, payload_type, clock_rate| Source { ssrc, participant_id: "p1".into(), name: "Ada".into(), kind, codec, payload_type, clock_rate, paused: false };
-        c.send(&ToCompositor::Sources { v: CONTROL_VERSION, sources: vec![source(11, MediaKind::Audio, Codec::Opus, 111, 48_000), source(12, MediaKind::Video, Codec::Vp8, 96, 90_000)] });
-        c.send(&ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: Some("p1".into()) });
-        c
-    }
-
-    fn send(&mut self, message: &ToCompositor) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(control::to_line(message).as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next message that is not progress, within `limit`.
-    fn next_outcome(&self, limit: Duration) -> Option<FromCompositor> {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.messages.recv_timeout(left) {
-                Ok(FromCompositor::Progress { .. } | FromCompositor::Warning { .. }) => {}
-                Ok(m) => return Some(m),
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Compose {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sends a participant's media (a moving red picture at 25 fps, a 440 Hz voice) to the
-/// compositor in real time until `stop`, answering its keyframe requests.
-fn feed(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.connect(("127.0.0.1", port)).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let mut cam = VideoSource::new(12, 96, 320, 180, 25).unwrap();
-        let mut mic = AudioSource::new(11, 111).unwrap();
-        let start = Instant::now();
-        let mut buf = [0u8; 1500];
-        for tick in 0u64.. {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let t = tick * 20;
-            while let Ok(n) = socket.recv(&mut buf) {
-                if !compositor::rtp::pli_targets(&buf[..n]).is_empty() {
-                    cam.request_keyframe();
-                }
-            }
-            let _ = socket.send(&mic.next_packet(&synth::tone(440.0, 0.3, t * 48, 960)).unwrap());
-            if tick % 2 == 0 {
-                for p in cam.next_frame(Pattern::Moving([200, 40, 40]), t).unwrap() {
-                    let _ = socket.send(&p.to_bytes());
-                }
-            }
-            if tick % 50 == 5 {
-                let ntp = 3_900_000_000_000.0 + t as f64;
-                let _ = socket.send(&synth::sender_report(12, ntp, cam.timestamp_at(t)));
-                let _ = socket.send(&synth::sender_report(11, ntp, mic.timestamp_of(t * 48)));
-            }
-            if let Some(wait) = (start + Duration::from_millis((tick + 1) * 20)).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-    })
-}
 
 fn files(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(format!("{ID}.mp4")), dir.join(format!("{ID}.json")))

@@ -24,7 +24,7 @@ struct Setup {
     rooms: Arc<Rooms>,
     recorder: Arc<Recorder>,
     dir: PathBuf,
-    _pool: Arc<WorkerPool>,
+    pool: Arc<WorkerPool>,
 }
 
 async fn setup(size: (u32, u32)) -> Setup {
@@ -39,7 +39,7 @@ async fn setup(size: (u32, u32)) -> Setup {
         switch: SwitchMode::PauseResume,
         bind: ip,
     });
-    Setup { rooms, recorder, dir, _pool: pool }
+    Setup { rooms, recorder, dir, pool }
 }
 
 fn close(a: [u8; 3], b: [u8; 3]) -> bool {
@@ -232,4 +232,46 @@ async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
     let names: Vec<&str> = view.timeline.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["Bob", "Alice", "Bob"]);
     drop(bob);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
+    use tower::ServiceExt;
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "busy", "Alice", Some(RED), 440.0).await;
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let state = Arc::new(server::http::AppState { pool: Arc::clone(&s.pool), rooms: Arc::clone(&s.rooms), recorder: Arc::clone(&s.recorder), shutdown });
+    let app = server::http::router(state);
+    let call = |method: &str, uri: String| {
+        let request = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
+        }
+    };
+    let (status, started) = call("POST", "/api/rooms/busy/recording".into()).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    assert_eq!(started["status"], "recording");
+    let (status, conflict) = call("POST", "/api/rooms/busy/recording".into()).await;
+    assert_eq!(status, 409);
+    assert!(conflict["error"].as_str().unwrap().contains(&id), "the conflict names the running recording: {conflict}");
+    assert_eq!(call("POST", "/api/rooms/nobody-here/recording".into()).await.0, 404);
+    assert_eq!(call("POST", "/api/rooms/bad%20room/recording".into()).await.0, 400);
+    assert_eq!(call("GET", "/api/rooms/busy".into()).await.1["recording"]["id"], id.as_str());
+    sleep_ms(1500).await;
+    let (status, body) = call("POST", format!("/api/recordings/{id}/highlights")).await;
+    assert_eq!(status, 409, "a reel of a running recording: {body}");
+    assert!(body["error"].as_str().unwrap().contains("still running"), "{body}");
+    assert_eq!(call("DELETE", format!("/api/recordings/{id}")).await.0, 409, "deleting a running recording");
+    let (status, live) = call("GET", format!("/api/recordings/{id}")).await;
+    assert_eq!((status, live["status"].as_str()), (200, Some("recording")));
+    let (status, stopped) = call("DELETE", "/api/rooms/busy/recording".into()).await;
+    assert_eq!((status, stopped["status"].as_str()), (200, Some("finished")), "{stopped}");
+    assert_eq!(call("DELETE", "/api/rooms/busy/recording".into()).await.0, 404, "nothing left to stop");
+    assert_eq!(call("DELETE", format!("/api/recordings/{id}")).await.0, 204);
+    drop(alice);
 }

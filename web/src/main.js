@@ -1,6 +1,8 @@
 // Podium's browser UI: routes on the URL (the server serves this page for all of them).
 import { el } from './ui.js';
 import { showRoom } from './room.js';
+import { showLibrary } from './recordings.js';
+import { showReview } from './review.js';
 
 // Diagnostics for people and automation: when the devices opened, and every change of
 // who is on the stage (time in ms since the epoch, and the name).
@@ -16,10 +18,12 @@ if (roomMatch) {
   const room = decodeURIComponent(roomMatch[1]);
   if (ROOM_ID.test(room)) showRoom(app, room, params);
   else showLobby(`"${room}" is not a valid room name: use 1 to 64 letters, digits, '-' or '_'.`);
-} else if (path.startsWith('/recordings')) {
-  app.replaceChildren(el('div', { class: 'center' }, el('div', { class: 'card' },
-    el('h1', {}, 'Recordings'), el('p', { class: 'muted' }, 'The recordings library arrives with recording.'),
-    el('a', { href: '/' }, '← Back'))));
+} else if (/^\/recordings\/?$/.test(path)) {
+  document.title = 'Recordings · Podium';
+  showLibrary(app);
+} else if (path.startsWith('/recordings/')) {
+  document.title = 'Recording · Podium';
+  showReview(app, decodeURIComponent(path.slice('/recordings/'.length).replace(/\/$/, '')));
 } else {
   showLobby();
 }
@@ -35,7 +39,8 @@ function showLobby(error) {
     el('label', { for: 'name' }, 'Your name'), name,
     el('label', { for: 'room' }, 'Room'), room,
     problem,
-    el('button', { class: 'primary', type: 'submit' }, 'Join'));
+    el('button', { class: 'primary', type: 'submit' }, 'Join'),
+    el('a', { href: '/recordings', class: 'muted small lobby-link' }, 'Recordings →'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const n = name.value.trim();

@@ -3,6 +3,7 @@
 // tile's data-participant-name and data-speaking="true|false".
 import { Meeting, openDevices } from './meeting.js';
 import { el, icon, initials, colorFor } from './ui.js';
+import { topbar } from './format.js';
 
 export async function showRoom(app, room, params) {
   const name = params.get('name') ?? sessionStorage.getItem('podium.name') ?? '';
@@ -92,9 +93,7 @@ class RoomView {
     this.count = el('span', { class: 'count' });
 
     app.replaceChildren(el('div', { class: 'room' },
-      el('header', { class: 'topbar' },
-        el('a', { href: '/', class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
-        el('span', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
+      topbar(el('span', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
       this.banner,
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),

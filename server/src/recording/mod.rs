@@ -8,6 +8,7 @@
 //! (joins, leaves, mutes, speakers), and ends on a stop (the API, or the room
 //! emptying), a compositor failure, or the server shutting down (which stops every
 //! recording and waits for their files before it exits).
+pub mod highlights;
 mod id;
 pub mod process;
 pub mod store;
@@ -75,6 +76,7 @@ enum Slot {
 pub struct Recorder {
     config: RecorderConfig,
     store: Store,
+    highlights: Arc<highlights::Highlights>,
     slots: Mutex<HashMap<RoomId, Slot>>,
     closing: AtomicBool,
 }
@@ -87,11 +89,31 @@ impl Recorder {
         if found > 0 {
             tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
         }
-        Arc::new(Self { config, store, slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
+        Arc::new(Self { config, store, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn highlights(&self) -> &Arc<highlights::Highlights> {
+        &self.highlights
+    }
+
+    /// A recording with its reel's state, as the API shows it.
+    pub fn view(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
+        let mut view = self.store.read(id)?;
+        view.highlights = Some(self.highlights.status(id, &self.store.reel_files(id)));
+        Ok(view)
+    }
+
+    /// Every recording, newest first, with their reels' states.
+    pub fn list(&self) -> Vec<RecordingView> {
+        let mut all = self.store.list();
+        for view in &mut all {
+            view.highlights = Some(self.highlights.status(&view.id, &self.store.reel_files(&view.id)));
+        }
+        all
     }
 
     /// Starts recording `room`.

@@ -22,6 +22,9 @@ pub struct RecordingView {
     pub size_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The highlight reel's state (filled in by the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlights: Option<super::highlights::ReelStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +56,11 @@ impl Store {
         self.dir.join(format!("{id}.json"))
     }
 
-    pub fn read(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
+    pub fn reel_files(&self, id: &RecordingId) -> super::highlights::ReelFiles {
+        super::highlights::ReelFiles { recording: self.video_path(id), reel: self.dir.join(format!("{id}.highlights.mp4")) }
+    }
+
+    pub fn read_sidecar(&self, id: &RecordingId) -> Result<Sidecar, StoreError> {
         let path = self.sidecar_path(id);
         let sidecar = match Sidecar::read(&path) {
             Ok(s) => s,
@@ -63,8 +70,31 @@ impl Store {
         if sidecar.id != id.as_str() {
             return Err(StoreError::Unreadable { id: id.clone(), message: format!("its sidecar names another recording ({})", sidecar.id) });
         }
+        Ok(sidecar)
+    }
+
+    pub fn read(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
+        let sidecar = self.read_sidecar(id)?;
         let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
         Ok(view(id.clone(), sidecar, size_bytes))
+    }
+
+    /// Removes a recording's files: its reel, its video, then its sidecar (last, so a
+    /// recording that could not be removed whole still lists).
+    pub fn delete(&self, id: &RecordingId) -> Result<(), StoreError> {
+        if !self.sidecar_path(id).exists() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        let reel = self.reel_files(id);
+        for path in [reel.clips(), reel.reel, self.video_path(id), self.sidecar_path(id)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Unreadable { id: id.clone(), message: format!("cannot delete {}: {e}", path.display()) }),
+            }
+        }
+        tracing::info!(recording = %id, "recording deleted");
+        Ok(())
     }
 
     /// Every recording on disk, newest first; unreadable ones are left out (and logged).
@@ -151,7 +181,7 @@ impl Store {
 }
 
 fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
-    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error }
+    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error, highlights: None }
 }
 
 /// Keeps the timeline within what the file holds; the last turn ran until the cut.
@@ -198,6 +228,8 @@ mod tests {
             height: 720,
             fps: 30,
             max_lag_ms: 0,
+            loudness_db: Vec::new(),
+            voices: Vec::new(),
         }
     }
 

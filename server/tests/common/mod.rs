@@ -1,5 +1,6 @@
 //! Starts the real `podium serve` binary for integration tests.
 #![allow(dead_code)]
+pub mod compose;
 pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

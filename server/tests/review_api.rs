@@ -1,0 +1,123 @@
+//! The review API over real recordings, through the real `podium serve`: the speaker
+//! track, building the highlight reel (a second request joins it), the reel and its
+//! clips, deleting, and bad input (ids, missing and corrupt files) answered clearly.
+mod common;
+
+use common::compose::{record_for, ID};
+use common::Server;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn call(method: &str, url: &str) -> (u16, Value, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = match method {
+        "POST" => agent.post(url).send_empty(),
+        "DELETE" => agent.delete(url).call(),
+        _ => agent.get(url).call(),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), format!("{content_type}\n{text}"))
+}
+
+#[test]
+fn speaker_track_reel_and_delete_over_a_real_recording() {
+    let dir = common::temp_dir("review");
+    record_for(&dir, 11);
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let url = |path: &str| server.url(path);
+
+    let (status, list, _) = call("GET", &url("/api/recordings"));
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["id"], ID);
+    assert_eq!(list[0]["highlights"]["status"], "none", "{list}");
+
+    // The speaker track: WebVTT, a cue for Ada's turn.
+    let (status, _, body) = call("GET", &url(&format!("/api/recordings/{ID}/speakers.vtt")));
+    assert_eq!(status, 200);
+    assert!(body.starts_with("text/vtt"), "{body}");
+    assert!(body.contains("WEBVTT") && body.contains("-->") && body.contains("<v Ada>Ada</v>"), "{body}");
+
+    // No reel yet.
+    assert_eq!(call("GET", &url(&format!("/api/recordings/{ID}/highlights"))).0, 404);
+    let (status, err, _) = call("GET", &url(&format!("/api/recordings/{ID}/highlights.json")));
+    assert_eq!(status, 404);
+    assert!(err["error"].as_str().unwrap().contains("POST"), "{err}");
+
+    // Build it; a second request while it builds joins (no second build).
+    let (status, first, _) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
+    assert!(status == 202 || status == 200, "{status} {first}");
+    let (status, second, _) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
+    assert!((status == 202 && second["status"] == "building") || (status == 200 && second["status"] == "ready"), "{status} {second}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let (_, rec, _) = call("GET", &url(&format!("/api/recordings/{ID}")));
+        if rec["highlights"]["status"] != "building" {
+            break rec["highlights"].clone();
+        }
+        assert!(Instant::now() < deadline, "still building");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(state["status"], "ready", "{state}");
+    let (status, clips, _) = call("GET", &url(&format!("/api/recordings/{ID}/highlights.json")));
+    assert_eq!(status, 200);
+    let clips = clips.as_array().unwrap().clone();
+    assert!(!clips.is_empty());
+    for c in &clips {
+        assert!(c["source_start_ms"].as_u64().unwrap() < c["source_end_ms"].as_u64().unwrap(), "{c}");
+        assert_eq!(c["name"], "Ada");
+        assert!(c["score"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(state["clips"].as_u64().unwrap() as usize, clips.len());
+    let reel = ureq::get(&url(&format!("/api/recordings/{ID}/highlights"))).header("Range", "bytes=0-9").call().unwrap();
+    assert_eq!(reel.status(), 206);
+    assert_eq!(reel.headers().get("content-type").unwrap(), "video/mp4");
+    assert_eq!(call("POST", &url(&format!("/api/recordings/{ID}/highlights"))).0, 200, "built already: no rebuild");
+
+    // Delete: the recording and everything with it go.
+    let (status, _, _) = call("DELETE", &url(&format!("/api/recordings/{ID}")));
+    assert_eq!(status, 204);
+    assert_eq!(call("GET", &url(&format!("/api/recordings/{ID}"))).0, 404);
+    assert_eq!(call("DELETE", &url(&format!("/api/recordings/{ID}"))).0, 404);
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files left: {left:?}");
+}
+
+#[test]
+fn bad_ids_missing_and_corrupt_files_get_clear_answers() {
+    let dir = common::temp_dir("review-bad");
+    // A sidecar that is not JSON, and a good sidecar whose video is gone.
+    std::fs::write(dir.join("20261202-090000-broken.json"), "{ this is not").unwrap();
+    std::fs::write(dir.join("20261202-090000-broken.mp4"), b"not an mp4").unwrap();
+    record_for(&dir, 3);
+    std::fs::remove_file(dir.join(format!("{ID}.mp4"))).unwrap();
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let url = |path: &str| server.url(path);
+
+    for path in ["/api/recordings/..%2f..%2fetc%2fpasswd", "/api/recordings/nope/video", "/api/recordings/20261202-090000-BROKEN/highlights", "/api/recordings/x/speakers.vtt"] {
+        let (status, body, _) = call("GET", &url(path));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("invalid recording id"), "{path}: {body}");
+    }
+    let unknown = "20261202-090000-zzzzzz";
+    for (method, path) in [("GET", ""), ("GET", "/video"), ("GET", "/speakers.vtt"), ("POST", "/highlights"), ("GET", "/highlights"), ("GET", "/highlights.json"), ("DELETE", "")] {
+        let (status, body, _) = call(method, &url(&format!("/api/recordings/{unknown}{path}")));
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(unknown), "{body}");
+    }
+    // The corrupt one: a clear error naming the file, and the list goes on without it.
+    let (status, body, _) = call("GET", &url("/api/recordings/20261202-090000-broken"));
+    assert_eq!(status, 500);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("20261202-090000-broken.json") && error.contains("not a valid"), "{error}");
+    assert_eq!(call("POST", &url("/api/recordings/20261202-090000-broken/highlights")).0, 500);
+    let (_, list, _) = call("GET", &url("/api/recordings"));
+    assert_eq!(list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), [ID]);
+    // The one whose video is gone: no reel, and why.
+    let (status, body, _) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no video file"), "{body}");
+    assert_eq!(call("GET", &url(&format!("/api/recordings/{ID}/video"))).0, 404);
+}

@@ -1,0 +1,120 @@
+// The recordings library (/recordings): every recording, newest first, with a search
+// by room or participant, and per recording play, download and delete (confirmed).
+// Running recordings show live. DOM hooks (docs/api.md): #search, #recordings-list,
+// .recording-row[data-recording-id][data-status], .play, .download, .delete,
+// #confirm-delete.
+import { el, icon, initials, colorFor } from './ui.js';
+import { formatDate, formatDuration, formatSize, topbar } from './format.js';
+
+const POLL_LIVE_MS = 2000;
+
+export async function showLibrary(app) {
+  const banner = el('div', { id: 'banner', class: 'banner error', role: 'alert', hidden: true });
+  const search = el('input', { id: 'search', type: 'search', placeholder: 'Search by room or participant', 'aria-label': 'Search recordings', autocomplete: 'off' });
+  const list = el('div', { id: 'recordings-list', class: 'rec-list', 'aria-live': 'polite' });
+  const count = el('span', { class: 'muted small' });
+  const dialog = confirmDialog();
+  app.replaceChildren(el('div', { class: 'page' },
+    topbar(el('span', { class: 'room-name' }, 'Recordings'), el('a', { href: '/', class: 'button-link' }, 'New meeting')),
+    banner,
+    el('main', { class: 'page-main' },
+      el('div', { class: 'library-head' }, el('h1', {}, 'Recordings'), count, search),
+      list),
+    dialog));
+
+  let recordings = [];
+  let timer = null;
+  const showError = (text) => { banner.hidden = !text; banner.textContent = text ?? ''; };
+
+  const render = () => {
+    const q = search.value.trim().toLowerCase();
+    const shown = recordings.filter((r) => !q || r.room.toLowerCase().includes(q) || r.participants.some((p) => p.name.toLowerCase().includes(q)));
+    count.textContent = recordings.length ? `${shown.length} of ${recordings.length}` : '';
+    if (!recordings.length) {
+      list.replaceChildren(el('div', { class: 'empty card-ish' },
+        el('h2', {}, 'No recordings yet'),
+        el('p', { class: 'muted' }, 'Start a meeting and press Record: the recording shows up here, with who spoke when.'),
+        el('a', { href: '/', class: 'button-link primary' }, 'Start a meeting')));
+      return;
+    }
+    if (!shown.length) {
+      list.replaceChildren(el('p', { class: 'empty muted' }, `No recording matches “${search.value}”.`));
+      return;
+    }
+    list.replaceChildren(...shown.map((r) => row(r, () => askDelete(r))));
+  };
+
+  const load = async () => {
+    try {
+      const res = await fetch('/api/recordings');
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? res.statusText);
+      recordings = await res.json();
+      showError(null);
+    } catch (err) {
+      showError(`Cannot load the recordings: ${err.message}`);
+    }
+    render();
+    clearTimeout(timer);
+    // A running recording's duration and size grow: refresh while one runs.
+    if (recordings.some((r) => r.status === 'recording')) timer = setTimeout(load, POLL_LIVE_MS);
+  };
+
+  const askDelete = async (r) => {
+    if (!(await dialog.ask(r))) return;
+    const res = await fetch(`/api/recordings/${r.id}`, { method: 'DELETE' });
+    if (!res.ok && res.status !== 404) {
+      showError(`Could not delete the recording: ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
+      return;
+    }
+    recordings = recordings.filter((x) => x.id !== r.id);
+    render();
+  };
+
+  search.addEventListener('input', render);
+  window.addEventListener('focus', load);
+  await load();
+  if (recordings.length) search.focus();
+}
+
+function row(r, onDelete) {
+  const live = r.status === 'recording';
+  const status = {
+    recording: el('span', { class: 'status live' }, el('span', { class: 'rec-dot' }), 'Recording'),
+    failed: el('span', { class: 'status bad', title: r.error ?? '' }, 'Failed'),
+    interrupted: el('span', { class: 'status warn', title: r.error ?? '' }, 'Interrupted'),
+  }[r.status] ?? null;
+  const people = el('div', { class: 'people' }, ...r.participants.slice(0, 6).map((p) =>
+    el('span', { class: 'avatar', style: `background:${colorFor(p.name)}`, title: p.name }, initials(p.name))),
+  r.participants.length > 6 ? el('span', { class: 'muted small' }, `+${r.participants.length - 6}`) : null);
+  const names = r.participants.map((p) => p.name).join(', ') || 'nobody joined';
+  const del = el('button', { class: 'icon-button delete', title: live ? 'Stop the recording before deleting it' : 'Delete', 'aria-label': `Delete the recording of ${r.room}`, disabled: live }, icon('trash'));
+  del.addEventListener('click', onDelete);
+  return el('article', { class: 'recording-row', 'data-recording-id': r.id, 'data-status': r.status },
+    el('a', { class: 'thumb', href: `/recordings/${r.id}`, 'aria-label': `Play the recording of ${r.room}` }, icon('play')),
+    el('div', { class: 'rec-info' },
+      el('div', { class: 'rec-title' }, el('a', { href: `/recordings/${r.id}` }, r.room), status),
+      el('div', { class: 'muted small' }, `${formatDate(r.started_at)} · ${formatDuration(r.duration_ms)} · ${formatSize(r.size_bytes)}`),
+      el('div', { class: 'rec-people' }, people, el('span', { class: 'small names' }, names)),
+      r.error && r.status !== 'recording' ? el('div', { class: 'small rec-error' }, r.error) : null),
+    el('div', { class: 'rec-actions' },
+      el('a', { class: 'button-link play', href: `/recordings/${r.id}` }, 'Play'),
+      el('a', { class: 'icon-button download', href: `/api/recordings/${r.id}/video`, download: `podium-${r.room}-${r.id}.mp4`, title: 'Download the mp4', 'aria-label': 'Download' }, icon('download')),
+      del));
+}
+
+/** A modal that asks before deleting; `ask(recording)` resolves true to go ahead. */
+function confirmDialog() {
+  const text = el('p', {});
+  const cancel = el('button', { class: 'button-link', value: 'cancel' }, 'Cancel');
+  const ok = el('button', { class: 'button-link danger', value: 'delete', id: 'confirm-delete-ok' }, 'Delete');
+  const dialog = el('dialog', { id: 'confirm-delete', class: 'dialog' },
+    el('form', { method: 'dialog' }, el('h2', {}, 'Delete this recording?'), text,
+      el('div', { class: 'dialog-actions' }, cancel, ok)));
+  dialog.ask = (r) => new Promise((resolve) => {
+    text.textContent = `The recording of ${r.room} from ${formatDate(r.started_at)} (${formatDuration(r.duration_ms)}) and its timeline and highlights will be removed for good.`;
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), { once: true });
+    dialog.showModal();
+    cancel.focus();
+  });
+  return dialog;
+}

@@ -1,0 +1,287 @@
+// The review page (/recordings/{id}): the player (Range requests, the WebVTT speaker
+// track), the speaker timeline under it (a row per participant; hover for who and
+// when, click to seek; the playhead follows), the current speaker, the chapters, the
+// talk-time summary, and the highlight reel (build with progress, play, its clips seek
+// the recording). DOM hooks (docs/api.md): #player, #current-speaker, #timeline,
+// .timeline-segment[data-start-ms][data-end-ms][data-participant-name], #playhead,
+// #chapters li[data-start-ms], #talk-time .talk-row, #build-reel, #reel-progress,
+// #reel-player, .reel-clip[data-source-start-ms].
+import { el, icon, initials, colorFor } from './ui.js';
+import { formatClock, formatDate, formatDuration, formatSize, topbar } from './format.js';
+
+const POLL_MS = 700;
+
+export async function showReview(app, id) {
+  const banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
+  const say = (kind, text) => { banner.hidden = !text; banner.className = `banner ${kind}`; banner.textContent = text ?? ''; };
+  app.replaceChildren(el('div', { class: 'page' }, topbar(el('a', { href: '/recordings', class: 'back' }, '← Recordings')), banner,
+    el('main', { class: 'page-main' }, el('p', { class: 'muted' }, 'Loading the recording…'))));
+
+  let rec;
+  try {
+    const res = await fetch(`/api/recordings/${encodeURIComponent(id)}`);
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(new Error(body.error ?? res.statusText), { status: res.status });
+    rec = body;
+  } catch (err) {
+    const text = err.status === 404 ? 'There is no such recording: it may have been deleted.' : `This recording cannot be shown: ${err.message}`;
+    app.querySelector('.page-main').replaceChildren(el('div', { class: 'empty card-ish', id: 'review-error' },
+      el('h2', {}, err.status === 404 ? 'Not found' : 'Cannot open the recording'), el('p', {}, text),
+      el('a', { href: '/recordings', class: 'button-link' }, 'Back to the recordings')));
+    return;
+  }
+  new Review(app, rec, say).render();
+}
+
+class Review {
+  constructor(app, rec, say) {
+    this.app = app;
+    this.rec = rec;
+    this.say = say;
+    this.duration = Math.max(1, rec.duration_ms);
+    const base = `/api/recordings/${rec.id}`;
+    this.player = el('video', { id: 'player', controls: true, preload: 'metadata', playsinline: true, src: `${base}/video` },
+      el('track', { kind: 'subtitles', label: 'Speakers', srclang: 'en', src: `${base}/speakers.vtt` }));
+    this.player.addEventListener('error', () => this.say('error', `The video cannot be played: ${this.player.error?.message || 'the file is missing or damaged'}.`));
+    this.current = el('div', { id: 'current-speaker', class: 'current-speaker', 'aria-live': 'polite' });
+    this.playhead = el('div', { id: 'playhead', class: 'playhead' });
+    this.tooltip = el('div', { class: 'tooltip', role: 'tooltip', hidden: true });
+    this.timeline = el('div', { id: 'timeline', class: 'timeline' });
+    this.chapters = el('ol', { id: 'chapters', class: 'chapters' });
+    this.talk = el('div', { id: 'talk-time', class: 'talk-time' });
+    this.reel = el('section', { id: 'highlights', class: 'panel' });
+    this.player.addEventListener('timeupdate', () => this.follow());
+    this.player.addEventListener('seeked', () => this.follow());
+  }
+
+  seek(ms, play = true) {
+    // A little past the start: the turn's first frame, not the one before it.
+    this.player.currentTime = (ms + 50) / 1000;
+    if (play) this.player.play().catch(() => {});
+  }
+
+  render() {
+    const { rec } = this;
+    const live = rec.status === 'recording';
+    const note = {
+      recording: ['info', 'This meeting is still being recorded: what is recorded so far plays, and the page keeps up.'],
+      failed: ['error', `This recording stopped on an error: ${rec.error ?? 'unknown'}. What was recorded plays.`],
+      interrupted: ['error', `${rec.error ?? 'This recording was cut off'}.`],
+    }[rec.status];
+    if (note) this.say(...note);
+    const people = rec.participants.map((p) => p.name).join(', ');
+    const main = el('main', { class: 'page-main review' },
+      el('div', { class: 'review-head' },
+        el('h1', {}, rec.room),
+        el('div', { class: 'muted' }, `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`),
+        el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download')),
+      el('div', { class: 'review-grid' },
+        el('div', { class: 'review-main' },
+          el('div', { class: 'player-wrap' }, this.player),
+          this.current,
+          el('section', { class: 'panel', 'aria-label': 'Speaker timeline' },
+            el('h2', {}, 'Who spoke when'), el('div', { class: 'timeline-wrap' }, this.timeline, this.tooltip))),
+        el('aside', { class: 'review-side' },
+          el('section', { class: 'panel' }, el('h2', {}, 'Chapters'), this.chapters),
+          el('section', { class: 'panel' }, el('h2', {}, 'Talk time'), this.talk),
+          this.reel)));
+    this.app.querySelector('.page-main').replaceWith(main);
+    this.renderTimeline();
+    this.renderChapters();
+    this.renderTalk();
+    this.renderReel(rec.highlights ?? { status: 'none' }, live);
+    this.follow();
+    if (live) this.pollLive();
+  }
+
+  /** A row per participant, a bar per turn, to the recording's length. */
+  renderTimeline() {
+    const { rec } = this;
+    const turns = rec.timeline;
+    if (!turns.length) {
+      this.timeline.replaceChildren(el('p', { class: 'muted small' }, 'Nobody spoke in this recording.'));
+      return;
+    }
+    const order = [...new Set([...rec.participants.map((p) => p.name), ...turns.map((t) => t.name)])].filter((n) => turns.some((t) => t.name === n));
+    const rows = order.map((name) => {
+      const track = el('div', { class: 'track' });
+      track.addEventListener('click', (e) => {
+        if (e.target !== track) return;
+        const box = track.getBoundingClientRect();
+        this.seek(((e.clientX - box.left) / box.width) * this.duration - 50);
+      });
+      for (const t of turns.filter((x) => x.name === name)) {
+        const seg = el('button', {
+          class: 'timeline-segment',
+          style: `left:${(t.start_ms / this.duration) * 100}%;width:${Math.max(0.4, ((t.end_ms - t.start_ms) / this.duration) * 100)}%;background:${colorFor(name)}`,
+          'data-start-ms': t.start_ms, 'data-end-ms': t.end_ms, 'data-participant-name': name,
+          'aria-label': `${name}, ${formatClock(t.start_ms)} to ${formatClock(t.end_ms)}`,
+        });
+        seg.addEventListener('click', () => this.seek(t.start_ms));
+        seg.addEventListener('mouseenter', () => this.showTooltip(seg, `${name} · ${formatClock(t.start_ms)} – ${formatClock(t.end_ms)} (${formatDuration(t.end_ms - t.start_ms)})`));
+        seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
+        seg.addEventListener('focus', () => this.showTooltip(seg, `${name} · ${formatClock(t.start_ms)} – ${formatClock(t.end_ms)}`));
+        seg.addEventListener('blur', () => { this.tooltip.hidden = true; });
+        track.append(seg);
+      }
+      return el('div', { class: 'timeline-row', 'data-participant-name': name },
+        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), name), track);
+    });
+    const ticks = el('div', { class: 'ticks' });
+    const step = niceStep(this.duration);
+    for (let t = 0; t <= this.duration; t += step) ticks.append(el('span', { style: `left:${(t / this.duration) * 100}%` }, formatDuration(t)));
+    this.timeline.replaceChildren(...rows, el('div', { class: 'timeline-row axis' }, el('span', { class: 'timeline-name' }), ticks), this.playhead);
+  }
+
+  showTooltip(seg, text) {
+    this.tooltip.textContent = text;
+    this.tooltip.hidden = false;
+    const wrap = this.tooltip.parentElement.getBoundingClientRect();
+    const box = seg.getBoundingClientRect();
+    this.tooltip.style.left = `${Math.min(wrap.width - 200, Math.max(0, box.left - wrap.left))}px`;
+    this.tooltip.style.top = `${box.top - wrap.top - 34}px`;
+  }
+
+  renderChapters() {
+    const turns = this.rec.timeline;
+    this.chapters.replaceChildren(...(turns.length ? turns.map((t) => {
+      const li = el('li', { 'data-start-ms': t.start_ms },
+        el('button', { class: 'chapter' }, el('span', { class: 'chapter-time' }, formatClock(t.start_ms)),
+          el('span', { class: 'dot', style: `background:${colorFor(t.name)}` }), t.name));
+      li.querySelector('button').addEventListener('click', () => this.seek(t.start_ms));
+      return li;
+    }) : [el('li', { class: 'muted small' }, 'No chapters: nobody spoke.')]));
+  }
+
+  /** Total time, share and turns per participant, as bars. */
+  renderTalk() {
+    const totals = new Map();
+    for (const t of this.rec.timeline) {
+      const x = totals.get(t.name) ?? { ms: 0, turns: 0 };
+      x.ms += t.end_ms - t.start_ms;
+      x.turns += 1;
+      totals.set(t.name, x);
+    }
+    const all = [...totals.values()].reduce((s, x) => s + x.ms, 0);
+    const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([name, x]) => {
+      const share = all ? x.ms / all : 0;
+      return el('div', { class: 'talk-row', 'data-participant-name': name },
+        el('div', { class: 'talk-label' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)),
+          el('span', { class: 'talk-name' }, name), el('span', { class: 'talk-share' }, `${Math.round(share * 100)} %`)),
+        el('div', { class: 'talk-bar' }, el('span', { style: `width:${(share * 100).toFixed(1)}%;background:${colorFor(name)}` })),
+        el('div', { class: 'muted small' }, `${formatDuration(x.ms)} · ${x.turns} ${x.turns === 1 ? 'turn' : 'turns'}`));
+    });
+    this.talk.replaceChildren(...(rows.length ? rows : [el('p', { class: 'muted small' }, 'Nobody spoke in this recording.')]));
+  }
+
+  renderReel(state, live) {
+    const base = `/api/recordings/${this.rec.id}`;
+    const head = el('h2', {}, 'Highlight reel');
+    if (state.status === 'ready') {
+      const player = el('video', { id: 'reel-player', controls: true, preload: 'metadata', src: `${base}/highlights?v=${state.duration_ms}` });
+      const clips = el('ol', { class: 'reel-clips' });
+      this.reel.replaceChildren(head, player,
+        el('div', { class: 'muted small' }, `${state.clips} clips · ${formatDuration(state.duration_ms)}`),
+        clips, el('a', { class: 'button-link', href: `${base}/highlights`, download: `podium-${this.rec.room}-highlights.mp4` }, icon('download'), 'Download the reel'));
+      fetch(`${base}/highlights.json`).then((r) => (r.ok ? r.json() : [])).then((list) => {
+        clips.replaceChildren(...list.map((c) => {
+          const b = el('button', { class: 'reel-clip', 'data-source-start-ms': c.source_start_ms, title: `Score ${c.score.toFixed(2)}: see it in the recording` },
+            el('span', { class: 'dot', style: `background:${colorFor(c.name)}` }), c.name,
+            el('span', { class: 'muted small' }, ` ${formatClock(c.source_start_ms)}–${formatClock(c.source_end_ms)}`));
+          b.addEventListener('click', () => this.seek(c.source_start_ms));
+          return el('li', {}, b);
+        }));
+      });
+      return;
+    }
+    const button = el('button', { id: 'build-reel', class: 'primary', disabled: live || state.status === 'building' }, state.status === 'failed' ? 'Try again' : 'Build highlight reel');
+    const explain = el('p', { class: 'muted small' }, live
+      ? 'Available once the recording ends.'
+      : 'Up to a minute of the best moments, at least one of everyone who spoke 10 s or more, cut without re-encoding.');
+    const progress = el('div', { id: 'reel-progress', class: 'progress', hidden: state.status !== 'building', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
+      el('span', { style: `width:${Math.round((state.progress ?? 0) * 100)}%` }));
+    const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error' }, state.error) : null;
+    this.reel.replaceChildren(head, explain, progress, error, button);
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      const res = await fetch(`${base}/highlights`, { method: 'POST' });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        this.renderReel({ status: 'failed', error: body.error ?? res.statusText }, live);
+        return;
+      }
+      this.renderReel(body, live);
+      if (body.status === 'building') this.pollReel();
+    });
+    if (state.status === 'building') this.pollReel();
+  }
+
+  async pollReel() {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const res = await fetch(`/api/recordings/${this.rec.id}`);
+        if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? res.statusText);
+        const state = (await res.json()).highlights ?? { status: 'none' };
+        if (state.status === 'building') {
+          const bar = this.reel.querySelector('#reel-progress');
+          bar.hidden = false;
+          bar.setAttribute('aria-valuenow', Math.round(state.progress * 100));
+          bar.firstChild.style.width = `${Math.round(state.progress * 100)}%`;
+          continue;
+        }
+        this.renderReel(state, false);
+        return;
+      }
+    } catch (err) {
+      this.renderReel({ status: 'failed', error: `Lost track of the reel: ${err.message}` }, false);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** While it records: the timeline and length grow. */
+  async pollLive() {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 2000));
+      const res = await fetch(`/api/recordings/${this.rec.id}`).catch(() => null);
+      if (!res?.ok) return;
+      const rec = await res.json();
+      const ended = rec.status !== 'recording';
+      this.rec = rec;
+      this.duration = Math.max(1, rec.duration_ms);
+      this.renderTimeline();
+      this.renderChapters();
+      this.renderTalk();
+      if (ended) {
+        this.say(null, null);
+        this.renderReel(rec.highlights ?? { status: 'none' }, false);
+        return;
+      }
+    }
+  }
+
+  /** The playhead, the current speaker and chapter follow the player. */
+  follow() {
+    const ms = this.player.currentTime * 1000;
+    this.playhead.style.left = `calc(var(--name-col) + (100% - var(--name-col)) * ${Math.min(1, ms / this.duration)})`;
+    const turn = this.rec.timeline.find((t) => t.start_ms <= ms && ms < t.end_ms);
+    const name = turn?.name ?? null;
+    if (this.current.dataset.participantName !== (name ?? '')) {
+      this.current.dataset.participantName = name ?? '';
+      this.current.replaceChildren(name
+        ? el('span', {}, el('span', { class: 'dot', style: `background:${colorFor(name)}` }), 'Speaking: ', el('strong', {}, name))
+        : el('span', { class: 'muted' }, 'Nobody speaking'));
+      for (const li of this.chapters.querySelectorAll('li[data-start-ms]')) li.classList.toggle('current', turn && Number(li.dataset.startMs) === turn.start_ms);
+      for (const seg of this.timeline.querySelectorAll('.timeline-segment')) seg.classList.toggle('current', turn && Number(seg.dataset.startMs) === turn.start_ms);
+    }
+  }
+}
+
+/** A tick step for the axis: about 6 ticks, at 5 s, 10 s, 30 s, 1 min, 5 min, … */
+function niceStep(ms) {
+  for (const s of [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (ms / (s * 1000) <= 7) return s * 1000;
+  return 7200 * 1000;
+}
