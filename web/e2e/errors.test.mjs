@@ -2,6 +2,8 @@
 // audio-only participant, a taken name, a bad room name, and a lost server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cameraFile } from './fixtures.mjs';
 import { launchBrowser, startServer } from './helpers.mjs';
 
@@ -77,4 +79,37 @@ test('a full room says so, and what to do', { timeout: 60_000 }, async (t) => {
   assert.match(message, /try again later or use another room/);
   // The pre-join card stays, with the name kept, so trying again is one click.
   assert.equal(await second.locator('#name').inputValue(), 'Bob');
+});
+
+test('recordings pages say what is wrong: no such recording, a corrupt sidecar, a missing video', { timeout: 60_000 }, async (t) => {
+  const server = await startServer();
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const dir = server.recordingsDir;
+  writeFileSync(join(dir, '20261202-090000-broken.json'), '{ "version": 1, "id": ');
+  const sidecar = {
+    version: 1, id: '20261202-100000-novide', room: 'lost', status: 'finished', started_at: '2026-12-02T10:00:00.000Z',
+    duration_ms: 5000, participants: [{ participant_id: 'a', name: 'Ada' }],
+    timeline: [{ start_ms: 0, end_ms: 5000, participant_id: 'a', name: 'Ada' }], width: 1280, height: 720, fps: 30,
+  };
+  writeFileSync(join(dir, `${sidecar.id}.json`), JSON.stringify(sidecar));
+  const page = await browser.newPage();
+
+  await page.goto(`${server.baseUrl}/recordings/20261202-090000-zzzzzz`);
+  assert.match(await text(page, '#review-error'), /no such recording/i);
+  await page.goto(`${server.baseUrl}/recordings/not-an-id`);
+  assert.match(await text(page, '#review-error'), /invalid recording id/);
+  await page.goto(`${server.baseUrl}/recordings/20261202-090000-broken`);
+  const broken = await text(page, '#review-error');
+  assert.match(broken, /20261202-090000-broken\.json/);
+  assert.match(broken, /not a valid recording sidecar/);
+  // The video is gone: the page says so, and the reel cannot be built, with why.
+  await page.goto(`${server.baseUrl}/recordings/${sidecar.id}`);
+  await page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('cannot be played'), null, { timeout: 10_000 });
+  await page.click('#build-reel');
+  assert.match(await text(page, '#reel-error'), /no video file/);
+  // The library lists what it can read, and is not broken by the rest.
+  await page.goto(`${server.baseUrl}/recordings`);
+  await page.locator(`.recording-row[data-recording-id="${sidecar.id}"]`).waitFor();
+  assert.equal(await page.locator('.recording-row').count(), 1);
 });

@@ -5,11 +5,11 @@
 // turn), never flickers nor follows a 0.6 s backchannel, holds everyone's speech, and
 // has one chapter per turn. Prints the switch latency from speech onset to the
 // speaker's first frame in the file.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { findOnset, launchBrowser, startAudioMeter, startServer } from './helpers.mjs';
+import { findOnset, frameColor, launchBrowser, nearestParticipant, startAudioMeter, startServer } from './helpers.mjs';
 import { audioSamples, frameColors, probe, rms, runs, whoIs } from './media.mjs';
 
 // Seconds from each participant's microphone start.
@@ -28,17 +28,20 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const slotsOf = (name) => [...TURNS.filter((t) => t.name === name), ...(BACKCHANNEL.name === name ? [BACKCHANNEL] : [])]
   .map((t) => [t.start, t.duration]).sort((a, b) => a[0] - b[0]);
 
-test('recording a meeting: one mp4 that follows the speaker, with everyone heard and a chapter per turn', { timeout: 180_000 }, async (t) => {
+// The recorded meeting, for the review test that follows.
+let recorded = null;
+const cleanup = [];
+after(async () => { for (const f of cleanup.reverse()) await f(); });
+
+test('recording a meeting: one mp4 that follows the speaker, with everyone heard and a chapter per turn', { timeout: 180_000 }, async () => {
   const server = await startServer();
+  cleanup.push(() => server.stop());
   const names = ['Alice', 'Bob', 'Carol'];
   const browsers = await Promise.all(names.map((name) => launchBrowser({
     videoFile: cameraFile(name),
     audioFile: `${micFile(name, slotsOf(name), TOTAL)}%noloop`,
   })));
-  t.after(async () => {
-    await Promise.all(browsers.map((b) => b.close()));
-    await server.stop();
-  });
+  cleanup.push(() => Promise.all(browsers.map((b) => b.close())));
   const pages = await Promise.all(browsers.map((b) => b.newPage({ viewport: { width: 1000, height: 640 } })));
   const errors = [];
   pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`${names[i]}: ${e.message}`)));
@@ -141,4 +144,103 @@ test('recording a meeting: one mp4 that follows the speaker, with everyone heard
 
   const sorted = [...latencies].sort((a, b) => a - b);
   console.log(`recording switch latency from speech onset to the speaker's first frame in the mp4 (ms): ${latencies.join(', ')}; median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted.at(-1)}`);
+  recorded = { server, browser: browsers[0], id, timeline: rec.timeline, names };
+});
+
+/** Shots of a page when PODIUM_E2E_SCREENSHOTS names a folder (to look at). */
+async function shot(page, name) {
+  if (process.env.PODIUM_E2E_SCREENSHOTS) await page.screenshot({ path: join(process.env.PODIUM_E2E_SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+test('reviewing it: the library lists it, the timeline seeks to each speaker, the reel plays, delete asks first', { timeout: 120_000 }, async (t) => {
+  if (!recorded) return t.skip('no recording was made');
+  const { server, browser, id, timeline, names } = recorded;
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+
+  // The library: the recording, its room, duration, people; the search finds it by
+  // participant and not by nonsense.
+  await page.goto(`${server.baseUrl}/recordings`);
+  const row = page.locator(`.recording-row[data-recording-id="${id}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  const text = await row.textContent();
+  assert.match(text, /standup/);
+  for (const n of names) assert.match(text, new RegExp(n));
+  assert.equal(await row.getAttribute('data-status'), 'finished');
+  await shot(page, 'library');
+  await page.fill('#search', 'caro');
+  assert.equal(await page.locator('.recording-row').count(), 1);
+  await page.fill('#search', 'zzzz');
+  assert.equal(await page.locator('.recording-row').count(), 0);
+  assert.match(await page.locator('#recordings-list').textContent(), /No recording matches/);
+  await page.fill('#search', '');
+
+  // The review page: one segment per turn, in one row per speaker.
+  await row.locator('a.play').click();
+  await page.waitForURL(`**/recordings/${id}`);
+  await page.waitForFunction(() => document.querySelector('#player')?.readyState >= 1, null, { timeout: 10_000 });
+  const segments = page.locator('.timeline-segment');
+  assert.equal(await segments.count(), timeline.length, 'one segment per turn');
+  assert.equal(await page.locator('.timeline-row[data-participant-name]').count(), new Set(timeline.map((e) => e.name)).size);
+  assert.equal(await page.locator('#chapters li[data-start-ms]').count(), timeline.length);
+  const shares = await page.locator('#talk-time .talk-share').allTextContents();
+  const sum = shares.reduce((s, x) => s + Number.parseInt(x, 10), 0);
+  assert.ok(sum >= 98 && sum <= 102, `talk shares add up to ${sum} %`);
+
+  // Clicking a segment seeks there: the frame shows that speaker, and says so.
+  for (let k = 0; k < timeline.length; k++) {
+    const seg = segments.nth(k);
+    const who = await seg.getAttribute('data-participant-name');
+    const start = Number(await seg.getAttribute('data-start-ms'));
+    await seg.hover();
+    assert.match(await page.locator('.tooltip').textContent(), new RegExp(who));
+    await seg.click();
+    await page.waitForFunction((s) => {
+      const v = document.querySelector('#player');
+      return v.currentTime * 1000 >= s && !v.seeking && v.readyState >= 2;
+    }, start, { timeout: 10_000 });
+    await page.evaluate(() => document.querySelector('#player').pause());
+    const rgb = await frameColor(page, '#player');
+    assert.equal(nearestParticipant(rgb), who, `segment ${k} (${who} at ${start} ms) shows ${JSON.stringify(rgb)}`);
+    await page.waitForFunction((w) => document.querySelector('#current-speaker').dataset.participantName === w, who, { timeout: 5000 });
+  }
+  await shot(page, 'review');
+
+  // The speaker track is attached: its cues are the turns.
+  const cues = await page.evaluate(async () => {
+    const track = document.querySelector('#player').textTracks[0];
+    track.mode = 'hidden';
+    for (let i = 0; i < 50 && !(track.cues?.length); i++) await new Promise((r) => setTimeout(r, 100));
+    return [...(track.cues ?? [])].map((c) => [Math.round(c.startTime * 1000), c.text]);
+  });
+  assert.deepEqual(cues.map(([, text]) => text.replace(/<[^>]+>/g, '')), timeline.map((e) => e.name));
+
+  // The highlight reel: built with progress, it plays, and its clips seek the recording.
+  await page.click('#build-reel');
+  await page.locator('#reel-player').waitFor({ timeout: 30_000 });
+  await page.evaluate(() => { const v = document.querySelector('#reel-player'); v.muted = true; return v.play(); });
+  await page.waitForFunction(() => document.querySelector('#reel-player').currentTime > 1, null, { timeout: 15_000 });
+  const clips = page.locator('.reel-clip');
+  assert.ok(await clips.count() >= 1);
+  const clipStart = Number(await clips.first().getAttribute('data-source-start-ms'));
+  await clips.first().click();
+  await page.waitForFunction((s) => Math.abs(document.querySelector('#player').currentTime * 1000 - s) < 1500, clipStart, { timeout: 5000 });
+  await shot(page, 'review-reel');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'review-phone');
+
+  // Delete asks, and then the recording is gone, from the list and the disk's API.
+  await page.goto(`${server.baseUrl}/recordings`);
+  await row.locator('.delete').click();
+  const dialog = page.locator('#confirm-delete');
+  await dialog.waitFor({ state: 'visible' });
+  assert.match(await dialog.textContent(), /removed for good/);
+  await dialog.locator('button[value=cancel]').click();
+  assert.equal(await row.count(), 1, 'cancel keeps it');
+  await row.locator('.delete').click();
+  await page.click('#confirm-delete-ok');
+  await row.waitFor({ state: 'detached', timeout: 5000 });
+  assert.equal((await fetch(`${server.baseUrl}/api/recordings/${id}`)).status, 404);
+  assert.deepEqual(errors, []);
 });

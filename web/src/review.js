@@ -128,7 +128,8 @@ class Review {
         el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), name), track);
     });
     const ticks = el('div', { class: 'ticks' });
-    const step = niceStep(this.duration);
+    // About one label per 90 px of track.
+    const step = niceStep(this.duration, Math.max(2, Math.floor((this.timeline.clientWidth - 130) / 90)));
     for (let t = 0; t <= this.duration; t += step) ticks.append(el('span', { style: `left:${(t / this.duration) * 100}%` }, formatDuration(t)));
     this.timeline.replaceChildren(...rows, el('div', { class: 'timeline-row axis' }, el('span', { class: 'timeline-name' }), ticks), this.playhead);
   }
@@ -187,7 +188,7 @@ class Review {
         clips.replaceChildren(...list.map((c) => {
           const b = el('button', { class: 'reel-clip', 'data-source-start-ms': c.source_start_ms, title: `Score ${c.score.toFixed(2)}: see it in the recording` },
             el('span', { class: 'dot', style: `background:${colorFor(c.name)}` }), c.name,
-            el('span', { class: 'muted small' }, ` ${formatClock(c.source_start_ms)}–${formatClock(c.source_end_ms)}`));
+            el('span', { class: 'muted small clip-time' }, `${formatClock(c.source_start_ms)} – ${formatClock(c.source_end_ms)}`));
           b.addEventListener('click', () => this.seek(c.source_start_ms));
           return el('li', {}, b);
         }));
@@ -201,7 +202,7 @@ class Review {
     const progress = el('div', { id: 'reel-progress', class: 'progress', hidden: state.status !== 'building', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
       el('span', { style: `width:${Math.round((state.progress ?? 0) * 100)}%` }));
     const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error' }, state.error) : null;
-    this.reel.replaceChildren(head, explain, progress, error, button);
+    this.reel.replaceChildren(...[head, explain, progress, error, button].filter(Boolean));
     button.addEventListener('click', async () => {
       button.disabled = true;
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
@@ -280,8 +281,8 @@ class Review {
   }
 }
 
-/** A tick step for the axis: about 6 ticks, at 5 s, 10 s, 30 s, 1 min, 5 min, … */
-function niceStep(ms) {
-  for (const s of [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (ms / (s * 1000) <= 7) return s * 1000;
+/** A tick step for the axis: at most `ticks` ticks, at 5 s, 10 s, 30 s, 1 min, 5 min, … */
+function niceStep(ms, ticks) {
+  for (const s of [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (ms / (s * 1000) <= ticks) return s * 1000;
   return 7200 * 1000;
 }

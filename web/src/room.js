@@ -120,8 +120,8 @@ class RoomView {
     if (state.banner) {
       this.banner.hidden = false;
       this.banner.className = `banner ${state.banner.kind}`;
-      this.banner.replaceChildren(state.banner.text,
-        state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : null);
+      const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : '';
+      this.banner.replaceChildren(state.banner.text, link);
     } else {
       this.banner.hidden = true;
     }
