@@ -14,6 +14,8 @@
 //!   the pause/resume switcher and with the re-creating one.
 //! - sync: audio/video offset in the mp4 of a camera that flashes when its mic beeps.
 //! - concurrency: how many 4-person recordings run at once in real time.
+//! - reel: the time `podium reel` takes over a 1-hour recording (a real minute of a
+//!   4-person meeting, repeated 60 times by stream copy, its sidecar likewise).
 use compositor::probe;
 use compositor::sidecar::Sidecar;
 use compositor::synth::Pattern;
@@ -423,6 +425,66 @@ async fn concurrency(env: &Env) {
     }
 }
 
+async fn reel(env: &Env) {
+    println!("\n## reel: `podium reel` over a 1-hour recording (4 participants, 1280x720@30 veryfast)\n");
+    let people = env.meeting("reel", 4, false).await;
+    let room = Arc::clone(&people[0].room);
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    recorder.start(Arc::clone(&room)).await.unwrap();
+    // Turns of varied length: 7, 9, 11 and 13 s.
+    let mut k = 0;
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        for (i, p) in people.iter().enumerate() {
+            p.speak(i == k % 4);
+        }
+        tokio::time::sleep(Duration::from_secs(7 + 2 * (k % 4) as u64).min(until.saturating_duration_since(Instant::now()))).await;
+        k += 1;
+    }
+    let minute = recorder.stop(&room.id).await.unwrap();
+    drop(people);
+    let source = env.dir.join(format!("{}.mp4", minute.id));
+    let sidecar = Sidecar::read(&env.dir.join(format!("{}.json", minute.id))).unwrap();
+    // An hour of it: the minute 60 times over, by stream copy, fragmented as ours are.
+    let list = env.dir.join("hour.txt");
+    std::fs::write(&list, (0..60).map(|_| format!("file '{}'\n", source.display())).collect::<String>()).unwrap();
+    let hour = env.dir.join("20261202-000000-hour01.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"])
+        .arg(&list)
+        .args(["-map", "0", "-map_chapters", "-1", "-c", "copy", "-movflags", "frag_keyframe+empty_moov+default_base_moof"])
+        .arg(&hour)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg concat failed");
+    let segment = probe::duration_ms(&source).unwrap();
+    let mut long = sidecar.clone();
+    long.id = "20261202-000000-hour01".into();
+    long.timeline = (0..60u64).flat_map(|k| sidecar.timeline.iter().map(move |t| compositor::sidecar::TimelineEntry { start_ms: t.start_ms + k * segment, end_ms: t.end_ms + k * segment, ..t.clone() })).collect();
+    long.loudness_db = (0..60).flat_map(|_| sidecar.loudness_db.iter().copied()).collect();
+    long.voices = (0..60).flat_map(|_| sidecar.voices.iter().copied()).collect();
+    long.duration_ms = probe::duration_ms(&hour).unwrap();
+    long.write(&hour.with_extension("json")).unwrap();
+    let size_mb = std::fs::metadata(&hour).unwrap().len() as f64 / 1e6;
+    println!("| page cache | reel of the hour ({:.0} min, {size_mb:.0} MB, {} turns) | clips | reel length |", long.duration_ms as f64 / 60_000.0, long.timeline.len());
+    println!("|---|---|---|---|");
+    for cold in [true, false] {
+        if cold {
+            // As after a restart: nothing of the file in memory (needs root; skipped otherwise).
+            let _ = Command::new("sync").status();
+            let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+        }
+        let t = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_podium")).arg("reel").arg(&hour).output().unwrap();
+        let took = t.elapsed();
+        assert!(out.status.success(), "podium reel failed: {}", String::from_utf8_lossy(&out.stderr));
+        let clips: Vec<compositor::highlights::ReelClip> = serde_json::from_slice(&std::fs::read(hour.with_extension("highlights.json")).unwrap()).unwrap();
+        let length: u64 = clips.iter().map(|c| c.source_end_ms - c.source_start_ms).sum();
+        println!("| {} | {:.2} s | {} | {:.1} s |", if cold { "cold (dropped)" } else { "warm" }, took.as_secs_f64(), clips.len(), length as f64 / 1000.0);
+    }
+}
+
 fn main() {
     let what = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "all".into());
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))).with_writer(std::io::stderr).init();
@@ -446,6 +508,9 @@ fn main() {
         }
         if all || what == "concurrency" {
             concurrency(&env).await;
+        }
+        if all || what == "reel" {
+            reel(&env).await;
         }
         let _ = std::fs::remove_dir_all(&env.dir);
     });
