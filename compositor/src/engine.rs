@@ -19,7 +19,7 @@ use crate::jitter::{JitterBuffer, Released};
 use crate::mixer::Mixer;
 use crate::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::rtp::{self, RtpPacket};
-use crate::sidecar::{self, Participant, Sidecar, Status, TimelineEntry};
+use crate::sidecar::{self, Participant, Sidecar, Status};
 use crate::stage::{Show, Stage};
 use crate::timeline::Timeline;
 use ffmpeg_next::frame;
@@ -616,15 +616,12 @@ impl Engine {
         }
     }
 
+    /// Rewrites the sidecar with the duration and turns so far (once the file is
+    /// closed, with the duration it ended at).
     fn write_sidecar(&mut self) {
         let now_ms = self.writer.as_ref().map_or(self.sidecar.duration_ms, Mp4Writer::duration_ms);
         self.sidecar.duration_ms = now_ms;
-        self.sidecar.timeline = self
-            .timeline
-            .turns(now_ms)
-            .into_iter()
-            .map(|t| TimelineEntry { start_ms: t.start_ms, end_ms: t.end_ms, participant_id: t.participant_id, name: t.name })
-            .collect();
+        self.sidecar.timeline = self.timeline.turns(now_ms);
         if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
             self.warn_once("sidecar", e.to_string());
         }
@@ -645,21 +642,11 @@ impl Engine {
         let duration_ms = self.writer().duration_ms();
         self.timeline.finish(duration_ms);
         self.update_chapters(duration_ms);
-        let writer = self.writer.take().expect("open");
-        let size_probe = self.cfg.output.clone();
-        writer.finish()?;
+        self.writer.take().expect("open").finish()?;
         self.sidecar.status = status;
         self.sidecar.duration_ms = duration_ms;
-        self.sidecar.timeline = self
-            .timeline
-            .turns(duration_ms)
-            .into_iter()
-            .map(|t| TimelineEntry { start_ms: t.start_ms, end_ms: t.end_ms, participant_id: t.participant_id, name: t.name })
-            .collect();
-        if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
-            tracing::warn!(recording = %self.cfg.id, "{e}");
-        }
-        let size_bytes = std::fs::metadata(size_probe).map_or(0, |m| m.len());
+        self.write_sidecar();
+        let size_bytes = std::fs::metadata(&self.cfg.output).map_or(0, |m| m.len());
         Ok(Summary { duration_ms, size_bytes })
     }
 

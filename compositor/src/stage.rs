@@ -90,11 +90,6 @@ impl<P: Clone + Eq + Hash> Stage<P> {
         state.sending = sending;
     }
 
-    /// A participant left: their video can no longer come.
-    pub fn remove(&mut self, p: &P) {
-        self.videos.remove(p);
-    }
-
     /// A picture of `p` with media time `at_ms` became available.
     pub fn picture(&mut self, p: &P, at_ms: u64) {
         let state = self.videos.entry(p.clone()).or_default();
@@ -275,8 +270,11 @@ mod tests {
         s.set_sending_video(&"a", true);
         s.set_speaker(0, Some("a"));
         run(&mut s, 0, 1000, &[("a", 0, 1000, 40)]);
-        s.remove(&"a");
+        // a left: nobody is named, and a's last picture goes stale.
         s.set_speaker(1000, None);
-        assert_eq!(run(&mut s, 1000, 1200, &[]), [(1000, Show::Waiting)]);
+        let changes = run(&mut s, 1000, 2500, &[]);
+        assert_eq!(changes[0], (1000, Show::Video("a")), "a's last frame, while it is fresh");
+        assert_eq!(changes[1].1, Show::Waiting);
+        assert!(changes[1].0 <= 960 + STALE_AFTER_MS + 33, "{changes:?}");
     }
 }

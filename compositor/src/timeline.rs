@@ -5,13 +5,8 @@
 //! A change to the speaker who already holds the stage is no new turn, and a stretch
 //! with nobody on stage (before anyone spoke) is not a turn.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Turn {
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub participant_id: String,
-    pub name: String,
-}
+/// A turn is what the sidecar keeps of it.
+pub type Turn = crate::sidecar::TimelineEntry;
 
 #[derive(Debug, Default)]
 pub struct Timeline {

@@ -206,8 +206,7 @@ async fn naive(room: &Room, dir: &Path) -> Naive {
         let mut pending = Vec::new();
         for s in &sources {
             let port = free_port_pair();
-            let listen = ListenInfo { protocol: Protocol::Udp, ip: IP, announced_address: None, expose_internal_ip: false, port: None, port_range: None, flags: None, send_buffer_size: None, recv_buffer_size: None };
-            let mut o = PlainTransportOptions::new(listen);
+            let mut o = PlainTransportOptions::new(server::media::udp_listen(IP));
             o.rtcp_mux = false;
             let t = room.router.create_plain_transport(o).await.unwrap();
             let mut co = ConsumerOptions::new(s.producer_id, caps.clone());

@@ -10,6 +10,22 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// A UDP listening address on `ip`, on a port the system picks: what every
+/// PlainTransport of the server and its tools binds.
+pub fn udp_listen(ip: IpAddr) -> ListenInfo {
+    ListenInfo {
+        protocol: Protocol::Udp,
+        ip,
+        announced_address: None,
+        expose_internal_ip: false,
+        port: None,
+        port_range: None,
+        flags: None,
+        send_buffer_size: None,
+        recv_buffer_size: None,
+    }
+}
+
 /// One mediasoup worker and the WebRtcServer that carries its participants' media.
 pub struct MediaWorker {
     pub index: usize,

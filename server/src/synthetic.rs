@@ -63,17 +63,7 @@ pub struct Participant {
 }
 
 fn listen() -> ListenInfo {
-    ListenInfo {
-        protocol: Protocol::Udp,
-        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        announced_address: None,
-        expose_internal_ip: false,
-        port: None,
-        port_range: None,
-        flags: None,
-        send_buffer_size: None,
-        recv_buffer_size: None,
-    }
+    crate::media::udp_listen(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 impl Participant {
@@ -104,10 +94,7 @@ impl Participant {
         let speaking = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let joined_at = SystemTime::now();
-        let thread = {
-            let (speaking, stop) = (Arc::clone(&speaking), Arc::clone(&stop));
-            std::thread::spawn(move || send_media(port, audio_ssrc, video_ssrc, &options, &speaking, &stop))
-        };
+        let thread = spawn_sender(port, audio_ssrc, video_ssrc, options, Arc::clone(&speaking), Arc::clone(&stop));
         Participant { id: joined.participant_id, name: name.into(), room, joined_at, speaking, stop, thread: Some(thread), _transport: transport, _downlink: downlink }
     }
 
@@ -222,6 +209,12 @@ impl Replay {
             })
             .collect()
     }
+}
+
+/// Sends a participant's media to 127.0.0.1:`port` from a thread of its own until
+/// `stop` (a PlainTransport in comedia mode, or a compositor directly).
+pub fn spawn_sender(port: u16, audio_ssrc: u32, video_ssrc: u32, options: Options, speaking: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || send_media(port, audio_ssrc, video_ssrc, &options, &speaking, &stop))
 }
 
 /// The sending loop: 20 ms of Opus each tick (the voice while speaking, silence

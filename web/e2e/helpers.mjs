@@ -152,3 +152,16 @@ export function childProcesses(pid, needle) {
   }
   return found;
 }
+
+/**
+ * Joins `room` with each page as its participant, at once (so that their fake
+ * microphones, which start at getUserMedia, line up), waits until everyone sees
+ * everyone, and starts the audio meters. Returns when each microphone started (ms since
+ * the epoch), by name.
+ */
+export async function joinAll(server, room, pages, names) {
+  await Promise.all(pages.map((p, i) => p.goto(`${server.baseUrl}/rooms/${room}?name=${names[i]}&autojoin=1`)));
+  await Promise.all(pages.map((p) => p.waitForFunction((n) => document.querySelectorAll('.tile').length === n, names.length, { timeout: 20_000 })));
+  await Promise.all(pages.map(startAudioMeter));
+  return Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.podium.audioStartedAt)])));
+}

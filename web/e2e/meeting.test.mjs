@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { findOnset, frameColor, launchBrowser, nearestParticipant, startAudioMeter, startServer } from './helpers.mjs';
+import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
 
 // Seconds from each participant's microphone start. The lead-in leaves time to join.
 const TURNS = [
@@ -42,11 +42,7 @@ test('three participants: media flows both ways and the stage follows the speake
   const errors = [];
   pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`${names[i]}: ${e.message}`)));
 
-  // Join at once, so that the microphones (which start at getUserMedia) line up.
-  await Promise.all(pages.map((p, i) => p.goto(`${server.baseUrl}/rooms/standup?name=${names[i]}&autojoin=1`)));
-  await Promise.all(pages.map((p) => p.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 20_000 })));
-  await Promise.all(pages.map(startAudioMeter));
-  const audioStart = Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.podium.audioStartedAt)])));
+  const audioStart = await joinAll(server, 'standup', pages, names);
   for (const n of names) assert.ok(audioStart[n], `${n}'s microphone did not start`);
 
   // Everyone sees the others' video: wherever a remote participant is shown (their

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { findOnset, frameColor, launchBrowser, nearestParticipant, startAudioMeter, startServer } from './helpers.mjs';
+import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
 import { audioSamples, frameColors, probe, rms, runs, whoIs } from './media.mjs';
 
 // Seconds from each participant's microphone start.
@@ -45,10 +45,7 @@ test('recording a meeting: one mp4 that follows the speaker, with everyone heard
   const pages = await Promise.all(browsers.map((b) => b.newPage({ viewport: { width: 1000, height: 640 } })));
   const errors = [];
   pages.forEach((p, i) => p.on('pageerror', (e) => errors.push(`${names[i]}: ${e.message}`)));
-  await Promise.all(pages.map((p, i) => p.goto(`${server.baseUrl}/rooms/standup?name=${names[i]}&autojoin=1`)));
-  await Promise.all(pages.map((p) => p.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 20_000 })));
-  await Promise.all(pages.map(startAudioMeter));
-  const audioStart = Object.fromEntries(await Promise.all(pages.map(async (p, i) => [names[i], await p.evaluate(() => window.podium.audioStartedAt)])));
+  const audioStart = await joinAll(server, 'standup', pages, names);
   const [alice] = pages;
 
   // Alice presses Record before the first turn; everyone sees it, with the time.

@@ -193,18 +193,7 @@ impl Recorder {
     }
 
     async fn connect_transport(&self, room: &Room, rtp_port: u16) -> Result<PlainTransport, String> {
-        let listen = ListenInfo {
-            protocol: Protocol::Udp,
-            ip: self.config.bind,
-            announced_address: None,
-            expose_internal_ip: false,
-            port: None,
-            port_range: None,
-            flags: None,
-            send_buffer_size: None,
-            recv_buffer_size: None,
-        };
-        let mut options = PlainTransportOptions::new(listen);
+        let mut options = PlainTransportOptions::new(crate::media::udp_listen(self.config.bind));
         options.rtcp_mux = true;
         options.comedia = false;
         let transport = room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))?;

@@ -1,9 +1,9 @@
 //! `podium compose` as a process, fed real RTP in real time: one participant ("Ada",
 //! a moving red camera, a 440 Hz voice), as the server's recorder would.
 use compositor::control::{self, Codec, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
-use compositor::synth::{self, AudioSource, Pattern, VideoSource};
+use compositor::synth::Pattern;
+use server::synthetic::{spawn_sender, Camera, Options};
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,45 +93,12 @@ impl Drop for Compose {
     }
 }
 
-/// Sends a participant's media (a moving red picture at 25 fps, a 440 Hz voice) to the
+/// Sends a participant's media (a moving red camera at 25 fps, a 440 Hz voice) to the
 /// compositor in real time until `stop`, answering its keyframe requests.
 pub fn feed(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.connect(("127.0.0.1", port)).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let mut cam = VideoSource::new(12, 96, 320, 180, 25).unwrap();
-        let mut mic = AudioSource::new(11, 111).unwrap();
-        let start = Instant::now();
-        let mut buf = [0u8; 1500];
-        for tick in 0u64.. {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let t = tick * 20;
-            while let Ok(n) = socket.recv(&mut buf) {
-                if !compositor::rtp::pli_targets(&buf[..n]).is_empty() {
-                    cam.request_keyframe();
-                }
-            }
-            let _ = socket.send(&mic.next_packet(&synth::tone(440.0, 0.3, t * 48, 960)).unwrap());
-            if tick % 2 == 0 {
-                for p in cam.next_frame(Pattern::Moving([200, 40, 40]), t).unwrap() {
-                    let _ = socket.send(&p.to_bytes());
-                }
-            }
-            if tick % 50 == 5 {
-                let ntp = 3_900_000_000_000.0 + t as f64;
-                let _ = socket.send(&synth::sender_report(12, ntp, cam.timestamp_at(t)));
-                let _ = socket.send(&synth::sender_report(11, ntp, mic.timestamp_of(t * 48)));
-            }
-            if let Some(wait) = (start + Duration::from_millis((tick + 1) * 20)).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-    })
+    let camera = Camera::Replay { pattern: Pattern::Moving([200, 40, 40]), width: 320, height: 180, seconds: 4 };
+    spawn_sender(port, 11, 12, Options::new(camera, 440.0), Arc::new(AtomicBool::new(true)), stop)
 }
-
 
 /// A finished recording of `seconds` in `dir`, made by a real compositor.
 pub fn record_for(dir: &Path, seconds: u64) {
