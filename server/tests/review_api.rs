@@ -121,3 +121,34 @@ fn bad_ids_missing_and_corrupt_files_get_clear_answers() {
     assert!(body["error"].as_str().unwrap().contains("no video file"), "{body}");
     assert_eq!(call("GET", &url(&format!("/api/recordings/{ID}/video"))).0, 404);
 }
+
+#[test]
+fn podium_reel_makes_the_same_reel_from_a_copied_recording() {
+    let dir = common::temp_dir("reel-cli");
+    record_for(&dir, 11);
+    let mp4 = dir.join(format!("{ID}.mp4"));
+    let out = dir.join("short.mp4");
+    let run = |args: &[&std::ffi::OsStr]| std::process::Command::new(env!("CARGO_BIN_EXE_podium")).arg("reel").args(args).output().unwrap();
+    let done = run(&[mp4.as_os_str(), "--max-seconds".as_ref(), "5".as_ref(), "-o".as_ref(), out.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}{}", String::from_utf8_lossy(&done.stderr));
+    assert!(stdout.contains("Ada") && stdout.contains("short.json"), "{stdout}");
+    let clips: Vec<Value> = serde_json::from_slice(&std::fs::read(dir.join("short.json")).unwrap()).unwrap();
+    let total: u64 = clips.iter().map(|c| c["source_end_ms"].as_u64().unwrap() - c["source_start_ms"].as_u64().unwrap()).sum();
+    assert!(!clips.is_empty() && total <= 5100, "{clips:?}");
+    assert_eq!(common::chapters(&out), ["Ada"]);
+    // Without -o, beside the recording.
+    assert!(run(&[mp4.as_os_str()]).status.success());
+    assert!(dir.join(format!("{ID}.highlights.mp4")).is_file() && dir.join(format!("{ID}.highlights.json")).is_file());
+
+    // A recording without its sidecar, or no file at all: a clear error and exit 1.
+    std::fs::rename(dir.join(format!("{ID}.json")), dir.join("elsewhere.json")).unwrap();
+    let failed = run(&[mp4.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr.contains("sidecar") && stderr.contains(&format!("{ID}.json")), "{stderr}");
+    let failed = run(&[dir.join("nothing.mp4").as_os_str()]);
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("is not a file"));
+    let bad = run(&[mp4.as_os_str(), "--max-seconds".as_ref(), "0".as_ref()]);
+    assert_eq!(bad.status.code(), Some(2), "a bad flag");
+}
