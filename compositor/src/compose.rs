@@ -226,6 +226,11 @@ pub fn initials(name: &str) -> String {
 
 /// The per-name colour of the web UI (hsl(h, 45 %, 38 %), h from the name), in YUV.
 pub fn color_for(name: &str) -> [u8; 3] {
+    rgb_to_yuv(rgb_for(name))
+}
+
+/// The per-name colour as RGB (what a viewer of the recording sees on a name card).
+pub fn rgb_for(name: &str) -> [u8; 3] {
     let h = name.chars().fold(0u32, |h, c| (h * 31 + c as u32) % 360) as f32;
     let (s, l) = (0.45_f32, 0.38_f32);
     let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
@@ -239,8 +244,12 @@ pub fn color_for(name: &str) -> [u8; 3] {
         4 => (x, 0.0, c),
         _ => (c, 0.0, x),
     };
-    let (r, g, b) = ((r + m) * 255.0, (g + m) * 255.0, (b + m) * 255.0);
-    // BT.601 limited range, as libx264 expects by default.
+    [((r + m) * 255.0).round() as u8, ((g + m) * 255.0).round() as u8, ((b + m) * 255.0).round() as u8]
+}
+
+/// BT.601 limited-range YUV of an RGB colour, as libx264 and players expect by default.
+pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
+    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
     let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
     let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
     let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;

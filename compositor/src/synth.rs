@@ -11,14 +11,7 @@ use ffmpeg::{codec, encoder, format, frame, Packet, Rational};
 const MAX_PAYLOAD: usize = 1100;
 pub const OPUS_FRAME: usize = 960;
 
-/// BT.601 limited-range YUV of an RGB colour, as the encoders and players expect.
-pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
-    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
-    let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
-    let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
-    let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
-    [y.round() as u8, u.round() as u8, v.round() as u8]
-}
+pub use crate::compose::rgb_to_yuv;
 
 /// What a synthetic camera shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{chapters, close, first_showing, record, share_showing, tone_in, Network, Person};
-use compositor::compose::color_for;
+use compositor::compose::rgb_for;
 use compositor::sidecar::Status;
 
 const RED: [u8; 3] = [200, 40, 40];
@@ -12,13 +12,6 @@ const GREEN: [u8; 3] = [40, 170, 60];
 /// The waiting card's grey (Y=24).
 const WAITING: [u8; 3] = [9, 9, 9];
 
-fn yuv_card_rgb(name: &str) -> [u8; 3] {
-    // The card's colour as an RGB frame sample reads it.
-    let [y, u, v] = color_for(name);
-    let (y, u, v) = (f32::from(y) - 16.0, f32::from(u) - 128.0, f32::from(v) - 128.0);
-    let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
-    [c(1.164 * y + 1.596 * v), c(1.164 * y - 0.392 * u - 0.813 * v), c(1.164 * y + 2.017 * u)]
-}
 
 #[test]
 fn the_video_follows_the_speaker_with_chapters_and_everyones_audio() {
@@ -102,7 +95,7 @@ fn a_speaker_without_video_gets_a_name_card() {
     carol.has_video = false;
     carol.talks = vec![(3000, 6000)];
     let out = record("card", vec![alice, carol], &[(500, Some("a1")), (3000, Some("c3"))], 6000, Network::clean());
-    let card = yuv_card_rgb("Carol Danvers");
+    let card = rgb_for("Carol Danvers");
     // Her initials are at the centre; her colour is all around them.
     let carol_frames: Vec<_> = out.frames.iter().filter(|f| f.t_ms >= 3100).collect();
     assert!(!carol_frames.is_empty());

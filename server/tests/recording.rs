@@ -116,12 +116,7 @@ async fn the_recording_follows_the_speaker_hears_everyone_and_adds_who_joins() {
     };
     assert!(share(turns[0].1, turns[0].2, &|c, _| close(c, RED)) > 0.98, "Alice's turn shows Alice");
     assert!(share(turns[1].1, turns[1].2, &|c, _| close(c, BLUE)) > 0.98, "Bob's turn shows Bob");
-    let card = compositor::compose::color_for("Carol");
-    let card_rgb = {
-        let (y, u, v) = (f32::from(card[0]) - 16.0, f32::from(card[1]) - 128.0, f32::from(card[2]) - 128.0);
-        let c = |x: f32| x.round().clamp(0.0, 255.0) as u8;
-        [c(1.164 * y + 1.596 * v), c(1.164 * y - 0.392 * u - 0.813 * v), c(1.164 * y + 2.017 * u)]
-    };
+    let card_rgb = compositor::compose::rgb_for("Carol");
     assert!(share(turns[2].1, turns[2].2, &|_, corner| close(corner, card_rgb)) > 0.98, "Carol's turn shows her name card");
 
     let (rate, audio) = probe::audio_mono(&path).unwrap();
