@@ -26,6 +26,7 @@ const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
 pub const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
 pub const START_MS: u64 = START_US.div_ceil(1000);
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
     pub width: u32,
     pub height: u32,

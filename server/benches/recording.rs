@@ -20,7 +20,8 @@ use compositor::probe;
 use compositor::sidecar::Sidecar;
 use compositor::synth::Pattern;
 use mediasoup::prelude::*;
-use server::cli::{RecordingVideoArgs, SwitchMode};
+use compositor::mp4::VideoSettings;
+use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::recording::{Recorder, RecorderConfig, RecordingView};
 use server::room::{Room, Rooms};
@@ -55,9 +56,10 @@ impl Env {
         Recorder::new(RecorderConfig {
             dir: self.dir.clone(),
             program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
-            video: RecordingVideoArgs { size, fps, preset: preset.into() },
+            video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
             switch,
             bind: IP,
+            max_running: 64,
         })
     }
 

@@ -1,7 +1,10 @@
 //! Command-line interface. Every flag has an environment fallback (PODIUM_*), and a
 //! bad flag or value ends the process with a one-line error naming it and exit code 2.
 use clap::error::ErrorKind;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use crate::recording::compose_args::RecordingVideoArgs;
+use crate::recording::switcher::SwitchMode;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -21,10 +24,73 @@ pub enum Command {
     /// Record one meeting into an mp4: the compositor process that `podium serve` starts
     /// for each recording. It binds a UDP port for RTP, reports it on stdout, and takes
     /// its control messages on stdin (JSON lines; see docs/architecture.md).
-    Compose(ComposeArgs),
+    Compose(crate::recording::compose_args::ComposeArgs),
     /// Make the highlight reel of a recording (as the review page's button does), for
     /// recordings copied elsewhere: RECORDING.mp4 with its sidecar RECORDING.json beside it.
     Reel(ReelArgs),
+    /// Mint an access token and print a ready join link (BASE/rooms/ROOM?token=…), or
+    /// for an admin a link to the recordings library. Reads the secret as `serve` does.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The room the link is for (not for an admin, whose token covers every room).
+    #[arg(long, value_name = "ROOM")]
+    pub room: Option<String>,
+    /// The participant's display name (1 to 40 characters), shown in the room and in
+    /// recordings. Default for an admin: "Admin".
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// guest: join and publish; host: also record and share the room's recordings;
+    /// admin: everything, in every room.
+    #[arg(long, default_value = "guest", value_name = "ROLE", value_parser = clap::builder::PossibleValuesParser::new(["guest", "host", "admin"]))]
+    pub role: String,
+    /// How long the token is valid: 90s, 30m, 24h, 7d.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_ttl)]
+    pub ttl: u64,
+    /// The server's address as people reach it, for the link.
+    #[arg(long, env = "PODIUM_URL", default_value = "http://127.0.0.1:3000", value_name = "BASE", value_parser = parse_base_url)]
+    pub url: String,
+    /// The participant's identity (`sub`); default: a new random one.
+    #[arg(long, value_name = "ID")]
+    pub sub: Option<String>,
+    /// Print {"url","token","expires_at"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A file holding the secret (at least 32 bytes), instead of env PODIUM_SECRET.
+    #[arg(long, env = "PODIUM_SECRET_FILE", value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `90s`, `30m`, `24h`, `7d` (or a bare number of seconds), from 1 s to 365 days.
+pub fn parse_ttl(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| "expected a duration like 90s, 30m, 24h or 7d".to_string())?;
+    let unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit \"{other}\": use s, m, h or d")),
+    };
+    let seconds = n.checked_mul(unit).ok_or("too long")?;
+    if !(1..=365 * 86_400).contains(&seconds) {
+        return Err("a token lives from 1 second to 365 days".into());
+    }
+    Ok(seconds)
+}
+
+/// `http(s)://host[:port]`, without a path; a trailing `/` is dropped.
+fn parse_base_url(value: &str) -> Result<String, String> {
+    let trimmed = value.trim_end_matches('/');
+    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://")).ok_or("the URL starts with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err("give the server's address only, like https://meet.example.com".into());
+    }
+    Ok(trimmed.to_string())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -39,78 +105,6 @@ pub struct ReelArgs {
     /// beside it, ending in .json.
     #[arg(short = 'o', long, value_name = "OUT.mp4")]
     pub output: Option<PathBuf>,
-}
-
-/// The x264 presets, fastest first.
-pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
-
-/// The recording's picture: `--recording-size`, `--recording-fps`, `--recording-preset`.
-#[derive(Debug, Clone, Args)]
-pub struct RecordingVideoArgs {
-    /// Size of the recording's picture, WIDTHxHEIGHT (even numbers, 160x90 to 3840x2160).
-    #[arg(long = "recording-size", env = "PODIUM_RECORDING_SIZE", default_value = "1280x720", value_name = "WxH", value_parser = parse_size)]
-    pub size: (u32, u32),
-
-    /// Frames per second of the recording (1 to 60).
-    #[arg(long = "recording-fps", env = "PODIUM_RECORDING_FPS", default_value_t = 30, value_name = "FPS",
-          value_parser = clap::value_parser!(u32).range(1..=60))]
-    pub fps: u32,
-
-    /// libx264 preset: faster presets cost less CPU for a larger file.
-    #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "veryfast", value_name = "PRESET",
-          value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
-    pub preset: String,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ComposeArgs {
-    /// The mp4 to write (created; an existing file is replaced).
-    #[arg(long, value_name = "FILE")]
-    pub output: PathBuf,
-    /// The sidecar JSON to keep beside it.
-    #[arg(long, value_name = "FILE")]
-    pub sidecar: PathBuf,
-    /// The recording's id, for the sidecar and logs.
-    #[arg(long, value_name = "ID")]
-    pub id: String,
-    /// The room's id, for the sidecar and the waiting card.
-    #[arg(long, value_name = "ROOM")]
-    pub room: String,
-    /// The address to bind the RTP port on (the server's PlainTransport sends there).
-    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
-    pub bind: IpAddr,
-    /// The font of the name labels and cards.
-    #[arg(long, default_value = compositor::compose::DEFAULT_FONT, value_name = "FILE")]
-    pub font: String,
-    #[command(flatten)]
-    pub video: RecordingVideoArgs,
-}
-
-impl ComposeArgs {
-    pub fn into_config(self) -> Result<(compositor::engine::Config, IpAddr), clap::Error> {
-        if !crate::recording::RecordingId::is_valid(&self.id) {
-            return Err(flag_error("--id", &self.id, "not a recording id (YYYYMMDD-HHMMSS-xxxxxx)"));
-        }
-        let config = compositor::engine::Config {
-            id: self.id,
-            room: self.room,
-            output: self.output,
-            sidecar: self.sidecar,
-            video: compositor::mp4::VideoSettings { width: self.video.size.0, height: self.video.size.1, fps: self.video.fps, preset: self.video.preset },
-            font: self.font,
-            latency: compositor::engine::DEFAULT_LATENCY,
-        };
-        Ok((config, self.bind))
-    }
-}
-
-/// How the recorder points its video at the speaker (docs/benchmarks.md compares them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SwitchMode {
-    /// One paused consumer per camera; the speaker's (and whoever is speaking) resumed.
-    PauseResume,
-    /// One consumer, re-created on the new speaker's camera at each switch.
-    Recreate,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -148,12 +142,64 @@ pub struct ServeArgs {
     pub recording: RecordingVideoArgs,
 
     /// How the recorder's video follows the speaker (for measurements).
-    #[arg(long, env = "PODIUM_RECORDING_SWITCH", default_value = "pause-resume", value_name = "MODE", hide = true)]
+    #[arg(long, env = "PODIUM_RECORDING_SWITCH", default_value = "pause-resume", value_name = "MODE", hide = true,
+          value_parser = clap::builder::PossibleValuesParser::new(SwitchMode::NAMES).map(|s| s.parse::<SwitchMode>().expect("a listed mode")))]
     pub recording_switch: SwitchMode,
+
+    /// A file holding the signing secret (at least 32 bytes), instead of env
+    /// PODIUM_SECRET. With a secret, every page and API call needs a token.
+    #[arg(long, env = "PODIUM_SECRET_FILE", value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Listen beyond loopback with no secret (open mode on a trusted LAN only: anyone
+    /// who reaches the server can join, record and delete).
+    #[arg(long, env = "PODIUM_INSECURE_OPEN")]
+    pub insecure_open: bool,
+
+    /// An origin (https://app.example.com) allowed to open the signaling socket, send
+    /// requests and frame the pages: an application that embeds Podium. Repeatable.
+    #[arg(long = "allowed-origin", env = "PODIUM_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "URL", value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Most recordings running at once; a further one gets a 503 (running ones go on).
+    /// Default: 2 per core, the measured capacity (docs/benchmarks.md).
+    #[arg(long, env = "PODIUM_MAX_RECORDINGS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_recordings: Option<u16>,
+
+    /// Most rooms open at once; joining a new room beyond it is refused.
+    #[arg(long, env = "PODIUM_MAX_ROOMS", default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_rooms: u32,
+
+    /// Most signaling sockets from one client IP; beyond it, 429.
+    #[arg(long, env = "PODIUM_MAX_SOCKETS_PER_IP", default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_sockets_per_ip: u32,
+
+    /// Serve HTTPS and WSS with this certificate chain (PEM), with --tls-key.
+    #[arg(long, env = "PODIUM_TLS_CERT", value_name = "PEM", requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "PODIUM_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start for the announced IP and this
+    /// machine's hostname (its SHA-256 fingerprint is printed): for a LAN trial.
+    #[arg(long, env = "PODIUM_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+}
+
+/// `scheme://host[:port]`, as browsers send it in `Origin`.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let origin = value.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or("an origin starts with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+        return Err("an origin is scheme://host[:port], like https://app.example.com".into());
+    }
+    Ok(origin)
 }
 
 /// ServeArgs after the checks that involve more than one flag.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub recordings_dir: PathBuf,
@@ -161,12 +207,25 @@ pub struct ServeConfig {
     pub rtc_port: u16,
     pub workers: usize,
     pub max_participants: usize,
-    pub recording: RecordingVideoArgs,
+    pub recording: compositor::mp4::VideoSettings,
     pub recording_switch: SwitchMode,
+    /// `None`: open mode.
+    pub secret: Option<crate::auth::Secret>,
+    pub insecure_open: bool,
+    pub allowed_origins: Vec<String>,
+    pub max_recordings: usize,
+    pub max_rooms: usize,
+    pub max_sockets_per_ip: usize,
+    pub tls: crate::net::TlsMode,
 }
 
 impl ServeArgs {
+    /// Checks the flags together, with the secret from env PODIUM_SECRET.
     pub fn validate(self) -> Result<ServeConfig, clap::Error> {
+        self.validate_with(std::env::var("PODIUM_SECRET").ok())
+    }
+
+    pub fn validate_with(self, secret_env: Option<String>) -> Result<ServeConfig, clap::Error> {
         let announced_ip = match self.announced_ip {
             Some(ip) if ip.is_unspecified() => {
                 return Err(flag_error("--announced-ip", &ip.to_string(), "must be an address browsers can reach, not an unspecified one"));
@@ -180,6 +239,14 @@ impl ServeArgs {
             }
             None => self.listen.ip(),
         };
+        let secret = crate::auth::Secret::load(secret_env, self.secret_file.as_deref())
+            .map_err(|e| Cli::command().error(ErrorKind::ValueValidation, format!("PODIUM_SECRET / --secret-file: {e}")))?;
+        if secret.is_none() && !self.insecure_open && !self.listen.ip().is_loopback() {
+            return Err(Cli::command().error(
+                ErrorKind::MissingRequiredArgument,
+                format!("--listen {} is reachable from other machines: set PODIUM_SECRET (32+ bytes) or --secret-file to require access tokens, or pass --insecure-open for a trusted LAN", self.listen),
+            ));
+        }
         let workers = match self.workers {
             Some(n) => usize::from(n),
             None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
@@ -187,6 +254,12 @@ impl ServeArgs {
         if self.rtc_port != 0 && usize::from(self.rtc_port) + workers - 1 > usize::from(u16::MAX) {
             return Err(flag_error("--rtc-port", &self.rtc_port.to_string(), &format!("{workers} workers need ports up to {}", usize::from(self.rtc_port) + workers - 1)));
         }
+        let tls = match (self.tls_cert, self.tls_key, self.tls_self_signed) {
+            (Some(cert), Some(key), _) => crate::net::TlsMode::Files { cert, key },
+            (_, _, true) => crate::net::TlsMode::SelfSigned { ip: announced_ip },
+            _ => crate::net::TlsMode::Off,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Ok(ServeConfig {
             listen: self.listen,
             recordings_dir: self.recordings_dir,
@@ -194,27 +267,21 @@ impl ServeArgs {
             rtc_port: self.rtc_port,
             workers,
             max_participants: usize::from(self.max_participants),
-            recording: self.recording,
+            recording: self.recording.settings(),
             recording_switch: self.recording_switch,
+            secret,
+            insecure_open: self.insecure_open,
+            allowed_origins: self.allowed_origins,
+            max_recordings: self.max_recordings.map_or(2 * cores, usize::from),
+            max_rooms: self.max_rooms as usize,
+            max_sockets_per_ip: self.max_sockets_per_ip as usize,
+            tls,
         })
     }
 }
 
 fn flag_error(flag: &str, value: &str, why: &str) -> clap::Error {
     Cli::command().error(ErrorKind::ValueValidation, format!("invalid value '{value}' for '{flag}': {why}"))
-}
-
-/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within what libx264 and players handle.
-fn parse_size(value: &str) -> Result<(u32, u32), String> {
-    let (w, h) = value.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, like 1280x720")?;
-    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| "the width is not a number")?, h.trim().parse().map_err(|_| "the height is not a number")?);
-    if !(160..=3840).contains(&w) || !(90..=2160).contains(&h) {
-        return Err("the size must be between 160x90 and 3840x2160".into());
-    }
-    if w % 2 != 0 || h % 2 != 0 {
-        return Err("the width and height must be even".into());
-    }
-    Ok((w, h))
 }
 
 /// Creates the directory (and checks that it is one we can write to) while parsing, so
@@ -256,7 +323,65 @@ mod tests {
         let mut argv = vec!["podium", "serve"];
         argv.extend_from_slice(args);
         let Command::Serve(serve) = Cli::try_parse_from(argv)?.command else { panic!("not serve") };
-        serve.validate()
+        serve.validate_with(None)
+    }
+
+    fn parse_with_secret(args: &[&str], secret: &str) -> Result<ServeConfig, clap::Error> {
+        let mut argv = vec!["podium", "serve"];
+        argv.extend_from_slice(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command else { panic!("not serve") };
+        serve.validate_with(Some(secret.to_string()))
+    }
+
+    #[test]
+    fn beyond_loopback_a_secret_or_insecure_open_is_required() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let dir = dir.to_str().unwrap();
+        let all = ["--listen", "0.0.0.0:3000", "--announced-ip", "192.0.2.7", "--recordings-dir", dir];
+        let err = parse(&all).unwrap_err();
+        assert!(err.to_string().contains("PODIUM_SECRET"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        let mut open = all.to_vec();
+        open.push("--insecure-open");
+        assert!(parse(&open).unwrap().secret.is_none());
+        assert!(parse_with_secret(&all, &"k".repeat(32)).unwrap().secret.is_some());
+        let err = parse_with_secret(&all, "short").unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        // Loopback stays open mode, one command.
+        assert!(parse(&["--recordings-dir", dir]).unwrap().secret.is_none());
+    }
+
+    #[test]
+    fn limits_and_origins_have_defaults_and_are_checked() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let dir = dir.to_str().unwrap();
+        let c = parse(&["--recordings-dir", dir]).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        assert_eq!((c.max_recordings, c.max_rooms, c.max_sockets_per_ip), (2 * cores, 500, 50));
+        let c = parse(&["--recordings-dir", dir, "--allowed-origin", "https://App.example.com/", "--allowed-origin", "http://localhost:5173", "--max-recordings", "1"]).unwrap();
+        assert_eq!(c.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
+        assert_eq!(c.max_recordings, 1);
+        for bad in ["*", "app.example.com", "https://a.example.com/path"] {
+            assert!(parse(&["--recordings-dir", dir, "--allowed-origin", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["--recordings-dir", dir, "--max-recordings", "0"]).is_err());
+        assert!(parse(&["--recordings-dir", dir, "--tls-cert", "/x.pem"]).is_err(), "a cert needs its key");
+    }
+
+    #[test]
+    fn token_durations_and_urls_are_checked() {
+        assert_eq!(parse_ttl("90s"), Ok(90));
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl("24h"), Ok(86_400));
+        assert_eq!(parse_ttl("7d"), Ok(604_800));
+        assert_eq!(parse_ttl("15"), Ok(15));
+        for bad in ["", "0s", "1y", "-5m", "h", "400d", "99999999999999999999d"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_base_url("https://meet.example.com/").unwrap(), "https://meet.example.com");
+        for bad in ["meet.example.com", "https://", "https://x/rooms", "ftp://x"] {
+            assert!(parse_base_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -271,22 +396,17 @@ mod tests {
         let dir = std::env::temp_dir().join("podium-cli-test");
         let err = parse(&["--listen", "0.0.0.0:3000", "--recordings-dir", dir.to_str().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("--announced-ip"), "{err}");
-        let ok = parse(&["--listen", "0.0.0.0:3000", "--announced-ip", "192.0.2.7", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
+        let ok = parse(&["--listen", "0.0.0.0:3000", "--announced-ip", "192.0.2.7", "--insecure-open", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
         assert_eq!(ok.announced_ip.to_string(), "192.0.2.7");
     }
 
     #[test]
-    fn recording_sizes_are_checked() {
-        assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
-        assert_eq!(parse_size("640X360"), Ok((640, 360)));
-        for bad in ["1280", "axb", "1281x720", "100x50", "8000x4000", ""] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
+    fn recording_flags_are_checked() {
         let dir = std::env::temp_dir().join("podium-cli-test");
         let config = parse(&["--recording-size", "640x360", "--recording-fps", "15", "--recording-preset", "ultrafast", "--recording-dir-is-not-a-flag"]);
         assert!(config.is_err());
         let config = parse(&["--recording-size", "640x360", "--recording-fps", "15", "--recording-preset", "ultrafast", "--recordings-dir", dir.to_str().unwrap()]).unwrap();
-        assert_eq!((config.recording.size, config.recording.fps, config.recording.preset.as_str()), ((640, 360), 15, "ultrafast"));
+        assert_eq!((config.recording.width, config.recording.height, config.recording.fps, config.recording.preset.as_str()), (640, 360, 15, "ultrafast"));
         assert!(parse(&["--recording-preset", "warp", "--recordings-dir", dir.to_str().unwrap()]).is_err());
         assert!(parse(&["--recording-fps", "0", "--recordings-dir", dir.to_str().unwrap()]).is_err());
     }

@@ -3,9 +3,11 @@
 //! (`main.rs`) is a thin shell over this library; integration tests and benchmarks
 //! drive rooms and recordings through it directly.
 pub mod assets;
+pub mod auth;
 pub mod cli;
 pub mod http;
 pub mod media;
+pub mod net;
 pub mod protocol;
 pub mod recording;
 pub mod reel;
@@ -14,3 +16,9 @@ pub mod serve;
 pub mod session;
 pub mod speaker;
 pub mod synthetic;
+pub mod token;
+
+/// What is logged when RUST_LOG is not set: Podium's own crates (the `server` library,
+/// whose events carry its module paths, the `compositor`, and the `audit` target) at
+/// info, everything else at warn.
+pub const DEFAULT_LOG_FILTER: &str = "warn,server=info,podium=info,compositor=info,audit=info";

@@ -13,7 +13,17 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Compose(args) => match args.into_config() {
             Ok((config, bind)) => ExitCode::from(compositor::process::run(config, bind) as u8),
-            Err(err) => cli::exit_on_parse_error(err),
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        },
+        cli::Command::Token(args) => match server::token::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(2)
+            }
         },
         cli::Command::Reel(args) => match server::reel::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -39,14 +49,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through tracing; RUST_LOG selects what (default: info for Podium,
-/// warnings for libraries).
+/// Logs go to stderr through tracing; RUST_LOG selects what (default: info for Podium's
+/// crates, the `server` library and `compositor`, plus the audit log; warnings for
+/// libraries).
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,podium=info,compositor=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(server::DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text for journald, files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -26,6 +26,8 @@ pub enum ClientRequest {
     /// The reply carries the router's RTP capabilities, to load a mediasoup-client
     /// Device with.
     Join {
+        /// Ignored in secured mode, where the access token names the participant.
+        #[serde(default)]
         name: String,
         /// Stable per browser tab: a rejoin with the same one replaces the old session
         /// (after a lost connection) instead of being refused as a taken name.
@@ -42,7 +44,8 @@ pub enum ClientRequest {
     ResumeProducer { producer_id: ProducerId },
     Consume { producer_id: ProducerId },
     ResumeConsumer { consumer_id: ConsumerId },
-    Leave,
+    /// A struct variant (not a unit one) so that stray fields are refused here too.
+    Leave {},
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -64,6 +67,7 @@ pub enum ErrorCode {
     InvalidName,
     NameTaken,
     RoomFull,
+    TooManyRooms,
     NotFound,
     CannotConsume,
     Internal,
@@ -117,6 +121,8 @@ pub enum ResponseData {
         producers: Vec<ProducerView>,
         active_speaker: Option<String>,
         recording: Option<RecordingBadge>,
+        /// What this participant may do: `guest`, `host` or `admin` (open mode: `admin`).
+        role: &'static str,
     },
     Transport {
         transport_id: TransportId,
@@ -178,6 +184,8 @@ pub enum ServerMessage {
 #[serde(rename_all = "snake_case")]
 pub enum ByeCode {
     Replaced,
+    /// A host removed this participant: clients do not rejoin.
+    Removed,
     TooSlow,
     Shutdown,
 }
@@ -237,6 +245,11 @@ mod tests {
         let (id, err) = parse_client_message(r#"{"v":1,"id":9,"type":"fly_to_the_moon"}"#).unwrap_err();
         assert_eq!((id, err.code), (Some(9), ErrorCode::BadRequest));
         assert!(err.message.contains("fly_to_the_moon"), "{}", err.message);
+        let (id, err) = parse_client_message(r#"{"v":1,"id":7,"type":"leave","extra":true}"#).unwrap_err();
+        assert_eq!((id, err.code), (Some(7), ErrorCode::BadRequest));
+        assert!(parse_client_message(r#"{"v":1,"id":7,"type":"leave"}"#).is_ok());
+        let (_, err) = parse_client_message(r#"{"v":1,"id":7,"type":"join","name":"A","admin":true}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
         let (id, err) = parse_client_message(r#"{"v":2,"id":4,"type":"leave"}"#).unwrap_err();
         assert_eq!((id, err.code), (Some(4), ErrorCode::UnsupportedVersion));
         let (_, err) = parse_client_message(r#"{"v":1,"type":"leave"}"#).unwrap_err();

@@ -62,6 +62,15 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// Why a member's session is ended by the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// The same browser tab joined again (a lost connection came back).
+    Replaced,
+    /// A host removed them.
+    Removed,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error("{0}")]
@@ -72,6 +81,8 @@ pub enum JoinError {
     RoomFull(usize),
     #[error("no media worker is available: {0}")]
     NoWorker(String),
+    #[error("this server has {0} rooms open, the most it allows: try again later")]
+    TooManyRooms(usize),
 }
 
 /// What happens in a room, for its members' sessions (and, later, its recorder).
@@ -96,7 +107,7 @@ struct Member {
     client_id: Option<String>,
     producers: Vec<Producer>,
     /// Fired when a newer session of the same client replaces this one.
-    kick: Option<oneshot::Sender<()>>,
+    kick: Option<oneshot::Sender<Kick>>,
 }
 
 impl Member {
@@ -155,7 +166,7 @@ pub struct Room {
 pub struct Joined {
     pub participant_id: ParticipantId,
     pub events: broadcast::Receiver<RoomEvent>,
-    pub kicked: oneshot::Receiver<()>,
+    pub kicked: oneshot::Receiver<Kick>,
     pub participants: Vec<ParticipantView>,
     pub producers: Vec<ProducerView>,
     pub active_speaker: Option<ParticipantId>,
@@ -290,7 +301,7 @@ impl Room {
         });
         if let Some(old) = &replaced {
             if let Some(kick) = state.member_mut(old).and_then(|m| m.kick.take()) {
-                let _ = kick.send(());
+                let _ = kick.send(Kick::Replaced);
             }
             self.remove_member(&mut state, old);
         }
@@ -317,6 +328,17 @@ impl Room {
         tracing::info!(room = %self.id, participant = %participant_id, "joined");
         let recording = state.recording.clone();
         Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker, recording })
+    }
+
+    /// A host removes a member: their session ends (it leaves the room as on a close).
+    /// `false` when there is no such member.
+    pub fn remove_participant(&self, participant_id: &str) -> bool {
+        let mut state = self.state.lock();
+        let Some(member) = state.member_mut(participant_id) else { return false };
+        if let Some(kick) = member.kick.take() {
+            let _ = kick.send(Kick::Removed);
+        }
+        true
     }
 
     /// Removes a member and their producers; returns whether the room is now empty.
@@ -596,12 +618,18 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
 pub struct Rooms {
     pool: Arc<WorkerPool>,
     max_participants: usize,
+    max_rooms: usize,
     rooms: tokio::sync::Mutex<HashMap<RoomId, Arc<Room>>>,
 }
 
 impl Rooms {
     pub fn new(pool: Arc<WorkerPool>, max_participants: usize) -> Self {
-        Self { pool, max_participants, rooms: tokio::sync::Mutex::new(HashMap::new()) }
+        Self::with_limits(pool, max_participants, usize::MAX)
+    }
+
+    /// With at most `max_rooms` open at once (`--max-rooms`).
+    pub fn with_limits(pool: Arc<WorkerPool>, max_participants: usize, max_rooms: usize) -> Self {
+        Self { pool, max_participants, max_rooms, rooms: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
     /// Joins (creating the room on the least busy worker if needed).
@@ -610,6 +638,7 @@ impl Rooms {
         let mut rooms = self.rooms.lock().await;
         let room = match rooms.get(id) {
             Some(room) => Arc::clone(room),
+            None if rooms.len() >= self.max_rooms => return Err(JoinError::TooManyRooms(rooms.len())),
             None => {
                 let worker = self.least_busy_worker(&rooms).ok_or_else(|| JoinError::NoWorker("every worker has died".into()))?;
                 let room = Room::create(id.clone(), worker.index, &worker.worker, worker.webrtc_server.clone())

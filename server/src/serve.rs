@@ -1,12 +1,12 @@
 //! `podium serve`: starts the workers and the HTTP server, and shuts both down cleanly
 //! on SIGINT or SIGTERM.
 use crate::cli::ServeConfig;
-use crate::http::{self, AppState};
+use crate::auth::{Keys, Secret};
+use crate::http::{self, AppState, Security};
 use crate::media::{PoolOptions, WorkerPool};
 use crate::recording::{Recorder, RecorderConfig};
 use crate::room::Rooms;
 use anyhow::{Context, Result};
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -36,46 +36,63 @@ async fn serve(config: ServeConfig) -> Result<()> {
     })
     .await?;
     let pool = Arc::new(pool);
+    let tls = crate::net::tls::load(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen): is another server using it?", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let rooms = Arc::new(Rooms::new(Arc::clone(&pool), config.max_participants));
+    let rooms = Arc::new(Rooms::with_limits(Arc::clone(&pool), config.max_participants, config.max_rooms));
     let recorder = Recorder::new(RecorderConfig {
         dir: config.recordings_dir.clone(),
         program: std::env::current_exe().context("finding the podium binary (the recorder runs `podium compose`)")?,
         video: config.recording.clone(),
         switch: config.recording_switch,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        max_running: config.max_recordings,
     });
-    let state = Arc::new(AppState { pool: Arc::clone(&pool), rooms, recorder: Arc::clone(&recorder), shutdown: stop_rx.clone() });
+    let secured = config.secret.is_some();
+    let security = Security {
+        keys: Keys::new(config.secret.as_ref().unwrap_or(&Secret::ephemeral())),
+        secured,
+        // Open mode answers loopback names only, unless the operator opened it to a LAN.
+        loopback_port: (!secured && !config.insecure_open).then_some(addr.port()),
+        tls: tls.is_some(),
+        allowed_origins: config.allowed_origins.clone(),
+        max_sockets_per_ip: config.max_sockets_per_ip,
+    };
+    let state = Arc::new(AppState::new(Arc::clone(&pool), rooms, Arc::clone(&recorder), stop_rx.clone(), security));
     let app = http::router(Arc::clone(&state));
 
     tracing::info!(ffmpeg = %compositor::ffmpeg_versions(), "media libraries");
-    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), "podium serving");
+    let mode = match (secured, config.insecure_open) {
+        (true, _) => "secured",
+        (false, true) => "open (--insecure-open)",
+        (false, false) => "open (loopback only)",
+    };
+    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, "podium serving");
+    if !secured && config.insecure_open && !config.listen.ip().is_loopback() {
+        tracing::warn!("--insecure-open: anyone who reaches {addr} can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");
+    }
+    let scheme = if let Some(tls) = &tls {
+        if !tls.names.is_empty() {
+            println!("Self-signed certificate for {}: SHA-256 {}", tls.names.join(", "), tls.fingerprint);
+        }
+        "https"
+    } else {
+        "http"
+    };
     // A plain line on stdout for people and scripts (tests read the port from it).
-    println!("Podium is running on http://{addr}");
+    println!("Podium is running on {scheme}://{addr}");
 
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let mut stop_rx = stop_rx.clone();
-        async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        }
-    });
-    let mut server = std::pin::pin!(server.into_future());
-
-    tokio::select! {
-        result = &mut server => result.context("HTTP server failed")?,
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "shutting down");
-            // Recordings first: their files are finalized while the meeting still runs.
-            recorder.shutdown().await;
-            let _ = stop_tx.send(true);
-            if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
-                tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}: closing them");
-            }
-        }
+    let server = tokio::spawn(crate::net::serve(listener, tls.map(|t| t.acceptor), app, crate::net::Timeouts::default(), stop_rx.clone()));
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, "shutting down");
+    // Recordings first: their files are finalized while the meeting still runs.
+    recorder.shutdown().await;
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), server).await.is_err() {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}: closing them");
     }
     // Sessions saw the stop signal and closed; dropping the last handle to each worker
     // closes it (and its routers and transports).

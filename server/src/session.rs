@@ -2,8 +2,10 @@
 //! consumers (so they close when it ends), forwards room events, and answers requests.
 //! It ends on a close, a lost connection (no frame for [`GONE_AFTER`]), a replacement
 //! by a newer session of the same client, or server shutdown.
+use crate::auth::Access;
 use crate::protocol::*;
-use crate::room::{JoinError, ParticipantId, Room, RoomEvent, RoomId, Rooms};
+use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
+use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
 use mediasoup::prelude::*;
 use std::collections::HashMap;
@@ -16,10 +18,16 @@ use tokio::time::Instant;
 const PING_EVERY: Duration = Duration::from_secs(3);
 /// A participant not heard from (any frame, pongs included) for this long is gone.
 const GONE_AFTER: Duration = Duration::from_secs(8);
+/// A socket that has not joined by then is closed (it holds a file descriptor and a
+/// slot of its address's socket limit for nothing).
+pub const JOIN_WITHIN: Duration = Duration::from_secs(10);
 
 pub struct SessionContext {
     pub rooms: Arc<Rooms>,
     pub shutdown: watch::Receiver<bool>,
+    /// Who opened the socket (checked for this room before the upgrade).
+    pub access: Access,
+    pub client_ip: IpAddr,
 }
 
 struct Membership {
@@ -28,7 +36,7 @@ struct Membership {
     /// The client's Device capabilities, once it sent them.
     rtp_capabilities: Option<RtpCapabilities>,
     events: broadcast::Receiver<RoomEvent>,
-    kicked: tokio::sync::oneshot::Receiver<()>,
+    kicked: tokio::sync::oneshot::Receiver<Kick>,
     /// The kick receiver has completed (it must not be polled again).
     kick_settled: bool,
     transports: HashMap<TransportId, (Direction, WebRtcTransport)>,
@@ -45,12 +53,14 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
     let mut member: Option<Membership> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
+    let join_deadline = tokio::time::sleep(JOIN_WITHIN);
+    tokio::pin!(join_deadline);
     let reason = loop {
         let flow = tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(frame)) => {
                     last_heard = Instant::now();
-                    handle_frame(&mut socket, frame, &room_id, &ctx.rooms, &mut member).await
+                    handle_frame(&mut socket, frame, &room_id, &ctx, &mut member).await
                 }
                 Some(Err(_)) | None => Flow::End("connection closed"),
             },
@@ -61,13 +71,24 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
                     send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::TooSlow, reason: "connection too slow: rejoin".into() }).await;
                     Flow::End("lagged")
                 }
-                MemberSignal::Kicked => {
+                MemberSignal::Kicked(Kick::Replaced) => {
                     send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::Replaced, reason: "you joined again from elsewhere (a newer connection of this tab)".into() }).await;
                     // The room already removed this member: do not remove the newer one.
                     if let Some(m) = member.as_mut() { m.participant_id.clear(); }
                     Flow::End("replaced")
                 }
+                MemberSignal::Kicked(Kick::Removed) => {
+                    send(&mut socket, &ServerMessage::Bye { v: PROTOCOL_VERSION, code: ByeCode::Removed, reason: "a host removed you from the meeting".into() }).await;
+                    Flow::End("removed by a host")
+                }
             },
+            () = &mut join_deadline, if member.is_none() => {
+                let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::POLICY,
+                    reason: "join within 10 s of connecting".into(),
+                }))).await;
+                Flow::End("did not join in time")
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > GONE_AFTER {
                     Flow::End("not heard from")
@@ -112,7 +133,7 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
 enum MemberSignal {
     Event(RoomEvent),
     Lagged(u64),
-    Kicked,
+    Kicked(Kick),
 }
 
 /// The next room event or the kick of a joined session; never resolves before joining.
@@ -124,10 +145,13 @@ async fn member_signal(member: &mut Option<Membership>) -> MemberSignal {
                 Ok(event) => MemberSignal::Event(event),
                 Err(broadcast::error::RecvError::Lagged(n)) => MemberSignal::Lagged(n),
                 // The room is gone: only happens once this member left it.
-                Err(broadcast::error::RecvError::Closed) => MemberSignal::Kicked,
+                Err(broadcast::error::RecvError::Closed) => MemberSignal::Kicked(Kick::Replaced),
             },
             kick = &mut m.kicked, if !m.kick_settled => match kick {
-                Ok(()) => return MemberSignal::Kicked,
+                Ok(kick) => {
+                    m.kick_settled = true;
+                    return MemberSignal::Kicked(kick);
+                }
                 // The room dropped the sender without kicking: wait for events only.
                 Err(_) => m.kick_settled = true,
             },
@@ -140,7 +164,7 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
     socket.send(Message::Text(text.into())).await.is_ok()
 }
 
-async fn handle_frame(socket: &mut WebSocket, frame: Message, room_id: &RoomId, rooms: &Arc<Rooms>, member: &mut Option<Membership>) -> Flow {
+async fn handle_frame(socket: &mut WebSocket, frame: Message, room_id: &RoomId, ctx: &SessionContext, member: &mut Option<Membership>) -> Flow {
     let text = match frame {
         Message::Text(text) => text,
         Message::Binary(bytes) if bytes.len() > MAX_MESSAGE_BYTES => {
@@ -158,8 +182,8 @@ async fn handle_frame(socket: &mut WebSocket, frame: Message, room_id: &RoomId, 
         Err((id, err)) => return reply(socket, ServerMessage::error(id, err)).await,
     };
     let id = envelope.id;
-    let leaving = matches!(envelope.request, ClientRequest::Leave);
-    let response = match handle_request(envelope.request, room_id, rooms, member).await {
+    let leaving = matches!(envelope.request, ClientRequest::Leave {});
+    let response = match handle_request(envelope.request, room_id, ctx, member).await {
         Ok(data) => ServerMessage::ok(id, data),
         Err(err) => ServerMessage::error(Some(id), err),
     };
@@ -187,7 +211,8 @@ fn internal(what: &str, err: impl std::fmt::Display) -> ErrorBody {
     ErrorBody::new(ErrorCode::Internal, format!("{what}: {err}"))
 }
 
-async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Rooms>, member: &mut Option<Membership>) -> Result<ResponseData, ErrorBody> {
+async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionContext, member: &mut Option<Membership>) -> Result<ResponseData, ErrorBody> {
+    let rooms = &ctx.rooms;
     match request {
         ClientRequest::Join { name, client_id } => {
             if member.is_some() {
@@ -198,15 +223,20 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Ro
                     return Err(ErrorBody::new(ErrorCode::BadRequest, "client_id is 1 to 64 characters"));
                 }
             }
+            // Secured mode: the token names the participant, whatever the message says.
+            let name = ctx.access.trusted_name().map_or(name, str::to_string);
             let (room, joined) = rooms.join(room_id, &name, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
                     JoinError::NameTaken(_) => ErrorCode::NameTaken,
                     JoinError::RoomFull(_) => ErrorCode::RoomFull,
+                    JoinError::TooManyRooms(_) => ErrorCode::TooManyRooms,
                     JoinError::NoWorker(_) => ErrorCode::Internal,
                 };
                 ErrorBody::new(code, e.to_string())
             })?;
+            tracing::info!(target: "audit", action = "room.join", sub = %ctx.access.audit_sub(), role = %ctx.access.audit_role(), ip = %ctx.client_ip,
+                room = %room_id, participant = %joined.participant_id, "joined");
             let data = ResponseData::Joined {
                 participant_id: joined.participant_id.clone(),
                 rtp_capabilities: room.router.rtp_capabilities().clone(),
@@ -214,6 +244,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Ro
                 producers: joined.producers,
                 active_speaker: joined.active_speaker,
                 recording: joined.recording,
+                role: ctx.access.role().map_or("guest", |r| r.as_str()),
             };
             *member = Some(Membership {
                 room,
@@ -227,7 +258,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, rooms: &Arc<Ro
             });
             Ok(data)
         }
-        ClientRequest::Leave => Ok(ResponseData::Empty {}),
+        ClientRequest::Leave {} => Ok(ResponseData::Empty {}),
         request => {
             let m = member.as_mut().ok_or_else(not_joined)?;
             handle_member_request(request, m).await
@@ -340,7 +371,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
             Ok(ResponseData::Empty {})
         }
-        ClientRequest::Join { .. } | ClientRequest::Leave => unreachable!("handled before"),
+        ClientRequest::Join { .. } | ClientRequest::Leave {} => unreachable!("handled before"),
     }
 }
 

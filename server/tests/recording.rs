@@ -7,7 +7,8 @@ mod common;
 use server::synthetic::Participant;
 use compositor::probe;
 use compositor::sidecar::Status;
-use server::cli::{RecordingVideoArgs, SwitchMode};
+use compositor::mp4::VideoSettings;
+use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::protocol::RecordingBadge;
 use server::recording::{RecordError, Recorder, RecorderConfig, RecordingView};
@@ -35,9 +36,10 @@ async fn setup(size: (u32, u32)) -> Setup {
     let recorder = Recorder::new(RecorderConfig {
         dir: dir.clone(),
         program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
-        video: RecordingVideoArgs { size, fps: 30, preset: "veryfast".into() },
+        video: VideoSettings { width: size.0, height: size.1, fps: 30, preset: "veryfast".into() },
         switch: SwitchMode::PauseResume,
         bind: ip,
+        max_running: 64,
     });
     Setup { rooms, recorder, dir, pool }
 }
@@ -235,7 +237,7 @@ async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "busy", "Alice", Some(RED), 440.0).await;
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let state = Arc::new(server::http::AppState { pool: Arc::clone(&s.pool), rooms: Arc::clone(&s.rooms), recorder: Arc::clone(&s.recorder), shutdown });
+    let state = Arc::new(server::http::AppState::new(Arc::clone(&s.pool), Arc::clone(&s.rooms), Arc::clone(&s.recorder), shutdown, server::http::Security::in_process()));
     let app = server::http::router(state);
     let call = |method: &str, uri: String| {
         let request = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap();

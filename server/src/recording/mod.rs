@@ -9,7 +9,9 @@
 //! emptying), a compositor failure, or the server shutting down (which stops every
 //! recording and waits for their files before it exits).
 pub mod highlights;
+pub mod compose_args;
 mod id;
+pub mod shares;
 pub mod process;
 pub mod store;
 pub mod switcher;
@@ -17,7 +19,8 @@ pub mod switcher;
 pub use id::RecordingId;
 pub use store::{RecordingView, Store, StoreError};
 
-use crate::cli::{RecordingVideoArgs, SwitchMode};
+use compose_args::ComposeInvocation;
+use compositor::mp4::VideoSettings;
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
@@ -31,7 +34,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switcher::{Action, Switcher, WARM_GRACE};
+use switcher::{Action, SwitchMode, Switcher, WARM_GRACE};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How long a stopped compositor may take to finish its file before it is killed, on
@@ -43,10 +46,13 @@ pub struct RecorderConfig {
     pub dir: PathBuf,
     /// The `podium` binary whose `compose` subcommand is the compositor.
     pub program: PathBuf,
-    pub video: RecordingVideoArgs,
+    pub video: VideoSettings,
     pub switch: SwitchMode,
     /// Where compositors bind their RTP port (and where the PlainTransports send).
     pub bind: IpAddr,
+    /// Most recordings running at once (`--max-recordings`); a running recording is
+    /// never stopped to make room.
+    pub max_running: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,14 @@ pub enum RecordError {
     NotRecording(RoomId),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("this server is at its recording capacity ({running} running): try again when one of them ends, or ask the operator to raise --max-recordings")]
+    AtCapacity { running: usize },
+    #[error("recording {0} is still running: stop it first")]
+    StillRecording(RecordingId),
+    #[error("the highlight reel of {0} is being built: try again in a moment")]
+    ReelBuilding(RecordingId),
+    #[error("recording {0} has no video file")]
+    NoVideo(RecordingId),
     #[error("the recording could not start: {0}")]
     Start(String),
     #[error(transparent)]
@@ -76,6 +90,7 @@ enum Slot {
 pub struct Recorder {
     config: RecorderConfig,
     store: Store,
+    shares: shares::Shares,
     highlights: Arc<highlights::Highlights>,
     slots: Mutex<HashMap<RoomId, Slot>>,
     closing: AtomicBool,
@@ -89,11 +104,16 @@ impl Recorder {
         if found > 0 {
             tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
         }
-        Arc::new(Self { config, store, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
+        let shares = shares::Shares::new(&config.dir);
+        Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn shares(&self) -> &shares::Shares {
+        &self.shares
     }
 
     pub fn highlights(&self) -> &Arc<highlights::Highlights> {
@@ -126,6 +146,7 @@ impl Recorder {
             match slots.get(&room.id) {
                 Some(Slot::Running { id, .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: Some(id.clone()) }),
                 Some(Slot::Starting) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: None }),
+                None if slots.len() >= self.config.max_running => return Err(RecordError::AtCapacity { running: slots.len() }),
                 None => slots.insert(room.id.clone(), Slot::Starting),
             };
         }
@@ -149,12 +170,14 @@ impl Recorder {
         let (output, sidecar) = (self.store.video_path(&id), self.store.sidecar_path(&id));
         let spawned = CompositorChild::spawn(SpawnOptions {
             program: &self.config.program,
-            id: id.as_str(),
-            room: &room.id.to_string(),
-            output: &output,
-            sidecar: &sidecar,
-            video: &self.config.video,
-            bind: self.config.bind,
+            compose: ComposeInvocation {
+                id: id.as_str(),
+                room: &room.id.to_string(),
+                output: &output,
+                sidecar: &sidecar,
+                video: &self.config.video,
+                bind: self.config.bind,
+            },
         })
         .await
         .map_err(RecordError::Start)?;
@@ -228,6 +251,45 @@ impl Recorder {
 
     pub fn is_active(&self, id: &RecordingId) -> bool {
         self.slots.lock().values().any(|s| matches!(s, Slot::Running { id: r, .. } if r == id))
+    }
+
+    /// Deletes a recording's files and share links: not while it records or its reel is
+    /// being built.
+    pub fn delete(&self, id: &RecordingId) -> Result<(), RecordError> {
+        if self.is_active(id) {
+            return Err(RecordError::StillRecording(id.clone()));
+        }
+        if self.highlights.is_building(id) {
+            return Err(RecordError::ReelBuilding(id.clone()));
+        }
+        self.store.delete(id)?;
+        self.highlights.forget(id);
+        Ok(())
+    }
+
+    /// Builds the highlight reel of a finished recording (or joins the running build),
+    /// and says where it stands.
+    pub fn build_reel(&self, id: &RecordingId) -> Result<highlights::ReelStatus, RecordError> {
+        use highlights::ReelStatus;
+        let sidecar = self.store.read_sidecar(id)?;
+        if sidecar.status == Status::Recording || self.is_active(id) {
+            return Err(RecordError::StillRecording(id.clone()));
+        }
+        let files = self.store.reel_files(id);
+        if !files.recording.is_file() {
+            return Err(RecordError::NoVideo(id.clone()));
+        }
+        match self.highlights.status(id, &files) {
+            status @ (ReelStatus::Ready { .. } | ReelStatus::Building { .. }) => return Ok(status),
+            ReelStatus::None | ReelStatus::Failed { .. } => {}
+        }
+        self.highlights.forget(id);
+        Ok(self.highlights.start(id, sidecar, files, compositor::reel::Rules::default()))
+    }
+
+    /// How many recordings run (or start) now.
+    pub fn running(&self) -> usize {
+        self.slots.lock().len()
     }
 
     /// Stops every recording and waits for their files (the server is stopping).

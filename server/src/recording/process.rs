@@ -2,9 +2,8 @@
 //! the server: JSON lines to its stdin, JSON lines from its stdout, its logs on our
 //! stderr. Killed if the handle is dropped without a stop (a recording task that ends
 //! abnormally must not leave a recorder behind).
-use crate::cli::RecordingVideoArgs;
+use super::compose_args::{command_line, ComposeInvocation};
 use compositor::control::{self, FromCompositor, ToCompositor};
-use std::net::IpAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,12 +15,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct SpawnOptions<'a> {
     pub program: &'a Path,
-    pub id: &'a str,
-    pub room: &'a str,
-    pub output: &'a Path,
-    pub sidecar: &'a Path,
-    pub video: &'a RecordingVideoArgs,
-    pub bind: IpAddr,
+    pub compose: ComposeInvocation<'a>,
 }
 
 pub struct CompositorChild {
@@ -39,16 +33,8 @@ pub struct Spawned {
 impl CompositorChild {
     /// Starts a compositor and waits for its `ready`.
     pub async fn spawn(o: SpawnOptions<'_>) -> Result<Spawned, String> {
-        let size = format!("{}x{}", o.video.size.0, o.video.size.1);
         let mut child = tokio::process::Command::new(o.program)
-            .arg("compose")
-            .args(["--id", o.id, "--room", o.room])
-            .arg("--output")
-            .arg(o.output)
-            .arg("--sidecar")
-            .arg(o.sidecar)
-            .args(["--recording-size", &size, "--recording-fps", &o.video.fps.to_string(), "--recording-preset", &o.video.preset])
-            .args(["--bind", &o.bind.to_string()])
+            .args(command_line(&o.compose))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -25,6 +25,9 @@ pub struct RecordingView {
     /// The highlight reel's state (filled in by the API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub highlights: Option<super::highlights::ReelStatus>,
+    /// Its live share links (filled in by the API for those who may share it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shares: Option<Vec<super::shares::Share>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +89,8 @@ impl Store {
             return Err(StoreError::NotFound(id.clone()));
         }
         let reel = self.reel_files(id);
-        for path in [reel.clips(), reel.reel, self.video_path(id), self.sidecar_path(id)] {
+        let shares = self.dir.join(format!("{id}.shares.json"));
+        for path in [shares, reel.clips(), reel.reel, self.video_path(id), self.sidecar_path(id)] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -181,7 +185,7 @@ impl Store {
 }
 
 fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
-    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error, highlights: None }
+    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error, highlights: None, shares: None }
 }
 
 /// Keeps the timeline within what the file holds; the last turn ran until the cut.

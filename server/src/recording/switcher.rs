@@ -17,6 +17,31 @@ use std::time::{Duration, Instant};
 
 pub const WARM_GRACE: Duration = Duration::from_secs(3);
 
+/// How the recorder points its video at the speaker (docs/benchmarks.md compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchMode {
+    /// One paused consumer per camera; the speaker's (and whoever is speaking) resumed.
+    PauseResume,
+    /// One consumer, re-created on the new speaker's camera at each switch.
+    Recreate,
+}
+
+impl SwitchMode {
+    pub const NAMES: [&'static str; 2] = ["pause-resume", "recreate"];
+}
+
+impl std::str::FromStr for SwitchMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pause-resume" => Ok(SwitchMode::PauseResume),
+            "recreate" => Ok(SwitchMode::Recreate),
+            other => Err(format!("unknown switch mode \"{other}\": pause-resume or recreate")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<V> {
     Resume(V),

@@ -1,6 +1,7 @@
 //! Starts the real `podium serve` binary for integration tests.
 #![allow(dead_code)]
 pub mod compose;
+pub mod http;
 pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -21,6 +21,17 @@ impl Client {
         Client { ws, next_id: 1, events: VecDeque::new() }
     }
 
+    /// Connects to a full WebSocket URL (with `?token=` for a secured server).
+    pub async fn connect_url(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
+        Client { ws, next_id: 1, events: VecDeque::new() }
+    }
+
+    /// Wraps a WebSocket opened another way (over TLS, with chosen headers).
+    pub fn from_ws(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client { ws, next_id: 1, events: VecDeque::new() }
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.ws.send(Message::Text(text.into())).await.unwrap();
     }

@@ -1,0 +1,107 @@
+//! The API's one error type: every refusal is a status and `{"error": "..."}` that says
+//! what to do. Domain errors map to statuses here, and only here.
+use crate::auth::{Denied, TokenError};
+use crate::recording::shares::ShareStoreError;
+use crate::recording::{RecordError, StoreError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials, or bad, tampered or expired ones.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials without the grant.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    /// A share link that expired or was revoked.
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(message) = &self {
+            tracing::warn!("internal error answered: {message}");
+        }
+        (self.status(), Json(ErrorBody { error: self.to_string() })).into_response()
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        let message = e.to_string();
+        match e {
+            RecordError::NoMeeting(_) | RecordError::NotRecording(_) | RecordError::Store(StoreError::NotFound(_)) => ApiError::NotFound(message),
+            RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
+            RecordError::ShuttingDown | RecordError::AtCapacity { .. } => ApiError::Unavailable(message),
+            RecordError::NoVideo(_) => ApiError::NotFound(message),
+            RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        RecordError::Store(e).into()
+    }
+}
+
+impl From<ShareStoreError> for ApiError {
+    fn from(e: ShareStoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        ApiError::Forbidden(e.0)
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Expired { share: true } => ApiError::Gone("this share link has expired: ask whoever shared it for a new one".into()),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Typed extractors: validated path segments (the only way a request names a room, a
+//! recording or a share) and [`Auth`], who is asking.
+use super::{ApiError, AppState};
+use crate::auth::{Access, Token, TokenError};
+use crate::recording::RecordingId;
+use crate::room::RoomId;
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::header;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+pub const SESSION_COOKIE: &str = "podium_session";
+pub const SHARE_COOKIE: &str = "podium_share";
+
+/// A path segment that parses into a domain id, or a 400 saying what it should be.
+pub trait PathSegment: Sized {
+    const WHAT: &'static str;
+    fn parse_segment(raw: &str) -> Result<Self, String>;
+}
+
+impl PathSegment for RoomId {
+    const WHAT: &'static str = "room id";
+    fn parse_segment(raw: &str) -> Result<Self, String> {
+        RoomId::parse(raw)
+    }
+}
+
+impl PathSegment for RecordingId {
+    const WHAT: &'static str = "recording id";
+    fn parse_segment(raw: &str) -> Result<Self, String> {
+        RecordingId::parse(raw)
+    }
+}
+
+/// A share's id (`[a-z0-9]{12}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareId(pub String);
+
+impl PathSegment for ShareId {
+    const WHAT: &'static str = "share id";
+    fn parse_segment(raw: &str) -> Result<Self, String> {
+        if crate::auth::token::is_valid_share_id(raw) {
+            Ok(ShareId(raw.to_string()))
+        } else {
+            Err("a share id is 12 letters and digits".into())
+        }
+    }
+}
+
+/// A participant's id (as the room made it: 12 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantIdSegment(pub String);
+
+impl PathSegment for ParticipantIdSegment {
+    const WHAT: &'static str = "participant id";
+    fn parse_segment(raw: &str) -> Result<Self, String> {
+        if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err("a participant id is 12 hexadecimal digits".into())
+        }
+    }
+}
+
+/// The validated path segments of a route: one (`ValidPath<RoomId>`) or two
+/// (`ValidPath<(RecordingId, ShareId)>`).
+pub struct ValidPath<T>(pub T);
+
+fn segment<T: PathSegment>(raw: &str) -> Result<T, ApiError> {
+    T::parse_segment(raw).map_err(|e| ApiError::BadRequest(format!("invalid {}: {e}", T::WHAT)))
+}
+
+impl<S: Send + Sync, T: PathSegment> FromRequestParts<S> for ValidPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        segment(&raw).map(ValidPath)
+    }
+}
+
+impl<S: Send + Sync, A: PathSegment, B: PathSegment> FromRequestParts<S> for ValidPath<(A, B)> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(ValidPath((segment(&a)?, segment(&b)?)))
+    }
+}
+
+/// The client's IP address (loopback when the request came from inside the process).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+        Ok(ClientIp(ip))
+    }
+}
+
+/// Who is asking: from `Authorization: Bearer`, then (for the signaling socket only)
+/// `?token=`, then the session cookie. A share link's cookie rides along as a second
+/// credential, since browsers send it only to its own recording's API.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub access: Access,
+    pub share: Option<Access>,
+    pub ip: IpAddr,
+}
+
+impl Auth {
+    /// Whether `rule` lets this caller through, with the session first, then the share.
+    pub fn check<T>(&self, rule: impl Fn(&Access) -> Result<T, crate::auth::Denied>) -> Result<T, ApiError> {
+        match rule(&self.access) {
+            Ok(v) => Ok(v),
+            Err(denied) => match &self.share {
+                Some(share) => rule(share).map_err(ApiError::from),
+                None => Err(denied.into()),
+            },
+        }
+    }
+
+    /// For the audit log: `sub`, role and client IP.
+    pub fn who(&self) -> (String, &'static str, IpAddr) {
+        (self.access.audit_sub(), self.access.audit_role(), self.ip)
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    let value = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    Some(value.map(str::trim).ok_or_else(|| ApiError::Unauthorized("the Authorization header is not `Bearer TOKEN`".into())))
+}
+
+/// The signaling socket's `?token=`.
+fn query_token(parts: &Parts) -> Option<String> {
+    if !parts.uri.path().ends_with("/ws") {
+        return None;
+    }
+    let query = parts.uri.query()?;
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "token").map(|(_, v)| v.to_string())
+}
+
+/// Turns a verified token into an access; a share is honoured only while it is live.
+pub fn access_of(state: &AppState, token: &str) -> Result<Access, ApiError> {
+    let now = crate::auth::token::unix_now();
+    match state.security.keys.verify(token, now)? {
+        Token::Access(claims) => Ok(Access::User(claims)),
+        Token::Share(share) => {
+            if state.recorder.shares().is_live(&share.recording, &share.share_id, now) {
+                Ok(Access::Share(share))
+            } else {
+                Err(ApiError::Gone("this share link was revoked or has expired: ask whoever shared it for a new one".into()))
+            }
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.expect("infallible");
+        if !state.security.secured {
+            return Ok(Auth { access: Access::Open, share: None, ip });
+        }
+        let share = cookie(parts, SHARE_COOKIE).and_then(|t| access_of(state, t).ok());
+        let token = match bearer(parts) {
+            Some(token) => Some(token?.to_string()),
+            None => query_token(parts).or_else(|| cookie(parts, SESSION_COOKIE).map(str::to_string)),
+        };
+        match (token, share) {
+            (Some(token), share) => match access_of(state, &token) {
+                Ok(access) => Ok(Auth { access, share, ip }),
+                // A stale session cookie does not hide a live share link.
+                Err(_) if share.is_some() => Ok(Auth { access: share.clone().expect("checked"), share: None, ip }),
+                Err(e) => Err(e),
+            },
+            (None, Some(share)) => Ok(Auth { access: share, share: None, ip }),
+            (None, None) => Err(TokenError::Missing.into()),
+        }
+    }
+}

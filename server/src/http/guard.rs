@@ -1,0 +1,105 @@
+//! What every request passes before its handler, in both modes:
+//! - open mode on loopback: the `Host` must be loopback (stops DNS rebinding);
+//! - a state-changing request from another site is refused (stops CSRF): its `Origin`
+//!   must be ours or allowed, and `Sec-Fetch-Site` must not say `cross-site`;
+//! - an API route must have an access rule in [`super::ROUTES`];
+//! - every answer carries the security headers (CSP, nosniff, no referrer, framing).
+use super::{ApiError, AppState, ROUTES};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Err(e) = admit(&state, &request) {
+        return with_headers(&state, e.into_response());
+    }
+    let response = next.run(request).await;
+    with_headers(&state, response)
+}
+
+fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    if let Some(port) = state.security.loopback_port {
+        check_loopback_host(headers, port, state.security.tls)?;
+    }
+    let changes_state = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    if changes_state {
+        check_same_site(state, headers)?;
+    }
+    if let Some(matched) = request.extensions().get::<MatchedPath>() {
+        let path = matched.as_str();
+        let known = path == "/api/{*rest}" || !path.starts_with("/api/") || ROUTES.iter().any(|r| r.path == path && r.method == request.method().as_str());
+        if !known && ROUTES.iter().any(|r| r.path == path) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        if !known {
+            return Err(ApiError::Internal(format!("route {path} has no access rule")));
+        }
+    }
+    Ok(())
+}
+
+/// The host names a browser on this machine uses for a loopback server.
+fn check_loopback_host(headers: &HeaderMap, port: u16, tls: bool) -> Result<(), ApiError> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let default_port = if tls { 443 } else { 80 };
+    let ok = ["localhost", "127.0.0.1", "[::1]"].iter().any(|name| host == format!("{name}:{port}") || (port == default_port && host == *name));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this server runs in open mode and answers only on localhost, 127.0.0.1 or [::1] (port {port}), not \"{host}\": to reach it from elsewhere, set PODIUM_SECRET"
+        )))
+    }
+}
+
+/// `scheme://host` of this server as the request names it.
+pub fn own_origin(headers: &HeaderMap, tls: bool) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    Some(format!("{}://{}", if tls { "https" } else { "http" }, host.to_ascii_lowercase()))
+}
+
+/// An `Origin` header that is neither ours nor allowed: `Err` with why.
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
+    let ours = own_origin(headers, state.security.tls);
+    if Some(&origin) == ours.as_ref() || state.security.allowed_origins.iter().any(|o| *o == origin) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!("requests from {origin} are not accepted: only this server's own pages (and --allowed-origin) may")))
+}
+
+fn check_same_site(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let cross_site = headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    let has_origin = headers.contains_key(header::ORIGIN);
+    // An allowed embedding origin is cross-site by definition: its Origin decides.
+    if cross_site && !has_origin {
+        return Err(ApiError::Forbidden("cross-site requests are not accepted".into()));
+    }
+    check_origin(state, headers)
+}
+
+fn with_headers(state: &AppState, mut response: Response) -> Response {
+    let frame_ancestors = if state.security.allowed_origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        format!("'self' {}", state.security.allowed_origins.join(" "))
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if state.security.allowed_origins.is_empty() {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    response
+}

@@ -1,0 +1,118 @@
+//! The recordings library: list, view, play, delete, share.
+use super::extract::{Auth, ShareId, ValidPath};
+use super::guard::own_origin;
+use super::{ApiError, AppState};
+use crate::auth::token::{rfc3339, unix_now};
+use crate::auth::{Library, ShareClaims};
+use crate::recording::shares::{new_share_id, Share, MAX_SHARE_SECONDS};
+use crate::recording::{RecordError, RecordingId, RecordingView};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The recording, once the caller may view it; its share list for those who may share.
+fn viewable(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<RecordingView, ApiError> {
+    // A share link is checked before the disk is read: it names its recording.
+    let mut view = state.recorder.view(id)?;
+    auth.check(|a| a.may_view_recording(id, &view.room))?;
+    if auth.check(|a| a.may_share(&view.room)).is_ok() {
+        view.shares = Some(state.recorder.shares().list(id, unix_now()));
+    }
+    Ok(view)
+}
+
+pub async fn list(State(state): State<Arc<AppState>>, auth: Auth) -> Result<Json<Vec<RecordingView>>, ApiError> {
+    let library = auth.check(|a| a.library())?;
+    let recorder = Arc::clone(&state.recorder);
+    // Reading every sidecar touches the disk: off the async workers.
+    let mut all = tokio::task::spawn_blocking(move || recorder.list()).await.unwrap_or_default();
+    if let Library::Room(room) = library {
+        all.retain(|r| r.room == room.to_string());
+    }
+    Ok(Json(all))
+}
+
+pub async fn get_one(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Json<RecordingView>, ApiError> {
+    Ok(Json(viewable(&state, &auth, &id)?))
+}
+
+/// Removes the recording's files (video, sidecar, reel, shares): an admin's call.
+pub async fn delete_one(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<StatusCode, ApiError> {
+    auth.check(|a| a.may_administer("delete recordings"))?;
+    state.recorder.delete(&id)?;
+    let (sub, role, ip) = auth.who();
+    tracing::info!(target: "audit", action = "recording.delete", %sub, role = %role, %ip, recording = %id, "recording deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The mp4, with Range requests (players seek with them). A recording still running
+/// serves what is written so far.
+pub async fn video(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>, request: Request) -> Result<Response, ApiError> {
+    viewable(&state, &auth, &id)?;
+    let path = state.recorder.store().video_path(&id);
+    if !path.is_file() {
+        return Err(RecordError::NoVideo(id).into());
+    }
+    serve_mp4(path, request).await
+}
+
+pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiError> {
+    let response = tower_http::services::ServeFile::new_with_mime(path, &"video/mp4".parse().expect("a mime type"))
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    Ok(response.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    expires_in_s: u64,
+}
+
+#[derive(Serialize)]
+pub struct ShareCreated {
+    id: String,
+    url: String,
+    expires_at: String,
+}
+
+/// A link that opens this one recording's review page, until it expires or is revoked.
+pub async fn share(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    headers: HeaderMap,
+    ValidPath(id): ValidPath<RecordingId>,
+    body: Result<Json<ShareRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
+    let view = state.recorder.view(&id)?;
+    auth.check(|a| a.may_share(&view.room))?;
+    let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"expires_in_s\": N}}: {}", e.body_text())))?;
+    if !(1..=MAX_SHARE_SECONDS).contains(&request.expires_in_s) {
+        return Err(ApiError::BadRequest(format!("expires_in_s is from 1 to {MAX_SHARE_SECONDS} (30 days)")));
+    }
+    let now = unix_now();
+    let exp = now + request.expires_in_s;
+    let share_id = new_share_id();
+    let token = state.security.keys.mint_share(&ShareClaims { share_id: share_id.clone(), recording: id.clone(), exp });
+    let (sub, role, ip) = auth.who();
+    state.recorder.shares().add(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.clone() }, now)?;
+    tracing::info!(target: "audit", action = "recording.share", %sub, role = %role, %ip, recording = %id, share = %share_id, expires_at = %rfc3339(exp), "recording shared");
+    let base = own_origin(&headers, state.security.tls).ok_or_else(|| ApiError::BadRequest("the request has no Host header to build the link with".into()))?;
+    Ok((StatusCode::CREATED, Json(ShareCreated { id: share_id, url: format!("{base}/s/{token}"), expires_at: rfc3339(exp) })))
+}
+
+pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidPath((id, share)): ValidPath<(RecordingId, ShareId)>) -> Result<StatusCode, ApiError> {
+    let view = state.recorder.view(&id)?;
+    auth.check(|a| a.may_share(&view.room))?;
+    if !state.recorder.shares().revoke(&id, &share.0)? {
+        return Err(ApiError::NotFound(format!("recording {id} has no share {}", share.0)));
+    }
+    let (sub, role, ip) = auth.who();
+    tracing::info!(target: "audit", action = "recording.revoke", %sub, role = %role, %ip, recording = %id, share = %share.0, "share revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

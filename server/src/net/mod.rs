@@ -1,0 +1,116 @@
+//! The HTTP listener: our own accept loop over hyper, for what `axum::serve` does not
+//! do: TLS, a deadline on the request head (slowloris), closing idle keep-alive
+//! connections, and the client's address for limits and the audit log.
+mod idle;
+pub mod tls;
+
+pub use tls::{Tls, TlsMode};
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use idle::{Activity, Tracked};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// Connection deadlines (docs/security.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// The whole request head (and the TLS handshake) must arrive within this.
+    pub head: Duration,
+    /// A connection with no bytes either way for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { head: Duration::from_secs(10), idle: Duration::from_secs(60) }
+    }
+}
+
+/// How long open connections get to finish once the server stops.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Serves `app` on `listener` until `stop` turns true; then lets requests in flight
+/// finish (up to [`DRAIN`]).
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, mut stop: watch::Receiver<bool>) {
+    let tls = tls.map(Arc::new);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        tasks.spawn(connection(tcp, peer, tls.clone(), app.clone(), timeouts, stop.clone()));
+        // Reap finished connection tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<Arc<TlsAcceptor>>, app: Router, timeouts: Timeouts, stop: watch::Receiver<bool>) {
+    let activity = Activity::new();
+    let tcp = Tracked::new(tcp, activity.clone());
+    match tls {
+        None => drive(TokioIo::new(tcp), peer, app, timeouts, activity, stop).await,
+        Some(acceptor) => match tokio::time::timeout(timeouts.head, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => drive(TokioIo::new(stream), peer, app, timeouts, activity, stop).await,
+            Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake not done in {:?}: closed", timeouts.head),
+        },
+    }
+}
+
+async fn drive<I>(io: TokioIo<I>, peer: SocketAddr, app: Router, timeouts: Timeouts, activity: Activity, mut stop: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = app.map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let service = hyper_util::service::TowerToHyperService::new(service);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.head).keep_alive(true);
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    let mut conn = std::pin::pin!(conn);
+    let mut check = tokio::time::interval(Duration::from_secs(1).min(timeouts.idle));
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+                return;
+            }
+            _ = check.tick() => {
+                if activity.quiet_for() >= timeouts.idle {
+                    tracing::debug!(%peer, "idle for {:?}: closed", timeouts.idle);
+                    return;
+                }
+            }
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}

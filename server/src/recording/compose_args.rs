@@ -1,0 +1,165 @@
+//! The `podium compose` command line, both ways: its parser ([`ComposeArgs`], which the
+//! CLI mounts as a subcommand) and the argument list the recorder starts it with
+//! ([`command_line`]), side by side so that they cannot drift apart.
+use super::RecordingId;
+use clap::Args;
+use compositor::mp4::VideoSettings;
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// The x264 presets, fastest first.
+pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+
+/// The recording's picture: `--recording-size`, `--recording-fps`, `--recording-preset`
+/// (shared by `serve`, which passes them on, and `compose`).
+#[derive(Debug, Clone, Args)]
+pub struct RecordingVideoArgs {
+    /// Size of the recording's picture, WIDTHxHEIGHT (even numbers, 160x90 to 3840x2160).
+    #[arg(long = "recording-size", env = "PODIUM_RECORDING_SIZE", default_value = "1280x720", value_name = "WxH", value_parser = parse_size)]
+    pub size: (u32, u32),
+
+    /// Frames per second of the recording (1 to 60).
+    #[arg(long = "recording-fps", env = "PODIUM_RECORDING_FPS", default_value_t = 30, value_name = "FPS",
+          value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+
+    /// libx264 preset: faster presets cost less CPU for a larger file.
+    #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "veryfast", value_name = "PRESET",
+          value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
+    pub preset: String,
+}
+
+impl RecordingVideoArgs {
+    pub fn settings(&self) -> VideoSettings {
+        VideoSettings { width: self.size.0, height: self.size.1, fps: self.fps, preset: self.preset.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ComposeArgs {
+    /// The mp4 to write (created; an existing file is replaced).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The sidecar JSON to keep beside it.
+    #[arg(long, value_name = "FILE")]
+    pub sidecar: PathBuf,
+    /// The recording's id, for the sidecar and logs.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// The room's id, for the sidecar and the waiting card.
+    #[arg(long, value_name = "ROOM")]
+    pub room: String,
+    /// The address to bind the RTP port on (the server's PlainTransport sends there).
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: IpAddr,
+    /// The font of the name labels and cards.
+    #[arg(long, default_value = compositor::compose::DEFAULT_FONT, value_name = "FILE")]
+    pub font: String,
+    #[command(flatten)]
+    pub video: RecordingVideoArgs,
+}
+
+/// What the recorder starts a compositor with.
+pub struct ComposeInvocation<'a> {
+    pub id: &'a str,
+    pub room: &'a str,
+    pub output: &'a Path,
+    pub sidecar: &'a Path,
+    pub video: &'a VideoSettings,
+    pub bind: IpAddr,
+}
+
+/// The arguments of `podium compose` for `o`, in the form [`ComposeArgs`] parses.
+pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["compose".into(), "--id".into(), o.id.into(), "--room".into(), o.room.into()];
+    args.extend(["--output".into(), o.output.as_os_str().to_owned(), "--sidecar".into(), o.sidecar.as_os_str().to_owned()]);
+    args.extend(
+        [
+            "--recording-size".to_string(),
+            format!("{}x{}", o.video.width, o.video.height),
+            "--recording-fps".into(),
+            o.video.fps.to_string(),
+            "--recording-preset".into(),
+            o.video.preset.clone(),
+            "--bind".into(),
+            o.bind.to_string(),
+        ]
+        .map(OsString::from),
+    );
+    args
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value '{value}' for '{flag}': {why}")]
+pub struct ComposeArgsError {
+    pub flag: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+impl ComposeArgs {
+    pub fn into_config(self) -> Result<(compositor::engine::Config, IpAddr), ComposeArgsError> {
+        if !RecordingId::is_valid(&self.id) {
+            return Err(ComposeArgsError { flag: "--id", value: self.id, why: "not a recording id (YYYYMMDD-HHMMSS-xxxxxx)" });
+        }
+        let config = compositor::engine::Config {
+            id: self.id,
+            room: self.room,
+            output: self.output,
+            sidecar: self.sidecar,
+            video: self.video.settings(),
+            font: self.font,
+            latency: compositor::engine::DEFAULT_LATENCY,
+        };
+        Ok((config, self.bind))
+    }
+}
+
+/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within what libx264 and players handle.
+pub fn parse_size(value: &str) -> Result<(u32, u32), String> {
+    let (w, h) = value.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, like 1280x720")?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| "the width is not a number")?, h.trim().parse().map_err(|_| "the height is not a number")?);
+    if !(160..=3840).contains(&w) || !(90..=2160).contains(&h) {
+        return Err("the size must be between 160x90 and 3840x2160".into());
+    }
+    if w % 2 != 0 || h % 2 != 0 {
+        return Err("the width and height must be even".into());
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ComposeArgs,
+    }
+
+    #[test]
+    fn the_command_line_parses_back_into_the_same_settings() {
+        let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into() };
+        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, bind: "127.0.0.1".parse().unwrap() };
+        let mut argv = command_line(&o);
+        assert_eq!(argv.remove(0), "compose");
+        argv.insert(0, "compose".into());
+        let parsed = Wrapper::try_parse_from(argv).unwrap().args;
+        let (config, bind) = parsed.into_config().unwrap();
+        assert_eq!((config.video.width, config.video.height, config.video.fps, config.video.preset.as_str()), (640, 360, 15, "ultrafast"));
+        assert_eq!((config.id.as_str(), config.room.as_str(), bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
+        assert_eq!(config.output, Path::new("/r/x.mp4"));
+    }
+
+    #[test]
+    fn recording_sizes_are_checked() {
+        assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_size("640X360"), Ok((640, 360)));
+        for bad in ["1280", "axb", "1281x720", "100x50", "8000x4000", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Access control and hardening against the real `podium serve` (docs/security.md):
+//! every role against every route, cross-site requests and sockets, DNS rebinding in
+//! open mode, slowloris and idle sockets, the per-IP, room and recording limits,
+//! refusing to start exposed, HTTPS, share links, the audit log and the default log filter.
+mod common;
+
+use common::compose::{record_for, ID};
+use common::http::{request, Reply, UPGRADE};
+use common::ws::Client;
+use serde_json::{json, Value};
+use server::http::{Rule, ROUTES};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "test-secret-of-at-least-32-bytes-0123456789";
+/// A recording id that names no recording (for routes checked before the disk is read).
+const MISSING: &str = "20261202-120000-zzzzzz";
+
+/// `podium serve` with its environment chosen and its stderr kept (the logs).
+struct Podium {
+    child: Child,
+    base: String,
+    addr: String,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Podium {
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Podium {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_podium"));
+        cmd.args(["serve", "--rtc-port", "0", "--workers", "1", "--recordings-dir"]).arg(dir);
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args).env_remove("RUST_LOG").env_remove("PODIUM_SECRET").stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn podium");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("podium did not report its address");
+            if let Some(url) = line.strip_prefix("Podium is running on ") {
+                break url.trim().to_string();
+            }
+        };
+        let addr = base.split("://").nth(1).unwrap().to_string();
+        Podium { child, base, addr, logs }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(b) = &bearer {
+            all.push(("Authorization", b));
+        }
+        request(&self.addr, method, path, &all, body)
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Podium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `podium token … --json`, as an operator would mint it.
+fn mint(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_podium")).arg("token").args(args).arg("--json").env("PODIUM_SECRET", SECRET).output().unwrap();
+    assert!(out.status.success(), "podium token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn token(args: &[&str]) -> String {
+    mint(args)["token"].as_str().unwrap().to_string()
+}
+
+/// A second recording: the first one copied under another id, in another room.
+fn copy_recording(dir: &Path, id: &str, room: &str) {
+    std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
+    let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
+    sidecar["id"] = json!(id);
+    sidecar["room"] = json!(room);
+    std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Nobody,
+    Guest,
+    Host,
+    OtherHost,
+    Admin,
+    Share,
+}
+
+/// What a rule answers each caller: `None` when let through (any status but 401/403).
+fn expected(rule: Rule, method: &str, who: Who) -> Option<u16> {
+    use Who::*;
+    let allowed = match rule {
+        Rule::Public => true,
+        Rule::Session => who != Nobody || method == "DELETE",
+        Rule::RoomMember => matches!(who, Guest | Host | Admin),
+        Rule::RoomHost => matches!(who, Host | Admin),
+        Rule::RecordingViewer => matches!(who, Host | Admin | Share),
+        Rule::RecordingHost => matches!(who, Host | Admin),
+        Rule::Library => matches!(who, Host | OtherHost | Admin),
+        Rule::Admin => who == Admin,
+    };
+    match (allowed, who) {
+        (true, _) => None,
+        (false, Nobody) => Some(401),
+        (false, _) => Some(403),
+    }
+}
+
+#[test]
+fn every_role_against_every_route() {
+    let dir = common::temp_dir("access-table");
+    record_for(&dir, 3);
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let admin = token(&["--role", "admin"]);
+    let created = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&admin), &[], Some(r#"{"expires_in_s": 600}"#));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let share_url = created.json()["url"].as_str().unwrap().to_string();
+    assert!(share_url.starts_with(&format!("{}/s/", server.base)), "{share_url}");
+    let share = share_url.rsplit("/s/").next().unwrap().to_string();
+
+    let callers = [
+        (Who::Nobody, None),
+        (Who::Guest, Some(token(&["--room", "proc", "--name", "Gus", "--role", "guest"]))),
+        (Who::Host, Some(token(&["--room", "proc", "--name", "Hana", "--role", "host"]))),
+        (Who::OtherHost, Some(token(&["--room", "elsewhere", "--name", "Otto", "--role", "host"]))),
+        (Who::Admin, Some(admin.clone())),
+        (Who::Share, Some(share)),
+    ];
+    let mut checked = 0;
+    for route in ROUTES {
+        // Routes that act on a recording are checked before the disk is read only for
+        // admins (delete): they get an id that names nothing, so nothing is lost.
+        let id = if route.rule == Rule::Admin { MISSING } else { ID };
+        let path = route.path.replace("{room}", "proc").replace("{id}", id).replace("{share}", "aaaaaaaaaaaa").replace("{participant}", "0123456789ab");
+        let body = (route.method == "POST").then_some(r#"{"expires_in_s": 600}"#);
+        for (who, token) in &callers {
+            let headers: &[(&str, &str)] = if path.ends_with("/ws") { &UPGRADE } else { &[] };
+            let reply = server.call(route.method, &path, token.as_deref(), headers, body);
+            match expected(route.rule, route.method, *who) {
+                Some(status) => {
+                    assert_eq!(reply.status, status, "{who:?} {} {path}: {}", route.method, reply.body);
+                    assert!(reply.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{who:?} {} {path}: no error text: {}", route.method, reply.body);
+                }
+                None => assert!(![401, 403].contains(&reply.status), "{who:?} {} {path} refused: {} {}", route.method, reply.status, reply.body),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * callers.len());
+    // The recording is still there: nothing in the table deleted it.
+    assert_eq!(server.call("GET", &format!("/api/recordings/{ID}"), Some(&admin), &[], None).status, 200);
+    // A host's library is their room's; the other room's host sees none of it.
+    let host = callers[2].1.clone().unwrap();
+    let other = callers[3].1.clone().unwrap();
+    assert_eq!(server.call("GET", "/api/recordings", Some(&host), &[], None).json().as_array().unwrap().len(), 1);
+    assert_eq!(server.call("GET", "/api/recordings", Some(&other), &[], None).json(), json!([]));
+}
+
+#[test]
+fn tokens_that_are_missing_tampered_expired_or_unsigned_get_401() {
+    let dir = common::temp_dir("access-tokens");
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let good = token(&["--role", "admin"]);
+    assert_eq!(server.call("GET", "/api/recordings", Some(&good), &[], None).status, 200);
+    let short = token(&["--role", "admin", "--ttl", "1s"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    let tampered = format!("{}x", &good[..good.len() - 1]);
+    let unsigned = format!("{}.{}.", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", good.split('.').nth(1).unwrap());
+    for (what, t) in [("expired", short.as_str()), ("tampered", &tampered), ("alg none", &unsigned), ("junk", "abc")] {
+        let r = server.call("GET", "/api/recordings", Some(t), &[], None);
+        assert_eq!(r.status, 401, "{what}: {}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains("link"), "{what}: {}", r.body);
+    }
+    // The signaling socket answers the same, before the upgrade.
+    for t in [None, Some(tampered.as_str())] {
+        let path = format!("/api/rooms/proc/ws{}", t.map(|t| format!("?token={t}")).unwrap_or_default());
+        assert_eq!(server.call("GET", &path, None, &UPGRADE, None).status, 401);
+    }
+    let other_room = token(&["--room", "other", "--name", "Ann"]);
+    assert_eq!(server.call("GET", &format!("/api/rooms/proc/ws?token={other_room}"), None, &UPGRADE, None).status, 403);
+    // Pages and assets still load (they hold no data), with the security headers.
+    let page = server.call("GET", "/rooms/proc", None, &[], None);
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(server.call("GET", "/api/health", None, &[], None).status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_name_comes_from_the_token_and_the_role_is_told() {
+    let dir = common::temp_dir("access-name");
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let ada = token(&["--room", "proc", "--name", "Ada", "--role", "guest"]);
+    let ws = format!("{}/api/rooms/proc/ws?token={ada}", server.base.replacen("http", "ws", 1));
+    let mut c = Client::connect_url(&ws).await;
+    let joined = c.ok("join", json!({"name": "Mallory the Admin"})).await;
+    assert_eq!(joined["role"], "guest");
+    let me = joined["participant_id"].as_str().unwrap();
+    let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
+    let room = server.call("GET", "/api/rooms/proc", Some(&host), &[], None).json();
+    assert_eq!(room["participants"][0]["name"], "Ada", "{room}");
+    // A guest cannot remove anyone; the host can, and the guest is told.
+    let path = format!("/api/rooms/proc/participants/{me}");
+    assert_eq!(server.call("DELETE", &path, Some(&ada), &[], None).status, 403);
+    assert_eq!(server.call("DELETE", &path, Some(&host), &[], None).status, 204);
+    let bye = c.event("bye").await;
+    assert_eq!(bye["code"], "removed", "{bye}");
+    assert!(server.logs().contains("participant.remove"));
+}
+
+#[test]
+fn cross_site_requests_and_sockets_are_refused() {
+    let dir = common::temp_dir("access-csrf");
+    let server = Podium::start(&dir, &["--allowed-origin", "https://app.example.com"], &[]);
+    let own = format!("http://{}", server.addr);
+    let start = "/api/rooms/standup/recording";
+    // Another site's page: refused before anything happens.
+    for headers in [vec![("Origin", "https://evil.example")], vec![("Sec-Fetch-Site", "cross-site")], vec![("Origin", "null")]] {
+        let r = server.call("POST", start, None, &headers, None);
+        assert_eq!(r.status, 403, "{headers:?}: {}", r.body);
+        assert!(r.json()["error"].is_string());
+    }
+    assert_eq!(server.call("DELETE", "/api/recordings/20261202-120000-proc01", None, &[("Origin", "https://evil.example")], None).status, 403);
+    // Our own page, the embedding application and curl reach the handler (no meeting: 404).
+    for headers in [vec![("Origin", own.as_str()), ("Sec-Fetch-Site", "same-origin")], vec![("Origin", "https://app.example.com"), ("Sec-Fetch-Site", "cross-site")], vec![]] {
+        assert_eq!(server.call("POST", start, None, &headers, None).status, 404, "{headers:?}");
+    }
+    // The signaling socket: another site's page cannot open it; ours and the allowed one can.
+    let ws = "/api/rooms/standup/ws";
+    let with = |origin: &str| {
+        let mut h = UPGRADE.to_vec();
+        h.push(("Origin", origin));
+        server.call("GET", ws, None, &h, None).status
+    };
+    assert_eq!(with("https://evil.example"), 403);
+    assert_eq!(with(&own), 101);
+    assert_eq!(with("https://app.example.com"), 101);
+    // With an allowed origin, the pages may be framed by it.
+    let csp = server.call("GET", "/", None, &[], None).header("content-security-policy").unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'self' https://app.example.com"), "{csp}");
+    // An unknown method is a JSON error too.
+    assert!(server.call("PUT", "/api/health", None, &[], None).json()["error"].is_string());
+}
+
+#[test]
+fn open_mode_answers_loopback_names_only() {
+    let dir = common::temp_dir("access-host");
+    let server = Podium::start(&dir, &[], &[]);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        assert_eq!(server.call("GET", "/api/recordings", None, &[("Host", &host)], None).status, 200, "{host}");
+    }
+    // DNS rebinding: attacker.example resolves to 127.0.0.1, the browser sends its name.
+    for host in [format!("attacker.example:{port}"), "localhost:1".to_string(), "localhost".to_string(), "127.0.0.2".to_string()] {
+        let r = server.call("GET", "/api/recordings", None, &[("Host", &host)], None);
+        assert_eq!(r.status, 403, "{host}");
+        assert!(r.json()["error"].as_str().unwrap().contains("PODIUM_SECRET"), "{}", r.body);
+    }
+    // Unknown methods get JSON too.
+    let r = server.call("PATCH", "/api/recordings", None, &[], None);
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_heads_and_unjoined_sockets_are_closed_on_time() {
+    let dir = common::temp_dir("access-slow");
+    let server = Podium::start(&dir, &[], &[]);
+    // Slowloris: a request head that never ends.
+    let slow = {
+        let addr = server.addr.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ").as_bytes()).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let started = Instant::now();
+            let mut buf = [0u8; 512];
+            // Keep dribbling a byte a second, as slowloris does.
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return started.elapsed(),
+                    Ok(_) => return started.elapsed(),
+                }
+            }
+        })
+    };
+    // A socket that never joins.
+    let started = Instant::now();
+    let url = format!("{}/api/rooms/lobby/ws", server.base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures_util::StreamExt;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("not closed within 20 s") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    let unjoined = started.elapsed();
+    assert!(close.is_some_and(|f| f.reason.contains("join")), "closed without saying why");
+    assert!((Duration::from_secs(9)..Duration::from_secs(13)).contains(&unjoined), "unjoined socket closed after {unjoined:?}");
+    let slowloris = slow.join().unwrap();
+    assert!((Duration::from_secs(9)..Duration::from_secs(13)).contains(&slowloris), "half-sent head closed after {slowloris:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sockets_per_ip_and_rooms_are_limited() {
+    let dir = common::temp_dir("access-limits");
+    let server = Podium::start(&dir, &["--max-sockets-per-ip", "3", "--max-rooms", "2"], &[]);
+    let mut a = Client::connect(&server.base, "one").await;
+    a.ok("join", json!({"name": "A"})).await;
+    let mut b = Client::connect(&server.base, "two").await;
+    b.ok("join", json!({"name": "B"})).await;
+    let mut c = Client::connect(&server.base, "three").await;
+    let r = c.request("join", json!({"name": "C"})).await;
+    assert_eq!(r["error"]["code"], "too_many_rooms", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("2 rooms"), "{r}");
+    // Three sockets are open from 127.0.0.1: a fourth is refused before the upgrade.
+    let refused = server.call("GET", "/api/rooms/one/ws", None, &UPGRADE, None);
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.json()["error"].as_str().unwrap().contains("signaling connections"));
+    drop(c);
+    // The slot comes back once a socket closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.call("GET", "/api/rooms/one/ws", None, &UPGRADE, None).status != 101 {
+        assert!(Instant::now() < deadline, "the closed socket's slot never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_recordings_refuses_with_503_and_the_running_one_goes_on() {
+    let dir = common::temp_dir("access-capacity");
+    let server = Podium::start(&dir, &["--max-recordings", "1", "--recording-size", "320x180"], &[]);
+    let mut a = Client::connect(&server.base, "first").await;
+    a.join_with_audio("Ada").await;
+    let mut b = Client::connect(&server.base, "second").await;
+    b.join_with_audio("Bob").await;
+    let first = server.call("POST", "/api/rooms/first/recording", None, &[], None);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let refused = server.call("POST", "/api/rooms/second/recording", None, &[], None);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let message = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("recording capacity (1 running)"), "{message}");
+    // The room hears it from the API answer; the running recording goes on.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let room = server.call("GET", "/api/rooms/first", None, &[], None).json();
+    assert_eq!(room["recording"]["id"], first.json()["id"], "{room}");
+    let stopped = server.call("DELETE", "/api/rooms/first/recording", None, &[], None);
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    assert!(stopped.json()["duration_ms"].as_u64().unwrap() >= 1500, "{}", stopped.body);
+    // Capacity is back.
+    assert_eq!(server.call("POST", "/api/rooms/second/recording", None, &[], None).status, 201);
+    // The default log filter keeps Podium's info lines (the library is `server`), and
+    // the audit log says who started it.
+    let logs = server.logs();
+    assert!(logs.contains("recording started"), "a default run does not log a recording's start:\n{logs}");
+    assert!(logs.contains("recording.start") && logs.contains("sub=open") && logs.contains("ip=127.0.0.1"), "no audit line:\n{logs}");
+    assert!(logs.contains("recording.stop"), "{logs}");
+    assert!(logs.contains("room.join"), "{logs}");
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_secret() {
+    let dir = common::temp_dir("access-exposed");
+    let out = Command::new(env!("CARGO_BIN_EXE_podium"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--announced-ip", "127.0.0.1", "--rtc-port", "0", "--recordings-dir"])
+        .arg(&dir)
+        .env_remove("PODIUM_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PODIUM_SECRET"), "{stderr}");
+    // With a secret, or an explicit --insecure-open (which warns), it starts.
+    let secured = Podium::start(&dir, &["--listen", "0.0.0.0:0", "--announced-ip", "127.0.0.1"], &[("PODIUM_SECRET", SECRET)]);
+    assert_eq!(request(&format!("127.0.0.1:{}", secured.addr.rsplit(':').next().unwrap()), "GET", "/api/recordings", &[], None).status, 401);
+    drop(secured);
+    let open = Podium::start(&dir, &["--listen", "0.0.0.0:0", "--announced-ip", "127.0.0.1", "--insecure-open"], &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(open.logs().contains("--insecure-open"), "{}", open.logs());
+    // A short secret is refused with a clear line.
+    let out = Command::new(env!("CARGO_BIN_EXE_podium")).args(["serve", "--recordings-dir"]).arg(&dir).env("PODIUM_SECRET", "short").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+}
+
+#[test]
+fn a_share_link_opens_its_recording_and_nothing_else_then_expires_or_is_revoked() {
+    let dir = common::temp_dir("access-share");
+    record_for(&dir, 3);
+    let other = "20261202-130000-other1";
+    copy_recording(&dir, other, "proc");
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
+    let share = |seconds: u64| {
+        let r = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&host), &[], Some(&format!(r#"{{"expires_in_s": {seconds}}}"#)));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (v["id"].as_str().unwrap().to_string(), v["url"].as_str().unwrap().rsplit("/s/").next().unwrap().to_string())
+    };
+    let (long_id, long) = share(600);
+    // The page trades it for a cookie scoped to that recording's API.
+    let session = server.call("POST", "/api/session", Some(&long), &[], None);
+    assert_eq!(session.status, 200, "{}", session.body);
+    assert_eq!(session.json()["recording"], ID);
+    let cookie = session.header("set-cookie").unwrap().to_string();
+    assert!(cookie.contains(&format!("Path=/api/recordings/{ID}")) && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let jar = cookie.split(';').next().unwrap().to_string();
+    for path in ["", "/video", "/speakers.vtt"] {
+        let r = server.call("GET", &format!("/api/recordings/{ID}{path}"), None, &[("Cookie", &jar)], None);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    // It opens nothing else, and cannot delete or share.
+    for (method, path) in [("GET", format!("/api/recordings/{other}")), ("GET", format!("/api/recordings/{other}/video")), ("GET", "/api/recordings".to_string()), ("DELETE", format!("/api/recordings/{ID}")), ("POST", format!("/api/recordings/{ID}/share"))] {
+        let r = server.call(method, &path, Some(&long), &[], Some(r#"{"expires_in_s": 60}"#));
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+    }
+    assert_eq!(server.call("GET", "/api/rooms/proc/ws", Some(&long), &UPGRADE, None).status, 403);
+    // The recording lists its shares for the host.
+    let rec = server.call("GET", &format!("/api/recordings/{ID}"), Some(&host), &[], None).json();
+    assert!(rec["shares"].as_array().unwrap().iter().any(|s| s["id"] == long_id.as_str() && s["expires_at"].is_string()), "{rec}");
+    // A share viewer does not see the share list.
+    assert!(server.call("GET", &format!("/api/recordings/{ID}"), Some(&long), &[], None).json()["shares"].is_null());
+    // Revoked: 410 at once.
+    assert_eq!(server.call("DELETE", &format!("/api/recordings/{ID}/share/{long_id}"), Some(&host), &[], None).status, 204);
+    let gone = server.call("GET", &format!("/api/recordings/{ID}/video"), Some(&long), &[], None);
+    assert_eq!(gone.status, 410, "{}", gone.body);
+    assert_eq!(server.call("POST", "/api/session", Some(&long), &[], None).status, 410);
+    // Expired: 410.
+    let (_, short) = share(1);
+    assert_eq!(server.call("GET", &format!("/api/recordings/{ID}"), Some(&short), &[], None).status, 200);
+    std::thread::sleep(Duration::from_millis(2100));
+    let expired = server.call("GET", &format!("/api/recordings/{ID}"), Some(&short), &[], None);
+    assert_eq!(expired.status, 410, "{}", expired.body);
+    assert!(expired.json()["error"].as_str().unwrap().contains("expired"), "{}", expired.body);
+    // Bad requests are clear.
+    for body in [r#"{"expires_in_s": 0}"#, r#"{"expires_in_s": 99999999}"#, r#"{"expires":5}"#, "nope"] {
+        let r = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&host), &[], Some(body));
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+    }
+    let logs = server.logs();
+    assert!(logs.contains("recording.share") && logs.contains("recording.revoke") && logs.contains("role=host"), "{logs}");
+}
+
+#[test]
+fn open_mode_share_links_work_until_restart() {
+    let dir = common::temp_dir("access-open-share");
+    record_for(&dir, 3);
+    let server = Podium::start(&dir, &[], &[]);
+    let r = server.call("POST", &format!("/api/recordings/{ID}/share"), None, &[], Some(r#"{"expires_in_s": 600}"#));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.json()["url"].as_str().unwrap().rsplit("/s/").next().unwrap().to_string();
+    let session = server.call("POST", "/api/session", Some(&token), &[], None);
+    assert_eq!((session.status, session.json()["kind"].clone()), (200, json!("share")), "{}", session.body);
+    assert_eq!(server.call("GET", "/api/session", None, &[], None).json()["mode"], "open");
+}
