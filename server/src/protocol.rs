@@ -259,4 +259,52 @@ mod tests {
         let big = format!(r#"{{"v":1,"id":1,"type":"join","name":"{}"}}"#, "a".repeat(MAX_MESSAGE_BYTES));
         assert_eq!(parse_client_message(&big).unwrap_err().1.code, ErrorCode::TooLarge);
     }
+
+    /// Fuzzing, bounded (a fixed number of cases, so CI time is bounded): no input a
+    /// client can send makes the parser panic, and whatever it accepts is well-formed.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        const TYPES: [&str; 12] = ["join", "set_rtp_capabilities", "create_transport", "connect_transport", "produce", "close_producer", "pause_producer", "resume_producer", "consume", "resume_consumer", "leave", "nope"];
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(|f| serde_json::json!(f)),
+                ".{0,24}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                    prop::collection::hash_map("[a-z_]{1,12}", inner, 0..6).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in ".{0,300}") {
+                let _ = parse_client_message(&text);
+            }
+
+            #[test]
+            fn arbitrary_messages_of_every_type_never_panic(kind in prop::sample::select(TYPES.to_vec()), id in any::<u64>(), v in 0u64..3, fields in prop::collection::hash_map("[a-z_]{1,16}", json_value(), 0..5)) {
+                let mut msg = serde_json::Map::new();
+                msg.insert("v".into(), v.into());
+                msg.insert("id".into(), id.into());
+                msg.insert("type".into(), kind.into());
+                msg.extend(fields);
+                let text = serde_json::Value::Object(msg).to_string();
+                if let Ok(envelope) = parse_client_message(&text) {
+                    prop_assert_eq!(envelope.id, id);
+                    prop_assert_eq!(v, 1);
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,8 @@ struct Podium {
     base: String,
     addr: String,
     logs: Arc<Mutex<String>>,
+    /// What it printed on stdout before its address.
+    banner: Vec<String>,
 }
 
 impl Podium {
@@ -56,14 +58,16 @@ impl Podium {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut banner = Vec::new();
         let base = loop {
             let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("podium did not report its address");
             if let Some(url) = line.strip_prefix("Podium is running on ") {
                 break url.trim().to_string();
             }
+            banner.push(line);
         };
         let addr = base.split("://").nth(1).unwrap().to_string();
-        Podium { child, base, addr, logs }
+        Podium { child, base, addr, logs, banner }
     }
 
     fn call(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
@@ -488,4 +492,92 @@ fn open_mode_share_links_work_until_restart() {
     let session = server.call("POST", "/api/session", Some(&token), &[], None);
     assert_eq!((session.status, session.json()["kind"].clone()), (200, json!("share")), "{}", session.body);
     assert_eq!(server.call("GET", "/api/session", None, &[], None).json()["mode"], "open");
+}
+
+/// Trusts exactly the certificate whose SHA-256 the server printed (as a person checks
+/// a self-signed certificate's fingerprint in the browser).
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+}
+
+mod pin {
+    use super::Pinned;
+    use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use tokio_rustls::rustls::{DigitallySignedStruct, Error, SignatureScheme};
+
+    impl ServerCertVerifier for Pinned {
+        fn verify_server_cert(&self, cert: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, Error> {
+            let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+            let seen = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+            if seen == self.fingerprint {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(Error::General(format!("fingerprint {seen} is not the printed {}", self.fingerprint)))
+            }
+        }
+        fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, Error> {
+            tokio_rustls::rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        }
+        fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, Error> {
+            tokio_rustls::rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_a_self_signed_certificate_serves_health_and_a_wss_join() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let dir = common::temp_dir("access-tls");
+    let server = Podium::start(&dir, &["--tls-self-signed"], &[]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let line = server.banner.iter().find(|l| l.starts_with("Self-signed certificate for")).expect("the fingerprint is printed");
+    assert!(line.contains("127.0.0.1") && line.contains("localhost"), "{line}");
+    let fingerprint = line.rsplit("SHA-256 ").next().unwrap().trim().to_string();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { fingerprint, provider }))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+        connector.connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.expect("TLS handshake")
+    };
+    let mut tls = connect().await;
+    tls.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr).as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    tls.read_to_string(&mut reply).await.ok();
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"status\":\"ok\""), "{reply}");
+
+    // A WSS join, as a browser on the LAN makes it.
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("wss://{}/api/rooms/tls/ws", server.addr), connect().await).await.expect("WSS upgrade");
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(json!({"v": 1, "id": 1, "type": "join", "name": "Tess"}).to_string().into())).await.unwrap();
+    let joined = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "response" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(joined["ok"], true, "{joined}");
+    assert_eq!(joined["data"]["role"], "admin", "open mode acts as admin: {joined}");
+    // Plain HTTP on the TLS port gets nothing useful.
+    let mut plain = std::net::TcpStream::connect(&server.addr).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    plain.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }

@@ -345,4 +345,36 @@ mod tests {
         let Token::Access(c) = k.verify(&ok, NOW).unwrap() else { panic!("not access") };
         assert_eq!((c.name.as_str(), c.role), ("Ada", Role::Guest));
     }
+
+    /// Fuzzing, bounded: no token text makes verification panic or pass unsigned.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_text_is_refused_without_panicking(text in ".{0,400}") {
+                prop_assert!(keys().verify(&text, NOW).is_err());
+            }
+
+            #[test]
+            fn arbitrary_headers_and_claims_without_the_signature_are_refused(header in ".{0,80}", payload in ".{0,200}", sig in "[A-Za-z0-9_-]{0,64}") {
+                let token = format!("{}.{}.{sig}", b64(header.as_bytes()), b64(payload.as_bytes()));
+                prop_assert!(keys().verify(&token, NOW).is_err());
+            }
+
+            #[test]
+            fn signed_claims_of_any_shape_never_panic(room in ".{0,70}", name in ".{0,50}", role in "[a-z]{0,8}", sub in ".{0,140}", exp in any::<u64>()) {
+                let k = keys();
+                let claims = serde_json::json!({"sub": sub, "name": name, "room": room, "role": role, "exp": exp});
+                let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+                if let Ok(Token::Access(c)) = k.verify(&token, NOW) {
+                    prop_assert!(c.exp > NOW);
+                    prop_assert!(crate::room::validate_name(&c.name).is_ok());
+                }
+            }
+        }
+    }
 }
