@@ -300,7 +300,7 @@ fn open_mode_answers_loopback_names_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_heads_and_unjoined_sockets_are_closed_on_time() {
+async fn slow_heads_silent_and_idle_connections_and_unjoined_sockets_are_closed_on_time() {
     let dir = common::temp_dir("access-slow");
     let server = Podium::start(&dir, &[], &[]);
     // Slowloris: a request head that never ends.
@@ -309,16 +309,28 @@ async fn slow_heads_and_unjoined_sockets_are_closed_on_time() {
         std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
             s.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ").as_bytes()).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let started = Instant::now();
-            let mut buf = [0u8; 512];
-            // Keep dribbling a byte a second, as slowloris does.
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => return started.elapsed(),
-                    Ok(_) => return started.elapsed(),
-                }
+            closed_after(s)
+        })
+    };
+    // A connection that sends nothing at all owes its head within the same 10 s.
+    let silent = {
+        let addr = server.addr.clone();
+        std::thread::spawn(move || closed_after(std::net::TcpStream::connect(&addr).unwrap()))
+    };
+    // A keep-alive connection idle after a request is kept for 60 s, not cut at 10.
+    let keep_alive = {
+        let addr = server.addr.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"}") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before answering");
+                got.extend_from_slice(&buf[..n]);
             }
+            closed_after(s)
         })
     };
     // A socket that never joins.
@@ -338,6 +350,23 @@ async fn slow_heads_and_unjoined_sockets_are_closed_on_time() {
     assert!((Duration::from_secs(9)..Duration::from_secs(13)).contains(&unjoined), "unjoined socket closed after {unjoined:?}");
     let slowloris = slow.join().unwrap();
     assert!((Duration::from_secs(9)..Duration::from_secs(13)).contains(&slowloris), "half-sent head closed after {slowloris:?}");
+    let silent = silent.join().unwrap();
+    assert!((Duration::from_secs(9)..Duration::from_secs(13)).contains(&silent), "silent connection closed after {silent:?}");
+    let idle = keep_alive.join().unwrap();
+    assert!((Duration::from_secs(59)..Duration::from_secs(64)).contains(&idle), "idle keep-alive closed after {idle:?}");
+}
+
+/// How long until the server closes this connection (reading and discarding).
+fn closed_after(mut s: std::net::TcpStream) -> Duration {
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return started.elapsed(),
+            Ok(_) => continue,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,6 +493,8 @@ fn a_share_link_opens_its_recording_and_nothing_else_then_expires_or_is_revoked(
     assert_eq!(server.call("DELETE", &format!("/api/recordings/{ID}/share/{long_id}"), Some(&host), &[], None).status, 204);
     let gone = server.call("GET", &format!("/api/recordings/{ID}/video"), Some(&long), &[], None);
     assert_eq!(gone.status, 410, "{}", gone.body);
+    let gone = server.call("GET", &format!("/api/recordings/{ID}/video"), None, &[("Cookie", &jar)], None);
+    assert_eq!(gone.status, 410, "the revoked share's cookie: {}", gone.body);
     assert_eq!(server.call("POST", "/api/session", Some(&long), &[], None).status, 410);
     // Expired: 410.
     let (_, short) = share(1);

@@ -180,7 +180,13 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         if !state.security.secured {
             return Ok(Auth { access: Access::Open, share: None, ip });
         }
-        let share = cookie(parts, SHARE_COOKIE).and_then(|t| access_of(state, t).ok());
+        // A share cookie that no longer opens anything is answered as such (410) when
+        // the request has no other credential.
+        let (share, share_error) = match cookie(parts, SHARE_COOKIE).map(|t| access_of(state, t)) {
+            Some(Ok(share)) => (Some(share), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let token = match bearer(parts) {
             Some(token) => Some(token?.to_string()),
             None => query_token(parts).or_else(|| cookie(parts, SESSION_COOKIE).map(str::to_string)),
@@ -193,7 +199,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
                 Err(e) => Err(e),
             },
             (None, Some(share)) => Ok(Auth { access: share, share: None, ip }),
-            (None, None) => Err(TokenError::Missing.into()),
+            (None, None) => Err(share_error.unwrap_or_else(|| TokenError::Missing.into())),
         }
     }
 }

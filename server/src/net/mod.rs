@@ -8,9 +8,9 @@ pub use tls::{Tls, TlsMode};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use idle::{Activity, Tracked};
+use idle::{Activity, GuardedBody, Tracked, Verdict};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,16 +82,26 @@ async fn drive<I>(io: TokioIo<I>, peer: SocketAddr, app: Router, timeouts: Timeo
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = app.map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        request
-    });
+    let service = {
+        let activity = activity.clone();
+        tower::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let in_flight = activity.request_started();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request.map(axum::body::Body::new)).await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| GuardedBody { inner: body, _in_flight: in_flight }))
+            }
+        })
+    };
     let service = hyper_util::service::TowerToHyperService::new(service);
+    // No hyper timer: the watchdog below keeps the deadlines, since hyper's own header
+    // timeout would also cut idle keep-alive connections at the head deadline.
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.head).keep_alive(true);
+    builder.http1().keep_alive(true);
     let conn = builder.serve_connection_with_upgrades(io, service);
     let mut conn = std::pin::pin!(conn);
-    let mut check = tokio::time::interval(Duration::from_secs(1).min(timeouts.idle));
+    let mut check = tokio::time::interval(Duration::from_millis(250).min(timeouts.head));
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -101,12 +111,13 @@ where
                 }
                 return;
             }
-            _ = check.tick() => {
-                if activity.quiet_for() >= timeouts.idle {
-                    tracing::debug!(%peer, "idle for {:?}: closed", timeouts.idle);
+            _ = check.tick() => match activity.verdict(timeouts.head, timeouts.idle) {
+                Verdict::KeepOpen => {}
+                verdict => {
+                    tracing::debug!(%peer, ?verdict, "connection closed");
                     return;
                 }
-            }
+            },
             _ = stop.wait_for(|s| *s), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
