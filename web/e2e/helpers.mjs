@@ -1,6 +1,6 @@
 // Shared pieces of the browser end-to-end tests: the real podium binary on free ports
 // and Debian's chromium driven by playwright-core.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,14 +12,15 @@ export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/releas
 
 /**
  * Starts `podium serve` on free ports; resolves once it prints its address. Its
- * recordings go to a new folder, or to `recordingsDir` (to restart over one).
+ * recordings go to a new folder, or to `recordingsDir` (to restart over one). `env`
+ * adds environment variables (e.g. { PODIUM_SECRET } for secured mode).
  */
-export async function startServer(args = [], { recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-')) } = {}) {
+export async function startServer(args = [], { recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-')), env = {} } = {}) {
   const defaults = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   const child = spawn(PODIUM_BIN, ['serve', ...defaults, '--rtc-port', '0',
     '--workers', '1', '--recordings-dir', recordingsDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,podium=info' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,podium=info', ...env },
   });
   const baseUrl = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('podium did not start within 30 s')), 30_000);
@@ -40,6 +41,30 @@ export async function startServer(args = [], { recordingsDir = mkdtempSync(join(
       await exited;
     },
   };
+}
+
+/**
+ * Mints an access link with `podium token … --json`: resolves to {url, token,
+ * expires_at}. `secret` is the server's PODIUM_SECRET; `url` its address (the link's
+ * base); `ttl` like "24h", "30s"; `role` guest, host or admin (then no room).
+ */
+export function mintToken({ room, name, role, ttl, url, secret }) {
+  const args = ['token', '--json'];
+  if (room !== undefined) args.push('--room', room);
+  if (name !== undefined) args.push('--name', name);
+  if (role !== undefined) args.push('--role', role);
+  if (ttl !== undefined) args.push('--ttl', String(ttl));
+  if (url !== undefined) args.push('--url', url);
+  return new Promise((resolve, reject) => {
+    execFile(PODIUM_BIN, args, { env: { ...process.env, PODIUM_SECRET: secret } }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`podium ${args.join(' ')} failed: ${stderr || err.message}`));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch (e) {
+        reject(new Error(`podium token printed no JSON: ${stdout}`));
+      }
+    });
+  });
 }
 
 /**

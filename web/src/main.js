@@ -3,6 +3,7 @@ import { el } from './ui.js';
 import { showRoom } from './room.js';
 import { showLibrary } from './recordings.js';
 import { showReview } from './review.js';
+import { dropTokenFromUrl, getSession, rememberShare, showAuthError, showNotice, showShareExpired, startSession } from './access.js';
 
 // Diagnostics for people and automation: when the devices opened, and every change of
 // who is on the stage (time in ms since the epoch, and the name).
@@ -10,22 +11,66 @@ window.podium = { mediaStartedAt: null, audioStartedAt: null, stageLog: [], meet
 
 const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const app = document.getElementById('app');
-const path = location.pathname;
-const params = new URLSearchParams(location.search);
 
-const roomMatch = path.match(/^\/rooms\/([^/]+)\/?$/);
-if (roomMatch) {
-  const room = decodeURIComponent(roomMatch[1]);
-  if (ROOM_ID.test(room)) showRoom(app, room, params);
-  else showLobby(`"${room}" is not a valid room name: use 1 to 64 letters, digits, '-' or '_'.`);
-} else if (/^\/recordings\/?$/.test(path)) {
-  document.title = 'Recordings · Podium';
-  showLibrary(app);
-} else if (path.startsWith('/recordings/')) {
+start();
+
+/**
+ * A link's token first becomes a session cookie (and leaves the address bar); a share
+ * link (/s/TOKEN) opens its recording. Then the page for the URL.
+ */
+async function start() {
+  const share = location.pathname.match(/^\/s\/([^/]+)\/?$/);
+  if (share) return openShare(decodeURIComponent(share[1]));
+  const token = new URLSearchParams(location.search).get('token');
+  if (token) {
+    const session = await startSession(token);
+    if (!session.ok && session.status < 500 && session.status !== 0 && !(await openModeAnyway())) {
+      if (session.status === 410) return showShareExpired(app);
+      return showAuthError(app, session.body.error);
+    }
+    // (Unreachable or failing server: the link stays, so that a reload tries again.)
+    if (session.ok) dropTokenFromUrl();
+  }
+  route();
+}
+
+/** Whether the server is in open mode (where a link's token is not needed). */
+async function openModeAnyway() {
+  const current = await getSession({ fresh: true });
+  return current.ok && current.body.mode === 'open';
+}
+
+/** A share link: the recording it opens, in share mode (no library, share or delete). */
+async function openShare(token) {
   document.title = 'Recording · Podium';
-  showReview(app, decodeURIComponent(path.slice('/recordings/'.length).replace(/\/$/, '')));
-} else {
-  showLobby();
+  const session = await startSession(token);
+  if (session.status === 410) return showShareExpired(app);
+  if (session.status === 0 || session.status >= 500) {
+    return showNotice(app, { id: 'link-error', title: 'This link cannot be opened now', text: `The server answered: ${session.body.error ?? session.status}. Try again in a moment.` });
+  }
+  if (!session.ok || session.body.kind !== 'share' || !session.body.recording) return showAuthError(app, session.body.error);
+  rememberShare(session.body.recording);
+  history.replaceState(null, '', `/recordings/${encodeURIComponent(session.body.recording)}`);
+  return showReview(app, session.body.recording, { shareViewer: true });
+}
+
+function route() {
+  const path = location.pathname;
+  const params = new URLSearchParams(location.search);
+  const roomMatch = path.match(/^\/rooms\/([^/]+)\/?$/);
+  if (roomMatch) {
+    const room = decodeURIComponent(roomMatch[1]);
+    if (ROOM_ID.test(room)) showRoom(app, room, params);
+    else showLobby(`"${room}" is not a valid room name: use 1 to 64 letters, digits, '-' or '_'.`);
+  } else if (/^\/recordings\/?$/.test(path)) {
+    document.title = 'Recordings · Podium';
+    showLibrary(app);
+  } else if (path.startsWith('/recordings/')) {
+    document.title = 'Recording · Podium';
+    showReview(app, decodeURIComponent(path.slice('/recordings/'.length).replace(/\/$/, '')));
+  } else {
+    showLobby();
+  }
 }
 
 function showLobby(error) {

@@ -87,6 +87,8 @@ export class Meeting extends EventTarget {
     this.pendingProducers = [];
     const joined = await signaling.request('join', { name: this.name, client_id: clientId() });
     this.state.me = joined.participant_id;
+    // What this participant may do: guest, host or admin (open mode: admin).
+    this.role = joined.role ?? 'admin';
     this.state.participants.clear();
     // In join order: the others were here first.
     for (const p of joined.participants) this.upsertParticipant(p);
@@ -146,6 +148,14 @@ export class Meeting extends EventTarget {
         this.state.status = 'ended';
         this.closeMedia();
         this.setBanner('error', `Disconnected: ${m.reason}.`);
+      } else if (m.code === 'removed') {
+        // A host removed us: no rejoining.
+        this.left = true;
+        this.state.status = 'ended';
+        this.closeMedia();
+        this.local.videoTrack?.stop();
+        this.local.audioTrack?.stop();
+        this.setBanner('error', 'A host removed you from the meeting.');
       }
     });
     signaling.addEventListener('disconnected', () => this.reconnect());
@@ -257,7 +267,10 @@ export class Meeting extends EventTarget {
       const body = await res.json().catch(() => ({}));
       if (!res.ok) {
         // 409: someone else started it meanwhile; 404 on stop: it already ended.
-        if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
+        if (res.status === 401) {
+          this.setBanner('error', 'Your link has expired or is not valid: ask the host for a new link.');
+        } else if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
+          // 403 (not a host of this room) and 503 (the server's recording capacity) say why.
           this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`);
         }
       } else if (!recording) {
@@ -292,7 +305,24 @@ export class Meeting extends EventTarget {
           this.setBanner('error', err.message);
           return;
         }
+        // A refused socket looks unreachable: if the link expired meanwhile, stop here.
+        if (err instanceof SignalingError && err.code === 'unreachable' && await this.sessionGone()) {
+          this.left = true;
+          this.state.status = 'ended';
+          this.closeMedia();
+          this.dispatchEvent(new Event('unauthorized'));
+          return;
+        }
       }
+    }
+  }
+
+  /** Whether the server is up and says this page has no session any more (401). */
+  async sessionGone() {
+    try {
+      return (await fetch('/api/session')).status === 401;
+    } catch {
+      return false; // unreachable: keep trying
     }
   }
 

@@ -5,17 +5,27 @@
 // #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatDate, formatDuration, formatSize, topbar } from './format.js';
+import { api, getSession, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
 
 export async function showLibrary(app) {
+  // Who is looking: an admin (or open mode) sees and deletes every recording, a host
+  // sees their room's, a guest none.
+  const session = await getSession();
+  if (session.status === 401) return showAccessProblem(app, session);
+  const me = session.ok ? session.body : { kind: 'open', role: 'admin', room: '*' };
+  const mayDelete = me.kind === 'open' || me.role === 'admin';
+  const ownRoom = me.kind === 'access' && me.room !== '*' ? me.room : null;
   const banner = el('div', { id: 'banner', class: 'banner error', role: 'alert', hidden: true });
   const search = el('input', { id: 'search', type: 'search', placeholder: 'Search by room or participant', 'aria-label': 'Search recordings', autocomplete: 'off' });
   const list = el('div', { id: 'recordings-list', class: 'rec-list', 'aria-live': 'polite' });
   const count = el('span', { class: 'muted small' });
   const dialog = confirmDialog();
   app.replaceChildren(el('div', { class: 'page' },
-    topbar(el('span', { class: 'room-name' }, 'Recordings'), el('a', { href: '/', class: 'button-link' }, 'New meeting')),
+    topbar(el('span', { class: 'room-name' }, 'Recordings'), ownRoom
+      ? el('a', { href: `/rooms/${encodeURIComponent(ownRoom)}`, class: 'button-link' }, `Join ${ownRoom}`)
+      : el('a', { href: '/', class: 'button-link' }, 'New meeting')),
     banner,
     el('main', { class: 'page-main' },
       el('div', { class: 'library-head' }, el('h1', {}, 'Recordings'), count, search),
@@ -41,17 +51,24 @@ export async function showLibrary(app) {
       list.replaceChildren(el('p', { class: 'empty muted' }, `No recording matches “${search.value}”.`));
       return;
     }
-    list.replaceChildren(...shown.map((r) => row(r, () => askDelete(r))));
+    list.replaceChildren(...shown.map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
   };
 
   const load = async () => {
-    try {
-      const res = await fetch('/api/recordings');
-      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? res.statusText);
-      recordings = await res.json();
+    const res = await api('/api/recordings');
+    if (res.ok) {
+      recordings = res.body;
       showError(null);
-    } catch (err) {
-      showError(`Cannot load the recordings: ${err.message}`);
+    } else if (showAccessProblem(app, res, {
+      title: 'Only a host can see the recordings',
+      text: 'Your link is for joining a meeting, not for its recordings. Ask the host to share a recording with you.',
+      link: ownRoom ? { href: `/rooms/${encodeURIComponent(ownRoom)}`, text: `Back to ${ownRoom}` } : null,
+    })) {
+      window.removeEventListener('focus', load);
+      clearTimeout(timer);
+      return false;
+    } else {
+      showError(`Cannot load the recordings: ${res.body.error ?? `the server answered ${res.status}`}`);
     }
     render();
     clearTimeout(timer);
@@ -61,9 +78,10 @@ export async function showLibrary(app) {
 
   const askDelete = async (r) => {
     if (!(await dialog.ask(r))) return;
-    const res = await fetch(`/api/recordings/${r.id}`, { method: 'DELETE' });
+    const res = await api(`/api/recordings/${r.id}`, { method: 'DELETE' });
     if (!res.ok && res.status !== 404) {
-      showError(`Could not delete the recording: ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
+      const why = res.status === 403 ? 'only an admin can delete recordings' : res.status === 401 ? 'your link has expired: ask the host for a new link' : res.body.error ?? `the server answered ${res.status}`;
+      showError(`Could not delete the recording: ${why}`);
       return;
     }
     recordings = recordings.filter((x) => x.id !== r.id);
@@ -72,7 +90,7 @@ export async function showLibrary(app) {
 
   search.addEventListener('input', render);
   window.addEventListener('focus', load);
-  await load();
+  if (await load() === false) return;
   if (recordings.length) search.focus();
 }
 
@@ -87,8 +105,9 @@ function row(r, onDelete) {
     el('span', { class: 'avatar', style: `background:${colorFor(p.name)}`, title: p.name }, initials(p.name))),
   r.participants.length > 6 ? el('span', { class: 'muted small' }, `+${r.participants.length - 6}`) : null);
   const names = r.participants.map((p) => p.name).join(', ') || 'nobody joined';
-  const del = el('button', { class: 'icon-button delete', title: live ? 'Stop the recording before deleting it' : 'Delete', 'aria-label': `Delete the recording of ${r.room}`, disabled: live }, icon('trash'));
-  del.addEventListener('click', onDelete);
+  // Only an admin deletes: others get no Delete button.
+  const del = onDelete ? el('button', { class: 'icon-button delete', title: live ? 'Stop the recording before deleting it' : 'Delete', 'aria-label': `Delete the recording of ${r.room}`, disabled: live }, icon('trash')) : null;
+  del?.addEventListener('click', onDelete);
   return el('article', { class: 'recording-row', 'data-recording-id': r.id, 'data-status': r.status },
     el('a', { class: 'thumb', href: `/recordings/${r.id}`, 'aria-label': `Play the recording of ${r.room}` }, icon('play')),
     el('div', { class: 'rec-info' },

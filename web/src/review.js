@@ -5,39 +5,56 @@
 // the recording). DOM hooks (docs/api.md): #player, #current-speaker, #timeline,
 // .timeline-segment[data-start-ms][data-end-ms][data-participant-name], #playhead,
 // #chapters li[data-start-ms], #talk-time .talk-row, #build-reel, #reel-progress,
-// #reel-player, .reel-clip[data-source-start-ms].
+// #reel-player, .reel-clip[data-source-start-ms]; for a host or an admin, #share,
+// #share-url, #shares li[data-share-id] .revoke-share. A share link's viewer
+// (shareViewer) gets the recording only: no library link, no sharing.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatClock, formatDate, formatDuration, formatSize, topbar } from './format.js';
+import { api, canManage, getSession, openedThroughShare, showAccessProblem, showShareExpired } from './access.js';
+
+const SHARE_SECONDS = 7 * 24 * 3600;
 
 const POLL_MS = 700;
 
-export async function showReview(app, id) {
+export async function showReview(app, id, { shareViewer = false } = {}) {
   const banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
   const say = (kind, text) => { banner.hidden = !text; banner.className = `banner ${kind}`; banner.textContent = text ?? ''; };
-  app.replaceChildren(el('div', { class: 'page' }, topbar(el('a', { href: '/recordings', class: 'back' }, '← Recordings')), banner,
+  const nav = el('span', { class: 'topbar-nav' });
+  app.replaceChildren(el('div', { class: 'page' }, topbar(nav), banner,
     el('main', { class: 'page-main' }, el('p', { class: 'muted' }, 'Loading the recording…'))));
 
-  let rec;
-  try {
-    const res = await fetch(`/api/recordings/${encodeURIComponent(id)}`);
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(new Error(body.error ?? res.statusText), { status: res.status });
-    rec = body;
-  } catch (err) {
-    const text = err.status === 404 ? 'There is no such recording: it may have been deleted.' : `This recording cannot be shown: ${err.message}`;
+  // A share link's cookie reaches only this recording's API, not /api/session: a page
+  // with the recording and no session is a share link's.
+  const [session, res] = await Promise.all([getSession(), api(`/api/recordings/${encodeURIComponent(id)}`)]);
+  const me = session.ok ? session.body : null;
+  if (!res.ok) {
+    const forbidden = me?.kind === 'access' && me.role === 'guest'
+      ? { title: 'Only a host can watch the recordings', text: 'Your link is for joining the meeting. Ask the host to share the recording with you.' }
+      : { title: 'Your link is for another room', text: `Your link does not open this recording${me?.room && me.room !== '*' ? `: it opens the recordings of “${me.room}” only` : ''}. Ask its host to share it with you.` };
+    // A share link's viewer whose link expired or was revoked (its cookie gone: a 401).
+    if (res.status === 401 && (shareViewer || openedThroughShare(id))) return showShareExpired(app);
+    if (showAccessProblem(app, res, forbidden)) return;
+    const text = res.status === 404 ? 'There is no such recording: it may have been deleted.' : `This recording cannot be shown: ${res.body.error ?? `the server answered ${res.status}`}`;
+    if (!shareViewer) nav.replaceChildren(el('a', { href: '/recordings', class: 'back' }, '← Recordings'));
     app.querySelector('.page-main').replaceChildren(el('div', { class: 'empty card-ish', id: 'review-error' },
-      el('h2', {}, err.status === 404 ? 'Not found' : 'Cannot open the recording'), el('p', {}, text),
-      el('a', { href: '/recordings', class: 'button-link' }, 'Back to the recordings')));
+      el('h2', {}, res.status === 404 ? 'Not found' : 'Cannot open the recording'), el('p', {}, text),
+      shareViewer ? null : el('a', { href: '/recordings', class: 'button-link' }, 'Back to the recordings')));
     return;
   }
-  new Review(app, rec, say).render();
+  const viewer = shareViewer || session.status === 401 || me?.kind === 'share';
+  nav.replaceChildren(viewer
+    ? el('span', { class: 'muted shared-label' }, 'Shared recording')
+    : el('a', { href: '/recordings', class: 'back' }, '← Recordings'));
+  new Review(app, res.body, say, { shareViewer: viewer, mayShare: !viewer && canManage(me) }).render();
 }
 
 class Review {
-  constructor(app, rec, say) {
+  constructor(app, rec, say, { shareViewer = false, mayShare = false } = {}) {
     this.app = app;
     this.rec = rec;
     this.say = say;
+    this.shareViewer = shareViewer; // (nothing to delete or share on this page then)
+    this.mayShare = mayShare;
     this.duration = Math.max(1, rec.duration_ms);
     const base = `/api/recordings/${rec.id}`;
     this.player = el('video', { id: 'player', controls: true, preload: 'metadata', playsinline: true, src: `${base}/video` },
@@ -74,7 +91,10 @@ class Review {
       el('div', { class: 'review-head' },
         el('h1', {}, rec.room),
         el('div', { class: 'muted' }, `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`),
-        el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download')),
+        el('div', { class: 'review-actions' },
+          el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download'),
+          this.mayShare ? this.shareButton() : null)),
+      this.mayShare ? this.sharePanel() : null,
       el('div', { class: 'review-grid' },
         el('div', { class: 'review-main' },
           el('div', { class: 'player-wrap' }, this.player),
@@ -90,6 +110,7 @@ class Review {
     this.renderChapters();
     this.renderTalk();
     this.renderReel(rec.highlights ?? { status: 'none' }, live);
+    if (this.mayShare) this.renderShares();
     this.follow();
     if (live) this.pollLive();
   }
@@ -141,6 +162,110 @@ class Review {
     const box = seg.getBoundingClientRect();
     this.tooltip.style.left = `${Math.min(wrap.width - 200, Math.max(0, box.left - wrap.left))}px`;
     this.tooltip.style.top = `${box.top - wrap.top - 34}px`;
+  }
+
+  /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */
+  shareButton() {
+    const button = el('button', { id: 'share', class: 'button-link primary', type: 'button', title: 'Make a link that plays this recording for 7 days, without signing in' }, icon('link'), 'Share');
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        await this.share();
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
+  sharePanel() {
+    this.shareUrl = el('input', { id: 'share-url', type: 'text', readonly: true, 'aria-label': 'Share link', spellcheck: 'false' });
+    this.shareUrl.addEventListener('focus', () => this.shareUrl.select());
+    const copy = el('button', { class: 'button-link', type: 'button', id: 'copy-share' }, 'Copy');
+    copy.addEventListener('click', () => this.copy(this.shareUrl.value));
+    this.shareStatus = el('span', { id: 'share-status', class: 'small muted', 'aria-live': 'polite' });
+    this.shareNew = el('div', { class: 'share-new', hidden: true }, el('div', { class: 'share-url-row' }, this.shareUrl, copy), this.shareStatus);
+    this.sharesList = el('ul', { id: 'shares', class: 'shares' });
+    this.sharePanelEl = el('section', { id: 'share-panel', class: 'panel share-panel', 'aria-label': 'Share links', hidden: true },
+      el('h2', {}, 'Share links'),
+      el('p', { class: 'muted small share-explain' }, 'Anyone with a link can watch this recording, its timeline and its highlights, without signing in, until the link expires or you revoke it.'),
+      this.shareNew, this.sharesList);
+    return this.sharePanelEl;
+  }
+
+  async share() {
+    const res = await api(`/api/recordings/${this.rec.id}/share`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ expires_in_s: SHARE_SECONDS }),
+    });
+    if (!res.ok) {
+      const why = res.status === 401 ? 'your link has expired: ask the host for a new link'
+        : res.status === 403 ? 'only a host of this room can share its recordings' : res.body.error ?? `the server answered ${res.status}`;
+      this.say('error', `Could not make a share link: ${why}.`);
+      return;
+    }
+    this.lastShare = res.body;
+    this.shareUrl.value = res.body.url;
+    this.shareNew.hidden = false;
+    this.sharePanelEl.hidden = false;
+    await this.copy(res.body.url);
+    await this.refreshShares();
+  }
+
+  /** Copies a link; without the clipboard API (plain http), selects it to copy by hand. */
+  async copy(text) {
+    let copied = false;
+    try {
+      if (navigator.clipboard?.writeText) {
+        await navigator.clipboard.writeText(text);
+        copied = true;
+      }
+    } catch { /* no permission, or no user gesture left */ }
+    if (!copied) {
+      // Selected, it can be copied by hand if the old way fails too.
+      this.shareUrl.focus();
+      this.shareUrl.select();
+      try { copied = document.execCommand('copy'); } catch { copied = false; }
+    }
+    this.shareStatus.textContent = copied
+      ? `Copied to the clipboard. It works until ${formatDate(this.lastShare?.expires_at)}.`
+      : 'Press Ctrl+C (⌘C) to copy the selected link.';
+  }
+
+  async refreshShares() {
+    const res = await api(`/api/recordings/${this.rec.id}`);
+    if (res.ok) this.rec.shares = res.body.shares;
+    this.renderShares();
+  }
+
+  renderShares() {
+    const now = Date.now();
+    const shares = [...(this.rec.shares ?? [])].sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
+    if (this.lastShare && !shares.some((x) => x.id === this.lastShare.id)) {
+      // The link just shown was revoked.
+      this.shareNew.hidden = true;
+      this.lastShare = null;
+    }
+    this.sharePanelEl.hidden = !shares.length && this.shareNew.hidden;
+    this.sharesList.replaceChildren(...shares.map((x) => {
+      const expired = Date.parse(x.expires_at) <= now;
+      const revoke = el('button', { class: 'button-link danger-outline revoke-share', type: 'button', title: 'The link stops working at once' }, 'Revoke');
+      revoke.addEventListener('click', async () => {
+        revoke.disabled = true;
+        const res = await api(`/api/recordings/${this.rec.id}/share/${encodeURIComponent(x.id)}`, { method: 'DELETE' });
+        if (!res.ok && res.status !== 404) {
+          revoke.disabled = false;
+          this.say('error', `Could not revoke the link: ${res.body.error ?? `the server answered ${res.status}`}.`);
+          return;
+        }
+        await this.refreshShares();
+      });
+      return el('li', { 'data-share-id': x.id, class: expired ? 'expired' : '' },
+        icon('link'),
+        el('span', { class: 'share-info' },
+          el('span', { class: 'share-name' }, this.lastShare?.id === x.id ? 'New link' : `Link ${x.id.slice(0, 4)}…`),
+          el('span', { class: 'muted small share-expiry' }, `${expired ? 'Expired' : 'Expires'} ${formatDate(x.expires_at)}`)),
+        revoke);
+    }));
   }
 
   renderChapters() {

@@ -4,59 +4,106 @@
 import { Meeting, openDevices } from './meeting.js';
 import { el, icon, initials, colorFor } from './ui.js';
 import { topbar } from './format.js';
+import { api, getSession, showAccessDenied, showAuthError } from './access.js';
 
 export async function showRoom(app, room, params) {
-  const name = params.get('name') ?? sessionStorage.getItem('podium.name') ?? '';
+  // Secured mode: the link's token names the person and the room they may join.
+  const session = await getSession();
+  if (session.status === 401) return showAuthError(app);
+  const secured = session.ok && session.body.mode === 'secured';
+  if (secured && session.body.kind !== 'access') {
+    return showAccessDenied(app, { title: 'This link does not open meetings', text: 'A share link only plays the recording it was made for. Ask the host for a link to the meeting.' });
+  }
+  if (secured && session.body.room !== '*' && session.body.room !== room) {
+    return showAccessDenied(app, {
+      title: 'Your link is for another room',
+      text: `This link lets you into “${session.body.room}”, not “${room}”. Ask the host for a link to this room.`,
+      link: { href: `/rooms/${encodeURIComponent(session.body.room)}`, text: `Go to ${session.body.room}` },
+    });
+  }
+  const lockedName = secured ? session.body.name : null;
+  const name = lockedName ?? params.get('name') ?? sessionStorage.getItem('podium.name') ?? '';
   const autojoin = params.get('autojoin') === '1';
   const want = { camera: params.get('camera') !== '0', mic: params.get('mic') !== '0' };
-  if (autojoin && name) return enterRoom(app, room, name, want);
-  showPreJoin(app, room, name, want);
+  const ctx = { app, room, lockedName };
+  if (autojoin && name) return enterRoom(ctx, name, want);
+  showPreJoin(ctx, name, want);
 }
 
-function showPreJoin(app, room, name, want, error) {
-  const nameInput = el('input', { id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Your name', value: name });
+function showPreJoin(ctx, name, want, error) {
+  const { app, room, lockedName } = ctx;
+  // With a token, the name is the one the host gave: shown, not editable.
+  const nameInput = el('input', {
+    id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Your name', value: lockedName ?? name,
+    readonly: lockedName !== null, title: lockedName !== null ? 'Your name comes from your link' : null,
+  });
   const cam = el('input', { type: 'checkbox', id: 'want-camera', checked: want.camera });
   const mic = el('input', { type: 'checkbox', id: 'want-mic', checked: want.mic });
   const form = el('form', { class: 'card join-card' },
     el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
     el('h1', {}, `Join ${room}`),
     el('label', { for: 'name' }, 'Your name'), nameInput,
+    lockedName !== null ? el('p', { class: 'muted small name-note' }, 'Your name comes from your link.') : null,
     error ? el('p', { class: 'form-error', role: 'alert' }, error) : null,
     el('div', { class: 'checks' },
       el('label', {}, cam, ' Camera'), el('label', {}, mic, ' Microphone')),
-    el('button', { class: 'primary', type: 'submit' }, 'Join meeting'),
-    el('a', { href: '/', class: 'muted small' }, '← Choose another room'));
+    el('button', { id: 'join', class: 'primary', type: 'submit' }, 'Join meeting'),
+    lockedName !== null ? null : el('a', { href: '/', class: 'muted small' }, '← Choose another room'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    enterRoom(app, room, nameInput.value.trim(), { camera: cam.checked, mic: mic.checked });
+    enterRoom(ctx, lockedName ?? nameInput.value.trim(), { camera: cam.checked, mic: mic.checked });
   });
   app.replaceChildren(el('div', { class: 'center' }, form));
-  nameInput.focus();
+  (lockedName !== null ? form.querySelector('#join') : nameInput).focus();
 }
 
-async function enterRoom(app, room, name, want) {
-  sessionStorage.setItem('podium.name', name);
+async function enterRoom(ctx, name, want) {
+  const { app, room } = ctx;
+  if (ctx.lockedName === null) sessionStorage.setItem('podium.name', name);
   app.replaceChildren(el('div', { class: 'center' }, el('div', { class: 'card' }, el('p', { class: 'muted' }, 'Opening your camera and microphone…'))));
   const devices = await openDevices(want);
   window.podium.mediaStartedAt = Date.now();
   const meeting = new Meeting({ room, name, videoTrack: devices.videoTrack, audioTrack: devices.audioTrack });
   window.podium.meeting = meeting;
-  try {
-    await meeting.join();
-  } catch (err) {
+  const stopDevices = () => {
     meeting.closeMedia();
     devices.videoTrack?.stop();
     devices.audioTrack?.stop();
+  };
+  try {
+    await meeting.join();
+  } catch (err) {
+    stopDevices();
+    // A socket refused before it opens looks unreachable: the session says if it was the link.
+    if (err.code === 'unreachable' && await showIfNoAccess(app, room)) return;
     const text = {
       unreachable: 'The server cannot be reached. Check your connection and try again.',
       name_taken: `${err.message}`,
       invalid_name: `That name cannot be used: ${err.message}.`,
       room_full: err.message,
     }[err.code] ?? `Could not join: ${err.message}`;
-    showPreJoin(app, room, name, want, text);
+    showPreJoin(ctx, name, want, text);
     return;
   }
+  // The link expired (or was replaced) while the meeting ran and the connection dropped.
+  meeting.addEventListener('unauthorized', () => {
+    stopDevices();
+    showAuthError(app);
+  });
   new RoomView(app, meeting, devices.problems).render();
+}
+
+/** After a failed join: the access page if the link is why (401, or 403 for this room). */
+async function showIfNoAccess(app, room) {
+  const session = await getSession({ fresh: true });
+  if (session.status === 401) { showAuthError(app); return true; }
+  const probe = await api(`/api/rooms/${encodeURIComponent(room)}`);
+  if (probe.status === 401) { showAuthError(app); return true; }
+  if (probe.status === 403) {
+    showAccessDenied(app, { title: 'Your link is for another room', text: probe.body.error ?? 'This link does not let you into this room. Ask the host for a new link.' });
+    return true;
+  }
+  return false;
 }
 
 class RoomView {
@@ -155,6 +202,14 @@ class RoomView {
     }
     const busy = this.meeting.recordingBusy;
     const btn = this.recordBtn;
+    // Only a host (or an admin) records: a guest has no Record button (the REC badge stays).
+    if (this.meeting.role === 'guest') {
+      btn.hidden = true;
+      btn.disabled = true;
+      btn.title = 'Only the host can record this meeting';
+      return;
+    }
+    btn.hidden = false;
     btn.disabled = !!busy || this.meeting.state.status !== 'joined';
     btn.dataset.recording = String(!!rec);
     btn.classList.toggle('on', !!rec);

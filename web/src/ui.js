@@ -8,6 +8,8 @@ export function el(tag, attrs = {}, ...children) {
     if (key === 'value' && 'value' in node) node.value = value;
     else if (key === 'checked') node.checked = true;
     else if (key === 'muted') { node.muted = true; node.setAttribute('muted', ''); }
+    // Through the CSSOM: the pages' CSP (style-src 'self') refuses style attributes.
+    else if (key === 'style') node.style.cssText = String(value);
     else node.setAttribute(key, value === true ? '' : String(value));
   }
   for (const child of children.flat()) {
@@ -27,6 +29,9 @@ const ICONS = {
   play: 'M8 5v14l11-7z',
   download: 'M5 20h14v-2H5zM19 9h-4V3H9v6H5l7 7z',
   trash: 'M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z',
+  link: 'M3.9 12c0-1.7 1.4-3.1 3.1-3.1h4V7H7a5 5 0 0 0 0 10h4v-1.9H7c-1.7 0-3.1-1.4-3.1-3.1zM8 13h8v-2H8zm9-6h-4v1.9h4c1.7 0 3.1 1.4 3.1 3.1s-1.4 3.1-3.1 3.1h-4V17h4a5 5 0 0 0 0-10z',
+  lock: 'M18 8h-1V6A5 5 0 0 0 7 6v2H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V10a2 2 0 0 0-2-2zm-6 9a2 2 0 1 1 0-4 2 2 0 0 1 0 4zm3.1-9H8.9V6a3.1 3.1 0 0 1 6.2 0z',
+  'link-off': 'M17 7h-4v1.9h4c1.7 0 3.1 1.4 3.1 3.1 0 1.4-.9 2.6-2.2 3l1.4 1.4A5 5 0 0 0 17 7zm-1 4h-2.2l2 2H16zM2 4.3l3.1 3.1A5 5 0 0 0 7 17h4v-1.9H7c-1.7 0-3.1-1.4-3.1-3.1 0-1.6 1.2-2.9 2.8-3.1l2 2.1H8v2h3.7l2.3 2.3V17h1.7l4 4 1.3-1.3L3.3 3z',
   leave: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 5h8V3H4a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h8v-2H4z',
 };
 
