@@ -36,6 +36,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
     })
     .await?;
     let pool = Arc::new(pool);
+    crate::net::raise_open_files_limit();
     let tls = crate::net::tls::load(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -225,6 +225,12 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
             }
             // Secured mode: the token names the participant, whatever the message says.
             let name = ctx.access.trusted_name().map_or(name, str::to_string);
+            // A rejoin replaces only a session of the same identity: with tokens, the
+            // client id is the token's `sub`'s, so nobody else's tab can be kicked.
+            let client_id = match &ctx.access {
+                Access::User(claims) => client_id.map(|c| format!("{}\u{1f}{c}", claims.sub)),
+                _ => client_id,
+            };
             let (room, joined) = rooms.join(room_id, &name, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
@@ -303,6 +309,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             if *direction != Direction::Send {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
             }
+            check_rtp_parameters(kind, &rtp_parameters)?;
             if let Some(existing) = m.room.producers_of_kind(&m.participant_id, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {kind:?} (producer {existing}): close it first")));
             }
@@ -373,6 +380,26 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
         }
         ClientRequest::Join { .. } | ClientRequest::Leave {} => unreachable!("handled before"),
     }
+}
+
+/// The most simulcast encodings a producer may have: mediasoup describes a consumer of
+/// one by its layer count (`L1`–`L3`), and browsers send at most three.
+const MAX_ENCODINGS: usize = 3;
+
+/// What mediasoup would accept but a consumer of it (every browser, the recorder) could
+/// not be built from: refused here, with a clear error.
+fn check_rtp_parameters(kind: MediaKind, p: &RtpParameters) -> Result<(), ErrorBody> {
+    if p.encodings.len() > MAX_ENCODINGS {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {MAX_ENCODINGS} encodings (simulcast layers), not {}", p.encodings.len())));
+    }
+    if p.codecs.is_empty() || p.codecs.len() > 8 {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, "one to eight codecs"));
+    }
+    let matches = |c: &RtpCodecParameters| matches!((kind, c), (MediaKind::Audio, RtpCodecParameters::Audio { .. }) | (MediaKind::Video, RtpCodecParameters::Video { .. }));
+    if !p.codecs.iter().all(matches) {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {kind:?} producer's codecs must all be {kind:?} codecs")));
+    }
+    Ok(())
 }
 
 fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, ErrorBody> {

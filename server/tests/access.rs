@@ -243,6 +243,52 @@ async fn the_name_comes_from_the_token_and_the_role_is_told() {
     let bye = c.event("bye").await;
     assert_eq!(bye["code"], "removed", "{bye}");
     assert!(server.logs().contains("participant.remove"));
+    // A guest who reuses the host's client id does not push the host out.
+    let ws_of = |t: &str| format!("{}/api/rooms/proc/ws?token={t}", server.base.replacen("http", "ws", 1));
+    let mut h = Client::connect_url(&ws_of(&host)).await;
+    h.ok("join", json!({"client_id": "tab-1"})).await;
+    let mut g = Client::connect_url(&ws_of(&ada)).await;
+    g.ok("join", json!({"client_id": "tab-1"})).await;
+    let room = server.call("GET", "/api/rooms/proc", Some(&host), &[], None).json();
+    assert_eq!(room["participants"].as_array().unwrap().len(), 2, "the host was replaced: {room}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn producers_no_consumer_could_be_made_of_are_refused() {
+    let dir = common::temp_dir("access-produce");
+    let server = common::Server::start_in(&dir, &["--workers", "1"]);
+    let mut c = Client::connect(&server.base_url, "produce").await;
+    let joined = c.ok("join", json!({"name": "Pat"})).await;
+    c.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    let send = c.ok("create_transport", json!({"direction": "send"})).await;
+    let vp8 = json!({"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {}, "rtcpFeedback": []});
+    let opus = json!({"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []});
+    let produce = |kind: &str, codec: &Value, encodings: usize| {
+        let encodings: Vec<Value> = (0..encodings).map(|i| json!({"ssrc": 5000 + i, "rid": format!("r{i}")})).collect();
+        json!({"transport_id": send["transport_id"], "kind": kind, "rtp_parameters": {"mid": "0", "codecs": [codec], "headerExtensions": [], "encodings": encodings, "rtcp": {"cname": "x", "reducedSize": true}}})
+    };
+    for (body, why) in [(produce("video", &vp8, 100), "encodings"), (produce("video", &vp8, 4), "encodings"), (produce("audio", &vp8, 1), "codecs")] {
+        let r = c.request("produce", body).await;
+        assert_eq!(r["error"]["code"], "bad_request", "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains(why), "{r}");
+    }
+    // Nothing was left behind, and the room still works.
+    assert_eq!(c.request("produce", produce("audio", &opus, 1)).await["ok"], true);
+    let dump = ureq::get(&server.url("/api/debug/dump")).call().unwrap().body_mut().read_json::<Value>().unwrap();
+    assert_eq!(dump["rooms"][0]["producers"], 1, "{dump}");
+}
+
+#[test]
+fn api_answers_are_not_cached_head_works_and_guests_cannot_probe_for_recordings() {
+    let dir = common::temp_dir("access-misc");
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let admin = token(&["--role", "admin"]);
+    let r = server.call("GET", "/api/recordings", Some(&admin), &[], None);
+    assert_eq!(r.header("cache-control"), Some("private, no-store"));
+    assert_eq!(server.call("HEAD", "/api/health", None, &[], None).status, 200);
+    let guest = token(&["--room", "proc", "--name", "Gus"]);
+    // Missing or not, a guest gets the same 403.
+    assert_eq!(server.call("GET", &format!("/api/recordings/{MISSING}"), Some(&guest), &[], None).status, 403);
 }
 
 #[test]

@@ -141,6 +141,19 @@ impl Access {
         }
     }
 
+    /// Whether this access could view recording `id` at all, before its room is known:
+    /// a guest or another recording's share link is refused without reading the disk
+    /// (so they cannot tell which recordings exist).
+    pub fn may_view_some_recording(&self, id: &RecordingId) -> Result<(), Denied> {
+        match self {
+            Access::Open => Ok(()),
+            Access::Share(s) if s.recording == *id => Ok(()),
+            Access::Share(_) => Err(Denied("this share link opens another recording".into())),
+            Access::User(c) if c.role >= Role::Host => Ok(()),
+            Access::User(_) => Err(Denied("only a host can see the recordings: your link is a guest's".into())),
+        }
+    }
+
     /// Delete recordings, list every room, read the debug dump.
     pub fn may_administer(&self, what: &str) -> Result<(), Denied> {
         match self {

@@ -12,10 +12,16 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if let Err(e) = admit(&state, &request) {
-        return with_headers(&state, e.into_response());
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = match admit(&state, &request) {
+        Err(e) => e.into_response(),
+        Ok(()) => next.run(request).await,
+    };
+    if api {
+        // What the API answers depends on who asks, and a revoked share or a deleted
+        // recording must not live on in a cache.
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
-    let response = next.run(request).await;
     with_headers(&state, response)
 }
 
@@ -30,7 +36,9 @@ fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
     }
     if let Some(matched) = request.extensions().get::<MatchedPath>() {
         let path = matched.as_str();
-        let known = path == "/api/{*rest}" || !path.starts_with("/api/") || ROUTES.iter().any(|r| r.path == path && r.method == request.method().as_str());
+        // HEAD is a GET without its body (axum answers it from the GET handler).
+        let method = if request.method() == Method::HEAD { "GET" } else { request.method().as_str() };
+        let known = path == "/api/{*rest}" || !path.starts_with("/api/") || ROUTES.iter().any(|r| r.path == path && r.method == method);
         if !known && ROUTES.iter().any(|r| r.path == path) {
             return Err(ApiError::MethodNotAllowed);
         }

@@ -16,11 +16,14 @@ use tower::ServiceExt;
 
 /// The recording, once the caller may view it; its share list for those who may share.
 fn viewable(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<RecordingView, ApiError> {
-    // A share link is checked before the disk is read: it names its recording.
+    // Guests and other recordings' share links are refused before the disk is read.
+    auth.check(|a| a.may_view_some_recording(id))?;
     let mut view = state.recorder.view(id)?;
     auth.check(|a| a.may_view_recording(id, &view.room))?;
     if auth.check(|a| a.may_share(&view.room)).is_ok() {
-        view.shares = Some(state.recorder.shares().list(id, unix_now()));
+        // The API shows each share's id and expiry, not who made it.
+        let shares = state.recorder.shares().list(id, unix_now()).into_iter().map(|s| Share { exp: 0, created_by: String::new(), ..s });
+        view.shares = Some(shares.collect());
     }
     Ok(view)
 }
@@ -89,6 +92,7 @@ pub async fn share(
     ValidPath(id): ValidPath<RecordingId>,
     body: Result<Json<ShareRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
+    auth.check(|a| a.may_view_some_recording(&id))?;
     let view = state.recorder.view(&id)?;
     auth.check(|a| a.may_share(&view.room))?;
     let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"expires_in_s\": N}}: {}", e.body_text())))?;
@@ -107,6 +111,7 @@ pub async fn share(
 }
 
 pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidPath((id, share)): ValidPath<(RecordingId, ShareId)>) -> Result<StatusCode, ApiError> {
+    auth.check(|a| a.may_view_some_recording(&id))?;
     let view = state.recorder.view(&id)?;
     auth.check(|a| a.may_share(&view.room))?;
     if !state.recorder.shares().revoke(&id, &share.0)? {

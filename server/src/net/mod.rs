@@ -11,7 +11,9 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use idle::{Activity, GuardedBody, Tracked, Verdict};
-use std::net::SocketAddr;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -19,18 +21,35 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-/// Connection deadlines (docs/security.md).
+/// Connection deadlines and limits (docs/security.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// The whole request head (and the TLS handshake) must arrive within this.
     pub head: Duration,
     /// A connection with no bytes either way for this long is closed.
     pub idle: Duration,
+    /// Open connections from one client address; more are closed at once.
+    pub per_ip: usize,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { head: Duration::from_secs(10), idle: Duration::from_secs(60) }
+        Self { head: Duration::from_secs(10), idle: Duration::from_secs(60), per_ip: 256 }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one: every connection, WebRTC
+/// transport and compositor pipe is a descriptor, and Debian's soft default is 1024.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let wanted = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                tracing::debug!(from = limit.rlim_cur, to = limit.rlim_max, "raised the open files limit");
+            }
+        }
     }
 }
 
@@ -41,6 +60,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// finish (up to [`DRAIN`]).
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, mut stop: watch::Receiver<bool>) {
     let tls = tls.map(Arc::new);
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -56,13 +76,51 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router,
                 continue;
             }
         };
+        let Some(slot) = ConnectionSlot::take(&per_ip, peer.ip(), timeouts.per_ip) else {
+            tracing::debug!(%peer, "too many connections from this address: closed");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        tasks.spawn(connection(tcp, peer, tls.clone(), app.clone(), timeouts, stop.clone()));
+        let (tls, app, stop) = (tls.clone(), app.clone(), stop.clone());
+        tasks.spawn(async move {
+            let _slot = slot;
+            connection(tcp, peer, tls, app, timeouts, stop).await;
+        });
         // Reap finished connection tasks so the set does not grow.
         while tasks.try_join_next().is_some() {}
     }
     let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
+}
+
+/// One open connection of a client address, given back when it closes.
+struct ConnectionSlot {
+    table: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ConnectionSlot {
+    fn take(table: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut open = table.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self { table: Arc::clone(table), ip })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.lock();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<Arc<TlsAcceptor>>, app: Router, timeouts: Timeouts, stop: watch::Receiver<bool>) {
