@@ -93,8 +93,8 @@ pub async fn share(
     body: Result<Json<ShareRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
     auth.check(|a| a.may_view_some_recording(&id))?;
-    let view = state.recorder.view(&id)?;
-    auth.check(|a| a.may_share(&view.room))?;
+    let room = state.recorder.store().read_sidecar(&id)?.room;
+    auth.check(|a| a.may_share(&room))?;
     let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"expires_in_s\": N}}: {}", e.body_text())))?;
     if !(1..=MAX_SHARE_SECONDS).contains(&request.expires_in_s) {
         return Err(ApiError::BadRequest(format!("expires_in_s is from 1 to {MAX_SHARE_SECONDS} (30 days)")));
@@ -112,8 +112,8 @@ pub async fn share(
 
 pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidPath((id, share)): ValidPath<(RecordingId, ShareId)>) -> Result<StatusCode, ApiError> {
     auth.check(|a| a.may_view_some_recording(&id))?;
-    let view = state.recorder.view(&id)?;
-    auth.check(|a| a.may_share(&view.room))?;
+    let room = state.recorder.store().read_sidecar(&id)?.room;
+    auth.check(|a| a.may_share(&room))?;
     if !state.recorder.shares().revoke(&id, &share.0)? {
         return Err(ApiError::NotFound(format!("recording {id} has no share {}", share.0)));
     }

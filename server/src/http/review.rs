@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
-/// The recording's room, once the caller may view it.
+/// The recording's sidecar, once the caller may view it.
 fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compositor::sidecar::Sidecar, ApiError> {
     auth.check(|a| a.may_view_some_recording(id))?;
     let sidecar = state.recorder.store().read_sidecar(id)?;
@@ -20,9 +20,8 @@ fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compo
 
 /// The speaker timeline as WebVTT, one cue per turn.
 pub async fn speakers_vtt(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Response, ApiError> {
-    check_viewer(&state, &auth, &id)?;
-    let view = state.recorder.store().read(&id)?;
-    let body = compositor::vtt::speakers_vtt(&view.timeline);
+    let sidecar = check_viewer(&state, &auth, &id)?;
+    let body = compositor::vtt::speakers_vtt(&sidecar.timeline);
     Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }
 

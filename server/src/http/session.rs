@@ -1,6 +1,6 @@
 //! `/api/session`: a page trades the token of its link for an HttpOnly cookie (so the
 //! token leaves the address bar, history and Referer), and asks who it is.
-use super::extract::{access_of, bearer, Auth, SESSION_COOKIE, SHARE_COOKIE};
+use super::extract::{access_of, bearer, Auth, ClientIp, SESSION_COOKIE, SHARE_COOKIE};
 use super::{ApiError, AppState};
 use crate::auth::token::{rfc3339, unix_now};
 use crate::auth::{Access, RoomGrant};
@@ -60,7 +60,7 @@ fn cookie_header(name: &str, value: &str, path: &str, max_age: u64, tls: bool) -
 }
 
 /// Trades `Authorization: Bearer TOKEN` for a session cookie.
-pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Result<Response, ApiError> {
+pub async fn start(State(state): State<Arc<AppState>>, ClientIp(ip): ClientIp, parts: Parts) -> Result<Response, ApiError> {
     let token = bearer(&parts).ok_or_else(|| ApiError::Unauthorized("send the link's token as `Authorization: Bearer TOKEN`".into()))??;
     let access = access_of(&state, token)?;
     let now = unix_now();
@@ -71,8 +71,7 @@ pub async fn start(State(state): State<Arc<AppState>>, parts: Parts) -> Result<R
         Access::Share(s) => cookie_header(SHARE_COOKIE, token, &format!("/api/recordings/{}", s.recording), s.exp.saturating_sub(now), tls),
         Access::Open => unreachable!("a token never verifies to open mode"),
     };
-    let ip = super::extract::ClientIp(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip()));
-    tracing::info!(target: "audit", action = "session.start", sub = %access.audit_sub(), role = %access.audit_role(), ip = %ip.0, "session started");
+    tracing::info!(target: "audit", action = "session.start", sub = %access.audit_sub(), role = %access.audit_role(), ip = %ip, "session started");
     let mut response = Json(view(state.security.secured, &access)).into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
