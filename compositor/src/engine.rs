@@ -10,18 +10,18 @@
 //!
 //! Output runs `latency` behind real time, so that reordered and late packets are
 //! still placed where they belong; a stop renders that last stretch at once.
-use crate::clock::{self, MediaClock};
-use crate::compose::{self, Composer};
+use crate::ingest::clock::{self, MediaClock};
+use crate::render::compose::{self, Composer};
 use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
-use crate::decode::{AudioDecoder, VideoDecoder};
-use crate::depacketize::{Codec, Depacketizer};
-use crate::jitter::{JitterBuffer, Released};
-use crate::mixer::Mixer;
-use crate::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
-use crate::rtp::{self, RtpPacket};
-use crate::sidecar::{self, Participant, Sidecar, Status};
-use crate::stage::{Show, Stage};
-use crate::timeline::Timeline;
+use crate::ingest::decode::{AudioDecoder, VideoDecoder};
+use crate::ingest::depacketize::{Codec, Depacketizer};
+use crate::ingest::jitter::{JitterBuffer, Released};
+use crate::render::mixer::Mixer;
+use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
+use crate::ingest::rtp::{self, RtpPacket};
+use crate::output::sidecar::{self, Participant, Sidecar, Status};
+use crate::render::stage::{Show, Stage};
+use crate::render::timeline::Timeline;
 use ffmpeg_next::frame;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;

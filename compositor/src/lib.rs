@@ -1,33 +1,26 @@
-//! Podium's compositor: per recording, it receives the active speaker's video and every
-//! participant's audio as RTP, and writes one fragmented mp4 (H.264 + AAC).
+//! Podium's compositor: per recording, it receives every participant's camera and
+//! audio as RTP, and writes one fragmented mp4 (H.264 + AAC) that follows the speaker.
 //!
-//! The sans-IO pieces (fed bytes, samples and times; no threads; tested with a fake
-//! clock) come first: RTP parsing (`rtp`), reordering (`jitter`), depacketizing
-//! (`depacketize`), the audio mix with its limiter (`mixer`) and the speaker turns that
-//! become chapters (`timeline`). Decoding, composing and muxing with FFmpeg, and the
-//! process around them, build on these.
+//! The folders are its layers, in the order a packet goes through them:
+//! - `ingest`: RTP in, reordered, reassembled, decoded and placed on the recording's clock;
+//! - `render`: what each output instant shows (the stage, the composed picture) and
+//!   sounds like (the mix), and the turns that become chapters;
+//! - `output`: the mp4, the sidecar and the WebVTT speaker track;
+//! - `review`: what works on a finished recording (probe, highlights, the reel).
+//!
+//! `engine` conducts one recording (sans-IO: fed datagrams, control lines and times),
+//! `process` is the IO around it, `control` the protocol with the server, and `synth`
+//! makes synthetic participants for tests and benchmarks.
 
-pub mod chapters;
-pub mod clock;
-pub mod compose;
 pub mod control;
-pub mod cutter;
-pub mod decode;
-pub mod depacketize;
+pub mod ingest;
+pub mod output;
+pub mod render;
+pub mod review;
+
 pub mod engine;
-pub mod highlights;
-pub mod jitter;
-pub mod mixer;
-pub mod mp4;
-pub mod probe;
-pub mod reel;
 pub mod process;
-pub mod rtp;
-pub mod sidecar;
-pub mod stage;
 pub mod synth;
-pub mod timeline;
-pub mod vtt;
 
 /// Initializes FFmpeg's libraries once (idempotent), with their log at errors only: the
 /// encoders' banners and per-fragment notes are noise in a server's log.

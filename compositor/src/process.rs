@@ -12,7 +12,7 @@
 //! - SIGKILL: nothing more is written, and the file plays up to its last fragment.
 use crate::control::{self, FromCompositor, ToCompositor, CONTROL_VERSION};
 use crate::engine::{Config, Engine, EngineError};
-use crate::sidecar::Status;
+use crate::output::sidecar::Status;
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{chapters, close, first_showing, record, share_showing, tone_in, Network, Person};
-use compositor::compose::rgb_for;
-use compositor::sidecar::Status;
+use compositor::render::compose::rgb_for;
+use compositor::output::sidecar::Status;
 
 const RED: [u8; 3] = [200, 40, 40];
 const BLUE: [u8; 3] = [40, 60, 210];

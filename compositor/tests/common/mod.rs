@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 use compositor::control::{Codec, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use compositor::engine::{Config, Engine, DEFAULT_LATENCY};
-use compositor::mp4::VideoSettings;
-use compositor::probe::{self, FrameSample};
-use compositor::sidecar::{Sidecar, Status};
+use compositor::output::mp4::VideoSettings;
+use compositor::review::probe::{self, FrameSample};
+use compositor::output::sidecar::{Sidecar, Status};
 use compositor::synth::{self, AudioSource, Pattern, VideoSource};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -103,7 +103,7 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
         output: path.clone(),
         sidecar: sidecar_path.clone(),
         video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into() },
-        font: compositor::compose::DEFAULT_FONT.into(),
+        font: compositor::render::compose::DEFAULT_FONT.into(),
         latency: DEFAULT_LATENCY,
     };
     let mut engine = Engine::new(config, t0, SystemTime::now()).unwrap();
@@ -185,7 +185,7 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
             }
         }
         for bytes in sent {
-            let is_rtcp = compositor::rtp::is_rtcp(&bytes);
+            let is_rtcp = compositor::ingest::rtp::is_rtcp(&bytes);
             if !is_rtcp && rng.next() < net.loss {
                 continue;
             }
@@ -207,7 +207,7 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
         if t % 5 == 0 {
             engine.poll(at(t)).unwrap();
             for rtcp in engine.take_rtcp() {
-                for ssrc in compositor::rtp::pli_targets(&rtcp) {
+                for ssrc in compositor::ingest::rtp::pli_targets(&rtcp) {
                     keyframe_requests += 1;
                     for (i, p) in people.iter_mut().enumerate() {
                         if p.video_ssrc(i) == ssrc {
@@ -261,7 +261,7 @@ pub fn first_showing(frames: &[FrameSample], from: u64, rgb: [u8; 3]) -> Option<
 pub fn tone_in(out: &Outcome, from: u64, to: u64, hz: f32) -> f32 {
     let r = u64::from(out.rate);
     let (a, b) = ((from * r / 1000) as usize, ((to * r / 1000) as usize).min(out.audio.len()));
-    compositor::probe::tone_power(&out.audio[a..b], out.rate, hz)
+    compositor::review::probe::tone_power(&out.audio[a..b], out.rate, hz)
 }
 
 pub fn chapters(path: &std::path::Path) -> Vec<(f64, String)> {

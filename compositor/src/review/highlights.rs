@@ -1,9 +1,9 @@
 //! Builds a recording's highlight reel: the moments `reel` picks, cut out by `cutter`
 //! without re-encoding, and the list of clips beside it (`ID.highlights.json`). The
 //! server (`POST /api/recordings/{id}/highlights`) and `podium reel` both come here.
-use crate::cutter::{self, Span};
-use crate::reel::{self, Activity, Rules};
-use crate::sidecar::Sidecar;
+use crate::review::cutter::{self, Span};
+use crate::review::reel::{self, Activity, Rules};
+use crate::output::sidecar::Sidecar;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 //!
 //! Chapters live in a box reserved in the header and rewritten in place as turns come
 //! (`chapters`).
-use crate::chapters::{self, ChapterBox};
+use crate::output::chapters::{self, ChapterBox};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, format, frame, Dictionary, Packet, Rational};
 use std::fs::File;

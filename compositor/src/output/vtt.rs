@@ -1,6 +1,6 @@
 //! The speaker timeline as WebVTT: one cue per turn, its text the speaker's name (also
 //! as the cue's voice), so that any player can show who speaks as subtitles.
-use crate::sidecar::TimelineEntry;
+use crate::output::sidecar::TimelineEntry;
 use std::fmt::Write;
 
 pub fn speakers_vtt(timeline: &[TimelineEntry]) -> String {

@@ -6,7 +6,7 @@
 //! with nobody on stage (before anyone spoke) is not a turn.
 
 /// A turn is what the sidecar keeps of it.
-pub type Turn = crate::sidecar::TimelineEntry;
+pub type Turn = crate::output::sidecar::TimelineEntry;
 
 #[derive(Debug, Default)]
 pub struct Timeline {

@@ -16,7 +16,7 @@
 //!    talkative first), then the best remaining clips while they fit in the total
 //!    (60 s); if the guaranteed clips alone are too long, they are shortened to the
 //!    minimum, then the lowest-scored dropped. The clips play in meeting order.
-use crate::sidecar::TimelineEntry;
+use crate::output::sidecar::TimelineEntry;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -198,7 +198,7 @@ fn window_quality(a: Activity<'_>, typical: f32, start_ms: u64, end_ms: u64) -> 
 /// from the end of the AAC priming on (its encoder makes a keyframe exactly every
 /// `fps` frames), rounded down to the ms.
 pub fn recorder_keyframes(duration_ms: u64) -> Vec<u64> {
-    let start_us = crate::mp4::START_US;
+    let start_us = crate::output::mp4::START_US;
     std::iter::once(0).chain((1..).map(|k| (start_us + k * 1_000_000) / 1000).take_while(|&t| t <= duration_ms)).collect()
 }
 
