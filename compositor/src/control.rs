@@ -1,10 +1,15 @@
 //! The control channel between the server and a compositor process: one JSON object
 //! per line, the server writing to the compositor's stdin and reading its stdout.
-//! Every message carries `"v": 1`. Media never goes this way: it arrives as RTP on
-//! the UDP port the compositor reports in `ready`.
+//! Every message carries the protocol's version, `"v": 2`; a line of any other version
+//! is refused as such (the two ends are from different builds), before its fields are
+//! read. Media never goes this way: it arrives as RTP on the UDP port the compositor
+//! reports in `ready`.
+//!
+//! Version 2 (issue #11) added `since` and `decided` to `speaker`: a recording cuts
+//! where the turn began, not when the message arrives.
 use serde::{Deserialize, Serialize};
 
-pub const CONTROL_VERSION: u32 = 1;
+pub const CONTROL_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,9 +49,13 @@ pub enum ToCompositor {
     /// The whole source map, sent again whenever it changes (joins, leaves, and the
     /// switcher's new video consumer).
     Sources { v: u32, sources: Vec<Source> },
-    /// The stage changed hands (`null`: nobody). The video that follows comes from
-    /// that participant's source, from their next keyframe on.
-    Speaker { v: u32, participant_id: Option<String> },
+    /// The stage changed hands (`null`: nobody). `since`: where the turn began (its
+    /// first word, or the end of an overlap); `decided`: when the server's detector was
+    /// sure. Both Unix milliseconds on the *server's* clock: the compositor uses only
+    /// their difference (how long before this message the turn began), so the two
+    /// hosts' clocks need not agree. The recording cuts at `since`, as far as its
+    /// lookahead reaches back.
+    Speaker { v: u32, participant_id: Option<String>, since: u64, decided: u64 },
     /// Finish the file and exit.
     Stop { v: u32 },
 }
@@ -76,9 +85,27 @@ pub fn to_line<T: Serialize>(message: &T) -> String {
     line
 }
 
-/// Decodes one line; the error says what was wrong, for the log.
-pub fn from_line<T: for<'de> Deserialize<'de>>(line: &str) -> Result<T, String> {
-    serde_json::from_str(line.trim_end()).map_err(|e| format!("bad control message ({e}): {}", line.trim_end()))
+/// Why a control line was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("bad control message ({error}): {line}")]
+    Malformed { error: serde_json::Error, line: String },
+    #[error("control protocol version {got} is not spoken here (this build speaks version {CONTROL_VERSION}): the server and the compositor come from different builds of Podium; install them together")]
+    Version { got: u64 },
+}
+
+/// Decodes one line. Its version is checked first, so that a peer of another version
+/// is told as much rather than that some field is missing.
+pub fn from_line<T: for<'de> Deserialize<'de>>(line: &str) -> Result<T, ControlError> {
+    let line = line.trim_end();
+    let malformed = |error| ControlError::Malformed { error, line: line.to_string() };
+    let value: serde_json::Value = serde_json::from_str(line).map_err(malformed)?;
+    if let Some(got) = value.get("v").and_then(serde_json::Value::as_u64) {
+        if got != u64::from(CONTROL_VERSION) {
+            return Err(ControlError::Version { got });
+        }
+    }
+    serde_json::from_value(value).map_err(malformed)
 }
 
 #[cfg(test)]
@@ -104,17 +131,30 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1, "one line even when a name holds a newline");
         assert_eq!(from_line::<ToCompositor>(&line).unwrap(), sources);
         let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123, started_at: "2026-12-02T16:08:08.123Z".into() };
-        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":1,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
+        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":2,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
         assert_eq!(from_line::<FromCompositor>(&to_line(&ready)).unwrap(), ready);
-        let speaker = ToCompositor::Speaker { v: 1, participant_id: None };
-        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":1,\"participant_id\":null}\n");
+        let speaker = ToCompositor::Speaker { v: 2, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
+        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":2,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
+        assert_eq!(from_line::<ToCompositor>(&to_line(&speaker)).unwrap(), speaker);
     }
 
     #[test]
     fn bad_lines_are_errors_that_say_why() {
-        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":1}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":1,\"extra\":2}", "not json"] {
-            let err = from_line::<ToCompositor>(bad).unwrap_err();
+        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":2}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":2,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}"] {
+            let err = from_line::<ToCompositor>(bad).unwrap_err().to_string();
             assert!(err.starts_with("bad control message"), "{err}");
+        }
+    }
+
+    #[test]
+    fn another_version_is_refused_as_such() {
+        // A version 1 speaker message (no `since`) is refused for its version, not for
+        // a missing field, and so is a future one.
+        for (line, got) in [("{\"type\":\"speaker\",\"v\":1,\"participant_id\":null}", 1), ("{\"type\":\"stop\",\"v\":3}", 3)] {
+            let err = from_line::<ToCompositor>(line).unwrap_err();
+            assert!(matches!(err, ControlError::Version { got: g } if g == got), "{err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("version {got}")) && text.contains("different builds"), "{text}");
         }
     }
 }

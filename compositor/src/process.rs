@@ -92,9 +92,18 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
                 Input::Line(at, line) => match control::from_line::<ToCompositor>(&line) {
                     Ok(ToCompositor::Stop { .. }) => break 'run Status::Finished,
                     Ok(message) => engine.handle_control(at, message),
+                    Err(e @ control::ControlError::Version { .. }) => {
+                        // Nothing this server says can be trusted to mean what we read.
+                        let message = e.to_string();
+                        tracing::error!(recording = %id, "{message}");
+                        engine.fail(&message);
+                        say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message });
+                        return 1;
+                    }
                     Err(e) => {
-                        tracing::warn!(recording = %id, "{e}");
-                        say(&mut out, &FromCompositor::Warning { v: CONTROL_VERSION, message: e });
+                        let message = e.to_string();
+                        tracing::warn!(recording = %id, "{message}");
+                        say(&mut out, &FromCompositor::Warning { v: CONTROL_VERSION, message });
                     }
                 },
                 Input::ControlClosed => {

@@ -2,7 +2,9 @@
 //! known colours and tones in, an mp4 out, read back frame by frame and tone by tone.
 mod common;
 
-use common::{chapters, close, first_showing, record, share_showing, tone_in, Network, Person};
+use common::{chapters, close, first_showing, record, record_decisions, share_showing, tone_in, Decision, Forward, Network, Person};
+use compositor::engine::DEFAULT_LOOKAHEAD;
+use std::time::Duration;
 use compositor::render::compose::rgb_for;
 use compositor::output::sidecar::Status;
 
@@ -142,4 +144,88 @@ fn audio_and_video_stay_together() {
         // One frame (33 ms) is the resolution of a video time; ±45 ms is the target.
         assert!(offset.abs() <= 45.0, "flash at {video} ms, beep at {audio:.1} ms: offset {offset:.1} ms");
     }
+}
+
+/// The last frame showing `rgb` before `before` ms.
+fn last_showing(frames: &[compositor::review::probe::FrameSample], before: u64, rgb: [u8; 3]) -> Option<u64> {
+    frames.iter().filter(|f| f.t_ms < before && close(f.centre_rgb, rgb)).map(|f| f.t_ms).last()
+}
+
+#[test]
+fn a_decision_that_comes_after_the_first_word_cuts_at_the_first_word() {
+    // The server is sure of each turn 0.8 s after its first word; the recording cuts
+    // where the word is, and the chapters start there.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(1000, 4000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(4000, 7000)];
+    let decisions = [Decision::after(1000, 800, "a1"), Decision::after(4000, 800, "b2")];
+    let out = record_decisions("onset", vec![alice, bob], &decisions, 8000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let frame = 1000 / common::FPS as i64 + 1;
+    let a = first_showing(&out.frames, 0, RED).expect("Alice never shown") as i64;
+    let b = first_showing(&out.frames, 3000, BLUE).expect("Bob never shown") as i64;
+    assert!((a - 1000).abs() <= frame, "Alice's cut at {a} ms, her first word at 1000");
+    assert!((b - 4000).abs() <= frame, "Bob's cut at {b} ms, his first word at 4000");
+    let alice_last = last_showing(&out.frames, 5000, RED).unwrap();
+    assert!(alice_last < 4000, "Alice still shown at {alice_last} ms, inside Bob's turn");
+    assert!(share_showing(&out.frames, 0, 990, WAITING) > 0.99, "before the first word: the waiting card");
+    // The turns start at the cuts.
+    let listed = chapters(&out.path);
+    assert_eq!(listed.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>(), ["Alice", "Bob"]);
+    for ((start, _), cut) in listed.iter().zip([a, b]) {
+        assert!((start * 1000.0 - cut as f64).abs() <= 40.0, "chapter at {start} s, cut at {cut} ms");
+    }
+    let turns: Vec<_> = out.sidecar.timeline.iter().map(|t| t.start_ms as i64).collect();
+    assert!((turns[1] - b).abs() <= 40, "{turns:?} vs the cut at {b}");
+}
+
+#[test]
+fn a_backchannel_with_every_camera_flowing_never_shows() {
+    // Bob's camera flows all along and he says "mm-hmm" in Alice's turn; the server
+    // decides nothing for it, so he never appears.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 6000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(3000, 3600)];
+    let out = record_decisions("backchannel", vec![alice, bob], &[Decision::after(500, 800, "a1")], 6500, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let shown_bob: Vec<u64> = out.frames.iter().filter(|f| close(f.centre_rgb, BLUE)).map(|f| f.t_ms).collect();
+    assert!(shown_bob.is_empty(), "Bob shown at {shown_bob:?}");
+    assert!(share_showing(&out.frames, 600, 6500, RED) > 0.99);
+    assert!(tone_in(&out, 3100, 3500, 660.0) > 0.01, "his mm-hmm is heard all the same");
+}
+
+#[test]
+fn a_decision_later_than_the_lookahead_cuts_as_soon_as_it_can_never_before_the_last() {
+    // With a 0.5 s lookahead, a decision 0.8 s late cannot reach back to the word: the
+    // cut lands at the first frame not rendered yet, about 0.3 s late, and the frames
+    // in between hold the previous speaker (no grey frame, no flicker).
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 3000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(3000, 6000)];
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(3000, 800, "b2")];
+    let out = record_decisions("late", vec![alice, bob], &decisions, 6000, Network::clean(), Forward::EveryCamera, Duration::from_millis(500));
+    let b = first_showing(&out.frames, 2000, BLUE).expect("Bob never shown");
+    assert!((3250..3400).contains(&b), "Bob's cut at {b} ms");
+    for f in out.frames.iter().filter(|f| f.t_ms > 600) {
+        assert!(close(f.centre_rgb, RED) || close(f.centre_rgb, BLUE), "a frame at {} ms shows {:?}", f.t_ms, f.centre_rgb);
+    }
+    let runs = out.frames.iter().filter(|f| f.t_ms > 600).map(|f| close(f.centre_rgb, BLUE)).collect::<Vec<_>>();
+    assert_eq!(runs.windows(2).filter(|w| w[0] != w[1]).count(), 1, "one switch, no flicker");
+}
+
+#[test]
+fn with_only_the_speakers_camera_forwarded_the_cut_waits_for_its_keyframe_holding_the_last_frame() {
+    // The old way (`--recording-switch pause-resume`, Bob's camera resumed only at the
+    // decision): the onset has no picture, so the previous frame is held, never a grey
+    // or broken one, and Bob shows from his first keyframe.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 3000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(3000, 6000)];
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(3000, 800, "b2")];
+    let out = record_decisions("speaker-only", vec![alice, bob], &decisions, 6000, Network::clean(), Forward::SpeakerOnly, DEFAULT_LOOKAHEAD);
+    let b = first_showing(&out.frames, 2000, BLUE).expect("Bob never shown");
+    assert!((3790..3900).contains(&b), "Bob shown from {b} ms: his camera came at the decision");
+    assert!(share_showing(&out.frames, 600, b, RED) > 0.99, "Alice's last frame is held until then");
 }

@@ -16,11 +16,11 @@
 //! - concurrency: how many 4-person recordings run at once in real time.
 //! - reel: the time `podium reel` takes over a 1-hour recording (a real minute of a
 //!   4-person meeting, repeated 60 times by stream copy, its sidecar likewise).
-use compositor::probe;
-use compositor::sidecar::Sidecar;
+use compositor::review::probe;
+use compositor::output::sidecar::Sidecar;
 use compositor::synth::Pattern;
 use mediasoup::prelude::*;
-use compositor::mp4::VideoSettings;
+use compositor::output::mp4::VideoSettings;
 use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::recording::{Recorder, RecorderConfig, RecordingView};
@@ -57,6 +57,7 @@ impl Env {
             dir: self.dir.clone(),
             program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
             video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
+            lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
             switch,
             bind: IP,
             max_running: 64,
@@ -313,7 +314,7 @@ async fn switch(env: &Env) {
         let recorder = env.recorder((640, 360), 30, "veryfast", mode);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let started = recorder.start(Arc::clone(&room)).await.unwrap();
-        let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+        let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
         let mut onsets = Vec::new();
         for k in 0..7 {
             let who = k % 3;
@@ -359,7 +360,7 @@ async fn sync(env: &Env) {
     let path = env.dir.join(format!("{}.mp4", view.id));
     let frames = probe::video_frames(&path).unwrap();
     let (rate, audio) = probe::audio_mono(&path).unwrap();
-    let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+    let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
     let joined = alice.joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut offsets = Vec::new();
     for k in 0..8i64 {
@@ -462,7 +463,7 @@ async fn reel(env: &Env) {
     let segment = probe::duration_ms(&source).unwrap();
     let mut long = sidecar.clone();
     long.id = "20261202-000000-hour01".into();
-    long.timeline = (0..60u64).flat_map(|k| sidecar.timeline.iter().map(move |t| compositor::sidecar::TimelineEntry { start_ms: t.start_ms + k * segment, end_ms: t.end_ms + k * segment, ..t.clone() })).collect();
+    long.timeline = (0..60u64).flat_map(|k| sidecar.timeline.iter().map(move |t| compositor::output::sidecar::TimelineEntry { start_ms: t.start_ms + k * segment, end_ms: t.end_ms + k * segment, ..t.clone() })).collect();
     long.loudness_db = (0..60).flat_map(|_| sidecar.loudness_db.iter().copied()).collect();
     long.voices = (0..60).flat_map(|_| sidecar.voices.iter().copied()).collect();
     long.duration_ms = probe::duration_ms(&hour).unwrap();
@@ -480,7 +481,7 @@ async fn reel(env: &Env) {
         let out = Command::new(env!("CARGO_BIN_EXE_podium")).arg("reel").arg(&hour).output().unwrap();
         let took = t.elapsed();
         assert!(out.status.success(), "podium reel failed: {}", String::from_utf8_lossy(&out.stderr));
-        let clips: Vec<compositor::highlights::ReelClip> = serde_json::from_slice(&std::fs::read(hour.with_extension("highlights.json")).unwrap()).unwrap();
+        let clips: Vec<compositor::review::highlights::ReelClip> = serde_json::from_slice(&std::fs::read(hour.with_extension("highlights.json")).unwrap()).unwrap();
         let length: u64 = clips.iter().map(|c| c.source_end_ms - c.source_start_ms).sum();
         println!("| {} | {:.2} s | {} | {:.1} s |", if cold { "cold (dropped)" } else { "warm" }, took.as_secs_f64(), clips.len(), length as f64 / 1000.0);
     }
@@ -493,7 +494,7 @@ fn main() {
     runtime.block_on(async {
         let env = Env::new().await;
         let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default();
-        println!("# recording benchmarks: {} cores ({cpu}), {}", std::thread::available_parallelism().map_or(0, |n| n.get()), compositor::sidecar::rfc3339(SystemTime::now()));
+        println!("# recording benchmarks: {} cores ({cpu}), {}", std::thread::available_parallelism().map_or(0, |n| n.get()), compositor::output::sidecar::rfc3339(SystemTime::now()));
         let all = what == "all";
         if all || what == "load" {
             load(&env).await;

@@ -142,7 +142,7 @@ pub struct ServeArgs {
     pub recording: RecordingVideoArgs,
 
     /// How the recorder's video follows the speaker (for measurements).
-    #[arg(long, env = "PODIUM_RECORDING_SWITCH", default_value = "pause-resume", value_name = "MODE", hide = true,
+    #[arg(long, env = "PODIUM_RECORDING_SWITCH", default_value = "every-camera", value_name = "MODE", hide = true,
           value_parser = clap::builder::PossibleValuesParser::new(SwitchMode::NAMES).map(|s| s.parse::<SwitchMode>().expect("a listed mode")))]
     pub recording_switch: SwitchMode,
 
@@ -207,7 +207,8 @@ pub struct ServeConfig {
     pub rtc_port: u16,
     pub workers: usize,
     pub max_participants: usize,
-    pub recording: compositor::mp4::VideoSettings,
+    pub recording: compositor::output::mp4::VideoSettings,
+    pub recording_lookahead: std::time::Duration,
     pub recording_switch: SwitchMode,
     /// `None`: open mode.
     pub secret: Option<crate::auth::Secret>,
@@ -268,6 +269,7 @@ impl ServeArgs {
             workers,
             max_participants: usize::from(self.max_participants),
             recording: self.recording.settings(),
+            recording_lookahead: self.recording.lookahead(),
             recording_switch: self.recording_switch,
             secret,
             insecure_open: self.insecure_open,

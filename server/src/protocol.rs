@@ -163,7 +163,10 @@ pub enum ServerMessage {
     ProducerResumed { v: u32, producer_id: ProducerId, participant_id: String },
     /// The consumer's producer closed (its owner left or stopped the device).
     ConsumerClosed { v: u32, consumer_id: ConsumerId, producer_id: ProducerId },
-    ActiveSpeaker { v: u32, participant_id: Option<String> },
+    /// The stage changed hands. `since`: where the new turn began (its first word, or
+    /// the end of an overlap), in Unix milliseconds on the server's clock; the live
+    /// stage moves now all the same, and a recording cuts there.
+    ActiveSpeaker { v: u32, participant_id: Option<String>, since: u64 },
     Speaking { v: u32, participant_id: String, speaking: bool },
     /// Audio levels in dBov (-127 silent … 0 loudest) of the participants heard lately.
     Levels { v: u32, levels: Vec<LevelView> },

@@ -1,11 +1,11 @@
 //! `podium reel RECORDING.mp4`: the highlight reel of a recording outside any server,
 //! from the mp4 and its sidecar, by the same rules and code as the review page's
-//! button (compositor::highlights).
+//! button (compositor::review::highlights).
 use crate::cli::ReelArgs;
 use anyhow::{bail, Context, Result};
-use compositor::highlights;
-use compositor::reel::Rules;
-use compositor::sidecar::{Sidecar, Status};
+use compositor::review::highlights;
+use compositor::review::reel::Rules;
+use compositor::output::sidecar::{Sidecar, Status};
 use std::io::Write;
 
 pub fn run(args: &ReelArgs) -> Result<()> {

@@ -95,7 +95,10 @@ pub enum RoomEvent {
     ProducerPaused { producer_id: ProducerId, participant_id: ParticipantId },
     ProducerResumed { producer_id: ProducerId, participant_id: ParticipantId },
     ProducerClosed { producer_id: ProducerId },
-    ActiveSpeaker(Option<ParticipantId>),
+    /// The stage changed hands. `since`: where the turn began (its first word, or the
+    /// end of an overlap; docs/speaker-detection.md); `decided`: when the detector was
+    /// sure. Both in Unix milliseconds on the server's clock.
+    ActiveSpeaker { speaker: Option<ParticipantId>, since: u64, decided: u64 },
     Speaking(ParticipantId, bool),
     Levels(Arc<Vec<LevelView>>),
     /// A recording started, or ended (`None`, with the error when it failed).
@@ -411,7 +414,7 @@ impl Room {
         let (tx, producer_id) = (self.input.clone(), producer.id());
         consumer
             .on_rtp(move |packet| {
-                if let Some(dbov) = compositor::rtp::audio_level_dbov(packet, ext_id) {
+                if let Some(dbov) = compositor::ingest::rtp::audio_level_dbov(packet, ext_id) {
                     let _ = tx.send(ObserverInput::PacketLevel(producer_id, dbov));
                 }
             })
@@ -527,14 +530,35 @@ impl Room {
     }
 
     fn emit_speaker_events(&self, state: &mut RoomState) {
+        let now = Instant::now();
         for event in state.detector.drain_events() {
-            tracing::debug!(room = %self.id, ?event, "speaker");
             self.emit(match event {
-                SpeakerEvent::ActiveSpeaker(p) => RoomEvent::ActiveSpeaker(p),
-                SpeakerEvent::Speaking(p, on) => RoomEvent::Speaking(p, on),
+                SpeakerEvent::ActiveSpeaker { speaker, since } => {
+                    let onset_ms_before = now.saturating_duration_since(since).as_millis() as u64;
+                    // The spread of these delays chose the recordings' lookahead
+                    // (docs/benchmarks.md): the line is there to measure it again.
+                    tracing::debug!(room = %self.id, speaker = ?speaker, onset_ms_before, "stage changed");
+                    let decided = unix_ms(now, now);
+                    RoomEvent::ActiveSpeaker { speaker, since: unix_ms(since, now), decided }
+                }
+                SpeakerEvent::Speaking(p, on) => {
+                    tracing::trace!(room = %self.id, participant = %p, on, "speaking");
+                    RoomEvent::Speaking(p, on)
+                }
             });
         }
     }
+}
+
+/// `at` in Unix milliseconds, through the wall clock read at `now` (an `Instant` has no
+/// meaning outside this process; the browser and the compositor get wall time).
+pub fn unix_ms(at: Instant, now: Instant) -> u64 {
+    let wall = std::time::SystemTime::now();
+    let wall_at = match now.checked_duration_since(at) {
+        Some(ago) => wall.checked_sub(ago).unwrap_or(wall),
+        None => wall + at.duration_since(now),
+    };
+    wall_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn producer_view(participant_id: &str, producer: &Producer) -> ProducerView {

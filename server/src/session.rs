@@ -424,7 +424,7 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
             m.consumers.remove(&consumer_id);
             ServerMessage::ConsumerClosed { v, consumer_id, producer_id }
         }
-        RoomEvent::ActiveSpeaker(participant_id) => ServerMessage::ActiveSpeaker { v, participant_id },
+        RoomEvent::ActiveSpeaker { speaker, since, .. } => ServerMessage::ActiveSpeaker { v, participant_id: speaker, since },
         RoomEvent::Speaking(participant_id, speaking) => ServerMessage::Speaking { v, participant_id, speaking },
         RoomEvent::Levels(levels) => ServerMessage::Levels { v, levels: levels.as_ref().clone() },
         RoomEvent::Recording { recording, error } => ServerMessage::Recording { v, recording, error },

@@ -19,6 +19,16 @@
 //! - Through silence the stage stays with the last speaker.
 //! - When the holder leaves or mutes, the stage goes to whoever is speaking most, or
 //!   else to the most recent speaker, or else to nobody.
+//!
+//! Every decision also says where the turn began (`since`), for a recording that cuts
+//! on the first word rather than when the decision was sure (docs/speaker-detection.md,
+//! "Where a recording cuts"):
+//! - the onset of the winner's talk spurt, when the previous holder was silent by then;
+//! - if the previous holder was still voiced after that onset (crosstalk), the end of
+//!   the overlap (the holder's last voiced report), so that the cut never lands inside
+//!   their last word; unless the winner clearly dominated the overlap (more energy over
+//!   it by [`Tuning::crosstalk_margin`]), and then the onset;
+//! - the time of the change itself when the holder left or muted.
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -59,8 +69,10 @@ impl Default for Tuning {
 /// A decision of the detector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpeakerEvent<P> {
-    /// The stage changed hands (`None`: nobody has spoken yet, or everyone left).
-    ActiveSpeaker(Option<P>),
+    /// The stage changed hands (`speaker: None`: nobody has spoken yet, or everyone
+    /// left). `since`: where the turn began (see the module's notes), at or before the
+    /// time of the decision.
+    ActiveSpeaker { speaker: Option<P>, since: Instant },
     /// A participant started or stopped speaking.
     Speaking(P, bool),
 }
@@ -86,6 +98,11 @@ impl Voice {
 
     fn energy(&self) -> f32 {
         self.recent.iter().map(|(_, e)| e).sum()
+    }
+
+    /// The energy of the observations in `[from, to]`.
+    fn energy_between(&self, from: Instant, to: Instant) -> f32 {
+        self.recent.iter().filter(|(at, _)| *at >= from && *at <= to).map(|(_, e)| e).sum()
     }
 }
 
@@ -150,7 +167,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             }
         }
         if self.active.as_ref() == Some(participant) {
-            self.hand_over(participant);
+            self.hand_over(now, participant);
         }
         self.update(now);
     }
@@ -164,7 +181,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             self.dominant_hint = None;
         }
         if self.active.as_ref() == Some(participant) {
-            self.hand_over(participant);
+            self.hand_over(now, participant);
         }
         self.update(now);
     }
@@ -203,7 +220,28 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             },
         };
         if takes_stage {
-            self.set_active(Some(challenger));
+            let since = self.turn_start(&challenger, now);
+            self.set_active(Some(challenger), since);
+        }
+    }
+
+    /// Where `challenger`'s turn began, as a cut would place it: its spurt's onset,
+    /// moved to the end of any overlap with the holder's speech unless the challenger
+    /// clearly dominated that overlap.
+    fn turn_start(&self, challenger: &P, now: Instant) -> Instant {
+        let Some(onset) = self.voices.get(challenger).and_then(|v| v.spurt_start) else { return now };
+        let Some(h) = self.active.as_ref().and_then(|p| self.voices.get(p)) else { return onset };
+        match h.last_voice {
+            Some(overlap_end) if overlap_end >= onset => {
+                let challenger_energy = self.voices.get(challenger).map_or(0.0, |v| v.energy_between(onset, overlap_end));
+                let holder_energy = h.energy_between(onset, overlap_end);
+                if challenger_energy > holder_energy * self.tuning.crosstalk_margin {
+                    onset
+                } else {
+                    overlap_end.min(now)
+                }
+            }
+            _ => onset,
         }
     }
 
@@ -232,8 +270,9 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     }
 
     /// The holder is gone (left or muted): the stage goes to whoever speaks most now,
-    /// else to the most recent speaker, else to nobody.
-    fn hand_over(&mut self, leaving: &P) {
+    /// else to the most recent speaker, else to nobody, from `now` (the holder was on
+    /// stage until then).
+    fn hand_over(&mut self, now: Instant, leaving: &P) {
         let candidates = self.voices.iter().filter(|(p, _)| *p != leaving);
         let speaking_now = candidates
             .clone()
@@ -247,13 +286,13 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
                 .map(|(p, _)| p.clone())
         };
         let next = speaking_now.or_else(most_recent);
-        self.set_active(next);
+        self.set_active(next, now);
     }
 
-    fn set_active(&mut self, next: Option<P>) {
+    fn set_active(&mut self, next: Option<P>, since: Instant) {
         if self.active != next {
             self.active = next.clone();
-            self.events.push(SpeakerEvent::ActiveSpeaker(next));
+            self.events.push(SpeakerEvent::ActiveSpeaker { speaker: next, since });
         }
     }
 }
@@ -271,6 +310,8 @@ mod tests {
         talk: Vec<(&'static str, Duration, Duration, f32)>,
         /// Every stage change: (time, new holder).
         stage: Vec<(Duration, Option<&'static str>)>,
+        /// Where each change said its turn began (ms of the simulation).
+        since: Vec<Duration>,
     }
 
     const TICK: Duration = Duration::from_millis(100); // the observer's interval
@@ -281,7 +322,7 @@ mod tests {
 
     impl Sim {
         fn new() -> Self {
-            Self { det: SpeakerDetector::new(Tuning::default()), start: Instant::now(), t: Duration::ZERO, talk: vec![], stage: vec![] }
+            Self { det: SpeakerDetector::new(Tuning::default()), start: Instant::now(), t: Duration::ZERO, talk: vec![], stage: vec![], since: vec![] }
         }
 
         fn says(mut self, who: &'static str, from_ms: u64, to_ms: u64, dbov: f32) -> Self {
@@ -305,8 +346,9 @@ mod tests {
 
         fn collect(&mut self) {
             for event in self.det.drain_events() {
-                if let SpeakerEvent::ActiveSpeaker(p) = event {
-                    self.stage.push((self.t, p));
+                if let SpeakerEvent::ActiveSpeaker { speaker, since } = event {
+                    self.stage.push((self.t, speaker));
+                    self.since.push(since - self.start);
                 }
             }
         }
@@ -365,9 +407,12 @@ mod tests {
                 levels.push((if t < ms(3000) { "alice" } else { "bob" }, -20.0));
             }
             det.observe_levels(t0 + t, &levels);
-            stage.extend(det.drain_events().into_iter().filter(|e| matches!(e, SpeakerEvent::ActiveSpeaker(_))));
+            stage.extend(det.drain_events().into_iter().filter_map(|e| match e {
+                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some(speaker),
+                SpeakerEvent::Speaking(..) => None,
+            }));
         }
-        assert_eq!(stage, vec![SpeakerEvent::ActiveSpeaker(Some("alice"))]);
+        assert_eq!(stage, vec![Some("alice")]);
     }
 
     #[test]
@@ -475,5 +520,96 @@ mod tests {
         sim.det.observe_dominant(sim.start + sim.t, "carol");
         sim.run_until(9000);
         assert_eq!(sim.det.active_speaker(), Some(&"bob"));
+    }
+
+    /// The onset a decision reports, and how late the decision came after it.
+    fn onset_and_delay(sim: &Sim, to: &'static str) -> (Duration, Duration) {
+        let k = sim.stage.iter().position(|(_, p)| *p == Some(to)).unwrap_or_else(|| panic!("{to} never took the stage: {:?}", sim.stage));
+        (sim.since[k], sim.stage[k].0 - sim.since[k])
+    }
+
+    #[test]
+    fn a_turn_reports_its_onset_not_the_decision_time() {
+        // Bob's first loud report (at 5000, when he starts) is his onset.
+        let mut sim = Sim::new().says("alice", 1000, 4000, -25.0).says("bob", 5000, 9000, -28.0);
+        sim.run_until(10_000);
+        assert_eq!(onset_and_delay(&sim, "alice").0, ms(1000), "the first speaker's turn begins at her first word");
+        let (onset, delay) = onset_and_delay(&sim, "bob");
+        assert_eq!(onset, ms(5000));
+        assert!(delay >= ms(750) && delay <= ms(900), "the stage still waits to be sure: {delay:?}");
+    }
+
+    #[test]
+    fn a_pause_inside_the_new_turn_keeps_its_onset() {
+        // Bob: a word, a 500 ms pause (under the hangover), then the rest of his turn.
+        let mut sim = Sim::new().says("alice", 0, 3000, -25.0).says("bob", 4000, 4400, -28.0).says("bob", 4900, 8000, -28.0);
+        sim.run_until(9000);
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(4000));
+    }
+
+    #[test]
+    fn backchannels_report_no_turn_and_do_not_move_the_next_onset() {
+        // Bob's "mm-hmm" at 5000 never takes the stage; his real turn at 8000 starts
+        // there, not at the backchannel two seconds earlier.
+        let mut sim = Sim::new().says("alice", 0, 4000, -30.0).says("bob", 5000, 5600, -20.0).says("bob", 8000, 11_000, -25.0);
+        sim.run_until(12_000);
+        assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(8000));
+    }
+
+    #[test]
+    fn in_crosstalk_the_cut_waits_for_the_end_of_the_holders_last_word() {
+        // Bob starts at 3000 while Alice finishes her sentence until 3500, as loud as
+        // him: the cut goes after her last word (her last loud report, 3400), not
+        // inside it.
+        let mut sim = Sim::new().says("alice", 0, 3500, -25.0).says("bob", 3000, 8000, -25.0);
+        sim.run_until(9000);
+        assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(3400));
+    }
+
+    #[test]
+    fn in_crosstalk_a_clearly_dominant_newcomer_cuts_at_the_onset() {
+        // Alice mumbles a quiet "yes" over Bob's loud start: Bob dominates the overlap,
+        // so his turn starts at his first word.
+        let mut sim = Sim::new().says("alice", 0, 2500, -25.0).says("bob", 3000, 8000, -18.0).says("alice", 3200, 3500, -50.0);
+        sim.run_until(9000);
+        assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(3000));
+    }
+
+    #[test]
+    fn a_hand_over_on_leaving_starts_when_the_holder_left() {
+        let mut sim = Sim::new().says("alice", 0, 3000, -30.0).says("bob", 4000, 20_000, -30.0);
+        sim.run_until(6000);
+        sim.talk.retain(|(who, ..)| *who != "bob");
+        sim.det.remove(sim.start + sim.t, &"bob");
+        sim.collect();
+        assert_eq!(sim.stage.last().map(|(_, p)| *p), Some(Some("alice")));
+        assert_eq!(*sim.since.last().unwrap(), ms(6000));
+    }
+
+    #[test]
+    fn decision_delays_over_a_scripted_meeting() {
+        // The spread the compositor's lookahead must cover (docs/speaker-detection.md):
+        // clean hand-overs at the server's 50 ms reports decide 750–800 ms after the
+        // onset; a crosstalk takeover later, but its cut is then at the overlap's end.
+        let mut det = SpeakerDetector::new(Tuning::default());
+        let t0 = Instant::now();
+        let turns = [("a", 0, 3000), ("b", 3600, 7000), ("c", 7300, 11_000), ("a", 12_000, 15_000)];
+        let mut delays = Vec::new();
+        let mut t = Duration::ZERO;
+        while t < ms(16_000) {
+            t += ms(50);
+            let levels: Vec<_> = turns.iter().filter(|(_, from, to)| t >= ms(*from) && t < ms(*to)).map(|(p, ..)| (*p, -25.0)).collect();
+            det.observe_levels(t0 + t, &levels);
+            for e in det.drain_events() {
+                if let SpeakerEvent::ActiveSpeaker { since, .. } = e {
+                    delays.push((t0 + t) - since);
+                }
+            }
+        }
+        assert_eq!(delays.len(), 4, "{delays:?}");
+        assert!(delays.iter().all(|d| *d >= ms(750) && *d <= ms(800)), "{delays:?}");
     }
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use server::synthetic::Participant;
-use compositor::probe;
-use compositor::sidecar::Status;
-use compositor::mp4::VideoSettings;
+use compositor::review::probe;
+use compositor::output::sidecar::Status;
+use compositor::output::mp4::VideoSettings;
 use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::protocol::RecordingBadge;
@@ -37,7 +37,8 @@ async fn setup(size: (u32, u32)) -> Setup {
         dir: dir.clone(),
         program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
         video: VideoSettings { width: size.0, height: size.1, fps: 30, preset: "veryfast".into() },
-        switch: SwitchMode::PauseResume,
+        lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
+        switch: SwitchMode::EveryCamera,
         bind: ip,
         max_running: 64,
     });
@@ -118,7 +119,7 @@ async fn the_recording_follows_the_speaker_hears_everyone_and_adds_who_joins() {
     };
     assert!(share(turns[0].1, turns[0].2, &|c, _| close(c, RED)) > 0.98, "Alice's turn shows Alice");
     assert!(share(turns[1].1, turns[1].2, &|c, _| close(c, BLUE)) > 0.98, "Bob's turn shows Bob");
-    let card_rgb = compositor::compose::rgb_for("Carol");
+    let card_rgb = compositor::render::compose::rgb_for("Carol");
     assert!(share(turns[2].1, turns[2].2, &|_, corner| close(corner, card_rgb)) > 0.98, "Carol's turn shows her name card");
 
     let (rate, audio) = probe::audio_mono(&path).unwrap();
@@ -145,7 +146,7 @@ async fn a_dead_compositor_fails_the_recording_keeps_its_file_and_the_meeting_go
     let mut events = room.media_snapshot().events;
     alice.speak(true);
     let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
-    sleep_ms(4000).await;
+    sleep_ms(5000).await;
     let compositor = common::descendants(std::process::id())
         .into_iter()
         .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("compose")))
@@ -167,11 +168,12 @@ async fn a_dead_compositor_fails_the_recording_keeps_its_file_and_the_meeting_go
     let view = s.recorder.store().read(&started.id).unwrap();
     assert_eq!(view.status, Status::Failed);
     assert!(view.error.unwrap().contains("SIGKILL"));
-    // The file up to the kill plays: all but its last fragment (a second).
+    // The file up to the kill plays: all but the lookahead (1.3 s) and its last
+    // fragment (up to a second), under 3 s in all.
     let path = s.dir.join(format!("{}.mp4", started.id));
     let frames = probe::video_frames(&path).unwrap();
-    assert!(frames.len() as f64 >= 30.0 * 2.5, "only {} frames after 4 s", frames.len());
-    assert!(view.duration_ms >= 2500, "{}", view.duration_ms);
+    assert!(frames.len() as f64 >= 30.0 * 2.0, "only {} frames after 5 s", frames.len());
+    assert!(view.duration_ms >= 2000, "{}", view.duration_ms);
     // The meeting goes on, and can be recorded again.
     assert!(!room.is_empty());
     assert!(s.recorder.active_in(&RoomId::parse("crash").unwrap()).is_none());
@@ -206,7 +208,7 @@ async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
     let bob = Participant::join(&s.rooms, "leave", "Bob", Some(BLUE), 660.0).await;
     let room = Arc::clone(&alice.room);
     let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
-    let t0 = compositor::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
+    let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
     let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - t0;
     // Bob speaks, then Alice takes over, and leaves while still speaking.
     bob.speak(true);

@@ -1,10 +1,11 @@
 //! A simulated meeting for the compositor's engine: synthetic participants (real VP8
 //! and Opus) send RTP and sender reports through a simulated network (delay, reorder,
 //! loss) to an [`Engine`], on a fake clock, and the server's part is played by a script
-//! of speaker changes. The mp4 that comes out is then read back with `probe`.
+//! of speaker decisions (when each is sent, and where its turn began). The mp4 that
+//! comes out is then read back with `probe`.
 #![allow(dead_code)]
 use compositor::control::{Codec, MediaKind, Source, ToCompositor, CONTROL_VERSION};
-use compositor::engine::{Config, Engine, DEFAULT_LATENCY};
+use compositor::engine::{Config, Engine, DEFAULT_LOOKAHEAD};
 use compositor::output::mp4::VideoSettings;
 use compositor::review::probe::{self, FrameSample};
 use compositor::output::sidecar::{Sidecar, Status};
@@ -88,10 +89,40 @@ impl Rng {
     }
 }
 
-/// Runs the meeting for `duration` ms with the speaker changes `speakers` (ms, id), and
-/// returns what was recorded. Like the server's switcher, only the current speaker's
-/// camera is forwarded, and a switch asks it for a keyframe.
-pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'static str>)], duration: u64, net: Network) -> Outcome {
+/// Which cameras reach the compositor, as the server's switch modes forward them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Every camera, all the time (the server's default).
+    EveryCamera,
+    /// Only the current speaker's, resumed at the decision with a keyframe request.
+    SpeakerOnly,
+}
+
+/// A speaker decision of the script: sent at `decided` (ms), saying the turn began at
+/// `since`.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision {
+    pub decided: u64,
+    pub since: u64,
+    pub who: Option<&'static str>,
+}
+
+impl Decision {
+    /// A decision `delay` ms after the turn's onset at `onset`.
+    pub fn after(onset: u64, delay: u64, who: &'static str) -> Self {
+        Self { decided: onset + delay, since: onset, who: Some(who) }
+    }
+}
+
+/// Runs the meeting for `duration` ms with the speaker changes `speakers` (ms, id), each
+/// decided at its turn's start, every camera forwarded; returns what was recorded.
+pub fn record(name: &str, people: Vec<Person>, speakers: &[(u64, Option<&'static str>)], duration: u64, net: Network) -> Outcome {
+    let decisions: Vec<Decision> = speakers.iter().map(|&(at, who)| Decision { decided: at, since: at, who }).collect();
+    record_decisions(name, people, &decisions, duration, net, Forward::EveryCamera, DEFAULT_LOOKAHEAD)
+}
+
+/// Runs the meeting with the given decisions, forwarding, and lookahead.
+pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration) -> Outcome {
     let dir = std::env::temp_dir().join(format!("podium-engine-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rec.mp4");
@@ -104,7 +135,7 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
         sidecar: sidecar_path.clone(),
         video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into() },
         font: compositor::render::compose::DEFAULT_FONT.into(),
-        latency: DEFAULT_LATENCY,
+        lookahead,
     };
     let mut engine = Engine::new(config, t0, SystemTime::now()).unwrap();
     for (i, p) in people.iter_mut().enumerate() {
@@ -141,13 +172,19 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
             engine.handle_control(at(t), ToCompositor::Sources { v: CONTROL_VERSION, sources });
             present_before = present_now;
         }
-        while next_speaker < speakers.len() && speakers[next_speaker].0 <= t {
-            speaker = speakers[next_speaker].1;
-            engine.handle_control(at(t), ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker.map(String::from) });
+        while next_speaker < decisions.len() && decisions[next_speaker].decided <= t {
+            let d = decisions[next_speaker];
+            speaker = d.who;
+            // The server's clock is another host's: only the difference counts.
+            let server_clock = 1_780_000_000_000;
+            let message = ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker.map(String::from), since: server_clock + d.since, decided: server_clock + d.decided };
+            engine.handle_control(at(t), message);
             // Resuming the new speaker's consumer asks their camera for a keyframe.
-            if let Some(p) = people.iter_mut().find(|p| Some(p.id) == speaker) {
-                if let Some(v) = p.video.as_mut() {
-                    v.request_keyframe();
+            if forward == Forward::SpeakerOnly {
+                if let Some(p) = people.iter_mut().find(|p| Some(p.id) == speaker) {
+                    if let Some(v) = p.video.as_mut() {
+                        v.request_keyframe();
+                    }
                 }
             }
             next_speaker += 1;
@@ -158,7 +195,8 @@ pub fn record(name: &str, mut people: Vec<Person>, speakers: &[(u64, Option<&'st
             let local = t - p.present.0;
             let flashing = p.flashing(t);
             if let Some(v) = p.video.as_mut() {
-                if (local * CAMERA_FPS) % 1000 < CAMERA_FPS && Some(p.id) == speaker {
+                let forwarded = forward == Forward::EveryCamera || Some(p.id) == speaker;
+                if (local * CAMERA_FPS) % 1000 < CAMERA_FPS && forwarded {
                     let pattern = Pattern::Solid(if flashing { [255, 255, 255] } else { p.rgb });
                     sent.extend(v.next_frame(pattern, local).unwrap().iter().map(|pk| pk.to_bytes()));
                 }

@@ -11,7 +11,7 @@ use axum::Json;
 use std::sync::Arc;
 
 /// The recording's sidecar, once the caller may view it.
-fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compositor::sidecar::Sidecar, ApiError> {
+fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compositor::output::sidecar::Sidecar, ApiError> {
     auth.check(|a| a.may_view_some_recording(id))?;
     let sidecar = state.recorder.store().read_sidecar(id)?;
     auth.check(|a| a.may_view_recording(id, &sidecar.room))?;
@@ -21,7 +21,7 @@ fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compo
 /// The speaker timeline as WebVTT, one cue per turn.
 pub async fn speakers_vtt(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Response, ApiError> {
     let sidecar = check_viewer(&state, &auth, &id)?;
-    let body = compositor::vtt::speakers_vtt(&sidecar.timeline);
+    let body = compositor::output::vtt::speakers_vtt(&sidecar.timeline);
     Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }
 
@@ -47,7 +47,7 @@ pub async fn highlights_video(State(state): State<Arc<AppState>>, auth: Auth, Va
     serve_mp4(files.reel, request).await
 }
 
-pub async fn highlights_clips(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Json<Vec<compositor::highlights::ReelClip>>, ApiError> {
+pub async fn highlights_clips(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Json<Vec<compositor::review::highlights::ReelClip>>, ApiError> {
     check_viewer(&state, &auth, &id)?;
     highlights::read_clips(&state.recorder.store().reel_files(&id)).map(Json).ok_or_else(|| no_reel(&id))
 }

@@ -3,16 +3,18 @@
 //! ([`command_line`]), side by side so that they cannot drift apart.
 use super::RecordingId;
 use clap::Args;
-use compositor::mp4::VideoSettings;
+use compositor::output::mp4::VideoSettings;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The x264 presets, fastest first.
 pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
 
-/// The recording's picture: `--recording-size`, `--recording-fps`, `--recording-preset`
-/// (shared by `serve`, which passes them on, and `compose`).
+/// The recording's picture and timing: `--recording-size`, `--recording-fps`,
+/// `--recording-preset`, `--recording-lookahead-ms` (shared by `serve`, which passes
+/// them on, and `compose`).
 #[derive(Debug, Clone, Args)]
 pub struct RecordingVideoArgs {
     /// Size of the recording's picture, WIDTHxHEIGHT (even numbers, 160x90 to 3840x2160).
@@ -28,11 +30,22 @@ pub struct RecordingVideoArgs {
     #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "veryfast", value_name = "PRESET",
           value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     pub preset: String,
+
+    /// How far the recording runs behind real time, in ms. Within it, a cut moves back
+    /// to where the turn began (the speaker's first word): the detector is sure about
+    /// 0.8 s after it. Also what a kill -9 loses, besides the last fragment (1 s).
+    #[arg(long = "recording-lookahead-ms", env = "PODIUM_RECORDING_LOOKAHEAD_MS", default_value_t = compositor::engine::DEFAULT_LOOKAHEAD.as_millis() as u64,
+          value_name = "MS", value_parser = clap::value_parser!(u64).range(compositor::engine::MIN_LOOKAHEAD.as_millis() as u64..=5000))]
+    pub lookahead_ms: u64,
 }
 
 impl RecordingVideoArgs {
     pub fn settings(&self) -> VideoSettings {
         VideoSettings { width: self.size.0, height: self.size.1, fps: self.fps, preset: self.preset.clone() }
+    }
+
+    pub fn lookahead(&self) -> Duration {
+        Duration::from_millis(self.lookahead_ms)
     }
 }
 
@@ -54,7 +67,7 @@ pub struct ComposeArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: IpAddr,
     /// The font of the name labels and cards.
-    #[arg(long, default_value = compositor::compose::DEFAULT_FONT, value_name = "FILE")]
+    #[arg(long, default_value = compositor::render::compose::DEFAULT_FONT, value_name = "FILE")]
     pub font: String,
     #[command(flatten)]
     pub video: RecordingVideoArgs,
@@ -67,6 +80,7 @@ pub struct ComposeInvocation<'a> {
     pub output: &'a Path,
     pub sidecar: &'a Path,
     pub video: &'a VideoSettings,
+    pub lookahead: Duration,
     pub bind: IpAddr,
 }
 
@@ -82,6 +96,8 @@ pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
             o.video.fps.to_string(),
             "--recording-preset".into(),
             o.video.preset.clone(),
+            "--recording-lookahead-ms".into(),
+            o.lookahead.as_millis().to_string(),
             "--bind".into(),
             o.bind.to_string(),
         ]
@@ -110,7 +126,7 @@ impl ComposeArgs {
             sidecar: self.sidecar,
             video: self.video.settings(),
             font: self.font,
-            latency: compositor::engine::DEFAULT_LATENCY,
+            lookahead: self.video.lookahead(),
         };
         Ok((config, self.bind))
     }
@@ -143,7 +159,7 @@ mod tests {
     #[test]
     fn the_command_line_parses_back_into_the_same_settings() {
         let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into() };
-        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, bind: "127.0.0.1".parse().unwrap() };
+        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, lookahead: Duration::from_millis(1700), bind: "127.0.0.1".parse().unwrap() };
         let mut argv = command_line(&o);
         assert_eq!(argv.remove(0), "compose");
         argv.insert(0, "compose".into());
@@ -152,6 +168,7 @@ mod tests {
         assert_eq!((config.video.width, config.video.height, config.video.fps, config.video.preset.as_str()), (640, 360, 15, "ultrafast"));
         assert_eq!((config.id.as_str(), config.room.as_str(), bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
         assert_eq!(config.output, Path::new("/r/x.mp4"));
+        assert_eq!(config.lookahead, Duration::from_millis(1700));
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! files; it never re-encodes). One build per recording at a time: a second request
 //! while one runs joins it. A failed build's reason is kept until the next request.
 use super::RecordingId;
-use compositor::highlights::{self, ReelClip};
-use compositor::reel::Rules;
-use compositor::sidecar::Sidecar;
+use compositor::review::highlights::{self, ReelClip};
+use compositor::review::reel::Rules;
+use compositor::output::sidecar::Sidecar;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::HashMap;

@@ -1,8 +1,9 @@
 //! Recording: per recording, one PlainTransport on the room's router, connected to its
-//! own compositor process. Every microphone is consumed on it; every camera too, paused,
-//! and the [`switcher`] resumes the speaker's (and the cameras of those starting to
-//! speak). The compositor gets the source map and each speaker decision on its control
-//! channel, and writes the mp4 and its sidecar ([`store`]).
+//! own compositor process. Every microphone is consumed on it, and every camera (the
+//! [`switcher`] says which flow: by default all of them, so that a cut on a turn's
+//! first word has its picture). The compositor gets the source map and each speaker
+//! decision, with where the turn began, on its control channel, and writes the mp4 and
+//! its sidecar ([`store`]).
 //!
 //! A recording's task lives as long as the recording: it follows the room's events
 //! (joins, leaves, mutes, speakers), and ends on a stop (the API, or the room
@@ -20,11 +21,11 @@ pub use id::RecordingId;
 pub use store::{RecordingView, Store, StoreError};
 
 use compose_args::ComposeInvocation;
-use compositor::mp4::VideoSettings;
+use compositor::output::mp4::VideoSettings;
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
-use compositor::sidecar::Status;
+use compositor::output::sidecar::Status;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use process::{CompositorChild, SpawnOptions};
@@ -47,6 +48,8 @@ pub struct RecorderConfig {
     /// The `podium` binary whose `compose` subcommand is the compositor.
     pub program: PathBuf,
     pub video: VideoSettings,
+    /// How far each recording runs behind real time (`--recording-lookahead-ms`).
+    pub lookahead: Duration,
     pub switch: SwitchMode,
     /// Where compositors bind their RTP port (and where the PlainTransports send).
     pub bind: IpAddr,
@@ -176,6 +179,7 @@ impl Recorder {
                 output: &output,
                 sidecar: &sidecar,
                 video: &self.config.video,
+                lookahead: self.config.lookahead,
                 bind: self.config.bind,
             },
         })
@@ -204,7 +208,7 @@ impl Recorder {
             cameras: HashMap::new(),
             audio: HashMap::new(),
             video: HashMap::new(),
-            switcher: Switcher::new(WARM_GRACE),
+            switcher: Switcher::new(self.config.switch, WARM_GRACE),
             speaker: None,
             order: Vec::new(),
             lag_ms: 0,
@@ -284,7 +288,7 @@ impl Recorder {
             ReelStatus::None | ReelStatus::Failed { .. } => {}
         }
         self.highlights.forget(id);
-        Ok(self.highlights.start(id, sidecar, files, compositor::reel::Rules::default()))
+        Ok(self.highlights.start(id, sidecar, files, compositor::review::reel::Rules::default()))
     }
 
     /// How many recordings run (or start) now.
@@ -409,7 +413,8 @@ impl Task {
             self.switcher.set_speaking(now, p, true);
         }
         self.send_sources().await;
-        self.set_speaker(snapshot.active_speaker).await;
+        self.apply_switcher().await;
+        self.set_speaker(snapshot.active_speaker, None).await;
 
         let mut stop_reply = None;
         let outcome = loop {
@@ -432,7 +437,7 @@ impl Task {
                     let snapshot = self.room.media_snapshot();
                     events = snapshot.events;
                     self.resync(snapshot.sources).await;
-                    self.set_speaker(snapshot.active_speaker).await;
+                    self.set_speaker(snapshot.active_speaker, None).await;
                 }
                 Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop().await,
                 Step::Message(Some(message)) => match message {
@@ -545,7 +550,7 @@ impl Task {
                 }
                 self.send_sources().await;
             }
-            RoomEvent::ActiveSpeaker(p) => self.set_speaker(p).await,
+            RoomEvent::ActiveSpeaker { speaker, since, decided } => self.set_speaker(speaker, Some((since, decided))).await,
             RoomEvent::Speaking(p, on) => {
                 self.switcher.set_speaking(now, p, on);
                 self.apply_switcher().await;
@@ -568,7 +573,7 @@ impl Task {
             }
             MediaKind::Video => {
                 self.cameras.insert(source.participant_id.clone(), source.clone());
-                if self.mode == SwitchMode::PauseResume {
+                if self.mode.consumer_per_camera() {
                     // Paused until the switcher wants it.
                     if let Some(consumer) = self.consume(source.producer_id, true).await {
                         self.switcher.set_camera(source.participant_id.clone(), Some(source.producer_id));
@@ -625,7 +630,9 @@ impl Task {
         }
     }
 
-    async fn set_speaker(&mut self, speaker: Option<ParticipantId>) {
+    /// The stage's new holder; `turn`: (since, decided) in Unix ms, as the room's
+    /// detector said (`None`: no decision to go by, as at the start: from now).
+    async fn set_speaker(&mut self, speaker: Option<ParticipantId>, turn: Option<(u64, u64)>) {
         if self.speaker == speaker {
             return;
         }
@@ -638,14 +645,18 @@ impl Task {
         } else {
             self.apply_switcher().await;
         }
-        let message = ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker };
+        let (since, decided) = turn.unwrap_or_else(|| {
+            let now = crate::room::unix_ms(Instant::now(), Instant::now());
+            (now, now)
+        });
+        let message = ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker, since, decided };
         if let Err(e) = self.compositor.send(&message).await {
             tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
         }
     }
 
     async fn apply_switcher(&mut self) {
-        if self.mode != SwitchMode::PauseResume {
+        if !self.mode.consumer_per_camera() {
             return;
         }
         for action in self.switcher.poll(Instant::now()) {

@@ -3,7 +3,7 @@
 //! stderr. Killed if the handle is dropped without a stop (a recording task that ends
 //! abnormally must not leave a recorder behind).
 use super::compose_args::{command_line, ComposeInvocation};
-use compositor::control::{self, FromCompositor, ToCompositor};
+use compositor::control::{self, FromCompositor, ToCompositor, CONTROL_VERSION};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -66,6 +66,8 @@ impl CompositorChild {
             match self.lines.next_line().await {
                 Ok(Some(line)) => match control::from_line::<FromCompositor>(&line) {
                     Ok(message) => return Some(message),
+                    // A compositor of another build: what it says cannot be read.
+                    Err(e @ control::ControlError::Version { .. }) => return Some(FromCompositor::Failed { v: CONTROL_VERSION, message: e.to_string() }),
                     Err(e) => tracing::warn!("{e}"),
                 },
                 Ok(None) | Err(_) => return None,

@@ -5,7 +5,7 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::RecordingId;
-use compositor::sidecar::{Participant, Sidecar, SidecarError, Status, TimelineEntry};
+use compositor::output::sidecar::{Participant, Sidecar, SidecarError, Status, TimelineEntry};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -135,12 +135,12 @@ impl Store {
                 sidecar.status = Status::Failed;
                 sidecar.error = Some(message.to_string());
                 let video = self.video_path(id);
-                if let Ok(ms) = compositor::probe::duration_ms(&video) {
+                if let Ok(ms) = compositor::review::probe::duration_ms(&video) {
                     sidecar.duration_ms = ms;
                 }
                 settle_timeline(&mut sidecar);
                 let chapters: Vec<(u64, &str)> = sidecar.timeline.iter().map(|t| (t.start_ms, t.name.as_str())).collect();
-                if let Err(e) = compositor::chapters::patch_file(&video, &chapters) {
+                if let Err(e) = compositor::output::chapters::patch_file(&video, &chapters) {
                     tracing::warn!(recording = %id, "cannot update the chapters: {e}");
                 }
                 if let Err(e) = sidecar.write(&path) {
@@ -164,13 +164,13 @@ impl Store {
             }
             found += 1;
             let video = self.video_path(&id);
-            match compositor::probe::duration_ms(&video) {
+            match compositor::review::probe::duration_ms(&video) {
                 Ok(ms) => sidecar.duration_ms = ms,
                 Err(e) => tracing::warn!(recording = %id, "cannot read the cut-off file: {e}"),
             }
             settle_timeline(&mut sidecar);
             let chapters: Vec<(u64, &str)> = sidecar.timeline.iter().map(|t| (t.start_ms, t.name.as_str())).collect();
-            if let Err(e) = compositor::chapters::patch_file(&video, &chapters) {
+            if let Err(e) = compositor::output::chapters::patch_file(&video, &chapters) {
                 tracing::warn!(recording = %id, "cannot update the chapters: {e}");
             }
             sidecar.status = Status::Interrupted;

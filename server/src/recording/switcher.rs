@@ -2,12 +2,17 @@
 //! recording's PlainTransport, paused; the switcher says which to resume and which to
 //! pause, from the speaker decisions (the same ones that drive the stage).
 //!
-//! The speaker's camera is always resumed. So is the camera of anyone *speaking* (the
-//! detector raises that flag at the first loud report, about 0.75 s before it would
-//! hand them the stage): by the time they take the stage, their video is already
-//! decoding in the compositor, so the switch needs no keyframe round trip. A camera
-//! stays resumed for [`WARM_GRACE`] after it stopped being needed, so a quick
-//! back-and-forth does not pause and resume it again.
+//! By default ([`SwitchMode::EveryCamera`]) every camera flows all the time: a
+//! recording cuts on a turn's first word, up to a second before the detector is sure,
+//! so the new speaker's picture must already be decoded then (docs/benchmarks.md
+//! measures what that costs). The other modes are kept to measure against:
+//!
+//! - [`SwitchMode::PauseResume`]: the speaker's camera is resumed, and so is the camera
+//!   of anyone *speaking* (the flag rises at the first loud report, about 0.75 s before
+//!   the detector would hand them the stage). A camera stays resumed for [`WARM_GRACE`]
+//!   after it stopped being needed, so a quick back-and-forth does not pause and resume
+//!   it again. Its keyframe arrives 100–300 ms after the first word: cuts land late.
+//! - [`SwitchMode::Recreate`]: one consumer, re-created on the speaker's camera.
 //!
 //! Resuming a consumer makes mediasoup ask the camera for a keyframe; the recording
 //! task also asks explicitly.
@@ -20,6 +25,8 @@ pub const WARM_GRACE: Duration = Duration::from_secs(3);
 /// How the recorder points its video at the speaker (docs/benchmarks.md compares them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwitchMode {
+    /// One consumer per camera, every one flowing: any cut has its picture at once.
+    EveryCamera,
     /// One paused consumer per camera; the speaker's (and whoever is speaking) resumed.
     PauseResume,
     /// One consumer, re-created on the new speaker's camera at each switch.
@@ -27,7 +34,12 @@ pub enum SwitchMode {
 }
 
 impl SwitchMode {
-    pub const NAMES: [&'static str; 2] = ["pause-resume", "recreate"];
+    pub const NAMES: [&'static str; 3] = ["every-camera", "pause-resume", "recreate"];
+
+    /// Whether the mode keeps a consumer per camera (and so a [`Switcher`]).
+    pub fn consumer_per_camera(self) -> bool {
+        self != SwitchMode::Recreate
+    }
 }
 
 impl std::str::FromStr for SwitchMode {
@@ -35,9 +47,10 @@ impl std::str::FromStr for SwitchMode {
 
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "every-camera" => Ok(SwitchMode::EveryCamera),
             "pause-resume" => Ok(SwitchMode::PauseResume),
             "recreate" => Ok(SwitchMode::Recreate),
-            other => Err(format!("unknown switch mode \"{other}\": pause-resume or recreate")),
+            other => Err(format!("unknown switch mode \"{other}\": every-camera, pause-resume or recreate")),
         }
     }
 }
@@ -57,15 +70,27 @@ pub struct Switcher<P, V> {
     released_at: HashMap<P, Instant>,
     resumed: HashSet<P>,
     grace: Duration,
+    /// Every camera is wanted, whoever speaks.
+    every_camera: bool,
 }
 
 impl<P: Clone + Eq + Hash, V: Clone> Switcher<P, V> {
-    pub fn new(grace: Duration) -> Self {
-        Self { cameras: HashMap::new(), speaker: None, speaking: HashSet::new(), released_at: HashMap::new(), resumed: HashSet::new(), grace }
+    /// The switcher of `mode` ([`SwitchMode::Recreate`] has none: it is taken as
+    /// [`SwitchMode::PauseResume`]).
+    pub fn new(mode: SwitchMode, grace: Duration) -> Self {
+        Self {
+            cameras: HashMap::new(),
+            speaker: None,
+            speaking: HashSet::new(),
+            released_at: HashMap::new(),
+            resumed: HashSet::new(),
+            grace,
+            every_camera: mode == SwitchMode::EveryCamera,
+        }
     }
 
     fn needed(&self, p: &P) -> bool {
-        self.speaker.as_ref() == Some(p) || self.speaking.contains(p)
+        self.every_camera || self.speaker.as_ref() == Some(p) || self.speaking.contains(p)
     }
 
     /// Runs `change`, and starts the grace of whoever it made unneeded.
@@ -146,7 +171,7 @@ mod tests {
     }
 
     fn with_cameras() -> Switcher<&'static str, &'static str> {
-        let mut s = Switcher::new(WARM_GRACE);
+        let mut s = Switcher::new(SwitchMode::PauseResume, WARM_GRACE);
         s.set_camera("alice", Some("cam-a"));
         s.set_camera("bob", Some("cam-b"));
         s.set_camera("carol", Some("cam-c"));
@@ -197,5 +222,28 @@ mod tests {
         assert_eq!(s.poll(t0), vec![], "its consumer closed with it: nothing to pause");
         s.set_camera("alice", Some("cam-a2"));
         assert_eq!(s.poll(t0), vec![Action::Resume("cam-a2")], "a new camera of the speaker flows");
+    }
+
+    #[test]
+    fn every_camera_flows_whoever_speaks() {
+        let t0 = Instant::now();
+        let mut s = Switcher::new(SwitchMode::EveryCamera, WARM_GRACE);
+        s.set_camera("alice", Some("cam-a"));
+        s.set_camera("bob", Some("cam-b"));
+        assert_eq!(sorted(s.poll(t0)), sorted(vec![Action::Resume("cam-a"), Action::Resume("cam-b")]), "before anyone speaks");
+        s.set_speaker(t0 + S, Some("alice"));
+        s.set_speaking(t0 + S, "bob", false);
+        assert_eq!(s.poll(t0 + S + 2 * WARM_GRACE), vec![], "nothing is ever paused");
+        assert_eq!(s.next_timeout(), None);
+        s.set_camera("carol", Some("cam-c"));
+        assert_eq!(s.poll(t0 + 9 * S), vec![Action::Resume("cam-c")], "a new camera flows at once");
+    }
+
+    #[test]
+    fn modes_parse_by_their_names() {
+        for name in SwitchMode::NAMES {
+            assert!(name.parse::<SwitchMode>().is_ok(), "{name}");
+        }
+        assert!("sometimes".parse::<SwitchMode>().unwrap_err().contains("every-camera"));
     }
 }

@@ -3,19 +3,26 @@
 //! socket, thread or timer. Out come the mp4, the sidecar, RTCP keyframe requests for
 //! the caller to send, and control messages for the server.
 //!
-//! The path of a packet: RTP → reorder (`jitter`) → depacketize → decode → placed on
-//! the recording's clock (`clock`: RTP time through the sender reports) → at each
-//! output frame's time, `stage` decides what shows → `compose` → `mp4`. Audio: RTP →
-//! reorder → Opus decode → placed by RTP position in the `mixer` → AAC.
+//! The engine conducts; each stream's work is on its own type. The path of a camera's
+//! packet ([`camera::Camera`]): RTP → reorder (`jitter`) → depacketize → placed on the
+//! recording's clock (`clock`: RTP time through the sender reports) → decoded when the
+//! output reaches its time → at each output frame's time, `stage` decides what shows →
+//! `compose` → `mp4`. Audio ([`microphone::Microphone`]): RTP → reorder → Opus decode →
+//! placed by RTP position in the `mixer` → AAC.
 //!
-//! Output runs `latency` behind real time, so that reordered and late packets are
-//! still placed where they belong; a stop renders that last stretch at once.
+//! Output runs the *lookahead* behind real time (`Config::lookahead`, 1.3 s by
+//! default). It lets reordered and late packets land where they belong, and it lets a
+//! speaker decision, which the server's detector makes about 0.8 s after the turn's
+//! first word, arrive before the output reaches that word: the cut goes where the turn
+//! began (`speaker`'s `since`), as an editor would place it. A stop renders that last
+//! stretch at once.
+mod camera;
+mod microphone;
+
 use crate::ingest::clock::{self, MediaClock};
 use crate::render::compose::{self, Composer};
 use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
-use crate::ingest::decode::{AudioDecoder, VideoDecoder};
-use crate::ingest::depacketize::{Codec, Depacketizer};
-use crate::ingest::jitter::{JitterBuffer, Released};
+use crate::ingest::depacketize::Codec;
 use crate::render::mixer::Mixer;
 use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::ingest::rtp::{self, RtpPacket};
@@ -25,11 +32,18 @@ use crate::render::timeline::Timeline;
 use ffmpeg_next::frame;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use camera::Camera;
+use microphone::Microphone;
 use std::time::{Duration, Instant, SystemTime};
 
-/// How far output runs behind real time by default: the jitter buffer's wait, decoding
-/// and the spread of arrival around the RTP clock all fit inside it.
-pub const DEFAULT_LATENCY: Duration = Duration::from_millis(300);
+/// How far output runs behind real time by default. The server's detector decides
+/// 750–850 ms after a turn's first word (docs/benchmarks.md has the measured spread);
+/// the rest covers the control message's trip, the jitter buffer's wait and the spread
+/// of arrival around the RTP clock.
+pub const DEFAULT_LOOKAHEAD: Duration = Duration::from_millis(1300);
+/// The least lookahead that still places late packets (the jitter buffer's wait and
+/// decoding): below it, cuts are not moved back at all.
+pub const MIN_LOOKAHEAD: Duration = Duration::from_millis(300);
 /// How long a gap in a stream is waited for (a reordered or retransmitted packet).
 const JITTER_DELAY: Duration = Duration::from_millis(100);
 /// Keyframe requests for one stream are at most this frequent.
@@ -39,9 +53,6 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// tells us) are kept this long, up to this many, and replayed when the map names it.
 const PENDING_AGE: Duration = Duration::from_secs(2);
 const PENDING_PACKETS: usize = 500;
-/// An audio stream's positions follow its RTP timestamps; if a sender report moves its
-/// mapping further than this, the stream is placed anew.
-const REANCHOR_SAMPLES: i64 = SAMPLE_RATE as i64 * 40 / 1000;
 /// A 20 ms packet this loud (dBFS) is a voice, for the per-second activity.
 const VOICE_DB: f32 = -45.0;
 /// A participant spoke in a second when this many of its packets there were voice
@@ -65,7 +76,9 @@ pub struct Config {
     pub sidecar: PathBuf,
     pub video: VideoSettings,
     pub font: String,
-    pub latency: Duration,
+    /// How far output runs behind real time; a cut can move back at most this far
+    /// (less the detector's delay).
+    pub lookahead: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,28 +96,6 @@ pub enum EngineError {
 pub struct Summary {
     pub duration_ms: u64,
     pub size_bytes: u64,
-}
-
-struct VideoIn {
-    participant: String,
-    payload_type: u8,
-    jitter: JitterBuffer,
-    depack: Depacketizer,
-    decoder: VideoDecoder,
-    /// Decoded pictures not yet due: (media time ms, picture), in order.
-    queue: VecDeque<(u64, frame::Video)>,
-    last_packet: Option<Instant>,
-    last_pli: Option<Instant>,
-}
-
-struct AudioIn {
-    payload_type: u8,
-    jitter: JitterBuffer,
-    decoder: AudioDecoder,
-    /// (extended RTP timestamp, sample position) this stream's positions count from.
-    anchor: Option<(i64, i64)>,
-    /// The last extended timestamp, to unwrap the next.
-    last_ts: Option<i64>,
 }
 
 /// The level of samples in dBFS (RMS; -100 for silence).
@@ -125,8 +116,8 @@ pub struct Engine {
     start: Instant,
     sidecar: Sidecar,
     sources: HashMap<u32, Source>,
-    video: HashMap<u32, VideoIn>,
-    audio: HashMap<u32, AudioIn>,
+    video: HashMap<u32, Camera>,
+    audio: HashMap<u32, Microphone>,
     /// Removed audio sources whose audio is still being mixed.
     draining: Vec<u32>,
     pending: HashMap<u32, VecDeque<(Instant, Vec<u8>)>>,
@@ -134,6 +125,7 @@ pub struct Engine {
     clock: MediaClock,
     mixer: Mixer<u32>,
     stage: Stage<String>,
+    /// Speaker changes not rendered yet: (where the cut goes, ms of the recording; who).
     speaker_events: VecDeque<(u64, Option<String>)>,
     /// The newest due picture of each participant.
     current: HashMap<String, (u64, frame::Video)>,
@@ -242,12 +234,30 @@ impl Engine {
     pub fn handle_control(&mut self, now: Instant, message: ToCompositor) {
         match message {
             ToCompositor::Sources { sources, .. } => self.set_sources(sources),
-            ToCompositor::Speaker { participant_id, .. } => {
-                let at = self.ms(now);
-                self.speaker_events.push_back((at, participant_id));
+            ToCompositor::Speaker { participant_id, since, decided, .. } => {
+                let cut = self.place_cut(now, decided.saturating_sub(since));
+                self.speaker_events.push_back((cut, participant_id));
             }
             ToCompositor::Stop { .. } => {}
         }
+    }
+
+    /// Where a speaker change that arrives at `now`, saying its turn began
+    /// `turn_age_ms` before the decision, is cut: at the turn's beginning, unless the
+    /// output has passed it already (a decision later than the lookahead allows), then
+    /// at the first frame not rendered yet. Never before an earlier change.
+    fn place_cut(&mut self, now: Instant, turn_age_ms: u64) -> u64 {
+        let began = self.ms(now).saturating_sub(turn_age_ms);
+        let next_frame = self.next_frame_ms();
+        let after_previous = self.speaker_events.back().map_or(0, |(at, _)| *at);
+        if began < next_frame {
+            tracing::debug!(recording = %self.cfg.id, turn_age_ms, late_ms = next_frame - began, "a speaker decision came after the lookahead: cutting late");
+        }
+        began.max(next_frame).max(after_previous)
+    }
+
+    fn next_frame_ms(&self) -> u64 {
+        self.frames_out * 1000 / u64::from(self.cfg.video.fps)
     }
 
     fn set_sources(&mut self, sources: Vec<Source>) {
@@ -276,26 +286,17 @@ impl Engine {
             match (source.kind, source.codec) {
                 (MediaKind::Video, codec @ (control::Codec::Vp8 | control::Codec::H264)) => {
                     let codec = if codec == control::Codec::Vp8 { Codec::Vp8 } else { Codec::H264 };
-                    match VideoDecoder::new(codec) {
-                        Ok(decoder) => {
-                            self.video.insert(*ssrc, VideoIn {
-                                participant: source.participant_id.clone(),
-                                payload_type: source.payload_type,
-                                jitter: JitterBuffer::new(JITTER_DELAY),
-                                depack: Depacketizer::new(codec),
-                                decoder,
-                                queue: VecDeque::new(),
-                                last_packet: None,
-                                last_pli: None,
-                            });
+                    match Camera::new(source.participant_id.clone(), *ssrc, source.payload_type, codec, JITTER_DELAY) {
+                        Ok(camera) => {
+                            self.video.insert(*ssrc, camera);
                         }
                         Err(e) => self.warn_once(&format!("decoder{ssrc}"), format!("cannot decode {}'s video: {e}", source.name)),
                     }
                 }
-                (MediaKind::Audio, control::Codec::Opus) => match AudioDecoder::new() {
-                    Ok(decoder) => {
+                (MediaKind::Audio, control::Codec::Opus) => match Microphone::new(*ssrc, source.payload_type, JITTER_DELAY) {
+                    Ok(microphone) => {
                         self.draining.retain(|s| s != ssrc);
-                        self.audio.insert(*ssrc, AudioIn { payload_type: source.payload_type, jitter: JitterBuffer::new(JITTER_DELAY), decoder, anchor: None, last_ts: None });
+                        self.audio.insert(*ssrc, microphone);
                     }
                     Err(e) => self.warn_once(&format!("decoder{ssrc}"), format!("cannot decode {}'s audio: {e}", source.name)),
                 },
@@ -347,17 +348,12 @@ impl Engine {
             let at = self.ms_f64(now);
             self.clock.local_time(ssrc, packet.timestamp, at);
         }
-        if let Some(v) = self.video.get_mut(&ssrc) {
-            if packet.payload_type == v.payload_type {
-                v.last_packet = Some(now);
-                v.jitter.push(now, packet);
-                self.drain_video(ssrc, now, now);
-            }
-        } else if let Some(a) = self.audio.get_mut(&ssrc) {
-            if packet.payload_type == a.payload_type {
-                a.jitter.push(now, packet);
-                self.drain_audio(ssrc, now, now);
-            }
+        if let Some(camera) = self.video.get_mut(&ssrc) {
+            camera.push(now, packet);
+            self.drain_video(ssrc, now, now);
+        } else if let Some(microphone) = self.audio.get_mut(&ssrc) {
+            microphone.push(now, packet);
+            self.drain_audio(ssrc, now, now);
         } else if !self.sources.contains_key(&ssrc) {
             let queue = self.pending.entry(ssrc).or_default();
             queue.push_back((now, bytes.to_vec()));
@@ -370,61 +366,15 @@ impl Engine {
     /// Releases what the jitter buffer lets go at `release_at`; `now` is arrival time.
     fn drain_video(&mut self, ssrc: u32, release_at: Instant, now: Instant) {
         let now_ms = self.ms_f64(now);
-        let Some(v) = self.video.get_mut(&ssrc) else { return };
-        while let Some(released) = v.jitter.pop(release_at) {
-            let packet = match released {
-                Released::Packet(p) => p,
-                Released::Lost(_) | Released::Discontinuity => {
-                    v.depack.lost();
-                    continue;
-                }
-            };
-            let Some(frame) = v.depack.push(packet.timestamp, packet.marker, &packet.payload) else { continue };
-            match v.decoder.decode(&frame) {
-                Ok(pictures) => {
-                    let at = self.clock.local_time(ssrc, frame.timestamp, now_ms).unwrap_or(now_ms).max(0.0) as u64;
-                    if let Some((last, _)) = v.queue.back() {
-                        if at > last + 500 || at + 100 < *last {
-                            tracing::debug!(ssrc, at, last, "video time jumped");
-                        }
-                    }
-                    for picture in pictures {
-                        v.queue.push_back((at, picture));
-                    }
-                }
-                Err(e) => {
-                    // The next keyframe recovers: never show what a broken frame decodes to.
-                    v.depack.lost();
-                    tracing::debug!(ssrc, "video decode error: {e}");
-                }
-            }
+        if let Some(camera) = self.video.get_mut(&ssrc) {
+            camera.drain(release_at, now_ms, &mut self.clock);
         }
     }
 
     fn drain_audio(&mut self, ssrc: u32, release_at: Instant, now: Instant) {
         let now_ms = self.ms_f64(now);
-        let Some(a) = self.audio.get_mut(&ssrc) else { return };
-        while let Some(released) = a.jitter.pop(release_at) {
-            // A loss leaves a gap in the positions, which the mixer conceals.
-            let Released::Packet(packet) = released else { continue };
-            let samples = match a.decoder.decode(&packet.payload) {
-                Ok(s) if !s.is_empty() => s,
-                _ => continue,
-            };
-            let ext = match a.last_ts {
-                Some(last) => last + i64::from(packet.timestamp.wrapping_sub(last as u32) as i32),
-                None => i64::from(packet.timestamp),
-            };
-            a.last_ts = Some(ext);
-            let mapped = self.clock.local_time(ssrc, packet.timestamp, now_ms).unwrap_or(now_ms) * f64::from(SAMPLE_RATE) / 1000.0;
-            let mapped = mapped as i64;
-            let pos = match a.anchor {
-                Some((ts, pos)) if (pos + (ext - ts) - mapped).abs() <= REANCHOR_SAMPLES => pos + (ext - ts),
-                _ => {
-                    a.anchor = Some((ext, mapped));
-                    mapped
-                }
-            };
+        let Some(microphone) = self.audio.get_mut(&ssrc) else { return };
+        for (pos, samples) in microphone.drain(release_at, now_ms, &mut self.clock) {
             if level_dbfs(&samples) >= VOICE_DB {
                 let second = pos.max(0) as u64 / u64::from(SAMPLE_RATE);
                 *self.activity.voiced.entry(second).or_default().entry(ssrc).or_default() += 1;
@@ -434,7 +384,7 @@ impl Engine {
     }
 
     /// Does what is due at `now`: late gaps given up on, keyframe requests, output frames
-    /// and audio up to `now - latency`, progress.
+    /// and audio up to `now - lookahead`, progress.
     pub fn poll(&mut self, now: Instant) -> Result<(), EngineError> {
         for ssrc in self.video.keys().copied().collect::<Vec<_>>() {
             self.drain_video(ssrc, now, now);
@@ -443,11 +393,10 @@ impl Engine {
             self.drain_audio(ssrc, now, now);
         }
         self.request_keyframes(now);
-        let due = self.ms(now).saturating_sub(self.cfg.latency.as_millis() as u64);
+        let due = self.ms(now).saturating_sub(self.cfg.lookahead.as_millis() as u64);
         // How late the most overdue frame is: a loop that keeps up renders each frame
         // within a wakeup of its time.
-        let next_frame_ms = self.frames_out * 1000 / u64::from(self.cfg.video.fps);
-        let lag = due.saturating_sub(next_frame_ms);
+        let lag = due.saturating_sub(self.next_frame_ms());
         self.lag_ms = lag;
         let worst = self.sidecar.max_lag_ms;
         if lag > worst {
@@ -469,28 +418,15 @@ impl Engine {
 
     /// When `poll` has something to do next (at the latest).
     pub fn next_wakeup(&self) -> Instant {
-        let next_frame_ms = self.frames_out * 1000 / u64::from(self.cfg.video.fps);
-        let mut at = self.start + Duration::from_millis(next_frame_ms) + self.cfg.latency;
+        let mut at = self.start + Duration::from_millis(self.next_frame_ms()) + self.cfg.lookahead;
         at = at.min(self.next_progress);
-        for v in self.video.values() {
-            if let Some(d) = v.jitter.next_deadline() {
-                at = at.min(d);
-            }
-        }
-        for a in self.audio.values() {
-            if let Some(d) = a.jitter.next_deadline() {
-                at = at.min(d);
-            }
-        }
-        at
+        let deadlines = self.video.values().filter_map(Camera::next_deadline).chain(self.audio.values().filter_map(Microphone::next_deadline));
+        deadlines.fold(at, Instant::min)
     }
 
     fn request_keyframes(&mut self, now: Instant) {
-        for (ssrc, v) in &mut self.video {
-            let flowing = v.last_packet.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
-            let due = v.last_pli.map_or(true, |t| now.saturating_duration_since(t) >= PLI_INTERVAL);
-            if flowing && due && v.depack.waiting_for_keyframe() {
-                v.last_pli = Some(now);
+        for (ssrc, camera) in &mut self.video {
+            if camera.wants_keyframe(now, PLI_INTERVAL) {
                 self.rtcp_out.push(rtp::pli(*ssrc));
             }
         }
@@ -524,19 +460,20 @@ impl Engine {
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.
+        // Every camera decodes up to this frame, shown or not: a later cut may land on
+        // any of them.
         let horizon = t + 500 / u64::from(self.cfg.video.fps);
-        for v in self.video.values_mut() {
-            while v.queue.front().is_some_and(|(at, _)| *at <= horizon) {
-                let (at, picture) = v.queue.pop_front().expect("just seen");
-                self.stage.picture(&v.participant, at);
-                self.current.insert(v.participant.clone(), (at, picture));
+        for camera in self.video.values_mut() {
+            for (at, picture) in camera.decode_until(horizon) {
+                self.stage.picture(&camera.participant, at);
+                self.current.insert(camera.participant.clone(), (at, picture));
             }
         }
         let before_show = self.stage.shown().clone();
         let before = before_show.participant().cloned();
         let show = self.stage.decide(t).clone();
         if show != before_show {
-            let newest: Vec<(String, u64, usize)> = self.video.values().map(|v| (v.participant.clone(), v.queue.back().map_or(0, |(at, _)| *at), v.queue.len())).collect();
+            let newest: Vec<(&str, (u64, usize))> = self.video.values().map(|c| (c.participant.as_str(), c.backlog())).collect();
             tracing::debug!(recording = %self.cfg.id, t, ?show, ?newest, "stage");
         }
         if show.participant() != before.as_ref() {

@@ -1,0 +1,140 @@
+//! One camera's stream in a recording: its packets reordered, reassembled into encoded
+//! frames placed on the recording's clock, and decoded when the output reaches them.
+//!
+//! Every camera of a meeting flows to the compositor, and every one is decoded without
+//! a break (a cut may land on anyone's first word, up to a second in the past, and a
+//! decoder can only start at a keyframe). What is *kept* is what is cheap: the encoded
+//! frames of the lookahead (a few hundred kB), not decoded pictures (345 kB each at
+//! 640x360). A frame is decoded only when the output is about to show its time, so a
+//! camera holds one decoded picture at a time, whatever the lookahead.
+use crate::ingest::clock::MediaClock;
+use crate::ingest::decode::VideoDecoder;
+use crate::ingest::depacketize::{Codec, Depacketizer, Frame};
+use crate::ingest::jitter::{JitterBuffer, Released};
+use crate::ingest::rtp::RtpPacket;
+use ffmpeg_next::frame;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Encoded frames kept for one camera at most (20 s at 30 fps): only an output that
+/// stopped rendering could fill it; past it, the oldest go, and the stream waits for
+/// a keyframe as after a loss.
+const MAX_ENCODED_FRAMES: usize = 600;
+/// A stream whose last packet is older than this is not flowing (no keyframe requests).
+const FLOWING_WITHIN: Duration = Duration::from_secs(1);
+
+pub struct Camera {
+    pub participant: String,
+    ssrc: u32,
+    payload_type: u8,
+    jitter: JitterBuffer,
+    depack: Depacketizer,
+    decoder: VideoDecoder,
+    /// Encoded frames not decoded yet: (media time ms, frame), in arrival order.
+    encoded: VecDeque<(u64, Frame)>,
+    last_packet: Option<Instant>,
+    last_pli: Option<Instant>,
+    /// Frames given up because the output fell too far behind.
+    pub dropped: u64,
+}
+
+impl Camera {
+    pub fn new(participant: String, ssrc: u32, payload_type: u8, codec: Codec, jitter_delay: Duration) -> Result<Self, ffmpeg_next::Error> {
+        Ok(Self {
+            participant,
+            ssrc,
+            payload_type,
+            jitter: JitterBuffer::new(jitter_delay),
+            depack: Depacketizer::new(codec),
+            decoder: VideoDecoder::new(codec)?,
+            encoded: VecDeque::new(),
+            last_packet: None,
+            last_pli: None,
+            dropped: 0,
+        })
+    }
+
+    /// A packet of this stream arrived at `now` (one of another payload type, such as
+    /// a probe, is ignored).
+    pub fn push(&mut self, now: Instant, packet: RtpPacket) {
+        if packet.payload_type == self.payload_type {
+            self.last_packet = Some(now);
+            self.jitter.push(now, packet);
+        }
+    }
+
+    /// Reassembles what the jitter buffer lets go at `release_at` into encoded frames,
+    /// each placed on the recording's clock (`now_ms`: the time of arrival, for a
+    /// stream with no sender report yet).
+    pub fn drain(&mut self, release_at: Instant, now_ms: f64, clock: &mut MediaClock) {
+        while let Some(released) = self.jitter.pop(release_at) {
+            let packet = match released {
+                Released::Packet(p) => p,
+                Released::Lost(_) | Released::Discontinuity => {
+                    self.depack.lost();
+                    continue;
+                }
+            };
+            let Some(frame) = self.depack.push(packet.timestamp, packet.marker, &packet.payload) else { continue };
+            let at = clock.local_time(self.ssrc, frame.timestamp, now_ms).unwrap_or(now_ms).max(0.0) as u64;
+            if let Some((last, _)) = self.encoded.back() {
+                if at > last + 500 || at + 100 < *last {
+                    tracing::debug!(ssrc = self.ssrc, at, last, "video time jumped");
+                }
+            }
+            self.encoded.push_back((at, frame));
+            if self.encoded.len() > MAX_ENCODED_FRAMES {
+                self.encoded.pop_front();
+                self.dropped += 1;
+                // What follows refers to the frame just dropped.
+                self.encoded.retain(|(_, f)| f.keyframe);
+                self.depack.lost();
+            }
+        }
+    }
+
+    /// Decodes the frames whose time is at or before `horizon_ms`, in order, and
+    /// returns their pictures with their times. A frame the decoder rejects is never
+    /// shown: the stream waits for its next keyframe (and asks for it).
+    pub fn decode_until(&mut self, horizon_ms: u64) -> Vec<(u64, frame::Video)> {
+        let mut pictures = Vec::new();
+        while self.encoded.front().is_some_and(|(at, _)| *at <= horizon_ms) {
+            let (at, frame) = self.encoded.pop_front().expect("just seen");
+            match self.decoder.decode(&frame) {
+                Ok(decoded) => pictures.extend(decoded.into_iter().map(|p| (at, p))),
+                Err(e) => {
+                    tracing::debug!(ssrc = self.ssrc, "video decode error: {e}");
+                    // Up to the next keyframe, the queued frames refer to a broken one.
+                    while self.encoded.front().is_some_and(|(_, f)| !f.keyframe) {
+                        self.encoded.pop_front();
+                    }
+                    if self.encoded.is_empty() {
+                        self.depack.lost();
+                    }
+                }
+            }
+        }
+        pictures
+    }
+
+    /// Whether to send this stream a keyframe request now (at most every `interval`):
+    /// it flows, but a loss left it waiting for a keyframe.
+    pub fn wants_keyframe(&mut self, now: Instant, interval: Duration) -> bool {
+        let flowing = self.last_packet.is_some_and(|t| now.saturating_duration_since(t) < FLOWING_WITHIN);
+        let due = self.last_pli.map_or(true, |t| now.saturating_duration_since(t) >= interval);
+        if flowing && due && self.depack.waiting_for_keyframe() {
+            self.last_pli = Some(now);
+            return true;
+        }
+        false
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.jitter.next_deadline()
+    }
+
+    /// The time of the newest frame received, and how many wait to be decoded.
+    pub fn backlog(&self) -> (u64, usize) {
+        (self.encoded.back().map_or(0, |(at, _)| *at), self.encoded.len())
+    }
+}
