@@ -83,13 +83,16 @@ struct Voice {
     recent: VecDeque<(Instant, f32)>,
     /// Last loud observation.
     last_voice: Option<Instant>,
-    /// Start of the current talk spurt, while speaking.
+    /// Start of the current talk spurt, while speaking: its first loud report.
     spurt_start: Option<Instant>,
+    /// Where the current spurt's speech began: the start of the report window in which
+    /// it was first heard (a report covers the levels since the one before it).
+    onset: Option<Instant>,
 }
 
 impl Voice {
     fn new() -> Self {
-        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None }
+        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None, onset: None }
     }
 
     fn speaking(&self) -> bool {
@@ -114,11 +117,13 @@ pub struct SpeakerDetector<P> {
     active: Option<P>,
     dominant_hint: Option<P>,
     events: Vec<SpeakerEvent<P>>,
+    /// When the last report of levels came (the start of the next one's window).
+    last_report: Option<Instant>,
 }
 
 impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     pub fn new(tuning: Tuning) -> Self {
-        Self { tuning, voices: HashMap::new(), active: None, dominant_hint: None, events: Vec::new() }
+        Self { tuning, voices: HashMap::new(), active: None, dominant_hint: None, events: Vec::new(), last_report: None }
     }
 
     pub fn active_speaker(&self) -> Option<&P> {
@@ -133,6 +138,8 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     /// listed are silent at `now`. Call it regularly (every 50 ms in the server), with
     /// an empty list when nobody was heard: time advancing ends spurts.
     pub fn observe_levels(&mut self, now: Instant, levels: &[(P, f32)]) {
+        let window_start = self.last_report.filter(|t| *t <= now).unwrap_or(now);
+        self.last_report = Some(now);
         for (participant, dbov) in levels {
             let tuning = &self.tuning;
             let voice = self.voices.entry(participant.clone()).or_insert_with(Voice::new);
@@ -144,6 +151,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
                 voice.last_voice = Some(now);
                 if voice.spurt_start.is_none() {
                     voice.spurt_start = Some(now);
+                    voice.onset = Some(window_start);
                     self.events.push(SpeakerEvent::Speaking(participant.clone(), true));
                 }
             }
@@ -162,6 +170,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     pub fn mute(&mut self, now: Instant, participant: &P) {
         if let Some(voice) = self.voices.get_mut(participant) {
             voice.recent.clear();
+            voice.onset = None;
             if voice.spurt_start.take().is_some() {
                 self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
             }
@@ -201,6 +210,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             let quiet_for = voice.last_voice.map(|at| now.saturating_duration_since(at));
             if voice.speaking() && quiet_for.is_some_and(|q| q > hangover) {
                 voice.spurt_start = None;
+                voice.onset = None;
                 self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
             }
         }
@@ -229,7 +239,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     /// moved to the end of any overlap with the holder's speech unless the challenger
     /// clearly dominated that overlap.
     fn turn_start(&self, challenger: &P, now: Instant) -> Instant {
-        let Some(onset) = self.voices.get(challenger).and_then(|v| v.spurt_start) else { return now };
+        let Some(onset) = self.voices.get(challenger).and_then(|v| v.onset) else { return now };
         let Some(h) = self.active.as_ref().and_then(|p| self.voices.get(p)) else { return onset };
         match h.last_voice {
             Some(overlap_end) if overlap_end >= onset => {
@@ -530,13 +540,14 @@ mod tests {
 
     #[test]
     fn a_turn_reports_its_onset_not_the_decision_time() {
-        // Bob's first loud report (at 5000, when he starts) is his onset.
+        // Bob is first heard in the report at 5000, whose window began at the report
+        // before (4900): that is his onset.
         let mut sim = Sim::new().says("alice", 1000, 4000, -25.0).says("bob", 5000, 9000, -28.0);
         sim.run_until(10_000);
-        assert_eq!(onset_and_delay(&sim, "alice").0, ms(1000), "the first speaker's turn begins at her first word");
+        assert_eq!(onset_and_delay(&sim, "alice").0, ms(900), "the first speaker's turn begins at her first word");
         let (onset, delay) = onset_and_delay(&sim, "bob");
-        assert_eq!(onset, ms(5000));
-        assert!(delay >= ms(750) && delay <= ms(900), "the stage still waits to be sure: {delay:?}");
+        assert_eq!(onset, ms(4900));
+        assert!(delay >= ms(750) && delay <= ms(1000), "the stage still waits to be sure: {delay:?}");
     }
 
     #[test]
@@ -544,7 +555,7 @@ mod tests {
         // Bob: a word, a 500 ms pause (under the hangover), then the rest of his turn.
         let mut sim = Sim::new().says("alice", 0, 3000, -25.0).says("bob", 4000, 4400, -28.0).says("bob", 4900, 8000, -28.0);
         sim.run_until(9000);
-        assert_eq!(onset_and_delay(&sim, "bob").0, ms(4000));
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(3900));
     }
 
     #[test]
@@ -554,7 +565,7 @@ mod tests {
         let mut sim = Sim::new().says("alice", 0, 4000, -30.0).says("bob", 5000, 5600, -20.0).says("bob", 8000, 11_000, -25.0);
         sim.run_until(12_000);
         assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
-        assert_eq!(onset_and_delay(&sim, "bob").0, ms(8000));
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(7900));
     }
 
     #[test]
@@ -575,7 +586,7 @@ mod tests {
         let mut sim = Sim::new().says("alice", 0, 2500, -25.0).says("bob", 3000, 8000, -18.0).says("alice", 3200, 3500, -50.0);
         sim.run_until(9000);
         assert_eq!(sim.holders(), vec![Some("alice"), Some("bob")]);
-        assert_eq!(onset_and_delay(&sim, "bob").0, ms(3000));
+        assert_eq!(onset_and_delay(&sim, "bob").0, ms(2900));
     }
 
     #[test]
@@ -592,13 +603,14 @@ mod tests {
     #[test]
     fn decision_delays_over_a_scripted_meeting() {
         // The spread the compositor's lookahead must cover (docs/speaker-detection.md):
-        // clean hand-overs at the server's 50 ms reports decide 750–800 ms after the
-        // onset; a crosstalk takeover later, but its cut is then at the overlap's end.
+        // clean hand-overs at the server's 50 ms reports decide 800–850 ms after the
+        // onset (the minimum turn, and the report window the first word fell in).
         let mut det = SpeakerDetector::new(Tuning::default());
         let t0 = Instant::now();
         let turns = [("a", 0, 3000), ("b", 3600, 7000), ("c", 7300, 11_000), ("a", 12_000, 15_000)];
         let mut delays = Vec::new();
         let mut t = Duration::ZERO;
+        det.observe_levels(t0, &[]);
         while t < ms(16_000) {
             t += ms(50);
             let levels: Vec<_> = turns.iter().filter(|(_, from, to)| t >= ms(*from) && t < ms(*to)).map(|(p, ..)| (*p, -25.0)).collect();
@@ -610,6 +622,6 @@ mod tests {
             }
         }
         assert_eq!(delays.len(), 4, "{delays:?}");
-        assert!(delays.iter().all(|d| *d >= ms(750) && *d <= ms(800)), "{delays:?}");
+        assert!(delays.iter().all(|d| *d >= ms(800) && *d <= ms(850)), "{delays:?}");
     }
 }
