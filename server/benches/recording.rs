@@ -3,15 +3,19 @@
 //! that send like browsers (640x360 VP8 at 25 fps, Opus with levels), optionally with
 //! the full mesh forwarded as in a real meeting.
 //!
-//!     cargo bench -p server --bench recording -- [load|baseline|switch|sync|concurrency|all]
+//!     cargo bench -p server --bench recording -- [load|cameras|baseline|switch|sync|concurrency|all]
 //!
 //! - load: CPU and peak memory of one compositor, 4 participants, at several settings;
 //!   stop-to-final time.
+//! - cameras: what keeping every camera decodable costs (every camera flowing and
+//!   decoded, as cuts on the first word need) against resuming only the speaker's and
+//!   whoever starts speaking, side by side, alternating, in one run.
 //! - baseline: the same meeting recorded at once by Podium and by the naive way it
 //!   replaces (one ffmpeg CLI per participant reading RTP from its own PlainTransports
 //!   through an SDP file), CPU side by side.
-//! - switch: latency from a speaker's first word to their first frame in the mp4, with
-//!   the pause/resume switcher and with the re-creating one.
+//! - switch: offset from a speaker's first word to their first frame in the mp4, with
+//!   every camera flowing (the default), the pause/resume switcher and the re-creating
+//!   one.
 //! - sync: audio/video offset in the mp4 of a camera that flashes when its mic beeps.
 //! - concurrency: how many 4-person recordings run at once in real time.
 //! - reel: the time `podium reel` takes over a 1-hour recording (a real minute of a
@@ -167,11 +171,44 @@ async fn load(env: &Env) {
     let room = Arc::clone(&people[0].room);
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (size, fps, preset) in [((1280, 720), 30, "veryfast"), ((1280, 720), 30, "ultrafast"), ((1280, 720), 15, "ultrafast"), ((640, 360), 15, "ultrafast")] {
-        let recorder = env.recorder(size, fps, preset, SwitchMode::PauseResume);
+        let recorder = env.recorder(size, fps, preset, SwitchMode::EveryCamera);
         let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
         println!("| {}x{}@{} {preset}{} | {:.3} | {:.1} | {} | {} | {:.0} |", size.0, size.1, fps, if preset == "veryfast" && fps == 30 && size.0 == 1280 { " (default)" } else { "" }, l.cpu_cores, l.rss_mb, l.stop_ms, l.lag_ms, l.kbps);
         assert!(!l.view.timeline.is_empty(), "nobody was on stage");
     }
+    drop(people);
+}
+
+/// Every camera flowing and decoded, against only the speaker's (and whoever starts
+/// speaking), at the default setting: alternating rounds, so that both see the same
+/// machine.
+async fn cameras(env: &Env) {
+    println!("\n## cameras: what keeping every camera decodable costs, 4 participants (640x360 VP8 25 fps, mesh forwarded), 1280x720@30 veryfast, 20 s measured after 5 s, rounds alternating\n");
+    println!("| round | cameras reaching the compositor | compositor CPU (cores) | SFU + synthetic senders CPU (cores) | compositor peak RSS (MB) | stop to final (ms) | max lag (ms) |");
+    println!("|---|---|---|---|---|---|---|");
+    let people = env.meeting("cameras", 4, true).await;
+    let room = Arc::clone(&people[0].room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // mediasoup's workers are threads of this process, beside the synthetic senders:
+    // the difference between the modes is the SFU's forwarding.
+    let this = std::process::id();
+    let mut totals: std::collections::HashMap<&str, (f64, f64, f64, u32)> = Default::default();
+    for round in 1..=3 {
+        for (mode, label) in [(SwitchMode::EveryCamera, "every camera (default)"), (SwitchMode::PauseResume, "speaker's + speaking")] {
+            let recorder = env.recorder((1280, 720), 30, "veryfast", mode);
+            let sfu_before = cpu_seconds(this);
+            let t = Instant::now();
+            let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
+            let sfu = (cpu_seconds(this) - sfu_before) / t.elapsed().as_secs_f64();
+            println!("| {round} | {label} | {:.3} | {sfu:.3} | {:.1} | {} | {} |", l.cpu_cores, l.rss_mb, l.stop_ms, l.lag_ms);
+            let e = totals.entry(label).or_default();
+            *e = (e.0 + l.cpu_cores, e.1 + sfu, e.2.max(l.rss_mb), e.3 + 1);
+        }
+    }
+    let mean = |label: &str| totals.get(label).map_or((0.0, 0.0, 0.0), |(c, s, r, n)| (c / f64::from(*n), s / f64::from(*n), *r));
+    let (every, only) = (mean("every camera (default)"), mean("speaker's + speaking"));
+    println!("\nMeans: every camera {:.3} cores (compositor) + {:.3} (SFU and senders), {:.1} MB peak; speaker's only {:.3} + {:.3}, {:.1} MB. Every camera costs {:+.1} % compositor CPU, {:+.1} % of all, {:+.1} MB.",
+        every.0, every.1, every.2, only.0, only.1, only.2, (every.0 / only.0 - 1.0) * 100.0, ((every.0 + every.1) / (only.0 + only.1) - 1.0) * 100.0, every.2 - only.2);
     drop(people);
 }
 
@@ -255,7 +292,7 @@ async fn baseline(env: &Env) {
     let room = Arc::clone(&people[0].room);
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (size, fps) in [((1280, 720), 30), ((640, 360), 25)] {
-        let recorder = env.recorder(size, fps, "veryfast", SwitchMode::PauseResume);
+        let recorder = env.recorder(size, fps, "veryfast", SwitchMode::EveryCamera);
         let started = recorder.start(Arc::clone(&room)).await.unwrap();
         let mut naive = naive(&room, &env.dir).await;
         let until = Instant::now() + Duration::from_secs(27);
@@ -301,10 +338,10 @@ async fn baseline(env: &Env) {
 
 /// The onsets and who, then the recording's frames: latency of each turn.
 async fn switch(env: &Env) {
-    println!("\n## switch: from a speaker's first word to their first frame in the mp4 (3 participants, turns of 4 s)\n");
-    println!("| switcher | turns | median (ms) | max (ms) |");
+    println!("\n## switch: from a speaker's first word to their first frame in the mp4 (3 participants, turns of 4 s; negative: the cut leads the word)\n");
+    println!("| switcher | turns | median (ms) | worst (ms) |");
     println!("|---|---|---|---|");
-    for mode in [SwitchMode::PauseResume, SwitchMode::Recreate] {
+    for mode in [SwitchMode::EveryCamera, SwitchMode::PauseResume, SwitchMode::Recreate] {
         let room_name = format!("switch{}", mode as u8);
         let mut people = Vec::new();
         for i in 0..3 {
@@ -332,12 +369,15 @@ async fn switch(env: &Env) {
             .iter()
             .filter_map(|(who, onset)| {
                 let close = |c: [u8; 3]| (0..3).map(|i| (f32::from(c[i]) - f32::from(COLOURS[*who][i])).powi(2)).sum::<f32>().sqrt() < 40.0;
-                frames.iter().find(|f| f.t_ms as i64 >= *onset && close(f.corner_rgb)).map(|f| f.t_ms as i64 - onset)
+                // From half a second before the word: the previous turn (another
+                // colour) ended a second before it.
+                frames.iter().find(|f| f.t_ms as i64 >= *onset - 500 && close(f.corner_rgb)).map(|f| f.t_ms as i64 - onset)
             })
             .collect();
         let n = latencies.len();
         latencies.sort_unstable();
-        println!("| {mode:?} | {n} of {} | {} | {} |", onsets.len(), latencies.get(n / 2).copied().unwrap_or(-1), latencies.last().copied().unwrap_or(-1));
+        let worst = latencies.iter().copied().max_by_key(|l| l.abs()).unwrap_or(-1);
+        println!("| {mode:?} | {n} of {} | {} | {worst} |", onsets.len(), latencies.get(n / 2).copied().unwrap_or(-1));
         for p in people {
             p.leave(&env.rooms).await;
         }
@@ -350,7 +390,7 @@ async fn sync(env: &Env) {
     options.flashes = (0..8).map(|k| 4000 + k * 1500).collect();
     let alice = Participant::join_with(&env.rooms, "sync", "Alice", options).await;
     let room = Arc::clone(&alice.room);
-    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
     let started = recorder.start(Arc::clone(&room)).await.unwrap();
     alice.speak(true);
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -390,7 +430,7 @@ async fn concurrency(env: &Env) {
         for r in 0..k {
             meetings.push(env.meeting(&format!("c{k}r{r}"), 4, true).await);
         }
-        let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+        let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut ids = Vec::new();
         for m in &meetings {
@@ -431,7 +471,7 @@ async fn reel(env: &Env) {
     println!("\n## reel: `podium reel` over a 1-hour recording (4 participants, 1280x720@30 veryfast)\n");
     let people = env.meeting("reel", 4, false).await;
     let room = Arc::clone(&people[0].room);
-    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::PauseResume);
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
     tokio::time::sleep(Duration::from_secs(1)).await;
     recorder.start(Arc::clone(&room)).await.unwrap();
     // Turns of varied length: 7, 9, 11 and 13 s.
@@ -498,6 +538,9 @@ fn main() {
         let all = what == "all";
         if all || what == "load" {
             load(&env).await;
+        }
+        if all || what == "cameras" {
+            cameras(&env).await;
         }
         if all || what == "baseline" {
             baseline(&env).await;

@@ -125,8 +125,9 @@ pub struct Engine {
     clock: MediaClock,
     mixer: Mixer<u32>,
     stage: Stage<String>,
-    /// Speaker changes not rendered yet: (where the cut goes, ms of the recording; who).
-    speaker_events: VecDeque<(u64, Option<String>)>,
+    /// Speaker changes not rendered yet: (where the cut goes, when it was decided, ms
+    /// of the recording; who).
+    speaker_events: VecDeque<(u64, u64, Option<String>)>,
     /// The newest due picture of each participant.
     current: HashMap<String, (u64, frame::Video)>,
     timeline: Timeline,
@@ -236,7 +237,8 @@ impl Engine {
             ToCompositor::Sources { sources, .. } => self.set_sources(sources),
             ToCompositor::Speaker { participant_id, since, decided, .. } => {
                 let cut = self.place_cut(now, decided.saturating_sub(since));
-                self.speaker_events.push_back((cut, participant_id));
+                let decided_ms = self.ms(now);
+                self.speaker_events.push_back((cut, decided_ms, participant_id));
             }
             ToCompositor::Stop { .. } => {}
         }
@@ -249,7 +251,7 @@ impl Engine {
     fn place_cut(&mut self, now: Instant, turn_age_ms: u64) -> u64 {
         let began = self.ms(now).saturating_sub(turn_age_ms);
         let next_frame = self.next_frame_ms();
-        let after_previous = self.speaker_events.back().map_or(0, |(at, _)| *at);
+        let after_previous = self.speaker_events.back().map_or(0, |(at, ..)| *at);
         if began < next_frame {
             tracing::debug!(recording = %self.cfg.id, turn_age_ms, late_ms = next_frame - began, "a speaker decision came after the lookahead: cutting late");
         }
@@ -454,9 +456,9 @@ impl Engine {
     }
 
     fn render_frame(&mut self, t: u64) -> Result<(), EngineError> {
-        while self.speaker_events.front().is_some_and(|(at, _)| *at <= t) {
-            let (at, speaker) = self.speaker_events.pop_front().expect("just seen");
-            self.stage.set_speaker(at, speaker);
+        while self.speaker_events.front().is_some_and(|(at, ..)| *at <= t) {
+            let (at, decided, speaker) = self.speaker_events.pop_front().expect("just seen");
+            self.stage.set_speaker_decided(at, decided, speaker);
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.

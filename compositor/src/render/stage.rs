@@ -14,7 +14,10 @@
 //!   never freezes on a closed stream.
 //!
 //! A *turn* (a chapter, a timeline entry) starts when the shown participant changes,
-//! which is when the viewer sees the new face and name, not when the decision was made.
+//! which is when the viewer sees the new face and name. With the compositor's
+//! lookahead that is where the turn began (its first word), up to a second before the
+//! decision was made; the wait for a keyframe counts from the later of the two, since a
+//! camera resumed only at the decision cannot have pictures before it.
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -51,8 +54,9 @@ struct VideoState {
 
 #[derive(Debug)]
 pub struct Stage<P> {
-    /// The speaker the server named, and since when (ms).
-    speaker: Option<(P, u64)>,
+    /// The speaker the server named, from when (ms), and from when their keyframe is
+    /// waited for (ms).
+    speaker: Option<(P, u64, u64)>,
     shown: Show<P>,
     videos: HashMap<P, VideoState>,
 }
@@ -70,14 +74,21 @@ impl<P: Clone + Eq + Hash> Stage<P> {
 
     /// The server named a new speaker at `at_ms` (`None`: nobody).
     pub fn set_speaker(&mut self, at_ms: u64, speaker: Option<P>) {
-        if self.speaker.as_ref().map(|(p, _)| p) == speaker.as_ref() {
+        self.set_speaker_decided(at_ms, at_ms, speaker);
+    }
+
+    /// A new speaker from `at_ms` (where the turn began), decided at `decided_ms` (when
+    /// the compositor learnt of it, in the same time): a missing picture is waited for
+    /// [`KEYFRAME_WAIT_MS`] from the later of the two.
+    pub fn set_speaker_decided(&mut self, at_ms: u64, decided_ms: u64, speaker: Option<P>) {
+        if self.speaker.as_ref().map(|(p, ..)| p) == speaker.as_ref() {
             return;
         }
-        self.speaker = speaker.map(|p| (p, at_ms));
+        self.speaker = speaker.map(|p| (p, at_ms, decided_ms.max(at_ms)));
     }
 
     pub fn speaker(&self) -> Option<&P> {
-        self.speaker.as_ref().map(|(p, _)| p)
+        self.speaker.as_ref().map(|(p, ..)| p)
     }
 
     /// Whether `p` sends video (its camera is on), as the source map says.
@@ -112,12 +123,12 @@ impl<P: Clone + Eq + Hash> Stage<P> {
                 Show::Video(p) if self.has_live_video(p, now_ms) => Show::Video(p.clone()),
                 _ => Show::Waiting,
             },
-            Some((p, since)) => {
+            Some((p, _, wait_from)) => {
                 if self.has_live_video(p, now_ms) {
                     Show::Video(p.clone())
                 } else {
                     let expecting_video = self.videos.get(p).is_some_and(|v| v.sending);
-                    let waited = now_ms.saturating_sub(*since);
+                    let waited = now_ms.saturating_sub(*wait_from);
                     if self.shown.participant() != Some(p) && expecting_video && waited < KEYFRAME_WAIT_MS {
                         // Hold what shows (the previous speaker's last good frame, or
                         // the waiting card) while the new speaker's keyframe is on its
@@ -276,5 +287,19 @@ mod tests {
         assert_eq!(changes[0], (1000, Show::Video("a")), "a's last frame, while it is fresh");
         assert_eq!(changes[1].1, Show::Waiting);
         assert!(changes[1].0 <= 960 + STALE_AFTER_MS + 33, "{changes:?}");
+    }
+
+    #[test]
+    fn a_cut_back_in_time_waits_for_a_late_camera_from_the_decision() {
+        // The turn began at 2000, decided at 2850; b's camera only resumed then, its
+        // keyframe at 3100: a's last frame is held (no card) until it.
+        let mut s = Stage::new();
+        s.set_sending_video(&"a", true);
+        s.set_sending_video(&"b", true);
+        s.set_speaker(0, Some("a"));
+        run(&mut s, 0, 2000, &[("a", 0, 2000, 40)]);
+        s.set_speaker_decided(2000, 2850, Some("b"));
+        let changes = run(&mut s, 2000, 4000, &[("b", 3100, 4000, 40)]);
+        assert_eq!(changes.iter().map(|(_, show)| show.clone()).collect::<Vec<_>>(), [Show::Video("a"), Show::Video("b")], "{changes:?}");
     }
 }
