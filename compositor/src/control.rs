@@ -68,7 +68,7 @@ pub enum FromCompositor {
     /// told to bind); the recording's time 0 is `started_at` (RFC 3339).
     Ready { v: u32, rtp_port: u16, started_at: String },
     /// About once a second while recording. `lag_ms`: how far output is behind real
-    /// time beyond the latency (0 when the machine keeps up).
+    /// time beyond the lookahead (0 when the machine keeps up).
     Progress { v: u32, duration_ms: u64, size_bytes: u64, lag_ms: u64 },
     /// Something the server should log or show (loss, a source without keyframes, …).
     Warning { v: u32, message: String },

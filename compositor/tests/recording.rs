@@ -180,18 +180,42 @@ fn a_decision_that_comes_after_the_first_word_cuts_at_the_first_word() {
 }
 
 #[test]
-fn a_backchannel_with_every_camera_flowing_never_shows() {
-    // Bob's camera flows all along and he says "mm-hmm" in Alice's turn; the server
-    // decides nothing for it, so he never appears.
+fn a_flowing_camera_shows_only_on_its_turn_and_then_from_its_first_word() {
+    // Bob's camera flows all along. His "mm-hmm" in Alice's turn gets no decision, so
+    // he never appears then; his real turn, decided 0.8 s in, shows him from its first
+    // word: his camera was decoded all along (were it resumed at the decision, the cut
+    // would wait 0.8 s for it).
     let mut alice = Person::new("a1", "Alice", RED, 440.0);
-    alice.talks = vec![(500, 6000)];
+    alice.talks = vec![(500, 5000)];
     let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
-    bob.talks = vec![(3000, 3600)];
-    let out = record_decisions("backchannel", vec![alice, bob], &[Decision::after(500, 800, "a1")], 6500, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
-    let shown_bob: Vec<u64> = out.frames.iter().filter(|f| close(f.centre_rgb, BLUE)).map(|f| f.t_ms).collect();
-    assert!(shown_bob.is_empty(), "Bob shown at {shown_bob:?}");
-    assert!(share_showing(&out.frames, 600, 6500, RED) > 0.99);
+    bob.talks = vec![(3000, 3600), (5000, 8000)];
+    let decisions = [Decision::after(500, 800, "a1"), Decision::after(5000, 800, "b2")];
+    let out = record_decisions("backchannel", vec![alice, bob], &decisions, 8000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let bob_in_alices_turn: Vec<u64> = out.frames.iter().filter(|f| f.t_ms < 4900 && close(f.centre_rgb, BLUE)).map(|f| f.t_ms).collect();
+    assert!(bob_in_alices_turn.is_empty(), "Bob shown at {bob_in_alices_turn:?}");
+    assert!(share_showing(&out.frames, 600, 4990, RED) > 0.99);
     assert!(tone_in(&out, 3100, 3500, 660.0) > 0.01, "his mm-hmm is heard all the same");
+    let b = first_showing(&out.frames, 4000, BLUE).expect("Bob never shown") as i64;
+    assert!((b - 5000).abs() <= 34, "Bob's cut at {b} ms, his first word at 5000");
+}
+
+#[test]
+fn a_cut_never_goes_before_an_earlier_one() {
+    // Bob's turn is decided first (onset 3000); a decision for Carol follows, saying
+    // her turn began at 2900, before his cut: hers lands with his, at 3000, and Bob's
+    // turn carries no frame. What shows never goes back in time.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 2800)];
+    let bob = Person::new("b2", "Bob", BLUE, 660.0);
+    let mut carol = Person::new("c3", "Carol", GREEN, 550.0);
+    carol.talks = vec![(2900, 6000)];
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(3000, 800, "b2"), Decision { decided: 3850, since: 2900, who: Some("c3") }];
+    let out = record_decisions("clamp", vec![alice, bob, carol], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let c = first_showing(&out.frames, 2000, GREEN).expect("Carol never shown") as i64;
+    assert!((c - 3000).abs() <= 34, "Carol's cut at {c} ms: at Bob's, not before it");
+    assert!(share_showing(&out.frames, 600, 2990, RED) > 0.99, "Alice until then");
+    let bob: Vec<u64> = out.frames.iter().filter(|f| close(f.centre_rgb, BLUE)).map(|f| f.t_ms).collect();
+    assert!(bob.len() <= 1, "Bob shown at {bob:?}");
 }
 
 #[test]

@@ -561,6 +561,11 @@ pub fn unix_ms(at: Instant, now: Instant) -> u64 {
     wall_at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Now, in Unix milliseconds.
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 fn producer_view(participant_id: &str, producer: &Producer) -> ProducerView {
     ProducerView {
         producer_id: producer.id(),

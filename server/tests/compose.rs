@@ -40,7 +40,7 @@ fn a_stop_finalizes_in_under_a_second_with_its_chapters() {
     assert_eq!(common::chapters(&mp4), ["Ada"]);
     let duration = probe::duration_ms(&mp4).unwrap();
     assert!((2800..3600).contains(&duration), "{duration} ms for a 3 s recording");
-    // A stop takes the latency's worth of media with it: nothing said is cut.
+    // A stop takes the lookahead's worth of media with it: nothing said is cut.
     assert!((duration as i64 - sidecar.duration_ms as i64).abs() < 100, "{duration} vs {}", sidecar.duration_ms);
 }
 

@@ -226,6 +226,9 @@ async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
     assert!(!alice_shown.is_empty(), "Alice never on screen");
     let last_alice = *alice_shown.last().unwrap() as i64;
     assert!(last_alice < left_at + 2000, "Alice's closed stream shown until {last_alice} ms, she left at {left_at} ms");
+    // And not gone before she left: the output runs a lookahead behind, and her
+    // camera's last second is still shown in its place.
+    assert!(last_alice > left_at - 400, "Alice gone from the screen at {last_alice} ms, she left at {left_at} ms");
     let bob_back = frames.iter().find(|f| f.t_ms as i64 > left_at && close(f.centre_rgb, BLUE)).map(|f| f.t_ms as i64).expect("the stage never moved on to Bob");
     assert!(bob_back < left_at + 2000, "Bob back on screen at {bob_back} ms, Alice left at {left_at} ms");
     let names: Vec<&str> = view.timeline.iter().map(|t| t.name.as_str()).collect();

@@ -34,8 +34,9 @@ pub struct Camera {
     encoded: VecDeque<(u64, Frame)>,
     last_packet: Option<Instant>,
     last_pli: Option<Instant>,
-    /// Frames given up because the output fell too far behind.
-    pub dropped: u64,
+    /// The stream left the source map at this time (ms of the recording): it is
+    /// dropped once the output gets there.
+    retire_at: Option<u64>,
 }
 
 impl Camera {
@@ -50,7 +51,7 @@ impl Camera {
             encoded: VecDeque::new(),
             last_packet: None,
             last_pli: None,
-            dropped: 0,
+            retire_at: None,
         })
     }
 
@@ -84,11 +85,17 @@ impl Camera {
             }
             self.encoded.push_back((at, frame));
             if self.encoded.len() > MAX_ENCODED_FRAMES {
+                // The frames up to the next keyframe refer to the one dropped: they go
+                // too (all of them, and the stream waits for a keyframe, if none is
+                // queued).
                 self.encoded.pop_front();
-                self.dropped += 1;
-                // What follows refers to the frame just dropped.
-                self.encoded.retain(|(_, f)| f.keyframe);
-                self.depack.lost();
+                while self.encoded.front().is_some_and(|(_, f)| !f.keyframe) {
+                    self.encoded.pop_front();
+                }
+                if self.encoded.is_empty() {
+                    self.depack.lost();
+                }
+                tracing::warn!(ssrc = self.ssrc, "the output fell {MAX_ENCODED_FRAMES} frames behind a camera: frames dropped up to its next keyframe");
             }
         }
     }
@@ -127,6 +134,16 @@ impl Camera {
             return true;
         }
         false
+    }
+
+    /// The stream left the source map at `at_ms`.
+    pub fn retire(&mut self, at_ms: u64) {
+        self.retire_at.get_or_insert(at_ms);
+    }
+
+    /// Whether the output at `t_ms` is past the stream's end.
+    pub fn retired_by(&self, t_ms: u64) -> bool {
+        self.retire_at.is_some_and(|at| t_ms >= at)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -37,12 +37,13 @@ use microphone::Microphone;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How far output runs behind real time by default. The server's detector decides
-/// 750–850 ms after a turn's first word (docs/benchmarks.md has the measured spread);
-/// the rest covers the control message's trip, the jitter buffer's wait and the spread
-/// of arrival around the RTP clock.
+/// 800–850 ms after a turn's first word (797–851 ms measured, docs/benchmarks.md); the
+/// rest covers the control message's trip, the jitter buffer's wait, the spread of
+/// arrival around the RTP clock and a loaded machine.
 pub const DEFAULT_LOOKAHEAD: Duration = Duration::from_millis(1300);
-/// The least lookahead that still places late packets (the jitter buffer's wait and
-/// decoding): below it, cuts are not moved back at all.
+/// The least lookahead `--recording-lookahead-ms` accepts: the jitter buffer's wait
+/// and decoding fit in it, though cuts then land up to 0.5 s after the first word (a
+/// decision later than the lookahead cuts at the first frame not rendered yet).
 pub const MIN_LOOKAHEAD: Duration = Duration::from_millis(300);
 /// How long a gap in a stream is waited for (a reordered or retransmitted packet).
 const JITTER_DELAY: Duration = Duration::from_millis(100);
@@ -104,6 +105,22 @@ fn level_dbfs(samples: &[f32]) -> f32 {
     if mean > 0.0 { (10.0 * mean.log10()).max(-100.0) } else { -100.0 }
 }
 
+/// A speaker change, placed.
+struct Cut {
+    /// Where the cut goes (ms of the recording): where the turn began.
+    at_ms: u64,
+    /// When the decision reached us (ms of the recording).
+    decided_ms: u64,
+    speaker: Option<String>,
+}
+
+/// A participant's camera turned on or off (or came or went) at `at_ms`.
+struct SendingChange {
+    at_ms: u64,
+    participant: String,
+    on: bool,
+}
+
 /// What the last output frame was made of, to reuse it when nothing changed.
 #[derive(PartialEq)]
 struct FrameKey {
@@ -125,9 +142,12 @@ pub struct Engine {
     clock: MediaClock,
     mixer: Mixer<u32>,
     stage: Stage<String>,
-    /// Speaker changes not rendered yet: (where the cut goes, when it was decided, ms
-    /// of the recording; who).
-    speaker_events: VecDeque<(u64, u64, Option<String>)>,
+    /// Speaker changes not rendered yet, in the order of their cuts.
+    cuts: VecDeque<Cut>,
+    /// Whether each participant sends video, as the source map last said.
+    sending: HashMap<String, bool>,
+    /// Changes of that not rendered yet, in time order.
+    sending_changes: VecDeque<SendingChange>,
     /// The newest due picture of each participant.
     current: HashMap<String, (u64, frame::Video)>,
     timeline: Timeline,
@@ -180,7 +200,9 @@ impl Engine {
             clock: MediaClock::new(),
             mixer: Mixer::new(),
             stage: Stage::new(),
-            speaker_events: VecDeque::new(),
+            cuts: VecDeque::new(),
+            sending: HashMap::new(),
+            sending_changes: VecDeque::new(),
             current: HashMap::new(),
             timeline: Timeline::new(),
             composer,
@@ -234,11 +256,10 @@ impl Engine {
     /// A control message from the server (`Stop` is the caller's to act on).
     pub fn handle_control(&mut self, now: Instant, message: ToCompositor) {
         match message {
-            ToCompositor::Sources { sources, .. } => self.set_sources(sources),
+            ToCompositor::Sources { sources, .. } => self.set_sources(now, sources),
             ToCompositor::Speaker { participant_id, since, decided, .. } => {
-                let cut = self.place_cut(now, decided.saturating_sub(since));
-                let decided_ms = self.ms(now);
-                self.speaker_events.push_back((cut, decided_ms, participant_id));
+                let at_ms = self.place_cut(now, decided.saturating_sub(since));
+                self.cuts.push_back(Cut { at_ms, decided_ms: self.ms(now), speaker: participant_id });
             }
             ToCompositor::Stop { .. } => {}
         }
@@ -251,7 +272,7 @@ impl Engine {
     fn place_cut(&mut self, now: Instant, turn_age_ms: u64) -> u64 {
         let began = self.ms(now).saturating_sub(turn_age_ms);
         let next_frame = self.next_frame_ms();
-        let after_previous = self.speaker_events.back().map_or(0, |(at, ..)| *at);
+        let after_previous = self.cuts.back().map_or(0, |c| c.at_ms);
         if began < next_frame {
             tracing::debug!(recording = %self.cfg.id, turn_age_ms, late_ms = next_frame - began, "a speaker decision came after the lookahead: cutting late");
         }
@@ -262,7 +283,12 @@ impl Engine {
         self.frames_out * 1000 / u64::from(self.cfg.video.fps)
     }
 
-    fn set_sources(&mut self, sources: Vec<Source>) {
+    /// The server's source map changed at `now`. New streams are taken at once (their
+    /// packets are placed by their own times); what ends or pauses takes effect when
+    /// the output reaches `now`, a lookahead later: a camera that goes keeps decoding
+    /// what it sent until then, so nobody's picture stops before they did.
+    fn set_sources(&mut self, now: Instant, sources: Vec<Source>) {
+        let now_ms = self.ms(now);
         // Participants in the order the server lists them (its join order).
         for source in &sources {
             if !self.names.contains_key(&source.participant_id) {
@@ -273,11 +299,15 @@ impl Engine {
         let new: HashMap<u32, Source> = sources.into_iter().map(|s| (s.ssrc, s)).collect();
         for ssrc in self.sources.keys().copied().collect::<Vec<_>>() {
             if !new.contains_key(&ssrc) {
-                self.video.remove(&ssrc);
-                if self.audio.remove(&ssrc).is_some() {
-                    self.draining.push(ssrc);
+                if let Some(camera) = self.video.get_mut(&ssrc) {
+                    // Dropped (and its clock with it) once the output is there.
+                    camera.retire(now_ms);
+                } else {
+                    if self.audio.remove(&ssrc).is_some() {
+                        self.draining.push(ssrc);
+                    }
+                    self.clock.remove_stream(ssrc);
                 }
-                self.clock.remove_stream(ssrc);
             }
         }
         for (ssrc, source) in &new {
@@ -305,15 +335,18 @@ impl Engine {
                 (kind, codec) => self.warn_once(&format!("codec{ssrc}"), format!("{}'s {kind:?} stream is {codec:?}, which a recording cannot carry", source.name)),
             }
         }
-        // Who sends video now, for the stage. A camera paused is a card at once; a
-        // stream that left the map (its consumer re-created, its owner gone) is held
-        // like a stopped one: until its pictures go stale, or another speaker shows.
-        let mut sending: HashMap<&str, bool> = HashMap::new();
+        // Who sends video now, for the stage, from when the output reaches now. A
+        // camera paused is a card from there; a stream that left the map (its consumer
+        // re-created, its owner gone) is held like a stopped one: until its pictures go
+        // stale, or another speaker shows.
+        let mut sending: HashMap<String, bool> = HashMap::new();
         for source in new.values().filter(|s| s.kind == MediaKind::Video) {
-            *sending.entry(&source.participant_id).or_default() |= !source.paused;
+            *sending.entry(source.participant_id.clone()).or_default() |= !source.paused;
         }
-        for (p, on) in sending {
-            self.stage.set_sending_video(&p.to_string(), on);
+        for (participant, on) in sending {
+            if self.sending.insert(participant.clone(), on) != Some(on) {
+                self.sending_changes.push_back(SendingChange { at_ms: now_ms, participant, on });
+            }
         }
         self.sources = new;
         // Packets that came before their source was named.
@@ -456,9 +489,13 @@ impl Engine {
     }
 
     fn render_frame(&mut self, t: u64) -> Result<(), EngineError> {
-        while self.speaker_events.front().is_some_and(|(at, ..)| *at <= t) {
-            let (at, decided, speaker) = self.speaker_events.pop_front().expect("just seen");
-            self.stage.set_speaker_decided(at, decided, speaker);
+        while self.cuts.front().is_some_and(|c| c.at_ms <= t) {
+            let cut = self.cuts.pop_front().expect("just seen");
+            self.stage.set_speaker_decided(cut.at_ms, cut.decided_ms, cut.speaker);
+        }
+        while self.sending_changes.front().is_some_and(|c| c.at_ms <= t) {
+            let change = self.sending_changes.pop_front().expect("just seen");
+            self.stage.set_sending_video(&change.participant, change.on);
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.
@@ -470,6 +507,11 @@ impl Engine {
                 self.stage.picture(&camera.participant, at);
                 self.current.insert(camera.participant.clone(), (at, picture));
             }
+        }
+        let retired: Vec<u32> = self.video.iter().filter(|(_, c)| c.retired_by(t)).map(|(ssrc, _)| *ssrc).collect();
+        for ssrc in retired {
+            self.video.remove(&ssrc);
+            self.clock.remove_stream(ssrc);
         }
         let before_show = self.stage.shown().clone();
         let before = before_show.participant().cloned();

@@ -59,7 +59,7 @@ pub struct Sidecar {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    /// How far the recorder ever fell behind real time beyond its latency, ms: 0 to a
+    /// How far the recorder ever fell behind real time beyond its lookahead, ms: 0 to a
     /// few tens when the machine keeps up (a diagnostic; benchmarks read it).
     #[serde(default)]
     pub max_lag_ms: u64,

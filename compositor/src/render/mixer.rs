@@ -109,7 +109,7 @@ pub enum Placement {
 /// Mixes sources placed by position on one sample clock (48 kHz, per channel), sans-IO.
 /// Each source's packets are placed where their RTP time maps (see `clock`), so the mix
 /// is in sync with the video whatever order packets arrive in; the caller mixes a span
-/// once the recording's latency has passed it.
+/// once the recording's lookahead has passed it.
 #[derive(Debug)]
 pub struct Mixer<S> {
     tracks: HashMap<S, Track>,

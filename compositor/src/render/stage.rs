@@ -54,9 +54,8 @@ struct VideoState {
 
 #[derive(Debug)]
 pub struct Stage<P> {
-    /// The speaker the server named, from when (ms), and from when their keyframe is
-    /// waited for (ms).
-    speaker: Option<(P, u64, u64)>,
+    /// The speaker the server named, and from when their keyframe is waited for (ms).
+    speaker: Option<(P, u64)>,
     shown: Show<P>,
     videos: HashMap<P, VideoState>,
 }
@@ -84,7 +83,7 @@ impl<P: Clone + Eq + Hash> Stage<P> {
         if self.speaker.as_ref().map(|(p, ..)| p) == speaker.as_ref() {
             return;
         }
-        self.speaker = speaker.map(|p| (p, at_ms, decided_ms.max(at_ms)));
+        self.speaker = speaker.map(|p| (p, decided_ms.max(at_ms)));
     }
 
     pub fn speaker(&self) -> Option<&P> {
@@ -123,7 +122,7 @@ impl<P: Clone + Eq + Hash> Stage<P> {
                 Show::Video(p) if self.has_live_video(p, now_ms) => Show::Video(p.clone()),
                 _ => Show::Waiting,
             },
-            Some((p, _, wait_from)) => {
+            Some((p, wait_from)) => {
                 if self.has_live_video(p, now_ms) {
                     Show::Video(p.clone())
                 } else {

@@ -369,6 +369,14 @@ impl Feed {
     }
 }
 
+/// A stage change's times, Unix ms on this server's clock.
+struct TurnTimes {
+    /// Where the turn began.
+    since: u64,
+    /// When the detector was sure.
+    decided: u64,
+}
+
 enum Outcome {
     Finished,
     Failed(String),
@@ -437,6 +445,7 @@ impl Task {
                     let snapshot = self.room.media_snapshot();
                     events = snapshot.events;
                     self.resync(snapshot.sources).await;
+                    self.apply_switcher().await;
                     self.set_speaker(snapshot.active_speaker, None).await;
                 }
                 Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop().await,
@@ -550,7 +559,7 @@ impl Task {
                 }
                 self.send_sources().await;
             }
-            RoomEvent::ActiveSpeaker { speaker, since, decided } => self.set_speaker(speaker, Some((since, decided))).await,
+            RoomEvent::ActiveSpeaker { speaker, since, decided } => self.set_speaker(speaker, Some(TurnTimes { since, decided })).await,
             RoomEvent::Speaking(p, on) => {
                 self.switcher.set_speaking(now, p, on);
                 self.apply_switcher().await;
@@ -630,9 +639,9 @@ impl Task {
         }
     }
 
-    /// The stage's new holder; `turn`: (since, decided) in Unix ms, as the room's
-    /// detector said (`None`: no decision to go by, as at the start: from now).
-    async fn set_speaker(&mut self, speaker: Option<ParticipantId>, turn: Option<(u64, u64)>) {
+    /// The stage's new holder; `turn`: where the turn began and when it was decided, as
+    /// the room's detector said (`None`: no decision to go by, as at the start: now).
+    async fn set_speaker(&mut self, speaker: Option<ParticipantId>, turn: Option<TurnTimes>) {
         if self.speaker == speaker {
             return;
         }
@@ -645,9 +654,9 @@ impl Task {
         } else {
             self.apply_switcher().await;
         }
-        let (since, decided) = turn.unwrap_or_else(|| {
-            let now = crate::room::unix_ms(Instant::now(), Instant::now());
-            (now, now)
+        let TurnTimes { since, decided } = turn.unwrap_or_else(|| {
+            let now = crate::room::unix_ms_now();
+            TurnTimes { since: now, decided: now }
         });
         let message = ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: speaker, since, decided };
         if let Err(e) = self.compositor.send(&message).await {

@@ -1,6 +1,6 @@
 //! Which cameras a recording receives, sans-IO. Every camera has a consumer on the
-//! recording's PlainTransport, paused; the switcher says which to resume and which to
-//! pause, from the speaker decisions (the same ones that drive the stage).
+//! recording's PlainTransport, created paused; the switcher says which to resume and
+//! which to pause, from the speaker decisions (the same ones that drive the stage).
 //!
 //! By default ([`SwitchMode::EveryCamera`]) every camera flows all the time: a
 //! recording cuts on a turn's first word, up to a second before the detector is sure,
@@ -42,15 +42,19 @@ impl SwitchMode {
     }
 }
 
-impl std::str::FromStr for SwitchMode {
-    type Err = String;
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown switch mode \"{0}\": every-camera, pause-resume or recreate")]
+pub struct UnknownSwitchMode(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for SwitchMode {
+    type Err = UnknownSwitchMode;
+
+    fn from_str(s: &str) -> Result<Self, UnknownSwitchMode> {
         match s {
             "every-camera" => Ok(SwitchMode::EveryCamera),
             "pause-resume" => Ok(SwitchMode::PauseResume),
             "recreate" => Ok(SwitchMode::Recreate),
-            other => Err(format!("unknown switch mode \"{other}\": every-camera, pause-resume or recreate")),
+            other => Err(UnknownSwitchMode(other.chars().take(40).collect())),
         }
     }
 }
@@ -75,8 +79,8 @@ pub struct Switcher<P, V> {
 }
 
 impl<P: Clone + Eq + Hash, V: Clone> Switcher<P, V> {
-    /// The switcher of `mode` ([`SwitchMode::Recreate`] has none: it is taken as
-    /// [`SwitchMode::PauseResume`]).
+    /// The switcher of `mode`. [`SwitchMode::Recreate`] keeps no consumer per camera
+    /// and so never asks one: its switcher is never fed cameras.
     pub fn new(mode: SwitchMode, grace: Duration) -> Self {
         Self {
             cameras: HashMap::new(),
@@ -244,6 +248,6 @@ mod tests {
         for name in SwitchMode::NAMES {
             assert!(name.parse::<SwitchMode>().is_ok(), "{name}");
         }
-        assert!("sometimes".parse::<SwitchMode>().unwrap_err().contains("every-camera"));
+        assert!("sometimes".parse::<SwitchMode>().unwrap_err().to_string().contains("every-camera"));
     }
 }
