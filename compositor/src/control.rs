@@ -56,6 +56,8 @@ pub enum ToCompositor {
     /// hosts' clocks need not agree. The recording cuts at `since`, as far as its
     /// lookahead reaches back.
     Speaker { v: u32, participant_id: Option<String>, since: u64, decided: u64 },
+    /// From now on, frame the recording this way (`speaker`, `speaker-strip`, `grid`).
+    Layout { v: u32, layout: crate::picture::layout::LayoutKind },
     /// Finish the file and exit.
     Stop { v: u32 },
 }

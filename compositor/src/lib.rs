@@ -2,21 +2,24 @@
 //! audio as RTP, and writes one fragmented mp4 (H.264 + AAC) that follows the speaker.
 //!
 //! The folders are its layers, in the order a packet goes through them:
-//! - `ingest`: RTP in, reordered, reassembled, decoded and placed on the recording's clock;
-//! - `render`: what each output instant shows (the stage, the composed picture) and
-//!   sounds like (the mix), and the turns that become chapters;
-//! - `output`: the mp4, the sidecar and the WebVTT speaker track;
-//! - `review`: what works on a finished recording (probe, highlights, the reel).
+//! - `input`: RTP in, reordered, reassembled, decoded and placed on the recording's clock;
+//! - `picture`: what each output frame shows (the stage, the layout, the composed
+//!   picture);
+//! - `sound`: the mix;
+//! - `output`: the mp4 with its chapters from the speaker turns, and the sidecar;
+//! - `review`: what works on a finished recording (probe, highlights, the reel, the
+//!   WebVTT speaker track).
 //!
 //! `engine` conducts one recording (sans-IO: fed datagrams, control lines and times),
 //! `process` is the IO around it, `control` the protocol with the server, and `synth`
 //! makes synthetic participants for tests and benchmarks.
 
 pub mod control;
-pub mod ingest;
+pub mod input;
 pub mod output;
-pub mod render;
+pub mod picture;
 pub mod review;
+pub mod sound;
 
 pub mod engine;
 pub mod process;

@@ -3,7 +3,7 @@
 //! one Opus frame per 20 ms packet, RFC 6464 audio levels), with RTCP sender reports.
 //! Known colours and tones go in, so a test can tell from the recording's pixels and
 //! samples who is on screen and who is heard.
-use crate::ingest::rtp::RtpPacket;
+use crate::input::rtp::RtpPacket;
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, format, frame, Packet, Rational};
 
@@ -11,7 +11,7 @@ use ffmpeg::{codec, encoder, format, frame, Packet, Rational};
 const MAX_PAYLOAD: usize = 1100;
 pub const OPUS_FRAME: usize = 960;
 
-pub use crate::render::compose::rgb_to_yuv;
+pub use crate::picture::compose::rgb_to_yuv;
 
 /// What a synthetic camera shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,8 +253,8 @@ pub fn sender_report(ssrc: u32, ntp_ms: f64, rtp_timestamp: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::depacketize::{Codec, Depacketizer};
-    use crate::ingest::decode::{AudioDecoder, VideoDecoder};
+    use crate::input::depacketize::{Codec, Depacketizer};
+    use crate::input::decode::{AudioDecoder, VideoDecoder};
 
     #[test]
     fn its_video_decodes_to_its_colour_and_answers_keyframe_requests() {
@@ -288,7 +288,7 @@ mod tests {
         let mut energy = 0.0;
         for k in 0..25 {
             let bytes = mic.next_packet(&tone(440.0, 0.5, k * 960, 960)).unwrap();
-            let level = crate::ingest::rtp::audio_level_dbov(&bytes, 1).unwrap();
+            let level = crate::input::rtp::audio_level_dbov(&bytes, 1).unwrap();
             assert!((-10.0..=-8.0).contains(&level), "0.5 amplitude sine: about -9 dBov, not {level}");
             let packet = RtpPacket::parse(&bytes).unwrap();
             assert_eq!(packet.timestamp, mic.timestamp_of(k * 960));
@@ -301,10 +301,10 @@ mod tests {
     #[test]
     fn reads_back_its_own_reports_and_keyframe_requests() {
         let sr = sender_report(5, 3_000_000_000_000.5, 1234);
-        let parsed = crate::ingest::clock::sender_reports(&sr);
+        let parsed = crate::input::clock::sender_reports(&sr);
         assert_eq!((parsed[0].ssrc, parsed[0].rtp_timestamp), (5, 1234));
         let pli = [0x81, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 42];
-        assert_eq!(crate::ingest::rtp::pli_targets(&pli), vec![42]);
-        assert!(crate::ingest::rtp::pli_targets(&sr).is_empty());
+        assert_eq!(crate::input::rtp::pli_targets(&pli), vec![42]);
+        assert!(crate::input::rtp::pli_targets(&sr).is_empty());
     }
 }

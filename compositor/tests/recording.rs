@@ -2,10 +2,11 @@
 //! known colours and tones in, an mp4 out, read back frame by frame and tone by tone.
 mod common;
 
-use common::{chapters, close, first_showing, record, record_decisions, share_showing, tone_in, Decision, Forward, Network, Person};
+use common::{chapters, close, first_showing, record, record_decisions, record_layouts, share_showing, tone_in, Decision, Forward, Network, Person};
+use compositor::picture::layout::LayoutKind;
 use compositor::engine::DEFAULT_LOOKAHEAD;
 use std::time::Duration;
-use compositor::render::compose::rgb_for;
+use compositor::picture::compose::rgb_for;
 use compositor::output::sidecar::Status;
 
 const RED: [u8; 3] = [200, 40, 40];
@@ -252,4 +253,29 @@ fn with_only_the_speakers_camera_forwarded_the_cut_waits_for_its_keyframe_holdin
     let b = first_showing(&out.frames, 2000, BLUE).expect("Bob never shown");
     assert!((3790..3900).contains(&b), "Bob shown from {b} ms: his camera came at the decision");
     assert!(share_showing(&out.frames, 600, b, RED) > 0.99, "Alice's last frame is held until then");
+}
+
+#[test]
+fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_takes_effect() {
+    // Three cameras in a 2x2 grid (the fourth quarter black), then the speaker layout
+    // from 4 s: the file changes there, and the sidecar says so.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 2500)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(2500, 6000)];
+    let carol = Person::new("c3", "Carol", GREEN, 550.0);
+    let decisions = [Decision::after(500, 800, "a1"), Decision::after(2500, 800, "b2")];
+    let out = record_layouts("grid", vec![alice, bob, carol], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &[(4000, LayoutKind::Speaker)]);
+    // Each quarter's upper part (away from the name labels), frame by frame.
+    let patches = compositor::review::probe::video_patches(&out.path, &[(0.25, 0.15), (0.75, 0.15), (0.25, 0.65), (0.75, 0.65)]).unwrap();
+    let quarters = |t_ms: u64| -> Vec<[u8; 3]> { patches.iter().find(|(t, _)| *t >= t_ms).expect("a frame then").1.clone() };
+    let grid = quarters(2000);
+    assert!(close(grid[0], RED) && close(grid[1], BLUE) && close(grid[2], GREEN), "the grid at 2 s: {grid:?}");
+    assert!(grid[3].iter().all(|&c| c < 30), "the empty quarter is black: {:?}", grid[3]);
+    let speaker = quarters(5000);
+    assert!(speaker.iter().all(|c| close(*c, BLUE)), "Bob fills the frame at 5 s: {speaker:?}");
+    assert_eq!(out.sidecar.layout, LayoutKind::Grid);
+    let changes: Vec<_> = out.sidecar.layout_changes.iter().map(|c| (c.at_ms, c.layout)).collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!((changes[0].0 as i64 - 4000).abs() <= 60 && changes[0].1 == LayoutKind::Speaker, "{changes:?}");
 }

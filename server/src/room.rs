@@ -414,7 +414,7 @@ impl Room {
         let (tx, producer_id) = (self.input.clone(), producer.id());
         consumer
             .on_rtp(move |packet| {
-                if let Some(dbov) = compositor::ingest::rtp::audio_level_dbov(packet, ext_id) {
+                if let Some(dbov) = compositor::input::rtp::audio_level_dbov(packet, ext_id) {
                     let _ = tx.send(ObserverInput::PacketLevel(producer_id, dbov));
                 }
             })

@@ -11,7 +11,7 @@
 //! receives everyone else's streams (into a socket that discards them), so the SFU
 //! forwards as much as in a real meeting.
 use crate::room::{Room, RoomId, Rooms};
-use compositor::ingest::rtp::RtpPacket;
+use compositor::input::rtp::RtpPacket;
 use compositor::synth::{self, AudioSource, Pattern, VideoSource};
 use mediasoup::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
@@ -252,7 +252,7 @@ fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, sp
         let _ = socket.send(&mic.next_packet(&samples).unwrap_or_default());
         // Keyframe requests (PLIs) from mediasoup.
         while let Ok(n) = socket.recv(&mut buf) {
-            if !compositor::ingest::rtp::pli_targets(&buf[..n]).is_empty() {
+            if !compositor::input::rtp::pli_targets(&buf[..n]).is_empty() {
                 if let Some(cam) = live.as_mut() {
                     cam.request_keyframe();
                 }

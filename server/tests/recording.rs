@@ -119,7 +119,7 @@ async fn the_recording_follows_the_speaker_hears_everyone_and_adds_who_joins() {
     };
     assert!(share(turns[0].1, turns[0].2, &|c, _| close(c, RED)) > 0.98, "Alice's turn shows Alice");
     assert!(share(turns[1].1, turns[1].2, &|c, _| close(c, BLUE)) > 0.98, "Bob's turn shows Bob");
-    let card_rgb = compositor::render::compose::rgb_for("Carol");
+    let card_rgb = compositor::picture::compose::rgb_for("Carol");
     assert!(share(turns[2].1, turns[2].2, &|_, corner| close(corner, card_rgb)) > 0.98, "Carol's turn shows her name card");
 
     let (rate, audio) = probe::audio_mono(&path).unwrap();
@@ -276,4 +276,60 @@ async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
     assert_eq!(call("DELETE", "/api/rooms/busy/recording".into()).await.0, 404, "nothing left to stop");
     assert_eq!(call("DELETE", format!("/api/recordings/{id}")).await.0, 204);
     drop(alice);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running() {
+    use tower::ServiceExt;
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "layouts", "Alice", Some(RED), 440.0).await;
+    let bob = Participant::join(&s.rooms, "layouts", "Bob", Some(BLUE), 660.0).await;
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let state = Arc::new(server::http::AppState::new(Arc::clone(&s.pool), Arc::clone(&s.rooms), Arc::clone(&s.recorder), shutdown, server::http::Security::in_process()));
+    let app = server::http::router(state);
+    let call = |method: &str, uri: &str, body: &str| {
+        let request = axum::http::Request::builder().method(method).uri(uri).header("content-type", "application/json").body(axum::body::Body::from(body.to_string())).unwrap();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
+        }
+    };
+    // Bad bodies are refused before anything starts.
+    for bad in [r#"{"layout": "mosaic"}"#, r#"{"layout": "grid", "extra": 1}"#, "grid", r#"{"layout": 3}"#] {
+        let (status, body) = call("POST", "/api/rooms/layouts/recording", bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("speaker-strip"), "{body}");
+    }
+    assert!(s.recorder.active_in(&RoomId::parse("layouts").unwrap()).is_none());
+    assert_eq!(call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await.0, 404, "nothing to change");
+    let (status, started) = call("POST", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["layout"], "grid");
+    alice.speak(true);
+    sleep_ms(3000).await;
+    let (status, changed) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "speaker"}"#).await;
+    assert_eq!((status, changed["layout"].as_str()), (200, Some("speaker")), "{changed}");
+    assert_eq!(call("PATCH", "/api/rooms/layouts/recording", "{}").await.0, 400);
+    sleep_ms(3000).await;
+    alice.speak(false);
+    let (status, stopped) = call("DELETE", "/api/rooms/layouts/recording", "").await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["layout"], "speaker");
+    let changes = stopped["layout_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{stopped}");
+    assert_eq!(changes[0]["layout"], "speaker");
+    let at = changes[0]["at_ms"].as_u64().unwrap();
+    assert!((2500..4500).contains(&at), "changed at {at} ms of the file, asked at about 3 s");
+    // The frames agree: both cameras side by side before the change, Alice alone after.
+    let path = s.dir.join(format!("{}.mp4", stopped["id"].as_str().unwrap()));
+    let patches = probe::video_patches(&path, &[(0.25, 0.3), (0.75, 0.3)]).unwrap();
+    let at_time = |t: u64| patches.iter().find(|(ms, _)| *ms >= t).unwrap().1.clone();
+    let grid = at_time(at - 800);
+    assert!(close(grid[0], RED) && close(grid[1], BLUE), "the grid before the change: {grid:?}");
+    let speaker = at_time(at + 800);
+    assert!(close(speaker[0], RED) && close(speaker[1], RED), "Alice fills the frame after it: {speaker:?}");
+    drop((alice, bob));
 }

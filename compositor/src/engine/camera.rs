@@ -7,11 +7,11 @@
 //! frames of the lookahead (a few hundred kB), not decoded pictures (345 kB each at
 //! 640x360). A frame is decoded only when the output is about to show its time, so a
 //! camera holds one decoded picture at a time, whatever the lookahead.
-use crate::ingest::clock::MediaClock;
-use crate::ingest::decode::VideoDecoder;
-use crate::ingest::depacketize::{Codec, Depacketizer, Frame};
-use crate::ingest::jitter::{JitterBuffer, Released};
-use crate::ingest::rtp::RtpPacket;
+use crate::input::clock::MediaClock;
+use crate::input::decode::VideoDecoder;
+use crate::input::depacketize::{Codec, Depacketizer, Frame};
+use crate::input::jitter::{JitterBuffer, Released};
+use crate::input::rtp::RtpPacket;
 use ffmpeg_next::frame;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
 //! One microphone's stream in a recording: its packets reordered, decoded (Opus) and
 //! placed at a sample position of the recording, for the mixer.
-use crate::ingest::clock::MediaClock;
-use crate::ingest::decode::AudioDecoder;
-use crate::ingest::jitter::{JitterBuffer, Released};
-use crate::ingest::rtp::RtpPacket;
+use crate::input::clock::MediaClock;
+use crate::input::decode::AudioDecoder;
+use crate::input::jitter::{JitterBuffer, Released};
+use crate::input::rtp::RtpPacket;
 use crate::output::mp4::SAMPLE_RATE;
 use std::time::{Duration, Instant};
 

@@ -19,16 +19,17 @@
 mod camera;
 mod microphone;
 
-use crate::ingest::clock::{self, MediaClock};
-use crate::render::compose::{self, Composer};
+use crate::input::clock::{self, MediaClock};
+use crate::picture::compose::{self, Composer};
 use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
-use crate::ingest::depacketize::Codec;
-use crate::render::mixer::Mixer;
+use crate::input::depacketize::Codec;
+use crate::sound::mixer::Mixer;
 use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
-use crate::ingest::rtp::{self, RtpPacket};
-use crate::output::sidecar::{self, Participant, Sidecar, Status};
-use crate::render::stage::{Show, Stage};
-use crate::render::timeline::Timeline;
+use crate::input::rtp::{self, RtpPacket};
+use crate::output::sidecar::{self, LayoutChange, Participant, Sidecar, Status};
+use crate::picture::layout::{Fill, Layout, LayoutKind, Rect};
+use crate::picture::stage::{Show, Stage};
+use crate::output::timeline::Timeline;
 use ffmpeg_next::frame;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -77,6 +78,8 @@ pub struct Config {
     pub sidecar: PathBuf,
     pub video: VideoSettings,
     pub font: String,
+    /// The layout the recording starts with.
+    pub layout: LayoutKind,
     /// How far output runs behind real time; a cut can move back at most this far
     /// (less the detector's delay).
     pub lookahead: Duration,
@@ -121,11 +124,22 @@ struct SendingChange {
     on: bool,
 }
 
-/// What the last output frame was made of, to reuse it when nothing changed.
+/// What the last output frame was made of, to reuse it when nothing changed: each
+/// tile's place and content (which picture of whom, or a card).
 #[derive(PartialEq)]
-struct FrameKey {
-    show: Show<String>,
-    picture_ms: Option<u64>,
+struct FrameKey(Vec<(Rect, TileKey)>);
+
+#[derive(PartialEq)]
+enum TileKey {
+    Stage(Show<String>, Option<u64>),
+    Camera(String, Option<u64>),
+    Screen(String),
+}
+
+/// A change of the frame's layout not rendered yet: who is present, or the layout.
+enum LayoutEvent {
+    Present(Vec<String>),
+    Kind(LayoutKind),
 }
 
 pub struct Engine {
@@ -142,6 +156,9 @@ pub struct Engine {
     clock: MediaClock,
     mixer: Mixer<u32>,
     stage: Stage<String>,
+    layout: Layout<String>,
+    /// Layout changes not rendered yet: (from when, ms of the recording; what).
+    layout_events: VecDeque<(u64, LayoutEvent)>,
     /// Speaker changes not rendered yet, in the order of their cuts.
     cuts: VecDeque<Cut>,
     /// Whether each participant sends video, as the source map last said.
@@ -186,7 +203,10 @@ impl Engine {
             max_lag_ms: 0,
             loudness_db: Vec::new(),
             voices: Vec::new(),
+            layout: cfg.layout,
+            layout_changes: Vec::new(),
         };
+        let layout = Layout::new(cfg.layout, cfg.video.width, cfg.video.height);
         let mut engine = Self {
             cfg,
             start: now,
@@ -200,6 +220,8 @@ impl Engine {
             clock: MediaClock::new(),
             mixer: Mixer::new(),
             stage: Stage::new(),
+            layout,
+            layout_events: VecDeque::new(),
             cuts: VecDeque::new(),
             sending: HashMap::new(),
             sending_changes: VecDeque::new(),
@@ -260,6 +282,12 @@ impl Engine {
             ToCompositor::Speaker { participant_id, since, decided, .. } => {
                 let at_ms = self.place_cut(now, decided.saturating_sub(since));
                 self.cuts.push_back(Cut { at_ms, decided_ms: self.ms(now), speaker: participant_id });
+            }
+            ToCompositor::Layout { layout, .. } => {
+                // From where the output will be when it gets here: the file changes at
+                // the moment it was asked for.
+                let at = self.ms(now).max(self.next_frame_ms());
+                self.layout_events.push_back((at, LayoutEvent::Kind(layout)));
             }
             ToCompositor::Stop { .. } => {}
         }
@@ -348,6 +376,10 @@ impl Engine {
                 self.sending_changes.push_back(SendingChange { at_ms: now_ms, participant, on });
             }
         }
+        // Who is in the layout's tiles, in join order, from when the output gets here.
+        let present: Vec<String> =
+            self.sidecar.participants.iter().map(|p| p.participant_id.clone()).filter(|p| new.values().any(|s| &s.participant_id == p)).collect();
+        self.layout_events.push_back((now_ms, LayoutEvent::Present(present)));
         self.sources = new;
         // Packets that came before their source was named.
         let named: Vec<u32> = self.pending.keys().copied().filter(|s| self.sources.contains_key(s)).collect();
@@ -491,11 +523,24 @@ impl Engine {
     fn render_frame(&mut self, t: u64) -> Result<(), EngineError> {
         while self.cuts.front().is_some_and(|c| c.at_ms <= t) {
             let cut = self.cuts.pop_front().expect("just seen");
+            self.layout.set_speaker(cut.at_ms, cut.speaker.clone());
             self.stage.set_speaker_decided(cut.at_ms, cut.decided_ms, cut.speaker);
         }
         while self.sending_changes.front().is_some_and(|c| c.at_ms <= t) {
             let change = self.sending_changes.pop_front().expect("just seen");
             self.stage.set_sending_video(&change.participant, change.on);
+        }
+        while self.layout_events.front().is_some_and(|(at, _)| *at <= t) {
+            match self.layout_events.pop_front().expect("just seen").1 {
+                LayoutEvent::Present(present) => self.layout.set_present(present),
+                LayoutEvent::Kind(kind) if kind != self.layout.kind() => {
+                    self.layout.set_kind(kind);
+                    self.sidecar.layout_changes.push(LayoutChange { at_ms: t + mp4::START_MS, layout: kind });
+                    tracing::info!(recording = %self.cfg.id, layout = kind.name(), at_ms = t, "layout changed");
+                    self.write_sidecar();
+                }
+                LayoutEvent::Kind(_) => {}
+            }
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.
@@ -523,36 +568,61 @@ impl Engine {
         if show.participant() != before.as_ref() {
             self.turn_changed(t, show.participant().cloned());
         }
-        let picture_ms = match &show {
-            Show::Video(p) => self.current.get(p).map(|(at, _)| *at),
-            _ => None,
-        };
-        let key = FrameKey { show: show.clone(), picture_ms };
+        let tiles = self.layout.tiles();
+        let key = FrameKey(tiles.iter().map(|tile| (tile.rect, self.tile_key(&tile.fill, &show, t))).collect());
         let writer = self.writer.as_mut().expect("open until finish");
         if self.last_frame.as_ref() == Some(&key) {
-            // Nothing changed (the camera's rate is below ours): the same picture again.
+            // Nothing changed (the cameras' rate is below ours): the same picture again.
             return Ok(writer.write_video(self.composer.last())?);
         }
-        let canvas = match &show {
-            Show::Video(p) => match self.current.get(p) {
-                Some((_, picture)) => {
-                    let name = self.names.get(p).map_or("", String::as_str);
-                    self.composer.compose(compose::Stage::Video { picture, name })?
-                }
-                None => self.composer.compose(compose::Stage::Card { name: self.names.get(p).map_or("", String::as_str) })?,
-            },
-            Show::Card(p) => self.composer.compose(compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) })?,
-            Show::Waiting => {
-                let title = format!("{} \u{2014} waiting for someone to speak", self.cfg.room);
-                self.composer.compose(compose::Stage::Waiting { title: &title })?
-            }
-        };
+        let title = format!("{} \u{2014} waiting for someone to speak", self.cfg.room);
+        let name_of = |p: &String| self.names.get(p).map_or("", String::as_str);
+        let mut drawn = Vec::with_capacity(tiles.len());
+        for (tile, (_, content)) in tiles.iter().zip(&key.0) {
+            let stage = match content {
+                TileKey::Stage(Show::Video(p), _) | TileKey::Camera(p, _) => match self.current.get(p) {
+                    Some((_, picture)) if !matches!(content, TileKey::Camera(_, None)) => compose::Stage::Video { picture, name: name_of(p) },
+                    _ => compose::Stage::Card { name: name_of(p) },
+                },
+                TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) },
+                TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &title },
+                // No screen share reaches a recording yet: its sharer's card.
+                TileKey::Screen(p) => compose::Stage::Card { name: name_of(p) },
+            };
+            // The grid marks the speaker's tile in their colour (as the web UI does).
+            let border = (tile.speaking && matches!(tile.fill, Fill::Camera(_))).then(|| match &tile.fill {
+                Fill::Camera(p) => compose::color_for(name_of(p)),
+                _ => unreachable!("matched above"),
+            });
+            drawn.push(compose::Tile { rect: tile.rect, stage, border });
+        }
+        let canvas = self.composer.compose_tiles(&drawn)?;
         writer.write_video(canvas)?;
         self.last_frame = Some(key);
-        // Only the shown participant's picture is needed past this frame.
+        // Only pictures of participants whose cameras still flow are needed past this
+        // frame (and the shown one's, held).
         let shown = show.participant().cloned();
         self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p));
         Ok(())
+    }
+
+    /// What a tile of `fill` shows in the frame at `t`: the stage's decision, or a
+    /// participant's fresh picture (else their card).
+    fn tile_key(&self, fill: &Fill<String>, show: &Show<String>, t: u64) -> TileKey {
+        match fill {
+            Fill::Stage => {
+                let picture_ms = match show {
+                    Show::Video(p) => self.current.get(p).map(|(at, _)| *at),
+                    _ => None,
+                };
+                TileKey::Stage(show.clone(), picture_ms)
+            }
+            Fill::Camera(p) => {
+                let live = self.stage.has_live_video(p, t);
+                TileKey::Camera(p.clone(), self.current.get(p).filter(|_| live).map(|(at, _)| *at))
+            }
+            Fill::Screen(p) => TileKey::Screen(p.clone()),
+        }
     }
 
     /// Adds a mixed frame to the second it belongs to; a finished second goes into the

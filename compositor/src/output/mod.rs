@@ -1,6 +1,6 @@
 //! What a recording leaves on disk: the fragmented mp4 (`mp4`) with its chapters
-//! (`chapters`), the sidecar JSON (`sidecar`) and the WebVTT speaker track (`vtt`).
+//! (`chapters`) from the speaker turns (`timeline`), and the sidecar JSON (`sidecar`).
 pub mod mp4;
-pub mod sidecar;
 pub mod chapters;
-pub mod vtt;
+pub mod timeline;
+pub mod sidecar;

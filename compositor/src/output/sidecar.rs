@@ -6,6 +6,7 @@
 //!
 //! Every write goes to a temporary file that is then renamed over the old one, so a
 //! crash mid-write never leaves half a sidecar.
+use crate::picture::layout::LayoutKind;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,23 @@ pub struct Sidecar {
     /// Per second of the file: how many participants spoke in it (cross-talk at 2+).
     #[serde(default)]
     pub voices: Vec<u8>,
+    /// The layout the recording started with.
+    #[serde(default = "default_layout")]
+    pub layout: LayoutKind,
+    /// Every change of layout after the start, in the file's time.
+    #[serde(default)]
+    pub layout_changes: Vec<LayoutChange>,
+}
+
+fn default_layout() -> LayoutKind {
+    LayoutKind::DEFAULT
+}
+
+/// A change of a recording's layout at `at_ms` of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutChange {
+    pub at_ms: u64,
+    pub layout: LayoutKind,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +154,8 @@ mod tests {
             max_lag_ms: 0,
             loudness_db: vec![-23.5, -60.0],
             voices: vec![1, 0],
+            layout: LayoutKind::Grid,
+            layout_changes: vec![LayoutChange { at_ms: 1500, layout: LayoutKind::Speaker }],
         }
     }
 
@@ -154,6 +174,15 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(json["status"], "finished");
         assert!(json.get("error").is_none());
+        assert_eq!(json["layout"], "grid");
+        assert_eq!(json["layout_changes"], serde_json::json!([{"at_ms": 1500, "layout": "speaker"}]));
+        // A sidecar from before layouts reads as the speaker layout, unchanged.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("layout");
+        old.as_object_mut().unwrap().remove("layout_changes");
+        std::fs::write(&path, old.to_string()).unwrap();
+        let read = Sidecar::read(&path).unwrap();
+        assert_eq!((read.layout, read.layout_changes.len()), (LayoutKind::Speaker, 0));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

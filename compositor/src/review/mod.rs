@@ -1,6 +1,8 @@
 //! After the recording: reading an mp4 back (`probe`), choosing highlights
-//! (`highlights`), cutting them (`cutter`) and building the reel (`reel`).
+//! (`highlights`: the reel's selection in `reel`, cut by `cutter`), and the WebVTT
+//! speaker track (`vtt`).
 pub mod highlights;
-pub mod cutter;
 pub mod reel;
+pub mod cutter;
 pub mod probe;
+pub mod vtt;

@@ -56,6 +56,38 @@ pub struct FrameSample {
 
 /// Every video frame's time and centre colour.
 pub fn video_frames(path: &Path) -> Result<Vec<FrameSample>, ProbeError> {
+    let mut out = Vec::new();
+    each_frame(path, |t_ms, picture| {
+        let (w, h) = (picture.width() as usize, picture.height() as usize);
+        let centre = mean_rgb(picture, (w * 2 / 5, w * 3 / 5, h * 2 / 5, h * 3 / 5));
+        let corner = mean_rgb(picture, (w / 20, w / 5, h / 20, h / 5));
+        out.push(FrameSample { t_ms, centre_rgb: centre, corner_rgb: corner, keyframe: picture.is_key() });
+    })?;
+    Ok(out)
+}
+
+/// Every video frame's time and the mean colour of a small patch (a fiftieth of the
+/// picture's width) around each of `points`, given as fractions of the width and height:
+/// what a layout's tiles show.
+pub fn video_patches(path: &Path, points: &[(f32, f32)]) -> Result<Vec<(u64, Vec<[u8; 3]>)>, ProbeError> {
+    let mut out = Vec::new();
+    each_frame(path, |t_ms, picture| {
+        let (w, h) = (picture.width() as usize, picture.height() as usize);
+        let r = (w / 100).max(1);
+        let patches = points
+            .iter()
+            .map(|&(fx, fy)| {
+                let (x, y) = (((fx * w as f32) as usize).clamp(r, w - r), ((fy * h as f32) as usize).clamp(r, h - r));
+                mean_rgb(picture, (x - r, x + r, y - r, y + r))
+            })
+            .collect();
+        out.push((t_ms, patches));
+    })?;
+    Ok(out)
+}
+
+/// Decodes every video frame of `path` and gives each, with its time, to `f`.
+fn each_frame(path: &Path, mut f: impl FnMut(u64, &frame::Video)) -> Result<(), ProbeError> {
     let p = path.display().to_string();
     let mut input = open(path)?;
     let stream = input.streams().best(media::Type::Video).ok_or(ProbeError::NoStream { path: p.clone(), kind: "video" })?;
@@ -63,16 +95,12 @@ pub fn video_frames(path: &Path) -> Result<Vec<FrameSample>, ProbeError> {
     let tb = stream.time_base();
     let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|source| ProbeError::Decode { path: p.clone(), source })?;
     let mut decoder = ctx.decoder().video().map_err(|source| ProbeError::Decode { path: p.clone(), source })?;
-    let mut out = Vec::new();
     let mut picture = frame::Video::empty();
-    let mut take = |decoder: &mut ffmpeg::decoder::Video, out: &mut Vec<FrameSample>| {
+    let mut take = |decoder: &mut ffmpeg::decoder::Video| {
         while decoder.receive_frame(&mut picture).is_ok() {
             let pts = picture.timestamp().or(picture.pts()).unwrap_or(0);
             let t_ms = (pts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()) * 1000.0).round().max(0.0) as u64;
-            let (w, h) = (picture.width() as usize, picture.height() as usize);
-            let centre = mean_rgb(&picture, (w * 2 / 5, w * 3 / 5, h * 2 / 5, h * 3 / 5));
-            let corner = mean_rgb(&picture, (w / 20, w / 5, h / 20, h / 5));
-            out.push(FrameSample { t_ms, centre_rgb: centre, corner_rgb: corner, keyframe: picture.is_key() });
+            f(t_ms, &picture);
         }
     };
     for (s, packet) in input.packets() {
@@ -81,12 +109,12 @@ pub fn video_frames(path: &Path) -> Result<Vec<FrameSample>, ProbeError> {
         }
         // A damaged packet at a cut-off end is skipped, as players do.
         if decoder.send_packet(&packet).is_ok() {
-            take(&mut decoder, &mut out);
+            take(&mut decoder);
         }
     }
     let _ = decoder.send_eof();
-    take(&mut decoder, &mut out);
-    Ok(out)
+    take(&mut decoder);
+    Ok(())
 }
 
 /// Mean colour of a region (x0, x1, y0, y1) of a YUV420P picture, as RGB (BT.601 limited).

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 use compositor::control::{Codec, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use compositor::engine::{Config, Engine, DEFAULT_LOOKAHEAD};
+use compositor::picture::layout::LayoutKind;
 use compositor::output::mp4::VideoSettings;
 use compositor::review::probe::{self, FrameSample};
 use compositor::output::sidecar::{Sidecar, Status};
@@ -122,7 +123,13 @@ pub fn record(name: &str, people: Vec<Person>, speakers: &[(u64, Option<&'static
 }
 
 /// Runs the meeting with the given decisions, forwarding, and lookahead.
-pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration) -> Outcome {
+pub fn record_decisions(name: &str, people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration) -> Outcome {
+    record_layouts(name, people, decisions, duration, net, forward, lookahead, LayoutKind::Speaker, &[])
+}
+
+/// Runs the meeting starting in `layout`, changed at the times of `changes` (ms).
+#[allow(clippy::too_many_arguments)]
+pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)]) -> Outcome {
     let dir = std::env::temp_dir().join(format!("podium-engine-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rec.mp4");
@@ -134,7 +141,8 @@ pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decisi
         output: path.clone(),
         sidecar: sidecar_path.clone(),
         video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into() },
-        font: compositor::render::compose::DEFAULT_FONT.into(),
+        font: compositor::picture::compose::DEFAULT_FONT.into(),
+        layout,
         lookahead,
     };
     let mut engine = Engine::new(config, t0, SystemTime::now()).unwrap();
@@ -171,6 +179,9 @@ pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decisi
                 .collect();
             engine.handle_control(at(t), ToCompositor::Sources { v: CONTROL_VERSION, sources });
             present_before = present_now;
+        }
+        for (_, kind) in changes.iter().filter(|(at, _)| *at == t) {
+            engine.handle_control(at(t), ToCompositor::Layout { v: CONTROL_VERSION, layout: *kind });
         }
         while next_speaker < decisions.len() && decisions[next_speaker].decided <= t {
             let d = decisions[next_speaker];
@@ -223,7 +234,7 @@ pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decisi
             }
         }
         for bytes in sent {
-            let is_rtcp = compositor::ingest::rtp::is_rtcp(&bytes);
+            let is_rtcp = compositor::input::rtp::is_rtcp(&bytes);
             if !is_rtcp && rng.next() < net.loss {
                 continue;
             }
@@ -245,7 +256,7 @@ pub fn record_decisions(name: &str, mut people: Vec<Person>, decisions: &[Decisi
         if t % 5 == 0 {
             engine.poll(at(t)).unwrap();
             for rtcp in engine.take_rtcp() {
-                for ssrc in compositor::ingest::rtp::pli_targets(&rtcp) {
+                for ssrc in compositor::input::rtp::pli_targets(&rtcp) {
                     keyframe_requests += 1;
                     for (i, p) in people.iter_mut().enumerate() {
                         if p.video_ssrc(i) == ssrc {

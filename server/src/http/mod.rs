@@ -124,6 +124,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/rooms/{room}", Rule::RoomMember),
     route("GET", "/api/rooms/{room}/ws", Rule::RoomMember),
     route("POST", "/api/rooms/{room}/recording", Rule::RoomHost),
+    route("PATCH", "/api/rooms/{room}/recording", Rule::RoomHost),
     route("DELETE", "/api/rooms/{room}/recording", Rule::RoomHost),
     route("DELETE", "/api/rooms/{room}/participants/{participant}", Rule::RoomHost),
     route("GET", "/api/recordings", Rule::Library),
@@ -146,7 +147,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/rooms", get(rooms::list))
         .route("/api/rooms/{room}", get(rooms::get_one))
         .route("/api/rooms/{room}/ws", get(rooms::socket))
-        .route("/api/rooms/{room}/recording", post(rooms::start_recording).delete(rooms::stop_recording))
+        .route("/api/rooms/{room}/recording", post(rooms::start_recording).patch(rooms::change_recording).delete(rooms::stop_recording))
         .route("/api/rooms/{room}/participants/{participant}", delete(rooms::remove_participant))
         .route("/api/recordings", get(recordings::list))
         .route("/api/recordings/{id}", get(recordings::get_one).delete(recordings::delete_one))

@@ -8,7 +8,9 @@ use crate::session::{self, SessionContext};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::body::Bytes;
 use axum::Json;
+use compositor::picture::layout::LayoutKind;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -72,16 +74,52 @@ pub async fn socket(State(state): State<Arc<AppState>>, headers: HeaderMap, auth
     }))
 }
 
-pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
+/// The body of a recording's start or change: `{"layout": "speaker" | "speaker-strip" |
+/// "grid"}` (docs/api.md).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutBody {
+    pub layout: LayoutKind,
+}
+
+/// The optional body of `POST …/recording`: none, or a layout.
+fn start_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LayoutKind::DEFAULT);
+    }
+    layout_body(body)
+}
+
+fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
+    serde_json::from_slice::<LayoutBody>(body)
+        .map(|b| b.layout)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\"}}: {e}")))
+}
+
+pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
     auth.check(|a| a.may_record(&id))?;
+    let layout = start_body(&body)?;
     let room = state.rooms.get(&id).await.ok_or_else(|| ApiError::from(RecordError::NoMeeting(id.clone())))?;
     let (sub, role, ip) = auth.who();
-    let result = state.recorder.start(room).await;
+    let result = state.recorder.start_with(room, layout).await;
     match &result {
         Ok(view) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, recording = %view.id, "recording started"),
         Err(e) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, refused = %e, "recording refused"),
     }
     Ok((StatusCode::CREATED, Json(result?)))
+}
+
+/// Changes the running recording's layout; answers with the recording as it is now.
+pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<Json<RecordingView>, ApiError> {
+    auth.check(|a| a.may_record(&id))?;
+    let layout = layout_body(&body)?;
+    let recording = state.recorder.set_layout(&id, layout)?;
+    let (sub, role, ip) = auth.who();
+    tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");
+    let mut view = state.recorder.view(&recording).map_err(RecordError::from)?;
+    // The sidecar learns of it when the output gets there; the answer says it now.
+    view.layout = layout;
+    Ok(Json(view))
 }
 
 /// Answers once the file is final.

@@ -2,8 +2,10 @@
 //! CLI mounts as a subcommand) and the argument list the recorder starts it with
 //! ([`command_line`]), side by side so that they cannot drift apart.
 use super::RecordingId;
+use clap::builder::TypedValueParser;
 use clap::Args;
 use compositor::output::mp4::VideoSettings;
+use compositor::picture::layout::LayoutKind;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -66,8 +68,12 @@ pub struct ComposeArgs {
     /// The address to bind the RTP port on (the server's PlainTransport sends there).
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: IpAddr,
+    /// The layout the recording starts with: speaker, speaker-strip or grid.
+    #[arg(long, default_value = "speaker", value_name = "LAYOUT",
+          value_parser = clap::builder::PossibleValuesParser::new(LayoutKind::NAMES).map(|s| s.parse::<LayoutKind>().expect("a listed layout")))]
+    pub layout: LayoutKind,
     /// The font of the name labels and cards.
-    #[arg(long, default_value = compositor::render::compose::DEFAULT_FONT, value_name = "FILE")]
+    #[arg(long, default_value = compositor::picture::compose::DEFAULT_FONT, value_name = "FILE")]
     pub font: String,
     #[command(flatten)]
     pub video: RecordingVideoArgs,
@@ -81,12 +87,13 @@ pub struct ComposeInvocation<'a> {
     pub sidecar: &'a Path,
     pub video: &'a VideoSettings,
     pub lookahead: Duration,
+    pub layout: LayoutKind,
     pub bind: IpAddr,
 }
 
 /// The arguments of `podium compose` for `o`, in the form [`ComposeArgs`] parses.
 pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["compose".into(), "--id".into(), o.id.into(), "--room".into(), o.room.into()];
+    let mut args: Vec<OsString> = vec!["compose".into(), "--id".into(), o.id.into(), "--room".into(), o.room.into(), "--layout".into(), o.layout.name().into()];
     args.extend(["--output".into(), o.output.as_os_str().to_owned(), "--sidecar".into(), o.sidecar.as_os_str().to_owned()]);
     args.extend(
         [
@@ -126,6 +133,7 @@ impl ComposeArgs {
             sidecar: self.sidecar,
             video: self.video.settings(),
             font: self.font,
+            layout: self.layout,
             lookahead: self.video.lookahead(),
         };
         Ok((config, self.bind))
@@ -159,7 +167,7 @@ mod tests {
     #[test]
     fn the_command_line_parses_back_into_the_same_settings() {
         let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into() };
-        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, lookahead: Duration::from_millis(1700), bind: "127.0.0.1".parse().unwrap() };
+        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap() };
         let mut argv = command_line(&o);
         assert_eq!(argv.remove(0), "compose");
         argv.insert(0, "compose".into());
@@ -169,6 +177,7 @@ mod tests {
         assert_eq!((config.id.as_str(), config.room.as_str(), bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
         assert_eq!(config.output, Path::new("/r/x.mp4"));
         assert_eq!(config.lookahead, Duration::from_millis(1700));
+        assert_eq!(config.layout, LayoutKind::Grid);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
 use compositor::output::sidecar::Status;
+use compositor::picture::layout::LayoutKind;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use process::{CompositorChild, SpawnOptions};
@@ -87,7 +88,7 @@ type StopReply = oneshot::Sender<RecordingView>;
 enum Slot {
     /// Its compositor is starting.
     Starting,
-    Running { id: RecordingId, stop: mpsc::Sender<StopReply> },
+    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind> },
 }
 
 pub struct Recorder {
@@ -139,8 +140,13 @@ impl Recorder {
         all
     }
 
-    /// Starts recording `room`.
+    /// Starts recording `room` in the default layout.
     pub async fn start(self: &Arc<Self>, room: Arc<Room>) -> Result<RecordingView, RecordError> {
+        self.start_with(room, LayoutKind::DEFAULT).await
+    }
+
+    /// Starts recording `room` in `layout`.
+    pub async fn start_with(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
@@ -153,9 +159,9 @@ impl Recorder {
                 None => slots.insert(room.id.clone(), Slot::Starting),
             };
         }
-        match self.launch(&room).await {
-            Ok((id, stop)) => {
-                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop });
+        match self.launch(&room, layout).await {
+            Ok((id, stop, layout)) => {
+                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout });
                 Ok(self.store.read(&id)?)
             }
             Err(e) => {
@@ -165,7 +171,7 @@ impl Recorder {
         }
     }
 
-    async fn launch(self: &Arc<Self>, room: &Arc<Room>) -> Result<(RecordingId, mpsc::Sender<StopReply>), RecordError> {
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind) -> Result<(RecordingId, mpsc::Sender<StopReply>, mpsc::UnboundedSender<LayoutKind>), RecordError> {
         if room.is_empty() {
             return Err(RecordError::NoMeeting(room.id.clone()));
         }
@@ -180,6 +186,7 @@ impl Recorder {
                 sidecar: &sidecar,
                 video: &self.config.video,
                 lookahead: self.config.lookahead,
+                layout,
                 bind: self.config.bind,
             },
         })
@@ -197,6 +204,7 @@ impl Recorder {
         let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone() };
         tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?child.pid(), "recording started");
         let (stop_tx, stop_rx) = mpsc::channel(1);
+        let (layout_tx, layout_rx) = mpsc::unbounded_channel();
         let task = Task {
             recorder: Arc::clone(self),
             room: Arc::clone(room),
@@ -215,8 +223,8 @@ impl Recorder {
         };
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
-        tokio::spawn(task.run(snapshot, stop_rx));
-        Ok((id, stop_tx))
+        tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
+        Ok((id, stop_tx, layout_tx))
     }
 
     async fn connect_transport(&self, room: &Room, rtp_port: u16) -> Result<PlainTransport, String> {
@@ -229,6 +237,15 @@ impl Recorder {
             .await
             .map_err(|e| format!("cannot connect the recording's transport to its compositor: {e}"))?;
         Ok(transport)
+    }
+
+    /// Changes the layout of `room`'s recording from now on; the file changes where it
+    /// is when the compositor gets there (within its lookahead).
+    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind) -> Result<RecordingId, RecordError> {
+        match self.slots.lock().get(room) {
+            Some(Slot::Running { id, layout: tx, .. }) if tx.send(layout).is_ok() => Ok(id.clone()),
+            _ => Err(RecordError::NotRecording(room.clone())),
+        }
     }
 
     /// Stops the recording of `room` and returns it once its file is final.
@@ -384,6 +401,7 @@ enum Outcome {
 
 enum Step {
     Event(Result<RoomEvent, broadcast::error::RecvError>),
+    Layout(Option<LayoutKind>),
     Message(Option<FromCompositor>),
     Stop(Option<StopReply>),
     Timer,
@@ -411,7 +429,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>) {
+    async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>, mut layout_rx: mpsc::UnboundedReceiver<LayoutKind>) {
         let mut events = snapshot.events;
         for source in snapshot.sources {
             self.add_source(source).await;
@@ -425,12 +443,14 @@ impl Task {
         self.set_speaker(snapshot.active_speaker, None).await;
 
         let mut stop_reply = None;
+        let mut layout_open = true;
         let outcome = loop {
             let wake = self.switcher.next_timeout().map(tokio::time::Instant::from_std);
             let step = tokio::select! {
                 event = events.recv() => Step::Event(event),
                 message = self.compositor.next() => Step::Message(message),
                 reply = stop_rx.recv() => Step::Stop(reply),
+                layout = layout_rx.recv(), if layout_open => Step::Layout(layout),
                 () = sleep_until(wake) => Step::Timer,
             };
             match step {
@@ -470,6 +490,13 @@ impl Task {
                     break self.stop().await;
                 }
                 Step::Timer => self.apply_switcher().await,
+                Step::Layout(Some(layout)) => {
+                    if let Err(e) = self.compositor.send(&ToCompositor::Layout { v: CONTROL_VERSION, layout }).await {
+                        tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
+                    }
+                }
+                // The recorder dropped its sender (it is shutting down): stop listening.
+                Step::Layout(None) => layout_open = false,
             }
         };
         self.end(outcome, stop_reply);

@@ -5,7 +5,8 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::RecordingId;
-use compositor::output::sidecar::{Participant, Sidecar, SidecarError, Status, TimelineEntry};
+use compositor::output::sidecar::{LayoutChange, Participant, Sidecar, SidecarError, Status, TimelineEntry};
+use compositor::picture::layout::LayoutKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,11 @@ pub struct RecordingView {
     pub participants: Vec<Participant>,
     pub timeline: Vec<TimelineEntry>,
     pub size_bytes: u64,
+    /// Its layout now (or at its end): the last of `layout_changes`, else the one it
+    /// started with.
+    pub layout: LayoutKind,
+    /// Every change of layout after the start, in the file's time.
+    pub layout_changes: Vec<LayoutChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The highlight reel's state (filled in by the API).
@@ -185,7 +191,22 @@ impl Store {
 }
 
 fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
-    RecordingView { id, room: s.room, status: s.status, started_at: s.started_at, duration_ms: s.duration_ms, participants: s.participants, timeline: s.timeline, size_bytes, error: s.error, highlights: None, shares: None }
+    let layout = s.layout_changes.last().map_or(s.layout, |c| c.layout);
+    RecordingView {
+        id,
+        room: s.room,
+        status: s.status,
+        started_at: s.started_at,
+        duration_ms: s.duration_ms,
+        participants: s.participants,
+        timeline: s.timeline,
+        size_bytes,
+        layout,
+        layout_changes: s.layout_changes,
+        error: s.error,
+        highlights: None,
+        shares: None,
+    }
 }
 
 /// Keeps the timeline within what the file holds; the last turn ran until the cut.
@@ -234,6 +255,8 @@ mod tests {
             max_lag_ms: 0,
             loudness_db: Vec::new(),
             voices: Vec::new(),
+            layout: compositor::picture::layout::LayoutKind::DEFAULT,
+            layout_changes: Vec::new(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Composes the output picture: the speaker's video scaled to fit a constant canvas
 //! (black bars where the aspect differs) with their name on a label, a name card with
-//! initials for a speaker without video, and a waiting card before anyone spoke.
+//! initials for a speaker without video, and a waiting card before anyone spoke. The
+//! same, in tiles: each tile ([`Tile`]) is drawn into its rectangle of the canvas (a
+//! layout's grid, a strip, a picture-in-picture), with an optional coloured border.
 //! Everything is drawn straight into YUV420P planes; text is rasterized with fontdue.
+use super::layout::Rect;
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::frame;
@@ -21,6 +24,20 @@ pub enum Stage<'a> {
     Waiting { title: &'a str },
 }
 
+/// One tile of a composed picture: what to draw, where, and an optional border (YUV).
+pub struct Tile<'a> {
+    pub rect: Rect,
+    pub stage: Stage<'a>,
+    pub border: Option<[u8; 3]>,
+}
+
+/// Scalers kept at most (one per source size and tile size in use).
+const MAX_SCALERS: usize = 24;
+/// Labels are never smaller than this (px), so that a small tile's name stays legible.
+const MIN_LABEL_PX: f32 = 14.0;
+/// A tile's border, px.
+const BORDER_PX: u32 = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     #[error("cannot load the label font: {0}")]
@@ -35,8 +52,9 @@ pub struct Composer {
     font: fontdue::Font,
     /// Rasterized glyphs by (character, size): labels repeat every frame.
     glyphs: RefCell<HashMap<(char, u32), (fontdue::Metrics, Vec<u8>)>>,
-    /// The scaler for the last source size and format, rebuilt when they change.
-    scaler: Option<((Pixel, u32, u32), scaling::Context)>,
+    /// Scalers by (source format, source size, drawn size): a tile's source keeps its
+    /// size from frame to frame, so each is made once. A few at most: a short list.
+    scalers: Vec<((Pixel, u32, u32, u32, u32), scaling::Context)>,
     /// The output picture, drawn anew for each frame in the same memory (a 720p frame
     /// allocated per frame costs page faults, thirty times a second).
     canvas: frame::Video,
@@ -48,18 +66,29 @@ impl Composer {
         let font = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default()).map_err(|e| ComposeError::Font(e.to_string()))?;
         let (width, height) = (width & !1, height & !1);
         let canvas = frame::Video::new(Pixel::YUV420P, width, height);
-        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scaler: None, canvas })
+        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas })
     }
 
-    /// Draws the next output picture and lends it (to be encoded, then drawn over).
+    /// Draws the next output picture, `stage` filling the frame, and lends it (to be
+    /// encoded, then drawn over).
     pub fn compose(&mut self, stage: Stage<'_>) -> Result<&mut frame::Video, ComposeError> {
+        let rect = Rect { x: 0, y: 0, width: self.width, height: self.height };
+        self.compose_tiles(&[Tile { rect, stage, border: None }])
+    }
+
+    /// Draws the next output picture from `tiles`, back to front, on black.
+    pub fn compose_tiles(&mut self, tiles: &[Tile<'_>]) -> Result<&mut frame::Video, ComposeError> {
         // The encoder has let go of the last frame; if it had not, this copies it first.
         // SAFETY: the frame is allocated and owned by us.
         if unsafe { ffmpeg::ffi::av_frame_make_writable(self.canvas.as_mut_ptr()) } < 0 {
             self.canvas = frame::Video::new(Pixel::YUV420P, self.width, self.height);
         }
         let mut canvas = std::mem::replace(&mut self.canvas, frame::Video::empty());
-        let drawn = self.draw(&mut canvas, stage);
+        let full = tiles.first().is_some_and(|t| t.rect == Rect { x: 0, y: 0, width: self.width, height: self.height });
+        if !full {
+            fill(&mut canvas, BLACK);
+        }
+        let drawn = tiles.iter().try_for_each(|tile| self.draw(&mut canvas, tile));
         self.canvas = canvas;
         drawn?;
         Ok(&mut self.canvas)
@@ -70,51 +99,71 @@ impl Composer {
         &mut self.canvas
     }
 
-    fn draw(&mut self, canvas: &mut frame::Video, stage: Stage<'_>) -> Result<(), ComposeError> {
-        match stage {
+    fn draw(&mut self, canvas: &mut frame::Video, tile: &Tile<'_>) -> Result<(), ComposeError> {
+        let r = self.clip(tile.rect);
+        let (x, y, w, h) = (r.x as f32, r.y as f32, r.width as f32, r.height as f32);
+        match &tile.stage {
             Stage::Video { picture, name } => {
-                fill(canvas, BLACK);
-                self.place(picture, canvas)?;
-                self.label(canvas, name);
+                fill_rect(canvas, r, BLACK);
+                self.place(picture, canvas, r)?;
+                self.label(canvas, r, name);
             }
             Stage::Card { name } => {
-                fill(canvas, color_for(name));
-                let px = self.height as f32 / 4.0;
+                fill_rect(canvas, r, color_for(name));
+                let px = h / 4.0;
                 let text = initials(name);
-                let w = self.text_width(&text, px);
-                let x = (self.width as f32 - w) / 2.0;
-                self.draw_text(canvas, &text, x, self.height as f32 / 2.0 + px * 0.35, px);
-                self.label(canvas, name);
+                let tw = self.text_width(&text, px);
+                self.draw_text(canvas, r, &text, x + (w - tw) / 2.0, y + h / 2.0 + px * 0.35, px);
+                self.label(canvas, r, name);
             }
             Stage::Waiting { title } => {
-                fill(canvas, [24, 128, 128]);
-                let px = self.height as f32 / 18.0;
-                let w = self.text_width(title, px);
-                self.draw_text(canvas, title, (self.width as f32 - w) / 2.0, self.height as f32 / 2.0, px);
+                fill_rect(canvas, r, [24, 128, 128]);
+                let px = (h / 18.0).max(MIN_LABEL_PX);
+                let tw = self.text_width(title, px);
+                self.draw_text(canvas, r, title, x + (w - tw) / 2.0, y + h / 2.0, px);
             }
+        }
+        if let Some(colour) = tile.border {
+            border(canvas, r, BORDER_PX, colour);
         }
         Ok(())
     }
 
-    /// Scales `picture` to fit the canvas, keeping its aspect, centred.
-    fn place(&mut self, picture: &frame::Video, canvas: &mut frame::Video) -> Result<(), ComposeError> {
+    /// `rect` within the canvas, with even edges.
+    fn clip(&self, rect: Rect) -> Rect {
+        let x = rect.x.min(self.width.saturating_sub(2)) & !1;
+        let y = rect.y.min(self.height.saturating_sub(2)) & !1;
+        let width = (rect.width.min(self.width - x) & !1).max(2);
+        let height = (rect.height.min(self.height - y) & !1).max(2);
+        Rect { x, y, width, height }
+    }
+
+    /// Scales `picture` to fit `rect`, keeping its aspect, centred in it.
+    fn place(&mut self, picture: &frame::Video, canvas: &mut frame::Video, rect: Rect) -> Result<(), ComposeError> {
         let (sw, sh) = (picture.width(), picture.height());
         if sw == 0 || sh == 0 {
             return Ok(());
         }
-        let scale = f64::min(self.width as f64 / sw as f64, self.height as f64 / sh as f64);
-        let (dw, dh) = (((sw as f64 * scale) as u32).max(2) & !1, ((sh as f64 * scale) as u32).max(2) & !1);
-        let key = (picture.format(), sw, sh);
-        if self.scaler.as_ref().map(|(k, _)| *k) != Some(key) || self.scaler.as_ref().is_some_and(|(_, s)| s.output().width != dw || s.output().height != dh) {
-            let ctx = scaling::Context::get(picture.format(), sw, sh, Pixel::YUV420P, dw, dh, scaling::Flags::BILINEAR).map_err(ComposeError::Scale)?;
-            self.scaler = Some((key, ctx));
-        }
+        let scale = f64::min(f64::from(rect.width) / f64::from(sw), f64::from(rect.height) / f64::from(sh));
+        let (dw, dh) = ((((f64::from(sw) * scale) as u32) & !1).clamp(2, rect.width), (((f64::from(sh) * scale) as u32) & !1).clamp(2, rect.height));
+        let key = (picture.format(), sw, sh, dw, dh);
+        let index = match self.scalers.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                if self.scalers.len() >= MAX_SCALERS {
+                    self.scalers.remove(0);
+                }
+                let ctx = scaling::Context::get(picture.format(), sw, sh, Pixel::YUV420P, dw, dh, scaling::Flags::BILINEAR).map_err(ComposeError::Scale)?;
+                self.scalers.push((key, ctx));
+                self.scalers.len() - 1
+            }
+        };
         // Scaled straight into its place on the canvas: no picture in between.
-        let (ox, oy) = (((self.width - dw) / 2) & !1, ((self.height - dh) / 2) & !1);
-        let scaler = &mut self.scaler.as_mut().expect("just set").1;
+        let (ox, oy) = ((rect.x + (rect.width - dw) / 2) & !1, (rect.y + (rect.height - dh) / 2) & !1);
+        let scaler = &mut self.scalers[index].1;
         // SAFETY: the destination pointers are offsets inside the canvas's planes,
-        // within bounds: the scaled picture (dw x dh, even) fits the canvas at (ox, oy),
-        // and the chroma planes are half size. The source is a decoded frame of the
+        // within bounds: the scaled picture (dw x dh, even) fits inside `rect`, which
+        // `clip` keeps inside the canvas, at (ox, oy); the chroma planes are half size. The source is a decoded frame of the
         // size and format the scaler was made for.
         let result = unsafe {
             let src = picture.as_ptr();
@@ -136,15 +185,17 @@ impl Composer {
         Ok(())
     }
 
-    /// The name on a dark box at the bottom left.
-    fn label(&self, canvas: &mut frame::Video, name: &str) {
-        let px = self.height as f32 / 24.0;
+    /// The name on a dark box at the bottom left of `r`.
+    fn label(&self, canvas: &mut frame::Video, r: Rect, name: &str) {
+        let h = r.height as f32;
+        let px = (h / 24.0).max(MIN_LABEL_PX);
         let pad = px * 0.5;
         let w = self.text_width(name, px);
-        let (x0, y1) = (self.height as f32 / 30.0, self.height as f32 - self.height as f32 / 30.0);
-        let (bx0, by0, bx1, by1) = (x0, y1 - px - 2.0 * pad, x0 + w + 2.0 * pad, y1);
-        darken(canvas, bx0 as usize, by0 as usize, (bx1 as usize).min(self.width as usize), by1 as usize);
-        self.draw_text(canvas, name, x0 + pad, y1 - pad - px * 0.2, px);
+        let margin = (h / 30.0).max(2.0);
+        let (x0, y1) = (r.x as f32 + margin, (r.y + r.height) as f32 - margin);
+        let (bx0, by0, bx1, by1) = (x0, (y1 - px - 2.0 * pad).max(r.y as f32), x0 + w + 2.0 * pad, y1);
+        darken(canvas, bx0 as usize, by0 as usize, (bx1 as usize).min((r.x + r.width) as usize), by1 as usize);
+        self.draw_text(canvas, r, name, x0 + pad, y1 - pad - px * 0.2, px);
     }
 
     fn text_width(&self, text: &str, px: f32) -> f32 {
@@ -153,9 +204,10 @@ impl Composer {
 
     /// White text with its baseline at `baseline`, blended by glyph coverage (luma to
     /// white, and the half-resolution chroma towards neutral, so that text on a
-    /// coloured card is white, not tinted).
-    fn draw_text(&self, canvas: &mut frame::Video, text: &str, x: f32, baseline: f32, px: f32) {
-        let (width, height) = (self.width as i64, self.height as i64);
+    /// coloured card is white, not tinted); clipped to `clip` (its tile).
+    fn draw_text(&self, canvas: &mut frame::Video, clip: Rect, text: &str, x: f32, baseline: f32, px: f32) {
+        let (left_edge, top_edge) = (i64::from(clip.x), i64::from(clip.y));
+        let (width, height) = (i64::from(clip.x + clip.width), i64::from(clip.y + clip.height));
         let strides = [canvas.stride(0), canvas.stride(1), canvas.stride(2)];
         let mut pen = x;
         let mut glyphs = self.glyphs.borrow_mut();
@@ -167,7 +219,7 @@ impl Composer {
             for gy in 0..m.height as i64 {
                 for gx in 0..m.width as i64 {
                     let (cx, cy) = (left + gx, top + gy);
-                    if cx < 0 || cy < 0 || cx >= width || cy >= height {
+                    if cx < left_edge || cy < top_edge || cx >= width || cy >= height {
                         continue;
                     }
                     let a = u32::from(bitmap[(gy as usize) * m.width + gx as usize]);
@@ -194,6 +246,35 @@ impl Composer {
 fn fill(canvas: &mut frame::Video, yuv: [u8; 3]) {
     for (plane, value) in yuv.iter().enumerate() {
         canvas.data_mut(plane).fill(*value);
+    }
+}
+
+/// Fills `r` (even edges, inside the canvas) with a colour.
+fn fill_rect(canvas: &mut frame::Video, r: Rect, yuv: [u8; 3]) {
+    if r.x == 0 && r.y == 0 && r.width == canvas.width() && r.height == canvas.height() {
+        return fill(canvas, yuv);
+    }
+    for (plane, value) in yuv.iter().enumerate() {
+        let div = if plane == 0 { 1 } else { 2 };
+        let stride = canvas.stride(plane);
+        let (x0, x1) = ((r.x / div) as usize, ((r.x + r.width) / div) as usize);
+        let data = canvas.data_mut(plane);
+        for y in (r.y / div) as usize..((r.y + r.height) / div) as usize {
+            data[y * stride + x0..y * stride + x1].fill(*value);
+        }
+    }
+}
+
+/// A frame of `px` (even) around the inside of `r`.
+fn border(canvas: &mut frame::Video, r: Rect, px: u32, yuv: [u8; 3]) {
+    let px = (px.min(r.width / 2).min(r.height / 2) & !1).max(2);
+    for side in [
+        Rect { x: r.x, y: r.y, width: r.width, height: px },
+        Rect { x: r.x, y: r.y + r.height - px, width: r.width, height: px },
+        Rect { x: r.x, y: r.y, width: px, height: r.height },
+        Rect { x: r.x + r.width - px, y: r.y, width: px, height: r.height },
+    ] {
+        fill_rect(canvas, side, yuv);
     }
 }
 
@@ -321,5 +402,45 @@ mod tests {
     fn a_missing_font_is_a_clear_error() {
         let err = Composer::new(1280, 720, "/nonexistent/font.ttf").err().unwrap();
         assert!(err.to_string().contains("/nonexistent/font.ttf"), "{err}");
+    }
+
+    #[test]
+    fn tiles_draw_each_source_in_its_rectangle_with_a_border_and_labels() {
+        let mut c = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
+        let (red, blue) = ([81, 90, 240], [41, 240, 110]);
+        let (a, b) = (solid(640, 360, red), solid(640, 360, blue));
+        let left = Rect { x: 0, y: 0, width: 640, height: 360 };
+        let right = Rect { x: 640, y: 0, width: 640, height: 360 };
+        let below = Rect { x: 0, y: 360, width: 640, height: 360 };
+        let green = color_for("Carol");
+        let tiles = [
+            Tile { rect: left, stage: Stage::Video { picture: &a, name: "Ada" }, border: None },
+            Tile { rect: right, stage: Stage::Video { picture: &b, name: "Bob" }, border: Some([235, 128, 128]) },
+            Tile { rect: below, stage: Stage::Card { name: "Carol" }, border: None },
+        ];
+        let out = c.compose_tiles(&tiles).unwrap();
+        assert!(at(&out, 0, 320, 100).abs_diff(81) <= 2 && at(&out, 2, 320, 100).abs_diff(240) <= 2, "Ada's colour in her tile");
+        assert!(at(&out, 0, 960, 100).abs_diff(41) <= 2 && at(&out, 1, 960, 100).abs_diff(240) <= 2, "Bob's in his");
+        assert_eq!(at(&out, 0, 642, 180), 235, "Bob's border");
+        assert_eq!(at(&out, 0, 638, 180), at(&out, 0, 320, 100), "no border on Ada's side");
+        assert_eq!(at(&out, 1, 100, 400), green[1], "Carol's card below");
+        assert_eq!((at(&out, 0, 960, 540), at(&out, 1, 960, 540)), (16, 128), "the empty quarter is black");
+        // Each tile has its name label inside it, at its own bottom left.
+        assert!(bright_pixels(&out, 0, 300, 300, 360) > 50, "no label in Ada's tile");
+        assert!(bright_pixels(&out, 640, 300, 940, 360) > 50, "no label in Bob's tile");
+    }
+
+    #[test]
+    fn a_picture_in_picture_goes_over_what_is_under_it() {
+        let mut c = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
+        let (screen, cam) = (solid(1920, 1080, [200, 128, 128]), solid(640, 360, [81, 90, 240]));
+        let pip = Rect { x: 980, y: 540, width: 282, height: 158 };
+        let tiles = [
+            Tile { rect: Rect { x: 0, y: 0, width: 1280, height: 720 }, stage: Stage::Video { picture: &screen, name: "Ada's screen" }, border: None },
+            Tile { rect: pip, stage: Stage::Video { picture: &cam, name: "Bob" }, border: None },
+        ];
+        let out = c.compose_tiles(&tiles).unwrap();
+        assert_eq!(at(&out, 0, 500, 200), 200, "the share");
+        assert!(at(&out, 0, 1120, 560).abs_diff(81) <= 2, "the camera in the corner");
     }
 }

@@ -4,7 +4,7 @@
 //! or a retransmission may still fill it), then reported as lost so that decoding can
 //! conceal it or ask for a keyframe. Duplicates and packets older than what was
 //! already released are dropped.
-use crate::ingest::rtp::RtpPacket;
+use crate::input::rtp::RtpPacket;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Decodes with FFmpeg: the depacketizer's frames (VP8 or H.264) into pictures, and
 //! Opus payloads (one packet, one frame) into the mixer's interleaved stereo f32.
-use crate::ingest::depacketize::{Codec, Frame};
+use crate::input::depacketize::{Codec, Frame};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, decoder, frame, Packet};
 
@@ -94,9 +94,9 @@ impl AudioDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::depacketize::Depacketizer;
-    use crate::ingest::jitter::{JitterBuffer, Released};
-    use crate::ingest::rtp::RtpPacket;
+    use crate::input::depacketize::Depacketizer;
+    use crate::input::jitter::{JitterBuffer, Released};
+    use crate::input::rtp::RtpPacket;
     use ffmpeg::{encoder, format, Rational};
     use std::time::{Duration, Instant};
 

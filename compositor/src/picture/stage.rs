@@ -106,7 +106,9 @@ impl<P: Clone + Eq + Hash> Stage<P> {
         state.last_picture_ms = Some(state.last_picture_ms.map_or(at_ms, |t| t.max(at_ms)));
     }
 
-    fn has_live_video(&self, p: &P, now_ms: u64) -> bool {
+    /// Whether `p`'s video has a fresh picture at `now_ms` (a tile of theirs shows it,
+    /// else their card).
+    pub fn has_live_video(&self, p: &P, now_ms: u64) -> bool {
         self.videos.get(p).is_some_and(|v| {
             // (A picture may be up to half a frame ahead: it shows at its nearest frame.)
             v.sending && v.last_picture_ms.is_some_and(|t| now_ms.saturating_sub(t) < STALE_AFTER_MS)
