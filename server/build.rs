@@ -1,11 +1,18 @@
 //! Embeds the web bundle (web/dist, made by `npm run build` in web/) into the binary.
 //! Without it the server still builds and serves a page saying how to build the UI.
+//!
+//! Nothing here names the checkout's absolute path: cargo shares a build script's
+//! output between checkouts of the same workspace that use one target dir (CI's clones,
+//! a developer's tree), so an absolute path would embed another checkout's bundle. The
+//! watched path is relative to the package, and the generated code finds the files
+//! through `CARGO_MANIFEST_DIR` when the crate compiles.
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
-    println!("cargo:rerun-if-changed={}", dist.display());
+    // Relative: cargo resolves it against this checkout's package root.
+    println!("cargo:rerun-if-changed=../web/dist");
     let mut files = Vec::new();
     if dist.is_dir() {
         collect(&dist, &mut files);
@@ -16,10 +23,10 @@ fn main() {
     let mut code = String::from("pub static WEB_ASSETS: &[Asset] = &[\n");
     for file in &files {
         let rel = file.strip_prefix(&dist).unwrap().to_string_lossy().replace('\\', "/");
-        let abs = file.canonicalize().unwrap();
+        let from_manifest = format!("/../web/dist/{rel}");
         writeln!(
             code,
-            "    Asset {{ path: {rel:?}, bytes: include_bytes!({abs:?}), content_type: {:?} }},",
+            "    Asset {{ path: {rel:?}, bytes: include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {from_manifest:?})), content_type: {:?} }},",
             content_type(&rel)
         )
         .unwrap();

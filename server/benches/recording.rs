@@ -3,13 +3,15 @@
 //! that send like browsers (640x360 VP8 at 25 fps, Opus with levels), optionally with
 //! the full mesh forwarded as in a real meeting.
 //!
-//!     cargo bench -p server --bench recording -- [load|cameras|baseline|switch|sync|concurrency|all]
+//!     cargo bench -p server --bench recording -- [load|cameras|layouts|baseline|switch|sync|concurrency|all]
 //!
 //! - load: CPU and peak memory of one compositor, 4 participants, at several settings;
 //!   stop-to-final time.
 //! - cameras: what keeping every camera decodable costs (every camera flowing and
 //!   decoded, as cuts on the first word need) against resuming only the speaker's and
 //!   whoever starts speaking, side by side, alternating, in one run.
+//! - layouts: CPU of the speaker-strip and grid layouts against speaker, side by side,
+//!   alternating in one run, as ratios.
 //! - baseline: the same meeting recorded at once by Podium and by the naive way it
 //!   replaces (one ffmpeg CLI per participant reading RTP from its own PlainTransports
 //!   through an SDP file), CPU side by side.
@@ -25,6 +27,7 @@ use compositor::output::sidecar::Sidecar;
 use compositor::synth::Pattern;
 use mediasoup::prelude::*;
 use compositor::output::mp4::VideoSettings;
+use compositor::picture::layout::LayoutKind;
 use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::recording::{Recorder, RecorderConfig, RecordingView};
@@ -144,7 +147,12 @@ struct Load {
 
 /// Records the room for `warmup + window`, measuring the compositor over `window`.
 async fn measure_recording(env: &Env, recorder: &Arc<Recorder>, room: &Arc<Room>, people: &[Participant], warmup: Duration, window: Duration) -> Load {
-    let started = recorder.start(Arc::clone(room)).await.unwrap();
+    measure_layout(env, recorder, room, people, warmup, window, LayoutKind::Speaker).await
+}
+
+/// The same, in `layout`.
+async fn measure_layout(env: &Env, recorder: &Arc<Recorder>, room: &Arc<Room>, people: &[Participant], warmup: Duration, window: Duration, layout: LayoutKind) -> Load {
+    let started = recorder.start_with(Arc::clone(room), layout).await.unwrap();
     let until = Instant::now() + warmup + window;
     let speaking = rotate_speakers(people, Duration::from_secs(5), until);
     let measuring = async {
@@ -209,6 +217,30 @@ async fn cameras(env: &Env) {
     let (every, only) = (mean("every camera (default)"), mean("speaker's + speaking"));
     println!("\nMeans: every camera {:.3} cores (compositor) + {:.3} (SFU and senders), {:.1} MB peak; speaker's only {:.3} + {:.3}, {:.1} MB. Every camera costs {:+.1} % compositor CPU, {:+.1} % of all, {:+.1} MB.",
         every.0, every.1, every.2, only.0, only.1, only.2, (every.0 / only.0 - 1.0) * 100.0, ((every.0 + every.1) / (only.0 + only.1) - 1.0) * 100.0, every.2 - only.2);
+    drop(people);
+}
+
+/// The layouts' CPU side by side: speaker, speaker-strip and grid in turn, two rounds.
+async fn layouts(env: &Env) {
+    println!("\n## layouts: compositor CPU per layout, 4 participants (640x360 VP8 25 fps, mesh forwarded), 1280x720@30 veryfast, 20 s measured after 5 s, rounds alternating\n");
+    println!("| round | layout | compositor CPU (cores) | peak RSS (MB) | max lag (ms) |");
+    println!("|---|---|---|---|---|");
+    let people = env.meeting("layouts", 4, true).await;
+    let room = Arc::clone(&people[0].room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
+    let kinds = [LayoutKind::Speaker, LayoutKind::SpeakerStrip, LayoutKind::Grid];
+    let mut sums = [0.0f64; 3];
+    let rounds = 2;
+    for round in 1..=rounds {
+        for (k, kind) in kinds.iter().enumerate() {
+            let l = measure_layout(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20), *kind).await;
+            println!("| {round} | {} | {:.3} | {:.1} | {} |", kind.name(), l.cpu_cores, l.rss_mb, l.lag_ms);
+            sums[k] += l.cpu_cores;
+        }
+    }
+    let mean = |k: usize| sums[k] / f64::from(rounds);
+    println!("\nMeans: speaker {:.3}, speaker-strip {:.3} ({:.2}x), grid {:.3} ({:.2}x) cores.", mean(0), mean(1), mean(1) / mean(0), mean(2), mean(2) / mean(0));
     drop(people);
 }
 
@@ -541,6 +573,9 @@ fn main() {
         }
         if all || what == "cameras" {
             cameras(&env).await;
+        }
+        if all || what == "layouts" {
+            layouts(&env).await;
         }
         if all || what == "baseline" {
             baseline(&env).await;

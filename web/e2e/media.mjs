@@ -18,6 +18,23 @@ export function frameColors(path, fps = 30) {
   return frames;
 }
 
+/**
+ * Every frame at `fps`, as { t (ms), rgb: [...] }: the mean colour of a patch (a
+ * twentieth of the picture each way) at each of `points`, given as fractions of the
+ * width and height of the patch's top-left corner: what a layout's tiles show.
+ */
+export function patchColors(path, points, fps = 10) {
+  const perPoint = points.map(([fx, fy]) => {
+    const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', path, '-an', '-vf',
+      `fps=${fps},crop=iw/20:ih/20:iw*${fx}:ih*${fy},scale=1:1:flags=area`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: MAX });
+    const colours = [];
+    for (let i = 0; i + 3 <= raw.length; i += 3) colours.push([raw[i], raw[i + 1], raw[i + 2]]);
+    return colours;
+  });
+  const n = Math.min(...perPoint.map((c) => c.length));
+  return Array.from({ length: n }, (_, k) => ({ t: Math.round((k * 1000) / fps), rgb: perPoint.map((c) => c[k]) }));
+}
+
 /** Who a colour is: the nearest camera colour, 'waiting' for the dark card, else null. */
 export function whoIs(rgb) {
   if (Math.max(...rgb) < 40) return 'waiting';

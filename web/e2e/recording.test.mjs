@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
 import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
-import { audioSamples, frameColors, probe, rms, runs, speechOnset, whoIs } from './media.mjs';
+import { audioSamples, frameColors, patchColors, probe, rms, runs, speechOnset, whoIs } from './media.mjs';
 
 // Seconds from each participant's microphone start.
 const TURNS = [
@@ -174,7 +174,7 @@ test('recording a meeting: one mp4 that follows the speaker, with everyone heard
   }
   assert.deepEqual(errors, []);
   // The review test needs only the recording, not the timing of its cuts.
-  recorded = { server, browser: browsers[0], id, timeline: rec.timeline, names };
+  recorded = { server, browser: browsers[0], id, timeline: rec.timeline, names, pages };
 
   // The cuts are the editor's: at the first word, not once the detector is sure.
   assert.ok(Math.abs(median) <= MAX_MEDIAN_CUT_MS, `the median cut is ${fmt(median)} ms from the first word (offsets ${offsets.map(fmt).join(', ')})`);
@@ -280,4 +280,50 @@ test('reviewing it: the library lists it, the timeline seeks to each speaker, th
   await row.waitFor({ state: 'detached', timeout: 5000 });
   assert.equal((await fetch(`${server.baseUrl}/api/recordings/${id}`)).status, 404);
   assert.deepEqual(errors, []);
+});
+
+test('a second recording in the grid layout shows everyone in their own tile, and a change to speaker mid-recording', { timeout: 90_000 }, async (t) => {
+  if (!recorded) return t.skip('no meeting was recorded');
+  const { server, pages, names } = recorded;
+  const [alice] = pages;
+  // The host picks the grid before pressing Record; the choice goes with the start.
+  await alice.selectOption('#recording-layout', 'grid');
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 10_000 });
+  const room = await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json();
+  const { id } = room.recording;
+  await sleep(4000);
+  // Changed while it runs: the file switches to the speaker layout from there.
+  await alice.selectOption('#recording-layout', 'speaker');
+  await sleep(3000);
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
+  const rec = await (await fetch(`${server.baseUrl}/api/recordings/${id}`)).json();
+  assert.equal(rec.layout, 'speaker', JSON.stringify(rec));
+  assert.equal(rec.layout_changes.length, 1, JSON.stringify(rec.layout_changes));
+  const changedAt = rec.layout_changes[0].at_ms;
+  assert.ok(changedAt > 3000 && changedAt < 6000, `the change is at ${changedAt} ms of the file`);
+
+  // Three people in a 2x2 grid, in the recording's participant order (the room's join
+  // order; a tab that reconnected joined again): each tile's upper part shows its
+  // camera's colour until the change, and the fourth quarter is black.
+  const order = rec.participants.map((p) => p.name);
+  assert.deepEqual([...order].sort(), [...names].sort());
+  const path = join(server.recordingsDir, `${id}.mp4`);
+  const tiles = patchColors(path, [[0.1, 0.1], [0.6, 0.1], [0.1, 0.6], [0.6, 0.6]]);
+  const during = tiles.filter((f) => f.t > 1500 && f.t < changedAt - 300);
+  assert.ok(during.length > 10, `${during.length} frames of the grid`);
+  for (const f of during) {
+    const seen = f.rgb.slice(0, 3).map(whoIs);
+    assert.deepEqual(seen, order, `the grid at ${f.t} ms shows ${JSON.stringify(seen)}`);
+    assert.equal(whoIs(f.rgb[3]), 'waiting', `the empty quarter at ${f.t} ms is ${f.rgb[3]}`);
+  }
+  // After the change one picture fills the frame: the three points away from the
+  // middle (where a camera draws its own name) show one person.
+  const after = tiles.filter((f) => f.t > changedAt + 500);
+  assert.ok(after.length > 10);
+  for (const f of after) {
+    const seen = new Set(f.rgb.slice(0, 3).map(whoIs));
+    assert.equal(seen.size, 1, `the speaker layout at ${f.t} ms shows ${[...seen]}`);
+  }
 });

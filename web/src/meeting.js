@@ -65,6 +65,8 @@ export class Meeting extends EventTarget {
     this.consumers = new Map(); // consumerId -> { consumer, participantId }
     this.retry = 0;
     this.left = false;
+    /** The layout Record starts with, or the running recording's as this tab set it. */
+    this.recordingLayout = 'speaker';
   }
 
   changed() {
@@ -257,13 +259,39 @@ export class Meeting extends EventTarget {
   }
 
   /** Starts or stops recording the room (HTTP API); errors go to the banner. */
+  /**
+   * The layout of the next recording, or (while one runs) of this one from now on. A
+   * failed change says why and puts the picker back.
+   */
+  async setRecordingLayout(layout) {
+    const previous = this.recordingLayout;
+    this.recordingLayout = layout;
+    if (!this.state.recording) return this.changed();
+    const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
+    try {
+      const res = await fetch(url, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout }) });
+      if (!res.ok) {
+        const body = await res.json().catch(() => ({}));
+        this.recordingLayout = previous;
+        // 404: the recording ended meanwhile; the choice stays for the next one.
+        if (res.status === 404) this.recordingLayout = layout;
+        else this.setBanner('error', `Could not change the recording's layout: ${body.error ?? res.statusText}`);
+      }
+    } catch {
+      this.recordingLayout = previous;
+      this.setBanner('error', "Could not change the recording's layout: the server cannot be reached.");
+    }
+    this.changed();
+  }
+
   async toggleRecording() {
     const recording = !!this.state.recording;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
     this.recordingBusy = recording ? 'stopping' : 'starting';
     this.changed();
     try {
-      const res = await fetch(url, { method: recording ? 'DELETE' : 'POST' });
+      const start = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout: this.recordingLayout }) };
+      const res = await fetch(url, recording ? { method: 'DELETE' } : start);
       const body = await res.json().catch(() => ({}));
       if (!res.ok) {
         // 409: someone else started it meanwhile; 404 on stop: it already ended.

@@ -6,6 +6,9 @@ import { el, icon, initials, colorFor } from './ui.js';
 import { topbar } from './format.js';
 import { api, getSession, showAccessDenied, showAuthError } from './access.js';
 
+/** The recording layouts (docs/api.md), as the picker offers them. */
+const LAYOUTS = [['speaker', 'Speaker'], ['speaker-strip', 'Speaker + strip'], ['grid', 'Grid']];
+
 export async function showRoom(app, room, params) {
   // Secured mode: the link's token names the person and the room they may join.
   const session = await getSession();
@@ -126,6 +129,10 @@ class RoomView {
     this.camBtn = el('button', { id: 'toggle-camera', class: 'control' });
     this.recordBtn = el('button', { id: 'record', class: 'control record' });
     this.recordBtn.addEventListener('click', () => meeting.toggleRecording());
+    // How the recording frames the meeting: chosen before Record, or changed while it runs.
+    this.layoutPicker = el('select', { id: 'recording-layout', class: 'control layout-picker', 'aria-label': 'Recording layout', title: 'How the recording frames the meeting' },
+      ...LAYOUTS.map(([value, label]) => el('option', { value }, label)));
+    this.layoutPicker.addEventListener('change', () => meeting.setRecordingLayout(this.layoutPicker.value));
     // Everyone sees that the meeting is recorded, and for how long.
     this.recIndicator = el('span', { id: 'recording-indicator', class: 'rec-indicator', role: 'status', hidden: true },
       el('span', { class: 'rec-dot' }), el('span', { class: 'rec-label' }, 'REC'), el('span', { class: 'rec-time' }));
@@ -145,7 +152,7 @@ class RoomView {
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
         el('aside', { class: 'side' }, el('h2', {}, 'People'), this.roster)),
-      el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.recordBtn, this.leaveBtn),
+      el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.recordBtn, this.layoutPicker, this.leaveBtn),
       this.audioSinks));
 
     if (problems.length) meeting.setBanner('error', problems.join(' '));
@@ -207,8 +214,12 @@ class RoomView {
       btn.hidden = true;
       btn.disabled = true;
       btn.title = 'Only the host can record this meeting';
+      this.layoutPicker.hidden = true;
       return;
     }
+    this.layoutPicker.hidden = false;
+    this.layoutPicker.disabled = !!busy || this.meeting.state.status !== 'joined';
+    if (this.layoutPicker.value !== this.meeting.recordingLayout) this.layoutPicker.value = this.meeting.recordingLayout;
     btn.hidden = false;
     btn.disabled = !!busy || this.meeting.state.status !== 'joined';
     btn.dataset.recording = String(!!rec);

@@ -205,7 +205,7 @@ impl<P: Clone + Eq + Hash> Layout<P> {
     /// everyone but the speaker, the most recent speakers chosen first.
     fn strip(&mut self, top: f32) -> Vec<Tile<P>> {
         let others: Vec<P> = self.present.iter().filter(|p| Some(*p) != self.speaker.as_ref()).cloned().collect();
-        let slots = self.fill_slots(&others, STRIP_TILES);
+        let slots = self.fill_slots(&others, STRIP_TILES, true);
         let n = slots.len().max(1) as f32;
         let tile_h = self.height as f32 * STRIP_HEIGHT;
         // Tiles of 16:9 centred in the strip; narrower when many.
@@ -220,7 +220,7 @@ impl<P: Clone + Eq + Hash> Layout<P> {
 
     fn grid(&mut self) -> Vec<Tile<P>> {
         let everyone = self.present.clone();
-        let slots = self.fill_slots(&everyone, GRID_TILES);
+        let slots = self.fill_slots(&everyone, GRID_TILES, false);
         let n = slots.len().max(1);
         let (cols, rows) = match n {
             1 => (1, 1),
@@ -242,16 +242,22 @@ impl<P: Clone + Eq + Hash> Layout<P> {
             .collect()
     }
 
-    /// Fits `wanted` into at most `max` stable slots: whoever has a slot keeps it; a
-    /// newcomer takes a free slot, or, if none is free, the slot of the one in the
-    /// slots who spoke least recently (never spoke: the earliest to join leaves last).
-    /// When more are wanted than fit, the most recent speakers are the ones kept.
-    fn fill_slots(&mut self, wanted: &[P], max: usize) -> Vec<Option<P>> {
+    /// Fits `wanted` (in join order) into at most `max` stable slots: whoever has a slot
+    /// keeps it; a newcomer takes a free slot, or, if none is free, the slot of the one
+    /// in the slots who spoke least recently. When more are wanted than fit, the most
+    /// recent speakers are the ones kept (then the earliest to join). Newcomers are
+    /// placed most recent speaker first with `recent_first` (the strip), else in join
+    /// order (the grid).
+    fn fill_slots(&mut self, wanted: &[P], max: usize, recent_first: bool) -> Vec<Option<P>> {
         let recency = |p: &P| self.last_spoke.get(p).copied();
         // Who should be shown: the most recent speakers first, then join order.
         let mut ranked: Vec<(usize, &P)> = wanted.iter().enumerate().collect();
         ranked.sort_by(|(ia, a), (ib, b)| recency(b).cmp(&recency(a)).then(ia.cmp(ib)));
-        let chosen: Vec<P> = ranked.into_iter().take(max).map(|(_, p)| p.clone()).collect();
+        let mut chosen: Vec<(usize, P)> = ranked.into_iter().take(max).map(|(i, p)| (i, p.clone())).collect();
+        if !recent_first {
+            chosen.sort_by_key(|(i, _)| *i);
+        }
+        let chosen: Vec<P> = chosen.into_iter().map(|(_, p)| p).collect();
         // Drop slots of those no longer chosen; keep everyone else in place.
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(|p| !chosen.contains(p)) {
@@ -383,6 +389,7 @@ mod tests {
         }
         // Eleven people: nine tiles; the two who never spoke and joined last are out,
         // until one of them speaks and takes the place of the least recent speaker.
+        // Below the limit, the grid is in join order.
         let people = vec!["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"];
         let mut l = Layout::new(LayoutKind::Grid, 1280, 720);
         l.set_present(people);
@@ -422,5 +429,20 @@ mod tests {
         assert_eq!(who(&l.tiles()), [Fill::Camera("a"), Fill::Camera("b")]);
         assert_eq!("speaker-strip".parse::<LayoutKind>(), Ok(LayoutKind::SpeakerStrip));
         assert!("mosaic".parse::<LayoutKind>().unwrap_err().to_string().contains("grid"));
+    }
+
+    #[test]
+    fn the_grid_is_in_join_order_and_the_strip_most_recent_first() {
+        let mut grid = Layout::new(LayoutKind::Grid, 1280, 720);
+        let mut strip = Layout::new(LayoutKind::SpeakerStrip, 1280, 720);
+        for l in [&mut grid, &mut strip] {
+            l.set_present(vec!["a", "b", "c", "d"]);
+            l.set_speaker(1000, Some("c"));
+            l.set_speaker(2000, Some("b"));
+            l.set_speaker(3000, Some("d"));
+        }
+        let order = |tiles: Vec<Tile<&'static str>>| cameras(&tiles).into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        assert_eq!(order(grid.tiles()), ["a", "b", "c", "d"]);
+        assert_eq!(order(strip.tiles()), ["b", "c", "a"], "d is on the stage; b spoke last before, then c");
     }
 }
