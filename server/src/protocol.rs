@@ -101,6 +101,8 @@ pub struct ParticipantView {
 pub struct RecordingBadge {
     pub id: String,
     pub started_at: String,
+    /// How it frames the meeting now (a change is told to everyone, like the start).
+    pub layout: compositor::picture::layout::LayoutKind,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -292,9 +292,14 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   await alice.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 10_000 });
   const room = await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json();
   const { id } = room.recording;
+  assert.equal(room.recording.layout, 'grid');
+  // Every host's picker shows the running recording's layout, whoever chose it.
+  const bob = pages[1];
+  await bob.waitForFunction(() => document.querySelector('#recording-layout')?.value === 'grid', null, { timeout: 5000 });
   await sleep(4000);
   // Changed while it runs: the file switches to the speaker layout from there.
   await alice.selectOption('#recording-layout', 'speaker');
+  await bob.waitForFunction(() => document.querySelector('#recording-layout')?.value === 'speaker', null, { timeout: 5000 });
   await sleep(3000);
   await alice.click('#record');
   await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
@@ -325,5 +330,6 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   for (const f of after) {
     const seen = new Set(f.rgb.slice(0, 3).map(whoIs));
     assert.equal(seen.size, 1, `the speaker layout at ${f.t} ms shows ${[...seen]}`);
+    assert.ok(names.includes([...seen][0]), `the speaker layout at ${f.t} ms shows ${[...seen]}, not a camera`);
   }
 });

@@ -58,14 +58,14 @@ export class Meeting extends EventTarget {
       me: null,
       participants: new Map(), // id -> { id, name, audio, video, speaking, level, videoTrack, audioTrack }
       activeSpeaker: null,
-      recording: null, // { id, started_at } while the room is recorded
+      recording: null, // { id, started_at, layout } while the room is recorded
       banner: null, // { kind: 'error'|'info', text, link? }
     };
     this.producers = new Map(); // kind -> Producer
     this.consumers = new Map(); // consumerId -> { consumer, participantId }
     this.retry = 0;
     this.left = false;
-    /** The layout Record starts with, or the running recording's as this tab set it. */
+    /** The layout Record starts with (a running recording's is `state.recording.layout`). */
     this.recordingLayout = 'speaker';
   }
 
@@ -258,7 +258,6 @@ export class Meeting extends EventTarget {
     }
   }
 
-  /** Starts or stops recording the room (HTTP API); errors go to the banner. */
   /**
    * The layout of the next recording, or (while one runs) of this one from now on. A
    * failed change says why and puts the picker back.
@@ -276,6 +275,9 @@ export class Meeting extends EventTarget {
         // 404: the recording ended meanwhile; the choice stays for the next one.
         if (res.status === 404) this.recordingLayout = layout;
         else this.setBanner('error', `Could not change the recording's layout: ${body.error ?? res.statusText}`);
+      } else {
+        // The room's `recording` event says it to everyone; this tab knows already.
+        this.state.recording = { ...this.state.recording, layout };
       }
     } catch {
       this.recordingLayout = previous;
@@ -284,6 +286,7 @@ export class Meeting extends EventTarget {
     this.changed();
   }
 
+  /** Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to the banner. */
   async toggleRecording() {
     const recording = !!this.state.recording;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
@@ -302,7 +305,7 @@ export class Meeting extends EventTarget {
           this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`);
         }
       } else if (!recording) {
-        this.state.recording = { id: body.id, started_at: body.started_at };
+        this.state.recording = { id: body.id, started_at: body.started_at, layout: body.layout };
       }
     } catch (err) {
       this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: the server cannot be reached.`);

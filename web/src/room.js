@@ -219,7 +219,9 @@ class RoomView {
     }
     this.layoutPicker.hidden = false;
     this.layoutPicker.disabled = !!busy || this.meeting.state.status !== 'joined';
-    if (this.layoutPicker.value !== this.meeting.recordingLayout) this.layoutPicker.value = this.meeting.recordingLayout;
+    // While a recording runs, its layout (whoever set it); else this tab's choice.
+    const layout = rec?.layout ?? this.meeting.recordingLayout;
+    if (this.layoutPicker.value !== layout) this.layoutPicker.value = layout;
     btn.hidden = false;
     btn.disabled = !!busy || this.meeting.state.status !== 'joined';
     btn.dataset.recording = String(!!rec);

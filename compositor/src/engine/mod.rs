@@ -125,9 +125,14 @@ struct SendingChange {
 }
 
 /// What the last output frame was made of, to reuse it when nothing changed: each
-/// tile's place and content (which picture of whom, or a card).
+/// tile's place, whether it is marked as the speaker's, and its content (which picture
+/// of whom, or a card).
 #[derive(PartialEq)]
-struct FrameKey(Vec<(Rect, TileKey)>);
+struct FrameKey(Vec<(Rect, bool, TileKey)>);
+
+/// The grid's mark on the speaker's tile: the web UI's "speaking" green (#3dd68c, its
+/// `--ok`), which no name card's colour is (they are all at 38 % lightness).
+const SPEAKING_BORDER_RGB: [u8; 3] = [0x3d, 0xd6, 0x8c];
 
 #[derive(PartialEq)]
 enum TileKey {
@@ -569,7 +574,7 @@ impl Engine {
             self.turn_changed(t, show.participant().cloned());
         }
         let tiles = self.layout.tiles();
-        let key = FrameKey(tiles.iter().map(|tile| (tile.rect, self.tile_key(&tile.fill, &show, t))).collect());
+        let key = FrameKey(tiles.iter().map(|tile| (tile.rect, tile.speaking && matches!(tile.fill, Fill::Camera(_)), self.tile_key(&tile.fill, &show, t))).collect());
         let writer = self.writer.as_mut().expect("open until finish");
         if self.last_frame.as_ref() == Some(&key) {
             // Nothing changed (the cameras' rate is below ours): the same picture again.
@@ -578,7 +583,7 @@ impl Engine {
         let title = format!("{} \u{2014} waiting for someone to speak", self.cfg.room);
         let name_of = |p: &String| self.names.get(p).map_or("", String::as_str);
         let mut drawn = Vec::with_capacity(tiles.len());
-        for (tile, (_, content)) in tiles.iter().zip(&key.0) {
+        for (tile, (_, marked, content)) in tiles.iter().zip(&key.0) {
             let stage = match content {
                 TileKey::Stage(Show::Video(p), _) | TileKey::Camera(p, _) => match self.current.get(p) {
                     Some((_, picture)) if !matches!(content, TileKey::Camera(_, None)) => compose::Stage::Video { picture, name: name_of(p) },
@@ -589,11 +594,8 @@ impl Engine {
                 // No screen share reaches a recording yet: its sharer's card.
                 TileKey::Screen(p) => compose::Stage::Card { name: name_of(p) },
             };
-            // The grid marks the speaker's tile in their colour (as the web UI does).
-            let border = (tile.speaking && matches!(tile.fill, Fill::Camera(_))).then(|| match &tile.fill {
-                Fill::Camera(p) => compose::color_for(name_of(p)),
-                _ => unreachable!("matched above"),
-            });
+            // The grid marks the speaker's tile, as the web UI marks whoever speaks.
+            let border = marked.then(|| compose::rgb_to_yuv(SPEAKING_BORDER_RGB));
             drawn.push(compose::Tile { rect: tile.rect, stage, border });
         }
         let canvas = self.composer.compose_tiles(&drawn)?;

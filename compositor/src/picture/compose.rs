@@ -420,6 +420,13 @@ mod tests {
         ];
         let out = c.compose_tiles(&tiles).unwrap();
         assert!(at(&out, 0, 320, 100).abs_diff(81) <= 2 && at(&out, 2, 320, 100).abs_diff(240) <= 2, "Ada's colour in her tile");
+        // Bob's tile ends at the frame's right edge: nothing of his scaling spills into
+        // the next row's start, Ada's left edge (the planes have no padding per row).
+        for x in 0..16 {
+            for y in [1, 100, 200, 300] {
+                assert!(at(&out, 0, x, y).abs_diff(81) <= 2, "Ada's left edge at ({x}, {y}) is {}", at(&out, 0, x, y));
+            }
+        }
         assert!(at(&out, 0, 960, 100).abs_diff(41) <= 2 && at(&out, 1, 960, 100).abs_diff(240) <= 2, "Bob's in his");
         assert_eq!(at(&out, 0, 642, 180), 235, "Bob's border");
         assert_eq!(at(&out, 0, 638, 180), at(&out, 0, 320, 100), "no border on Ada's side");
@@ -442,5 +449,8 @@ mod tests {
         let out = c.compose_tiles(&tiles).unwrap();
         assert_eq!(at(&out, 0, 500, 200), 200, "the share");
         assert!(at(&out, 0, 1120, 560).abs_diff(81) <= 2, "the camera in the corner");
+        for y in 540..700 {
+            assert_eq!(at(&out, 0, 0, y), 200, "the share's left edge at row {y}");
+        }
     }
 }

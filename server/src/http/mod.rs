@@ -19,6 +19,7 @@ use crate::auth::Keys;
 use crate::media::WorkerPool;
 use crate::recording::Recorder;
 use crate::room::Rooms;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use parking_lot::Mutex;
@@ -114,6 +115,9 @@ const fn route(method: &'static str, path: &'static str, rule: Rule) -> Route {
     Route { method, path, rule }
 }
 
+/// A recording's start or layout change carries at most a small JSON object.
+const LAYOUT_BODY_LIMIT: usize = 1024;
+
 /// Every API route and its rule.
 pub const ROUTES: &[Route] = &[
     route("GET", "/api/health", Rule::Public),
@@ -147,7 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/rooms", get(rooms::list))
         .route("/api/rooms/{room}", get(rooms::get_one))
         .route("/api/rooms/{room}/ws", get(rooms::socket))
-        .route("/api/rooms/{room}/recording", post(rooms::start_recording).patch(rooms::change_recording).delete(rooms::stop_recording))
+        .route("/api/rooms/{room}/recording", post(rooms::start_recording).patch(rooms::change_recording).delete(rooms::stop_recording).layer(DefaultBodyLimit::max(LAYOUT_BODY_LIMIT)))
         .route("/api/rooms/{room}/participants/{participant}", delete(rooms::remove_participant))
         .route("/api/recordings", get(recordings::list))
         .route("/api/recordings/{id}", get(recordings::get_one).delete(recordings::delete_one))

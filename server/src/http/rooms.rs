@@ -91,9 +91,10 @@ fn start_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
 }
 
 fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
+    // A fixed message: serde's would quote the client's text back.
     serde_json::from_slice::<LayoutBody>(body)
         .map(|b| b.layout)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\"}}: {e}")))
+        .map_err(|_| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\"}".into()))
 }
 
 pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
@@ -118,7 +119,9 @@ pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, Va
     tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");
     let mut view = state.recorder.view(&recording).map_err(RecordError::from)?;
     // The sidecar learns of it when the output gets there; the answer says it now.
-    view.layout = layout;
+    if view.status == compositor::output::sidecar::Status::Recording {
+        view.layout = layout;
+    }
     Ok(Json(view))
 }
 

@@ -201,7 +201,7 @@ impl Recorder {
                 return Err(RecordError::Start(e));
             }
         };
-        let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone() };
+        let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone(), layout };
         tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?child.pid(), "recording started");
         let (stop_tx, stop_rx) = mpsc::channel(1);
         let (layout_tx, layout_rx) = mpsc::unbounded_channel();
@@ -213,6 +213,7 @@ impl Recorder {
             caps: compositor_capabilities(&room.router),
             transport,
             mode: self.config.switch,
+            badge: badge.clone(),
             cameras: HashMap::new(),
             audio: HashMap::new(),
             video: HashMap::new(),
@@ -415,6 +416,8 @@ struct Task {
     caps: RtpCapabilities,
     transport: PlainTransport,
     mode: SwitchMode,
+    /// What the room shows of this recording (its layout changes).
+    badge: RecordingBadge,
     /// Every camera of the room, by participant.
     cameras: HashMap<ParticipantId, MediaSource>,
     audio: HashMap<ProducerId, Feed>,
@@ -457,7 +460,7 @@ impl Task {
                 Step::Event(Ok(event)) => {
                     if self.on_event(event).await {
                         tracing::info!(room = %self.room.id, recording = %self.id, "everyone left: stopping the recording");
-                        break self.stop().await;
+                        break self.stop(&mut layout_rx).await;
                     }
                 }
                 Step::Event(Err(broadcast::error::RecvError::Lagged(n))) => {
@@ -468,7 +471,7 @@ impl Task {
                     self.apply_switcher().await;
                     self.set_speaker(snapshot.active_speaker, None).await;
                 }
-                Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop().await,
+                Step::Event(Err(broadcast::error::RecvError::Closed)) => break self.stop(&mut layout_rx).await,
                 Step::Message(Some(message)) => match message {
                     FromCompositor::Progress { lag_ms, .. } => {
                         if lag_ms >= 1000 && self.lag_ms < 1000 {
@@ -487,23 +490,28 @@ impl Task {
                 }
                 Step::Stop(reply) => {
                     stop_reply = reply;
-                    break self.stop().await;
+                    break self.stop(&mut layout_rx).await;
                 }
                 Step::Timer => self.apply_switcher().await,
                 Step::Layout(Some(layout)) => {
                     if let Err(e) = self.compositor.send(&ToCompositor::Layout { v: CONTROL_VERSION, layout }).await {
                         tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
                     }
+                    // Everyone's picker and the rooms API show it.
+                    self.badge.layout = layout;
+                    self.room.set_recording(Some(self.badge.clone()), None);
                 }
-                // The recorder dropped its sender (it is shutting down): stop listening.
+                // Closed (the recording is stopping) or its sender gone: stop listening.
                 Step::Layout(None) => layout_open = false,
             }
         };
         self.end(outcome, stop_reply);
     }
 
-    /// Asks the compositor to finish, and waits for it.
-    async fn stop(&mut self) -> Outcome {
+    /// Asks the compositor to finish, and waits for it. Layout changes are refused from
+    /// here on (their sender sees the channel closed, and the API answers 404).
+    async fn stop(&mut self, layout_rx: &mut mpsc::UnboundedReceiver<LayoutKind>) -> Outcome {
+        layout_rx.close();
         let started = Instant::now();
         if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
             tracing::warn!(recording = %self.id, "cannot send stop: {e}");

@@ -213,6 +213,8 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
 fn settle_timeline(sidecar: &mut Sidecar) {
     let end = sidecar.duration_ms;
     sidecar.timeline.retain(|t| t.start_ms < end);
+    // A change the file never reached (rendered after its last fragment) did not happen.
+    sidecar.layout_changes.retain(|c| c.at_ms < end);
     for t in &mut sidecar.timeline {
         t.end_ms = t.end_ms.min(end);
     }
