@@ -310,8 +310,8 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   assert.ok(changedAt > 3000 && changedAt < 6000, `the change is at ${changedAt} ms of the file`);
 
   // Three people in a 2x2 grid, in the recording's participant order (the room's join
-  // order; a tab that reconnected joined again): each tile's upper part shows its
-  // camera's colour until the change, and the fourth quarter is black.
+  // order: the three pages join at once, in any order): each tile's upper part shows
+  // its camera's colour until the change, and the fourth quarter is black.
   const order = rec.participants.map((p) => p.name);
   assert.deepEqual([...order].sort(), [...names].sort());
   const path = join(server.recordingsDir, `${id}.mp4`);
