@@ -23,6 +23,7 @@ pub mod sound;
 
 pub mod engine;
 pub mod process;
+#[cfg(any(test, feature = "testing"))]
 pub mod synth;
 
 /// Initializes FFmpeg's libraries once (idempotent), with their log at errors only: the

@@ -32,7 +32,11 @@ use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::recording::{Recorder, RecorderConfig, RecordingView};
 use server::room::{Room, Rooms};
-use server::synthetic::{Camera, Options, Participant};
+// The tests' synthetic participants (test code, not the server's library).
+#[path = "../tests/common/synthetic.rs"]
+#[allow(dead_code)]
+mod synthetic;
+use synthetic::{Camera, Options, Participant};
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

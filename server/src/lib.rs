@@ -15,7 +15,6 @@ pub mod room;
 pub mod serve;
 pub mod session;
 pub mod speaker;
-pub mod synthetic;
 pub mod token;
 
 /// What is logged when RUST_LOG is not set: Podium's own crates (the `server` library,

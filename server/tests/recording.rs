@@ -4,7 +4,7 @@
 //! The mp4 is then read back: who is on screen when, who is heard, the chapters.
 mod common;
 
-use server::synthetic::Participant;
+use common::synthetic::Participant;
 use compositor::review::probe;
 use compositor::output::sidecar::Status;
 use compositor::output::mp4::VideoSettings;

@@ -2,7 +2,7 @@
 //! a moving red camera, a 440 Hz voice), as the server's recorder would.
 use compositor::control::{self, Codec, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use compositor::synth::Pattern;
-use server::synthetic::{spawn_sender, Camera, Options};
+use super::synthetic::{spawn_sender, Camera, Options};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 pub mod compose;
 pub mod http;
+pub mod synthetic;
 pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -10,7 +10,7 @@
 //! little; a PLI restarts the loop at its keyframe. With `mesh`, the participant also
 //! receives everyone else's streams (into a socket that discards them), so the SFU
 //! forwards as much as in a real meeting.
-use crate::room::{Room, RoomId, Rooms};
+use server::room::{Room, RoomId, Rooms};
 use compositor::input::rtp::RtpPacket;
 use compositor::synth::{self, AudioSource, Pattern, VideoSource};
 use mediasoup::prelude::*;
@@ -63,7 +63,7 @@ pub struct Participant {
 }
 
 fn listen() -> ListenInfo {
-    crate::media::udp_listen(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    server::media::udp_listen(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 impl Participant {
