@@ -38,7 +38,15 @@ pub enum ClientRequest {
     SetRtpCapabilities { rtp_capabilities: RtpCapabilities },
     CreateTransport { direction: Direction },
     ConnectTransport { transport_id: TransportId, dtls_parameters: DtlsParameters },
-    Produce { transport_id: TransportId, kind: MediaKind, rtp_parameters: RtpParameters },
+    /// `source` says what is sent: `mic` (audio), `camera` (video), or `screen` (video,
+    /// or its audio); by default the microphone or the camera, by `kind`.
+    Produce {
+        transport_id: TransportId,
+        kind: MediaKind,
+        rtp_parameters: RtpParameters,
+        #[serde(default)]
+        source: Option<Source>,
+    },
     CloseProducer { producer_id: ProducerId },
     PauseProducer { producer_id: ProducerId },
     ResumeProducer { producer_id: ProducerId },
@@ -46,6 +54,35 @@ pub enum ClientRequest {
     ResumeConsumer { consumer_id: ConsumerId },
     /// A struct variant (not a unit one) so that stray fields are refused here too.
     Leave {},
+}
+
+/// What a producer sends. A participant has at most one producer of each source and
+/// kind: a microphone, a camera, a shared screen (and that screen's audio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Mic,
+    Camera,
+    Screen,
+}
+
+impl Source {
+    /// The source a producer of `kind` is when the client does not say.
+    pub fn default_for(kind: MediaKind) -> Source {
+        match kind {
+            MediaKind::Audio => Source::Mic,
+            MediaKind::Video => Source::Camera,
+        }
+    }
+
+    /// Whether a producer of `kind` can be this source.
+    pub fn carries(self, kind: MediaKind) -> bool {
+        match self {
+            Source::Mic => kind == MediaKind::Audio,
+            Source::Camera => kind == MediaKind::Video,
+            Source::Screen => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -94,6 +131,15 @@ pub struct ParticipantView {
     pub audio: bool,
     /// Has an unmuted camera.
     pub video: bool,
+    /// Shares their screen now.
+    pub screen: bool,
+}
+
+/// The screen share on everyone's stage (one per room at a time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScreenShareView {
+    pub participant_id: String,
+    pub name: String,
 }
 
 /// The recording running in a room, as every participant and the rooms API see it.
@@ -110,6 +156,7 @@ pub struct ProducerView {
     pub producer_id: ProducerId,
     pub participant_id: String,
     pub kind: MediaKind,
+    pub source: Source,
     pub paused: bool,
 }
 
@@ -165,6 +212,9 @@ pub enum ServerMessage {
     ProducerResumed { v: u32, producer_id: ProducerId, participant_id: String },
     /// The consumer's producer closed (its owner left or stopped the device).
     ConsumerClosed { v: u32, consumer_id: ConsumerId, producer_id: ProducerId },
+    /// The server closed one of your producers: your screen share, because someone
+    /// else started one (`reason` says who, for people).
+    ProducerClosed { v: u32, producer_id: ProducerId, reason: String },
     /// The stage changed hands. `since`: where the new turn began (its first word, or
     /// the end of an overlap), in Unix milliseconds on the server's clock; the live
     /// stage moves now all the same, and a recording cuts there.

@@ -3,7 +3,7 @@
 //! the speaker detection; each member's transports and consumers belong to their
 //! WebSocket session (`session.rs`), so they close with it.
 use crate::media::WorkerPool;
-use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge};
+use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge, ScreenShareView, Source};
 use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -95,6 +95,9 @@ pub enum RoomEvent {
     ProducerPaused { producer_id: ProducerId, participant_id: ParticipantId },
     ProducerResumed { producer_id: ProducerId, participant_id: ParticipantId },
     ProducerClosed { producer_id: ProducerId },
+    /// The server closed `participant_id`'s screen share (someone else shared); only
+    /// its owner is told, with `reason`, besides everyone's `ProducerClosed`.
+    ShareStopped { participant_id: ParticipantId, producer_id: ProducerId, reason: String },
     /// The stage changed hands. `since`: where the turn began (its first word, or the
     /// end of an overlap; docs/speaker-detection.md); `decided`: when the detector was
     /// sure. Both in Unix milliseconds on the server's clock.
@@ -109,13 +112,23 @@ struct Member {
     name: String,
     client_id: Option<String>,
     producers: Vec<Producer>,
+    /// What each producer sends (one of each source and kind).
+    sources: HashMap<ProducerId, Source>,
     /// Fired when a newer session of the same client replaces this one.
     kick: Option<oneshot::Sender<Kick>>,
 }
 
 impl Member {
-    fn has_live(&self, kind: MediaKind) -> bool {
-        self.producers.iter().any(|p| p.kind() == kind && !p.paused())
+    fn source_of(&self, producer: &Producer) -> Source {
+        self.sources.get(&producer.id()).copied().unwrap_or_else(|| Source::default_for(producer.kind()))
+    }
+
+    fn producer(&self, source: Source, kind: MediaKind) -> Option<&Producer> {
+        self.producers.iter().find(|p| p.kind() == kind && self.source_of(p) == source)
+    }
+
+    fn has_live(&self, source: Source, kind: MediaKind) -> bool {
+        self.producer(source, kind).is_some_and(|p| !p.paused())
     }
 }
 
@@ -144,9 +157,15 @@ impl RoomState {
         self.member(id).map(|m| ParticipantView {
             id: id.to_string(),
             name: m.name.clone(),
-            audio: m.has_live(MediaKind::Audio),
-            video: m.has_live(MediaKind::Video),
+            audio: m.has_live(Source::Mic, MediaKind::Audio),
+            video: m.has_live(Source::Camera, MediaKind::Video),
+            screen: m.producer(Source::Screen, MediaKind::Video).is_some(),
         })
+    }
+
+    /// The screen share on stage: the (only) screen video producer of the room.
+    fn screen_share(&self) -> Option<(ParticipantId, ProducerId, String)> {
+        self.members.iter().find_map(|(id, m)| m.producer(Source::Screen, MediaKind::Video).map(|p| (id.clone(), p.id(), m.name.clone())))
     }
 }
 
@@ -182,6 +201,8 @@ pub struct RoomView {
     pub id: RoomId,
     pub participants: Vec<ParticipantView>,
     pub active_speaker: Option<ParticipantId>,
+    /// The screen share on everyone's stage, if any.
+    pub screen_share: Option<ScreenShareView>,
     /// The running recording, if any.
     pub recording: Option<RecordingBadge>,
 }
@@ -193,6 +214,7 @@ pub struct MediaSource {
     pub participant_id: ParticipantId,
     pub name: String,
     pub kind: MediaKind,
+    pub source: Source,
     pub paused: bool,
 }
 
@@ -322,10 +344,10 @@ impl Room {
         let producers = state
             .members
             .iter()
-            .flat_map(|(id, m)| m.producers.iter().map(move |p| producer_view(id, p)))
+            .flat_map(|(id, m)| m.producers.iter().map(move |p| producer_view(id, p, m.source_of(p))))
             .collect();
         let active_speaker = state.detector.active_speaker().cloned();
-        state.members.push((participant_id.clone(), Member { name, client_id, producers: Vec::new(), kick: Some(kick_tx) }));
+        state.members.push((participant_id.clone(), Member { name, client_id, producers: Vec::new(), sources: HashMap::new(), kick: Some(kick_tx) }));
         let view = state.view(&participant_id).expect("just added");
         self.emit(RoomEvent::Joined(view));
         tracing::info!(room = %self.id, participant = %participant_id, "joined");
@@ -368,8 +390,12 @@ impl Room {
         tracing::info!(room = %self.id, participant = %id, "left");
     }
 
-    pub async fn add_producer(&self, participant_id: &str, producer: Producer) -> Result<(), String> {
-        let tap = if producer.kind() == MediaKind::Audio {
+    /// Adds a member's producer of `source`. A screen share takes the stage: another
+    /// member's share is closed, and they are told why.
+    pub async fn add_producer(&self, participant_id: &str, producer: Producer, source: Source) -> Result<(), String> {
+        // Only microphones speak: a shared screen's audio (a video playing) never makes
+        // its sharer the speaker.
+        let tap = if producer.kind() == MediaKind::Audio && source == Source::Mic {
             let options = RtpObserverAddProducerOptions::new(producer.id());
             self.audio_observer.add_producer(options.clone()).await.map_err(|e| e.to_string())?;
             self.speaker_observer.add_producer(options).await.map_err(|e| e.to_string())?;
@@ -378,9 +404,18 @@ impl Room {
             None
         };
         let mut state = self.state.lock();
-        let view = producer_view(participant_id, &producer);
-        if producer.kind() == MediaKind::Audio {
+        let view = producer_view(participant_id, &producer, source);
+        if producer.kind() == MediaKind::Audio && source == Source::Mic {
             state.audio_producers.insert(producer.id(), participant_id.to_string());
+        }
+        if source == Source::Screen && producer.kind() == MediaKind::Video {
+            if let Some((owner, previous, _)) = state.screen_share().filter(|(owner, ..)| owner != participant_id) {
+                let by = state.member(participant_id).map_or_else(String::new, |m| m.name.clone());
+                self.close_producer_locked(&mut state, &owner, previous);
+                let reason = format!("{by} started sharing their screen, which replaced yours");
+                self.emit(RoomEvent::ShareStopped { participant_id: owner.clone(), producer_id: previous, reason });
+                tracing::info!(room = %self.id, participant = %owner, by = %participant_id, "screen share taken over");
+            }
         }
         if let Some(tap) = tap {
             state.level_taps.insert(producer.id(), tap);
@@ -388,6 +423,7 @@ impl Room {
         let Some(member) = state.member_mut(participant_id) else {
             return Err("not in the room".into());
         };
+        member.sources.insert(producer.id(), source);
         member.producers.push(producer);
         self.emit(RoomEvent::NewProducer(view));
         if let Some(updated) = state.view(participant_id) {
@@ -422,10 +458,10 @@ impl Room {
         Ok(consumer)
     }
 
-    /// The member's producer of this kind, if any (one camera and one mic each).
-    pub fn producers_of_kind(&self, participant_id: &str, kind: MediaKind) -> Option<ProducerId> {
+    /// The member's producer of this source and kind, if any (one of each).
+    pub fn producer_of_source(&self, participant_id: &str, source: Source, kind: MediaKind) -> Option<ProducerId> {
         let state = self.state.lock();
-        state.member(participant_id)?.producers.iter().find(|p| p.kind() == kind).map(Producer::id)
+        state.member(participant_id)?.producer(source, kind).map(Producer::id)
     }
 
     /// The producer of this member, if it is theirs.
@@ -439,7 +475,8 @@ impl Room {
         let mut state = self.state.lock();
         let (producer_id, participant) = (producer.id(), participant_id.to_string());
         if producer.paused() {
-            if producer.kind() == MediaKind::Audio {
+            let is_mic = state.member(participant_id).is_some_and(|m| m.source_of(producer) == Source::Mic);
+            if is_mic {
                 state.detector.mute(Instant::now(), &participant);
             }
             self.emit(RoomEvent::ProducerPaused { producer_id, participant_id: participant });
@@ -454,21 +491,25 @@ impl Room {
 
     pub fn close_producer(&self, participant_id: &str, producer_id: ProducerId) -> bool {
         let mut state = self.state.lock();
+        self.close_producer_locked(&mut state, participant_id, producer_id)
+    }
+
+    fn close_producer_locked(&self, state: &mut RoomState, participant_id: &str, producer_id: ProducerId) -> bool {
         let Some(member) = state.member_mut(participant_id) else { return false };
         let Some(index) = member.producers.iter().position(|p| p.id() == producer_id) else { return false };
         let producer = member.producers.remove(index);
-        let kind = producer.kind();
+        let source = member.sources.remove(&producer_id).unwrap_or_else(|| Source::default_for(producer.kind()));
         drop(producer);
         state.audio_producers.remove(&producer_id);
         state.level_taps.remove(&producer_id);
-        if kind == MediaKind::Audio {
+        if source == Source::Mic {
             state.detector.mute(Instant::now(), &participant_id.to_string());
         }
         self.emit(RoomEvent::ProducerClosed { producer_id });
         if let Some(updated) = state.view(participant_id) {
             self.emit(RoomEvent::Updated(updated));
         }
-        self.emit_speaker_events(&mut state);
+        self.emit_speaker_events(state);
         true
     }
 
@@ -483,6 +524,7 @@ impl Room {
             id: self.id.clone(),
             participants: state.members.iter().filter_map(|(id, _)| state.view(id)).collect(),
             active_speaker: state.detector.active_speaker().cloned(),
+            screen_share: state.screen_share().map(|(participant_id, _, name)| ScreenShareView { participant_id, name }),
             recording: state.recording.clone(),
         }
     }
@@ -495,7 +537,7 @@ impl Room {
             .members
             .iter()
             .flat_map(|(id, m)| {
-                m.producers.iter().map(move |p| MediaSource { producer_id: p.id(), participant_id: id.clone(), name: m.name.clone(), kind: p.kind(), paused: p.paused() })
+                m.producers.iter().map(move |p| MediaSource { producer_id: p.id(), participant_id: id.clone(), name: m.name.clone(), kind: p.kind(), source: m.source_of(p), paused: p.paused() })
             })
             .collect();
         let speaking = state.members.iter().map(|(id, _)| id).filter(|id| state.detector.is_speaking(id)).cloned().collect();
@@ -566,11 +608,12 @@ pub fn unix_ms_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn producer_view(participant_id: &str, producer: &Producer) -> ProducerView {
+fn producer_view(participant_id: &str, producer: &Producer, source: Source) -> ProducerView {
     ProducerView {
         producer_id: producer.id(),
         participant_id: participant_id.to_string(),
         kind: producer.kind(),
+        source,
         paused: producer.paused(),
     }
 }

@@ -304,21 +304,25 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
                 .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot connect the transport: {e}")))?;
             Ok(ResponseData::Empty {})
         }
-        ClientRequest::Produce { transport_id, kind, rtp_parameters } => {
+        ClientRequest::Produce { transport_id, kind, rtp_parameters, source } => {
             let (direction, transport) = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
             if *direction != Direction::Send {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
             }
             check_rtp_parameters(kind, &rtp_parameters)?;
-            if let Some(existing) = m.room.producers_of_kind(&m.participant_id, kind) {
-                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {kind:?} (producer {existing}): close it first")));
+            let source = source.unwrap_or_else(|| Source::default_for(kind));
+            if !source.carries(kind) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {source:?} producer cannot send {kind:?}")));
+            }
+            if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
                 .await
                 .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
             let producer_id = producer.id();
-            m.room.add_producer(&m.participant_id, producer).await.map_err(|e| internal("adding the producer", e))?;
+            m.room.add_producer(&m.participant_id, producer, source).await.map_err(|e| internal("adding the producer", e))?;
             Ok(ResponseData::Produced { producer_id })
         }
         ClientRequest::PauseProducer { producer_id } => {
@@ -428,6 +432,8 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::Speaking(participant_id, speaking) => ServerMessage::Speaking { v, participant_id, speaking },
         RoomEvent::Levels(levels) => ServerMessage::Levels { v, levels: levels.as_ref().clone() },
         RoomEvent::Recording { recording, error } => ServerMessage::Recording { v, recording, error },
+        RoomEvent::ShareStopped { participant_id, producer_id, reason } if participant_id == m.participant_id => ServerMessage::ProducerClosed { v, producer_id, reason },
+        RoomEvent::ShareStopped { .. } => return Flow::Continue,
     };
     reply(socket, message).await
 }

@@ -1,5 +1,6 @@
 //! The signaling WebSocket against the real server: bad input, validation, limits,
-//! lost connections, mute, and that 50 join/leave cycles leave no mediasoup object.
+//! lost connections, mute, screen shares (one on stage), and that 50 join/leave cycles
+//! leave no mediasoup object.
 mod common;
 
 use common::ws::Client;
@@ -183,4 +184,75 @@ async fn fifty_join_leave_cycles_leave_no_mediasoup_objects() {
         assert!(Instant::now() < deadline, "objects left after everyone left: {dump}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Joins `room` with a send transport; returns (client, participant id, transport id).
+async fn join_sender(server: &Server, room: &str, name: &str) -> (Client, String, Value) {
+    let mut c = Client::connect(&server.base_url, room).await;
+    let joined = c.ok("join", json!({"name": name})).await;
+    let me = joined["participant_id"].as_str().unwrap().to_string();
+    c.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    let send = c.ok("create_transport", json!({"direction": "send"})).await;
+    let dtls = json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "82:5A:68:3D:36:C3:0A:DE:AF:E7:32:43:D2:88:83:57:AC:2D:65:E5:80:C4:B6:FB:AF:1A:A0:21:9F:6D:0C:AD"}]});
+    c.ok("connect_transport", json!({"transport_id": send["transport_id"], "dtls_parameters": dtls})).await;
+    (c, me, send["transport_id"].clone())
+}
+
+/// A VP8 `produce` body on `transport` (with `source`, unless `None`).
+fn vp8(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
+    let mut body = json!({"transport_id": transport, "kind": "video", "rtp_parameters": {
+        "mid": ssrc.to_string(),
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {}, "rtcpFeedback": []}],
+        "headerExtensions": [],
+        "encodings": [{"ssrc": ssrc}],
+        "rtcp": {"cname": "c", "reducedSize": true}
+    }});
+    if let Some(source) = source {
+        body["source"] = json!(source);
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
+    let server = Server::start(&["--workers", "1"]);
+    let (mut ada, ada_id, ada_send) = join_sender(&server, "share", "Ada").await;
+    let (mut bob, bob_id, bob_send) = join_sender(&server, "share", "Bob").await;
+    // A camera and a screen at once; a second screen, or a source of the wrong kind, is
+    // refused.
+    ada.ok("produce", vp8(&ada_send, 2001, None)).await;
+    let camera = bob.event("new_producer").await;
+    assert_eq!(camera["producer"]["source"], "camera", "{camera}");
+    let screen = ada.ok("produce", vp8(&ada_send, 2002, Some("screen"))).await;
+    let announced = bob.event("new_producer").await;
+    assert_eq!((announced["producer"]["source"].as_str(), announced["producer"]["producer_id"].clone()), (Some("screen"), screen["producer_id"].clone()), "{announced}");
+    let r = ada.request("produce", vp8(&ada_send, 2003, Some("screen"))).await;
+    assert_eq!(r["error"]["code"], "bad_request", "a second screen: {r}");
+    let r = ada.request("produce", vp8(&ada_send, 2004, Some("mic"))).await;
+    assert_eq!(r["error"]["code"], "bad_request", "video as a microphone: {r}");
+    let r = ada.request("produce", vp8(&ada_send, 2005, Some("projector"))).await;
+    assert_eq!(r["error"]["code"], "bad_request", "an unknown source: {r}");
+    let (status, room) = get(&server, "/api/rooms/share");
+    assert_eq!(status, 200);
+    assert_eq!(room["screen_share"], json!({"participant_id": ada_id, "name": "Ada"}), "{room}");
+    let ada_view = room["participants"].as_array().unwrap().iter().find(|p| p["id"] == ada_id.as_str()).unwrap().clone();
+    assert_eq!((ada_view["screen"].as_bool(), ada_view["video"].as_bool()), (Some(true), Some(true)), "{ada_view}");
+
+    // Bob shares: his share takes the stage, and Ada is told hers was closed, and why.
+    let bobs = bob.ok("produce", vp8(&bob_send, 3001, Some("screen"))).await;
+    let closed = ada.event("producer_closed").await;
+    assert_eq!(closed["producer_id"], screen["producer_id"], "{closed}");
+    assert!(closed["reason"].as_str().unwrap().contains("Bob"), "{closed}");
+    let (_, room) = get(&server, "/api/rooms/share");
+    assert_eq!(room["screen_share"], json!({"participant_id": bob_id, "name": "Bob"}), "{room}");
+    let ada_view = room["participants"].as_array().unwrap().iter().find(|p| p["id"] == ada_id.as_str()).unwrap().clone();
+    assert_eq!((ada_view["screen"].as_bool(), ada_view["video"].as_bool()), (Some(false), Some(true)), "her camera stays: {ada_view}");
+    // Bob stops: nobody shares.
+    bob.ok("close_producer", json!({"producer_id": bobs["producer_id"]})).await;
+    let (_, room) = get(&server, "/api/rooms/share");
+    assert_eq!(room["screen_share"], Value::Null, "{room}");
+    // Ada may share again.
+    ada.ok("produce", vp8(&ada_send, 2006, Some("screen"))).await;
+    let (_, room) = get(&server, "/api/rooms/share");
+    assert_eq!(room["screen_share"]["participant_id"], ada_id.as_str());
 }

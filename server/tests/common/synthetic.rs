@@ -85,10 +85,10 @@ impl Participant {
         let seed = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
         let (audio_ssrc, video_ssrc) = (seed | 1, seed & !1);
         let audio = transport.produce(ProducerOptions::new(MediaKind::Audio, opus_parameters(audio_ssrc))).await.expect("producing audio");
-        room.add_producer(&joined.participant_id, audio).await.expect("adding audio");
+        room.add_producer(&joined.participant_id, audio, server::protocol::Source::Mic).await.expect("adding audio");
         if options.camera != Camera::None {
             let video = transport.produce(ProducerOptions::new(MediaKind::Video, vp8_parameters(video_ssrc))).await.expect("producing video");
-            room.add_producer(&joined.participant_id, video).await.expect("adding video");
+            room.add_producer(&joined.participant_id, video, server::protocol::Source::Camera).await.expect("adding video");
         }
         let downlink = if options.mesh { Some(receive_everyone(&room, &joined.participant_id).await) } else { None };
         let speaking = Arc::new(AtomicBool::new(false));
