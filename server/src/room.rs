@@ -408,6 +408,9 @@ impl Room {
         if producer.kind() == MediaKind::Audio && source == Source::Mic {
             state.audio_producers.insert(producer.id(), participant_id.to_string());
         }
+        if state.member(participant_id).is_none() {
+            return Err("not in the room".into());
+        }
         if source == Source::Screen && producer.kind() == MediaKind::Video {
             if let Some((owner, previous, _)) = state.screen_share().filter(|(owner, ..)| owner != participant_id) {
                 let by = state.member(participant_id).map_or_else(String::new, |m| m.name.clone());
