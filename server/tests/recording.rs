@@ -45,6 +45,30 @@ async fn setup(size: (u32, u32)) -> Setup {
     Setup { rooms, recorder, dir, pool }
 }
 
+/// The HTTP API of the setup's rooms and recorder, called in process.
+struct Api {
+    app: axum::Router,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Api {
+    fn new(s: &Setup) -> Api {
+        let (_shutdown, shutdown) = tokio::sync::watch::channel(false);
+        let state = Arc::new(server::http::AppState::new(Arc::clone(&s.pool), Arc::clone(&s.rooms), Arc::clone(&s.recorder), shutdown, server::http::Security::in_process()));
+        Api { app: server::http::router(state), _shutdown }
+    }
+
+    /// One request with a JSON body (empty: none); the status and the JSON answer.
+    async fn call(&self, method: &'static str, uri: String, body: String) -> (u16, serde_json::Value) {
+        use tower::ServiceExt;
+        let request = axum::http::Request::builder().method(method).uri(uri).header("content-type", "application/json").body(axum::body::Body::from(body)).unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+}
+
 fn close(a: [u8; 3], b: [u8; 3]) -> bool {
     (0..3).map(|i| (f32::from(a[i]) - f32::from(b[i])).powi(2)).sum::<f32>().sqrt() < 40.0
 }
@@ -238,22 +262,10 @@ async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
-    use tower::ServiceExt;
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "busy", "Alice", Some(RED), 440.0).await;
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let state = Arc::new(server::http::AppState::new(Arc::clone(&s.pool), Arc::clone(&s.rooms), Arc::clone(&s.recorder), shutdown, server::http::Security::in_process()));
-    let app = server::http::router(state);
-    let call = |method: &str, uri: String| {
-        let request = axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap();
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await.unwrap();
-            let status = response.status().as_u16();
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
-        }
-    };
+    let api = Api::new(&s);
+    let call = |method: &'static str, uri: String| api.call(method, uri, String::new());
     let (status, started) = call("POST", "/api/rooms/busy/recording".into()).await;
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_string();
@@ -280,23 +292,11 @@ async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running() {
-    use tower::ServiceExt;
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "layouts", "Alice", Some(RED), 440.0).await;
     let bob = Participant::join(&s.rooms, "layouts", "Bob", Some(BLUE), 660.0).await;
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let state = Arc::new(server::http::AppState::new(Arc::clone(&s.pool), Arc::clone(&s.rooms), Arc::clone(&s.recorder), shutdown, server::http::Security::in_process()));
-    let app = server::http::router(state);
-    let call = |method: &str, uri: &str, body: &str| {
-        let request = axum::http::Request::builder().method(method).uri(uri).header("content-type", "application/json").body(axum::body::Body::from(body.to_string())).unwrap();
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await.unwrap();
-            let status = response.status().as_u16();
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
-        }
-    };
+    let api = Api::new(&s);
+    let call = |method: &'static str, uri: &str, body: &str| api.call(method, uri.to_string(), body.to_string());
     // Bad bodies are refused before anything starts.
     for bad in [r#"{"layout": "mosaic"}"#, r#"{"layout": "grid", "extra": 1}"#, "grid", r#"{"layout": 3}"#] {
         let (status, body) = call("POST", "/api/rooms/layouts/recording", bad).await;
