@@ -162,6 +162,8 @@ pub struct Engine {
     mixer: Mixer<u32>,
     stage: Stage<String>,
     layout: Layout<String>,
+    /// The waiting card's title (the room's name), made once.
+    waiting_title: String,
     /// Layout changes not rendered yet: (from when, ms of the recording; what).
     layout_events: VecDeque<(u64, LayoutEvent)>,
     /// Speaker changes not rendered yet, in the order of their cuts.
@@ -212,6 +214,7 @@ impl Engine {
             layout_changes: Vec::new(),
         };
         let layout = Layout::new(cfg.layout, cfg.video.width, cfg.video.height);
+        let waiting_title = format!("{} \u{2014} waiting for someone to speak", cfg.room);
         let mut engine = Self {
             cfg,
             start: now,
@@ -226,6 +229,7 @@ impl Engine {
             mixer: Mixer::new(),
             stage: Stage::new(),
             layout,
+            waiting_title,
             layout_events: VecDeque::new(),
             cuts: VecDeque::new(),
             sending: HashMap::new(),
@@ -580,7 +584,6 @@ impl Engine {
             // Nothing changed (the cameras' rate is below ours): the same picture again.
             return Ok(writer.write_video(self.composer.last())?);
         }
-        let title = format!("{} \u{2014} waiting for someone to speak", self.cfg.room);
         let name_of = |p: &String| self.names.get(p).map_or("", String::as_str);
         let mut drawn = Vec::with_capacity(tiles.len());
         for (tile, (_, marked, content)) in tiles.iter().zip(&key.0) {
@@ -590,7 +593,7 @@ impl Engine {
                     _ => compose::Stage::Card { name: name_of(p) },
                 },
                 TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) },
-                TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &title },
+                TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &self.waiting_title },
                 // No screen share reaches a recording yet: its sharer's card.
                 TileKey::Screen(p) => compose::Stage::Card { name: name_of(p) },
             };
