@@ -1,15 +1,16 @@
 //! The control channel between the server and a compositor process: one JSON object
 //! per line, the server writing to the compositor's stdin and reading its stdout.
-//! Every message carries the protocol's version, `"v": 2`; a line of any other version
+//! Every message carries the protocol's version, `"v": 3`; a line of any other version
 //! is refused as such (the two ends are from different builds), before its fields are
 //! read. Media never goes this way: it arrives as RTP on the UDP port the compositor
 //! reports in `ready`.
 //!
 //! Version 2 (issue #11) added `since` and `decided` to `speaker`: a recording cuts
-//! where the turn began, not when the message arrives.
+//! where the turn began, not when the message arrives. Version 3 (issue #12) added
+//! `screen` to a source: a shared screen is framed as a share, not as a camera.
 use serde::{Deserialize, Serialize};
 
-pub const CONTROL_VERSION: u32 = 2;
+pub const CONTROL_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +41,10 @@ pub struct Source {
     /// come, and a speaker whose video is paused gets their name card at once.
     #[serde(default)]
     pub paused: bool,
+    /// A video source that is a shared screen (the share layout shows it), not a camera.
+    /// The screen's audio, if any, is mixed like any other.
+    #[serde(default)]
+    pub screen: bool,
 }
 
 /// Server to compositor.
@@ -127,22 +132,23 @@ mod tests {
                 payload_type: 101,
                 clock_rate: 90_000,
                 paused: false,
+                screen: true,
             }],
         };
         let line = to_line(&sources);
         assert_eq!(line.matches('\n').count(), 1, "one line even when a name holds a newline");
         assert_eq!(from_line::<ToCompositor>(&line).unwrap(), sources);
         let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123, started_at: "2026-12-02T16:08:08.123Z".into() };
-        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":2,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
+        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":3,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
         assert_eq!(from_line::<FromCompositor>(&to_line(&ready)).unwrap(), ready);
-        let speaker = ToCompositor::Speaker { v: 2, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
-        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":2,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
+        let speaker = ToCompositor::Speaker { v: 3, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
+        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":3,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
         assert_eq!(from_line::<ToCompositor>(&to_line(&speaker)).unwrap(), speaker);
     }
 
     #[test]
     fn bad_lines_are_errors_that_say_why() {
-        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":2}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":2,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}"] {
+        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":3}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":3,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":3,\"participant_id\":null}"] {
             let err = from_line::<ToCompositor>(bad).unwrap_err().to_string();
             assert!(err.starts_with("bad control message"), "{err}");
         }
@@ -150,9 +156,9 @@ mod tests {
 
     #[test]
     fn another_version_is_refused_as_such() {
-        // A version 1 speaker message (no `since`) is refused for its version, not for
+        // A version 2 speaker message is refused for its version, not for
         // a missing field, and so is a future one.
-        for (line, got) in [("{\"type\":\"speaker\",\"v\":1,\"participant_id\":null}", 1), ("{\"type\":\"stop\",\"v\":3}", 3)] {
+        for (line, got) in [("{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}", 2), ("{\"type\":\"stop\",\"v\":4}", 4)] {
             let err = from_line::<ToCompositor>(line).unwrap_err();
             assert!(matches!(err, ControlError::Version { got: g } if g == got), "{err}");
             let text = err.to_string();

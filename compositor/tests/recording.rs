@@ -279,3 +279,40 @@ fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_tak
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!((changes[0].0 as i64 - 4000).abs() <= 60 && changes[0].1 == LayoutKind::Speaker, "{changes:?}");
 }
+
+#[test]
+fn a_screen_share_fills_the_frame_with_the_speaker_in_the_corner_and_ends_with_the_share() {
+    // Carol shares a yellow screen from 1.5 s to 5 s while Alice, then Bob, speak.
+    const YELLOW: [u8; 3] = [230, 200, 30];
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 3000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(3000, 7000)];
+    let mut carol = Person::new("c3", "Carol", GREEN, 550.0);
+    carol.shares = vec![(1500, 5000, YELLOW)];
+    let decisions = [Decision::after(500, 800, "a1"), Decision::after(3000, 800, "b2")];
+    let out = record_layouts("share", vec![alice, bob, carol], &decisions, 7000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Speaker, &[]);
+    // The share's upper left (away from the corner), and the corner's picture.
+    let patches = compositor::review::probe::video_patches(&out.path, &[(0.3, 0.3), (0.875, 0.8)]).unwrap();
+    let at = |t_ms: u64| -> Vec<[u8; 3]> { patches.iter().find(|(t, _)| *t >= t_ms).expect("a frame then").1.clone() };
+    for t in (1800..2900).step_by(100) {
+        let p = at(t);
+        assert!(close(p[0], YELLOW) && close(p[1], RED), "at {t} ms the share with Alice in the corner: {p:?}");
+    }
+    for t in (3300..4900).step_by(100) {
+        let p = at(t);
+        assert!(close(p[0], YELLOW) && close(p[1], BLUE), "at {t} ms the share with Bob (the speaker now) in the corner: {p:?}");
+    }
+    for t in [1000, 1300, 5100, 5500, 6500] {
+        let p = at(t);
+        let speaker = if t < 3000 { RED } else { BLUE };
+        assert!(close(p[0], speaker) && close(p[1], speaker), "at {t} ms no share, the speaker full frame: {p:?}");
+    }
+    // The sidecar has the share, from its first picture to its end, in the file's time.
+    let shares = &out.sidecar.screen_shares;
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    let share = &shares[0];
+    assert_eq!((share.participant_id.as_str(), share.name.as_str()), ("c3", "Carol"));
+    assert!((1500..1700).contains(&share.start_ms), "{share:?}");
+    assert!(share.end_ms.is_some_and(|e| (5000..5100).contains(&e)), "{share:?}");
+}

@@ -25,6 +25,8 @@ const FLOWING_WITHIN: Duration = Duration::from_secs(1);
 
 pub struct Camera {
     pub participant: String,
+    /// A shared screen rather than a camera (the share layout shows it).
+    pub screen: bool,
     ssrc: u32,
     payload_type: u8,
     jitter: JitterBuffer,
@@ -40,9 +42,10 @@ pub struct Camera {
 }
 
 impl Camera {
-    pub fn new(participant: String, ssrc: u32, payload_type: u8, codec: Codec, jitter_delay: Duration) -> Result<Self, ffmpeg_next::Error> {
+    pub fn new(participant: String, screen: bool, ssrc: u32, payload_type: u8, codec: Codec, jitter_delay: Duration) -> Result<Self, ffmpeg_next::Error> {
         Ok(Self {
             participant,
+            screen,
             ssrc,
             payload_type,
             jitter: JitterBuffer::new(jitter_delay),

@@ -26,7 +26,7 @@ use crate::input::depacketize::Codec;
 use crate::sound::mixer::Mixer;
 use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::input::rtp::{self, RtpPacket};
-use crate::output::sidecar::{self, LayoutChange, Participant, Sidecar, Status};
+use crate::output::sidecar::{self, LayoutChange, Participant, ScreenShare, Sidecar, Status};
 use crate::picture::layout::{Fill, Layout, LayoutKind, Rect};
 use crate::picture::stage::{Show, Stage};
 use crate::output::timeline::Timeline;
@@ -102,6 +102,14 @@ pub struct Summary {
     pub size_bytes: u64,
 }
 
+/// A screen picture's identity for the composer's cache: its sharer and time.
+fn screen_id(participant: &str, at_ms: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (participant, at_ms).hash(&mut h);
+    h.finish()
+}
+
 /// The level of samples in dBFS (RMS; -100 for silence).
 fn level_dbfs(samples: &[f32]) -> f32 {
     let mean = samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32;
@@ -138,13 +146,16 @@ const SPEAKING_BORDER_RGB: [u8; 3] = [0x3d, 0xd6, 0x8c];
 enum TileKey {
     Stage(Show<String>, Option<u64>),
     Camera(String, Option<u64>),
-    Screen(String),
+    /// A sharer's screen, and the time of its picture.
+    Screen(String, u64),
 }
 
-/// A change of the frame's layout not rendered yet: who is present, or the layout.
+/// A change of the frame's layout not rendered yet: who is present, the layout, or
+/// whose screen share is live (it shows once its first picture is decoded).
 enum LayoutEvent {
     Present(Vec<String>),
     Kind(LayoutKind),
+    Share(Option<String>),
 }
 
 pub struct Engine {
@@ -174,6 +185,12 @@ pub struct Engine {
     sending_changes: VecDeque<SendingChange>,
     /// The newest due picture of each participant.
     current: HashMap<String, (u64, frame::Video)>,
+    /// The newest due picture of each shared screen, by sharer.
+    screens: HashMap<String, (u64, frame::Video)>,
+    /// Whose share the source map names (from when the output gets there).
+    share_live: Option<String>,
+    /// Whose share the source map last named (to notice changes).
+    share_mapped: Option<String>,
     timeline: Timeline,
     composer: Composer,
     writer: Option<Mp4Writer>,
@@ -212,6 +229,7 @@ impl Engine {
             voices: Vec::new(),
             layout: cfg.layout,
             layout_changes: Vec::new(),
+            screen_shares: Vec::new(),
         };
         let layout = Layout::new(cfg.layout, cfg.video.width, cfg.video.height);
         let waiting_title = format!("{} \u{2014} waiting for someone to speak", cfg.room);
@@ -235,6 +253,9 @@ impl Engine {
             sending: HashMap::new(),
             sending_changes: VecDeque::new(),
             current: HashMap::new(),
+            screens: HashMap::new(),
+            share_live: None,
+            share_mapped: None,
             timeline: Timeline::new(),
             composer,
             writer: Some(writer),
@@ -355,7 +376,7 @@ impl Engine {
             match (source.kind, source.codec) {
                 (MediaKind::Video, codec @ (control::Codec::Vp8 | control::Codec::H264)) => {
                     let codec = if codec == control::Codec::Vp8 { Codec::Vp8 } else { Codec::H264 };
-                    match Camera::new(source.participant_id.clone(), *ssrc, source.payload_type, codec, JITTER_DELAY) {
+                    match Camera::new(source.participant_id.clone(), source.screen, *ssrc, source.payload_type, codec, JITTER_DELAY) {
                         Ok(camera) => {
                             self.video.insert(*ssrc, camera);
                         }
@@ -377,7 +398,7 @@ impl Engine {
         // re-created, its owner gone) is held like a stopped one: until its pictures go
         // stale, or another speaker shows.
         let mut sending: HashMap<String, bool> = HashMap::new();
-        for source in new.values().filter(|s| s.kind == MediaKind::Video) {
+        for source in new.values().filter(|s| s.kind == MediaKind::Video && !s.screen) {
             *sending.entry(source.participant_id.clone()).or_default() |= !source.paused;
         }
         for (participant, on) in sending {
@@ -389,6 +410,13 @@ impl Engine {
         let present: Vec<String> =
             self.sidecar.participants.iter().map(|p| p.participant_id.clone()).filter(|p| new.values().any(|s| &s.participant_id == p)).collect();
         self.layout_events.push_back((now_ms, LayoutEvent::Present(present)));
+        // The share on stage: one at a time (the server sees to it; if two were named,
+        // the first listed).
+        let share = new.values().filter(|s| s.kind == MediaKind::Video && s.screen && !s.paused).map(|s| s.participant_id.clone()).min_by_key(|p| self.sidecar.participants.iter().position(|q| &q.participant_id == p));
+        if share != self.share_mapped {
+            self.share_mapped = share.clone();
+            self.layout_events.push_back((now_ms, LayoutEvent::Share(share)));
+        }
         self.sources = new;
         // Packets that came before their source was named.
         let named: Vec<u32> = self.pending.keys().copied().filter(|s| self.sources.contains_key(s)).collect();
@@ -549,6 +577,7 @@ impl Engine {
                     self.write_sidecar();
                 }
                 LayoutEvent::Kind(_) => {}
+                LayoutEvent::Share(sharer) => self.share_live = sharer,
             }
         }
         // A picture shows from the output frame nearest its time (not the next one), so
@@ -558,15 +587,24 @@ impl Engine {
         let horizon = t + 500 / u64::from(self.cfg.video.fps);
         for camera in self.video.values_mut() {
             for (at, picture) in camera.decode_until(horizon) {
-                self.stage.picture(&camera.participant, at);
-                self.current.insert(camera.participant.clone(), (at, picture));
+                if camera.screen {
+                    self.screens.insert(camera.participant.clone(), (at, picture));
+                } else {
+                    self.stage.picture(&camera.participant, at);
+                    self.current.insert(camera.participant.clone(), (at, picture));
+                }
             }
         }
         let retired: Vec<u32> = self.video.iter().filter(|(_, c)| c.retired_by(t)).map(|(ssrc, _)| *ssrc).collect();
         for ssrc in retired {
-            self.video.remove(&ssrc);
+            if let Some(camera) = self.video.remove(&ssrc) {
+                if camera.screen {
+                    self.screens.remove(&camera.participant);
+                }
+            }
             self.clock.remove_stream(ssrc);
         }
+        self.update_share(t);
         let before_show = self.stage.shown().clone();
         let before = before_show.participant().cloned();
         let show = self.stage.decide(t).clone();
@@ -594,8 +632,10 @@ impl Engine {
                 },
                 TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) },
                 TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &self.waiting_title },
-                // No screen share reaches a recording yet: its sharer's card.
-                TileKey::Screen(p) => compose::Stage::Card { name: name_of(p) },
+                TileKey::Screen(p, at) => match self.screens.get(p) {
+                    Some((_, picture)) => compose::Stage::Screen { picture, id: screen_id(p, *at) },
+                    None => compose::Stage::Card { name: name_of(p) },
+                },
             };
             // The grid marks the speaker's tile, as the web UI marks whoever speaks.
             let border = marked.then(|| compose::rgb_to_yuv(SPEAKING_BORDER_RGB));
@@ -607,7 +647,7 @@ impl Engine {
         // Only pictures of participants whose cameras still flow are needed past this
         // frame (and the shown one's, held).
         let shown = show.participant().cloned();
-        self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p));
+        self.current.retain(|p, _| Some(p) == shown.as_ref() || self.video.values().any(|v| &v.participant == p && !v.screen));
         Ok(())
     }
 
@@ -626,8 +666,30 @@ impl Engine {
                 let live = self.stage.has_live_video(p, t);
                 TileKey::Camera(p.clone(), self.current.get(p).filter(|_| live).map(|(at, _)| *at))
             }
-            Fill::Screen(p) => TileKey::Screen(p.clone()),
+            Fill::Screen(p) => TileKey::Screen(p.clone(), self.screens.get(p).map_or(0, |(at, _)| *at)),
         }
+    }
+
+    /// The share layout is on while a share is live and has a picture to show (from
+    /// its first decoded frame, not its announcement: no empty frame first), and ends
+    /// with the share. The sidecar and the encoder's quality follow.
+    fn update_share(&mut self, t: u64) {
+        let showing = self.share_live.clone().filter(|p| self.screens.contains_key(p));
+        if showing.as_ref() == self.layout.share() {
+            return;
+        }
+        let at = t + mp4::START_MS;
+        if let Some(open) = self.sidecar.screen_shares.last_mut().filter(|s| s.end_ms.is_none()) {
+            open.end_ms = Some(at);
+        }
+        if let Some(p) = &showing {
+            let name = self.names.get(p).cloned().unwrap_or_default();
+            self.sidecar.screen_shares.push(ScreenShare { start_ms: at, end_ms: None, participant_id: p.clone(), name });
+        }
+        tracing::info!(recording = %self.cfg.id, sharer = ?showing, at_ms = t, "screen share on the recording");
+        self.writer().set_share_quality(showing.is_some());
+        self.layout.set_share(showing);
+        self.write_sidecar();
     }
 
     /// Adds a mixed frame to the second it belongs to; a finished second goes into the
@@ -697,6 +759,9 @@ impl Engine {
         self.render_until(end)?;
         let duration_ms = self.writer().duration_ms();
         self.timeline.finish(duration_ms);
+        if let Some(open) = self.sidecar.screen_shares.last_mut().filter(|s| s.end_ms.is_none()) {
+            open.end_ms = Some(duration_ms);
+        }
         self.update_chapters(duration_ms);
         self.writer.take().expect("open").finish()?;
         self.sidecar.status = status;

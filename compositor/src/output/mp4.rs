@@ -26,6 +26,11 @@ const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
 pub const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
 pub const START_MS: u64 = START_US.div_ceil(1000);
 
+/// x264's constant rate factor for cameras (its default).
+const CRF: u32 = 23;
+/// … and while a screen share is on: finer, so that its text stays sharp.
+const SHARE_CRF: u32 = 17;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
     pub width: u32,
@@ -99,6 +104,9 @@ impl Mp4Writer {
         let mut options = Dictionary::new();
         options.set("preset", &settings.preset);
         options.set("tune", "zerolatency");
+        // Said explicitly (x264's default), so that `set_share_quality` can change it
+        // mid-stream: libx264 reconfigures when the option differs from its own.
+        options.set("crf", &CRF.to_string());
         options.set("forced-idr", "1");
         // No extra keyframes at scene changes (a speaker switch is one): keyframes stay
         // exactly one a second, where the highlight reel can cut without re-encoding.
@@ -159,6 +167,21 @@ impl Mp4Writer {
     /// The file's size on disk now.
     pub fn size_bytes(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    /// Raises the quality floor while a screen share is on (text must stay legible:
+    /// small glyphs on flat colour are what x264 blurs first at the camera's rate
+    /// factor), and lowers it again after. The share changes little from frame to
+    /// frame, so the better quality costs few bits.
+    pub fn set_share_quality(&mut self, share: bool) {
+        let crf = if share { SHARE_CRF } else { CRF };
+        let value = std::ffi::CString::new(crf.to_string()).expect("digits");
+        // SAFETY: the codec context is open and its priv_data is libx264's option
+        // struct, which has the "crf" option; av_opt_set copies the value.
+        let ret = unsafe { ffmpeg::ffi::av_opt_set((*self.video.as_mut_ptr()).priv_data, c"crf".as_ptr(), value.as_ptr(), 0) };
+        if ret < 0 {
+            tracing::warn!("cannot change the encoder's quality for a screen share: {}", ffmpeg::Error::from(ret));
+        }
     }
 
     /// The next video frame (YUV420P at the configured size), at the next 1/fps tick.

@@ -76,6 +76,19 @@ pub struct Sidecar {
     /// Every change of layout after the start, in the file's time.
     #[serde(default)]
     pub layout_changes: Vec<LayoutChange>,
+    /// Every screen share the file shows, in the file's time (`end_ms` is `None` while
+    /// the share is still on).
+    #[serde(default)]
+    pub screen_shares: Vec<ScreenShare>,
+}
+
+/// A stretch of the file that shows `participant_id`'s shared screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenShare {
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+    pub participant_id: String,
+    pub name: String,
 }
 
 fn default_layout() -> LayoutKind {
@@ -156,6 +169,7 @@ mod tests {
             voices: vec![1, 0],
             layout: LayoutKind::Grid,
             layout_changes: vec![LayoutChange { at_ms: 1500, layout: LayoutKind::Speaker }],
+            screen_shares: vec![ScreenShare { start_ms: 2000, end_ms: Some(3500), participant_id: "p1".into(), name: "Ada".into() }],
         }
     }
 

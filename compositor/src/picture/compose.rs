@@ -20,6 +20,10 @@ const WHITE_Y: u8 = 235;
 
 pub enum Stage<'a> {
     Video { picture: &'a frame::Video, name: &'a str },
+    /// A shared screen: fitted, never cropped, and unlabelled (the speaker's picture
+    /// over it carries the name). `id` names this picture (its sharer and time): the
+    /// same `id` in the same place as the frame before is not scaled again.
+    Screen { picture: &'a frame::Video, id: u64 },
     Card { name: &'a str },
     Waiting { title: &'a str },
 }
@@ -58,6 +62,11 @@ pub struct Composer {
     /// The output picture, drawn anew for each frame in the same memory (a 720p frame
     /// allocated per frame costs page faults, thirty times a second).
     canvas: frame::Video,
+    /// The canvas as it was after its first tile was a screen: (that screen's `id`, its
+    /// rectangle, the canvas). A share changes a few times a second while the picture
+    /// over it changes with every frame; copying this back costs a memcpy, where
+    /// scaling a 1080p screen again costs milliseconds.
+    backdrop: Option<(u64, Rect, frame::Video)>,
 }
 
 impl Composer {
@@ -66,7 +75,7 @@ impl Composer {
         let font = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default()).map_err(|e| ComposeError::Font(e.to_string()))?;
         let (width, height) = (width & !1, height & !1);
         let canvas = frame::Video::new(Pixel::YUV420P, width, height);
-        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas })
+        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas, backdrop: None })
     }
 
     /// Draws the next output picture, `stage` filling the frame, and lends it (to be
@@ -84,14 +93,45 @@ impl Composer {
             self.canvas = frame::Video::new(Pixel::YUV420P, self.width, self.height);
         }
         let mut canvas = std::mem::replace(&mut self.canvas, frame::Video::empty());
-        let full = tiles.first().is_some_and(|t| t.rect == Rect { x: 0, y: 0, width: self.width, height: self.height });
-        if !full {
-            fill(&mut canvas, BLACK);
-        }
-        let drawn = tiles.iter().try_for_each(|tile| self.draw(&mut canvas, tile));
+        let drawn = self.draw_all(&mut canvas, tiles);
         self.canvas = canvas;
         drawn?;
         Ok(&mut self.canvas)
+    }
+
+    fn draw_all(&mut self, canvas: &mut frame::Video, tiles: &[Tile<'_>]) -> Result<(), ComposeError> {
+        let screen = match tiles.first() {
+            Some(Tile { rect, stage: Stage::Screen { id, .. }, border: None }) => Some((*id, *rect)),
+            _ => None,
+        };
+        let mut rest = tiles;
+        match (&self.backdrop, screen) {
+            (Some((id, rect, backdrop)), Some(now)) if (*id, *rect) == now => {
+                copy_planes(backdrop, canvas);
+                rest = &tiles[1..];
+            }
+            _ => {
+                let full = tiles.first().is_some_and(|t| t.rect == Rect { x: 0, y: 0, width: self.width, height: self.height });
+                if !full {
+                    fill(canvas, BLACK);
+                }
+                if let (Some((id, rect)), Some(first)) = (screen, tiles.first()) {
+                    self.draw(canvas, first)?;
+                    let mut backdrop = match self.backdrop.take() {
+                        Some((_, _, frame)) => frame,
+                        None => frame::Video::new(Pixel::YUV420P, self.width, self.height),
+                    };
+                    copy_planes(canvas, &mut backdrop);
+                    self.backdrop = Some((id, rect, backdrop));
+                    rest = &tiles[1..];
+                }
+            }
+        }
+        if screen.is_none() {
+            // No share on screen: its memory is given back.
+            self.backdrop = None;
+        }
+        rest.iter().try_for_each(|tile| self.draw(canvas, tile))
     }
 
     /// The picture last composed (to encode it again when nothing changed).
@@ -107,6 +147,10 @@ impl Composer {
                 fill_rect(canvas, r, BLACK);
                 self.place(picture, canvas, r)?;
                 self.label(canvas, r, name);
+            }
+            Stage::Screen { picture, .. } => {
+                fill_rect(canvas, r, BLACK);
+                self.place(picture, canvas, r)?;
             }
             Stage::Card { name } => {
                 fill_rect(canvas, r, color_for(name));
@@ -240,6 +284,13 @@ impl Composer {
             }
             pen += m.advance_width;
         }
+    }
+}
+
+/// Copies one YUV420P picture into another of the same size (so the same layout).
+fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
+    for plane in 0..3 {
+        to.data_mut(plane).copy_from_slice(from.data(plane));
     }
 }
 
@@ -438,19 +489,29 @@ mod tests {
     }
 
     #[test]
-    fn a_picture_in_picture_goes_over_what_is_under_it() {
+    fn a_picture_in_picture_goes_over_a_share_which_is_scaled_only_when_it_changes() {
         let mut c = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
-        let (screen, cam) = (solid(1920, 1080, [200, 128, 128]), solid(640, 360, [81, 90, 240]));
+        let (screen, cam, other_cam) = (solid(1920, 1080, [200, 128, 128]), solid(640, 360, [81, 90, 240]), solid(640, 360, [41, 240, 110]));
+        let full = Rect { x: 0, y: 0, width: 1280, height: 720 };
         let pip = Rect { x: 980, y: 540, width: 282, height: 158 };
-        let tiles = [
-            Tile { rect: Rect { x: 0, y: 0, width: 1280, height: 720 }, stage: Stage::Video { picture: &screen, name: "Ada's screen" }, border: None },
-            Tile { rect: pip, stage: Stage::Video { picture: &cam, name: "Bob" }, border: None },
-        ];
-        let out = c.compose_tiles(&tiles).unwrap();
+        let frame = |c: &mut Composer, screen: &frame::Video, id: u64, cam: &frame::Video| -> frame::Video {
+            let tiles = [Tile { rect: full, stage: Stage::Screen { picture: screen, id }, border: None }, Tile { rect: pip, stage: Stage::Video { picture: cam, name: "Bob" }, border: None }];
+            c.compose_tiles(&tiles).unwrap().clone()
+        };
+        let out = frame(&mut c, &screen, 1, &cam);
         assert_eq!(at(&out, 0, 500, 200), 200, "the share");
         assert!(at(&out, 0, 1120, 560).abs_diff(81) <= 2, "the camera in the corner");
         for y in 540..700 {
             assert_eq!(at(&out, 0, 0, y), 200, "the share's left edge at row {y}");
         }
+        assert_eq!(bright_pixels(&out, 0, 600, 900, 720), 0, "a share has no label of its own");
+        // The camera changes, the share does not: the share is copied back, and nothing
+        // of the old camera stays under the new one.
+        let out = frame(&mut c, &screen, 1, &other_cam);
+        assert!(at(&out, 0, 1120, 560).abs_diff(41) <= 2, "the new camera picture");
+        assert_eq!(at(&out, 0, 500, 200), 200, "the share, from the backdrop");
+        // A new picture of the share (another id) is drawn, not the old backdrop.
+        let out = frame(&mut c, &solid(1920, 1080, [120, 128, 128]), 2, &cam);
+        assert_eq!(at(&out, 0, 500, 200), 120, "the share's new picture");
     }
 }

@@ -18,6 +18,8 @@ pub const WIDTH: u32 = 640;
 pub const HEIGHT: u32 = 360;
 pub const FPS: u32 = 30;
 const CAMERA_FPS: u64 = 25;
+/// A shared screen's rate: screens send few pictures.
+pub const SCREEN_FPS: u64 = 5;
 
 pub struct Person {
     pub id: &'static str,
@@ -31,19 +33,29 @@ pub struct Person {
     pub talks: Vec<(u64, u64)>,
     /// Extra: a white flash and a 1 kHz beep together at these times (100 ms each).
     pub flashes: Vec<u64>,
+    /// When they share their screen (ms of the recording): a 1280x720 screen of this
+    /// colour at [`SCREEN_FPS`].
+    pub shares: Vec<(u64, u64, [u8; 3])>,
     video: Option<VideoSource>,
+    screen: Option<VideoSource>,
     audio: Option<AudioSource>,
 }
 
 impl Person {
     pub fn new(id: &'static str, name: &'static str, rgb: [u8; 3], hz: f32) -> Self {
-        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), video: None, audio: None }
+        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), video: None, screen: None, audio: None }
     }
     fn video_ssrc(&self, index: usize) -> u32 {
         1000 + index as u32 * 2
     }
     fn audio_ssrc(&self, index: usize) -> u32 {
         1001 + index as u32 * 2
+    }
+    fn screen_ssrc(&self, index: usize) -> u32 {
+        3000 + index as u32
+    }
+    fn sharing(&self, t: u64) -> Option<[u8; 3]> {
+        self.shares.iter().find(|&&(s, e, _)| t >= s && t < e && self.here(t)).map(|&(_, _, rgb)| rgb)
     }
     fn here(&self, t: u64) -> bool {
         t >= self.present.0 && t < self.present.1
@@ -152,6 +164,8 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
         }
         p.audio = Some(AudioSource::new(p.audio_ssrc(i), 111).unwrap());
     }
+    // A share starts with a keyframe: a new encoder each time.
+    let mut sharing_before: Vec<bool> = vec![false; people.len()];
     let ntp_base = 3_900_000_000_000.0; // the senders' wall clock at t = 0, ms since 1900
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut in_flight: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -164,21 +178,31 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
     for t in 0..duration {
         // The server's side: the source map when someone joins or leaves, speaker changes.
         let present_now: Vec<bool> = people.iter().map(|p| p.here(t)).collect();
-        if present_now != present_before {
+        let sharing_now: Vec<bool> = people.iter().map(|p| p.sharing(t).is_some()).collect();
+        for (i, p) in people.iter_mut().enumerate() {
+            if sharing_now[i] && !sharing_before[i] {
+                p.screen = Some(VideoSource::new(p.screen_ssrc(i), 96, 1280, 720, SCREEN_FPS as u32).unwrap());
+            }
+        }
+        if present_now != present_before || sharing_now != sharing_before {
             let sources = people
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.here(t))
                 .flat_map(|(i, p)| {
-                    let mut s = vec![Source { ssrc: p.audio_ssrc(i), participant_id: p.id.into(), name: p.name.into(), kind: MediaKind::Audio, codec: Codec::Opus, payload_type: 111, clock_rate: 48_000, paused: false }];
+                    let mut s = vec![Source { ssrc: p.audio_ssrc(i), participant_id: p.id.into(), name: p.name.into(), kind: MediaKind::Audio, codec: Codec::Opus, payload_type: 111, clock_rate: 48_000, paused: false, screen: false }];
                     if p.has_video {
-                        s.push(Source { ssrc: p.video_ssrc(i), participant_id: p.id.into(), name: p.name.into(), kind: MediaKind::Video, codec: Codec::Vp8, payload_type: 96, clock_rate: 90_000, paused: false });
+                        s.push(Source { ssrc: p.video_ssrc(i), participant_id: p.id.into(), name: p.name.into(), kind: MediaKind::Video, codec: Codec::Vp8, payload_type: 96, clock_rate: 90_000, paused: false, screen: false });
+                    }
+                    if p.sharing(t).is_some() {
+                        s.push(Source { ssrc: p.screen_ssrc(i), participant_id: p.id.into(), name: p.name.into(), kind: MediaKind::Video, codec: Codec::Vp8, payload_type: 96, clock_rate: 90_000, paused: false, screen: true });
                     }
                     s
                 })
                 .collect();
             engine.handle_control(at(t), ToCompositor::Sources { v: CONTROL_VERSION, sources });
             present_before = present_now;
+            sharing_before = sharing_now;
         }
         for (_, kind) in changes.iter().filter(|(at, _)| *at == t) {
             engine.handle_control(at(t), ToCompositor::Layout { v: CONTROL_VERSION, layout: *kind });
@@ -214,6 +238,15 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
                 if local % 1000 == 500 {
                     let ts = v.timestamp_at(local);
                     sent.push(synth::sender_report(v.ssrc, ntp_base + t as f64, ts));
+                }
+            }
+            if let (Some(rgb), Some(screen)) = (p.sharing(t), p.screen.as_mut()) {
+                if (local * SCREEN_FPS) % 1000 < SCREEN_FPS {
+                    sent.extend(screen.next_frame(Pattern::Solid(rgb), local).unwrap().iter().map(|pk| pk.to_bytes()));
+                }
+                if local % 1000 == 300 {
+                    let ts = screen.timestamp_at(local);
+                    sent.push(synth::sender_report(screen.ssrc, ntp_base + t as f64, ts));
                 }
             }
             let a = p.audio.as_mut().unwrap();
@@ -261,6 +294,11 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
                     for (i, p) in people.iter_mut().enumerate() {
                         if p.video_ssrc(i) == ssrc {
                             if let Some(v) = p.video.as_mut() {
+                                v.request_keyframe();
+                            }
+                        }
+                        if p.screen_ssrc(i) == ssrc {
+                            if let Some(v) = p.screen.as_mut() {
                                 v.request_keyframe();
                             }
                         }

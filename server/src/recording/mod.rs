@@ -371,6 +371,8 @@ struct Feed {
     consumer: Consumer,
     /// Its producer is paused (a muted mic, a camera turned off).
     paused: bool,
+    /// What its producer sends (a screen's video is framed as a share).
+    source: crate::protocol::Source,
 }
 
 impl Feed {
@@ -383,7 +385,7 @@ impl Feed {
             RtpCodecParameters::Video { mime_type: MimeTypeVideo::H264, payload_type, clock_rate, .. } => (ctl::MediaKind::Video, ctl::Codec::H264, *payload_type, clock_rate.get()),
             _ => return None,
         };
-        Some(ctl::Source { ssrc, participant_id: self.participant_id.clone(), name: self.name.clone(), kind, codec, payload_type, clock_rate, paused: self.paused })
+        Some(ctl::Source { ssrc, participant_id: self.participant_id.clone(), name: self.name.clone(), kind, codec, payload_type, clock_rate, paused: self.paused, screen: self.source == crate::protocol::Source::Screen })
     }
 }
 
@@ -606,19 +608,22 @@ impl Task {
     }
 
     async fn add_source(&mut self, source: MediaSource) {
-        if source.kind == MediaKind::Video && source.source == crate::protocol::Source::Screen {
-            // The share layout of recordings is not built yet (issue 12): a screen is
-            // not a camera, so it stays out of the recording rather than replace one.
-            tracing::debug!(recording = %self.id, participant = %source.participant_id, "a screen share is not recorded yet");
-            return;
-        }
         if !self.order.contains(&source.participant_id) {
             self.order.push(source.participant_id.clone());
         }
         match source.kind {
             MediaKind::Audio => {
+                // A microphone, or a shared screen's sound: both are mixed.
                 if let Some(consumer) = self.consume(source.producer_id, false).await {
-                    self.audio.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused });
+                    self.audio.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
+                }
+            }
+            MediaKind::Video if source.source == crate::protocol::Source::Screen => {
+                // The share is on the recording whoever speaks: it always flows (and is
+                // not one of the cameras the switcher points at the speaker).
+                if let Some(consumer) = self.consume(source.producer_id, false).await {
+                    let _ = consumer.request_key_frame().await;
+                    self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
                 }
             }
             MediaKind::Video => {
@@ -627,7 +632,7 @@ impl Task {
                     // Paused until the switcher wants it.
                     if let Some(consumer) = self.consume(source.producer_id, true).await {
                         self.switcher.set_camera(source.participant_id.clone(), Some(source.producer_id));
-                        self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused });
+                        self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
                     }
                 } else if self.speaker.as_ref() == Some(&source.participant_id) {
                     self.retarget().await;
@@ -638,7 +643,7 @@ impl Task {
 
     fn remove_source(&mut self, producer_id: ProducerId) {
         self.audio.remove(&producer_id);
-        if let Some(feed) = self.video.remove(&producer_id) {
+        if let Some(feed) = self.video.remove(&producer_id).filter(|f| f.source != crate::protocol::Source::Screen) {
             self.switcher.set_camera(feed.participant_id, None);
         }
         self.cameras.retain(|_, c| c.producer_id != producer_id);
@@ -646,7 +651,8 @@ impl Task {
 
     /// After lost events: the room's producers now, consumed or dropped to match.
     async fn resync(&mut self, sources: Vec<MediaSource>) {
-        let known: Vec<ProducerId> = self.audio.keys().chain(self.cameras.values().map(|c| &c.producer_id)).copied().collect();
+        let screens = self.video.iter().filter(|(_, f)| f.source == crate::protocol::Source::Screen).map(|(id, _)| id);
+        let known: Vec<ProducerId> = self.audio.keys().chain(self.cameras.values().map(|c| &c.producer_id)).chain(screens).copied().collect();
         for gone in known.iter().filter(|k| !sources.iter().any(|s| s.producer_id == **k)) {
             self.remove_source(*gone);
         }
@@ -732,14 +738,16 @@ impl Task {
     /// The re-creating switcher: one video consumer, on the speaker's camera.
     async fn retarget(&mut self) {
         let want = self.speaker.as_ref().and_then(|p| self.cameras.get(p)).cloned();
-        if want.as_ref().map(|c| c.producer_id) == self.video.keys().next().copied() {
+        let camera_feed = self.video.iter().find(|(_, f)| f.source != crate::protocol::Source::Screen).map(|(id, _)| *id);
+        if want.as_ref().map(|c| c.producer_id) == camera_feed {
             return;
         }
-        self.video.clear();
+        // Screens stay: only the camera is re-targeted.
+        self.video.retain(|_, f| f.source == crate::protocol::Source::Screen);
         if let Some(camera) = want {
             // Paused until the compositor knows its SSRC, so its keyframe is not dropped.
             if let Some(consumer) = self.consume(camera.producer_id, true).await {
-                self.video.insert(camera.producer_id, Feed { participant_id: camera.participant_id, name: camera.name, consumer, paused: camera.paused });
+                self.video.insert(camera.producer_id, Feed { participant_id: camera.participant_id, name: camera.name, consumer, paused: camera.paused, source: camera.source });
                 self.send_sources().await;
                 let feed = &self.video[&camera.producer_id];
                 let _ = feed.consumer.resume().await;

@@ -259,6 +259,7 @@ mod tests {
             voices: Vec::new(),
             layout: compositor::picture::layout::LayoutKind::DEFAULT,
             layout_changes: Vec::new(),
+            screen_shares: Vec::new(),
         }
     }
 

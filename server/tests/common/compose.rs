@@ -56,7 +56,7 @@ impl Compose {
             other => panic!("not ready: {other:?}"),
         };
         let mut c = Compose { stdin: child.stdin.take(), child, messages, port };
-        let source = |ssrc, kind, codec, payload_type, clock_rate| Source { ssrc, participant_id: "p1".into(), name: "Ada".into(), kind, codec, payload_type, clock_rate, paused: false };
+        let source = |ssrc, kind, codec, payload_type, clock_rate| Source { ssrc, participant_id: "p1".into(), name: "Ada".into(), kind, codec, payload_type, clock_rate, paused: false, screen: false };
         c.send(&ToCompositor::Sources { v: CONTROL_VERSION, sources: vec![source(11, MediaKind::Audio, Codec::Opus, 111, 48_000), source(12, MediaKind::Video, Codec::Vp8, 96, 90_000)] });
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
         c.send(&ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: Some("p1".into()), since: now, decided: now });
