@@ -103,7 +103,7 @@ fn the_speaker_track_matches_the_timeline() {
     let mut bo = Person::new("b", "Bo <&> Co", BLUE, 550.0);
     bo.talks = vec![(3000, 5000)];
     let out = record("vtt", vec![ada, bo], &[(600, Some("a")), (3100, Some("b"))], 5500, Network::clean());
-    let vtt = compositor::review::vtt::speakers_vtt(&out.sidecar.timeline);
+    let vtt = compositor::review::vtt::speakers_vtt(&out.sidecar.timeline, &out.sidecar.screen_shares);
     // Parsed back as a player would: header, then cues of "start --> end" and text.
     let mut lines = vtt.lines();
     assert_eq!(lines.next(), Some("WEBVTT"));

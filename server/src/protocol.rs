@@ -185,6 +185,8 @@ pub enum ResponseData {
         producer_id: ProducerId,
         participant_id: String,
         kind: MediaKind,
+        /// What the producer sends (`mic`, `camera`, `screen`): a screen is not a camera.
+        source: Source,
         rtp_parameters: RtpParameters,
         producer_paused: bool,
     },

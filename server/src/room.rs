@@ -516,9 +516,10 @@ impl Room {
         true
     }
 
-    pub fn participant_of_producer(&self, producer_id: ProducerId) -> Option<ParticipantId> {
+    /// Whose producer this is, and what it sends.
+    pub fn producer_owner(&self, producer_id: ProducerId) -> Option<(ParticipantId, Source)> {
         let state = self.state.lock();
-        state.members.iter().find(|(_, m)| m.producers.iter().any(|p| p.id() == producer_id)).map(|(id, _)| id.clone())
+        state.members.iter().find_map(|(id, m)| m.producers.iter().find(|p| p.id() == producer_id).map(|p| (id.clone(), m.source_of(p))))
     }
 
     pub fn view(&self) -> RoomView {

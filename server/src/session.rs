@@ -345,7 +345,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             }
         }
         ClientRequest::Consume { producer_id } => {
-            let owner = m.room.participant_of_producer(producer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such producer in this room"))?;
+            let (owner, source) = m.room.producer_owner(producer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such producer in this room"))?;
             if owner == m.participant_id {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "you cannot consume your own producer"));
             }
@@ -371,6 +371,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
                 producer_id,
                 participant_id: owner,
                 kind: consumer.kind(),
+                source,
                 rtp_parameters: consumer.rtp_parameters().clone(),
                 producer_paused: consumer.producer_paused(),
             };

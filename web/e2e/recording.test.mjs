@@ -8,6 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { cameraFile, micFile } from './fixtures.mjs';
 import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
 import { audioSamples, frameColors, patchColors, probe, rms, runs, speechOnset, whoIs } from './media.mjs';
@@ -332,4 +333,128 @@ test('a second recording in the grid layout shows everyone in their own tile, an
     assert.equal(seen.size, 1, `the speaker layout at ${f.t} ms shows ${[...seen]}`);
     assert.ok(names.includes([...seen][0]), `the speaker layout at ${f.t} ms shows ${[...seen]}, not a camera`);
   }
+});
+
+/**
+ * Makes the page's getDisplayMedia return a 1920x1080 canvas of text (a slide with a
+ * code listing), repainted five times a second, instead of asking the user: a share
+ * whose content the test knows.
+ */
+async function fakeScreen(page) {
+  await page.evaluate(() => {
+    navigator.mediaDevices.getDisplayMedia = async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 1920;
+      canvas.height = 1080;
+      const g = canvas.getContext('2d');
+      const lines = [
+        'fn main() -> Result<(), Error> {',
+        '    let listener = TcpListener::bind("127.0.0.1:3000")?;',
+        '    for stream in listener.incoming() {',
+        '        handle(stream?, &config)?; // one request at a time',
+        '    }',
+        '}',
+      ];
+      let n = 0;
+      const paint = () => {
+        g.fillStyle = '#f4f4f4';
+        g.fillRect(0, 0, 1920, 1080);
+        g.fillStyle = '#111';
+        g.font = 'bold 56px DejaVu Sans, sans-serif';
+        g.fillText('Quarterly plan: the request loop', 700, 200);
+        g.font = '28px DejaVu Sans Mono, monospace';
+        lines.forEach((line, i) => g.fillText(line, 700, 320 + i * 44));
+        g.font = '20px DejaVu Sans, sans-serif';
+        g.fillText(`Small print, 20 px: slide ${n += 1}`, 700, 640);
+      };
+      paint();
+      setInterval(paint, 200);
+      return canvas.captureStream(5);
+    };
+  });
+}
+
+test('a screen share mid-meeting: every stage shows it, the recording frames it with the speaker in the corner, and lists it', { timeout: 120_000 }, async (t) => {
+  if (!recorded) return t.skip('no meeting was recorded');
+  const { server, browser, pages, names } = recorded;
+  const [alice, bob, carol] = pages;
+  await alice.selectOption('#recording-layout', 'speaker');
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 10_000 });
+  const { id } = (await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json()).recording;
+  await sleep(2500);
+
+  // Carol shares: within 2 s every stage shows it; Carol sees her own share small.
+  await fakeScreen(carol);
+  const share = carol.locator('[data-action="share"]');
+  assert.equal(await share.getAttribute('aria-pressed'), 'false');
+  await share.click();
+  const sharedAt = Date.now();
+  await carol.waitForFunction(() => document.querySelector('[data-action="share"]').getAttribute('aria-pressed') === 'true', null, { timeout: 5000 });
+  for (const page of pages) {
+    await page.waitForFunction(() => document.querySelector('#stage').dataset.screenName === 'Carol', null, { timeout: 2000 + Math.max(0, sharedAt + 2000 - Date.now()) });
+  }
+  assert.ok(Date.now() - sharedAt < 4000);
+  await alice.waitForFunction(() => document.querySelector('#stage video').videoWidth >= 1280, null, { timeout: 5000 });
+  assert.equal(await alice.evaluate(() => document.querySelector('#stage video').videoWidth / document.querySelector('#stage video').videoHeight), 16 / 9, 'the share at its own shape');
+  assert.ok(await alice.locator('#stage-pip').isVisible(), 'the speaker in the corner of a viewer\'s stage');
+  assert.ok(await carol.locator('#stage-pip video.screen').isVisible(), 'the sharer sees their own share small');
+  const room = await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json();
+  assert.equal(room.screen_share?.name, 'Carol', JSON.stringify(room.screen_share));
+  assert.ok(room.participants.find((p) => p.name === 'Carol').screen);
+  await shot(alice, 'share-viewer');
+  await shot(carol, 'share-sharer');
+  await sleep(5000);
+
+  // She stops: every stage is back to the speaker within 2 s.
+  await share.click();
+  const stoppedAt = Date.now();
+  for (const page of pages) {
+    await page.waitForFunction(() => !('screenName' in document.querySelector('#stage').dataset), null, { timeout: 2000 + Math.max(0, stoppedAt + 2000 - Date.now()) });
+  }
+  assert.equal((await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json()).screen_share, null);
+  await sleep(3000);
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
+
+  // The recording lists the share, and so does its WebVTT.
+  const rec = await (await fetch(`${server.baseUrl}/api/recordings/${id}`)).json();
+  assert.equal(rec.screen_shares.length, 1, JSON.stringify(rec.screen_shares));
+  const [s] = rec.screen_shares;
+  assert.equal(s.name, 'Carol');
+  assert.ok(s.start_ms > 1500 && s.start_ms < 6000 && s.end_ms - s.start_ms > 4000 && s.end_ms - s.start_ms < 8000, JSON.stringify(s));
+  const vtt = await (await fetch(`${server.baseUrl}/api/recordings/${id}/speakers.vtt`)).text();
+  assert.match(vtt, /Carol shares their screen/);
+
+  // The file: the share fills the frame (its blank margin, top left) with the speaker
+  // of the moment in the bottom-right corner; before and after, the speaker fills it.
+  const path = join(server.recordingsDir, `${id}.mp4`);
+  const frames = patchColors(path, [[0.05, 0.05], [0.86, 0.78]]);
+  const speakerAt = (ms) => rec.timeline.find((e) => e.start_ms <= ms && ms < e.end_ms)?.name;
+  const during = frames.filter((f) => f.t > s.start_ms + 300 && f.t < s.end_ms - 300);
+  assert.ok(during.length > 30, `${during.length} frames of the share`);
+  for (const f of during) {
+    assert.ok(f.rgb[0].every((c) => c > 200), `the share at ${f.t} ms: ${f.rgb[0]}`);
+    assert.equal(whoIs(f.rgb[1]), speakerAt(f.t), `the corner at ${f.t} ms shows ${f.rgb[1]}`);
+  }
+  const outside = frames.filter((f) => (f.t > 1000 && f.t < s.start_ms - 300) || (f.t > s.end_ms + 1000 && f.t < rec.duration_ms - 500));
+  assert.ok(outside.length > 10);
+  for (const f of outside) {
+    assert.ok(names.includes(whoIs(f.rgb[0])) && whoIs(f.rgb[0]) === whoIs(f.rgb[1]), `no share at ${f.t} ms: ${JSON.stringify(f.rgb)}`);
+  }
+  // For docs/benchmarks.md: the share's text as the 720p file shows it.
+  if (process.env.PODIUM_E2E_SCREENSHOTS) {
+    const at = ((s.start_ms + s.end_ms) / 2000).toFixed(2);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', at, '-i', path, '-frames:v', '1', join(process.env.PODIUM_E2E_SCREENSHOTS, 'share-in-mp4.png')]);
+  }
+
+  // The review page has a "Screen" row with the share.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  await page.goto(`${server.baseUrl}/recordings/${id}`);
+  const bar = page.locator('.screen-row .screen-segment');
+  await bar.waitFor({ timeout: 10_000 });
+  assert.equal(await bar.getAttribute('data-participant-name'), 'Carol');
+  assert.equal(Number(await bar.getAttribute('data-start-ms')), s.start_ms);
+  await shot(page, 'review-share');
+  await page.close();
 });

@@ -47,6 +47,12 @@ export async function openDevices({ camera, mic }) {
   return result;
 }
 
+/** Where a participant keeps a consumer's track, by its kind and source. */
+function trackField(kind, source) {
+  if (source === 'screen') return kind === 'video' ? 'screenTrack' : 'screenAudioTrack';
+  return kind === 'video' ? 'videoTrack' : 'audioTrack';
+}
+
 export class Meeting extends EventTarget {
   constructor({ room, name, videoTrack, audioTrack }) {
     super();
@@ -56,13 +62,16 @@ export class Meeting extends EventTarget {
     this.state = {
       status: 'connecting', // connecting | joined | reconnecting | ended
       me: null,
-      participants: new Map(), // id -> { id, name, audio, video, speaking, level, videoTrack, audioTrack }
+      // id -> { id, name, audio, video, screen, speaking, level, videoTrack, audioTrack, screenTrack, screenAudioTrack }
+      participants: new Map(),
       activeSpeaker: null,
       recording: null, // { id, started_at, layout } while the room is recorded
       banner: null, // { kind: 'error'|'info', text, link? }
     };
-    this.producers = new Map(); // kind -> Producer
-    this.consumers = new Map(); // consumerId -> { consumer, participantId }
+    this.producers = new Map(); // kind -> Producer (microphone, camera)
+    this.consumers = new Map(); // consumerId -> { consumer, participantId, source }
+    /** This tab's screen share while it runs: { video, audio } producers and their tracks. */
+    this.share = null;
     this.retry = 0;
     this.left = false;
     /** The layout Record starts with (a running recording's is `state.recording.layout`). */
@@ -95,8 +104,8 @@ export class Meeting extends EventTarget {
     // In join order: the others were here first.
     for (const p of joined.participants) this.upsertParticipant(p);
     this.state.participants.set(joined.participant_id, {
-      id: joined.participant_id, name: this.name, audio: !!this.local.audioTrack, video: !!this.local.videoTrack,
-      speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, isMe: true,
+      id: joined.participant_id, name: this.name, audio: !!this.local.audioTrack, video: !!this.local.videoTrack, screen: false,
+      speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, screenTrack: null, screenAudioTrack: null, isMe: true,
     });
     this.state.activeSpeaker = joined.active_speaker;
     this.state.recording = joined.recording ?? null;
@@ -125,6 +134,12 @@ export class Meeting extends EventTarget {
       else this.pendingProducers.push(m.producer.producer_id);
     });
     on('consumer_closed', (m) => this.dropConsumer(m.consumer_id));
+    // The server closed our share: someone else's took over the stage.
+    on('producer_closed', (m) => {
+      if (!this.share || ![this.share.video?.id, this.share.audio?.id].includes(m.producer_id)) return;
+      this.stopShare();
+      this.setBanner('info', `Your screen share stopped: ${m.reason}.`);
+    });
     on('active_speaker', (m) => { this.state.activeSpeaker = m.participant_id; });
     on('speaking', (m) => {
       const p = this.state.participants.get(m.participant_id);
@@ -165,8 +180,8 @@ export class Meeting extends EventTarget {
 
   upsertParticipant(view) {
     const p = this.state.participants.get(view.id);
-    if (p) Object.assign(p, { name: view.name, audio: view.audio, video: view.video });
-    else this.state.participants.set(view.id, { ...view, speaking: false, level: -127, videoTrack: null, audioTrack: null });
+    if (p) Object.assign(p, { name: view.name, audio: view.audio, video: view.video, screen: view.screen });
+    else this.state.participants.set(view.id, { ...view, speaking: false, level: -127, videoTrack: null, audioTrack: null, screenTrack: null, screenAudioTrack: null });
   }
 
   async createTransports() {
@@ -178,8 +193,10 @@ export class Meeting extends EventTarget {
     this.sendTransport.on('connect', ({ dtlsParameters }, ok, fail) => {
       s.request('connect_transport', { transport_id: send.transport_id, dtls_parameters: dtlsParameters }).then(ok, fail);
     });
-    this.sendTransport.on('produce', ({ kind, rtpParameters }, ok, fail) => {
-      s.request('produce', { transport_id: send.transport_id, kind, rtp_parameters: rtpParameters })
+    // appData.source says what a producer sends ('screen' for a share; else by kind).
+    this.sendTransport.on('produce', ({ kind, rtpParameters, appData }, ok, fail) => {
+      const source = appData?.source ? { source: appData.source } : {};
+      s.request('produce', { transport_id: send.transport_id, kind, rtp_parameters: rtpParameters, ...source })
         .then((r) => ok({ id: r.producer_id }), fail);
     });
     const recv = await s.request('create_transport', { direction: 'recv' });
@@ -210,9 +227,10 @@ export class Meeting extends EventTarget {
       const consumer = await this.recvTransport.consume({
         id: c.consumer_id, producerId: c.producer_id, kind: c.kind, rtpParameters: c.rtp_parameters,
       });
-      this.consumers.set(c.consumer_id, { consumer, participantId: c.participant_id });
+      const source = c.source ?? (c.kind === 'video' ? 'camera' : 'mic');
+      this.consumers.set(c.consumer_id, { consumer, participantId: c.participant_id, source });
       const p = this.state.participants.get(c.participant_id);
-      if (p) p[c.kind === 'video' ? 'videoTrack' : 'audioTrack'] = consumer.track;
+      if (p) p[trackField(c.kind, source)] = consumer.track;
       await this.signaling.request('resume_consumer', { consumer_id: c.consumer_id });
       this.changed();
     } catch (err) {
@@ -227,10 +245,73 @@ export class Meeting extends EventTarget {
     this.consumers.delete(consumerId);
     entry.consumer.close();
     const p = this.state.participants.get(entry.participantId);
-    if (p) {
-      if (p.videoTrack === entry.consumer.track) p.videoTrack = null;
-      if (p.audioTrack === entry.consumer.track) p.audioTrack = null;
+    const field = trackField(entry.consumer.kind, entry.source);
+    if (p && p[field] === entry.consumer.track) p[field] = null;
+  }
+
+  /** Whether this browser can share a screen at all. */
+  static canShare() {
+    return !!navigator.mediaDevices?.getDisplayMedia;
+  }
+
+  /**
+   * Shares a screen (the browser asks which): a second video producer with
+   * appData.source 'screen', and its audio when the browser offers it. It takes the
+   * stage from any other share. The browser's own "Stop sharing" ends it too.
+   */
+  async startShare() {
+    if (this.share || this.sharing) return;
+    this.sharing = true;
+    this.changed();
+    let stream;
+    try {
+      // A few pictures a second are plenty for slides and code, and cost little;
+      // up to 1080p keeps text sharp.
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 5, max: 15 }, width: { max: 1920 }, height: { max: 1080 } }, audio: true });
+    } catch (err) {
+      this.sharing = false;
+      // Cancelled in the browser's picker: nothing to say.
+      if (err?.name !== 'NotAllowedError' && err?.name !== 'AbortError') this.setBanner('error', `Could not share your screen: ${err?.message ?? err}`);
+      else this.changed();
+      return;
     }
+    const [track] = stream.getVideoTracks();
+    const [audioTrack] = stream.getAudioTracks();
+    // Text and lines over motion: the encoder keeps detail rather than frame rate.
+    if ('contentHint' in track) track.contentHint = 'detail';
+    const share = { video: null, audio: null, track, audioTrack: audioTrack ?? null };
+    this.share = share;
+    track.addEventListener('ended', () => { if (this.share === share) this.stopShare(); });
+    try {
+      share.video = await this.sendTransport.produce({ track, stopTracks: false, appData: { source: 'screen' } });
+      if (audioTrack) share.audio = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, appData: { source: 'screen' } });
+    } catch (err) {
+      this.stopShare();
+      this.sharing = false;
+      this.setBanner('error', `Could not share your screen: ${err?.message ?? err}`);
+      return;
+    }
+    this.sharing = false;
+    const me = this.state.participants.get(this.state.me);
+    if (me) Object.assign(me, { screen: true, screenTrack: track });
+    this.changed();
+  }
+
+  /** Stops this tab's share (from the button, the browser, or the server's word). */
+  stopShare() {
+    const share = this.share;
+    if (!share) return;
+    this.share = null;
+    for (const producer of [share.video, share.audio]) {
+      if (!producer) continue;
+      producer.close();
+      this.signaling?.request('close_producer', { producer_id: producer.id }).catch(() => { /* closed already */ });
+    }
+    share.track.stop();
+    share.audioTrack?.stop();
+    const me = this.state.participants.get(this.state.me);
+    if (me) Object.assign(me, { screen: false, screenTrack: null });
+    this.changed();
   }
 
   isMuted(kind) {
@@ -358,6 +439,14 @@ export class Meeting extends EventTarget {
   }
 
   closeMedia() {
+    // Leaving, or a lost connection, ends a share (its producers go with the transport).
+    if (this.share) {
+      this.share.track.stop();
+      this.share.audioTrack?.stop();
+      this.share = null;
+      const me = this.state.participants.get(this.state.me);
+      if (me) Object.assign(me, { screen: false, screenTrack: null });
+    }
     for (const { consumer } of this.consumers.values()) consumer.close();
     this.consumers.clear();
     for (const p of this.producers.values()) p.close();

@@ -3,7 +3,9 @@
 // when, click to seek; the playhead follows), the current speaker, the chapters, the
 // talk-time summary, and the highlight reel (build with progress, play, its clips seek
 // the recording). DOM hooks (docs/api.md): #player, #current-speaker, #timeline,
-// .timeline-segment[data-start-ms][data-end-ms][data-participant-name], #playhead,
+// .timeline-segment[data-start-ms][data-end-ms][data-participant-name], the "Screen"
+// row .timeline-row.screen-row with .screen-segment[data-start-ms][data-end-ms]
+// [data-participant-name] per screen share, #playhead,
 // #chapters li[data-start-ms], #talk-time .talk-row, #build-reel, #reel-progress,
 // #reel-player, .reel-clip[data-source-start-ms]; for a host or an admin, #share,
 // #share-url, #shares li[data-share-id] .revoke-share. A share link's viewer
@@ -115,44 +117,63 @@ class Review {
     if (live) this.pollLive();
   }
 
-  /** A row per participant, a bar per turn, to the recording's length. */
+  /** A row per participant, a bar per turn, to the recording's length; under them a
+   * "Screen" row with a bar per screen share. */
   renderTimeline() {
     const { rec } = this;
     const turns = rec.timeline;
-    if (!turns.length) {
+    const screens = (rec.screen_shares || []).map((s) => ({ ...s, end_ms: s.end_ms ?? this.duration }));
+    if (!turns.length && !screens.length) {
       this.timeline.replaceChildren(el('p', { class: 'muted small' }, 'Nobody spoke in this recording.'));
       return;
     }
     const order = [...new Set([...rec.participants.map((p) => p.name), ...turns.map((t) => t.name)])].filter((n) => turns.some((t) => t.name === n));
     const rows = order.map((name) => {
-      const track = el('div', { class: 'track' });
-      track.addEventListener('click', (e) => {
-        if (e.target !== track) return;
-        const box = track.getBoundingClientRect();
-        this.seek(((e.clientX - box.left) / box.width) * this.duration - 50);
-      });
+      const track = this.track();
       for (const t of turns.filter((x) => x.name === name)) {
-        const seg = el('button', {
-          class: 'timeline-segment',
-          style: `left:${(t.start_ms / this.duration) * 100}%;width:${Math.max(0.4, ((t.end_ms - t.start_ms) / this.duration) * 100)}%;background:${colorFor(name)}`,
-          'data-start-ms': t.start_ms, 'data-end-ms': t.end_ms, 'data-participant-name': name,
-          'aria-label': `${name}, ${formatClock(t.start_ms)} to ${formatClock(t.end_ms)}`,
-        });
-        seg.addEventListener('click', () => this.seek(t.start_ms));
-        seg.addEventListener('mouseenter', () => this.showTooltip(seg, `${name} · ${formatClock(t.start_ms)} – ${formatClock(t.end_ms)} (${formatDuration(t.end_ms - t.start_ms)})`));
-        seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
-        seg.addEventListener('focus', () => this.showTooltip(seg, `${name} · ${formatClock(t.start_ms)} – ${formatClock(t.end_ms)}`));
-        seg.addEventListener('blur', () => { this.tooltip.hidden = true; });
-        track.append(seg);
+        track.append(this.segment('timeline-segment', t, name, colorFor(name), name));
       }
       return el('div', { class: 'timeline-row', 'data-participant-name': name },
         el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), name), track);
     });
+    if (screens.length) {
+      const track = this.track();
+      for (const s of screens) track.append(this.segment('screen-segment', s, s.name, colorFor(s.name), `${s.name}'s screen`));
+      rows.push(el('div', { class: 'timeline-row screen-row' },
+        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny screen-icon' }, icon('screen')), 'Screen'), track));
+    }
     const ticks = el('div', { class: 'ticks' });
     // About one label per 90 px of track.
     const step = niceStep(this.duration, Math.max(2, Math.floor((this.timeline.clientWidth - 130) / 90)));
     for (let t = 0; t <= this.duration; t += step) ticks.append(el('span', { style: `left:${(t / this.duration) * 100}%` }, formatDuration(t)));
     this.timeline.replaceChildren(...rows, el('div', { class: 'timeline-row axis' }, el('span', { class: 'timeline-name' }), ticks), this.playhead);
+  }
+
+  /** A row's track: a click on it (not on a bar) seeks there. */
+  track() {
+    const track = el('div', { class: 'track' });
+    track.addEventListener('click', (e) => {
+      if (e.target !== track) return;
+      const box = track.getBoundingClientRect();
+      this.seek(((e.clientX - box.left) / box.width) * this.duration - 50);
+    });
+    return track;
+  }
+
+  /** One bar of `span` (start_ms, end_ms): seeks to its start; hover says what. */
+  segment(cls, span, name, colour, label) {
+    const seg = el('button', {
+      class: cls,
+      style: `left:${(span.start_ms / this.duration) * 100}%;width:${Math.max(0.4, ((span.end_ms - span.start_ms) / this.duration) * 100)}%;background:${colour}`,
+      'data-start-ms': span.start_ms, 'data-end-ms': span.end_ms, 'data-participant-name': name,
+      'aria-label': `${label}, ${formatClock(span.start_ms)} to ${formatClock(span.end_ms)}`,
+    });
+    seg.addEventListener('click', () => this.seek(span.start_ms));
+    seg.addEventListener('mouseenter', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)} (${formatDuration(span.end_ms - span.start_ms)})`));
+    seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
+    seg.addEventListener('focus', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)}`));
+    seg.addEventListener('blur', () => { this.tooltip.hidden = true; });
+    return seg;
   }
 
   showTooltip(seg, text) {

@@ -1,6 +1,8 @@
 // The room page: stage (active speaker), filmstrip (everyone else), roster, controls.
-// DOM hooks for automation (docs/api.md): #stage[data-participant-name], and each
-// tile's data-participant-name and data-speaking="true|false".
+// DOM hooks for automation (docs/api.md): #stage[data-participant-name] (the active
+// speaker), #stage[data-screen-name] (while a screen share is on stage; absent
+// otherwise), #stage-pip, [data-action="share"][aria-pressed], and each tile's
+// data-participant-name and data-speaking="true|false".
 import { Meeting, openDevices } from './meeting.js';
 import { el, icon, initials, colorFor } from './ui.js';
 import { topbar } from './format.js';
@@ -120,13 +122,21 @@ class RoomView {
     this.stageVideo = el('video', { autoplay: true, playsinline: true, muted: true });
     this.stageCard = el('div', { class: 'name-card big' });
     this.stageName = el('div', { class: 'stage-name' });
-    this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName);
+    // The picture-in-picture: the speaker over a share, or (for the sharer) their own
+    // share, small, so that they do not see their screen inside their screen.
+    this.pipVideo = el('video', { autoplay: true, playsinline: true, muted: true });
+    this.pipCard = el('div', { class: 'name-card' });
+    this.pipName = el('div', { class: 'tile-name' });
+    this.pip = el('div', { id: 'stage-pip', class: 'stage-pip', hidden: true }, this.pipVideo, this.pipCard, el('div', { class: 'tile-bar' }, this.pipName));
+    this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName, this.pip);
     this.filmstrip = el('section', { id: 'filmstrip', class: 'filmstrip', 'aria-label': 'Participants' });
     this.roster = el('ul', { id: 'roster', class: 'roster' });
     this.banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
 
     this.micBtn = el('button', { id: 'toggle-mic', class: 'control' });
     this.camBtn = el('button', { id: 'toggle-camera', class: 'control' });
+    this.shareBtn = el('button', { id: 'share-screen', class: 'control', 'data-action': 'share', 'aria-pressed': 'false' });
+    this.shareBtn.addEventListener('click', () => (meeting.share ? meeting.stopShare() : meeting.startShare()));
     this.recordBtn = el('button', { id: 'record', class: 'control record' });
     this.recordBtn.addEventListener('click', () => meeting.toggleRecording());
     // How the recording frames the meeting: chosen before Record, or changed while it runs.
@@ -152,7 +162,7 @@ class RoomView {
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
         el('aside', { class: 'side' }, el('h2', {}, 'People'), this.roster)),
-      el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.recordBtn, this.layoutPicker, this.leaveBtn),
+      el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.shareBtn, this.recordBtn, this.layoutPicker, this.leaveBtn),
       this.audioSinks));
 
     if (problems.length) meeting.setBanner('error', problems.join(' '));
@@ -181,7 +191,7 @@ class RoomView {
     }
 
     const onStage = this.stageParticipant();
-    this.renderStage(onStage);
+    this.renderStage(onStage, this.sharer(people));
 
     for (const [id, t] of this.tiles) {
       if (!state.participants.has(id)) { t.tile.remove(); this.tiles.delete(id); }
@@ -231,16 +241,47 @@ class RoomView {
     setButton(btn, rec ? 'stop' : 'record', label);
   }
 
-  renderStage(p) {
+  /** Whose screen share is on stage: one whose picture this tab has (or this tab's own). */
+  sharer(people) {
+    return people.find((p) => p.screen && p.screenTrack) ?? null;
+  }
+
+  /**
+   * The stage: the active speaker; or, while someone shares, their screen fitted to
+   * the stage with the speaker small in the corner. The sharer keeps the speaker on
+   * their stage and sees their own share in the corner.
+   */
+  renderStage(p, sharer) {
     const stageId = p?.id ?? null;
-    const track = p?.video ? p.videoTrack : null;
+    const camera = p?.video ? p.videoTrack : null;
     this.stage.dataset.participantName = p?.name ?? '';
     this.stage.dataset.participantId = stageId ?? '';
-    this.stageName.textContent = p ? (p.isMe ? `${p.name} (you)` : p.name) : 'Waiting for others…';
-    setVideo(this.stageVideo, track, p?.isMe);
+    if (sharer) this.stage.dataset.screenName = sharer.name;
+    else delete this.stage.dataset.screenName;
+    const remoteShare = sharer && !sharer.isMe;
+    const you = (x) => (x.isMe ? `${x.name} (you)` : x.name);
+    // The big picture.
+    const track = remoteShare ? sharer.screenTrack : camera;
+    this.stage.classList.toggle('sharing', !!remoteShare);
+    this.stageName.textContent = remoteShare ? `${sharer.name}'s screen` : p ? you(p) : 'Waiting for others…';
+    setVideo(this.stageVideo, track, !remoteShare && p?.isMe);
     this.stageCard.hidden = !!track;
     this.stageCard.textContent = p ? initials(p.name) : '';
     this.stageCard.style.background = p ? colorFor(p.name) : '';
+    // The small one.
+    this.pip.hidden = !sharer;
+    if (sharer) {
+      const small = remoteShare ? camera : sharer.screenTrack;
+      setVideo(this.pipVideo, small, remoteShare && p?.isMe);
+      this.pipVideo.classList.toggle('screen', !remoteShare);
+      this.pipCard.hidden = !!small;
+      this.pipCard.textContent = p ? initials(p.name) : '';
+      this.pipCard.style.background = p ? colorFor(p.name) : '';
+      this.pipName.textContent = remoteShare ? (p ? you(p) : '') : 'Your screen';
+      this.pip.dataset.participantName = remoteShare ? (p?.name ?? '') : sharer.name;
+    } else {
+      setVideo(this.pipVideo, null, false);
+    }
     if (stageId !== this.stageId) {
       this.stageId = stageId;
       window.podium.stageLog.push({ t: Date.now(), name: p?.name ?? null });
@@ -270,13 +311,16 @@ class RoomView {
     t.muted.hidden = p.audio;
     const track = p.video ? p.videoTrack : null;
     setVideo(t.video, onStage ? null : track, p.isMe);
+    t.tile.classList.toggle('sharing', !!p.screen);
     t.card.hidden = !!track;
     t.card.textContent = initials(p.name);
     t.card.style.background = colorFor(p.name);
   }
 
   renderAudio(people) {
+    // Everyone's microphone, and a shared screen's sound.
     const wanted = new Map(people.filter((p) => !p.isMe && p.audioTrack).map((p) => [p.id, p.audioTrack]));
+    for (const p of people.filter((x) => !x.isMe && x.screenAudioTrack)) wanted.set(`${p.id}:screen`, p.screenAudioTrack);
     for (const [id, audio] of this.audioEls) {
       if (wanted.get(id) !== audio.srcObject?.getAudioTracks()[0]) { audio.remove(); this.audioEls.delete(id); }
     }
@@ -312,6 +356,13 @@ class RoomView {
     };
     set(this.micBtn, 'audio', 'mic', 'mic-off', 'mic');
     set(this.camBtn, 'video', 'cam', 'cam-off', 'camera');
+    const sharing = !!m.share;
+    this.shareBtn.hidden = !Meeting.canShare();
+    this.shareBtn.disabled = !!m.sharing || m.state.status !== 'joined';
+    this.shareBtn.setAttribute('aria-pressed', String(sharing));
+    this.shareBtn.classList.toggle('on', sharing);
+    this.shareBtn.title = sharing ? 'Stop sharing your screen' : 'Share your screen (it takes over the stage from any other share)';
+    setButton(this.shareBtn, 'screen', sharing ? 'Stop sharing' : 'Share screen');
   }
 }
 

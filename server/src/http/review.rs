@@ -21,7 +21,7 @@ fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compo
 /// The speaker timeline as WebVTT, one cue per turn.
 pub async fn speakers_vtt(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Response, ApiError> {
     let sidecar = check_viewer(&state, &auth, &id)?;
-    let body = compositor::review::vtt::speakers_vtt(&sidecar.timeline);
+    let body = compositor::review::vtt::speakers_vtt(&sidecar.timeline, &sidecar.screen_shares);
     Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }
 

@@ -5,7 +5,7 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::RecordingId;
-use compositor::output::sidecar::{LayoutChange, Participant, Sidecar, SidecarError, Status, TimelineEntry};
+use compositor::output::sidecar::{LayoutChange, Participant, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
 use compositor::picture::layout::LayoutKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,8 @@ pub struct RecordingView {
     pub layout: LayoutKind,
     /// Every change of layout after the start, in the file's time.
     pub layout_changes: Vec<LayoutChange>,
+    /// The stretches that show someone's shared screen (`end_ms` null while it is on).
+    pub screen_shares: Vec<ScreenShare>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The highlight reel's state (filled in by the API).
@@ -203,6 +205,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
         size_bytes,
         layout,
         layout_changes: s.layout_changes,
+        screen_shares: s.screen_shares,
         error: s.error,
         highlights: None,
         shares: None,
@@ -217,6 +220,11 @@ fn settle_timeline(sidecar: &mut Sidecar) {
     sidecar.layout_changes.retain(|c| c.at_ms < end);
     for t in &mut sidecar.timeline {
         t.end_ms = t.end_ms.min(end);
+    }
+    // A share still on when the file was cut off ran until the cut.
+    sidecar.screen_shares.retain(|s| s.start_ms < end);
+    for share in &mut sidecar.screen_shares {
+        share.end_ms = Some(share.end_ms.map_or(end, |e| e.min(end)));
     }
     if let Some(last) = sidecar.timeline.last_mut() {
         last.end_ms = end;
