@@ -14,6 +14,7 @@ pub mod reel;
 pub mod room;
 pub mod serve;
 pub mod session;
+pub mod simulcast;
 pub mod speaker;
 pub mod token;
 

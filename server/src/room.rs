@@ -516,10 +516,26 @@ impl Room {
         true
     }
 
+    /// How many simulcast layers a producer sends (`None`: one stream, not simulcast).
+    pub fn producer_layers(&self, producer_id: ProducerId) -> Option<u8> {
+        let state = self.state.lock();
+        let producer = state.members.iter().find_map(|(_, m)| m.producers.iter().find(|p| p.id() == producer_id))?;
+        let n = producer.rtp_parameters().encodings.len();
+        (producer.r#type() == mediasoup::producer::ProducerType::Simulcast && n > 1).then_some(n as u8)
+    }
+
     /// Whose producer this is, and what it sends.
     pub fn producer_owner(&self, producer_id: ProducerId) -> Option<(ParticipantId, Source)> {
         let state = self.state.lock();
         state.members.iter().find_map(|(id, m)| m.producers.iter().find(|p| p.id() == producer_id).map(|p| (id.clone(), m.source_of(p))))
+    }
+
+    /// What every page's stage shows: the active speaker (else the first to have
+    /// joined, as the pages do), and whose screen share is live.
+    pub fn stage(&self) -> crate::simulcast::Stage {
+        let state = self.state.lock();
+        let speaker = state.detector.active_speaker().cloned().or_else(|| state.members.first().map(|(id, _)| id.clone()));
+        crate::simulcast::Stage { speaker, sharer: state.screen_share().map(|(owner, ..)| owner) }
     }
 
     pub fn view(&self) -> RoomView {

@@ -40,7 +40,40 @@ struct Membership {
     /// The kick receiver has completed (it must not be polled again).
     kick_settled: bool,
     transports: HashMap<TransportId, (Direction, WebRtcTransport)>,
-    consumers: HashMap<ConsumerId, Consumer>,
+    consumers: HashMap<ConsumerId, Consumed>,
+}
+
+/// One of the member's consumers, and what it shows.
+struct Consumed {
+    consumer: Consumer,
+    /// Whose producer it consumes.
+    owner: ParticipantId,
+    /// The simulcast layers of a camera sent in layers (`None`: one layer, nothing to
+    /// choose), and the one asked for last.
+    layers: Option<(u8, u8)>,
+}
+
+impl Consumed {
+    /// Asks mediasoup for the layer this member's page needs of this camera now.
+    async fn prefer_layer(&mut self, stage: &crate::simulcast::Stage, viewer: &str) {
+        let Some((count, current)) = self.layers else { return };
+        let wanted = crate::simulcast::for_page(stage, viewer, &self.owner, count);
+        if wanted != current {
+            self.layers = Some((count, wanted));
+            if let Err(e) = self.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
+                tracing::debug!(consumer = %self.consumer.id(), "cannot set the preferred layer: {e}");
+            }
+        }
+    }
+}
+
+/// The number of spatial layers of a consumer of a simulcast camera (else `None`).
+pub fn simulcast_layers(consumer: &Consumer) -> Option<u8> {
+    if consumer.r#type() != mediasoup::consumer::ConsumerType::Simulcast {
+        return None;
+    }
+    let mode = &consumer.rtp_parameters().encodings.first()?.scalability_mode;
+    Some(mode.spatial_layers().get())
 }
 
 enum Flow {
@@ -353,7 +386,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             if !m.room.router.can_consume(&producer_id, caps) {
                 return Err(ErrorBody::new(ErrorCode::CannotConsume, "your browser cannot receive this stream's codec"));
             }
-            if m.consumers.values().any(|c| c.producer_id() == producer_id) {
+            if m.consumers.values().any(|c| c.consumer.producer_id() == producer_id) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "already consuming this producer"));
             }
             let (_, transport) = m
@@ -365,21 +398,29 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             // Start paused: the client resumes once its consumer is ready, so the first
             // video frame it gets is a keyframe.
             options.paused = true;
+            // A simulcast camera starts at the layer this page shows it at (mediasoup
+            // describes it by the producer's layers, which it knows before the consumer).
+            let stage = m.room.stage();
+            let producer_layers = m.room.producer_layers(producer_id);
+            if let Some(count) = producer_layers {
+                options.preferred_layers = Some(ConsumerLayers { spatial_layer: crate::simulcast::for_page(&stage, &m.participant_id, &owner, count), temporal_layer: None });
+            }
             let consumer = transport.consume(options).await.map_err(|e| ErrorBody::new(ErrorCode::CannotConsume, format!("cannot consume: {e}")))?;
             let data = ResponseData::Consumer {
                 consumer_id: consumer.id(),
                 producer_id,
-                participant_id: owner,
+                participant_id: owner.clone(),
                 kind: consumer.kind(),
                 source,
                 rtp_parameters: consumer.rtp_parameters().clone(),
                 producer_paused: consumer.producer_paused(),
             };
-            m.consumers.insert(consumer.id(), consumer);
+            let layers = simulcast_layers(&consumer).map(|count| (count, consumer.preferred_layers().map_or(count - 1, |l| l.spatial_layer)));
+            m.consumers.insert(consumer.id(), Consumed { consumer, owner, layers });
             Ok(data)
         }
         ClientRequest::ResumeConsumer { consumer_id } => {
-            let consumer = m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?;
+            let consumer = &m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?.consumer;
             consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
             Ok(ResponseData::Empty {})
         }
@@ -411,6 +452,14 @@ fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, Err
     m.room.producer_of(&m.participant_id, producer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such producer of yours"))
 }
 
+/// Points each simulcast camera consumer at the layer this page shows it at now.
+async fn refresh_layers(m: &mut Membership) {
+    let stage = m.room.stage();
+    for consumed in m.consumers.values_mut() {
+        consumed.prefer_layer(&stage, &m.participant_id).await;
+    }
+}
+
 async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Membership) -> Flow {
     let v = PROTOCOL_VERSION;
     let message = match event {
@@ -419,17 +468,27 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::Updated(participant) => ServerMessage::ParticipantUpdated { v, participant },
         RoomEvent::Left(participant_id) => ServerMessage::ParticipantLeft { v, participant_id },
         RoomEvent::NewProducer(p) if p.participant_id == m.participant_id => return Flow::Continue,
-        RoomEvent::NewProducer(producer) => ServerMessage::NewProducer { v, producer },
+        RoomEvent::NewProducer(producer) => {
+            if producer.source == Source::Screen {
+                refresh_layers(m).await;
+            }
+            ServerMessage::NewProducer { v, producer }
+        }
         RoomEvent::ProducerPaused { producer_id, participant_id } => ServerMessage::ProducerPaused { v, producer_id, participant_id },
         RoomEvent::ProducerResumed { producer_id, participant_id } => ServerMessage::ProducerResumed { v, producer_id, participant_id },
         RoomEvent::ProducerClosed { producer_id } => {
-            let Some(consumer_id) = m.consumers.values().find(|c| c.producer_id() == producer_id).map(Consumer::id) else {
+            // A share that ends puts the speaker back on the stage, big.
+            refresh_layers(m).await;
+            let Some(consumer_id) = m.consumers.values().find(|c| c.consumer.producer_id() == producer_id).map(|c| c.consumer.id()) else {
                 return Flow::Continue;
             };
             m.consumers.remove(&consumer_id);
             ServerMessage::ConsumerClosed { v, consumer_id, producer_id }
         }
-        RoomEvent::ActiveSpeaker { speaker, since, .. } => ServerMessage::ActiveSpeaker { v, participant_id: speaker, since },
+        RoomEvent::ActiveSpeaker { speaker, since, .. } => {
+            refresh_layers(m).await;
+            ServerMessage::ActiveSpeaker { v, participant_id: speaker, since }
+        }
         RoomEvent::Speaking(participant_id, speaking) => ServerMessage::Speaking { v, participant_id, speaking },
         RoomEvent::Levels(levels) => ServerMessage::Levels { v, levels: levels.as_ref().clone() },
         RoomEvent::Recording { recording, error } => ServerMessage::Recording { v, recording, error },

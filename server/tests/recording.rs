@@ -336,3 +336,55 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     assert!(close(speaker[0], RED) && close(speaker[1], RED), "Alice fills the frame after it: {speaker:?}");
     drop((alice, bob));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_camera_is_recorded_from_the_simulcast_layer_its_tile_needs() {
+    use common::synthetic::{Camera, Options};
+    use compositor::synth::Pattern;
+    // Alice sends three layers tinted apart: which one a frame shows is which layer
+    // reached the recording. Bob sends one plain camera.
+    const LOW: [u8; 3] = [40, 160, 60];
+    const MID: [u8; 3] = [40, 60, 210];
+    const TOP: [u8; 3] = [200, 40, 40];
+    let s = setup((1280, 720)).await;
+    let camera = Camera::Simulcast { patterns: [Pattern::Solid(LOW), Pattern::Solid(MID), Pattern::Solid(TOP)], seconds: 2 };
+    let alice = Participant::join_with(&s.rooms, "layers", "Alice", Options::new(camera, 440.0)).await;
+    let bob = Participant::join(&s.rooms, "layers", "Bob", Some([200, 160, 30]), 660.0).await;
+    let api = Api::new(&s);
+    let call = |method: &'static str, uri: &str, body: &str| api.call(method, uri.to_string(), body.to_string());
+    let (status, started) = call("POST", "/api/rooms/layers/recording", r#"{"layout": "speaker"}"#).await;
+    assert_eq!(status, 201, "{started}");
+    let t0 = Instant::now();
+    let at_file_ms = |t: Instant| t.duration_since(t0).as_millis() as u64;
+    // Alice speaks, full frame: the top layer (a 720p recording is 720p).
+    alice.speak(true);
+    sleep_ms(4000).await;
+    let grid_from = at_file_ms(Instant::now());
+    // Two side by side, 640 px each: the middle layer.
+    assert_eq!(call("PATCH", "/api/rooms/layers/recording", r#"{"layout": "grid"}"#).await.0, 200);
+    sleep_ms(4000).await;
+    // Bob on the stage, Alice in the strip under him: the lowest layer.
+    alice.speak(false);
+    bob.speak(true);
+    sleep_ms(1500).await;
+    let strip_from = at_file_ms(Instant::now());
+    assert_eq!(call("PATCH", "/api/rooms/layers/recording", r#"{"layout": "speaker-strip"}"#).await.0, 200);
+    sleep_ms(4000).await;
+    let (status, stopped) = call("DELETE", "/api/rooms/layers/recording", "").await;
+    assert_eq!(status, 200, "{stopped}");
+    let path = s.dir.join(format!("{}.mp4", stopped["id"].as_str().unwrap()));
+    // Full frame; the grid's left tile (Alice joined first); the strip's middle.
+    let patches = probe::video_patches(&path, &[(0.3, 0.3), (0.2, 0.3), (0.48, 0.84)]).unwrap();
+    let at = |t: u64| patches.iter().find(|(ms, _)| *ms >= t).unwrap().1.clone();
+    for t in (2500..grid_from).step_by(250) {
+        assert!(close(at(t)[0], TOP), "Alice full frame at {t} ms: {:?} (the top layer is {TOP:?})", at(t)[0]);
+    }
+    for t in (grid_from + 2000..strip_from - 1500).step_by(250) {
+        assert!(close(at(t)[1], MID), "Alice's grid tile at {t} ms: {:?} (the middle layer is {MID:?})", at(t)[1]);
+    }
+    let end = stopped["duration_ms"].as_u64().unwrap();
+    for t in (strip_from + 2000..end - 500).step_by(250) {
+        assert!(close(at(t)[2], LOW), "Alice's strip tile at {t} ms: {:?} (the lowest layer is {LOW:?})", at(t)[2]);
+    }
+    drop((alice, bob));
+}

@@ -17,8 +17,35 @@ function clientId() {
   return id;
 }
 
-/** getUserMedia for each wanted device on its own, so one failing keeps the other. */
-export async function openDevices({ camera, mic }) {
+/**
+ * A camera's simulcast layers for its capture width: each half the width of the next,
+ * the lowest about 320 px (server/src/simulcast.rs assumes as much). The filmstrip
+ * gets the lowest, the stage the highest the viewer's bandwidth allows, and a
+ * recording what its tiles need. A camera too small for layers is sent as it is.
+ */
+export function cameraEncodings(width) {
+  if (width >= 960) {
+    return [
+      { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+      { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+      { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+    ];
+  }
+  if (width >= 480) {
+    return [
+      { rid: 'r0', scaleResolutionDownBy: 2, maxBitrate: 150_000 },
+      { rid: 'r1', scaleResolutionDownBy: 1, maxBitrate: 500_000 },
+    ];
+  }
+  return undefined;
+}
+
+/**
+ * getUserMedia for each wanted device on its own, so one failing keeps the other.
+ * The camera is asked for 720p (sent in simulcast layers); with `simulcast: false`
+ * (a benchmark's baseline), 360p in one layer, as before simulcast.
+ */
+export async function openDevices({ camera, mic, simulcast = true }) {
   const result = { videoTrack: null, audioTrack: null, problems: [] };
   const explain = (what, err) => {
     if (err?.name === 'NotAllowedError') return `${what} access was blocked. You joined without it; allow it in the browser's site settings and rejoin to use it.`;
@@ -32,7 +59,8 @@ export async function openDevices({ camera, mic }) {
   }
   if (camera) {
     try {
-      const s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } } });
+      const size = simulcast ? { width: { ideal: 1280 }, height: { ideal: 720 } } : { width: { ideal: 640 }, height: { ideal: 360 } };
+      const s = await navigator.mediaDevices.getUserMedia({ video: { ...size, frameRate: { ideal: 24 } } });
       result.videoTrack = s.getVideoTracks()[0];
     } catch (err) { result.problems.push(explain('Camera', err)); }
   }
@@ -54,8 +82,9 @@ function trackField(kind, source) {
 }
 
 export class Meeting extends EventTarget {
-  constructor({ room, name, videoTrack, audioTrack }) {
+  constructor({ room, name, videoTrack, audioTrack, simulcast = true }) {
     super();
+    this.simulcast = simulcast;
     this.room = room;
     this.name = name;
     this.local = { videoTrack, audioTrack };
@@ -216,7 +245,8 @@ export class Meeting extends EventTarget {
       this.producers.set('audio', p);
     }
     if (videoTrack && this.device.canProduce('video')) {
-      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false });
+      const encodings = this.simulcast ? cameraEncodings(videoTrack.getSettings().width ?? 0) : undefined;
+      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera' } });
       this.producers.set('video', p);
     }
   }

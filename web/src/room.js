@@ -29,7 +29,8 @@ export async function showRoom(app, room, params) {
   const lockedName = secured ? session.body.name : null;
   const name = lockedName ?? params.get('name') ?? sessionStorage.getItem('podium.name') ?? '';
   const autojoin = params.get('autojoin') === '1';
-  const want = { camera: params.get('camera') !== '0', mic: params.get('mic') !== '0' };
+  // simulcast=0: the camera as before simulcast (the meeting benchmark's baseline).
+  const want = { camera: params.get('camera') !== '0', mic: params.get('mic') !== '0', simulcast: params.get('simulcast') !== '0' };
   const ctx = { app, room, lockedName };
   if (autojoin && name) return enterRoom(ctx, name, want);
   showPreJoin(ctx, name, want);
@@ -68,7 +69,7 @@ async function enterRoom(ctx, name, want) {
   app.replaceChildren(el('div', { class: 'center' }, el('div', { class: 'card' }, el('p', { class: 'muted' }, 'Opening your camera and microphone…'))));
   const devices = await openDevices(want);
   window.podium.mediaStartedAt = Date.now();
-  const meeting = new Meeting({ room, name, videoTrack: devices.videoTrack, audioTrack: devices.audioTrack });
+  const meeting = new Meeting({ room, name, videoTrack: devices.videoTrack, audioTrack: devices.audioTrack, simulcast: want.simulcast !== false });
   window.podium.meeting = meeting;
   const stopDevices = () => {
     meeting.closeMedia();

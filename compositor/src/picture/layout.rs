@@ -282,6 +282,36 @@ impl<P: Clone + Eq + Hash> Layout<P> {
     }
 }
 
+/// How wide the cameras are drawn in a layout: the speaker's, and the widest of
+/// everyone else's (0: the others are not shown). The server picks each camera's
+/// simulcast layer from it: no wider than drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CameraWidths {
+    pub speaker: u32,
+    pub others: u32,
+}
+
+/// The cameras' widths in `kind` with `present` participants, a share or not, in a
+/// `width` x `height` frame: laid out by the same rules as the frames themselves.
+pub fn camera_widths(kind: LayoutKind, present: usize, share: bool, width: u32, height: u32) -> CameraWidths {
+    let mut layout = Layout::new(kind, width, height);
+    layout.set_present((0..present.max(1)).collect());
+    layout.set_speaker(0, Some(0));
+    if share {
+        // The sharer is someone else (their camera, if shown, is another's tile).
+        layout.set_share(Some(usize::MAX));
+    }
+    let mut widths = CameraWidths { speaker: 0, others: 0 };
+    for tile in layout.tiles() {
+        match tile.fill {
+            Fill::Stage | Fill::Camera(0) => widths.speaker = widths.speaker.max(tile.rect.width),
+            Fill::Camera(_) => widths.others = widths.others.max(tile.rect.width),
+            Fill::Screen(_) => {}
+        }
+    }
+    widths
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +474,17 @@ mod tests {
         let order = |tiles: Vec<Tile<&'static str>>| cameras(&tiles).into_iter().map(|(p, _)| p).collect::<Vec<_>>();
         assert_eq!(order(grid.tiles()), ["a", "b", "c", "d"]);
         assert_eq!(order(strip.tiles()), ["b", "c", "a"], "d is on the stage; b spoke last before, then c");
+    }
+
+    #[test]
+    fn camera_widths_follow_the_tiles() {
+        let w = |kind, n, share| camera_widths(kind, n, share, 1280, 720);
+        assert_eq!(w(LayoutKind::Speaker, 4, false), CameraWidths { speaker: 1280, others: 0 });
+        assert_eq!(w(LayoutKind::Grid, 4, false), CameraWidths { speaker: 640, others: 640 });
+        assert_eq!(w(LayoutKind::Grid, 9, false), CameraWidths { speaker: 426, others: 426 });
+        let strip = w(LayoutKind::SpeakerStrip, 4, false);
+        assert!(strip.speaker >= 1000 && strip.others > 200 && strip.others < 320, "{strip:?}");
+        let share = w(LayoutKind::Speaker, 4, true);
+        assert!(share.speaker > 250 && share.speaker < 320 && share.others == 0, "the picture-in-picture: {share:?}");
     }
 }

@@ -30,7 +30,7 @@ use compositor::picture::layout::LayoutKind;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use process::{CompositorChild, SpawnOptions};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,8 +219,10 @@ impl Recorder {
             video: HashMap::new(),
             switcher: Switcher::new(self.config.switch, WARM_GRACE),
             speaker: None,
+            speaking: HashSet::new(),
             order: Vec::new(),
             lag_ms: 0,
+            frame: (self.config.video.width, self.config.video.height),
         };
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
@@ -373,6 +375,15 @@ struct Feed {
     paused: bool,
     /// What its producer sends (a screen's video is framed as a share).
     source: crate::protocol::Source,
+    /// A simulcast camera's layer count and the layer asked for last.
+    layers: Option<(u8, u8)>,
+}
+
+impl Feed {
+    fn new(participant_id: ParticipantId, name: String, consumer: Consumer, paused: bool, source: crate::protocol::Source) -> Self {
+        let layers = crate::session::simulcast_layers(&consumer).map(|n| (n, n - 1));
+        Self { participant_id, name, consumer, paused, source, layers }
+    }
 }
 
 impl Feed {
@@ -431,6 +442,10 @@ struct Task {
     order: Vec<ParticipantId>,
     /// How far behind real time the compositor last said it was.
     lag_ms: u64,
+    /// Who is speaking now (the detector's flag, before it hands them the stage).
+    speaking: HashSet<ParticipantId>,
+    /// The recording's picture size, to size the cameras' layers to their tiles.
+    frame: (u32, u32),
 }
 
 impl Task {
@@ -501,6 +516,7 @@ impl Task {
                     }
                     // Everyone's picker and the rooms API show it.
                     self.badge.layout = layout;
+                    self.apply_layers().await;
                     self.room.set_recording(Some(self.badge.clone()), None);
                 }
                 // Closed (the recording is stopping) or its sender gone: stop listening.
@@ -598,6 +614,12 @@ impl Task {
             }
             RoomEvent::ActiveSpeaker { speaker, since, decided } => self.set_speaker(speaker, Some(TurnTimes { since, decided })).await,
             RoomEvent::Speaking(p, on) => {
+                if on {
+                    self.speaking.insert(p.clone());
+                } else {
+                    self.speaking.remove(&p);
+                }
+                self.apply_layers().await;
                 self.switcher.set_speaking(now, p, on);
                 self.apply_switcher().await;
             }
@@ -615,7 +637,7 @@ impl Task {
             MediaKind::Audio => {
                 // A microphone, or a shared screen's sound: both are mixed.
                 if let Some(consumer) = self.consume(source.producer_id, false).await {
-                    self.audio.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
+                    self.audio.insert(source.producer_id, Feed::new(source.participant_id, source.name, consumer, source.paused, source.source));
                 }
             }
             MediaKind::Video if source.source == crate::protocol::Source::Screen => {
@@ -623,7 +645,7 @@ impl Task {
                 // not one of the cameras the switcher points at the speaker).
                 if let Some(consumer) = self.consume(source.producer_id, false).await {
                     let _ = consumer.request_key_frame().await;
-                    self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
+                    self.video.insert(source.producer_id, Feed::new(source.participant_id, source.name, consumer, source.paused, source.source));
                 }
             }
             MediaKind::Video => {
@@ -632,7 +654,7 @@ impl Task {
                     // Paused until the switcher wants it.
                     if let Some(consumer) = self.consume(source.producer_id, true).await {
                         self.switcher.set_camera(source.participant_id.clone(), Some(source.producer_id));
-                        self.video.insert(source.producer_id, Feed { participant_id: source.participant_id, name: source.name, consumer, paused: source.paused, source: source.source });
+                        self.video.insert(source.producer_id, Feed::new(source.participant_id, source.name, consumer, source.paused, source.source));
                     }
                 } else if self.speaker.as_ref() == Some(&source.participant_id) {
                     self.retarget().await;
@@ -677,7 +699,40 @@ impl Task {
         }
     }
 
+    /// Points each simulcast camera at the smallest layer that fills its tile in the
+    /// recording's layout now: the speaker's (and anyone speaking, who may be cut to
+    /// at their first word) at the stage's width; the others at their tiles' (in the
+    /// speaker layout, where they are not drawn, at half the stage's, so that a cut to
+    /// them starts sharp enough until their larger layer's keyframe comes). mediasoup switches at a keyframe (it asks for
+    /// one), so the compositor's stream changes size cleanly.
+    async fn apply_layers(&mut self) {
+        use crate::protocol::Source;
+        let share = self.video.values().any(|f| f.source == Source::Screen && !f.paused);
+        let present: HashSet<&ParticipantId> = self.audio.values().chain(self.video.values()).map(|f| &f.participant_id).collect();
+        let (width, height) = self.frame;
+        let widths = compositor::picture::layout::camera_widths(self.badge.layout, present.len(), share, width, height);
+        for feed in self.video.values_mut().filter(|f| f.source != Source::Screen) {
+            let Some((count, current)) = feed.layers else { continue };
+            let on_stage = self.speaker.as_ref() == Some(&feed.participant_id) || self.speaking.contains(&feed.participant_id);
+            let need = match (on_stage, widths.others) {
+                (true, _) => widths.speaker,
+                // Not drawn (the speaker layout): kept at half the stage's width.
+                (false, 0) => widths.speaker / 2,
+                (false, tile) => tile,
+            };
+            let wanted = crate::simulcast::for_width(need, count);
+            if wanted != current {
+                feed.layers = Some((count, wanted));
+                tracing::debug!(recording = %self.id, participant = %feed.participant_id, layer = wanted, "simulcast layer");
+                if let Err(e) = feed.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
+                    tracing::debug!(recording = %self.id, "cannot set the preferred layer: {e}");
+                }
+            }
+        }
+    }
+
     async fn send_sources(&mut self) {
+        self.apply_layers().await;
         let mut sources: Vec<ctl::Source> = self.audio.values().chain(self.video.values()).filter_map(Feed::source).collect();
         let rank = |p: &str| self.order.iter().position(|o| o == p).unwrap_or(usize::MAX);
         sources.sort_by_key(|s| (rank(&s.participant_id), s.kind == ctl::MediaKind::Video));
@@ -693,6 +748,7 @@ impl Task {
             return;
         }
         self.speaker = speaker.clone();
+        self.apply_layers().await;
         // The switch first, so that the speaker's video is on its way when the
         // compositor hears of them.
         self.switcher.set_speaker(Instant::now(), speaker.clone());
@@ -747,7 +803,7 @@ impl Task {
         if let Some(camera) = want {
             // Paused until the compositor knows its SSRC, so its keyframe is not dropped.
             if let Some(consumer) = self.consume(camera.producer_id, true).await {
-                self.video.insert(camera.producer_id, Feed { participant_id: camera.participant_id, name: camera.name, consumer, paused: camera.paused, source: camera.source });
+                self.video.insert(camera.producer_id, Feed::new(camera.participant_id, camera.name, consumer, camera.paused, camera.source));
                 self.send_sources().await;
                 let feed = &self.video[&camera.producer_id];
                 let _ = feed.consumer.resume().await;

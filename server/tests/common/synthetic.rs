@@ -7,9 +7,12 @@
 //!
 //! A camera is either encoded live (a flat colour, cheap to check in a recording), or
 //! replayed: a loop encoded once at start, so that a benchmark's load generator costs
-//! little; a PLI restarts the loop at its keyframe. With `mesh`, the participant also
-//! receives everyone else's streams (into a socket that discards them), so the SFU
-//! forwards as much as in a real meeting.
+//! little; a PLI restarts the loop at its keyframe. A simulcast camera sends three
+//! replayed layers (320x180, 640x360, 1280x720) as a browser does, each on its own
+//! SSRC. A participant may also share a screen: a second video producer, of source
+//! `screen`, replayed at a screen's few frames a second. With `mesh`, the participant
+//! also receives everyone else's streams (into a socket that discards them), so the
+//! SFU forwards as much as in a real meeting.
 use server::room::{Room, RoomId, Rooms};
 use compositor::input::rtp::RtpPacket;
 use compositor::synth::{self, AudioSource, Pattern, VideoSource};
@@ -30,6 +33,22 @@ pub enum Camera {
     Live([u8; 3]),
     /// A loop of `seconds` of the pattern at `width`x`height`, encoded once.
     Replay { pattern: Pattern, width: u32, height: u32, seconds: u32 },
+    /// Three replayed layers, as a browser's simulcast sends them, each of its own
+    /// pattern (the same for a real camera; tinted apart, a test sees which layer a
+    /// recording shows).
+    Simulcast { patterns: [Pattern; 3], seconds: u32 },
+}
+
+/// The simulcast layers' sizes, lowest first (web/src/meeting.js sends these).
+pub const SIMULCAST_LAYERS: [(u32, u32); 3] = [(320, 180), (640, 360), (1280, 720)];
+
+/// A shared screen: a replayed loop of the pattern at its size and rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screen {
+    pub pattern: Pattern,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
 }
 
 pub struct Options {
@@ -41,11 +60,13 @@ pub struct Options {
     pub flashes: Vec<u64>,
     /// Receive everyone else's streams, as a browser in the meeting does.
     pub mesh: bool,
+    /// Share a screen from the start.
+    pub screen: Option<Screen>,
 }
 
 impl Options {
     pub fn new(camera: Camera, hz: f32) -> Self {
-        Self { camera, hz, flashes: Vec::new(), mesh: false }
+        Self { camera, hz, flashes: Vec::new(), mesh: false, screen: None }
     }
 }
 
@@ -87,8 +108,14 @@ impl Participant {
         let audio = transport.produce(ProducerOptions::new(MediaKind::Audio, opus_parameters(audio_ssrc))).await.expect("producing audio");
         room.add_producer(&joined.participant_id, audio, server::protocol::Source::Mic).await.expect("adding audio");
         if options.camera != Camera::None {
-            let video = transport.produce(ProducerOptions::new(MediaKind::Video, vp8_parameters(video_ssrc))).await.expect("producing video");
+            let layers = if matches!(options.camera, Camera::Simulcast { .. }) { SIMULCAST_LAYERS.len() } else { 1 };
+            let ssrcs: Vec<u32> = (0..layers as u32).map(|i| video_ssrc.wrapping_add(2 * i)).collect();
+            let video = transport.produce(ProducerOptions::new(MediaKind::Video, vp8_parameters(&ssrcs))).await.expect("producing video");
             room.add_producer(&joined.participant_id, video, server::protocol::Source::Camera).await.expect("adding video");
+        }
+        if options.screen.is_some() {
+            let screen = transport.produce(ProducerOptions::new(MediaKind::Video, vp8_parameters(&[screen_ssrc(video_ssrc)]))).await.expect("producing the screen");
+            room.add_producer(&joined.participant_id, screen, server::protocol::Source::Screen).await.expect("adding the screen");
         }
         let downlink = if options.mesh { Some(receive_everyone(&room, &joined.participant_id).await) } else { None };
         let speaking = Arc::new(AtomicBool::new(false));
@@ -134,7 +161,13 @@ fn opus_parameters(ssrc: u32) -> RtpParameters {
     }
 }
 
-fn vp8_parameters(ssrc: u32) -> RtpParameters {
+/// A screen's SSRC, beside its sharer's camera's.
+fn screen_ssrc(video_ssrc: u32) -> u32 {
+    video_ssrc.wrapping_add(100)
+}
+
+/// VP8 on `ssrcs`: one stream, or a simulcast camera's layers, lowest first.
+fn vp8_parameters(ssrcs: &[u32]) -> RtpParameters {
     RtpParameters {
         codecs: vec![RtpCodecParameters::Video {
             mime_type: MimeTypeVideo::Vp8,
@@ -143,7 +176,7 @@ fn vp8_parameters(ssrc: u32) -> RtpParameters {
             parameters: RtpCodecParametersParameters::default(),
             rtcp_feedback: vec![RtcpFeedback::NackPli],
         }],
-        encodings: vec![RtpEncodingParameters { ssrc: Some(ssrc), ..Default::default() }],
+        encodings: ssrcs.iter().map(|&ssrc| RtpEncodingParameters { ssrc: Some(ssrc), ..Default::default() }).collect(),
         ..Default::default()
     }
 }
@@ -188,9 +221,10 @@ struct Replay {
 }
 
 impl Replay {
-    fn new(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32) -> Self {
-        let mut cam = VideoSource::new(ssrc, 96, width, height, CAMERA_FPS as u32).expect("libvpx");
-        let frames = (0..u64::from(seconds) * CAMERA_FPS).map(|n| cam.next_frame(pattern, n * 1000 / CAMERA_FPS).expect("encoding")).collect();
+    fn new(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32) -> Self {
+        let mut cam = VideoSource::new(ssrc, 96, width, height, fps).expect("libvpx");
+        let fps = u64::from(fps);
+        let frames = (0..u64::from(seconds) * fps).map(|n| cam.next_frame(pattern, n * 1000 / fps).expect("encoding")).collect();
         Self { frames, next: 0, sequence: 0 }
     }
 
@@ -217,23 +251,85 @@ pub fn spawn_sender(port: u16, audio_ssrc: u32, video_ssrc: u32, options: Option
     std::thread::spawn(move || send_media(port, audio_ssrc, video_ssrc, &options, &speaking, &stop))
 }
 
+/// One video stream a participant sends, and how.
+struct VideoStream {
+    ssrc: u32,
+    /// A frame every this many 20 ms ticks.
+    every: u64,
+    /// Encoded live, a flat colour (flashing white at the flashes).
+    live: Option<(VideoSource, [u8; 3])>,
+    replay: Option<Replay>,
+    /// The replay's RTP timestamp at time 0.
+    base: u32,
+}
+
+impl VideoStream {
+    fn replayed(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32) -> Self {
+        Self { ssrc, every: 50 / u64::from(fps), live: None, replay: Some(Replay::new(ssrc, pattern, width, height, seconds, fps)), base: ssrc.wrapping_mul(2_654_435_761) }
+    }
+
+    fn keyframe(&mut self) {
+        if let Some((cam, _)) = self.live.as_mut() {
+            cam.request_keyframe();
+        }
+        if let Some(r) = self.replay.as_mut() {
+            r.next = 0;
+        }
+    }
+
+    fn frame(&mut self, t: u64, flash: bool) -> Vec<Vec<u8>> {
+        match (self.live.as_mut(), self.replay.as_mut()) {
+            (Some((cam, rgb)), _) => {
+                let pattern = Pattern::Solid(if flash { [255, 255, 255] } else { *rgb });
+                cam.next_frame(pattern, t).map(|ps| ps.iter().map(RtpPacket::to_bytes).collect()).unwrap_or_default()
+            }
+            (_, Some(r)) => r.next_frame(self.base, t),
+            _ => Vec::new(),
+        }
+    }
+
+    fn timestamp_at(&self, t: u64) -> u32 {
+        match self.live.as_ref() {
+            Some((cam, _)) => cam.timestamp_at(t),
+            None => self.base.wrapping_add((t * 90) as u32),
+        }
+    }
+}
+
+/// The video streams `options` ask for: the camera (one stream, or its simulcast
+/// layers) and the screen.
+fn video_streams(video_ssrc: u32, options: &Options) -> Vec<VideoStream> {
+    let camera_every = 50 / CAMERA_FPS;
+    let mut streams = match options.camera {
+        Camera::None => Vec::new(),
+        Camera::Live(rgb) => {
+            let cam = VideoSource::new(video_ssrc, 96, 320, 180, CAMERA_FPS as u32).expect("libvpx");
+            vec![VideoStream { ssrc: video_ssrc, every: camera_every, live: Some((cam, rgb)), replay: None, base: 0 }]
+        }
+        Camera::Replay { pattern, width, height, seconds } => vec![VideoStream::replayed(video_ssrc, pattern, width, height, seconds, CAMERA_FPS as u32)],
+        Camera::Simulcast { patterns, seconds } => SIMULCAST_LAYERS
+            .iter()
+            .zip(patterns)
+            .enumerate()
+            .map(|(i, (&(w, h), pattern))| VideoStream::replayed(video_ssrc.wrapping_add(2 * i as u32), pattern, w, h, seconds, CAMERA_FPS as u32))
+            .collect(),
+    };
+    if let Some(screen) = options.screen {
+        streams.push(VideoStream::replayed(screen_ssrc(video_ssrc), screen.pattern, screen.width, screen.height, 4, screen.fps));
+    }
+    streams
+}
+
 /// The sending loop: 20 ms of Opus each tick (the voice while speaking, silence
-/// otherwise), a 25 fps camera, sender reports every second, keyframes when asked.
+/// otherwise), the video streams at their rates, sender reports every second,
+/// keyframes when asked.
 fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, speaking: &AtomicBool, stop: &AtomicBool) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("a socket");
     socket.connect(("127.0.0.1", port)).expect("connecting");
     socket.set_nonblocking(true).expect("non-blocking");
     let mut mic = AudioSource::new(audio_ssrc, 111).expect("libopus");
     mic.audio_level_id = Some(AUDIO_LEVEL_ID);
-    let mut live = match options.camera {
-        Camera::Live(_) => Some(VideoSource::new(video_ssrc, 96, 320, 180, CAMERA_FPS as u32).expect("libvpx")),
-        _ => None,
-    };
-    let mut replay = match options.camera {
-        Camera::Replay { pattern, width, height, seconds } => Some(Replay::new(video_ssrc, pattern, width, height, seconds)),
-        _ => None,
-    };
-    let video_base = video_ssrc.wrapping_mul(2_654_435_761);
+    let mut videos = video_streams(video_ssrc, options);
     let flashing = |t: u64| options.flashes.iter().any(|&f| t >= f && t < f + 100);
     let start = Instant::now();
     let mut buf = [0u8; 1500];
@@ -250,36 +346,23 @@ fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, sp
             vec![0.0; 960]
         };
         let _ = socket.send(&mic.next_packet(&samples).unwrap_or_default());
-        // Keyframe requests (PLIs) from mediasoup.
+        // Keyframe requests (PLIs) from mediasoup, each for one stream.
         while let Ok(n) = socket.recv(&mut buf) {
-            if !compositor::input::rtp::pli_targets(&buf[..n]).is_empty() {
-                if let Some(cam) = live.as_mut() {
-                    cam.request_keyframe();
-                }
-                if let Some(r) = replay.as_mut() {
-                    r.next = 0;
+            for ssrc in compositor::input::rtp::pli_targets(&buf[..n]) {
+                for video in videos.iter_mut().filter(|v| v.ssrc == ssrc) {
+                    video.keyframe();
                 }
             }
         }
-        if tick % 2 == 0 {
-            let packets: Vec<Vec<u8>> = match (options.camera, live.as_mut(), replay.as_mut()) {
-                (Camera::Live(rgb), Some(cam), _) => {
-                    let pattern = Pattern::Solid(if flashing(t) { [255, 255, 255] } else { rgb });
-                    cam.next_frame(pattern, t).map(|ps| ps.iter().map(RtpPacket::to_bytes).collect()).unwrap_or_default()
+        for video in &mut videos {
+            if tick % video.every == 0 {
+                for packet in video.frame(t, flashing(t)) {
+                    let _ = socket.send(&packet);
                 }
-                (_, _, Some(r)) => r.next_frame(video_base, t),
-                _ => Vec::new(),
-            };
-            for packet in packets {
-                let _ = socket.send(&packet);
             }
-        }
-        if tick % 50 == 25 && options.camera != Camera::None {
-            let ts = match live.as_ref() {
-                Some(cam) => cam.timestamp_at(t),
-                None => video_base.wrapping_add((t * 90) as u32),
-            };
-            let _ = socket.send(&synth::sender_report(video_ssrc, ntp_now_ms(), ts));
+            if tick % 50 == 25 {
+                let _ = socket.send(&synth::sender_report(video.ssrc, ntp_now_ms(), video.timestamp_at(t)));
+            }
         }
         if tick % 50 == 10 {
             let _ = socket.send(&synth::sender_report(audio_ssrc, ntp_now_ms(), mic.timestamp_of(t * 48)));
