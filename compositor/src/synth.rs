@@ -68,6 +68,17 @@ impl VideoSource {
         })
     }
 
+    /// Goes on at another size, from a keyframe, on the same stream (the same SSRC,
+    /// sequence numbers and clock): what a receiver of a simulcast camera sees when the
+    /// SFU switches it to another layer.
+    pub fn switch_layer(&mut self, width: u32, height: u32, fps: u32) -> Result<(), ffmpeg::Error> {
+        let fresh = Self::new(self.ssrc, self.payload_type, width, height, fps)?;
+        self.encoder = fresh.encoder;
+        (self.width, self.height) = (width, height);
+        self.keyframe_requested = true;
+        Ok(())
+    }
+
     /// The next frame is a keyframe (as a browser answers a PLI).
     pub fn request_keyframe(&mut self) {
         self.keyframe_requested = true;

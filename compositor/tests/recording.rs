@@ -316,3 +316,22 @@ fn a_screen_share_fills_the_frame_with_the_speaker_in_the_corner_and_ends_with_t
     assert!((1500..1700).contains(&share.start_ms), "{share:?}");
     assert!(share.end_ms.is_some_and(|e| (5000..5100).contains(&e)), "{share:?}");
 }
+
+#[test]
+fn simulcast_layer_switches_under_loss_never_show_a_broken_frame() {
+    // Alice's camera goes from the lowest layer to the top one and back to the middle,
+    // as the SFU switches it, on a network that loses 5 % and reorders 10 %: every
+    // frame of her turn shows her, at every size (a lost keyframe holds the last one).
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(300, 6000)];
+    alice.layer_switches = vec![(2000, 1280, 720), (4000, 640, 360)];
+    let decisions = [Decision::after(300, 800, "a1")];
+    let net = Network { delay: 20, reorder: 0.1, loss: 0.05 };
+    let out = record_decisions("layers", vec![alice], &decisions, 6000, net, Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let shown: Vec<_> = out.frames.iter().filter(|f| f.t_ms >= 800 && f.t_ms < 5800).collect();
+    assert!(shown.len() > 140, "{} frames", shown.len());
+    for f in shown {
+        assert!(close(f.centre_rgb, RED), "at {} ms: {:?}", f.t_ms, f.centre_rgb);
+    }
+    assert!(out.keyframe_requests >= 1, "losses ask for keyframes");
+}

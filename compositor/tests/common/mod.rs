@@ -36,6 +36,9 @@ pub struct Person {
     /// When they share their screen (ms of the recording): a 1280x720 screen of this
     /// colour at [`SCREEN_FPS`].
     pub shares: Vec<(u64, u64, [u8; 3])>,
+    /// The camera's picture changes size at these times (ms), as when the SFU
+    /// switches a simulcast camera's layer: (at, width, height).
+    pub layer_switches: Vec<(u64, u32, u32)>,
     video: Option<VideoSource>,
     screen: Option<VideoSource>,
     audio: Option<AudioSource>,
@@ -43,7 +46,7 @@ pub struct Person {
 
 impl Person {
     pub fn new(id: &'static str, name: &'static str, rgb: [u8; 3], hz: f32) -> Self {
-        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), video: None, screen: None, audio: None }
+        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), layer_switches: Vec::new(), video: None, screen: None, audio: None }
     }
     fn video_ssrc(&self, index: usize) -> u32 {
         1000 + index as u32 * 2
@@ -229,6 +232,9 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
         for p in people.iter_mut().filter(|p| p.here(t)) {
             let local = t - p.present.0;
             let flashing = p.flashing(t);
+            if let (Some(v), Some(&(_, w, h))) = (p.video.as_mut(), p.layer_switches.iter().find(|(at, ..)| *at == t)) {
+                v.switch_layer(w, h, CAMERA_FPS as u32).unwrap();
+            }
             if let Some(v) = p.video.as_mut() {
                 let forwarded = forward == Forward::EveryCamera || Some(p.id) == speaker;
                 if (local * CAMERA_FPS) % 1000 < CAMERA_FPS && forwarded {
