@@ -19,7 +19,7 @@ pub mod input;
 pub mod output;
 pub mod picture;
 pub mod review;
-pub mod sound;
+pub(crate) mod sound;
 
 pub mod engine;
 pub mod process;

@@ -21,6 +21,10 @@ pub enum Pattern {
     /// The colour with a moving bright bar and fine texture: content that costs
     /// encoders and decoders about what a camera does.
     Moving([u8; 3]),
+    /// A shared screen: dark lines of "text" on the colour, still, but for a small
+    /// block that changes in every frame (a cursor, a ticking clock), as slides and
+    /// code are while someone talks over them.
+    Screen([u8; 3]),
 }
 
 /// A VP8 camera: frames in, RTP packets out.
@@ -39,6 +43,12 @@ pub struct VideoSource {
 
 impl VideoSource {
     pub fn new(ssrc: u32, payload_type: u8, width: u32, height: u32, fps: u32) -> Result<Self, ffmpeg::Error> {
+        Self::with_bitrate(ssrc, payload_type, width, height, fps, 600_000)
+    }
+
+    /// The same at another bitrate (bit/s): a screen share is sent at a few Mbit/s,
+    /// so that its text converges to sharp and stays still between changes.
+    pub fn with_bitrate(ssrc: u32, payload_type: u8, width: u32, height: u32, fps: u32, bitrate: usize) -> Result<Self, ffmpeg::Error> {
         crate::init_ffmpeg()?;
         let vpx = encoder::find_by_name("libvpx").ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut enc = codec::context::Context::new_with_codec(vpx).encoder().video()?;
@@ -46,7 +56,7 @@ impl VideoSource {
         enc.set_height(height);
         enc.set_format(format::Pixel::YUV420P);
         enc.set_time_base(Rational(1, fps as i32));
-        enc.set_bit_rate(600_000);
+        enc.set_bit_rate(bitrate);
         // Browsers send a keyframe when asked and rarely otherwise.
         enc.set_gop(fps * 10);
         let mut opts = ffmpeg::Dictionary::new();
@@ -129,6 +139,10 @@ fn draw(picture: &mut frame::Video, pattern: Pattern, n: u64) {
     let (rgb, moving) = match pattern {
         Pattern::Solid(rgb) => (rgb, false),
         Pattern::Moving(rgb) => (rgb, true),
+        Pattern::Screen(rgb) => {
+            draw_screen(picture, rgb, n);
+            return;
+        }
     };
     let [y, u, v] = rgb_to_yuv(rgb);
     let (w, h) = (picture.width() as usize, picture.height() as usize);
@@ -146,6 +160,39 @@ fn draw(picture: &mut frame::Video, pattern: Pattern, n: u64) {
         } else {
             line.fill(y);
         }
+    }
+    picture.data_mut(1).fill(u);
+    picture.data_mut(2).fill(v);
+}
+
+/// Lines of glyph-sized dark marks on the colour (fixed), and a block near the top
+/// right whose shade changes with every frame.
+fn draw_screen(picture: &mut frame::Video, rgb: [u8; 3], n: u64) {
+    let [y, u, v] = rgb_to_yuv(rgb);
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let stride = picture.stride(0);
+    let line_h = (h / 30).max(4);
+    let glyph = (line_h * 3 / 5).max(2);
+    let luma = picture.data_mut(0);
+    for row in 0..h {
+        let line = &mut luma[row * stride..row * stride + w];
+        let in_line = row % line_h;
+        let text_row = row / line_h;
+        for (x, px) in line.iter_mut().enumerate() {
+            // A glyph cell is ink where a fixed hash says so, within the line's height
+            // and the text's margins (lines of varying length).
+            let cell = x / glyph;
+            let margin = w / 10;
+            let length = w / 2 + (text_row * 7919 % (w / 3).max(1));
+            let ink = in_line < glyph && x > margin && x < margin + length && (cell * 31 + text_row * 17 + in_line) % 3 != 0 && (cell % 6) != 5;
+            *px = if ink { 40 } else { y };
+        }
+    }
+    // The changing block: a tenth of the width.
+    let (bw, bh) = (w / 10, h / 20);
+    let shade = 60 + (n * 37 % 150) as u8;
+    for row in h / 20..h / 20 + bh {
+        luma[row * stride + w - bw - w / 20..row * stride + w - w / 20].fill(shade);
     }
     picture.data_mut(1).fill(u);
     picture.data_mut(2).fill(v);

@@ -10,8 +10,10 @@
 //! - cameras: what keeping every camera decodable costs (every camera flowing and
 //!   decoded, as cuts on the first word need) against resuming only the speaker's and
 //!   whoever starts speaking, side by side, alternating, in one run.
-//! - layouts: CPU of the speaker-strip and grid layouts against speaker, side by side,
-//!   alternating in one run, as ratios.
+//! - layouts: CPU of the speaker-strip and grid layouts, and of a 5 fps 1920x1080
+//!   screen share (the share layout; a page of text with a small block that changes in
+//!   every frame), against speaker, side by side, alternating in one run, as ratios; the cameras are sent in simulcast (320x180, 640x360, 1280x720),
+//!   as browsers do, and each tile takes the layer it needs.
 //! - baseline: the same meeting recorded at once by Podium and by the naive way it
 //!   replaces (one ffmpeg CLI per participant reading RTP from its own PlainTransports
 //!   through an SDP file), CPU side by side.
@@ -78,9 +80,18 @@ impl Env {
     /// `n` participants with replayed 640x360 cameras; with `mesh`, each also receives
     /// everyone who joined before (so the full mesh is forwarded).
     async fn meeting(&self, room: &str, n: usize, mesh: bool) -> Vec<Participant> {
+        self.meeting_with(room, n, mesh, |i| Camera::Replay { pattern: Pattern::Moving(COLOURS[i % 4]), width: 640, height: 360, seconds: 4 }).await
+    }
+
+    /// The same, with cameras sent in simulcast layers, as browsers send them.
+    async fn simulcast_meeting(&self, room: &str, n: usize, mesh: bool) -> Vec<Participant> {
+        self.meeting_with(room, n, mesh, |i| Camera::Simulcast { patterns: [Pattern::Moving(COLOURS[i % 4]); 3], seconds: 4 }).await
+    }
+
+    async fn meeting_with(&self, room: &str, n: usize, mesh: bool, camera_of: impl Fn(usize) -> Camera) -> Vec<Participant> {
         let mut people = Vec::new();
         for i in 0..n {
-            let camera = Camera::Replay { pattern: Pattern::Moving(COLOURS[i % 4]), width: 640, height: 360, seconds: 4 };
+            let camera = camera_of(i);
             let mut options = Options::new(camera, HZ[i % 4]);
             options.mesh = mesh;
             people.push(Participant::join_with(&self.rooms, room, NAMES[i % 4], options).await);
@@ -224,27 +235,54 @@ async fn cameras(env: &Env) {
     drop(people);
 }
 
-/// The layouts' CPU side by side: speaker, speaker-strip and grid in turn, two rounds.
+/// The layouts' CPU side by side: speaker, speaker-strip, grid and a screen share in
+/// turn, two rounds. The share round adds a fifth participant who only shares a
+/// 1920x1080 screen at 5 fps (in the speaker layout, which the share layout wins).
 async fn layouts(env: &Env) {
-    println!("\n## layouts: compositor CPU per layout, 4 participants (640x360 VP8 25 fps, mesh forwarded), 1280x720@30 veryfast, 20 s measured after 5 s, rounds alternating\n");
+    println!("\n## layouts: compositor CPU per layout, 4 participants (simulcast VP8 25 fps: 320x180, 640x360, 1280x720; mesh forwarded), 1280x720@30 veryfast, 20 s measured after 5 s, rounds alternating\n");
     println!("| round | layout | compositor CPU (cores) | peak RSS (MB) | max lag (ms) |");
     println!("|---|---|---|---|---|");
-    let people = env.meeting("layouts", 4, true).await;
+    let people = env.simulcast_meeting("layouts", 4, true).await;
     let room = Arc::clone(&people[0].room);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
-    let kinds = [LayoutKind::Speaker, LayoutKind::SpeakerStrip, LayoutKind::Grid];
-    let mut sums = [0.0f64; 3];
+    let kinds = [(LayoutKind::Speaker, false), (LayoutKind::SpeakerStrip, false), (LayoutKind::Grid, false), (LayoutKind::Speaker, true)];
+    let mut sums = [0.0f64; 4];
     let rounds = 2;
     for round in 1..=rounds {
-        for (k, kind) in kinds.iter().enumerate() {
+        for (k, (kind, share)) in kinds.iter().enumerate() {
+            let sharer = if *share {
+                let mut options = Options::new(Camera::None, 880.0);
+                options.screen = Some(synthetic::Screen { pattern: Pattern::Screen([240, 240, 240]), width: 1920, height: 1080, fps: 5 });
+                let p = Participant::join_with(&env.rooms, "layouts", "Erin", options).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some(p)
+            } else {
+                None
+            };
             let l = measure_layout(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20), *kind).await;
-            println!("| {round} | {} | {:.3} | {:.1} | {} |", kind.name(), l.cpu_cores, l.rss_mb, l.lag_ms);
+            let label = if *share { "screen share (5 fps 1920x1080)" } else { kind.name() };
+            println!("| {round} | {label} | {:.3} | {:.1} | {} |", l.cpu_cores, l.rss_mb, l.lag_ms);
+            if *share {
+                assert_eq!(l.view.screen_shares.len(), 1, "the share is recorded");
+            }
+            if let Some(p) = sharer {
+                p.leave(&env.rooms).await;
+            }
             sums[k] += l.cpu_cores;
         }
     }
     let mean = |k: usize| sums[k] / f64::from(rounds);
-    println!("\nMeans: speaker {:.3}, speaker-strip {:.3} ({:.2}x), grid {:.3} ({:.2}x) cores.", mean(0), mean(1), mean(1) / mean(0), mean(2), mean(2) / mean(0));
+    println!(
+        "\nMeans: speaker {:.3}, speaker-strip {:.3} ({:.2}x), grid {:.3} ({:.2}x), screen share {:.3} ({:.2}x) cores.",
+        mean(0),
+        mean(1),
+        mean(1) / mean(0),
+        mean(2),
+        mean(2) / mean(0),
+        mean(3),
+        mean(3) / mean(0)
+    );
     drop(people);
 }
 

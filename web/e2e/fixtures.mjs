@@ -32,12 +32,13 @@ function cached(name, key, make) {
   return file;
 }
 
-/** A looping camera: 320x180 at 15 fps, the participant's colour and name. */
-export function cameraFile(name, seconds = 4) {
+/** A looping camera: 320x180 (or the size given) at 15 fps, the participant's colour and name. */
+export function cameraFile(name, seconds = 4, { width = 320, height = 180 } = {}) {
   const color = COLORS[name];
-  return cached(`${name}.y4m`, ['camera', name, color, seconds], (out) => {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${hex(color)}:s=320x180:r=15`,
-      '-vf', `drawtext=fontfile=${FONT}:text=${name}:fontsize=40:fontcolor=white:x=(w-tw)/2:y=(h-th)/2`,
+  const size = width === 320 ? [] : [width, height];
+  return cached(`${name}${size.length ? `-${width}x${height}` : ''}.y4m`, ['camera', name, color, seconds, ...size], (out) => {
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${hex(color)}:s=${width}x${height}:r=15`,
+      '-vf', `drawtext=fontfile=${FONT}:text=${name}:fontsize=${Math.round(height * 0.22)}:fontcolor=white:x=(w-tw)/2:y=(h-th)/2`,
       '-t', String(seconds), '-pix_fmt', 'yuv420p', out]);
   });
 }

@@ -133,3 +133,55 @@ test('three participants: media flows both ways and the stage follows the speake
   const median = sorted[Math.floor(sorted.length / 2)];
   console.log(`stage switch latency over ${latencies.length} observed turns: median ${median} ms, max ${sorted.at(-1)} ms; flickers: ${flickers}`);
 });
+
+/** This page's video streams, from WebRTC's stats: what it sends, and what it gets. */
+async function videoStats(page) {
+  return page.evaluate(async () => {
+    const { meeting } = window.podium;
+    const out = { sent: [], received: [] };
+    (await meeting.sendTransport.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent.push({ rid: s.rid, width: s.frameWidth ?? 0 });
+    });
+    (await meeting.recvTransport.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.received.push({ width: s.frameWidth ?? 0, bytes: s.bytesReceived });
+    });
+    return out;
+  });
+}
+
+test('a 720p camera goes out in three simulcast layers; the filmstrip gets the lowest, the stage a larger one', { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const names = ['Alice', 'Bob'];
+  // Alice talks all along (she is on the stage); Bob is silent (in Alice's filmstrip).
+  const browsers = await Promise.all(names.map((name) => launchBrowser({
+    videoFile: cameraFile(name, 4, { width: 1280, height: 720 }),
+    audioFile: micFile(name, name === 'Alice' ? [[0.5, 29]] : [], 30),
+  })));
+  t.after(() => Promise.all(browsers.map((b) => b.close())));
+  const pages = await Promise.all(browsers.map((b) => b.newPage()));
+  await joinAll(server, 'layers', pages, names);
+  const [alice, bob] = pages;
+  await bob.waitForFunction(() => document.querySelector('#stage').dataset.participantName === 'Alice', null, { timeout: 15_000 });
+  // Three layers out, each half the width of the next.
+  let sent = [];
+  for (let i = 0; i < 40 && sent.filter((s) => s.width > 0).length < 3; i++) {
+    sent = (await videoStats(alice)).sent;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.deepEqual(sent.map((s) => s.rid).sort(), ['r0', 'r1', 'r2'], JSON.stringify(sent));
+  assert.deepEqual(sent.map((s) => s.width).sort((a, b) => a - b), [320, 640, 1280], JSON.stringify(sent));
+  // Alice's page shows Bob in its filmstrip: his lowest layer. Bob's page shows Alice
+  // on its stage: more than her lowest (mediasoup goes up to the top as bandwidth
+  // estimates grow; the layer is not allowed to be the filmstrip's).
+  const widest = async (page) => Math.max(0, ...(await videoStats(page)).received.map((r) => r.width));
+  let filmstrip = 0;
+  let stage = 0;
+  for (let i = 0; i < 40 && !(filmstrip === 320 && stage >= 640); i++) {
+    [filmstrip, stage] = await Promise.all([widest(alice), widest(bob)]);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(filmstrip, 320, 'the filmstrip gets the lowest layer');
+  assert.ok(stage >= 640, `the stage gets a larger layer (${stage} px wide)`);
+  console.log(`simulcast: sent ${JSON.stringify(sent)}; filmstrip receives ${filmstrip} px, stage ${stage} px`);
+});

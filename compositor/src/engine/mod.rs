@@ -23,6 +23,7 @@ use crate::input::clock::{self, MediaClock};
 use crate::picture::compose::{self, Composer};
 use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use crate::input::depacketize::Codec;
+use crate::sound::activity::ActivityMeter;
 use crate::sound::mixer::Mixer;
 use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::input::rtp::{self, RtpPacket};
@@ -55,21 +56,6 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// tells us) are kept this long, up to this many, and replayed when the map names it.
 const PENDING_AGE: Duration = Duration::from_secs(2);
 const PENDING_PACKETS: usize = 500;
-/// A 20 ms packet this loud (dBFS) is a voice, for the per-second activity.
-const VOICE_DB: f32 = -45.0;
-/// A participant spoke in a second when this many of its packets there were voice
-/// (200 ms of the 1000).
-const VOICE_PACKETS: u16 = 10;
-
-/// The per-second activity the sidecar keeps (the highlight reel scores with it).
-#[derive(Debug, Default)]
-struct Activity {
-    /// Voiced packets per second and source, for the seconds not finished yet.
-    voiced: std::collections::BTreeMap<u64, HashMap<u32, u16>>,
-    /// The mix's sum of squares and sample count in the second being mixed.
-    energy: (f64, u64),
-    second: u64,
-}
 
 pub struct Config {
     pub id: String,
@@ -110,11 +96,6 @@ fn screen_id(participant: &str, at_ms: u64) -> u64 {
     h.finish()
 }
 
-/// The level of samples in dBFS (RMS; -100 for silence).
-fn level_dbfs(samples: &[f32]) -> f32 {
-    let mean = samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32;
-    if mean > 0.0 { (10.0 * mean.log10()).max(-100.0) } else { -100.0 }
-}
 
 /// A speaker change, placed.
 struct Cut {
@@ -199,7 +180,8 @@ pub struct Engine {
     rtcp_out: Vec<Vec<u8>>,
     messages: Vec<FromCompositor>,
     next_progress: Instant,
-    activity: Activity,
+    /// The per-second activity the sidecar keeps, by audio source.
+    activity: ActivityMeter<u32>,
     /// How far behind real time the last poll found the output.
     lag_ms: u64,
     warned: HashSet<String>,
@@ -264,7 +246,7 @@ impl Engine {
             rtcp_out: Vec::new(),
             messages: Vec::new(),
             next_progress: now + PROGRESS_EVERY,
-            activity: Activity::default(),
+            activity: ActivityMeter::new(SAMPLE_RATE),
             lag_ms: 0,
             warned: HashSet::new(),
         };
@@ -479,10 +461,7 @@ impl Engine {
         let now_ms = self.ms_f64(now);
         let Some(microphone) = self.audio.get_mut(&ssrc) else { return };
         for (pos, samples) in microphone.drain(release_at, now_ms, &mut self.clock) {
-            if level_dbfs(&samples) >= VOICE_DB {
-                let second = pos.max(0) as u64 / u64::from(SAMPLE_RATE);
-                *self.activity.voiced.entry(second).or_default().entry(ssrc).or_default() += 1;
-            }
+            self.activity.packet(ssrc, pos, &samples);
             self.mixer.push_at(&ssrc, pos, &samples);
         }
     }
@@ -550,7 +529,10 @@ impl Engine {
         while self.mixer.position() + AUDIO_FRAME as i64 <= due_samples {
             let mixed = self.mixer.mix(AUDIO_FRAME);
             self.writer().write_audio(&mixed)?;
-            self.note_activity(&mixed);
+            for second in self.activity.mixed(&mixed, self.mixer.position()) {
+                self.sidecar.loudness_db.push(second.loudness_db);
+                self.sidecar.voices.push(second.voices);
+            }
         }
         let mixer = &self.mixer;
         self.draining.retain(|ssrc| mixer.has_pending(ssrc));
@@ -690,25 +672,6 @@ impl Engine {
         self.writer().set_share_quality(showing.is_some());
         self.layout.set_share(showing);
         self.write_sidecar();
-    }
-
-    /// Adds a mixed frame to the second it belongs to; a finished second goes into the
-    /// sidecar's `loudness_db` and `voices`.
-    fn note_activity(&mut self, mixed: &[f32]) {
-        let a = &mut self.activity;
-        a.energy.0 += mixed.iter().map(|s| f64::from(*s) * f64::from(*s)).sum::<f64>();
-        a.energy.1 += mixed.len() as u64;
-        let second = (self.mixer.position().max(0) as u64) / u64::from(SAMPLE_RATE);
-        while a.second < second {
-            let mean = a.energy.0 / a.energy.1.max(1) as f64;
-            let db = if mean > 0.0 { (10.0 * mean.log10()).max(-100.0) } else { -100.0 };
-            self.sidecar.loudness_db.push((db * 10.0).round() as f32 / 10.0);
-            let voices = a.voiced.get(&a.second).map_or(0, |by_source| by_source.values().filter(|&&n| n >= VOICE_PACKETS).count());
-            self.sidecar.voices.push(voices.min(255) as u8);
-            a.voiced.retain(|s, _| *s > a.second);
-            a.energy = (0.0, 0);
-            a.second += 1;
-        }
     }
 
     /// The shown participant changed with the frame at `t` (recording time); turns are

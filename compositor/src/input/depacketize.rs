@@ -50,6 +50,7 @@ impl Depacketizer {
 
     /// True once after a loss (or at the start) until a keyframe arrives: the caller
     /// sends a PLI and rate-limits it.
+    #[cfg(test)]
     pub fn take_keyframe_request(&mut self) -> bool {
         std::mem::take(&mut self.keyframe_wanted) && self.need_keyframe
     }

@@ -111,10 +111,7 @@ impl JitterBuffer {
         self.waiting.values().next().map(|(arrived, _)| *arrived + self.max_delay)
     }
 
-    pub fn len(&self) -> usize {
-        self.waiting.len()
-    }
-
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.waiting.is_empty()
     }

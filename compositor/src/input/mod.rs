@@ -2,7 +2,7 @@
 //! into frames (`depacketize`), decoded (`decode`) and placed on the recording's clock
 //! (`clock`). All sans-IO except the FFmpeg decoders.
 pub mod rtp;
-pub mod jitter;
-pub mod depacketize;
-pub mod clock;
-pub mod decode;
+pub(crate) mod jitter;
+pub(crate) mod depacketize;
+pub(crate) mod clock;
+pub(crate) mod decode;

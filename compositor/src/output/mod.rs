@@ -2,5 +2,5 @@
 //! (`chapters`) from the speaker turns (`timeline`), and the sidecar JSON (`sidecar`).
 pub mod mp4;
 pub mod chapters;
-pub mod timeline;
+pub(crate) mod timeline;
 pub mod sidecar;

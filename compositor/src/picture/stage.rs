@@ -72,6 +72,7 @@ impl<P: Clone + Eq + Hash> Stage<P> {
     }
 
     /// The server named a new speaker at `at_ms` (`None`: nobody).
+    #[cfg(test)]
     pub fn set_speaker(&mut self, at_ms: u64, speaker: Option<P>) {
         self.set_speaker_decided(at_ms, at_ms, speaker);
     }
@@ -84,10 +85,6 @@ impl<P: Clone + Eq + Hash> Stage<P> {
             return;
         }
         self.speaker = speaker.map(|p| (p, decided_ms.max(at_ms)));
-    }
-
-    pub fn speaker(&self) -> Option<&P> {
-        self.speaker.as_ref().map(|(p, ..)| p)
     }
 
     /// Whether `p` sends video (its camera is on), as the source map says.

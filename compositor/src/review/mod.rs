@@ -3,6 +3,6 @@
 //! speaker track (`vtt`).
 pub mod highlights;
 pub mod reel;
-pub mod cutter;
+pub(crate) mod cutter;
 pub mod probe;
 pub mod vtt;

@@ -40,6 +40,7 @@ impl Limiter {
         }
     }
 
+    #[cfg(test)]
     pub fn gain(&self) -> f32 {
         self.gain
     }
@@ -161,6 +162,7 @@ impl<S: Clone + Eq + Hash> Mixer<S> {
     }
 
     /// Forgets a source at once (what it had placed is not mixed).
+    #[cfg(test)]
     pub fn remove(&mut self, source: &S) {
         self.tracks.remove(source);
     }

@@ -222,7 +222,11 @@ struct Replay {
 
 impl Replay {
     fn new(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32) -> Self {
-        let mut cam = VideoSource::new(ssrc, 96, width, height, fps).expect("libvpx");
+        // A screen at a screen share's rate (browsers send one at up to a few Mbit/s:
+        // its still text is sharp and does not change between frames); a camera at
+        // a camera layer's.
+        let bitrate = if matches!(pattern, Pattern::Screen(_)) { 2_500_000 } else { 600_000 };
+        let mut cam = VideoSource::with_bitrate(ssrc, 96, width, height, fps, bitrate).expect("libvpx");
         let fps = u64::from(fps);
         let frames = (0..u64::from(seconds) * fps).map(|n| cam.next_frame(pattern, n * 1000 / fps).expect("encoding")).collect();
         Self { frames, next: 0, sequence: 0 }
@@ -315,7 +319,7 @@ fn video_streams(video_ssrc: u32, options: &Options) -> Vec<VideoStream> {
             .collect(),
     };
     if let Some(screen) = options.screen {
-        streams.push(VideoStream::replayed(screen_ssrc(video_ssrc), screen.pattern, screen.width, screen.height, 4, screen.fps));
+        streams.push(VideoStream::replayed(screen_ssrc(video_ssrc), screen.pattern, screen.width, screen.height, 8, screen.fps));
     }
     streams
 }
