@@ -455,7 +455,9 @@ fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, Err
 /// Points each simulcast camera consumer at the layer this page shows it at now.
 async fn refresh_layers(m: &mut Membership) {
     let stage = m.room.stage();
-    for consumed in m.consumers.values_mut() {
+    // Not the consumers of someone leaving: their producers are closing (the worker
+    // has forgotten the consumers before this session hears of it).
+    for consumed in m.consumers.values_mut().filter(|c| !c.consumer.closed() && m.room.member_name(&c.owner).is_some()) {
         consumed.prefer_layer(&stage, &m.participant_id).await;
     }
 }
@@ -477,12 +479,13 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::ProducerPaused { producer_id, participant_id } => ServerMessage::ProducerPaused { v, producer_id, participant_id },
         RoomEvent::ProducerResumed { producer_id, participant_id } => ServerMessage::ProducerResumed { v, producer_id, participant_id },
         RoomEvent::ProducerClosed { producer_id } => {
+            let closed = m.consumers.values().find(|c| c.consumer.producer_id() == producer_id).map(|c| c.consumer.id());
+            if let Some(consumer_id) = closed {
+                m.consumers.remove(&consumer_id);
+            }
             // A share that ends puts the speaker back on the stage, big.
             refresh_layers(m).await;
-            let Some(consumer_id) = m.consumers.values().find(|c| c.consumer.producer_id() == producer_id).map(|c| c.consumer.id()) else {
-                return Flow::Continue;
-            };
-            m.consumers.remove(&consumer_id);
+            let Some(consumer_id) = closed else { return Flow::Continue };
             ServerMessage::ConsumerClosed { v, consumer_id, producer_id }
         }
         RoomEvent::ActiveSpeaker { speaker, since, .. } => {

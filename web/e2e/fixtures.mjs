@@ -66,7 +66,9 @@ export function micFile(name, slots, total) {
     });
     const silence = join(dir, 'silence.wav');
     execFileSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', silence, 'trim', '0', String(total)]);
-    // Mix (parts never overlap) without sox's default halving of each input.
-    execFileSync('sox', ['-m', '-v', '1', silence, ...parts.flatMap((p) => ['-v', '1', p]), out, 'trim', '0', String(total)]);
+    // Mix (parts never overlap) without sox's default halving of each input; no
+    // slots: a silent microphone.
+    if (parts.length) execFileSync('sox', ['-m', '-v', '1', silence, ...parts.flatMap((p) => ['-v', '1', p]), out, 'trim', '0', String(total)]);
+    else execFileSync('sox', [silence, out]);
   });
 }

@@ -154,10 +154,9 @@ test('a 720p camera goes out in three simulcast layers; the filmstrip gets the l
   t.after(() => server.stop());
   const names = ['Alice', 'Bob'];
   // Alice talks all along (she is on the stage); Bob is silent (in Alice's filmstrip).
-  const browsers = await Promise.all(names.map((name) => launchBrowser({
-    videoFile: cameraFile(name, 4, { width: 1280, height: 720 }),
-    audioFile: micFile(name, name === 'Alice' ? [[0.5, 29]] : [], 30),
-  })));
+  // The files first: a browser launched before a failure would outlive the test.
+  const media = names.map((name) => ({ videoFile: cameraFile(name, 4, { width: 1280, height: 720 }), audioFile: micFile(name, name === 'Alice' ? [[0.5, 29]] : [], 30) }));
+  const browsers = await Promise.all(media.map((m) => launchBrowser(m)));
   t.after(() => Promise.all(browsers.map((b) => b.close())));
   const pages = await Promise.all(browsers.map((b) => b.newPage()));
   await joinAll(server, 'layers', pages, names);

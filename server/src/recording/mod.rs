@@ -711,7 +711,9 @@ impl Task {
         let present: HashSet<&ParticipantId> = self.audio.values().chain(self.video.values()).map(|f| &f.participant_id).collect();
         let (width, height) = self.frame;
         let widths = compositor::picture::layout::camera_widths(self.badge.layout, present.len(), share, width, height);
-        for feed in self.video.values_mut().filter(|f| f.source != Source::Screen) {
+        // Not the cameras of someone leaving (their producers are closing).
+        let room = &self.room;
+        for feed in self.video.values_mut().filter(|f| f.source != Source::Screen && !f.consumer.closed() && room.member_name(&f.participant_id).is_some()) {
             let Some((count, current)) = feed.layers else { continue };
             let on_stage = self.speaker.as_ref() == Some(&feed.participant_id) || self.speaking.contains(&feed.participant_id);
             let need = match (on_stage, widths.others) {
