@@ -171,9 +171,10 @@ async fn a_dead_compositor_fails_the_recording_keeps_its_file_and_the_meeting_go
     alice.speak(true);
     let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
     sleep_ms(5000).await;
+    // This recording's compositor (by its id: other tests' run in this process too).
     let compositor = common::descendants(std::process::id())
         .into_iter()
-        .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("compose")))
+        .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(started.id.as_str())))
         .expect("no compositor process");
     assert!(std::process::Command::new("kill").args(["-9", &compositor.to_string()]).status().unwrap().success());
 
