@@ -126,7 +126,8 @@ class RoomView {
     // The picture-in-picture: the speaker over a share, or (for the sharer) their own
     // share, small, so that they do not see their screen inside their screen.
     this.pipVideo = el('video', { autoplay: true, playsinline: true, muted: true });
-    this.pipCard = el('div', { class: 'name-card' });
+    // Not a .name-card: `#stage .name-card` stays the stage's own card.
+    this.pipCard = el('div', { class: 'pip-card' });
     this.pipName = el('div', { class: 'tile-name' });
     this.pip = el('div', { id: 'stage-pip', class: 'stage-pip', hidden: true }, this.pipVideo, this.pipCard, el('div', { class: 'tile-bar' }, this.pipName));
     this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName, this.pip);
