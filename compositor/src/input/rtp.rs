@@ -42,7 +42,7 @@ pub fn is_rtcp(packet: &[u8]) -> bool {
 
 /// The value of header extension `id` in an RTP packet (RFC 8285, one-byte and
 /// two-byte forms), or None.
-pub fn header_extension(buf: &[u8], id: u8) -> Option<&[u8]> {
+pub(crate) fn header_extension(buf: &[u8], id: u8) -> Option<&[u8]> {
     if buf.len() < 12 || buf[0] >> 6 != 2 || buf[0] & 0x10 == 0 {
         return None;
     }
@@ -85,7 +85,7 @@ pub fn audio_level_dbov(buf: &[u8], id: u8) -> Option<f32> {
 
 /// An RTCP picture loss indication (RFC 4585 6.3.1): asks the sender of `media_ssrc`
 /// for a keyframe. mediasoup passes it on to the producer.
-pub fn pli(media_ssrc: u32) -> Vec<u8> {
+pub(crate) fn pli(media_ssrc: u32) -> Vec<u8> {
     /// Our own SSRC as an RTCP sender ("PODM"); mediasoup does not check it.
     const SENDER_SSRC: u32 = 0x504f_444d;
     let mut b = vec![0x81, 206, 0, 2];

@@ -18,15 +18,15 @@ use std::path::Path;
 
 /// The metadata key whose value reserves the room (it never reaches a finished file:
 /// the first patch replaces it).
-pub const RESERVE_KEY: &str = "comment";
+pub(crate) const RESERVE_KEY: &str = "comment";
 /// Bytes reserved for the chapter list: at least 255 chapters (chpl's limit) of
 /// 40-character ASCII names, or fewer with long UTF-8 names.
-pub const RESERVED_BYTES: usize = 16 * 1024;
+pub(crate) const RESERVED_BYTES: usize = 16 * 1024;
 /// chpl counts its chapters in one byte.
-pub const MAX_CHAPTERS: usize = 255;
+pub(crate) const MAX_CHAPTERS: usize = 255;
 
 /// The reserving value: plain ASCII, so that its size in the file is its length.
-pub fn reserve_value() -> String {
+pub(crate) fn reserve_value() -> String {
     format!("podium chapters {}", ".".repeat(RESERVED_BYTES))
 }
 
@@ -40,7 +40,7 @@ pub enum ChapterError {
 
 /// The `udta` box reserved for chapters: where it is, and its size (header included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChapterBox {
+pub(crate) struct ChapterBox {
     offset: u64,
     size: u64,
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub const SAMPLE_RATE: u32 = 48_000;
 /// AAC codes 1024 samples per channel a frame.
-pub const AUDIO_FRAME: usize = 1024;
+pub(crate) const AUDIO_FRAME: usize = 1024;
 /// The AAC encoder's priming: its first packet decodes to this many samples of nothing.
 /// Audio is fed from this pts on (so no packet has a negative time, which the muxer
 /// would shift every stream for, bar the first video frame already written), and
@@ -23,7 +23,7 @@ const AAC_PRIMING: i64 = 1024;
 const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
 /// Where the recording's time 0 is in the file (the priming), in µs, and in ms rounded
 /// up (a seek there shows the frame that starts there).
-pub const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
+pub(crate) const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
 pub const START_MS: u64 = START_US.div_ceil(1000);
 
 /// x264's constant rate factor for cameras (its default).
@@ -65,7 +65,7 @@ impl From<ffmpeg::Error> for WriteError {
     }
 }
 
-pub struct Mp4Writer {
+pub(crate) struct Mp4Writer {
     output: format::context::Output,
     path: PathBuf,
     /// The file again, for in-place chapter updates, and where the chapter box is.
@@ -224,12 +224,8 @@ impl Mp4Writer {
         START_MS + (self.frames as u64 * 1000) / u64::from(self.fps)
     }
 
-    /// Video frames written so far.
-    pub fn frames(&self) -> i64 {
-        self.frames
-    }
-
     /// Audio samples (per channel) written so far.
+    #[cfg(test)]
     pub fn samples(&self) -> i64 {
         self.samples - AAC_PRIMING
     }

@@ -18,7 +18,7 @@ pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold
 const BLACK: [u8; 3] = [16, 128, 128];
 const WHITE_Y: u8 = 235;
 
-pub enum Stage<'a> {
+pub(crate) enum Stage<'a> {
     Video { picture: &'a frame::Video, name: &'a str },
     /// A shared screen: fitted, never cropped, and unlabelled (the speaker's picture
     /// over it carries the name). `id` names this picture (its sharer and time): the
@@ -29,7 +29,7 @@ pub enum Stage<'a> {
 }
 
 /// One tile of a composed picture: what to draw, where, and an optional border (YUV).
-pub struct Tile<'a> {
+pub(crate) struct Tile<'a> {
     pub rect: Rect,
     pub stage: Stage<'a>,
     pub border: Option<[u8; 3]>,
@@ -50,7 +50,7 @@ pub enum ComposeError {
     Scale(ffmpeg::Error),
 }
 
-pub struct Composer {
+pub(crate) struct Composer {
     width: u32,
     height: u32,
     font: fontdue::Font,
@@ -80,6 +80,7 @@ impl Composer {
 
     /// Draws the next output picture, `stage` filling the frame, and lends it (to be
     /// encoded, then drawn over).
+    #[cfg(test)]
     pub fn compose(&mut self, stage: Stage<'_>) -> Result<&mut frame::Video, ComposeError> {
         let rect = Rect { x: 0, y: 0, width: self.width, height: self.height };
         self.compose_tiles(&[Tile { rect, stage, border: None }])
@@ -357,7 +358,7 @@ pub fn initials(name: &str) -> String {
 }
 
 /// The per-name colour of the web UI (hsl(h, 45 %, 38 %), h from the name), in YUV.
-pub fn color_for(name: &str) -> [u8; 3] {
+pub(crate) fn color_for(name: &str) -> [u8; 3] {
     rgb_to_yuv(rgb_for(name))
 }
 

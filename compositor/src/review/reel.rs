@@ -56,7 +56,7 @@ impl Clip {
 }
 
 /// Below this the mix is silence.
-pub const SILENCE_DB: f32 = -50.0;
+pub(crate) const SILENCE_DB: f32 = -50.0;
 /// A turn's first and last share that no clip takes.
 const MARGIN: f64 = 0.15;
 /// A clip takes about this share of its turn.
@@ -197,7 +197,7 @@ fn window_quality(a: Activity<'_>, typical: f32, start_ms: u64, end_ms: u64) -> 
 /// The keyframe times of a recording Podium wrote: the first frame, then every second
 /// from the end of the AAC priming on (its encoder makes a keyframe exactly every
 /// `fps` frames), rounded down to the ms.
-pub fn recorder_keyframes(duration_ms: u64) -> Vec<u64> {
+pub(crate) fn recorder_keyframes(duration_ms: u64) -> Vec<u64> {
     let start_us = crate::output::mp4::START_US;
     std::iter::once(0).chain((1..).map(|k| (start_us + k * 1_000_000) / 1000).take_while(|&t| t <= duration_ms)).collect()
 }
