@@ -412,11 +412,15 @@ impl Room {
             return Err("not in the room".into());
         }
         if source == Source::Screen && producer.kind() == MediaKind::Video {
-            if let Some((owner, previous, _)) = state.screen_share().filter(|(owner, ..)| owner != participant_id) {
+            if let Some((owner, _, _)) = state.screen_share().filter(|(owner, ..)| owner != participant_id) {
                 let by = state.member(participant_id).map_or_else(String::new, |m| m.name.clone());
-                self.close_producer_locked(&mut state, &owner, previous);
-                let reason = format!("{by} started sharing their screen, which replaced yours");
-                self.emit(RoomEvent::ShareStopped { participant_id: owner.clone(), producer_id: previous, reason });
+                // The whole share goes: its picture and its sound.
+                let screens: Vec<ProducerId> = state.member(&owner).map_or_else(Vec::new, |m| m.producers.iter().filter(|p| m.source_of(p) == Source::Screen).map(Producer::id).collect());
+                for previous in screens {
+                    self.close_producer_locked(&mut state, &owner, previous);
+                    let reason = format!("{by} started sharing their screen, which replaced yours");
+                    self.emit(RoomEvent::ShareStopped { participant_id: owner.clone(), producer_id: previous, reason });
+                }
                 tracing::info!(room = %self.id, participant = %owner, by = %participant_id, "screen share taken over");
             }
         }

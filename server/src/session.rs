@@ -59,9 +59,10 @@ impl Consumed {
         let Some((count, current)) = self.layers else { return };
         let wanted = crate::simulcast::for_page(stage, viewer, &self.owner, count);
         if wanted != current {
-            self.layers = Some((count, wanted));
-            if let Err(e) = self.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
-                tracing::debug!(consumer = %self.consumer.id(), "cannot set the preferred layer: {e}");
+            match self.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
+                // Noted only once done: a failed request is tried again at the next change.
+                Ok(()) => self.layers = Some((count, wanted)),
+                Err(e) => tracing::debug!(consumer = %self.consumer.id(), "cannot set the preferred layer: {e}"),
             }
         }
     }
@@ -347,6 +348,10 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             if !source.carries(kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {source:?} producer cannot send {kind:?}")));
             }
+            // Layers are chosen for cameras: a share is drawn whole, from one stream.
+            if source == Source::Screen && rtp_parameters.encodings.len() > 1 {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "a screen share is sent in one encoding, not in simulcast layers"));
+            }
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
@@ -468,7 +473,11 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::Joined(p) if p.id == m.participant_id => return Flow::Continue,
         RoomEvent::Joined(participant) => ServerMessage::ParticipantJoined { v, participant },
         RoomEvent::Updated(participant) => ServerMessage::ParticipantUpdated { v, participant },
-        RoomEvent::Left(participant_id) => ServerMessage::ParticipantLeft { v, participant_id },
+        RoomEvent::Left(participant_id) => {
+            // Before anyone spoke, the stage is the first to have joined: it may move.
+            refresh_layers(m).await;
+            ServerMessage::ParticipantLeft { v, participant_id }
+        }
         RoomEvent::NewProducer(p) if p.participant_id == m.participant_id => return Flow::Continue,
         RoomEvent::NewProducer(producer) => {
             if producer.source == Source::Screen {

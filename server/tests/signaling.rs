@@ -213,6 +213,21 @@ fn vp8(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
     body
 }
 
+/// An Opus producer's request on `transport`.
+fn opus(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
+    let mut body = json!({"transport_id": transport, "kind": "audio", "rtp_parameters": {
+        "mid": ssrc.to_string(),
+        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
+        "headerExtensions": [],
+        "encodings": [{"ssrc": ssrc}],
+        "rtcp": {"cname": "c", "reducedSize": true}
+    }});
+    if let Some(source) = source {
+        body["source"] = json!(source);
+    }
+    body
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let server = Server::start(&["--workers", "1"]);
@@ -226,6 +241,10 @@ async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let screen = ada.ok("produce", vp8(&ada_send, 2002, Some("screen"))).await;
     let announced = bob.event("new_producer").await;
     assert_eq!((announced["producer"]["source"].as_str(), announced["producer"]["producer_id"].clone()), (Some("screen"), screen["producer_id"].clone()), "{announced}");
+    // The screen's sound.
+    let screen_audio = ada.ok("produce", opus(&ada_send, 2010, Some("screen"))).await;
+    let announced = bob.event("new_producer").await;
+    assert_eq!((announced["producer"]["source"].as_str(), announced["producer"]["kind"].as_str()), (Some("screen"), Some("audio")), "{announced}");
     let r = ada.request("produce", vp8(&ada_send, 2003, Some("screen"))).await;
     assert_eq!(r["error"]["code"], "bad_request", "a second screen: {r}");
     let r = ada.request("produce", vp8(&ada_send, 2004, Some("mic"))).await;
@@ -238,11 +257,25 @@ async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let ada_view = room["participants"].as_array().unwrap().iter().find(|p| p["id"] == ada_id.as_str()).unwrap().clone();
     assert_eq!((ada_view["screen"].as_bool(), ada_view["video"].as_bool()), (Some(true), Some(true)), "{ada_view}");
 
-    // Bob shares: his share takes the stage, and Ada is told hers was closed, and why.
+    // A screen in simulcast layers is refused: a share is drawn whole, from one stream.
+    let mut layered = vp8(&bob_send, 3002, Some("screen"));
+    layered["rtp_parameters"]["encodings"] = json!([{"ssrc": 3002}, {"ssrc": 3003}]);
+    let r = bob.request("produce", layered).await;
+    assert_eq!(r["error"]["code"], "bad_request", "a layered screen: {r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("one encoding"), "{r}");
+    // Bob shares: his share takes the stage, and Ada is told hers was closed, and why:
+    // its picture and its sound.
     let bobs = bob.ok("produce", vp8(&bob_send, 3001, Some("screen"))).await;
-    let closed = ada.event("producer_closed").await;
-    assert_eq!(closed["producer_id"], screen["producer_id"], "{closed}");
-    assert!(closed["reason"].as_str().unwrap().contains("Bob"), "{closed}");
+    let mut closed_ids = Vec::new();
+    for _ in 0..2 {
+        let closed = ada.event("producer_closed").await;
+        assert!(closed["reason"].as_str().unwrap().contains("Bob"), "{closed}");
+        closed_ids.push(closed["producer_id"].clone());
+    }
+    closed_ids.sort_by_key(Value::to_string);
+    let mut expected = vec![screen["producer_id"].clone(), screen_audio["producer_id"].clone()];
+    expected.sort_by_key(Value::to_string);
+    assert_eq!(closed_ids, expected, "both of Ada's screen producers are closed");
     let (_, room) = get(&server, "/api/rooms/share");
     assert_eq!(room["screen_share"], json!({"participant_id": bob_id, "name": "Bob"}), "{room}");
     let ada_view = room["participants"].as_array().unwrap().iter().find(|p| p["id"] == ada_id.as_str()).unwrap().clone();

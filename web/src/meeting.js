@@ -312,19 +312,32 @@ export class Meeting extends EventTarget {
     const share = { video: null, audio: null, track, audioTrack: audioTrack ?? null };
     this.share = share;
     track.addEventListener('ended', () => { if (this.share === share) this.stopShare(); });
+    // The share may stop while its producers are being made (the browser's Stop
+    // sharing, another's share, a lost connection): what is made after that is closed.
+    const produce = async (t, field) => {
+      const producer = await this.sendTransport.produce({ track: t, stopTracks: false, appData: { source: 'screen' } });
+      if (this.share === share) share[field] = producer;
+      else this.closeProducer(producer);
+    };
     try {
-      share.video = await this.sendTransport.produce({ track, stopTracks: false, appData: { source: 'screen' } });
-      if (audioTrack) share.audio = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, appData: { source: 'screen' } });
+      await produce(track, 'video');
+      if (audioTrack && this.share === share) await produce(audioTrack, 'audio');
     } catch (err) {
-      this.stopShare();
+      if (this.share === share) this.stopShare();
       this.sharing = false;
       this.setBanner('error', `Could not share your screen: ${err?.message ?? err}`);
       return;
     }
     this.sharing = false;
     const me = this.state.participants.get(this.state.me);
-    if (me) Object.assign(me, { screen: true, screenTrack: track });
+    if (me && this.share === share) Object.assign(me, { screen: true, screenTrack: track });
     this.changed();
+  }
+
+  /** Closes one of this tab's producers, here and on the server. */
+  closeProducer(producer) {
+    producer.close();
+    this.signaling?.request('close_producer', { producer_id: producer.id }).catch(() => { /* closed already */ });
   }
 
   /** Stops this tab's share (from the button, the browser, or the server's word). */
@@ -333,9 +346,7 @@ export class Meeting extends EventTarget {
     if (!share) return;
     this.share = null;
     for (const producer of [share.video, share.audio]) {
-      if (!producer) continue;
-      producer.close();
-      this.signaling?.request('close_producer', { producer_id: producer.id }).catch(() => { /* closed already */ });
+      if (producer) this.closeProducer(producer);
     }
     share.track.stop();
     share.audioTrack?.stop();

@@ -288,10 +288,18 @@ impl Composer {
     }
 }
 
-/// Copies one YUV420P picture into another of the same size (so the same layout).
+/// Copies one YUV420P picture into another of the same size, row by row: their rows
+/// may be padded differently (a frame FFmpeg reallocated is aligned its own way).
 fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
+    let (width, height) = (from.width().min(to.width()) as usize, from.height().min(to.height()) as usize);
     for plane in 0..3 {
-        to.data_mut(plane).copy_from_slice(from.data(plane));
+        let (w, h) = if plane == 0 { (width, height) } else { (width / 2, height / 2) };
+        let (src_stride, dst_stride) = (from.stride(plane), to.stride(plane));
+        let src = from.data(plane);
+        let dst = to.data_mut(plane);
+        for row in 0..h {
+            dst[row * dst_stride..row * dst_stride + w].copy_from_slice(&src[row * src_stride..row * src_stride + w]);
+        }
     }
 }
 

@@ -456,6 +456,7 @@ impl Task {
         }
         let now = Instant::now();
         for p in snapshot.speaking {
+            self.speaking.insert(p.clone());
             self.switcher.set_speaking(now, p, true);
         }
         self.send_sources().await;
@@ -717,6 +718,10 @@ impl Task {
             let Some((count, current)) = feed.layers else { continue };
             let on_stage = self.speaker.as_ref() == Some(&feed.participant_id) || self.speaking.contains(&feed.participant_id);
             let need = match (on_stage, widths.others) {
+                // Under a share, the speaker is the small picture; but at least half the
+                // frame's width: the share shows only once its first picture is decoded
+                // (or never, if it cannot be), and until then the speaker fills the frame.
+                (true, _) if share => widths.speaker.max(width / 2),
                 (true, _) => widths.speaker,
                 // Not drawn (the speaker layout): kept at half the stage's width.
                 (false, 0) => widths.speaker / 2,
@@ -724,10 +729,11 @@ impl Task {
             };
             let wanted = crate::simulcast::for_width(need, count);
             if wanted != current {
-                feed.layers = Some((count, wanted));
                 tracing::debug!(recording = %self.id, participant = %feed.participant_id, layer = wanted, "simulcast layer");
-                if let Err(e) = feed.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
-                    tracing::debug!(recording = %self.id, "cannot set the preferred layer: {e}");
+                match feed.consumer.set_preferred_layers(ConsumerLayers { spatial_layer: wanted, temporal_layer: None }).await {
+                    // Noted only once done: a failed request is tried again at the next change.
+                    Ok(()) => feed.layers = Some((count, wanted)),
+                    Err(e) => tracing::debug!(recording = %self.id, "cannot set the preferred layer: {e}"),
                 }
             }
         }
@@ -750,15 +756,16 @@ impl Task {
             return;
         }
         self.speaker = speaker.clone();
-        self.apply_layers().await;
         // The switch first, so that the speaker's video is on its way when the
-        // compositor hears of them.
+        // compositor hears of them; then their layer (already the top one if they were
+        // speaking).
         self.switcher.set_speaker(Instant::now(), speaker.clone());
         if self.mode == SwitchMode::Recreate {
             self.retarget().await;
         } else {
             self.apply_switcher().await;
         }
+        self.apply_layers().await;
         let TurnTimes { since, decided } = turn.unwrap_or_else(|| {
             let now = crate::room::unix_ms_now();
             TurnTimes { since: now, decided: now }
