@@ -374,7 +374,7 @@ async function fakeScreen(page) {
   });
 }
 
-test('a screen share mid-meeting: every stage shows it, the recording frames it with the speaker in the corner, and lists it', { timeout: 120_000 }, async (t) => {
+test('a screen share mid-meeting: every stage shows it, the recording frames it with the speaker in the corner and lists it, and a new share takes over', { timeout: 120_000 }, async (t) => {
   if (!recorded) return t.skip('no meeting was recorded');
   const { server, browser, pages, names } = recorded;
   const [alice, bob, carol] = pages;
@@ -447,6 +447,20 @@ test('a screen share mid-meeting: every stage shows it, the recording frames it 
     const at = ((s.start_ms + s.end_ms) / 2000).toFixed(2);
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', at, '-i', path, '-frames:v', '1', join(process.env.PODIUM_E2E_SCREENSHOTS, 'share-in-mp4.png')]);
   }
+
+  // A takeover, in the live meeting: Carol shares again, then Bob shares. Carol's share
+  // stops (her button is released and her banner says who took over), and every stage
+  // shows Bob's.
+  await carol.click('[data-action="share"]');
+  for (const p of pages) await p.waitForFunction(() => document.querySelector('#stage').dataset.screenName === 'Carol', null, { timeout: 5000 });
+  await fakeScreen(bob);
+  await bob.click('[data-action="share"]');
+  for (const p of pages) await p.waitForFunction(() => document.querySelector('#stage').dataset.screenName === 'Bob', null, { timeout: 5000 });
+  await carol.waitForFunction(() => document.querySelector('[data-action="share"]').getAttribute('aria-pressed') === 'false', null, { timeout: 5000 });
+  assert.match(await carol.locator('#banner').textContent(), /Bob started sharing their screen/);
+  assert.equal((await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json()).screen_share?.name, 'Bob');
+  await bob.click('[data-action="share"]');
+  for (const p of pages) await p.waitForFunction(() => !('screenName' in document.querySelector('#stage').dataset), null, { timeout: 5000 });
 
   // The review page has a "Screen" row with the share.
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
