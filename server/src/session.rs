@@ -68,14 +68,6 @@ impl Consumed {
     }
 }
 
-/// The number of spatial layers of a consumer of a simulcast camera (else `None`).
-pub fn simulcast_layers(consumer: &Consumer) -> Option<u8> {
-    if consumer.r#type() != mediasoup::consumer::ConsumerType::Simulcast {
-        return None;
-    }
-    let mode = &consumer.rtp_parameters().encodings.first()?.scalability_mode;
-    Some(mode.spatial_layers().get())
-}
 
 enum Flow {
     Continue,
@@ -420,7 +412,7 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
                 rtp_parameters: consumer.rtp_parameters().clone(),
                 producer_paused: consumer.producer_paused(),
             };
-            let layers = simulcast_layers(&consumer).map(|count| (count, consumer.preferred_layers().map_or(count - 1, |l| l.spatial_layer)));
+            let layers = crate::simulcast::layers_of(&consumer).map(|count| (count, consumer.preferred_layers().map_or(count - 1, |l| l.spatial_layer)));
             m.consumers.insert(consumer.id(), Consumed { consumer, owner, layers });
             Ok(data)
         }

@@ -14,6 +14,17 @@
 //!
 //! A share is sent in one layer: it has nothing to choose.
 
+use mediasoup::consumer::{Consumer, ConsumerType};
+
+/// The number of spatial layers of a consumer of a simulcast camera (else `None`).
+pub fn layers_of(consumer: &Consumer) -> Option<u8> {
+    if consumer.r#type() != ConsumerType::Simulcast {
+        return None;
+    }
+    let mode = &consumer.rtp_parameters().encodings.first()?.scalability_mode;
+    Some(mode.spatial_layers().get())
+}
+
 /// The width of a simulcast camera's lowest layer (px); each next one doubles it.
 pub const BASE_LAYER_WIDTH: u32 = 320;
 

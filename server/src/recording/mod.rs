@@ -381,7 +381,7 @@ struct Feed {
 
 impl Feed {
     fn new(participant_id: ParticipantId, name: String, consumer: Consumer, paused: bool, source: crate::protocol::Source) -> Self {
-        let layers = crate::session::simulcast_layers(&consumer).map(|n| (n, n - 1));
+        let layers = crate::simulcast::layers_of(&consumer).map(|n| (n, n - 1));
         Self { participant_id, name, consumer, paused, source, layers }
     }
 }
@@ -704,8 +704,9 @@ impl Task {
     /// recording's layout now: the speaker's (and anyone speaking, who may be cut to
     /// at their first word) at the stage's width; the others at their tiles' (in the
     /// speaker layout, where they are not drawn, at half the stage's, so that a cut to
-    /// them starts sharp enough until their larger layer's keyframe comes). mediasoup switches at a keyframe (it asks for
-    /// one), so the compositor's stream changes size cleanly.
+    /// them starts sharp enough until their larger layer's keyframe comes). mediasoup
+    /// switches at a keyframe (it asks for one), so the compositor's stream changes
+    /// size cleanly.
     async fn apply_layers(&mut self) {
         use crate::protocol::Source;
         let share = self.video.values().any(|f| f.source == Source::Screen && !f.paused);
