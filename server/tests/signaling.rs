@@ -198,11 +198,12 @@ async fn join_sender(server: &Server, room: &str, name: &str) -> (Client, String
     (c, me, send["transport_id"].clone())
 }
 
-/// A VP8 `produce` body on `transport` (with `source`, unless `None`).
-fn vp8(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
-    let mut body = json!({"transport_id": transport, "kind": "video", "rtp_parameters": {
+/// A `produce` body of `kind` sending `codec` on `transport` (with `source`, unless
+/// `None`).
+fn produce_body(transport: &Value, kind: &str, codec: Value, ssrc: u32, source: Option<&str>) -> Value {
+    let mut body = json!({"transport_id": transport, "kind": kind, "rtp_parameters": {
         "mid": ssrc.to_string(),
-        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {}, "rtcpFeedback": []}],
+        "codecs": [codec],
         "headerExtensions": [],
         "encodings": [{"ssrc": ssrc}],
         "rtcp": {"cname": "c", "reducedSize": true}
@@ -213,19 +214,14 @@ fn vp8(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
     body
 }
 
-/// An Opus producer's request on `transport`.
+/// A VP8 `produce` body.
+fn vp8(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
+    produce_body(transport, "video", json!({"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "parameters": {}, "rtcpFeedback": []}), ssrc, source)
+}
+
+/// An Opus `produce` body.
 fn opus(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
-    let mut body = json!({"transport_id": transport, "kind": "audio", "rtp_parameters": {
-        "mid": ssrc.to_string(),
-        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
-        "headerExtensions": [],
-        "encodings": [{"ssrc": ssrc}],
-        "rtcp": {"cname": "c", "reducedSize": true}
-    }});
-    if let Some(source) = source {
-        body["source"] = json!(source);
-    }
-    body
+    produce_body(transport, "audio", json!({"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}), ssrc, source)
 }
 
 #[tokio::test(flavor = "multi_thread")]

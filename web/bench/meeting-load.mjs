@@ -22,18 +22,11 @@ const WARMUP_MS = 8000;
 const MEASURE_MS = 20000;
 const CLK_TCK = 100;
 
-function camera640() {
-  const file = join(tmpdir(), 'podium-bench-640x360-15.y4m');
+/** A fake camera file: the testsrc2 pattern at `width`x`height`, 15 fps. */
+function cameraFile(width, height) {
+  const file = join(tmpdir(), `podium-bench-${width}x${height}-15.y4m`);
   if (!existsSync(file)) {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=15', '-t', '3', '-pix_fmt', 'yuv420p', file]);
-  }
-  return file;
-}
-
-function camera720() {
-  const file = join(tmpdir(), 'podium-bench-1280x720-15.y4m');
-  if (!existsSync(file)) {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=1280x720:r=15', '-t', '3', '-pix_fmt', 'yuv420p', file]);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${width}x${height}:r=15`, '-t', '3', '-pix_fmt', 'yuv420p', file]);
   }
   return file;
 }
@@ -74,7 +67,7 @@ async function run(n, { simulcast = null } = {}) {
   const pages = [];
   try {
     for (let i = 0; i < n; i++) {
-      const videoFile = simulcast === null ? camera640() : camera720();
+      const videoFile = simulcast === null ? cameraFile(640, 360) : cameraFile(1280, 720);
       if (PROCESSES || browsers.length === 0) browsers.push(await launchBrowser({ videoFile }));
       const page = await browsers.at(-1).newPage();
       pages.push(page);

@@ -656,10 +656,12 @@ impl Engine {
     /// its first decoded frame, not its announcement: no empty frame first), and ends
     /// with the share. The sidecar and the encoder's quality follow.
     fn update_share(&mut self, t: u64) {
-        let showing = self.share_live.clone().filter(|p| self.screens.contains_key(p));
-        if showing.as_ref() == self.layout.share() {
+        // Compared before it is cloned: this runs for every output frame.
+        let showing = self.share_live.as_ref().filter(|p| self.screens.contains_key(*p));
+        if showing == self.layout.share() {
             return;
         }
+        let showing = showing.cloned();
         let at = t + mp4::START_MS;
         if let Some(open) = self.sidecar.screen_shares.last_mut().filter(|s| s.end_ms.is_none()) {
             open.end_ms = Some(at);
