@@ -1,6 +1,6 @@
 //! The control channel between the server and a compositor process: one JSON object
 //! per line, the server writing to the compositor's stdin and reading its stdout.
-//! Every message carries the protocol's version, `"v": 3`; a line of any other version
+//! Every message carries the protocol's version, `"v": 4`; a line of any other version
 //! is refused as such (the two ends are from different builds), before its fields are
 //! read. Media never goes this way: it arrives as RTP on the UDP port the compositor
 //! reports in `ready`.
@@ -10,7 +10,7 @@
 //! `screen` to a source: a shared screen is framed as a share, not as a camera.
 use serde::{Deserialize, Serialize};
 
-pub const CONTROL_VERSION: u32 = 3;
+pub const CONTROL_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +77,12 @@ pub enum FromCompositor {
     /// About once a second while recording. `lag_ms`: how far output is behind real
     /// time beyond the lookahead (0 when the machine keeps up).
     Progress { v: u32, duration_ms: u64, size_bytes: u64, lag_ms: u64 },
+    /// The compositor changed its own cost to keep up with real time (a step down when
+    /// it fell behind, a step back up after 10 s with headroom): the x264 preset, the
+    /// output's frame rate, and the thumbnails' refresh rate in multi-tile layouts
+    /// (`null`: every frame). `at_ms`: the file's time where it applies; `lag_ms`: how
+    /// far behind it was when it decided.
+    Quality { v: u32, at_ms: u64, preset: String, fps: u32, thumbnail_fps: Option<u32>, lag_ms: u64, down: bool },
     /// Something the server should log or show (loss, a source without keyframes, …).
     Warning { v: u32, message: String },
     /// The file is complete and closed.
@@ -139,16 +145,16 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1, "one line even when a name holds a newline");
         assert_eq!(from_line::<ToCompositor>(&line).unwrap(), sources);
         let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123, started_at: "2026-12-02T16:08:08.123Z".into() };
-        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":3,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
+        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":4,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
         assert_eq!(from_line::<FromCompositor>(&to_line(&ready)).unwrap(), ready);
-        let speaker = ToCompositor::Speaker { v: 3, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
-        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":3,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
+        let speaker = ToCompositor::Speaker { v: 4, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
+        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":4,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
         assert_eq!(from_line::<ToCompositor>(&to_line(&speaker)).unwrap(), speaker);
     }
 
     #[test]
     fn bad_lines_are_errors_that_say_why() {
-        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":3}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":3,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":3,\"participant_id\":null}"] {
+        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":4}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":4,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":4,\"participant_id\":null}"] {
             let err = from_line::<ToCompositor>(bad).unwrap_err().to_string();
             assert!(err.starts_with("bad control message"), "{err}");
         }
@@ -158,7 +164,7 @@ mod tests {
     fn another_version_is_refused_as_such() {
         // A version 2 speaker message is refused for its version, not for
         // a missing field, and so is a future one.
-        for (line, got) in [("{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}", 2), ("{\"type\":\"stop\",\"v\":4}", 4)] {
+        for (line, got) in [("{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}", 2), ("{\"type\":\"stop\",\"v\":5}", 5)] {
             let err = from_line::<ToCompositor>(line).unwrap_err();
             assert!(matches!(err, ControlError::Version { got: g } if g == got), "{err}");
             let text = err.to_string();

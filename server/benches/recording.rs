@@ -38,6 +38,10 @@ use server::room::{Room, Rooms};
 #[path = "../tests/common/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
+/// The browser-compositing recorder (Xvfb, Chromium, x11grab), as LiveKit Egress and
+/// Jitsi Jibri record, side by side with Podium.
+#[path = "recording/browser.rs"]
+mod browser_recorder;
 use synthetic::{Camera, Options, Participant};
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -621,6 +625,9 @@ fn main() {
         }
         if all || what == "baseline" {
             baseline(&env).await;
+        }
+        if all || what == "browser" {
+            browser_recorder::run(&env).await;
         }
         if all || what == "switch" {
             switch(&env).await;

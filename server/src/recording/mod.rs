@@ -498,6 +498,13 @@ impl Task {
                         self.lag_ms = lag_ms;
                     }
                     FromCompositor::Ready { .. } => {}
+                    FromCompositor::Quality { at_ms, preset, fps, thumbnail_fps, lag_ms, down, .. } => {
+                        if down {
+                            tracing::warn!(room = %self.room.id, recording = %self.id, at_ms, preset, fps, ?thumbnail_fps, lag_ms, "the recorder stepped its quality down to keep up with real time");
+                        } else {
+                            tracing::info!(room = %self.room.id, recording = %self.id, at_ms, preset, fps, ?thumbnail_fps, "the recorder stepped its quality back up");
+                        }
+                    }
                     FromCompositor::Warning { message, .. } => tracing::warn!(recording = %self.id, "recorder: {message}"),
                     FromCompositor::Finished { .. } => break Outcome::Finished,
                     FromCompositor::Failed { message, .. } => break Outcome::Failed(message),

@@ -1,0 +1,6 @@
+//! The browser-compositing recorder (placeholder: being written).
+use super::Env;
+
+pub async fn run(_env: &Env) {
+    println!("browser: not written yet");
+}
