@@ -82,6 +82,9 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break Status::Interrupted,
         };
+        // From here to the next wait the loop works: how much of its time that takes
+        // tells the engine whether it has room to step its quality back up.
+        let working = Instant::now();
         // Take everything that is waiting before rendering.
         while let Some(input) = next {
             match input {
@@ -131,6 +134,7 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
                 break 'run Status::Interrupted;
             }
         }
+        engine.worked(working.elapsed());
     };
     receiving.store(false, Ordering::Relaxed);
     // What arrived up to the stop still belongs in the file.

@@ -2,7 +2,7 @@
 //! known colours and tones in, an mp4 out, read back frame by frame and tone by tone.
 mod common;
 
-use common::{chapters, close, first_showing, record, record_decisions, record_layouts, share_showing, tone_in, Decision, Forward, Network, Person};
+use common::{chapters, close, first_showing, record, record_decisions, record_layouts, record_stalled, share_showing, tone_in, Decision, Forward, Network, Person};
 use compositor::picture::layout::LayoutKind;
 use compositor::engine::DEFAULT_LOOKAHEAD;
 use std::time::Duration;
@@ -36,11 +36,17 @@ fn the_video_follows_the_speaker_with_chapters_and_everyones_audio() {
     for f in &out.frames {
         assert!(close(f.centre_rgb, RED) || close(f.centre_rgb, BLUE) || close(f.centre_rgb, WAITING), "a frame at {} ms shows {:?}: neither speaker nor the waiting card", f.t_ms, f.centre_rgb);
     }
-    // Between the decision and Bob's keyframe, Alice's last frame is held: no gap.
-    // (The first frame lasts 21 ms longer: the muxer starts each track at 0, and audio
-    // starts with the AAC encoder's priming.)
-    let gaps: Vec<_> = out.frames.windows(2).skip(1).filter(|w| w[1].t_ms - w[0].t_ms > 34).map(|w| (w[0].t_ms, w[1].t_ms)).collect();
-    assert!(gaps.is_empty(), "frames missing: {gaps:?} of {}", out.frames.len());
+    // The file holds a frame for each new picture: the waiting card once a second (each
+    // second starts with a keyframe), each camera's 25 pictures a second, and nothing
+    // in between. (The first frame is at 0: the muxer starts each track there, and
+    // audio starts with the AAC encoder's priming, 21 ms.)
+    let keyframes: Vec<u64> = out.encoded.iter().filter(|f| f.keyframe).map(|f| f.t_ms).collect();
+    let seconds: Vec<u64> = (0..=8).map(|s| if s == 0 { 0 } else { s * 1000 + 21 }).collect();
+    assert_eq!(keyframes, seconds, "one keyframe at the start of every second");
+    let waiting = out.encoded.iter().filter(|f| f.t_ms < 900).count();
+    assert_eq!(waiting, 1, "the still waiting card is encoded once: {:?}", &out.encoded[..5]);
+    let alice = out.encoded.iter().filter(|f| (2000..3000).contains(&(f.t_ms - 21)) && close(f.centre_rgb, RED)).count();
+    assert!((24..=27).contains(&alice), "{alice} frames in a second of Alice's 25 fps camera");
 
     // Everyone's audio, each in its turn.
     let (a440, a660) = (tone_in(&out, 1500, 3500, 440.0), tone_in(&out, 1500, 3500, 660.0));
@@ -145,6 +151,75 @@ fn audio_and_video_stay_together() {
         // One frame (33 ms) is the resolution of a video time; ±45 ms is the target.
         assert!(offset.abs() <= 45.0, "flash at {video} ms, beep at {audio:.1} ms: offset {offset:.1} ms");
     }
+    // The file has a variable frame rate: the camera's pictures, and a keyframe at the
+    // start of every second.
+    let keyframes: Vec<u64> = out.encoded.iter().filter(|f| f.keyframe).map(|f| f.t_ms).collect();
+    assert_eq!(keyframes, (0..=6).map(|s| if s == 0 { 0 } else { s * 1000 + 21 }).collect::<Vec<u64>>());
+}
+
+/// Offsets (video − audio, ms) of the flashes at `flashes` in `out`, over someone's
+/// voice (`voice_hz`): the beep is found by its own pitch, in 10 ms windows.
+fn flash_offsets(out: &common::Outcome, flashes: &[u64], voice_hz: f32) -> Vec<f64> {
+    flashes
+        .iter()
+        .map(|&flash| {
+            let video = first_showing(&out.frames, flash - 200, [255, 255, 255]).expect("flash not seen") as f64;
+            let beep = (flash - 200..flash + 200).find(|&w| {
+                let (p, voice) = (tone_in(out, w, w + 10, 1000.0), tone_in(out, w, w + 10, voice_hz));
+                p > 0.01 && p > voice
+            });
+            video - beep.expect("beep not heard") as f64
+        })
+        .collect()
+}
+
+#[test]
+fn a_recorder_behind_real_time_steps_down_then_back_up_and_its_file_stays_whole() {
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 12_000)];
+    alice.flashes = vec![2500, 8500, 10_500];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(12_000, 29_000)];
+    bob.flashes = vec![20_500, 28_500];
+    // The machine takes the CPU away for 1 s at 3 s (the lag passes 500 ms: a step
+    // down), then for 1.3 s at 5 s (the lag grew: a further step).
+    let stalls = [(3000, 4000), (5000, 6300)];
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(12_000, 0, "b2")];
+    let out = record_stalled("stalled", vec![alice, bob], &decisions, 29_500, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Speaker, &[], &stalls);
+
+    // Down: the faster preset, then half the frame rate; back up after 10 s of headroom
+    // each, one at a time. (One camera on the frame: no thumbnails to slow.)
+    let steps: Vec<(&str, u32, Option<u32>)> = out.sidecar.quality_steps.iter().map(|q| (q.preset.as_str(), q.fps, q.thumbnail_fps)).collect();
+    assert_eq!(steps, [("superfast", 30, None), ("superfast", 15, None), ("superfast", 30, None), ("veryfast", 30, None)], "{:?}", out.sidecar.quality_steps);
+    let at: Vec<u64> = out.sidecar.quality_steps.iter().map(|q| q.at_ms).collect();
+    // In the file's time, which runs the lookahead (1.3 s) behind: decided at 4 s and
+    // 6.3 s, and 10 s after each second of headroom began.
+    assert!((2700..2900).contains(&at[0]) && (5000..5200).contains(&at[1]), "stepped down at {at:?}");
+    assert!((16_000..16_300).contains(&at[2]) && (26_000..26_300).contains(&at[3]), "stepped up at {at:?}");
+
+    // The file stays whole: every frame decodes, a keyframe starts every second, each
+    // turn shows its speaker throughout, and the audio never drops out.
+    let decoded = std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&out.path).args(["-f", "null", "-"]).output().unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let keyframes: Vec<u64> = out.encoded.iter().filter(|f| f.keyframe).map(|f| f.t_ms).collect();
+    assert_eq!(keyframes, (0..=29).map(|s| if s == 0 { 0 } else { s * 1000 + 21 }).collect::<Vec<u64>>());
+    assert!(share_showing(&out.frames, 600, 12_000, RED) > 0.97, "Alice's turn");
+    assert!(share_showing(&out.frames, 12_100, 29_500, BLUE) > 0.97, "Bob's turn");
+    let flashes = [2500, 8500, 10_500, 20_500, 28_500];
+    for (from, to, hz) in [(1000, 11_900, 440.0), (12_100, 29_000, 660.0)] {
+        // (A flash's beep takes the tone's place for 100 ms.)
+        for w in (from..to).step_by(100).filter(|w| !flashes.iter().any(|f| (w + 100 > *f) && (*w < f + 100))) {
+            let p = tone_in(&out, w, w + 100, hz);
+            assert!(p > 0.003, "{hz} Hz drops out at {w} ms (power {p})");
+        }
+    }
+    // Half the frame rate between the steps, all of the camera's 25 after them.
+    let per_second = |from: u64| out.encoded.iter().filter(|f| (from..from + 1000).contains(&f.t_ms)).count();
+    assert!((14..=16).contains(&per_second(9000)), "{} frames in a second at half rate", per_second(9000));
+    assert!((24..=27).contains(&per_second(22_000)), "{} frames in a second at full rate", per_second(22_000));
+    // Sound and picture stay together at either rate.
+    let offsets = [flash_offsets(&out, &flashes[..3], 440.0), flash_offsets(&out, &flashes[3..], 660.0)].concat();
+    assert!(offsets.iter().all(|o| o.abs() <= 45.0), "flashes off their beeps by {offsets:?} ms");
 }
 
 /// The last frame showing `rgb` before `before` ms.

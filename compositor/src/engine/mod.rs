@@ -18,6 +18,7 @@
 //! stretch at once.
 mod camera;
 mod microphone;
+pub mod quality;
 
 use crate::input::clock::{self, MediaClock};
 use crate::picture::compose::{self, Composer};
@@ -27,7 +28,7 @@ use crate::sound::activity::ActivityMeter;
 use crate::sound::mixer::Mixer;
 use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::input::rtp::{self, RtpPacket};
-use crate::output::sidecar::{self, LayoutChange, Participant, ScreenShare, Sidecar, Status};
+use crate::output::sidecar::{self, LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, Status};
 use crate::picture::layout::{Fill, Layout, LayoutKind, Rect};
 use crate::picture::stage::{Show, Stage};
 use crate::output::timeline::Timeline;
@@ -36,6 +37,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use camera::Camera;
 use microphone::Microphone;
+use quality::{QualityLadder, Step, THUMBNAIL_FPS};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How far output runs behind real time by default. The server's detector decides
@@ -88,15 +90,6 @@ pub struct Summary {
     pub size_bytes: u64,
 }
 
-/// A screen picture's identity for the composer's cache: its sharer and time.
-fn screen_id(participant: &str, at_ms: u64) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (participant, at_ms).hash(&mut h);
-    h.finish()
-}
-
-
 /// A speaker change, placed.
 struct Cut {
     /// Where the cut goes (ms of the recording): where the turn began.
@@ -129,6 +122,21 @@ enum TileKey {
     Camera(String, Option<u64>),
     /// A sharer's screen, and the time of its picture.
     Screen(String, u64),
+}
+
+impl TileKey {
+    /// A number that is the same for the same content, for the composer to leave a
+    /// tile that did not change as it is.
+    fn id(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self {
+            TileKey::Stage(show, at) => (0u8, show, at).hash(&mut h),
+            TileKey::Camera(p, at) => (1u8, p, at).hash(&mut h),
+            TileKey::Screen(p, at) => (2u8, p, at).hash(&mut h),
+        }
+        h.finish()
+    }
 }
 
 /// A change of the frame's layout not rendered yet: who is present, the layout, or
@@ -185,6 +193,20 @@ pub struct Engine {
     /// How far behind real time the last poll found the output.
     lag_ms: u64,
     warned: HashSet<String>,
+    /// The recorder's own steps down (and back up) to keep up on a busy machine.
+    quality: QualityLadder,
+    /// The preset one step faster than the configured one, if it can take over in
+    /// this file.
+    faster_preset: Option<&'static str>,
+    /// A preset to change to at the next keyframe.
+    preset_at_keyframe: Option<String>,
+    /// Time the caller spent working for this recording since `work_since`.
+    work: Duration,
+    work_since: Instant,
+    /// The last output frame encoded (the frames after it repeat it until one changes).
+    last_encoded: Option<u64>,
+    /// With thumbnails slowed down: the time of the picture each one shows.
+    thumbnails: HashMap<String, u64>,
 }
 
 impl Engine {
@@ -192,6 +214,7 @@ impl Engine {
     /// recording's time 0.
     pub fn new(cfg: Config, now: Instant, wall: SystemTime) -> Result<Self, EngineError> {
         let writer = Mp4Writer::create(&cfg.output, &cfg.video)?;
+        let faster_preset = quality::faster_preset(&cfg.video.preset).filter(|p| writer.accepts_preset(p));
         let composer = Composer::new(cfg.video.width, cfg.video.height, &cfg.font)?;
         let sidecar = Sidecar {
             version: sidecar::SIDECAR_VERSION,
@@ -212,6 +235,7 @@ impl Engine {
             layout: cfg.layout,
             layout_changes: Vec::new(),
             screen_shares: Vec::new(),
+            quality_steps: Vec::new(),
         };
         let layout = Layout::new(cfg.layout, cfg.video.width, cfg.video.height);
         let waiting_title = format!("{} \u{2014} waiting for someone to speak", cfg.room);
@@ -249,6 +273,13 @@ impl Engine {
             activity: ActivityMeter::new(SAMPLE_RATE),
             lag_ms: 0,
             warned: HashSet::new(),
+            quality: QualityLadder::new(faster_preset.is_some()),
+            faster_preset,
+            preset_at_keyframe: None,
+            work: Duration::ZERO,
+            work_since: now,
+            last_encoded: None,
+            thumbnails: HashMap::new(),
         };
         engine.write_sidecar();
         Ok(engine)
@@ -285,6 +316,12 @@ impl Engine {
             tracing::warn!(recording = %self.cfg.id, "{message}");
             self.messages.push(FromCompositor::Warning { v: CONTROL_VERSION, message });
         }
+    }
+
+    /// The caller spent `took` working for this recording (taking input, polling):
+    /// how busy it is tells whether there is room to step quality back up.
+    pub fn worked(&mut self, took: Duration) {
+        self.work += took;
     }
 
     /// A control message from the server (`Stop` is the caller's to act on).
@@ -492,6 +529,12 @@ impl Engine {
         self.render_until(due)?;
         if now >= self.next_progress {
             self.next_progress = now + PROGRESS_EVERY;
+            let busy = self.work.as_secs_f32() / now.saturating_duration_since(self.work_since).as_secs_f32().max(0.001);
+            (self.work, self.work_since) = (Duration::ZERO, now);
+            let multi_tile = self.layout.tiles().iter().any(|tile| matches!(tile.fill, Fill::Camera(_)));
+            if let Some(change) = self.quality.observe(now, self.lag_ms, busy, multi_tile) {
+                self.change_quality(change, busy);
+            }
             let (duration_ms, size_bytes) = (self.writer().duration_ms(), self.writer().size_bytes());
             self.messages.push(FromCompositor::Progress { v: CONTROL_VERSION, duration_ms, size_bytes, lag_ms: self.lag_ms });
             self.write_sidecar();
@@ -518,11 +561,18 @@ impl Engine {
     fn render_until(&mut self, due_ms: u64) -> Result<(), EngineError> {
         let fps = u64::from(self.cfg.video.fps);
         loop {
-            let t = self.frames_out * 1000 / fps;
-            if t > due_ms {
+            let tick = self.frames_out;
+            if tick * 1000 / fps > due_ms {
                 break;
             }
-            self.render_frame(t)?;
+            // Every second starts with a keyframe (fragments, reel cuts); between them
+            // only the frames the rate allows are looked at.
+            let keyframe = tick % fps == 0;
+            if keyframe || tick % self.frame_step() == 0 {
+                self.render_frame(tick, keyframe)?;
+            } else {
+                self.writer().pass(tick);
+            }
             self.frames_out += 1;
         }
         let due_samples = due_ms as i64 * i64::from(SAMPLE_RATE) / 1000;
@@ -539,7 +589,13 @@ impl Engine {
         Ok(())
     }
 
-    fn render_frame(&mut self, t: u64) -> Result<(), EngineError> {
+    /// Output frames per frame looked at: 2 at half the frame rate.
+    fn frame_step(&self) -> u64 {
+        if self.quality.has(Step::HalfFrameRate) { 2 } else { 1 }
+    }
+
+    fn render_frame(&mut self, tick: u64, keyframe: bool) -> Result<(), EngineError> {
+        let t = tick * 1000 / u64::from(self.cfg.video.fps);
         while self.cuts.front().is_some_and(|c| c.at_ms <= t) {
             let cut = self.cuts.pop_front().expect("just seen");
             self.layout.set_speaker(cut.at_ms, cut.speaker.clone());
@@ -566,7 +622,7 @@ impl Engine {
         // the frame-rate mismatch spreads around zero instead of always lagging.
         // Every camera decodes up to this frame, shown or not: a later cut may land on
         // any of them.
-        let horizon = t + 500 / u64::from(self.cfg.video.fps);
+        let horizon = t + 500 * self.frame_step() / u64::from(self.cfg.video.fps);
         for camera in self.video.values_mut() {
             for (at, picture) in camera.decode_until(horizon) {
                 if camera.screen {
@@ -598,11 +654,29 @@ impl Engine {
             self.turn_changed(t, show.participant().cloned());
         }
         let tiles = self.layout.tiles();
-        let key = FrameKey(tiles.iter().map(|tile| (tile.rect, tile.speaking && matches!(tile.fill, Fill::Camera(_)), self.tile_key(&tile.fill, &show, t))).collect());
+        let mut key = FrameKey(Vec::with_capacity(tiles.len()));
+        for tile in &tiles {
+            let content = self.tile_key(&tile.fill, tile.speaking, &show, t);
+            key.0.push((tile.rect, tile.speaking && matches!(tile.fill, Fill::Camera(_)), content));
+        }
+        if keyframe {
+            if let Some(preset) = self.preset_at_keyframe.take() {
+                if !self.writer().change_preset(&preset)? {
+                    self.warn_once("preset", format!("the encoder cannot change to the {preset} preset in this file; it keeps its own"));
+                }
+            }
+        }
         let writer = self.writer.as_mut().expect("open until finish");
         if self.last_frame.as_ref() == Some(&key) {
-            // Nothing changed (the cameras' rate is below ours): the same picture again.
-            return Ok(writer.write_video(self.composer.last())?);
+            // Nothing changed (the cameras' rate is below ours, a card, a still share):
+            // the frame before lasts, unless a second starts here.
+            if keyframe {
+                writer.write_video(self.composer.last(), tick, true)?;
+                self.last_encoded = Some(tick);
+            } else {
+                writer.pass(tick);
+            }
+            return Ok(());
         }
         let name_of = |p: &String| self.names.get(p).map_or("", String::as_str);
         let mut drawn = Vec::with_capacity(tiles.len());
@@ -614,17 +688,18 @@ impl Engine {
                 },
                 TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) },
                 TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &self.waiting_title },
-                TileKey::Screen(p, at) => match self.screens.get(p) {
-                    Some((_, picture)) => compose::Stage::Screen { picture, id: screen_id(p, *at) },
+                TileKey::Screen(p, _) => match self.screens.get(p) {
+                    Some((_, picture)) => compose::Stage::Screen { picture },
                     None => compose::Stage::Card { name: name_of(p) },
                 },
             };
             // The grid marks the speaker's tile, as the web UI marks whoever speaks.
             let border = marked.then(|| compose::rgb_to_yuv(SPEAKING_BORDER_RGB));
-            drawn.push(compose::Tile { rect: tile.rect, stage, border });
+            drawn.push(compose::Tile { rect: tile.rect, stage, border, id: Some(content.id()) });
         }
         let canvas = self.composer.compose_tiles(&drawn)?;
-        writer.write_video(canvas)?;
+        writer.write_video(canvas, tick, keyframe)?;
+        self.last_encoded = Some(tick);
         self.last_frame = Some(key);
         // Only pictures of participants whose cameras still flow are needed past this
         // frame (and the shown one's, held).
@@ -635,7 +710,7 @@ impl Engine {
 
     /// What a tile of `fill` shows in the frame at `t`: the stage's decision, or a
     /// participant's fresh picture (else their card).
-    fn tile_key(&self, fill: &Fill<String>, show: &Show<String>, t: u64) -> TileKey {
+    fn tile_key(&mut self, fill: &Fill<String>, speaking: bool, show: &Show<String>, t: u64) -> TileKey {
         match fill {
             Fill::Stage => {
                 let picture_ms = match show {
@@ -646,10 +721,50 @@ impl Engine {
             }
             Fill::Camera(p) => {
                 let live = self.stage.has_live_video(p, t);
-                TileKey::Camera(p.clone(), self.current.get(p).filter(|_| live).map(|(at, _)| *at))
+                let at = self.current.get(p).filter(|_| live).map(|(at, _)| *at);
+                if !self.quality.has(Step::SlowThumbnails) || speaking {
+                    return TileKey::Camera(p.clone(), at);
+                }
+                // A thumbnail keeps its picture until a newer one is due at the slow rate
+                // (the composer leaves an unchanged tile's pixels as they are).
+                let Some(at) = at else { return TileKey::Camera(p.clone(), None) };
+                let held = self.thumbnails.entry(p.clone()).or_insert(at);
+                if at >= *held + 1000 / u64::from(THUMBNAIL_FPS) || at < *held {
+                    *held = at;
+                }
+                TileKey::Camera(p.clone(), Some(*held))
             }
             Fill::Screen(p) => TileKey::Screen(p.clone(), self.screens.get(p).map_or(0, |(at, _)| *at)),
         }
+    }
+
+    /// Takes a step of the quality ladder: at once for the frame rate and thumbnails, at
+    /// the next keyframe for the preset (a new encoder starts with one). The sidecar,
+    /// the server and the log hear of it.
+    fn change_quality(&mut self, change: quality::Change, busy: f32) {
+        if change.step == Step::FasterPreset {
+            let preset = if change.down { self.faster_preset.unwrap_or(&self.cfg.video.preset) } else { &self.cfg.video.preset };
+            self.preset_at_keyframe = Some(preset.to_string());
+        }
+        if change.step == Step::SlowThumbnails {
+            self.thumbnails.clear();
+        }
+        let preset = match (&self.preset_at_keyframe, self.quality.has(Step::FasterPreset)) {
+            (Some(p), _) => p.clone(),
+            (None, true) => self.faster_preset.unwrap_or(&self.cfg.video.preset).to_string(),
+            (None, false) => self.cfg.video.preset.clone(),
+        };
+        let fps = self.cfg.video.fps / self.frame_step() as u32;
+        let thumbnail_fps = self.quality.has(Step::SlowThumbnails).then_some(THUMBNAIL_FPS);
+        let at_ms = self.next_frame_ms() + mp4::START_MS;
+        if change.down {
+            tracing::warn!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, lag_ms = self.lag_ms, at_ms, "behind real time: stepping the recording's quality down");
+        } else {
+            tracing::info!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, busy, at_ms, "room again: stepping the recording's quality back up");
+        }
+        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: self.lag_ms, down: change.down });
+        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps });
+        self.write_sidecar();
     }
 
     /// The share layout is on while a share is live and has a picture to show (from
@@ -722,6 +837,12 @@ impl Engine {
         }
         let end = self.ms(now);
         self.render_until(end)?;
+        // The last frame is written even if it repeats the one before, so that the file
+        // lasts to its end.
+        if let Some(last) = self.frames_out.checked_sub(1).filter(|last| self.last_encoded != Some(*last)) {
+            let writer = self.writer.as_mut().expect("open until finish");
+            writer.write_video(self.composer.last(), last, false)?;
+        }
         let duration_ms = self.writer().duration_ms();
         self.timeline.finish(duration_ms);
         if let Some(open) = self.sidecar.screen_shares.last_mut().filter(|s| s.end_ms.is_none()) {

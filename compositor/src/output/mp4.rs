@@ -74,8 +74,17 @@ pub(crate) struct Mp4Writer {
     video_stream: usize,
     audio: encoder::Audio,
     audio_stream: usize,
-    fps: u32,
-    frames: i64,
+    settings: VideoSettings,
+    /// The x264 preset the encoder runs at now (`settings.preset` until a step).
+    preset: String,
+    /// The rate factor now (finer while a share is on).
+    crf: u32,
+    /// The H.264 parameter sets in the file's header: an encoder re-opened at another
+    /// preset must produce these very bytes, or its pictures would not decode.
+    extradata: Vec<u8>,
+    global_header: bool,
+    /// Output frame times passed (encoded or not): the next frame's index.
+    ticks: u64,
     samples: i64,
 }
 
@@ -88,30 +97,8 @@ impl Mp4Writer {
         let h264 = encoder::find_by_name("libx264").ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut stream = output.add_stream(h264)?;
         let video_stream = stream.index();
-        let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
-        video.set_width(settings.width);
-        video.set_height(settings.height);
-        video.set_format(format::Pixel::YUV420P);
-        video.set_time_base(VIDEO_TIME_BASE);
-        video.set_frame_rate(Some(Rational(settings.fps as i32, 1)));
-        // A keyframe every second: each starts a fragment, and a cut-off file loses at
-        // most the fragment in progress.
-        video.set_gop(settings.fps);
-        video.set_max_b_frames(0);
-        if global_header {
-            video.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        let mut options = Dictionary::new();
-        options.set("preset", &settings.preset);
-        options.set("tune", "zerolatency");
-        // Said explicitly (x264's default), so that `set_share_quality` can change it
-        // mid-stream: libx264 reconfigures when the option differs from its own.
-        options.set("crf", &CRF.to_string());
-        options.set("forced-idr", "1");
-        // No extra keyframes at scene changes (a speaker switch is one): keyframes stay
-        // exactly one a second, where the highlight reel can cut without re-encoding.
-        options.set("sc_threshold", "0");
-        let video = video.open_with(options)?;
+        let video = open_video(settings, &settings.preset, CRF, global_header)?;
+        let extradata = extradata_of(&video);
         stream.set_parameters(&video);
         stream.set_time_base(VIDEO_TIME_BASE);
 
@@ -153,8 +140,12 @@ impl Mp4Writer {
             video_stream,
             audio,
             audio_stream,
-            fps: settings.fps,
-            frames: 0,
+            preset: settings.preset.clone(),
+            settings: settings.clone(),
+            crf: CRF,
+            extradata,
+            global_header,
+            ticks: 0,
             samples: AAC_PRIMING,
         })
     }
@@ -175,6 +166,7 @@ impl Mp4Writer {
     /// frame, so the better quality costs few bits.
     pub fn set_share_quality(&mut self, share: bool) {
         let crf = if share { SHARE_CRF } else { CRF };
+        self.crf = crf;
         let value = std::ffi::CString::new(crf.to_string()).expect("digits");
         // SAFETY: the codec context is open and its priv_data is libx264's option
         // struct, which has the "crf" option; av_opt_set copies the value.
@@ -184,13 +176,57 @@ impl Mp4Writer {
         }
     }
 
-    /// The next video frame (YUV420P at the configured size), at the next 1/fps tick.
-    pub fn write_video(&mut self, picture: &mut frame::Video) -> Result<(), WriteError> {
-        let pts = AAC_PRIMING * 90_000 / i64::from(SAMPLE_RATE) + self.frames * 90_000 / i64::from(self.fps);
+    /// Encodes `picture` (YUV420P at the configured size) as the output frame of
+    /// `tick` (its time is `tick / fps`), a keyframe if asked. Frames are written only
+    /// when the picture changed (a variable frame rate): a tick not written shows the
+    /// frame before it for longer. Ticks only move forward.
+    pub fn write_video(&mut self, picture: &mut frame::Video, tick: u64, keyframe: bool) -> Result<(), WriteError> {
+        debug_assert!(tick >= self.ticks, "tick {tick} after {}", self.ticks);
+        let pts = AAC_PRIMING * 90_000 / i64::from(SAMPLE_RATE) + tick as i64 * 90_000 / i64::from(self.settings.fps);
         picture.set_pts(Some(pts));
-        self.frames += 1;
+        // The canvas is reused: a keyframe's mark must not stick to the next picture.
+        picture.set_kind(if keyframe { ffmpeg::picture::Type::I } else { ffmpeg::picture::Type::None });
+        self.ticks = tick + 1;
         self.video.send_frame(picture)?;
         self.drain_video()
+    }
+
+    /// Output frame times up to `tick` passed with nothing new to show (the last
+    /// frame lasts): the file's duration counts them.
+    pub fn pass(&mut self, tick: u64) {
+        self.ticks = self.ticks.max(tick + 1);
+    }
+
+    /// The x264 preset the encoder runs at now.
+    #[cfg(test)]
+    pub fn preset(&self) -> &str {
+        &self.preset
+    }
+
+    /// Whether an encoder at `preset` could go on in this file (see `change_preset`).
+    pub fn accepts_preset(&self, preset: &str) -> bool {
+        open_video(&self.settings, preset, self.crf, self.global_header).is_ok_and(|fresh| extradata_of(&fresh) == self.extradata)
+    }
+
+    /// Re-opens the video encoder at `preset`, to run from the next frame, which must
+    /// be a keyframe (the new encoder starts with one). Only an encoder whose H.264
+    /// parameter sets are the very bytes of the file's header can go on in the same
+    /// track (presets that change the entropy coder or the reference count cannot):
+    /// false, and nothing changed, otherwise.
+    pub fn change_preset(&mut self, preset: &str) -> Result<bool, WriteError> {
+        if preset == self.preset {
+            return Ok(true);
+        }
+        let fresh = open_video(&self.settings, preset, self.crf, self.global_header)?;
+        if extradata_of(&fresh) != self.extradata {
+            return Ok(false);
+        }
+        // Zero latency and no B-frames: nothing is held back, but what is goes first.
+        self.video.send_eof()?;
+        self.drain_video()?;
+        self.video = fresh;
+        self.preset = preset.to_string();
+        Ok(true)
     }
 
     /// The next AUDIO_FRAME samples of interleaved stereo f32 (the mixer's output).
@@ -221,7 +257,7 @@ impl Mp4Writer {
 
     /// The file's duration so far (priming included), ms.
     pub fn duration_ms(&self) -> u64 {
-        START_MS + (self.frames as u64 * 1000) / u64::from(self.fps)
+        START_MS + (self.ticks * 1000) / u64::from(self.settings.fps)
     }
 
     /// Audio samples (per channel) written so far.
@@ -235,6 +271,12 @@ impl Mp4Writer {
         let mut packet = Packet::empty();
         while self.video.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.video_stream);
+            // A frame lasts until the next one; the muxer knows that for all but the
+            // file's last, which must not take the gap before it (seconds, when the
+            // picture was still) but one frame's time.
+            if packet.duration() == 0 {
+                packet.set_duration(90_000 / i64::from(self.settings.fps));
+            }
             packet.rescale_ts(VIDEO_TIME_BASE, time_base);
             packet.write_interleaved(&mut self.output)?;
         }
@@ -250,6 +292,54 @@ impl Mp4Writer {
             packet.write_interleaved(&mut self.output)?;
         }
         Ok(())
+    }
+}
+
+/// A libx264 encoder for `settings` at `preset` and rate factor `crf`.
+fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: bool) -> Result<encoder::Video, WriteError> {
+    let h264 = encoder::find_by_name("libx264").ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
+    video.set_width(settings.width);
+    video.set_height(settings.height);
+    video.set_format(format::Pixel::YUV420P);
+    video.set_time_base(VIDEO_TIME_BASE);
+    video.set_frame_rate(Some(Rational(settings.fps as i32, 1)));
+    // Keyframes are asked for, one at the start of every second of the file (each
+    // starts a fragment, so a cut-off file loses at most the fragment in progress, and
+    // the highlight reel cuts on them). x264 counts frames, not time, and with a
+    // variable frame rate a second holds from 1 to fps of them: its own interval must
+    // never come first.
+    video.set_gop(settings.fps.saturating_mul(4).max(4));
+    video.set_max_b_frames(0);
+    if global_header {
+        video.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut options = Dictionary::new();
+    options.set("preset", preset);
+    options.set("tune", "zerolatency");
+    // Said explicitly (x264's default), so that `set_share_quality` can change it
+    // mid-stream: libx264 reconfigures when the option differs from its own.
+    options.set("crf", &crf.to_string());
+    options.set("forced-idr", "1");
+    // No extra keyframes at scene changes (a speaker switch is one): keyframes stay
+    // exactly one a second, where the highlight reel can cut without re-encoding.
+    options.set("sc_threshold", "0");
+    // One thread: a recorder shares the machine with other recordings and the SFU, and
+    // x264's slice threads cost a wake-up of every thread for every frame (the kernel
+    // was 17 % of the compositor's time) for a latency nobody waits for here.
+    options.set("threads", "1");
+    Ok(video.open_with(options)?)
+}
+
+/// The encoder's global header (SPS and PPS).
+fn extradata_of(video: &encoder::Video) -> Vec<u8> {
+    // SAFETY: an open encoder's context; extradata is extradata_size bytes or null.
+    unsafe {
+        let ctx = video.as_ptr();
+        if (*ctx).extradata.is_null() || (*ctx).extradata_size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec()
     }
 }
 
@@ -272,16 +362,22 @@ mod tests {
     }
 
     fn write_seconds(w: &mut Mp4Writer, seconds: u32) {
-        let settings_fps = w.fps;
-        let tone: Vec<f32> = (0..AUDIO_FRAME * 2).map(|i| 0.3 * ((i / 2) as f32 * 0.0575).sin()).collect();
-        for _ in 0..seconds * settings_fps {
+        let fps = u64::from(w.settings.fps);
+        for _ in 0..u64::from(seconds) * fps {
             // Red for the first second, then blue.
-            let red = w.frames < i64::from(settings_fps);
-            let mut picture = if red { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
-            w.write_video(&mut picture).unwrap();
-            while (w.samples() as u64) * u64::from(settings_fps) < (w.frames as u64) * u64::from(SAMPLE_RATE) {
-                w.write_audio(&tone).unwrap();
-            }
+            let tick = w.ticks;
+            let mut picture = if tick < fps { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
+            w.write_video(&mut picture, tick, tick % fps == 0).unwrap();
+            audio_until(w, tick + 1);
+        }
+    }
+
+    /// Audio up to the time of output frame `tick`.
+    fn audio_until(w: &mut Mp4Writer, tick: u64) {
+        let tone: Vec<f32> = (0..AUDIO_FRAME * 2).map(|i| 0.3 * ((i / 2) as f32 * 0.0575).sin()).collect();
+        let fps = u64::from(w.settings.fps);
+        while (w.samples() as u64) * fps < tick * u64::from(SAMPLE_RATE) {
+            w.write_audio(&tone).unwrap();
         }
     }
 
@@ -337,6 +433,76 @@ mod tests {
         let frames: u32 = frames.parse().unwrap_or_else(|_| panic!("ffprobe could not read the cut file: {frames:?}"));
         // Whole fragments are on disk: all but (at most) the last second of 4.
         assert!(frames >= 3 * 30 - 1, "only {frames} frames readable");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// (time, keyframe) of every video frame in the file, by ffprobe.
+    fn video_frames(path: &Path) -> Vec<(f64, bool)> {
+        let out = ffprobe(path, &["-select_streams", "v:0", "-show_entries", "frame=pts_time,key_frame", "-of", "csv=p=0"]);
+        // Lines are "key_frame,pts_time" (with a trailing field for side data, and blank
+        // lines between frames in some ffprobe versions).
+        out.lines().filter_map(|l| {
+            let mut fields = l.split(',');
+            let (k, t) = (fields.next()?, fields.next()?);
+            Some((t.parse().unwrap_or_else(|_| panic!("ffprobe said {l:?}")), k == "1"))
+        }).collect()
+    }
+
+    #[test]
+    fn a_still_picture_is_written_once_a_second_as_a_keyframe_and_the_file_keeps_its_length() {
+        let path = std::env::temp_dir().join(format!("podium-mp4-vfr-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        let (fps, mut changed) = (30, Vec::new());
+        for tick in 0..3 * fps {
+            // Red, blue from 1.5 s: one change; else only each second's keyframe.
+            let keyframe = tick % fps == 0;
+            let new = tick == 45;
+            if keyframe || new {
+                let mut picture = if tick < 45 { solid(320, 180, [81, 90, 240]) } else { solid(320, 180, [41, 240, 110]) };
+                w.write_video(&mut picture, tick, keyframe).unwrap();
+                changed.push(tick);
+            } else {
+                w.pass(tick);
+            }
+            audio_until(&mut w, tick + 1);
+        }
+        // The last frame is written, so that the file lasts to its end.
+        let mut last = solid(320, 180, [41, 240, 110]);
+        w.write_video(&mut last, 3 * fps, false).unwrap();
+        assert_eq!(w.duration_ms(), START_MS + 3033);
+        w.finish().unwrap();
+        let frames = video_frames(&path);
+        let start = START_US as f64 / 1e6;
+        let expected: Vec<(f64, bool)> = [(0.0, true), (1.0, true), (1.5, false), (2.0, true), (3.0, false)].iter().map(|(t, k)| (t + start, *k)).collect();
+        assert_eq!(frames.len(), expected.len(), "{frames:?}");
+        // (ffprobe puts the first frame at 0: the file's edit list starts there.)
+        assert!(frames[0].1 && frames[0].0 <= start + 0.002, "{frames:?}");
+        for ((t, k), (et, ek)) in frames.iter().zip(&expected).skip(1) {
+            assert!((t - et).abs() < 0.002 && k == ek, "{frames:?} against {expected:?}");
+        }
+        let duration: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"]).parse().unwrap();
+        assert!((duration - 3.05).abs() < 0.06, "duration {duration}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_faster_preset_takes_over_at_a_keyframe_when_its_parameter_sets_match() {
+        let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        write_seconds(&mut w, 1);
+        // ultrafast drops CABAC: another PPS, which this track's header cannot carry.
+        assert!(!w.change_preset("ultrafast").unwrap());
+        assert_eq!(w.preset(), "veryfast");
+        assert!(w.change_preset("superfast").unwrap());
+        assert_eq!(w.preset(), "superfast");
+        write_seconds(&mut w, 2);
+        w.finish().unwrap();
+        // Every frame decodes, with no complaint from the decoder.
+        let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        let frames = video_frames(&path);
+        assert_eq!(frames.len(), 90);
+        assert_eq!(frames.iter().filter(|(_, k)| *k).count(), 3, "one keyframe a second");
         let _ = std::fs::remove_file(path);
     }
 }

@@ -80,6 +80,23 @@ pub struct Sidecar {
     /// the share is still on).
     #[serde(default)]
     pub screen_shares: Vec<ScreenShare>,
+    /// Every change of the recorder's own quality to keep up with real time on a busy
+    /// machine (a step down, and back up), in the file's time; empty when it never had
+    /// to.
+    #[serde(default)]
+    pub quality_steps: Vec<QualityStep>,
+}
+
+/// From `at_ms` of the file on, the recorder encoded at `preset` and `fps` (and, in
+/// multi-tile layouts, refreshed thumbnails `thumbnail_fps` times a second; `None`:
+/// with every frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QualityStep {
+    pub at_ms: u64,
+    pub preset: String,
+    pub fps: u32,
+    #[serde(default)]
+    pub thumbnail_fps: Option<u32>,
 }
 
 /// A stretch of the file that shows `participant_id`'s shared screen.
@@ -170,6 +187,7 @@ mod tests {
             layout: LayoutKind::Grid,
             layout_changes: vec![LayoutChange { at_ms: 1500, layout: LayoutKind::Speaker }],
             screen_shares: vec![ScreenShare { start_ms: 2000, end_ms: Some(3500), participant_id: "p1".into(), name: "Ada".into() }],
+            quality_steps: vec![QualityStep { at_ms: 2500, preset: "superfast".into(), fps: 30, thumbnail_fps: None }, QualityStep { at_ms: 4500, preset: "superfast".into(), fps: 15, thumbnail_fps: None }],
         }
     }
 

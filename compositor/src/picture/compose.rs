@@ -21,9 +21,9 @@ const WHITE_Y: u8 = 235;
 pub(crate) enum Stage<'a> {
     Video { picture: &'a frame::Video, name: &'a str },
     /// A shared screen: fitted, never cropped, and unlabelled (the speaker's picture
-    /// over it carries the name). `id` names this picture (its sharer and time): the
-    /// same `id` in the same place as the frame before is not scaled again.
-    Screen { picture: &'a frame::Video, id: u64 },
+    /// over it carries the name). With the tile's `id`, the same picture in the same
+    /// place as the frame before is not scaled again.
+    Screen { picture: &'a frame::Video },
     Card { name: &'a str },
     Waiting { title: &'a str },
 }
@@ -33,6 +33,9 @@ pub(crate) struct Tile<'a> {
     pub rect: Rect,
     pub stage: Stage<'a>,
     pub border: Option<[u8; 3]>,
+    /// What the tile shows (the same number for the same picture, card or label), if
+    /// the caller knows: a tile shown as it was in the frame before is left as it is.
+    pub id: Option<u64>,
 }
 
 /// Scalers kept at most (one per source size and tile size in use).
@@ -67,6 +70,10 @@ pub(crate) struct Composer {
     /// over it changes with every frame; copying this back costs a memcpy, where
     /// scaling a 1080p screen again costs milliseconds.
     backdrop: Option<(u64, Rect, frame::Video)>,
+    /// The tiles the canvas holds now, as drawn: (place, content, border). A tile that
+    /// comes again the same, in the same layout, is not drawn again: a grid's
+    /// thumbnails and cards change less often than its frames.
+    on_canvas: Vec<(Rect, Option<u64>, Option<[u8; 3]>)>,
 }
 
 impl Composer {
@@ -75,7 +82,7 @@ impl Composer {
         let font = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default()).map_err(|e| ComposeError::Font(e.to_string()))?;
         let (width, height) = (width & !1, height & !1);
         let canvas = frame::Video::new(Pixel::YUV420P, width, height);
-        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas, backdrop: None })
+        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas, backdrop: None, on_canvas: Vec::new() })
     }
 
     /// Draws the next output picture, `stage` filling the frame, and lends it (to be
@@ -83,7 +90,7 @@ impl Composer {
     #[cfg(test)]
     pub fn compose(&mut self, stage: Stage<'_>) -> Result<&mut frame::Video, ComposeError> {
         let rect = Rect { x: 0, y: 0, width: self.width, height: self.height };
-        self.compose_tiles(&[Tile { rect, stage, border: None }])
+        self.compose_tiles(&[Tile { rect, stage, border: None, id: None }])
     }
 
     /// Draws the next output picture from `tiles`, back to front, on black.
@@ -92,19 +99,40 @@ impl Composer {
         // SAFETY: the frame is allocated and owned by us.
         if unsafe { ffmpeg::ffi::av_frame_make_writable(self.canvas.as_mut_ptr()) } < 0 {
             self.canvas = frame::Video::new(Pixel::YUV420P, self.width, self.height);
+            self.on_canvas.clear();
         }
         let mut canvas = std::mem::replace(&mut self.canvas, frame::Video::empty());
         let drawn = self.draw_all(&mut canvas, tiles);
         self.canvas = canvas;
+        if drawn.is_err() {
+            self.on_canvas.clear();
+        }
         drawn?;
         Ok(&mut self.canvas)
     }
 
     fn draw_all(&mut self, canvas: &mut frame::Video, tiles: &[Tile<'_>]) -> Result<(), ComposeError> {
         let screen = match tiles.first() {
-            Some(Tile { rect, stage: Stage::Screen { id, .. }, border: None }) => Some((*id, *rect)),
+            Some(Tile { rect, stage: Stage::Screen { .. }, border: None, id: Some(id) }) => Some((*id, *rect)),
             _ => None,
         };
+        let same_layout = self.on_canvas.len() == tiles.len() && self.on_canvas.iter().zip(tiles).all(|(on, t)| on.0 == t.rect);
+        let was = std::mem::take(&mut self.on_canvas);
+        self.on_canvas = tiles.iter().map(|t| (t.rect, t.id, t.border)).collect();
+        if same_layout && screen.is_none() {
+            // Only what changed is drawn; the gaps between tiles are black already.
+            let mut redrawn: Vec<Rect> = Vec::new();
+            for (tile, before) in tiles.iter().zip(&was) {
+                let unchanged = tile.id.is_some() && *before == (tile.rect, tile.id, tile.border);
+                if unchanged && !redrawn.iter().any(|r| overlaps(r, &tile.rect)) {
+                    continue;
+                }
+                self.draw(canvas, tile)?;
+                redrawn.push(tile.rect);
+            }
+            self.backdrop = None;
+            return Ok(());
+        }
         let mut rest = tiles;
         match (&self.backdrop, screen) {
             (Some((id, rect, backdrop)), Some(now)) if (*id, *rect) == now => {
@@ -145,14 +173,10 @@ impl Composer {
         let (x, y, w, h) = (r.x as f32, r.y as f32, r.width as f32, r.height as f32);
         match &tile.stage {
             Stage::Video { picture, name } => {
-                fill_rect(canvas, r, BLACK);
                 self.place(picture, canvas, r)?;
                 self.label(canvas, r, name);
             }
-            Stage::Screen { picture, .. } => {
-                fill_rect(canvas, r, BLACK);
-                self.place(picture, canvas, r)?;
-            }
+            Stage::Screen { picture } => self.place(picture, canvas, r)?,
             Stage::Card { name } => {
                 fill_rect(canvas, r, color_for(name));
                 let px = h / 4.0;
@@ -183,14 +207,22 @@ impl Composer {
         Rect { x, y, width, height }
     }
 
-    /// Scales `picture` to fit `rect`, keeping its aspect, centred in it.
+    /// Scales `picture` to fit `rect`, keeping its aspect, centred in it, on black
+    /// bars. A picture that has the size it is drawn at is copied, not scaled.
     fn place(&mut self, picture: &frame::Video, canvas: &mut frame::Video, rect: Rect) -> Result<(), ComposeError> {
         let (sw, sh) = (picture.width(), picture.height());
         if sw == 0 || sh == 0 {
+            fill_rect(canvas, rect, BLACK);
             return Ok(());
         }
         let scale = f64::min(f64::from(rect.width) / f64::from(sw), f64::from(rect.height) / f64::from(sh));
         let (dw, dh) = ((((f64::from(sw) * scale) as u32) & !1).clamp(2, rect.width), (((f64::from(sh) * scale) as u32) & !1).clamp(2, rect.height));
+        let (ox, oy) = ((rect.x + (rect.width - dw) / 2) & !1, (rect.y + (rect.height - dh) / 2) & !1);
+        fill_around(canvas, rect, Rect { x: ox, y: oy, width: dw, height: dh }, BLACK);
+        if picture.format() == Pixel::YUV420P && (sw, sh) == (dw, dh) {
+            copy_planes_at(picture, canvas, ox, oy);
+            return Ok(());
+        }
         let key = (picture.format(), sw, sh, dw, dh);
         let index = match self.scalers.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
@@ -204,7 +236,6 @@ impl Composer {
             }
         };
         // Scaled straight into its place on the canvas: no picture in between.
-        let (ox, oy) = ((rect.x + (rect.width - dw) / 2) & !1, (rect.y + (rect.height - dh) / 2) & !1);
         let scaler = &mut self.scalers[index].1;
         // SAFETY: the destination pointers are offsets inside the canvas's planes,
         // within bounds: the scaled picture (dw x dh, even) fits inside `rect`, which
@@ -291,16 +322,44 @@ impl Composer {
 /// Copies one YUV420P picture into another of the same size, row by row: their rows
 /// may be padded differently (a frame FFmpeg reallocated is aligned its own way).
 fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
-    let (width, height) = (from.width().min(to.width()) as usize, from.height().min(to.height()) as usize);
+    copy_planes_at(from, to, 0, 0);
+}
+
+/// Copies a YUV420P picture into `to` with its top left corner at (`x`, `y`) (even),
+/// clipped to `to`.
+fn copy_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
+    let width = from.width().min(to.width().saturating_sub(x)) as usize;
+    let height = from.height().min(to.height().saturating_sub(y)) as usize;
     for plane in 0..3 {
-        let (w, h) = if plane == 0 { (width, height) } else { (width / 2, height / 2) };
+        let div = if plane == 0 { 1 } else { 2 };
+        let (w, h, x, y) = (width / div, height / div, x as usize / div, y as usize / div);
         let (src_stride, dst_stride) = (from.stride(plane), to.stride(plane));
         let src = from.data(plane);
         let dst = to.data_mut(plane);
         for row in 0..h {
-            dst[row * dst_stride..row * dst_stride + w].copy_from_slice(&src[row * src_stride..row * src_stride + w]);
+            let at = (y + row) * dst_stride + x;
+            dst[at..at + w].copy_from_slice(&src[row * src_stride..row * src_stride + w]);
         }
     }
+}
+
+/// Fills what of `outer` is outside `inner` (both even, `inner` inside `outer`).
+fn fill_around(canvas: &mut frame::Video, outer: Rect, inner: Rect, yuv: [u8; 3]) {
+    let (inner_bottom, outer_bottom) = (inner.y + inner.height, outer.y + outer.height);
+    let (inner_right, outer_right) = (inner.x + inner.width, outer.x + outer.width);
+    let bands = [
+        Rect { x: outer.x, y: outer.y, width: outer.width, height: inner.y - outer.y },
+        Rect { x: outer.x, y: inner_bottom, width: outer.width, height: outer_bottom - inner_bottom },
+        Rect { x: outer.x, y: inner.y, width: inner.x - outer.x, height: inner.height },
+        Rect { x: inner_right, y: inner.y, width: outer_right - inner_right, height: inner.height },
+    ];
+    for band in bands.into_iter().filter(|b| b.width > 0 && b.height > 0) {
+        fill_rect(canvas, band, yuv);
+    }
+}
+
+fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
 }
 
 fn fill(canvas: &mut frame::Video, yuv: [u8; 3]) {
@@ -474,9 +533,9 @@ mod tests {
         let below = Rect { x: 0, y: 360, width: 640, height: 360 };
         let green = color_for("Carol");
         let tiles = [
-            Tile { rect: left, stage: Stage::Video { picture: &a, name: "Ada" }, border: None },
-            Tile { rect: right, stage: Stage::Video { picture: &b, name: "Bob" }, border: Some([235, 128, 128]) },
-            Tile { rect: below, stage: Stage::Card { name: "Carol" }, border: None },
+            Tile { rect: left, stage: Stage::Video { picture: &a, name: "Ada" }, border: None, id: None },
+            Tile { rect: right, stage: Stage::Video { picture: &b, name: "Bob" }, border: Some([235, 128, 128]), id: None },
+            Tile { rect: below, stage: Stage::Card { name: "Carol" }, border: None, id: None },
         ];
         let out = c.compose_tiles(&tiles).unwrap();
         assert!(at(&out, 0, 320, 100).abs_diff(81) <= 2 && at(&out, 2, 320, 100).abs_diff(240) <= 2, "Ada's colour in her tile");
@@ -504,7 +563,7 @@ mod tests {
         let full = Rect { x: 0, y: 0, width: 1280, height: 720 };
         let pip = Rect { x: 980, y: 540, width: 282, height: 158 };
         let frame = |c: &mut Composer, screen: &frame::Video, id: u64, cam: &frame::Video| -> frame::Video {
-            let tiles = [Tile { rect: full, stage: Stage::Screen { picture: screen, id }, border: None }, Tile { rect: pip, stage: Stage::Video { picture: cam, name: "Bob" }, border: None }];
+            let tiles = [Tile { rect: full, stage: Stage::Screen { picture: screen }, border: None, id: Some(id) }, Tile { rect: pip, stage: Stage::Video { picture: cam, name: "Bob" }, border: None, id: None }];
             c.compose_tiles(&tiles).unwrap().clone()
         };
         let out = frame(&mut c, &screen, 1, &cam);
@@ -522,5 +581,38 @@ mod tests {
         // A new picture of the share (another id) is drawn, not the old backdrop.
         let out = frame(&mut c, &solid(1920, 1080, [120, 128, 128]), 2, &cam);
         assert_eq!(at(&out, 0, 500, 200), 120, "the share's new picture");
+    }
+
+    #[test]
+    fn a_picture_of_the_tiles_size_is_copied_into_place() {
+        let mut c = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
+        // Left half dark, right half light, in a frame whose rows are padded.
+        let mut picture = solid(640, 360, [60, 128, 128]);
+        for y in 0..360 {
+            let stride = picture.stride(0);
+            picture.data_mut(0)[y * stride + 320..y * stride + 640].fill(180);
+        }
+        let rect = Rect { x: 640, y: 360, width: 640, height: 360 };
+        let out = c.compose_tiles(&[Tile { rect, stage: Stage::Video { picture: &picture, name: "" }, border: None, id: None }]).unwrap();
+        assert_eq!((at(out, 0, 640, 360), at(out, 0, 959, 500), at(out, 0, 960, 500), at(out, 0, 1279, 719)), (60, 60, 180, 180), "copied pixel for pixel, in place");
+        assert_eq!(at(out, 0, 639, 360), 16, "black outside the tile");
+    }
+
+    #[test]
+    fn a_tile_that_comes_again_unchanged_is_left_as_it_is() {
+        let mut c = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
+        let (red, blue) = (solid(640, 360, [81, 90, 240]), solid(640, 360, [41, 240, 110]));
+        let (left, right) = (Rect { x: 0, y: 0, width: 640, height: 360 }, Rect { x: 640, y: 0, width: 640, height: 360 });
+        let tile = |rect, picture, id| Tile { rect, stage: Stage::Video { picture, name: "" }, border: None, id: Some(id) };
+        c.compose_tiles(&[tile(left, &red, 1), tile(right, &red, 2)]).unwrap();
+        // The left tile says it shows what it showed (id 1): its pixels stay, even given
+        // another picture; the right one changed (id 3) and is drawn.
+        let out = c.compose_tiles(&[tile(left, &blue, 1), tile(right, &blue, 3)]).unwrap();
+        assert!(at(out, 0, 320, 180).abs_diff(81) <= 2 && at(out, 0, 960, 180).abs_diff(41) <= 2, "left kept, right drawn");
+        // Another layout draws everything again.
+        let below = Rect { x: 0, y: 360, width: 640, height: 360 };
+        let out = c.compose_tiles(&[tile(left, &blue, 1), tile(below, &red, 2)]).unwrap();
+        assert!(at(out, 0, 320, 180).abs_diff(41) <= 2, "left drawn again in a new layout");
+        assert_eq!(at(out, 0, 960, 180), 16, "the right tile is gone: black");
     }
 }

@@ -28,7 +28,7 @@ pub const KEYFRAME_WAIT_MS: u64 = 1000;
 pub const STALE_AFTER_MS: u64 = 1000;
 
 /// What one output frame shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Show<P> {
     Waiting,
     Card(P),

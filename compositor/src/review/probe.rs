@@ -66,6 +66,33 @@ pub fn video_frames(path: &Path) -> Result<Vec<FrameSample>, ProbeError> {
     Ok(out)
 }
 
+/// What a player shows at each frame time of an `fps` recording, from its encoded
+/// `frames` (in order): the file has a variable frame rate, a frame lasting until the
+/// next one, and a still picture is encoded once a second. The first frame keeps its
+/// time (0: the file's edit list starts there); those after it fall on the output's
+/// ticks, the priming after 0.
+pub fn as_shown(frames: &[FrameSample], fps: u32) -> Vec<FrameSample> {
+    let Some(last) = frames.last() else { return Vec::new() };
+    let mut shown = Vec::new();
+    let mut current = 0;
+    for tick in 0u64.. {
+        let t_ms = ((crate::output::mp4::START_US + tick * 1_000_000 / u64::from(fps)) as f64 / 1000.0).round() as u64;
+        if t_ms > last.t_ms + 1 {
+            break;
+        }
+        // The newest frame that has started by then (times are rounded to the ms).
+        let mut fresh = false;
+        while current + 1 < frames.len() && frames[current + 1].t_ms <= t_ms + 1 {
+            current += 1;
+            fresh = true;
+        }
+        let frame = &frames[current];
+        let t_ms = if tick == 0 { frame.t_ms } else { t_ms };
+        shown.push(FrameSample { t_ms, keyframe: frame.keyframe && (fresh || tick == 0), ..frame.clone() });
+    }
+    shown
+}
+
 /// Every video frame's time and the mean colour of a small patch (a fiftieth of the
 /// picture's width) around each of `points`, given as fractions of the width and height:
 /// what a layout's tiles show.

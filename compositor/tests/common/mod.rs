@@ -87,7 +87,11 @@ pub struct Outcome {
     dir: PathBuf,
     pub path: PathBuf,
     pub sidecar: Sidecar,
+    /// What a player shows at each of the output's frame times.
     pub frames: Vec<FrameSample>,
+    /// The frames the file holds (a variable frame rate: only pictures that changed,
+    /// and a keyframe a second).
+    pub encoded: Vec<FrameSample>,
     pub rate: u32,
     pub audio: Vec<f32>,
     pub keyframe_requests: usize,
@@ -144,7 +148,14 @@ pub fn record_decisions(name: &str, people: Vec<Person>, decisions: &[Decision],
 
 /// Runs the meeting starting in `layout`, changed at the times of `changes` (ms).
 #[allow(clippy::too_many_arguments)]
-pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)]) -> Outcome {
+pub fn record_layouts(name: &str, people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)]) -> Outcome {
+    record_stalled(name, people, decisions, duration, net, forward, lookahead, layout, changes, &[])
+}
+
+/// … with the engine not polled at all in each of `stalls` ([from, to) ms), as on a
+/// machine too busy to give it the CPU: its output falls behind real time.
+#[allow(clippy::too_many_arguments)]
+pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)], stalls: &[(u64, u64)]) -> Outcome {
     let dir = std::env::temp_dir().join(format!("podium-engine-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rec.mp4");
@@ -292,7 +303,7 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
         for bytes in due {
             engine.handle_datagram(at(t), &bytes);
         }
-        if t % 5 == 0 {
+        if t % 5 == 0 && !stalls.iter().any(|&(from, to)| (from..to).contains(&t)) {
             engine.poll(at(t)).unwrap();
             for rtcp in engine.take_rtcp() {
                 for ssrc in compositor::input::rtp::pli_targets(&rtcp) {
@@ -317,9 +328,10 @@ pub fn record_layouts(name: &str, mut people: Vec<Person>, decisions: &[Decision
     let summary = engine.finish(at(duration), Status::Finished).unwrap();
     assert!(summary.duration_ms + 50 >= duration, "{summary:?}");
     let sidecar = Sidecar::read(&sidecar_path).unwrap();
-    let frames = probe::video_frames(&path).unwrap();
+    let encoded = probe::video_frames(&path).unwrap();
+    let frames = probe::as_shown(&encoded, FPS as u32);
     let (rate, audio) = probe::audio_mono(&path).unwrap();
-    Outcome { dir, path, sidecar, frames, rate, audio, keyframe_requests }
+    Outcome { dir, path, sidecar, frames, encoded, rate, audio, keyframe_requests }
 }
 
 impl Drop for Outcome {

@@ -268,6 +268,7 @@ mod tests {
             layout: compositor::picture::layout::LayoutKind::DEFAULT,
             layout_changes: Vec::new(),
             screen_shares: Vec::new(),
+            quality_steps: Vec::new(),
         }
     }
 
