@@ -78,6 +78,7 @@ impl Env {
             switch,
             bind: IP,
             max_running: 64,
+            admission: server::recording::admission::Settings::OFF,
         })
     }
 

@@ -3,6 +3,7 @@
 use clap::error::ErrorKind;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use crate::recording::admission;
 use crate::recording::compose_args::RecordingVideoArgs;
 use crate::recording::switcher::SwitchMode;
 use std::net::{IpAddr, SocketAddr};
@@ -166,6 +167,21 @@ pub struct ServeArgs {
     #[arg(long, env = "PODIUM_MAX_RECORDINGS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_recordings: Option<u16>,
 
+    /// Refuse a recording that would not run in real time, with a 503 (from the measured
+    /// cost of its settings, the running recordings' CPU and lag, and the CPU use of the
+    /// last seconds): on, or off to force recordings through (up to --max-recordings),
+    /// as the overload benchmark does. /api/health reports the estimate either way.
+    #[arg(long, env = "PODIUM_RECORDING_ADMISSION", default_value = "on", value_name = "on|off", action = clap::ArgAction::Set,
+          value_parser = clap::builder::PossibleValuesParser::new(["on", "off"]).map(|s| s == "on"))]
+    pub recording_admission: bool,
+
+    /// The CPU cores recordings may count on (a decimal number). Default: all of the
+    /// machine's, against the whole machine's CPU use (/proc/stat). With N, only Podium's
+    /// own use (this server and its recorders) counts against N: for a machine shared
+    /// with other work, or a container given N cores.
+    #[arg(long, env = "PODIUM_RECORDING_CORES", value_name = "CORES", value_parser = parse_cores)]
+    pub recording_cores: Option<f64>,
+
     /// Most rooms open at once; joining a new room beyond it is refused.
     #[arg(long, env = "PODIUM_MAX_ROOMS", default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rooms: u32,
@@ -186,6 +202,15 @@ pub struct ServeArgs {
     /// machine's hostname (its SHA-256 fingerprint is printed): for a LAN trial.
     #[arg(long, env = "PODIUM_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
+}
+
+/// A number of cores, more than 0 and at most 1024 (fractions allowed).
+fn parse_cores(value: &str) -> Result<f64, String> {
+    let cores: f64 = value.trim().parse().map_err(|_| "expected a number of cores, like 2 or 1.5".to_string())?;
+    if !(cores > 0.0 && cores <= 1024.0) {
+        return Err("from more than 0 to 1024 cores".into());
+    }
+    Ok(cores)
 }
 
 /// `scheme://host[:port]`, as browsers send it in `Origin`.
@@ -215,6 +240,7 @@ pub struct ServeConfig {
     pub insecure_open: bool,
     pub allowed_origins: Vec<String>,
     pub max_recordings: usize,
+    pub recording_admission: admission::Settings,
     pub max_rooms: usize,
     pub max_sockets_per_ip: usize,
     pub tls: crate::net::TlsMode,
@@ -275,6 +301,10 @@ impl ServeArgs {
             insecure_open: self.insecure_open,
             allowed_origins: self.allowed_origins,
             max_recordings: self.max_recordings.map_or(2 * cores, usize::from),
+            recording_admission: admission::Settings {
+                enabled: self.recording_admission,
+                budget: self.recording_cores.map_or(admission::Budget::Machine, admission::Budget::Cores),
+            },
             max_rooms: self.max_rooms as usize,
             max_sockets_per_ip: self.max_sockets_per_ip as usize,
             tls,
@@ -368,6 +398,21 @@ mod tests {
         }
         assert!(parse(&["--recordings-dir", dir, "--max-recordings", "0"]).is_err());
         assert!(parse(&["--recordings-dir", dir, "--tls-cert", "/x.pem"]).is_err(), "a cert needs its key");
+    }
+
+    #[test]
+    fn admission_is_on_by_default_and_its_flags_are_checked() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let dir = dir.to_str().unwrap();
+        let c = parse(&["--recordings-dir", dir]).unwrap();
+        assert_eq!(c.recording_admission, admission::Settings::DEFAULT);
+        let c = parse(&["--recordings-dir", dir, "--recording-admission", "off", "--recording-cores", "1.5"]).unwrap();
+        assert_eq!(c.recording_admission, admission::Settings { enabled: false, budget: admission::Budget::Cores(1.5) });
+        assert!(parse(&["--recordings-dir", dir, "--recording-admission", "on"]).unwrap().recording_admission.enabled);
+        for bad in [["--recording-admission", "maybe"], ["--recording-cores", "0"], ["--recording-cores", "lots"], ["--recording-cores", "NaN"], ["--recording-cores", "5000"]] {
+            let err = parse(&[&["--recordings-dir", dir][..], &bad[..]].concat()).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -52,6 +52,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         switch: config.recording_switch,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         max_running: config.max_recordings,
+        admission: config.recording_admission,
     });
     let secured = config.secret.is_some();
     let security = Security {
@@ -72,7 +73,12 @@ async fn serve(config: ServeConfig) -> Result<()> {
         (false, true) => "open (--insecure-open)",
         (false, false) => "open (loopback only)",
     };
-    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, "podium serving");
+    let admission = if config.recording_admission.enabled { "on" } else { "off" };
+    let recording_cores = match config.recording_admission.budget {
+        crate::recording::admission::Budget::Machine => "the machine's".to_string(),
+        crate::recording::admission::Budget::Cores(n) => n.to_string(),
+    };
+    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, admission, recording_cores, "podium serving");
     if !secured && config.insecure_open && !config.listen.ip().is_loopback() {
         tracing::warn!("--insecure-open: anyone who reaches {addr} can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");
     }

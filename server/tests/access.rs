@@ -36,7 +36,8 @@ impl Podium {
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
-        cmd.args(args).env_remove("RUST_LOG").env_remove("PODIUM_SECRET").stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Admission off (tests beside it share the cores): --max-recordings is tested here.
+        cmd.args(args).env_remove("RUST_LOG").env_remove("PODIUM_SECRET").env("PODIUM_RECORDING_ADMISSION", "off").stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -41,6 +41,7 @@ async fn setup(size: (u32, u32)) -> Setup {
         switch: SwitchMode::EveryCamera,
         bind: ip,
         max_running: 64,
+        admission: server::recording::admission::Settings::OFF,
     });
     Setup { rooms, recorder, dir, pool }
 }

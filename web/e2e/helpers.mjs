@@ -13,14 +13,16 @@ export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/releas
 /**
  * Starts `podium serve` on free ports; resolves once it prints its address. Its
  * recordings go to a new folder, or to `recordingsDir` (to restart over one). `env`
- * adds environment variables (e.g. { PODIUM_SECRET } for secured mode).
+ * adds environment variables (e.g. { PODIUM_SECRET } for secured mode). Recording
+ * admission is off unless `args` or `env` turn it on: the browsers of a test share the
+ * server's cores, which a real meeting's do not.
  */
 export async function startServer(args = [], { recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-')), env = {} } = {}) {
   const defaults = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   const child = spawn(PODIUM_BIN, ['serve', ...defaults, '--rtc-port', '0',
     '--workers', '1', '--recordings-dir', recordingsDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,podium=info', ...env },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,podium=info', PODIUM_RECORDING_ADMISSION: 'off', ...env },
   });
   const baseUrl = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('podium did not start within 30 s')), 30_000);

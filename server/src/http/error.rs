@@ -72,7 +72,7 @@ impl From<RecordError> for ApiError {
         match e {
             RecordError::NoMeeting(_) | RecordError::NotRecording(_) | RecordError::Store(StoreError::NotFound(_)) => ApiError::NotFound(message),
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
-            RecordError::ShuttingDown | RecordError::AtCapacity { .. } => ApiError::Unavailable(message),
+            RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::NoHeadroom { .. } => ApiError::Unavailable(message),
             RecordError::NoVideo(_) => ApiError::NotFound(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
         }

@@ -15,6 +15,15 @@ pub struct Health {
     status: &'static str,
     version: &'static str,
     workers: Vec<WorkerHealth>,
+    recordings: RecordingsHealth,
+}
+
+/// How many recordings run, and how many of the server's settings could run now in all
+/// (admission's estimate, at most `--max-recordings`).
+#[derive(Serialize)]
+pub struct RecordingsHealth {
+    running: usize,
+    capacity_estimate: usize,
 }
 
 /// 200 `{"status":"ok",...}` while every worker is alive; 503 with status "degraded"
@@ -24,7 +33,9 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
     let ok = !workers.is_empty() && workers.iter().all(|w| w.alive);
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let status = if ok { "ok" } else { "degraded" };
-    (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), workers }))
+    let capacity = state.recorder.capacity();
+    let recordings = RecordingsHealth { running: capacity.running, capacity_estimate: capacity.capacity_estimate };
+    (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), workers, recordings }))
 }
 
 #[derive(Serialize)]

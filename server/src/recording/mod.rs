@@ -9,8 +9,10 @@
 //! (joins, leaves, mutes, speakers), and ends on a stop (the API, or the room
 //! emptying), a compositor failure, or the server shutting down (which stops every
 //! recording and waits for their files before it exits).
+pub mod admission;
 pub mod highlights;
 pub mod compose_args;
+mod cpu;
 mod id;
 pub mod shares;
 pub mod process;
@@ -57,6 +59,9 @@ pub struct RecorderConfig {
     /// Most recordings running at once (`--max-recordings`); a running recording is
     /// never stopped to make room.
     pub max_running: usize,
+    /// Whether a recording that would not run in real time is refused, and the cores
+    /// counted on (`--recording-admission`, `--recording-cores`).
+    pub admission: admission::Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +76,10 @@ pub enum RecordError {
     ShuttingDown,
     #[error("this server is at its recording capacity ({running} running): try again when one of them ends, or ask the operator to raise --max-recordings")]
     AtCapacity { running: usize },
+    /// Admission's estimate: one more would not run in real time (the CPU it would need
+    /// is not free, or a compositor is already behind).
+    #[error("{}", admission::refusal_message(*running))]
+    NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64 },
     #[error("recording {0} is still running: stop it first")]
     StillRecording(RecordingId),
     #[error("the highlight reel of {0} is being built: try again in a moment")]
@@ -86,9 +95,31 @@ pub enum RecordError {
 type StopReply = oneshot::Sender<RecordingView>;
 
 enum Slot {
-    /// Its compositor is starting.
-    Starting,
-    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind> },
+    /// Its compositor is starting; `predicted`: its cost from admission's table.
+    Starting { predicted: f64 },
+    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind>, usage: Usage },
+}
+
+/// What admission needs of a running recording.
+struct Usage {
+    compositor: Option<u32>,
+    predicted: f64,
+    /// What its compositor said last of its lag, and when.
+    lag: Duration,
+    heard: Instant,
+}
+
+impl Slot {
+    fn admission(&self, now: Instant) -> admission::Recording {
+        match self {
+            Slot::Starting { predicted } => admission::Recording { pid: None, predicted: *predicted, lag: Duration::ZERO },
+            Slot::Running { usage, .. } => admission::Recording {
+                pid: usage.compositor,
+                predicted: usage.predicted,
+                lag: admission::lag(usage.lag, now.saturating_duration_since(usage.heard)),
+            },
+        }
+    }
 }
 
 pub struct Recorder {
@@ -98,6 +129,8 @@ pub struct Recorder {
     highlights: Arc<highlights::Highlights>,
     slots: Mutex<HashMap<RoomId, Slot>>,
     closing: AtomicBool,
+    /// The CPU readings admission counts (lock order: `slots` first).
+    load: Mutex<admission::Load>,
 }
 
 impl Recorder {
@@ -109,7 +142,53 @@ impl Recorder {
             tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
         }
         let shares = shares::Shares::new(&config.dir);
-        Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false) })
+        let load = match config.admission.budget {
+            admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
+            admission::Budget::Cores(cores) => admission::Load::new(cores, false),
+        };
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load) });
+        cpu::spawn_sampler(Arc::downgrade(&recorder));
+        recorder
+    }
+
+    /// Reads the CPU counters once (the sampler's tick): the counted load and each
+    /// running compositor's.
+    fn sample_cpu(&self) {
+        let recordings: Vec<admission::Recording> = {
+            let now = Instant::now();
+            self.slots.lock().values().map(|s| s.admission(now)).collect()
+        };
+        let counted = match self.config.admission.budget {
+            admission::Budget::Machine => cpu::machine_busy_seconds(),
+            admission::Budget::Cores(_) => cpu::own_seconds(),
+        };
+        let compositors: Vec<(admission::Recording, f64)> = recordings.iter().filter_map(|r| Some((*r, cpu::process_seconds(r.pid?).ok()?))).collect();
+        self.load.lock().observe(Instant::now(), counted.ok(), &compositors);
+    }
+
+    /// Admission's view of the load now, with the recordings in `slots`.
+    fn estimate(&self, slots: &HashMap<RoomId, Slot>) -> admission::Estimate {
+        let now = Instant::now();
+        let recordings: Vec<admission::Recording> = slots.values().map(|s| s.admission(now)).collect();
+        self.load.lock().estimate(&recordings)
+    }
+
+    /// How many recordings run, and how many of the server's settings (in the default
+    /// layout) could run now in all.
+    pub fn capacity(&self) -> admission::Capacity {
+        let slots = self.slots.lock();
+        let predicted = admission::predicted_cores(&self.config.video, LayoutKind::DEFAULT);
+        self.estimate(&slots).capacity(predicted, self.config.max_running)
+    }
+
+    /// A compositor's progress: how far behind real time it is.
+    fn note_lag(&self, room: &RoomId, id: &RecordingId, lag_ms: u64) {
+        if let Some(Slot::Running { id: running, usage, .. }) = self.slots.lock().get_mut(room) {
+            if running == id {
+                usage.lag = Duration::from_millis(lag_ms);
+                usage.heard = Instant::now();
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -150,18 +229,24 @@ impl Recorder {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
+        let predicted = admission::predicted_cores(&self.config.video, layout);
         {
             let mut slots = self.slots.lock();
             match slots.get(&room.id) {
                 Some(Slot::Running { id, .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: Some(id.clone()) }),
-                Some(Slot::Starting) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: None }),
+                Some(Slot::Starting { .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: None }),
                 None if slots.len() >= self.config.max_running => return Err(RecordError::AtCapacity { running: slots.len() }),
-                None => slots.insert(room.id.clone(), Slot::Starting),
+                None => {}
             };
+            // Decided and reserved under the one lock, so that two starts at once are
+            // both counted.
+            self.admit(&room.id, &self.estimate(&slots), predicted)?;
+            slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
         match self.launch(&room, layout).await {
-            Ok((id, stop, layout)) => {
-                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout });
+            Ok((id, stop, layout_tx, compositor)) => {
+                let usage = Usage { compositor, predicted, lag: Duration::ZERO, heard: Instant::now() };
+                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout: layout_tx, usage });
                 Ok(self.store.read(&id)?)
             }
             Err(e) => {
@@ -171,7 +256,33 @@ impl Recorder {
         }
     }
 
-    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind) -> Result<(RecordingId, mpsc::Sender<StopReply>, mpsc::UnboundedSender<LayoutKind>), RecordError> {
+    /// Admission's rule: a recording that would not run in real time is refused, unless
+    /// admission is off (then it is only logged).
+    fn admit(&self, room: &RoomId, estimate: &admission::Estimate, predicted: f64) -> Result<(), RecordError> {
+        let Err(refusal) = estimate.admit(predicted) else { return Ok(()) };
+        let worst_lag_ms = refusal.worst_lag.as_millis() as u64;
+        // Cores to the thousandth, for the log.
+        let c = |cores: f64| (cores * 1000.0).round() / 1000.0;
+        if !self.config.admission.enabled {
+            tracing::info!(room = %room, running = refusal.running, needed_cores = c(refusal.needed), free_cores = c(refusal.free), worst_lag_ms, "admission is off: starting a recording beyond the estimate of what runs in real time");
+            return Ok(());
+        }
+        tracing::warn!(
+            room = %room,
+            running = refusal.running,
+            needed_cores = c(refusal.needed),
+            free_cores = c(refusal.free),
+            usable_cores = c(estimate.usable),
+            other_load_cores = c(estimate.other),
+            committed_cores = c(estimate.committed),
+            correction = c(estimate.correction),
+            worst_lag_ms,
+            "recording refused: it would not run in real time"
+        );
+        Err(RecordError::NoHeadroom { running: refusal.running, needed_cores: refusal.needed, free_cores: refusal.free, worst_lag_ms })
+    }
+
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind) -> Result<(RecordingId, mpsc::Sender<StopReply>, mpsc::UnboundedSender<LayoutKind>, Option<u32>), RecordError> {
         if room.is_empty() {
             return Err(RecordError::NoMeeting(room.id.clone()));
         }
@@ -202,7 +313,8 @@ impl Recorder {
             }
         };
         let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone(), layout };
-        tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?child.pid(), "recording started");
+        let pid = child.pid();
+        tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?pid, "recording started");
         let (stop_tx, stop_rx) = mpsc::channel(1);
         let (layout_tx, layout_rx) = mpsc::unbounded_channel();
         let task = Task {
@@ -227,7 +339,7 @@ impl Recorder {
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
         tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
-        Ok((id, stop_tx, layout_tx))
+        Ok((id, stop_tx, layout_tx, pid))
     }
 
     async fn connect_transport(&self, room: &Room, rtp_port: u16) -> Result<PlainTransport, String> {
@@ -325,7 +437,7 @@ impl Recorder {
             .iter()
             .filter_map(|(room, slot)| match slot {
                 Slot::Running { stop, .. } => Some((room.clone(), stop.clone())),
-                Slot::Starting => None,
+                Slot::Starting { .. } => None,
             })
             .collect();
         let waits = running.into_iter().map(|(room, stop)| async move {
@@ -496,6 +608,7 @@ impl Task {
                             tracing::warn!(room = %self.room.id, recording = %self.id, lag_ms, "the recorder is falling behind real time: this machine is too busy for its recordings");
                         }
                         self.lag_ms = lag_ms;
+                        self.recorder.note_lag(&self.room.id, &self.id, lag_ms);
                     }
                     FromCompositor::Ready { .. } => {}
                     FromCompositor::Quality { at_ms, preset, fps, thumbnail_fps, lag_ms, down, .. } => {
