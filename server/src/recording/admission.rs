@@ -335,7 +335,7 @@ impl Load {
     fn window(&self) -> Option<(&Tick, &Tick, f64)> {
         let (first, last) = (self.ticks.front()?, self.ticks.back()?);
         let span = last.at.duration_since(first.at);
-        (span >= MIN_SPAN).then(|| (first, last, span.as_secs_f64()))
+        (span >= MIN_SPAN).then_some((first, last, span.as_secs_f64()))
     }
 
     /// What a compositor used over the whole window, in cores: `None` if it started
@@ -495,7 +495,7 @@ mod tests {
         assert!(mid > 0.145 && mid < 0.198, "{mid}");
         // Cheaper settings cost less, dearer ones more, within reason.
         let small = predicted_cores(&video(320, 180, 15, "ultrafast"), LayoutKind::Speaker);
-        assert!(small < 0.092 && small >= 0.046, "{small}");
+        assert!((0.046..0.092).contains(&small), "{small}");
         let big = predicted_cores(&video(1920, 1080, 30, "veryfast"), LayoutKind::Speaker);
         assert!(big > default_cost() && big < 1.0, "{big}");
         // veryfast has one row: it takes ultrafast's shape through it.
