@@ -21,6 +21,9 @@ APT_PACKAGES=(
   ffmpeg espeak-ng sox
   # browser tests, and fonts for the pages and the recording's name labels
   chromium chromium-driver fonts-dejavu-core fonts-liberation
+  # the browser-compositing recorder baseline (`cargo bench … -- browser`): a virtual
+  # display and a sound server with a null sink (xdpyinfo and pactl to wait for them)
+  xvfb x11-utils pulseaudio pulseaudio-utils
 )
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 # One query per package: dpkg-query prints nothing for a package it never heard of.
