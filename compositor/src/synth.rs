@@ -135,6 +135,28 @@ impl VideoSource {
     }
 }
 
+/// The luma planes (`width` x `rows`, no padding) a receiver decodes from the first
+/// `frames` frames a `VideoSource::with_bitrate(…, width, height, fps, bitrate)` camera
+/// sends of `pattern`: the very pictures a recorder of such a camera gets, for a
+/// quality measure of what it made of them.
+pub fn received_luma(pattern: Pattern, (width, height): (u32, u32), rows: u32, fps: u32, bitrate: usize, frames: u64) -> Result<Vec<Vec<u8>>, ffmpeg::Error> {
+    let mut camera = VideoSource::with_bitrate(0, 96, width, height, fps, bitrate)?;
+    let vp8 = ffmpeg::decoder::find(codec::Id::VP8).ok_or(ffmpeg::Error::DecoderNotFound)?;
+    let mut decoder = codec::context::Context::new_with_codec(vp8).decoder().video()?;
+    let mut out = Vec::new();
+    let mut picture = frame::Video::empty();
+    for n in 0..frames {
+        // The RTP payloads without their 4-byte VP8 descriptors are the frame.
+        let data: Vec<u8> = camera.next_frame(pattern, n * 1000 / u64::from(fps))?.iter().flat_map(|p| p.payload[4..].to_vec()).collect();
+        decoder.send_packet(&Packet::copy(&data))?;
+        while decoder.receive_frame(&mut picture).is_ok() {
+            let stride = picture.stride(0);
+            out.push(picture.data(0).chunks(stride).take(rows as usize).flat_map(|row| &row[..width as usize]).copied().collect());
+        }
+    }
+    Ok(out)
+}
+
 fn draw(picture: &mut frame::Video, pattern: Pattern, n: u64) {
     let (rgb, moving) = match pattern {
         Pattern::Solid(rgb) => (rgb, false),

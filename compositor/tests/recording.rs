@@ -189,8 +189,8 @@ fn a_recorder_behind_real_time_steps_down_then_back_up_and_its_file_stays_whole(
 
     // Down: the faster preset, then half the frame rate; back up after 10 s of headroom
     // each, one at a time. (One camera on the frame: no thumbnails to slow.)
-    let steps: Vec<(&str, u32, Option<u32>)> = out.sidecar.quality_steps.iter().map(|q| (q.preset.as_str(), q.fps, q.thumbnail_fps)).collect();
-    assert_eq!(steps, [("superfast", 30, None), ("superfast", 15, None), ("superfast", 30, None), ("veryfast", 30, None)], "{:?}", out.sidecar.quality_steps);
+    let steps: Vec<(&str, u32, Option<u32>, bool)> = out.sidecar.quality_steps.iter().map(|q| (q.preset.as_str(), q.fps, q.thumbnail_fps, q.degraded)).collect();
+    assert_eq!(steps, [("superfast", 30, None, true), ("superfast", 15, None, true), ("superfast", 30, None, true), ("veryfast", 30, None, false)], "{:?}", out.sidecar.quality_steps);
     let at: Vec<u64> = out.sidecar.quality_steps.iter().map(|q| q.at_ms).collect();
     // In the file's time, which runs the lookahead (1.3 s) behind: decided at 4 s and
     // 6.3 s, and 10 s after each second of headroom began.

@@ -42,6 +42,9 @@ mod synthetic;
 /// Jitsi Jibri record, side by side with Podium.
 #[path = "recording/browser.rs"]
 mod browser_recorder;
+/// This build's cost against the previous one's, with quality; recordings past capacity.
+#[path = "recording/cheaper.rs"]
+mod cheaper;
 use synthetic::{Camera, Options, Participant};
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -626,6 +629,12 @@ fn main() {
         }
         if all || what == "baseline" {
             baseline(&env).await;
+        }
+        if all || what == "cost" {
+            cheaper::cost(&env).await;
+        }
+        if all || what == "overload" {
+            cheaper::overload(&env).await;
         }
         if all || what == "browser" {
             browser_recorder::run(&env).await;

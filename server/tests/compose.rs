@@ -5,7 +5,7 @@
 //! a cut-off recording (listed as interrupted).
 mod common;
 
-use common::compose::{feed, Compose, ID};
+use common::compose::{feed, feed_flashing, Compose, ID};
 use compositor::control::{FromCompositor, ToCompositor, CONTROL_VERSION};
 use compositor::review::probe;
 use compositor::output::sidecar::{Sidecar, Status};
@@ -58,7 +58,8 @@ fn kill_9_leaves_a_file_that_plays_all_but_its_last_second() {
     stop.store(true, Ordering::SeqCst);
     sender.join().unwrap();
     let (mp4, json) = files(&dir);
-    let frames = probe::video_frames(&mp4).expect("the cut file must open");
+    // What a player shows at each 1/30 s (the file holds only pictures that changed).
+    let frames = probe::as_shown(&probe::video_frames(&mp4).expect("the cut file must open"), 30);
     let duration = probe::duration_ms(&mp4).unwrap();
     // Output runs the lookahead (1.3 s) behind, and the fragment in progress (up to
     // 1 s) is lost: under 3 s in all.
@@ -139,6 +140,78 @@ fn a_full_disk_stops_the_recording_with_a_clear_error_and_the_file_plays() {
     let mut c = c;
     assert!(!c.wait().success());
     let (mp4, _) = files(&dir);
-    let frames = probe::video_frames(&mp4).expect("the file up to the full disk must open");
+    // What a player shows at each 1/30 s (the file holds only pictures that changed).
+    let frames = probe::as_shown(&probe::video_frames(&mp4).expect("the file up to the full disk must open"), 30);
     assert!(frames.len() > 30, "only {} frames", frames.len());
+}
+
+/// Stops the process `pid` for `stopped`, then lets it run for `running`: a machine
+/// that gives it a third of a core, or less.
+fn starve(pid: u32, stopped: Duration, running: Duration) {
+    // SAFETY: signalling our own child, which we have not reaped.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(stopped);
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    std::thread::sleep(running);
+}
+
+#[test]
+fn a_compositor_starved_of_cpu_steps_down_then_back_up_and_keeps_its_file_in_sync() {
+    let dir = common::temp_dir("compose-starved");
+    let mut c = Compose::spawn(&dir, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let fed_at = std::time::SystemTime::now();
+    let flashes: Vec<u64> = (0..22).map(|k| 2000 + k * 1500).collect();
+    let sender = feed_flashing(c.port, flashes.clone(), Arc::clone(&stop));
+    std::thread::sleep(Duration::from_secs(2));
+    // Starved from 2 s, worse and worse (the lag grows: a step, then another), then
+    // given the machine back at about 10 s.
+    for ms in [600, 700, 900, 1100, 1300, 1500] {
+        starve(c.child.id(), Duration::from_millis(ms), Duration::from_millis(400));
+    }
+    // Ten seconds of room for each step back up.
+    std::thread::sleep(Duration::from_secs(26));
+    c.send(&ToCompositor::Stop { v: CONTROL_VERSION });
+    let outcome = c.next_outcome(Duration::from_secs(10));
+    stop.store(true, Ordering::SeqCst);
+    sender.join().unwrap();
+    assert!(matches!(outcome, Some(FromCompositor::Finished { .. })), "{outcome:?}");
+    assert!(c.wait().success());
+
+    let (mp4, json) = files(&dir);
+    let sidecar = Sidecar::read(&json).unwrap();
+    let steps: Vec<(u64, &str, u32, bool)> = sidecar.quality_steps.iter().map(|q| (q.at_ms, q.preset.as_str(), q.fps, q.degraded)).collect();
+    eprintln!("quality steps {steps:?}, max lag {} ms", sidecar.max_lag_ms);
+    // Down: the faster preset, then (the lag still growing) half the frame rate; up
+    // again one step at a time, 10 s apart, back to its own settings.
+    let kinds: Vec<(&str, u32, bool)> = steps.iter().map(|s| (s.1, s.2, s.3)).collect();
+    assert_eq!(kinds, [("superfast", 30, true), ("superfast", 15, true), ("superfast", 30, true), ("veryfast", 30, false)], "{steps:?}");
+    assert!(steps[2].0 >= steps[1].0 + 10_000 && steps[3].0 >= steps[2].0 + 10_000, "a step up at most every 10 s: {steps:?}");
+    assert!(sidecar.max_lag_ms < 2000, "{} ms behind at worst", sidecar.max_lag_ms);
+
+    // The file: every frame decodes, a keyframe starts every second, and sound and
+    // picture stay together through the steps (the flashes against their beeps).
+    let decoded = std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&mp4).args(["-f", "null", "-"]).output().unwrap();
+    assert!(decoded.status.success() && decoded.stderr.is_empty(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let encoded = probe::video_frames(&mp4).unwrap();
+    let keyframes: Vec<u64> = encoded.iter().filter(|f| f.keyframe).map(|f| f.t_ms).collect();
+    // (The first frame is at 0, where the file's edit list starts; the next second's
+    // at 1 s after the AAC priming, 21 ms.)
+    assert!(keyframes[0] == 0 && keyframes[1] <= 1022 && keyframes[1..].windows(2).all(|w| w[1] - w[0] <= 1001), "a second without a keyframe: {keyframes:?}");
+    let shown = probe::as_shown(&encoded, 30);
+    let (rate, audio) = probe::audio_mono(&mp4).unwrap();
+    let t0 = compositor::output::sidecar::parse_rfc3339_ms(&sidecar.started_at).unwrap();
+    let fed = fed_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut offsets = Vec::new();
+    for flash in &flashes {
+        let from = (fed + *flash as i64 - t0 - 500).max(0) as u64;
+        let Some(video) = shown.iter().find(|f| f.t_ms >= from && f.t_ms < from + 1000 && f.centre_rgb.iter().all(|&c| c > 200)) else { continue };
+        let a = (from * u64::from(rate) / 1000) as usize;
+        let onset = audio[a.min(audio.len())..].iter().position(|s| s.abs() > 0.1).expect("a flash without its beep");
+        let beep = ((a + onset) as u64 * 1000).div_ceil(u64::from(rate));
+        offsets.push(video.t_ms as i64 - beep as i64);
+    }
+    eprintln!("A/V offsets through the steps (ms): {offsets:?}");
+    assert!(offsets.len() >= 15, "only {} of {} flashes found", offsets.len(), flashes.len());
+    assert!(offsets.iter().all(|o| o.abs() <= 45), "sound and picture apart: {offsets:?}");
 }

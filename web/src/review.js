@@ -101,6 +101,7 @@ class Review {
         el('div', { class: 'review-main' },
           el('div', { class: 'player-wrap' }, this.player),
           this.current,
+          this.qualityNote(),
           el('section', { class: 'panel', 'aria-label': 'Speaker timeline' },
             el('h2', {}, 'Who spoke when'), el('div', { class: 'timeline-wrap' }, this.timeline, this.tooltip))),
         el('aside', { class: 'review-side' },
@@ -115,6 +116,26 @@ class Review {
     if (this.mayShare) this.renderShares();
     this.follow();
     if (live) this.pollLive();
+  }
+
+  /** A small note when the recorder had to lower its quality to keep up with real
+   * time on a busy server (`quality_steps`): for how long, when, and how far. */
+  qualityNote() {
+    const steps = this.rec.quality_steps || [];
+    if (!steps.length) return null;
+    const spans = [];
+    for (const [i, step] of steps.entries()) {
+      const open = spans.at(-1);
+      if (step.degraded && !(open && open.end_ms === undefined)) spans.push({ start_ms: step.at_ms });
+      if (!step.degraded && open && open.end_ms === undefined) open.end_ms = step.at_ms;
+      if (i === steps.length - 1 && spans.at(-1)?.end_ms === undefined) spans.at(-1).end_ms = this.duration;
+    }
+    const total = spans.reduce((sum, s) => sum + (s.end_ms - s.start_ms), 0);
+    const lowest = steps.filter((s) => s.degraded).reduce((low, s) => (!low || s.fps < low.fps || (s.fps === low.fps && s.thumbnail_fps && !low.thumbnail_fps) ? s : low), null);
+    const when = spans.map((s) => `${formatClock(s.start_ms)}–${formatClock(s.end_ms)}`).join(', ');
+    const how = lowest ? ` (at its lowest: ${lowest.fps} fps, x264 ${lowest.preset}${lowest.thumbnail_fps ? `, thumbnails at ${lowest.thumbnail_fps} fps` : ''})` : '';
+    return el('p', { id: 'quality-note', class: 'quality-note muted small', 'data-degraded-ms': total },
+      `The server was busy while this was recorded: for ${formatDuration(total)} (${when}) the recorder lowered its quality${how} to keep the recording in time.`);
   }
 
   /** A row per participant, a bar per turn, to the recording's length; under them a

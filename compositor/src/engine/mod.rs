@@ -499,7 +499,8 @@ impl Engine {
         let Some(microphone) = self.audio.get_mut(&ssrc) else { return };
         for (pos, samples) in microphone.drain(release_at, now_ms, &mut self.clock) {
             self.activity.packet(ssrc, pos, &samples);
-            self.mixer.push_at(&ssrc, pos, &samples);
+            let placement = self.mixer.push_at(&ssrc, pos, &samples);
+            tracing::trace!(ssrc, pos, mixed_to = self.mixer.position(), ?placement, "audio placed");
         }
     }
 
@@ -763,7 +764,7 @@ impl Engine {
             tracing::info!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, busy, at_ms, "room again: stepping the recording's quality back up");
         }
         self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: self.lag_ms, down: change.down });
-        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps });
+        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded: self.quality.degraded() });
         self.write_sidecar();
     }
 

@@ -97,6 +97,10 @@ pub struct QualityStep {
     pub fps: u32,
     #[serde(default)]
     pub thumbnail_fps: Option<u32>,
+    /// Whether the recording is below its own settings from here (false: a step back up
+    /// to them).
+    #[serde(default)]
+    pub degraded: bool,
 }
 
 /// A stretch of the file that shows `participant_id`'s shared screen.
@@ -187,7 +191,7 @@ mod tests {
             layout: LayoutKind::Grid,
             layout_changes: vec![LayoutChange { at_ms: 1500, layout: LayoutKind::Speaker }],
             screen_shares: vec![ScreenShare { start_ms: 2000, end_ms: Some(3500), participant_id: "p1".into(), name: "Ada".into() }],
-            quality_steps: vec![QualityStep { at_ms: 2500, preset: "superfast".into(), fps: 30, thumbnail_fps: None }, QualityStep { at_ms: 4500, preset: "superfast".into(), fps: 15, thumbnail_fps: None }],
+            quality_steps: vec![QualityStep { at_ms: 2500, preset: "superfast".into(), fps: 30, thumbnail_fps: None, degraded: true }, QualityStep { at_ms: 4500, preset: "veryfast".into(), fps: 30, thumbnail_fps: None, degraded: false }],
         }
     }
 

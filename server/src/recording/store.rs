@@ -5,7 +5,7 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::RecordingId;
-use compositor::output::sidecar::{LayoutChange, Participant, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
+use compositor::output::sidecar::{LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
 use compositor::picture::layout::LayoutKind;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,9 @@ pub struct RecordingView {
     pub layout_changes: Vec<LayoutChange>,
     /// The stretches that show someone's shared screen (`end_ms` null while it is on).
     pub screen_shares: Vec<ScreenShare>,
+    /// The recorder's steps down (and back up) to keep up on a busy machine, in the
+    /// file's time; empty when it never had to.
+    pub quality_steps: Vec<QualityStep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The highlight reel's state (filled in by the API).
@@ -206,6 +209,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
         layout,
         layout_changes: s.layout_changes,
         screen_shares: s.screen_shares,
+        quality_steps: s.quality_steps,
         error: s.error,
         highlights: None,
         shares: None,
@@ -221,6 +225,7 @@ fn settle_timeline(sidecar: &mut Sidecar) {
     for t in &mut sidecar.timeline {
         t.end_ms = t.end_ms.min(end);
     }
+    sidecar.quality_steps.retain(|q| q.at_ms < end);
     // A share still on when the file was cut off ran until the cut.
     sidecar.screen_shares.retain(|s| s.start_ms < end);
     for share in &mut sidecar.screen_shares {

@@ -69,12 +69,13 @@ impl Compose {
         stdin.flush().unwrap();
     }
 
-    /// The next message that is not progress, within `limit`.
+    /// The next message that is not progress (or a warning, or a quality step), within
+    /// `limit`.
     pub fn next_outcome(&self, limit: Duration) -> Option<FromCompositor> {
         let deadline = Instant::now() + limit;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.messages.recv_timeout(left) {
-                Ok(FromCompositor::Progress { .. } | FromCompositor::Warning { .. }) => {}
+                Ok(FromCompositor::Progress { .. } | FromCompositor::Warning { .. } | FromCompositor::Quality { .. }) => {}
                 Ok(m) => return Some(m),
                 Err(_) => return None,
             }
@@ -99,6 +100,15 @@ impl Drop for Compose {
 pub fn feed(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     let camera = Camera::Replay { pattern: Pattern::Moving([200, 40, 40]), width: 320, height: 180, seconds: 4 };
     spawn_sender(port, 11, 12, Options::new(camera, 440.0), Arc::new(AtomicBool::new(true)), stop)
+}
+
+/// The same participant with a live camera that flashes white exactly when the
+/// microphone beeps, at `flashes` (ms after this call), silent otherwise: the beeps'
+/// onsets stand out.
+pub fn feed_flashing(port: u16, flashes: Vec<u64>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let mut options = Options::new(Camera::Live([200, 40, 40]), 440.0);
+    options.flashes = flashes;
+    spawn_sender(port, 11, 12, options, Arc::new(AtomicBool::new(false)), stop)
 }
 
 /// A finished recording of `seconds` in `dir`, made by a real compositor.

@@ -336,6 +336,11 @@ fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, sp
     let mut videos = video_streams(video_ssrc, options);
     let flashing = |t: u64| options.flashes.iter().any(|&f| t >= f && t < f + 100);
     let start = Instant::now();
+    // Sender reports pair each RTP time with the same clock's wall time, as a browser's
+    // do (its capture clock stamps both): from the start, not from when this thread
+    // got round to sending (on a busy machine, late), which would move one stream
+    // against the other.
+    let ntp_start = ntp_now_ms();
     let mut buf = [0u8; 1500];
     for tick in 0u64.. {
         if stop.load(Ordering::SeqCst) {
@@ -365,11 +370,11 @@ fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, sp
                 }
             }
             if tick % 50 == 25 {
-                let _ = socket.send(&synth::sender_report(video.ssrc, ntp_now_ms(), video.timestamp_at(t)));
+                let _ = socket.send(&synth::sender_report(video.ssrc, ntp_start + t as f64, video.timestamp_at(t)));
             }
         }
         if tick % 50 == 10 {
-            let _ = socket.send(&synth::sender_report(audio_ssrc, ntp_now_ms(), mic.timestamp_of(t * 48)));
+            let _ = socket.send(&synth::sender_report(audio_ssrc, ntp_start + t as f64, mic.timestamp_of(t * 48)));
         }
         let next = start + Duration::from_millis((tick + 1) * 20);
         if let Some(wait) = next.checked_duration_since(Instant::now()) {

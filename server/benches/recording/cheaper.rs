@@ -1,0 +1,251 @@
+//! Issue 13's figures: the default recording's cost against the previous build's,
+//! side by side in one run, with a quality figure (SSIM) next to every CPU figure; and
+//! recordings forced past the machine's capacity (admission off), where each
+//! compositor must step its own quality down to stay near real time.
+use super::*;
+use compositor::synth;
+use std::collections::HashMap;
+
+/// The previous build's `podium` (its compositor), for the side-by-side run: a binary
+/// of the commit before issue 13 with only the control protocol's version raised (see
+/// docs/benchmarks.md for how it was built).
+const BEFORE_BIN: &str = "PODIUM_BEFORE_BIN";
+
+fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, preset: &str) -> Arc<Recorder> {
+    Recorder::new(RecorderConfig {
+        dir: env.dir.clone(),
+        program,
+        video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
+        lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
+        switch: SwitchMode::EveryCamera,
+        bind: IP,
+        max_running: 64,
+        // The bench measures what it starts: nothing is refused.
+        admission: server::recording::admission::Settings::OFF,
+    })
+}
+
+/// The cost of the default recording (1280x720@30 veryfast, 4 people in simulcast, the
+/// mesh forwarded, the speaker layout), this build against the previous one,
+/// alternating, two rounds; then every setting of the load table with its quality.
+pub async fn cost(env: &Env) {
+    let before = std::env::var_os(BEFORE_BIN).map(PathBuf::from);
+    let now = PathBuf::from(env!("CARGO_BIN_EXE_podium"));
+    println!("\n## cost: the default recording, this build against the previous one ({BEFORE_BIN}), 4 people in simulcast (mesh forwarded), 20 s measured after 5 s, alternating\n");
+    println!("SSIM: the speaker's area of the file (above the name label), one picture a second, against the synthetic camera's own frame (the best match of its frames near the bar's place).\n");
+    println!("| round | build | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
+    println!("|---|---|---|---|---|---|---|");
+    let refs_720 = references((1280, 720));
+    let people = env.simulcast_meeting("cost", 4, true).await;
+    let room = Arc::clone(&people[0].room);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
+    let builds: Vec<(&str, PathBuf)> = before.iter().map(|b| ("previous", b.clone())).chain([("this", now.clone())]).collect();
+    if before.is_none() {
+        println!("({BEFORE_BIN} is not set: this build only)\n");
+    }
+    for round in 1..=2 {
+        for (label, program) in &builds {
+            let recorder = recorder_running(env, program.clone(), (1280, 720), 30, "veryfast");
+            let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
+            let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), (1280, 720), &refs_720);
+            println!("| {round} | {label} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
+            let s = sums.entry(label).or_default();
+            (s.0, s.1, s.2, s.3) = (s.0 + l.cpu_cores, s.1 + l.kbps, s.2 + ssim, s.3 + 1);
+        }
+    }
+    if let (Some(b), Some(a)) = (sums.get("previous"), sums.get("this")) {
+        let (bn, an) = (f64::from(b.3), f64::from(a.3));
+        println!("\nthis / previous: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
+    }
+    println!("\n### the load table, this build, with quality\n");
+    println!("| setting | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
+    println!("|---|---|---|---|---|---|");
+    for (size, fps, preset) in [((1280, 720), 30, "veryfast"), ((1280, 720), 30, "ultrafast"), ((1280, 720), 15, "ultrafast"), ((640, 360), 15, "ultrafast")] {
+        let recorder = recorder_running(env, now.clone(), size, fps, preset);
+        let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
+        let refs = if size == (1280, 720) { &refs_720 } else { &references(size) };
+        let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), size, refs);
+        println!("| {}x{}@{fps} {preset} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", size.0, size.1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
+    }
+    drop(people);
+}
+
+/// Mean SSIM of the speaker's picture in the file at `path` (`size`), one picture a
+/// second after the first 3 s, each against the picture it shows as the recorder
+/// received it: the replayed camera's frame (`references`, by participant) whose bar
+/// is where the file's bar is (the best of the frames near it: the bar moves 8 px a
+/// frame). The name label is left out.
+pub fn speaker_ssim(path: &Path, (width, height): (u32, u32), references: &[Vec<Vec<u8>>]) -> f64 {
+    let (w, h) = (width as usize, speaker_rows(height) as usize);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("fps=1,crop={w}:{h}:0:0,format=gray"), "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "ffmpeg could not read {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let mut scores = Vec::new();
+    for picture in out.stdout.chunks_exact(w * h).skip(3) {
+        let bar = bar_centre(picture, w, h);
+        let mut best = 0.0f64;
+        for frames in references {
+            for (_, reference) in frames.iter().enumerate().filter(|(n, _)| ((n * 8) % w).abs_diff(bar) <= 24) {
+                best = best.max(ssim(picture, reference, w, h));
+            }
+        }
+        scores.push(best);
+    }
+    scores.iter().sum::<f64>() / scores.len().max(1) as f64
+}
+
+/// The rows of a `height` picture above the name label.
+fn speaker_rows(height: u32) -> u32 {
+    (height * 5 / 6) & !1
+}
+
+/// What each participant's camera layer of `size` sends (its replay, decoded), the
+/// speaker area only: the references of `speaker_ssim`.
+fn references(size: (u32, u32)) -> Vec<Vec<Vec<u8>>> {
+    COLOURS.iter().map(|&c| synth::received_luma(Pattern::Moving(c), size, speaker_rows(size.1), 25, 600_000, REPLAY_SECONDS * 25).expect("libvpx")).collect()
+}
+
+/// The meeting's replays' length (`Env::simulcast_meeting`).
+const REPLAY_SECONDS: u64 = 4;
+
+/// Where the synthetic camera's bright bar is: the centre of the brightest band a tenth
+/// of the width wide.
+fn bar_centre(luma: &[u8], w: usize, h: usize) -> usize {
+    let columns: Vec<u64> = (0..w).map(|x| (0..h).step_by(4).map(|y| u64::from(luma[y * w + x])).sum()).collect();
+    let band = w / 10;
+    let mut sum: u64 = columns[..band].iter().sum();
+    let (mut best, mut at) = (sum, band / 2);
+    for x in band..w {
+        sum = sum + columns[x] - columns[x - band];
+        if sum > best {
+            (best, at) = (sum, x + 1 - band / 2);
+        }
+    }
+    at
+}
+
+/// SSIM of two luma pictures (8x8 windows every 4 px, the usual constants).
+fn ssim(a: &[u8], b: &[u8], w: usize, h: usize) -> f64 {
+    const C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
+    const C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
+    let (mut total, mut n) = (0.0, 0u32);
+    for y0 in (0..h.saturating_sub(7)).step_by(4) {
+        for x0 in (0..w.saturating_sub(7)).step_by(4) {
+            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0u32, 0u32, 0u32, 0u32, 0u32);
+            for y in y0..y0 + 8 {
+                let (ra, rb) = (&a[y * w + x0..y * w + x0 + 8], &b[y * w + x0..y * w + x0 + 8]);
+                for (&p, &q) in ra.iter().zip(rb) {
+                    let (p, q) = (u32::from(p), u32::from(q));
+                    (sa, sb, saa, sbb, sab) = (sa + p, sb + q, saa + p * p, sbb + q * q, sab + p * q);
+                }
+            }
+            let (ma, mb) = (f64::from(sa) / 64.0, f64::from(sb) / 64.0);
+            let va = f64::from(saa) / 64.0 - ma * ma;
+            let vb = f64::from(sbb) / 64.0 - mb * mb;
+            let cov = f64::from(sab) / 64.0 - ma * mb;
+            total += ((2.0 * ma * mb + C1) * (2.0 * cov + C2)) / ((ma * ma + mb * mb + C1) * (va + vb + C2));
+            n += 1;
+        }
+    }
+    total / f64::from(n.max(1))
+}
+
+/// Recordings forced past capacity: `PODIUM_BENCH_CAPACITY` (the concurrency figure,
+/// default 8) × 1.5 four-person meetings, all recorded at the default setting with no
+/// admission (the recorder here never refuses), 40 s. One meeting's first participant
+/// flashes their camera when their microphone beeps, and speaks throughout: the A/V
+/// offset under overload. Every file must finish and decode.
+pub async fn overload(env: &Env) {
+    let capacity: usize = std::env::var("PODIUM_BENCH_CAPACITY").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let k = (capacity * 3).div_ceil(2);
+    println!("\n## overload: {k} recordings (1.5 x a capacity of {capacity}), 4 people each (mesh forwarded), 1280x720@30 veryfast, admission off, 40 s\n");
+    let mut meetings = Vec::new();
+    for r in 0..k {
+        if r == 0 {
+            let mut options = Options::new(Camera::Live([200, 40, 40]), 440.0);
+            options.flashes = (0..20).map(|i| 6000 + i * 1700).collect();
+            options.mesh = true;
+            let mut people = vec![Participant::join_with(&env.rooms, "overload-sync", "Alice", options).await];
+            for i in 1..4 {
+                let mut options = Options::new(Camera::Replay { pattern: Pattern::Moving(COLOURS[i]), width: 640, height: 360, seconds: 4 }, HZ[i]);
+                options.mesh = true;
+                people.push(Participant::join_with(&env.rooms, "overload-sync", NAMES[i], options).await);
+            }
+            meetings.push(people);
+        } else {
+            meetings.push(env.meeting(&format!("overload{r}"), 4, true).await);
+        }
+    }
+    let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, "veryfast");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut started = Vec::new();
+    for m in &meetings {
+        started.push(recorder.start(Arc::clone(&m[0].room)).await.unwrap());
+    }
+    meetings[0][0].speak(true);
+    let until = Instant::now() + Duration::from_secs(40);
+    let speaking = futures_util::future::join_all(meetings.iter().skip(1).map(|m| rotate_speakers(m, Duration::from_secs(5), until)));
+    let measuring = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let pids = compositors();
+        let (c0, s0) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let (c1, s1) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
+        ((c1 - c0) / 30.0, (s1 - s0) / 30.0)
+    };
+    let ((compositors_cpu, own_cpu), (), _) = tokio::join!(measuring, tokio::time::sleep_until(until.into()), speaking);
+    meetings[0][0].speak(false);
+    println!("compositors {compositors_cpu:.2} cores, this process (SFU + senders) {own_cpu:.2} cores\n");
+    println!("| recording | max lag (ms) | quality steps (at s: preset fps) | stop (ms) | status | decodes cleanly | duration (s) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut worst_lag = 0;
+    let mut views = Vec::new();
+    for m in &meetings {
+        let t = Instant::now();
+        let view = recorder.stop(&m[0].room.id).await.unwrap();
+        views.push((view, t.elapsed().as_millis()));
+    }
+    for (i, (view, stop_ms)) in views.iter().enumerate() {
+        let path = env.dir.join(format!("{}.mp4", view.id));
+        let sidecar = Sidecar::read(&env.dir.join(format!("{}.json", view.id))).unwrap();
+        worst_lag = worst_lag.max(sidecar.max_lag_ms);
+        let steps: Vec<String> = sidecar.quality_steps.iter().map(|q| format!("{:.1}: {} {}{}", q.at_ms as f64 / 1000.0, q.preset, q.fps, q.thumbnail_fps.map_or(String::new(), |t| format!(" thumbs {t}")))).collect();
+        let decoded = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        let clean = decoded.status.success() && decoded.stderr.is_empty();
+        let duration = probe::duration_ms(&path).unwrap_or(0) as f64 / 1000.0;
+        println!("| {} | {} | {} | {stop_ms} | {:?} | {} | {duration:.1} |", i + 1, sidecar.max_lag_ms, if steps.is_empty() { "none".into() } else { steps.join(", ") }, view.status, if clean { "yes" } else { "NO" });
+    }
+    // The sync meeting: each flash's first white frame against its beep's onset.
+    let (view, _) = &views[0];
+    let path = env.dir.join(format!("{}.mp4", view.id));
+    let frames = probe::as_shown(&probe::video_frames(&path).unwrap(), 30);
+    let (rate, audio) = probe::audio_mono(&path).unwrap();
+    let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started[0].started_at).unwrap();
+    let joined = meetings[0][0].joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut offsets = Vec::new();
+    for i in 0..20i64 {
+        let expected = joined + 6000 + i * 1700 - t0;
+        let from = (expected - 600).max(0) as u64;
+        let Some(video) = frames.iter().find(|f| f.t_ms >= from && f.t_ms < from + 1200 && f.centre_rgb.iter().all(|&c| c > 200)).map(|f| f.t_ms as f64) else { continue };
+        // The beep by its pitch (1 kHz), over Alice's voice (440 Hz), in 10 ms windows.
+        let window = |ms: u64| {
+            let (a, b) = ((ms * u64::from(rate) / 1000) as usize, (((ms + 10) * u64::from(rate) / 1000) as usize).min(audio.len()));
+            (probe::tone_power(&audio[a.min(b)..b], rate, 1000.0), probe::tone_power(&audio[a.min(b)..b], rate, 440.0))
+        };
+        let Some(beep) = (from..from + 1200).find(|&ms| { let (p, v) = window(ms); p > 0.01 && p > v }) else { continue };
+        offsets.push(video - beep as f64);
+    }
+    offsets.sort_by(f64::total_cmp);
+    let worst = offsets.iter().fold(0.0f64, |m, o| m.max(o.abs()));
+    println!("\nworst lag {worst_lag} ms (target 2000); A/V offsets of {} flashes during the overload (ms): {}; worst {worst:.0} ms (target 45)", offsets.len(), offsets.iter().map(|o| format!("{o:.0}")).collect::<Vec<_>>().join(", "));
+    for m in meetings {
+        for p in m {
+            p.leave(&env.rooms).await;
+        }
+    }
+}
