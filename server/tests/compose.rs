@@ -185,7 +185,7 @@ fn a_compositor_starved_of_cpu_steps_down_then_back_up_and_keeps_its_file_in_syn
     // Down: the faster preset, then (the lag still growing) half the frame rate; up
     // again one step at a time, 10 s apart, back to its own settings.
     let kinds: Vec<(&str, u32, bool)> = steps.iter().map(|s| (s.1, s.2, s.3)).collect();
-    assert_eq!(kinds, [("superfast", 30, true), ("superfast", 15, true), ("superfast", 30, true), ("veryfast", 30, false)], "{steps:?}");
+    assert_eq!(kinds, [("ultrafast", 30, true), ("ultrafast", 15, true), ("ultrafast", 30, true), ("superfast", 30, false)], "{steps:?}");
     assert!(steps[2].0 >= steps[1].0 + 10_000 && steps[3].0 >= steps[2].0 + 10_000, "a step up at most every 10 s: {steps:?}");
     assert!(sidecar.max_lag_ms < 2000, "{} ms behind at worst", sidecar.max_lag_ms);
 

@@ -26,6 +26,11 @@ const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
 pub(crate) const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as u64;
 pub const START_MS: u64 = START_US.div_ceil(1000);
 
+/// What an encoder re-opened at another preset keeps of the presets from superfast to
+/// veryfast, whose headers are the same: without them, ultrafast would drop CABAC, the
+/// 8x8 transform and weighted prediction, and could not go on in the same track.
+const STEP_HEADER_PARAMS: &str = "cabac=1:8x8dct=1:weightp=1:ref=1";
+
 /// x264's constant rate factor for cameras (its default).
 const CRF: u32 = 23;
 /// … and while a screen share is on: finer, so that its text stays sharp.
@@ -221,6 +226,7 @@ impl Mp4Writer {
         if extradata_of(&fresh) != self.extradata {
             return Ok(false);
         }
+        tracing::debug!(from = %self.preset, to = preset, "x264 preset changed at a keyframe");
         // Zero latency and no B-frames: nothing is held back, but what is goes first.
         self.video.send_eof()?;
         self.drain_video()?;
@@ -316,6 +322,13 @@ fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: b
     }
     let mut options = Dictionary::new();
     options.set("preset", preset);
+    if preset != settings.preset {
+        // A step to another preset within the file: what its H.264 headers say (the
+        // entropy coder, the 8x8 transform, weighted prediction, one reference) stays
+        // the file's, the rest is the faster preset's. `change_preset` checks the
+        // headers came out the same.
+        options.set("x264-params", STEP_HEADER_PARAMS);
+    }
     options.set("tune", "zerolatency");
     // Said explicitly (x264's default), so that `set_share_quality` can change it
     // mid-stream: libx264 reconfigures when the option differs from its own.
@@ -486,15 +499,28 @@ mod tests {
     }
 
     #[test]
-    fn a_faster_preset_takes_over_at_a_keyframe_when_its_parameter_sets_match() {
-        let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+    fn a_preset_whose_headers_differ_cannot_take_over() -> Result<(), WriteError> {
+        let path = std::env::temp_dir().join(format!("podium-mp4-preset-refused-{}.mp4", std::process::id()));
+        // faster uses two reference frames: its sequence header says so.
+        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "faster".into(), ..settings() })?;
+        assert!(!w.accepts_preset("veryfast"));
+        assert!(!w.change_preset("veryfast")?);
+        assert_eq!(w.preset(), "faster");
         write_seconds(&mut w, 1);
-        // ultrafast drops CABAC: another PPS, which this track's header cannot carry.
-        assert!(!w.change_preset("ultrafast").unwrap());
-        assert_eq!(w.preset(), "veryfast");
-        assert!(w.change_preset("superfast").unwrap());
-        assert_eq!(w.preset(), "superfast");
+        w.finish()?;
+        let _ = std::fs::remove_file(path);
+        Ok(())
+    }
+
+    #[test]
+    fn a_faster_preset_takes_over_at_a_keyframe_when_its_parameter_sets_match() -> Result<(), WriteError> {
+        let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), ..settings() })?;
+        write_seconds(&mut w, 1);
+        // ultrafast, keeping the file's CABAC, 8x8 transform and weighted prediction.
+        assert!(w.accepts_preset("ultrafast"));
+        assert!(w.change_preset("ultrafast").unwrap());
+        assert_eq!(w.preset(), "ultrafast");
         write_seconds(&mut w, 2);
         w.finish().unwrap();
         // Every frame decodes, with no complaint from the decoder.
@@ -504,5 +530,6 @@ mod tests {
         assert_eq!(frames.len(), 90);
         assert_eq!(frames.iter().filter(|(_, k)| *k).count(), 3, "one keyframe a second");
         let _ = std::fs::remove_file(path);
+        Ok(())
     }
 }

@@ -28,8 +28,11 @@ pub struct RecordingVideoArgs {
           value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
 
-    /// libx264 preset: faster presets cost less CPU for a larger file.
-    #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "veryfast", value_name = "PRESET",
+    /// libx264 preset: faster presets cost less CPU for a larger file. superfast by
+    /// default: on what a recording shows (upscaled cameras, cards, screens) it matches
+    /// veryfast's quality (SSIM) for two thirds of the encoding's CPU and a fifth more
+    /// bytes (docs/benchmarks.md).
+    #[arg(long = "recording-preset", env = "PODIUM_RECORDING_PRESET", default_value = "superfast", value_name = "PRESET",
           value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     pub preset: String,
 

@@ -218,6 +218,7 @@ struct Replay {
     frames: Vec<Vec<RtpPacket>>,
     next: usize,
     sequence: u16,
+    picture_id: u16,
 }
 
 impl Replay {
@@ -229,13 +230,18 @@ impl Replay {
         let mut cam = VideoSource::with_bitrate(ssrc, 96, width, height, fps, bitrate).expect("libvpx");
         let fps = u64::from(fps);
         let frames = (0..u64::from(seconds) * fps).map(|n| cam.next_frame(pattern, n * 1000 / fps).expect("encoding")).collect();
-        Self { frames, next: 0, sequence: 0 }
+        Self { frames, next: 0, sequence: 0, picture_id: 0 }
     }
 
-    /// The next frame's packets, restamped for `capture_ms` (90 kHz from `base`).
+    /// The next frame's packets, restamped for `capture_ms` (90 kHz from `base`) and
+    /// numbered on: the VP8 picture id goes on counting when the replay starts over (at
+    /// its end, or at a keyframe request), as a camera's does. A picture id that went
+    /// back would be taken for an old frame: mediasoup drops those, and the camera
+    /// would freeze until the replay caught up with its highest id.
     fn next_frame(&mut self, base: u32, capture_ms: u64) -> Vec<Vec<u8>> {
         let frame = &self.frames[self.next];
         self.next = (self.next + 1) % self.frames.len();
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
         frame
             .iter()
             .map(|p| {
@@ -243,6 +249,11 @@ impl Replay {
                 p.timestamp = base.wrapping_add((capture_ms * 90) as u32);
                 p.sequence = self.sequence;
                 self.sequence = self.sequence.wrapping_add(1);
+                // The descriptor (RFC 7741): X, then I (a 15-bit picture id) in bytes 2-3.
+                if p.payload.len() > 4 && p.payload[0] & 0x80 != 0 && p.payload[1] & 0x80 != 0 {
+                    p.payload[2] = 0x80 | (self.picture_id >> 8) as u8;
+                    p.payload[3] = self.picture_id as u8;
+                }
                 p.to_bytes()
             })
             .collect()
