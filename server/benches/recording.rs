@@ -142,6 +142,21 @@ fn cmdline(pid: u32) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
 }
 
+/// Waits until this process (the SFU and the synthetic senders) is quiet: each sender
+/// encodes its camera's replay when it joins (about a second of a core per camera),
+/// and recordings started meanwhile would measure the senders, not themselves. Up to
+/// `limit`.
+async fn settle(limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let before = cpu_seconds(std::process::id());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if cpu_seconds(std::process::id()) - before < 0.6 {
+            return;
+        }
+    }
+}
+
 /// Speakers take turns of `every` ms, in order, until `until`.
 fn rotate_speakers(people: &[Participant], every: Duration, until: Instant) -> impl std::future::Future<Output = ()> + '_ {
     async move {
@@ -513,7 +528,7 @@ async fn concurrency(env: &Env) {
             meetings.push(env.meeting(&format!("c{k}r{r}"), 4, true).await);
         }
         let recorder = env.recorder((1280, 720), 30, cheaper::DEFAULT_PRESET, SwitchMode::EveryCamera);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        settle(Duration::from_secs(60)).await;
         let mut ids = Vec::new();
         for m in &meetings {
             ids.push(recorder.start(Arc::clone(&m[0].room)).await.unwrap().id);

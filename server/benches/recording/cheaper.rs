@@ -46,7 +46,7 @@ pub async fn cost(env: &Env) {
     let refs = references(CAMERA);
     let people = env.meeting("cost", 4, true).await;
     let room = Arc::clone(&people[0].room);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    settle(Duration::from_secs(30)).await;
     let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
     let builds: Vec<(&str, PathBuf, &str)> = before.iter().map(|b| ("previous", b.clone(), PREVIOUS_DEFAULT)).chain([("this", now.clone(), DEFAULT_PRESET)]).collect();
     if before.is_none() {
@@ -190,7 +190,7 @@ pub async fn overload(env: &Env) {
         }
     }
     let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, DEFAULT_PRESET);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle(Duration::from_secs(90)).await;
     let mut started = Vec::new();
     for m in &meetings {
         started.push(recorder.start(Arc::clone(&m[0].room)).await.unwrap());
