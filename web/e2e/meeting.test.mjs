@@ -140,7 +140,7 @@ async function videoStats(page) {
     const { meeting } = window.podium;
     const out = { sent: [], received: [] };
     (await meeting.sendTransport.getStats()).forEach((s) => {
-      if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent.push({ rid: s.rid, width: s.frameWidth ?? 0 });
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent.push({ rid: s.rid, width: s.frameWidth ?? 0, limited: s.qualityLimitationReason });
     });
     (await meeting.recvTransport.getStats()).forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') out.received.push({ width: s.frameWidth ?? 0, bytes: s.bytesReceived });
@@ -169,7 +169,13 @@ test('a 720p camera goes out in three simulcast layers; the filmstrip gets the l
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.deepEqual(sent.map((s) => s.rid).sort(), ['r0', 'r1', 'r2'], JSON.stringify(sent));
-  assert.deepEqual(sent.map((s) => s.width).sort((a, b) => a - b), [320, 640, 1280], JSON.stringify(sent));
+  // Each layer at its size. Chromium stops sending the top one while the machine's CPU
+  // (or the bandwidth estimate) cannot afford it, and says so: on a test machine
+  // running other browsers that happens, and is the browser's call, not the page's.
+  const widths = Object.fromEntries(sent.map((s) => [s.rid, s.width]));
+  assert.deepEqual([widths.r0, widths.r1], [320, 640], JSON.stringify(sent));
+  const top = sent.find((s) => s.rid === 'r2');
+  assert.ok(top.width === 1280 || (top.width === 0 && ['cpu', 'bandwidth'].includes(top.limited)), JSON.stringify(sent));
   // Alice's page shows Bob in its filmstrip: his lowest layer. Bob's page shows Alice
   // on its stage: more than her lowest (mediasoup goes up to the top as bandwidth
   // estimates grow; the layer is not allowed to be the filmstrip's).
