@@ -161,7 +161,10 @@ fn a_compositor_starved_of_cpu_steps_down_then_back_up_and_keeps_its_file_in_syn
     let mut c = Compose::spawn(&dir, None);
     let stop = Arc::new(AtomicBool::new(false));
     let fed_at = std::time::SystemTime::now();
-    let flashes: Vec<u64> = (0..22).map(|k| 2000 + k * 1500).collect();
+    // On the camera's frame times (25 fps: every 40 ms), so that each flash's first
+    // white frame is captured with its beep: what is measured is the recorder's sync,
+    // not the synthetic camera's capture phase (up to a frame late otherwise).
+    let flashes: Vec<u64> = (0..22).map(|k| 2000 + k * 1520).collect();
     let sender = feed_flashing(c.port, flashes.clone(), Arc::clone(&stop));
     std::thread::sleep(Duration::from_secs(2));
     // Starved from 2 s, worse and worse (the lag grows: a step, then another), then

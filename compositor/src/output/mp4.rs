@@ -90,6 +90,9 @@ pub(crate) struct Mp4Writer {
     global_header: bool,
     /// Output frame times passed (encoded or not): the next frame's index.
     ticks: u64,
+    /// The last frame time encoded: frames are written in time order (a tick passed
+    /// over may still be written, as the file's last frame is).
+    written: Option<u64>,
     samples: i64,
 }
 
@@ -151,6 +154,7 @@ impl Mp4Writer {
             extradata,
             global_header,
             ticks: 0,
+            written: None,
             samples: AAC_PRIMING,
         })
     }
@@ -184,14 +188,15 @@ impl Mp4Writer {
     /// Encodes `picture` (YUV420P at the configured size) as the output frame of
     /// `tick` (its time is `tick / fps`), a keyframe if asked. Frames are written only
     /// when the picture changed (a variable frame rate): a tick not written shows the
-    /// frame before it for longer. Ticks only move forward.
+    /// frame before it for longer. Written ticks only move forward.
     pub fn write_video(&mut self, picture: &mut frame::Video, tick: u64, keyframe: bool) -> Result<(), WriteError> {
-        debug_assert!(tick >= self.ticks, "tick {tick} after {}", self.ticks);
+        debug_assert!(self.written.is_none_or(|w| tick > w), "frame of tick {tick} after {:?}", self.written);
+        self.written = Some(tick);
         let pts = AAC_PRIMING * 90_000 / i64::from(SAMPLE_RATE) + tick as i64 * 90_000 / i64::from(self.settings.fps);
         picture.set_pts(Some(pts));
         // The canvas is reused: a keyframe's mark must not stick to the next picture.
         picture.set_kind(if keyframe { ffmpeg::picture::Type::I } else { ffmpeg::picture::Type::None });
-        self.ticks = tick + 1;
+        self.ticks = self.ticks.max(tick + 1);
         self.video.send_frame(picture)?;
         self.drain_video()
     }
