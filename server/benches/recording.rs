@@ -142,6 +142,18 @@ fn cmdline(pid: u32) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).replace('\0', " ")
 }
 
+/// Cores used over `window`, after `warmup`: (all compositors running at its start,
+/// this process: the SFU and the synthetic senders).
+async fn cores_over(warmup: Duration, window: Duration) -> (f64, f64) {
+    tokio::time::sleep(warmup).await;
+    let pids = compositors();
+    let used = || (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
+    let (c0, s0) = used();
+    tokio::time::sleep(window).await;
+    let (c1, s1) = used();
+    ((c1 - c0) / window.as_secs_f64(), (s1 - s0) / window.as_secs_f64())
+}
+
 /// Waits until this process (the SFU and the synthetic senders) is quiet: each sender
 /// encodes its camera's replay when it joins (about a second of a core per camera),
 /// and recordings started meanwhile would measure the senders, not themselves. Up to
@@ -535,14 +547,7 @@ async fn concurrency(env: &Env) {
         }
         let until = Instant::now() + Duration::from_secs(25);
         let speaking = futures_util::future::join_all(meetings.iter().map(|m| rotate_speakers(m, Duration::from_secs(5), until)));
-        let measuring = async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let pids = compositors();
-            let (c0, s0) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
-            tokio::time::sleep(Duration::from_secs(20)).await;
-            let (c1, s1) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
-            ((c1 - c0) / 20.0, (s1 - s0) / 20.0)
-        };
+        let measuring = cores_over(Duration::from_secs(5), Duration::from_secs(20));
         let ((compositors_cpu, own_cpu), _) = tokio::join!(measuring, speaking);
         let (mut worst_lag, mut worst_stop, mut stepped) = (0u64, 0u128, 0);
         for m in &meetings {

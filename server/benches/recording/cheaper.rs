@@ -198,14 +198,7 @@ pub async fn overload(env: &Env) {
     meetings[0][0].speak(true);
     let until = Instant::now() + Duration::from_secs(40);
     let speaking = futures_util::future::join_all(meetings.iter().skip(1).map(|m| rotate_speakers(m, Duration::from_secs(5), until)));
-    let measuring = async {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let pids = compositors();
-        let (c0, s0) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        let (c1, s1) = (pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>(), cpu_seconds(std::process::id()));
-        ((c1 - c0) / 30.0, (s1 - s0) / 30.0)
-    };
+    let measuring = cores_over(Duration::from_secs(5), Duration::from_secs(30));
     let ((compositors_cpu, own_cpu), (), _) = tokio::join!(measuring, tokio::time::sleep_until(until.into()), speaking);
     meetings[0][0].speak(false);
     println!("compositors {compositors_cpu:.2} cores, this process (SFU + senders) {own_cpu:.2} cores\n");
