@@ -21,6 +21,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The loop wakes at least this often (to notice a signal).
 const MAX_WAIT: Duration = Duration::from_millis(50);
+/// The loop takes what arrived in rounds at most this often, unless a deadline (a frame
+/// to render, a jitter buffer's gap) comes first. Datagrams come hundreds a second, each
+/// stamped on arrival by the receiving thread, and nothing in them is urgent (the output
+/// runs a lookahead behind): waking the loop for each cost more in the kernel than the
+/// work it did.
+const ROUND_EVERY: Duration = Duration::from_millis(10);
 /// Asked of the kernel for the UDP socket: a keyframe burst while a frame encodes.
 const RECV_BUFFER: usize = 4 << 20;
 
@@ -75,8 +81,15 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
     spawn_stdin_reader(tx);
     let mut peer: Option<SocketAddr> = None;
 
+    let mut last_round = Instant::now();
     let status = 'run: loop {
-        let wait = engine.next_wakeup().saturating_duration_since(Instant::now()).min(MAX_WAIT);
+        let deadline = engine.next_wakeup().min(Instant::now() + MAX_WAIT);
+        let gather_until = deadline.min(last_round + ROUND_EVERY);
+        let gather = gather_until.saturating_duration_since(Instant::now());
+        if !gather.is_zero() {
+            std::thread::sleep(gather);
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
         let mut next = match inputs.recv_timeout(wait) {
             Ok(input) => Some(input),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -85,6 +98,7 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
         // From here to the next wait the loop works: how much of its time that takes
         // tells the engine whether it has room to step its quality back up.
         let working = Instant::now();
+        last_round = working;
         // Take everything that is waiting before rendering.
         while let Some(input) = next {
             match input {

@@ -276,6 +276,39 @@ fn a_flowing_camera_shows_only_on_its_turn_and_then_from_its_first_word() {
 }
 
 #[test]
+fn cameras_nobody_sees_are_not_decoded_yet_a_cut_to_one_lands_on_the_first_word() {
+    // Alice speaks for 10 s; Bob and Carol's cameras flow all along but no frame draws
+    // them, so they stay dormant: nothing decoded, their frames kept from their newest
+    // keyframe (these cameras send one every 10 s unless asked). Bob's turn, decided
+    // 0.8 s after his first word, still shows him from that word, and never a broken
+    // frame: his camera catches up when the cut is announced.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 10_000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(10_000, 14_000)];
+    let carol = Person::new("c3", "Carol", GREEN, 550.0);
+    let carol_ssrc = carol.video_ssrc(2);
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(10_000, 800, "b2")];
+    let out = record_decisions("dormant", vec![alice, bob, carol], &decisions, 14_000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let frame = 1000 / common::FPS as i64 + 1;
+    let b = first_showing(&out.frames, 5000, BLUE).expect("Bob never shown") as i64;
+    assert!((b - 10_000).abs() <= frame, "Bob's cut at {b} ms, his first word at 10000");
+    assert!(share_showing(&out.frames, 600, 9990, RED) > 0.99, "Alice until then");
+    for f in out.frames.iter().filter(|f| f.t_ms > 600) {
+        assert!(close(f.centre_rgb, RED) || close(f.centre_rgb, BLUE), "a frame at {} ms shows {:?}", f.t_ms, f.centre_rgb);
+    }
+    // Three cameras sent 25 pictures a second for 14 s (1050); decoded were Alice's
+    // until her turn ended, Bob's catch-up and his turn: under 600.
+    assert!(out.camera_pictures_decoded < 600, "{} camera pictures decoded: the hidden cameras were decoded", out.camera_pictures_decoded);
+    // Carol's camera is asked for a keyframe when her catch-up would pass 3 s, so a cut
+    // to her never decodes more than about 4.5 s; and not more often than that. (The
+    // first second's request is every camera's, for its first keyframe.)
+    let carol_asked: Vec<u64> = out.keyframe_requests_at.iter().filter(|(t, ssrc)| *ssrc == carol_ssrc && *t > 1000).map(|(t, _)| *t).collect();
+    assert!((2..=3).contains(&carol_asked.len()), "Carol's camera asked for keyframes at {carol_asked:?} ms");
+    assert!(carol_asked.windows(2).all(|w| w[1] - w[0] >= 3000), "too often: {carol_asked:?}");
+}
+
+#[test]
 fn a_cut_never_goes_before_an_earlier_one() {
     // Bob's turn is decided first (onset 3000); a decision for Carol follows, saying
     // her turn began at 2900, before his cut: hers lands with his, at 3000, and Bob's

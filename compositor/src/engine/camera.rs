@@ -1,12 +1,21 @@
 //! One camera's stream in a recording: its packets reordered, reassembled into encoded
 //! frames placed on the recording's clock, and decoded when the output reaches them.
 //!
-//! Every camera of a meeting flows to the compositor, and every one is decoded without
-//! a break (a cut may land on anyone's first word, up to a second in the past, and a
-//! decoder can only start at a keyframe). What is *kept* is what is cheap: the encoded
-//! frames of the lookahead (a few hundred kB), not decoded pictures (345 kB each at
-//! 640x360). A frame is decoded only when the output is about to show its time, so a
-//! camera holds one decoded picture at a time, whatever the lookahead.
+//! Every camera of a meeting flows to the compositor (a cut may land on anyone's first
+//! word, up to a second in the past, and a decoder can only start at a keyframe), but
+//! only the cameras a frame draws are decoded. What is *kept* is what is cheap: the
+//! encoded frames (a few hundred kB), not decoded pictures (345 kB each at 640x360). A
+//! frame is decoded only when the output is about to show its time, so a camera holds
+//! one decoded picture at a time, whatever the lookahead.
+//!
+//! A camera no frame draws is *dormant*: it decodes nothing, and keeps its encoded
+//! frames from where its decoder stopped, or from the newest keyframe the output has
+//! passed (decoding can start again there, so what precedes it goes). When a frame
+//! draws it again (a cut to its participant), it decodes what it kept up to that frame
+//! in one go: a catch-up, at 640x360 under a millisecond a frame. A camera is asked
+//! for a keyframe when its catch-up would pass [`MAX_CATCH_UP_MS`], so the catch-up
+//! stays bounded (browsers send keyframes only when asked). Decoding the cameras nobody
+//! sees was a quarter of a recording's CPU (docs/benchmarks.md, issue 13).
 use crate::input::clock::MediaClock;
 use crate::input::decode::VideoDecoder;
 use crate::input::depacketize::{Codec, Depacketizer, Frame};
@@ -22,6 +31,14 @@ use std::time::{Duration, Instant};
 const MAX_ENCODED_FRAMES: usize = 600;
 /// A stream whose last packet is older than this is not flowing (no keyframe requests).
 const FLOWING_WITHIN: Duration = Duration::from_secs(1);
+/// The longest stretch a dormant camera keeps to decode when it is drawn again, before
+/// it is asked for a keyframe. With the lookahead and the keyframe's round trip, a
+/// catch-up is at most about 4.5 s of frames (110 frames at 25 fps: about 75 ms of
+/// decoding at 640x360), and a dormant camera sends a keyframe about every 4.5 s.
+pub const MAX_CATCH_UP_MS: u64 = 3000;
+/// Keyframe requests that bound a catch-up go at most this often (a sender slow to
+/// answer is not flooded).
+const CATCH_UP_PLI_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Camera {
     pub participant: String,
@@ -36,6 +53,10 @@ pub struct Camera {
     encoded: VecDeque<(u64, Frame)>,
     last_packet: Option<Instant>,
     last_pli: Option<Instant>,
+    /// No frame draws this camera: it keeps its frames instead of decoding them.
+    dormant: bool,
+    /// The output's horizon at the last decode or skip (ms of the recording).
+    horizon_ms: u64,
     /// The stream left the source map at this time (ms of the recording): it is
     /// dropped once the output gets there.
     retire_at: Option<u64>,
@@ -54,6 +75,8 @@ impl Camera {
             encoded: VecDeque::new(),
             last_packet: None,
             last_pli: None,
+            dormant: false,
+            horizon_ms: 0,
             retire_at: None,
         })
     }
@@ -104,14 +127,22 @@ impl Camera {
     }
 
     /// Decodes the frames whose time is at or before `horizon_ms`, in order, and
-    /// returns their pictures with their times. A frame the decoder rejects is never
-    /// shown: the stream waits for its next keyframe (and asks for it).
-    pub fn decode_until(&mut self, horizon_ms: u64) -> Vec<(u64, frame::Video)> {
-        let mut pictures = Vec::new();
+    /// returns how many pictures came out and the newest, with its time (only the newest
+    /// is kept: a catch-up of a hundred frames holds one picture, not a hundred). A
+    /// frame the decoder rejects is never shown: the stream waits for its next keyframe
+    /// (and asks for it). A dormant camera drawn again catches up here.
+    pub fn decode_until(&mut self, horizon_ms: u64) -> (usize, Option<(u64, frame::Video)>) {
+        (self.dormant, self.horizon_ms) = (false, horizon_ms);
+        let (mut count, mut newest) = (0, None);
         while self.encoded.front().is_some_and(|(at, _)| *at <= horizon_ms) {
             let (at, frame) = self.encoded.pop_front().expect("just seen");
             match self.decoder.decode(&frame) {
-                Ok(decoded) => pictures.extend(decoded.into_iter().map(|p| (at, p))),
+                Ok(decoded) => {
+                    count += decoded.len();
+                    if let Some(picture) = decoded.into_iter().last() {
+                        newest = Some((at, picture));
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(ssrc = self.ssrc, "video decode error: {e}");
                     // Up to the next keyframe, the queued frames refer to a broken one.
@@ -124,15 +155,38 @@ impl Camera {
                 }
             }
         }
-        pictures
+        (count, newest)
     }
 
-    /// Whether to send this stream a keyframe request now (at most every `interval`):
-    /// it flows, but a loss left it waiting for a keyframe.
+    /// The output reached `horizon_ms` and no frame draws this camera: it decodes
+    /// nothing, and drops only what a later catch-up will not need (the frames before
+    /// the newest keyframe at or before the horizon).
+    pub fn skip_until(&mut self, horizon_ms: u64) {
+        (self.dormant, self.horizon_ms) = (true, horizon_ms);
+        let passed = self.encoded.iter().take_while(|(at, _)| *at <= horizon_ms).count();
+        if let Some(keyframe) = self.encoded.range(..passed).rposition(|(_, f)| f.keyframe) {
+            self.encoded.drain(..keyframe);
+        }
+    }
+
+    /// How much a dormant camera would decode to catch up with the output (ms).
+    pub fn catch_up_ms(&self) -> u64 {
+        match self.encoded.front() {
+            Some((at, _)) if self.dormant => self.horizon_ms.saturating_sub(*at),
+            _ => 0,
+        }
+    }
+
+    /// Whether to send this stream a keyframe request now: it flows, and either a loss
+    /// left it waiting for a keyframe (at most every `interval`), or it is dormant and
+    /// its catch-up passed [`MAX_CATCH_UP_MS`] with no keyframe on its way.
     pub fn wants_keyframe(&mut self, now: Instant, interval: Duration) -> bool {
         let flowing = self.last_packet.is_some_and(|t| now.saturating_duration_since(t) < FLOWING_WITHIN);
-        let due = self.last_pli.map_or(true, |t| now.saturating_duration_since(t) >= interval);
-        if flowing && due && self.depack.waiting_for_keyframe() {
+        let since_last = |every: Duration| self.last_pli.map_or(true, |t| now.saturating_duration_since(t) >= every);
+        let lost = self.depack.waiting_for_keyframe() && since_last(interval);
+        let catch_up_too_long =
+            self.catch_up_ms() > MAX_CATCH_UP_MS && since_last(CATCH_UP_PLI_INTERVAL) && !self.encoded.iter().skip(1).any(|(_, f)| f.keyframe);
+        if flowing && (lost || catch_up_too_long) {
             self.last_pli = Some(now);
             return true;
         }

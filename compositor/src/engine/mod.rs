@@ -168,6 +168,8 @@ pub struct Engine {
     layout_events: VecDeque<(u64, LayoutEvent)>,
     /// Speaker changes not rendered yet, in the order of their cuts.
     cuts: VecDeque<Cut>,
+    /// Camera pictures decoded (a measure of the work dormant cameras save).
+    camera_pictures_decoded: u64,
     /// Whether each participant sends video, as the source map last said.
     sending: HashMap<String, bool>,
     /// Changes of that not rendered yet, in time order.
@@ -256,6 +258,7 @@ impl Engine {
             waiting_title,
             layout_events: VecDeque::new(),
             cuts: VecDeque::new(),
+            camera_pictures_decoded: 0,
             sending: HashMap::new(),
             sending_changes: VecDeque::new(),
             current: HashMap::new(),
@@ -307,6 +310,12 @@ impl Engine {
     }
 
     /// RTCP packets to send back to the media's sender (keyframe requests).
+    /// How many camera pictures (shares aside) were decoded so far: those of the
+    /// cameras drawn, and the catch-ups of dormant ones drawn again.
+    pub fn camera_pictures_decoded(&self) -> u64 {
+        self.camera_pictures_decoded
+    }
+
     pub fn take_rtcp(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.rtcp_out)
     }
@@ -621,17 +630,11 @@ impl Engine {
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.
-        // Every camera decodes up to this frame, shown or not: a later cut may land on
-        // any of them.
         let horizon = t + 500 * self.frame_step() / u64::from(self.cfg.video.fps);
-        for camera in self.video.values_mut() {
-            for (at, picture) in camera.decode_until(horizon) {
-                if camera.screen {
-                    self.screens.insert(camera.participant.clone(), (at, picture));
-                } else {
-                    self.stage.picture(&camera.participant, at);
-                    self.current.insert(camera.participant.clone(), (at, picture));
-                }
+        // Shares first, always: the share layout starts at a share's first picture.
+        for camera in self.video.values_mut().filter(|c| c.screen) {
+            if let (_, Some((at, picture))) = camera.decode_until(horizon) {
+                self.screens.insert(camera.participant.clone(), (at, picture));
             }
         }
         let retired: Vec<u32> = self.video.iter().filter(|(_, c)| c.retired_by(t)).map(|(ssrc, _)| *ssrc).collect();
@@ -644,6 +647,34 @@ impl Engine {
             self.clock.remove_stream(ssrc);
         }
         self.update_share(t);
+        let tiles = self.layout.tiles();
+        // Only the cameras this frame may draw decode: the stage's (the speaker's, and
+        // what shows until their picture comes), the tiles', and those of cuts already
+        // announced (their catch-up starts before the cut). The others keep their frames
+        // for a later cut (`engine::camera`).
+        let drawn: Vec<String> = tiles
+            .iter()
+            .filter_map(|tile| match &tile.fill {
+                Fill::Camera(p) => Some(p),
+                Fill::Stage | Fill::Screen(_) => None,
+            })
+            .chain(self.stage.speaker())
+            .chain(self.stage.shown().participant())
+            .chain(self.cuts.iter().filter_map(|c| c.speaker.as_ref()))
+            .cloned()
+            .collect();
+        for camera in self.video.values_mut().filter(|c| !c.screen) {
+            if !drawn.contains(&camera.participant) {
+                camera.skip_until(horizon);
+                continue;
+            }
+            let (count, newest) = camera.decode_until(horizon);
+            self.camera_pictures_decoded += count as u64;
+            if let Some((at, picture)) = newest {
+                self.stage.picture(&camera.participant, at);
+                self.current.insert(camera.participant.clone(), (at, picture));
+            }
+        }
         let before_show = self.stage.shown().clone();
         let before = before_show.participant().cloned();
         let show = self.stage.decide(t).clone();
@@ -654,7 +685,6 @@ impl Engine {
         if show.participant() != before.as_ref() {
             self.turn_changed(t, show.participant().cloned());
         }
-        let tiles = self.layout.tiles();
         let mut key = FrameKey(Vec::with_capacity(tiles.len()));
         for tile in &tiles {
             let content = self.tile_key(&tile.fill, tile.speaking, &show, t);

@@ -145,6 +145,11 @@ impl<P: Clone + Eq + Hash> Stage<P> {
     pub fn shown(&self) -> &Show<P> {
         &self.shown
     }
+
+    /// The speaker the server named last (whose picture the stage wants).
+    pub fn speaker(&self) -> Option<&P> {
+        self.speaker.as_ref().map(|(p, _)| p)
+    }
 }
 
 #[cfg(test)]

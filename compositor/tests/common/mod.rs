@@ -48,7 +48,7 @@ impl Person {
     pub fn new(id: &'static str, name: &'static str, rgb: [u8; 3], hz: f32) -> Self {
         Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), layer_switches: Vec::new(), video: None, screen: None, audio: None }
     }
-    fn video_ssrc(&self, index: usize) -> u32 {
+    pub fn video_ssrc(&self, index: usize) -> u32 {
         1000 + index as u32 * 2
     }
     fn audio_ssrc(&self, index: usize) -> u32 {
@@ -95,6 +95,10 @@ pub struct Outcome {
     pub rate: u32,
     pub audio: Vec<f32>,
     pub keyframe_requests: usize,
+    /// Each keyframe request the engine sent: (ms of the recording, SSRC).
+    pub keyframe_requests_at: Vec<(u64, u32)>,
+    /// Camera pictures the engine decoded.
+    pub camera_pictures_decoded: u64,
 }
 
 /// A deterministic pseudo-random sequence (xorshift), so a lossy run is the same run
@@ -187,6 +191,7 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
     let mut next_speaker = 0;
     let mut present_before: Vec<bool> = vec![false; people.len()];
     let mut keyframe_requests = 0;
+    let mut keyframe_requests_at = Vec::new();
     let at = |t: u64| t0 + Duration::from_millis(t);
 
     for t in 0..duration {
@@ -308,6 +313,7 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
             for rtcp in engine.take_rtcp() {
                 for ssrc in compositor::input::rtp::pli_targets(&rtcp) {
                     keyframe_requests += 1;
+                    keyframe_requests_at.push((t, ssrc));
                     for (i, p) in people.iter_mut().enumerate() {
                         if p.video_ssrc(i) == ssrc {
                             if let Some(v) = p.video.as_mut() {
@@ -325,13 +331,14 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
             engine.take_messages();
         }
     }
+    let camera_pictures_decoded = engine.camera_pictures_decoded();
     let summary = engine.finish(at(duration), Status::Finished).unwrap();
     assert!(summary.duration_ms + 50 >= duration, "{summary:?}");
     let sidecar = Sidecar::read(&sidecar_path).unwrap();
     let encoded = probe::video_frames(&path).unwrap();
     let frames = probe::as_shown(&encoded, FPS as u32);
     let (rate, audio) = probe::audio_mono(&path).unwrap();
-    Outcome { dir, path, sidecar, frames, encoded, rate, audio, keyframe_requests }
+    Outcome { dir, path, sidecar, frames, encoded, rate, audio, keyframe_requests, keyframe_requests_at, camera_pictures_decoded }
 }
 
 impl Drop for Outcome {
