@@ -77,6 +77,7 @@ impl Env {
             dir: self.dir.clone(),
             program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
             video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
+            audio: compositor::output::mp4::AudioChannels::default(),
             lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
             switch,
             bind: IP,

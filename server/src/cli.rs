@@ -233,6 +233,7 @@ pub struct ServeConfig {
     pub workers: usize,
     pub max_participants: usize,
     pub recording: compositor::output::mp4::VideoSettings,
+    pub recording_audio: compositor::output::mp4::AudioChannels,
     pub recording_lookahead: std::time::Duration,
     pub recording_switch: SwitchMode,
     /// `None`: open mode.
@@ -295,6 +296,7 @@ impl ServeArgs {
             workers,
             max_participants: usize::from(self.max_participants),
             recording: self.recording.settings(),
+            recording_audio: self.recording.audio,
             recording_lookahead: self.recording.lookahead(),
             recording_switch: self.recording_switch,
             secret,

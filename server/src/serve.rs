@@ -48,6 +48,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         dir: config.recordings_dir.clone(),
         program: std::env::current_exe().context("finding the podium binary (the recorder runs `podium compose`)")?,
         video: config.recording.clone(),
+        audio: config.recording_audio,
         lookahead: config.recording_lookahead,
         switch: config.recording_switch,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),

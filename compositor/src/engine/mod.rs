@@ -26,7 +26,7 @@ use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONT
 use crate::input::depacketize::Codec;
 use crate::sound::activity::ActivityMeter;
 use crate::sound::mixer::Mixer;
-use crate::output::mp4::{self, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
+use crate::output::mp4::{self, AudioChannels, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::input::rtp::{self, RtpPacket};
 use crate::output::sidecar::{self, LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, Status};
 use crate::picture::layout::{Fill, Layout, LayoutKind, Rect};
@@ -65,6 +65,8 @@ pub struct Config {
     pub output: PathBuf,
     pub sidecar: PathBuf,
     pub video: VideoSettings,
+    /// The AAC track's channels.
+    pub audio: AudioChannels,
     pub font: String,
     /// The layout the recording starts with.
     pub layout: LayoutKind,
@@ -215,7 +217,7 @@ impl Engine {
     /// Creates the mp4 (header written) and the sidecar; `now` and `wall` are the
     /// recording's time 0.
     pub fn new(cfg: Config, now: Instant, wall: SystemTime) -> Result<Self, EngineError> {
-        let writer = Mp4Writer::create(&cfg.output, &cfg.video)?;
+        let writer = Mp4Writer::create(&cfg.output, &cfg.video, cfg.audio)?;
         let faster_preset = quality::faster_preset(&cfg.video.preset).filter(|p| writer.accepts_preset(p));
         let composer = Composer::new(cfg.video.width, cfg.video.height, &cfg.font)?;
         let sidecar = Sidecar {

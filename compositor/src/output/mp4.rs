@@ -36,6 +36,60 @@ const CRF: u32 = 23;
 /// … and while a screen share is on: finer, so that its text stays sharp.
 const SHARE_CRF: u32 = 17;
 
+/// The recording's sound: one channel or two in the AAC track. The mix is the sum of
+/// the participants' audio, which browsers send in mono (a microphone), so a stereo
+/// track carries the same signal twice, at twice the bits and 2.5 times the AAC
+/// encoder's CPU (docs/benchmarks.md). Mono by default; stereo keeps the sides of a
+/// screen share's stereo sound, which mono folds to the middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioChannels {
+    #[default]
+    Mono,
+    Stereo,
+}
+
+impl AudioChannels {
+    pub const NAMES: [&'static str; 2] = ["mono", "stereo"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioChannels::Mono => "mono",
+            AudioChannels::Stereo => "stereo",
+        }
+    }
+
+    fn layout(self) -> ffmpeg::ChannelLayout {
+        match self {
+            AudioChannels::Mono => ffmpeg::ChannelLayout::MONO,
+            AudioChannels::Stereo => ffmpeg::ChannelLayout::STEREO,
+        }
+    }
+
+    /// AAC-LC's bit rate: 64 kbit/s a channel, transparent for speech.
+    fn bit_rate(self) -> usize {
+        match self {
+            AudioChannels::Mono => 64_000,
+            AudioChannels::Stereo => 128_000,
+        }
+    }
+}
+
+impl std::str::FromStr for AudioChannels {
+    type Err = UnknownAudioChannels;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mono" => Ok(AudioChannels::Mono),
+            "stereo" => Ok(AudioChannels::Stereo),
+            _ => Err(UnknownAudioChannels(s.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown audio channels {0:?}: mono or stereo")]
+pub struct UnknownAudioChannels(String);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
     pub width: u32,
@@ -79,6 +133,7 @@ pub(crate) struct Mp4Writer {
     video_stream: usize,
     audio: encoder::Audio,
     audio_stream: usize,
+    channels: AudioChannels,
     settings: VideoSettings,
     /// The x264 preset the encoder runs at now (`settings.preset` until a step).
     preset: String,
@@ -97,7 +152,7 @@ pub(crate) struct Mp4Writer {
 }
 
 impl Mp4Writer {
-    pub fn create(path: &Path, settings: &VideoSettings) -> Result<Self, WriteError> {
+    pub fn create(path: &Path, settings: &VideoSettings, channels: AudioChannels) -> Result<Self, WriteError> {
         crate::init_ffmpeg()?;
         let mut output = format::output_as(&path, "mp4")?;
         let global_header = output.format().flags().contains(format::Flags::GLOBAL_HEADER);
@@ -115,9 +170,9 @@ impl Mp4Writer {
         let audio_stream = stream.index();
         let mut audio = codec::context::Context::new_with_codec(aac).encoder().audio()?;
         audio.set_rate(SAMPLE_RATE as i32);
-        audio.set_channel_layout(ffmpeg::ChannelLayout::STEREO);
+        audio.set_channel_layout(channels.layout());
         audio.set_format(format::Sample::F32(format::sample::Type::Planar));
-        audio.set_bit_rate(128_000);
+        audio.set_bit_rate(channels.bit_rate());
         audio.set_time_base(Rational(1, SAMPLE_RATE as i32));
         if global_header {
             audio.set_flags(codec::Flags::GLOBAL_HEADER);
@@ -148,6 +203,7 @@ impl Mp4Writer {
             video_stream,
             audio,
             audio_stream,
+            channels,
             preset: settings.preset.clone(),
             settings: settings.clone(),
             crf: CRF,
@@ -243,12 +299,24 @@ impl Mp4Writer {
     /// The next AUDIO_FRAME samples of interleaved stereo f32 (the mixer's output).
     pub fn write_audio(&mut self, interleaved: &[f32]) -> Result<(), WriteError> {
         let n = interleaved.len() / 2;
-        let mut samples = frame::Audio::new(format::Sample::F32(format::sample::Type::Planar), n, ffmpeg::ChannelLayout::STEREO);
+        let mut samples = frame::Audio::new(format::Sample::F32(format::sample::Type::Planar), n, self.channels.layout());
         samples.set_rate(SAMPLE_RATE);
-        for ch in 0..2 {
-            let plane = samples.plane_mut::<f32>(ch);
-            for (i, s) in plane.iter_mut().enumerate() {
-                *s = interleaved[2 * i + ch];
+        match self.channels {
+            AudioChannels::Stereo => {
+                for ch in 0..2 {
+                    let plane = samples.plane_mut::<f32>(ch);
+                    for (i, s) in plane.iter_mut().enumerate() {
+                        *s = interleaved[2 * i + ch];
+                    }
+                }
+            }
+            AudioChannels::Mono => {
+                // The usual downmix: a microphone's two equal channels give it back
+                // as it was, and nothing can clip (the mix is limited already).
+                let plane = samples.plane_mut::<f32>(0);
+                for (i, s) in plane.iter_mut().enumerate() {
+                    *s = 0.5 * (interleaved[2 * i] + interleaved[2 * i + 1]);
+                }
             }
         }
         samples.set_pts(Some(self.samples));
@@ -406,7 +474,7 @@ mod tests {
     #[test]
     fn writes_h264_and_aac_that_ffprobe_reads() {
         let path = std::env::temp_dir().join(format!("podium-mp4-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        let mut w = Mp4Writer::create(&path, &settings(), AudioChannels::Stereo).unwrap();
         write_seconds(&mut w, 3);
         w.finish().unwrap();
         let codecs = ffprobe(&path, &["-show_entries", "stream=codec_name", "-of", "csv=p=0"]);
@@ -414,6 +482,37 @@ mod tests {
         let duration: f64 = ffprobe(&path, &["-show_entries", "format=duration", "-of", "csv=p=0"]).parse().unwrap();
         assert!((duration - 3.0).abs() < 0.1, "duration {duration}");
         let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_mono_track_carries_both_sides_of_the_mix_and_a_stereo_one_keeps_them_apart() {
+        // The mix's left side a 440 Hz tone, its right 660 Hz (a stereo share's sound).
+        let mix: Vec<f32> = (0..AUDIO_FRAME * 47)
+            .flat_map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                [0.3 * (std::f32::consts::TAU * 440.0 * t).sin(), 0.3 * (std::f32::consts::TAU * 660.0 * t).sin()]
+            })
+            .collect();
+        for (channels, count) in [(AudioChannels::Mono, "1"), (AudioChannels::Stereo, "2")] {
+            let path = std::env::temp_dir().join(format!("podium-mp4-{}-{}.mp4", channels.name(), std::process::id()));
+            let mut w = Mp4Writer::create(&path, &settings(), channels).unwrap();
+            for tick in 0..30 {
+                w.write_video(&mut solid(320, 180, [81, 90, 240]), tick, tick == 0).unwrap();
+            }
+            for frame in mix.chunks(AUDIO_FRAME * 2) {
+                w.write_audio(frame).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(ffprobe(&path, &["-select_streams", "a", "-show_entries", "stream=channels", "-of", "csv=p=0"]), count, "{channels:?}");
+            let (rate, mono) = crate::review::probe::audio_mono(&path).unwrap();
+            let middle = &mono[rate as usize / 4..rate as usize * 3 / 4];
+            for hz in [440.0, 660.0] {
+                let power = crate::review::probe::tone_power(middle, rate, hz);
+                // (A 0.3 sine alone is 0.0225; folded to mono, 0.0056.)
+                assert!(power > 0.003, "{channels:?}: the {hz} Hz side is missing ({power})");
+            }
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn chapters_of(path: &Path) -> Vec<(String, String)> {
@@ -424,7 +523,7 @@ mod tests {
     #[test]
     fn chapters_written_as_it_goes_are_listed_in_a_finished_and_in_a_cut_off_file() {
         let path = std::env::temp_dir().join(format!("podium-mp4-chapters-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        let mut w = Mp4Writer::create(&path, &settings(), AudioChannels::Stereo).unwrap();
         write_seconds(&mut w, 2);
         assert_eq!(w.set_chapters(&[(0, "Ada Lovelace"), (1200, "Grace")]).unwrap(), 2);
         write_seconds(&mut w, 2);
@@ -443,7 +542,7 @@ mod tests {
     #[test]
     fn a_file_cut_off_without_finishing_still_plays() {
         let path = std::env::temp_dir().join(format!("podium-mp4-cut-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        let mut w = Mp4Writer::create(&path, &settings(), AudioChannels::Stereo).unwrap();
         write_seconds(&mut w, 4);
         // As a kill would: no encoder flush, no trailer, nothing more written.
         std::mem::forget(w);
@@ -469,7 +568,7 @@ mod tests {
     #[test]
     fn a_still_picture_is_written_once_a_second_as_a_keyframe_and_the_file_keeps_its_length() {
         let path = std::env::temp_dir().join(format!("podium-mp4-vfr-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &settings()).unwrap();
+        let mut w = Mp4Writer::create(&path, &settings(), AudioChannels::Stereo).unwrap();
         let (fps, mut changed) = (30, Vec::new());
         for tick in 0..3 * fps {
             // Red, blue from 1.5 s: one change; else only each second's keyframe.
@@ -507,7 +606,7 @@ mod tests {
     fn a_preset_whose_headers_differ_cannot_take_over() -> Result<(), WriteError> {
         let path = std::env::temp_dir().join(format!("podium-mp4-preset-refused-{}.mp4", std::process::id()));
         // faster uses two reference frames: its sequence header says so.
-        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "faster".into(), ..settings() })?;
+        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "faster".into(), ..settings() }, AudioChannels::Mono)?;
         assert!(!w.accepts_preset("veryfast"));
         assert!(!w.change_preset("veryfast")?);
         assert_eq!(w.preset(), "faster");
@@ -520,7 +619,7 @@ mod tests {
     #[test]
     fn a_faster_preset_takes_over_at_a_keyframe_when_its_parameter_sets_match() -> Result<(), WriteError> {
         let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), ..settings() })?;
+        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), ..settings() }, AudioChannels::Mono)?;
         write_seconds(&mut w, 1);
         // ultrafast, keeping the file's CABAC, 8x8 transform and weighted prediction.
         assert!(w.accepts_preset("ultrafast"));

@@ -7,7 +7,7 @@
 use compositor::control::{Codec, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use compositor::engine::{Config, Engine, DEFAULT_LOOKAHEAD};
 use compositor::picture::layout::LayoutKind;
-use compositor::output::mp4::VideoSettings;
+use compositor::output::mp4::{AudioChannels, VideoSettings};
 use compositor::review::probe::{self, FrameSample};
 use compositor::output::sidecar::{Sidecar, Status};
 use compositor::synth::{self, AudioSource, Pattern, VideoSource};
@@ -171,6 +171,7 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
         output: path.clone(),
         sidecar: sidecar_path.clone(),
         video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into() },
+        audio: AudioChannels::default(),
         font: compositor::picture::compose::DEFAULT_FONT.into(),
         layout,
         lookahead,

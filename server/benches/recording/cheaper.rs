@@ -4,7 +4,9 @@
 //! compositor must step its own quality down to stay near real time.
 use super::*;
 use compositor::synth;
+use compositor::output::mp4::AudioChannels;
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 
 /// The previous build's `podium` (its compositor), for the side-by-side run: a binary
 /// of the commit before issue 13 with only the control protocol's version raised (see
@@ -14,11 +16,12 @@ const BEFORE_BIN: &str = "PODIUM_BEFORE_BIN";
 const PREVIOUS_DEFAULT: &str = "veryfast";
 pub const DEFAULT_PRESET: &str = "superfast";
 
-fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, preset: &str) -> Arc<Recorder> {
+fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, preset: &str, audio: AudioChannels) -> Arc<Recorder> {
     Recorder::new(RecorderConfig {
         dir: env.dir.clone(),
         program,
         video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
+        audio,
         lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
         switch: SwitchMode::EveryCamera,
         bind: IP,
@@ -48,34 +51,56 @@ pub async fn cost(env: &Env) {
     let room = Arc::clone(&people[0].room);
     settle(Duration::from_secs(30)).await;
     let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
-    let builds: Vec<(&str, PathBuf, &str)> = before.iter().map(|b| ("previous", b.clone(), PREVIOUS_DEFAULT)).chain([("this", now.clone(), DEFAULT_PRESET)]).collect();
+    // The previous build records stereo; this one mono by default, and stereo as the
+    // previous did, to show what each part of the saving is.
+    let builds: Vec<(&str, PathBuf, &str, AudioChannels)> = before
+        .iter()
+        .map(|b| ("previous", previous_build(env, b), PREVIOUS_DEFAULT, AudioChannels::Stereo))
+        .chain([("this", now.clone(), DEFAULT_PRESET, AudioChannels::Mono), ("this, stereo", now.clone(), DEFAULT_PRESET, AudioChannels::Stereo)])
+        .collect();
     if before.is_none() {
         println!("({BEFORE_BIN} is not set: this build only)\n");
     }
     for round in 1..=2 {
-        for (label, program, preset) in &builds {
-            let recorder = recorder_running(env, program.clone(), (1280, 720), 30, preset);
+        for (label, program, preset, audio) in &builds {
+            let recorder = recorder_running(env, program.clone(), (1280, 720), 30, preset, *audio);
             let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
             let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), CAMERA, &refs);
-            println!("| {round} | {label} ({preset}) | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
+            println!("| {round} | {label} ({preset}, {}) | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", audio.name(), l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
             let s = sums.entry(label).or_default();
             (s.0, s.1, s.2, s.3) = (s.0 + l.cpu_cores, s.1 + l.kbps, s.2 + ssim, s.3 + 1);
         }
     }
-    if let (Some(b), Some(a)) = (sums.get("previous"), sums.get("this")) {
-        let (bn, an) = (f64::from(b.3), f64::from(a.3));
-        println!("\nthis / previous: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
+    for this in ["this", "this, stereo"] {
+        if let (Some(b), Some(a)) = (sums.get("previous"), sums.get(this)) {
+            let (bn, an) = (f64::from(b.3), f64::from(a.3));
+            println!("\n{this} / previous: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
+        }
     }
     println!("\n### the load table, this build, with quality\n");
     println!("| setting | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
     println!("|---|---|---|---|---|---|");
     for (size, fps, preset) in [((1280, 720), 30, DEFAULT_PRESET), ((1280, 720), 30, "veryfast"), ((1280, 720), 30, "ultrafast"), ((1280, 720), 15, "ultrafast"), ((640, 360), 15, "ultrafast")] {
-        let recorder = recorder_running(env, now.clone(), size, fps, preset);
+        let recorder = recorder_running(env, now.clone(), size, fps, preset, AudioChannels::default());
         let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
         let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), CAMERA, &refs);
         println!("| {}x{}@{fps} {preset} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", size.0, size.1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
     }
     drop(people);
+}
+
+/// The previous build's `podium`, started through a wrapper that drops
+/// `--recording-audio` (a flag it does not know: it records stereo), so that this
+/// server can drive it. `exec` keeps the compositor's PID, whose CPU is measured.
+fn previous_build(env: &Env, bin: &Path) -> PathBuf {
+    let wrapper = env.dir.join("previous-podium");
+    let script = format!(
+        "#!/bin/sh\nskip=0\nfor a do\n  shift\n  if [ $skip = 1 ]; then skip=0; continue; fi\n  if [ \"$a\" = --recording-audio ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec '{}' \"$@\"\n",
+        bin.display()
+    );
+    std::fs::write(&wrapper, script).expect("writing the previous build's wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("making the wrapper runnable");
+    wrapper
 }
 
 /// Mean SSIM of the speaker's picture in the file at `path`, one picture a second after
@@ -189,7 +214,7 @@ pub async fn overload(env: &Env) {
             meetings.push(env.meeting(&format!("overload{r}"), 4, true).await);
         }
     }
-    let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, DEFAULT_PRESET);
+    let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, DEFAULT_PRESET, AudioChannels::default());
     settle(Duration::from_secs(90)).await;
     let mut started = Vec::new();
     for m in &meetings {

@@ -23,7 +23,7 @@ pub use id::RecordingId;
 pub use store::{RecordingView, Store, StoreError};
 
 use compose_args::ComposeInvocation;
-use compositor::output::mp4::VideoSettings;
+use compositor::output::mp4::{AudioChannels, VideoSettings};
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
@@ -51,6 +51,8 @@ pub struct RecorderConfig {
     /// The `podium` binary whose `compose` subcommand is the compositor.
     pub program: PathBuf,
     pub video: VideoSettings,
+    /// The sound's channels (`--recording-audio`).
+    pub audio: AudioChannels,
     /// How far each recording runs behind real time (`--recording-lookahead-ms`).
     pub lookahead: Duration,
     pub switch: SwitchMode,
@@ -296,6 +298,7 @@ impl Recorder {
                 output: &output,
                 sidecar: &sidecar,
                 video: &self.config.video,
+                audio: self.config.audio,
                 lookahead: self.config.lookahead,
                 layout,
                 bind: self.config.bind,
