@@ -438,7 +438,7 @@ async fn baseline(env: &Env) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        println!("| {}x{}@{fps} veryfast | {ours:.3} | {our_rss:.1} | {theirs:.3} | {their_rss:.1} | {:.2}x |", size.0, size.1, theirs / ours.max(1e-6));
+        println!("| {}x{}@{fps} {} | {ours:.3} | {our_rss:.1} | {theirs:.3} | {their_rss:.1} | {:.2}x |", size.0, size.1, cheaper::DEFAULT_PRESET, theirs / ours.max(1e-6));
         eprintln!("naive files' frames: {naive_frames:?}");
         drop(naive);
     }
