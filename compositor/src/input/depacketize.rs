@@ -134,7 +134,10 @@ impl Depacketizer {
         let nal_type = header & 0x1f;
         // H.264 has no frame-start flag: a frame begins with the first packet of its timestamp.
         let (_, buf, key) = self.current.get_or_insert_with(|| (timestamp, Vec::with_capacity(16 * 1024), false));
-        let is_key = |t: u8| t == 5 || t == 7; // IDR slice, SPS
+        // Only an IDR slice makes a frame decodable on its own. Parameter sets travel with
+        // it, but an encoder may also repeat them before an ordinary P frame: counting the
+        // SPS would end a wait for a keyframe on a frame whose references are missing.
+        let is_key = |t: u8| t == 5;
         match nal_type {
             1..=23 => {
                 *key |= is_key(nal_type);
@@ -265,6 +268,20 @@ mod tests {
         let delta = d.push(180, true, &[0x41, 9, 9]).unwrap(); // single NAL, non-IDR slice
         assert!(!delta.keyframe);
         assert_eq!(delta.data, [0, 0, 0, 1, 0x41, 9, 9]);
+        // Parameter sets repeated before a P slice do not make it a keyframe.
+        assert_eq!(d.push(270, false, &stap), None);
+        let repeated = d.push(270, true, &[0x41, 8, 8]).unwrap();
+        assert!(!repeated.keyframe);
+    }
+
+    #[test]
+    fn h264_parameter_sets_alone_do_not_end_a_wait_for_a_keyframe() {
+        let mut d = Depacketizer::new(Codec::H264);
+        let sps_then_p = [0x78, 0, 4, 0x67, 1, 2, 3, 0, 2, 0x41, 9];
+        assert_eq!(d.push(90, true, &sps_then_p), None, "a P frame cannot start the stream");
+        assert!(d.waiting_for_keyframe());
+        let idr = d.push(180, true, &[0x65, 7, 7]).unwrap();
+        assert!(idr.keyframe && !d.waiting_for_keyframe());
     }
 
     #[test]
