@@ -309,6 +309,27 @@ fn cameras_nobody_sees_are_not_decoded_yet_a_cut_to_one_lands_on_the_first_word(
 }
 
 #[test]
+fn a_dormant_camera_cut_to_late_shows_its_newest_picture_on_the_cut() {
+    // Bob's turn is decided 1.4 s after his first word, 0.1 s past the lookahead: the cut
+    // lands on the first frame not yet rendered, and his dormant camera, which has kept
+    // seconds of frames from its last keyframe, decodes all of them in that frame. He
+    // flashes white just after his first word: the cut shows the flash (his newest
+    // picture), not the older one the catch-up started from.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(500, 10_000)];
+    let mut bob = Person::new("b2", "Bob", BLUE, 660.0);
+    bob.talks = vec![(10_000, 12_000)];
+    bob.flashes = vec![10_040];
+    let carol = Person::new("c3", "Carol", GREEN, 550.0);
+    let decisions = [Decision::after(500, 0, "a1"), Decision::after(10_000, 1400, "b2")];
+    let out = record_decisions("dormant-late", vec![alice, bob, carol], &decisions, 12_000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD);
+    let cut = out.frames.iter().find(|f| f.t_ms > 9000 && !close(f.centre_rgb, RED)).expect("Bob never shown");
+    assert!((10_050..10_140).contains(&cut.t_ms), "Bob's cut at {} ms: the decision came at 11400, 1300 ms of lookahead", cut.t_ms);
+    assert!(close(cut.centre_rgb, [255, 255, 255]), "the cut's frame at {} ms shows {:?}, not Bob's newest picture (his flash)", cut.t_ms, cut.centre_rgb);
+    assert!(share_showing(&out.frames, 10_300, 12_000, BLUE) > 0.99, "Bob after his flash");
+}
+
+#[test]
 fn a_cut_never_goes_before_an_earlier_one() {
     // Bob's turn is decided first (onset 3000); a decision for Carol follows, saying
     // her turn began at 2900, before his cut: hers lands with his, at 3000, and Bob's
