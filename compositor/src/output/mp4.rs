@@ -511,8 +511,30 @@ mod tests {
                 // (A 0.3 sine alone is 0.0225; folded to mono, 0.0056.)
                 assert!(power > 0.003, "{channels:?}: the {hz} Hz side is missing ({power})");
             }
+            if channels == AudioChannels::Stereo {
+                // Each side on its own: a track that carried the folded mix twice would
+                // pass the check above, but not this one.
+                for (side, (here, other)) in [(440.0, 660.0), (660.0, 440.0)].into_iter().enumerate() {
+                    let samples = one_side(&path, side);
+                    let middle = &samples[rate as usize / 4..rate as usize * 3 / 4];
+                    let (here, other) = (crate::review::probe::tone_power(middle, rate, here), crate::review::probe::tone_power(middle, rate, other));
+                    assert!(here > 0.015 && other < here / 20.0, "side {side}: its own tone {here}, the other's {other}");
+                }
+            }
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    /// One side of a stereo track as 48 kHz f32 samples, read back by the ffmpeg tool.
+    fn one_side(path: &Path, side: usize) -> Vec<f32> {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-af", &format!("pan=mono|c0=c{side}"), "-ar", &SAMPLE_RATE.to_string(), "-f", "f32le", "-"])
+            .output()
+            .expect("ffmpeg");
+        assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
     }
 
     fn chapters_of(path: &Path) -> Vec<(String, String)> {
