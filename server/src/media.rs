@@ -10,6 +10,13 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// What the worker's UDP sockets ask of the kernel, each way. One worker thread drains
+/// every participant's media from one socket: the default (212 kB) overflows when a few
+/// keyframes arrive together while the thread is busy, and each drop costs a camera a
+/// keyframe request and a frozen picture. The kernel grants at most
+/// `net.core.rmem_max` / `wmem_max` (see [`warn_if_socket_buffers_capped`]).
+pub const SOCKET_BUFFER: u32 = 4 << 20;
+
 /// A UDP listening address on `ip`, on a port the system picks: what every
 /// PlainTransport of the server and its tools binds.
 pub fn udp_listen(ip: IpAddr) -> ListenInfo {
@@ -21,8 +28,22 @@ pub fn udp_listen(ip: IpAddr) -> ListenInfo {
         port: None,
         port_range: None,
         flags: None,
-        send_buffer_size: None,
-        recv_buffer_size: None,
+        send_buffer_size: Some(SOCKET_BUFFER),
+        recv_buffer_size: Some(SOCKET_BUFFER),
+    }
+}
+
+/// Says once, at start, when the kernel caps the sockets' buffers below
+/// [`SOCKET_BUFFER`] (Debian's default `net.core.rmem_max` is 212 kB): media then drops
+/// in bursts under load, and the operator can raise the limit.
+pub fn warn_if_socket_buffers_capped() {
+    for (name, path) in [("net.core.rmem_max", "/proc/sys/net/core/rmem_max"), ("net.core.wmem_max", "/proc/sys/net/core/wmem_max")] {
+        let Some(max) = std::fs::read_to_string(path).ok().and_then(|v| v.trim().parse::<u64>().ok()) else { continue };
+        if max < u64::from(SOCKET_BUFFER) {
+            tracing::warn!(
+                "{name} is {max} bytes: the media sockets get less than the {SOCKET_BUFFER} they ask for and may drop packets in bursts under load; raise it with `sysctl -w {name}={SOCKET_BUFFER}`"
+            );
+        }
     }
 }
 
@@ -69,6 +90,7 @@ pub struct PoolOptions {
 
 impl WorkerPool {
     pub async fn start(options: &PoolOptions) -> Result<Self> {
+        warn_if_socket_buffers_capped();
         let manager = WorkerManager::new();
         let mut workers = Vec::with_capacity(options.workers);
         for index in 0..options.workers {
@@ -104,8 +126,8 @@ impl WorkerPool {
                 port,
                 port_range: None,
                 flags: None,
-                send_buffer_size: None,
-                recv_buffer_size: None,
+                send_buffer_size: Some(SOCKET_BUFFER),
+                recv_buffer_size: Some(SOCKET_BUFFER),
             };
             let listen_infos =
                 WebRtcServerListenInfos::new(listen(Protocol::Udp)).insert(listen(Protocol::Tcp));
