@@ -343,6 +343,46 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_speaker_sending_simulcast_at_a_browsers_bitrates_is_recorded_from_the_top_layer_throughout() {
+    use common::synthetic::{Camera, Options};
+    use compositor::synth::Pattern;
+    // Moving pictures at the browser's layer bitrates (150 kbit/s, 500 kbit/s, 1.5
+    // Mbit/s), each layer tinted apart, with everyone's camera forwarded to the
+    // recorder. The compositor gives mediasoup no bandwidth feedback: an estimate left
+    // at its 600 kbit/s start would not fit the top layer, or any layer at times, and
+    // the speaker would be recorded from a lower layer or not at all (a name card).
+    const LOW: [u8; 3] = [40, 160, 60];
+    const MID: [u8; 3] = [40, 60, 210];
+    const TOP: [u8; 3] = [200, 40, 40];
+    let s = setup((1280, 720)).await;
+    let layers = |rgb: [[u8; 3]; 3]| Camera::Simulcast { patterns: rgb.map(Pattern::Moving), seconds: 4 };
+    let alice = Participant::join_with(&s.rooms, "bitrates", "Alice", Options::new(layers([LOW, MID, TOP]), 440.0)).await;
+    let bob = Participant::join_with(&s.rooms, "bitrates", "Bob", Options::new(layers([[200, 160, 30]; 3]), 660.0)).await;
+    let carol = Participant::join_with(&s.rooms, "bitrates", "Carol", Options::new(layers([[150, 150, 150]; 3]), 550.0)).await;
+    let api = Api::new(&s);
+    let (status, started) = api.call("POST", "/api/rooms/bitrates/recording".into(), r#"{"layout": "speaker"}"#.into()).await;
+    assert_eq!(status, 201, "{started}");
+    alice.speak(true);
+    sleep_ms(10_000).await;
+    let (status, stopped) = api.call("DELETE", "/api/rooms/bitrates/recording".into(), String::new()).await;
+    assert_eq!(status, 200, "{stopped}");
+    let path = s.dir.join(format!("{}.mp4", stopped["id"].as_str().unwrap()));
+    // Three points across the stage: the layer's bar passes one at a time.
+    let patches = probe::video_patches(&path, &[(0.2, 0.3), (0.5, 0.3), (0.8, 0.3)]).unwrap();
+    let end = stopped["duration_ms"].as_u64().unwrap();
+    let shown: Vec<(u64, [u8; 3])> = patches
+        .iter()
+        .filter(|(ms, _)| (2500..end - 300).contains(ms))
+        .map(|(ms, p)| (*ms, p.iter().copied().find(|rgb| close(*rgb, TOP) || close(*rgb, MID) || close(*rgb, LOW)).unwrap_or(p[0])))
+        .collect();
+    let top = shown.iter().filter(|(_, rgb)| close(*rgb, TOP)).count();
+    assert!(shown.len() > 100, "{} frames: {:?}", shown.len(), shown);
+    let not_top: Vec<_> = shown.iter().filter(|(_, rgb)| !close(*rgb, TOP)).take(10).collect();
+    assert!(top as f64 > 0.98 * shown.len() as f64, "Alice from her top layer in {top} of {} frames; others: {not_top:?}", shown.len());
+    drop((alice, bob, carol));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn each_camera_is_recorded_from_the_simulcast_layer_its_tile_needs() {
     use common::synthetic::{Camera, Options};
     use compositor::synth::Pattern;

@@ -349,6 +349,12 @@ impl Recorder {
         let mut options = PlainTransportOptions::new(crate::media::udp_listen(self.config.bind));
         options.rtcp_mux = true;
         options.comedia = false;
+        // The compositor sends keyframe requests only: no receiver reports, no
+        // transport-cc. A bandwidth estimate would stay at its 600 kbit/s start for
+        // good, and mediasoup would share that among the recording's simulcast
+        // consumers: the speaker recorded from a camera's lowest layer, other cameras
+        // cut off. The switcher chooses every consumer's layers itself.
+        options.enable_bwe = false;
         let transport = room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))?;
         transport
             .connect(PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(rtp_port), rtcp_port: None, srtp_parameters: None })

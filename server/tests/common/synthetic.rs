@@ -42,6 +42,12 @@ pub enum Camera {
 /// The simulcast layers' sizes, lowest first (web/src/meeting.js sends these).
 pub const SIMULCAST_LAYERS: [(u32, u32); 3] = [(320, 180), (640, 360), (1280, 720)];
 
+/// The layers' bitrates (bit/s), lowest first, as web/src/meeting.js caps them. They
+/// matter to mediasoup: a transport that estimates its bandwidth shares that estimate
+/// out among its consumers, each simulcast layer priced at what it carries, and a
+/// layer 0 as dear as a browser's top layer finds no room and the camera is cut off.
+pub const SIMULCAST_BITRATES: [usize; 3] = [150_000, 500_000, 1_500_000];
+
 /// A shared screen: a replayed loop of the pattern at its size and rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Screen {
@@ -193,6 +199,9 @@ async fn receive_everyone(room: &Room, me: &str) -> (PlainTransport, Vec<Consume
     });
     let mut options = PlainTransportOptions::new(listen());
     options.rtcp_mux = true;
+    // The sink sends no RTCP feedback, so mediasoup's estimate would stay at its 600
+    // kbit/s start for good and starve the simulcast consumers (a browser reports).
+    options.enable_bwe = false;
     let transport = room.router.create_plain_transport(options).await.expect("a transport");
     transport
         .connect(PlainTransportRemoteParameters { ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), port: Some(sink_port), rtcp_port: None, srtp_parameters: None })
@@ -222,11 +231,11 @@ struct Replay {
 }
 
 impl Replay {
-    fn new(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32) -> Self {
-        // A screen at a screen share's rate (browsers send one at up to a few Mbit/s:
-        // its still text is sharp and does not change between frames); a camera at
-        // a camera layer's.
-        let bitrate = if matches!(pattern, Pattern::Screen(_)) { 2_500_000 } else { 600_000 };
+    /// `bitrate`: a simulcast layer's; by default a screen at a screen share's rate
+    /// (browsers send one at up to a few Mbit/s: its still text is sharp and does not
+    /// change between frames), a camera at a single-layer camera's.
+    fn new(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32, bitrate: Option<usize>) -> Self {
+        let bitrate = bitrate.unwrap_or(if matches!(pattern, Pattern::Screen(_)) { 2_500_000 } else { 600_000 });
         let mut cam = VideoSource::with_bitrate(ssrc, 96, width, height, fps, bitrate).expect("libvpx");
         let fps = u64::from(fps);
         let frames = (0..u64::from(seconds) * fps).map(|n| cam.next_frame(pattern, n * 1000 / fps).expect("encoding")).collect();
@@ -279,8 +288,8 @@ struct VideoStream {
 }
 
 impl VideoStream {
-    fn replayed(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32) -> Self {
-        Self { ssrc, every: 50 / u64::from(fps), live: None, replay: Some(Replay::new(ssrc, pattern, width, height, seconds, fps)), base: ssrc.wrapping_mul(2_654_435_761) }
+    fn replayed(ssrc: u32, pattern: Pattern, width: u32, height: u32, seconds: u32, fps: u32, bitrate: Option<usize>) -> Self {
+        Self { ssrc, every: 50 / u64::from(fps), live: None, replay: Some(Replay::new(ssrc, pattern, width, height, seconds, fps, bitrate)), base: ssrc.wrapping_mul(2_654_435_761) }
     }
 
     fn keyframe(&mut self) {
@@ -321,16 +330,18 @@ fn video_streams(video_ssrc: u32, options: &Options) -> Vec<VideoStream> {
             let cam = VideoSource::new(video_ssrc, 96, 320, 180, CAMERA_FPS as u32).expect("libvpx");
             vec![VideoStream { ssrc: video_ssrc, every: camera_every, live: Some((cam, rgb)), replay: None, base: 0 }]
         }
-        Camera::Replay { pattern, width, height, seconds } => vec![VideoStream::replayed(video_ssrc, pattern, width, height, seconds, CAMERA_FPS as u32)],
+        Camera::Replay { pattern, width, height, seconds } => vec![VideoStream::replayed(video_ssrc, pattern, width, height, seconds, CAMERA_FPS as u32, None)],
         Camera::Simulcast { patterns, seconds } => SIMULCAST_LAYERS
             .iter()
             .zip(patterns)
             .enumerate()
-            .map(|(i, (&(w, h), pattern))| VideoStream::replayed(video_ssrc.wrapping_add(2 * i as u32), pattern, w, h, seconds, CAMERA_FPS as u32))
+            .map(|(i, (&(w, h), pattern))| {
+                VideoStream::replayed(video_ssrc.wrapping_add(2 * i as u32), pattern, w, h, seconds, CAMERA_FPS as u32, Some(SIMULCAST_BITRATES[i]))
+            })
             .collect(),
     };
     if let Some(screen) = options.screen {
-        streams.push(VideoStream::replayed(screen_ssrc(video_ssrc), screen.pattern, screen.width, screen.height, 8, screen.fps));
+        streams.push(VideoStream::replayed(screen_ssrc(video_ssrc), screen.pattern, screen.width, screen.height, 8, screen.fps, None));
     }
     streams
 }
