@@ -653,14 +653,7 @@ impl Engine {
         // Only the cameras this frame may draw decode: the stage's (the speaker's, and
         // what shows until their picture comes), the tiles', and those of cuts already
         // announced (their catch-up starts before the cut). The others keep their frames
-        // for a later cut (`engine::camera`). A change of layout or share on its way (known
-        // a lookahead early) may bring every camera into view at once: they all catch up
-        // before it, spread over the lookahead, rather than all in its first frame.
-        let all_drawn = self.layout_events.iter().any(|(_, event)| match event {
-            LayoutEvent::Kind(kind) => *kind != self.layout.kind(),
-            LayoutEvent::Share(_) => true,
-            LayoutEvent::Present(_) => false,
-        });
+        // for a later cut (`engine::camera`).
         let drawn: Vec<String> = tiles
             .iter()
             .filter_map(|tile| match &tile.fill {
@@ -673,7 +666,7 @@ impl Engine {
             .cloned()
             .collect();
         for camera in self.video.values_mut().filter(|c| !c.screen) {
-            if !all_drawn && !drawn.contains(&camera.participant) {
+            if !drawn.contains(&camera.participant) {
                 camera.skip_until(horizon);
                 continue;
             }
