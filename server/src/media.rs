@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the worker's UDP sockets ask of the kernel, each way. One worker thread drains
-/// every participant's media from one socket: the default (212 kB) overflows when a few
+/// every participant's media from one socket: Linux's default (212 kB) overflows when
 /// keyframes arrive together while the thread is busy, and each drop costs a camera a
 /// keyframe request and a frozen picture. The kernel grants at most
 /// `net.core.rmem_max` / `wmem_max` (see [`warn_if_socket_buffers_capped`]).
@@ -126,8 +126,9 @@ impl WorkerPool {
                 port,
                 port_range: None,
                 flags: None,
-                send_buffer_size: Some(SOCKET_BUFFER),
-                recv_buffer_size: Some(SOCKET_BUFFER),
+                // UDP only: a fixed size would turn off TCP's own buffer tuning.
+                send_buffer_size: (protocol == Protocol::Udp).then_some(SOCKET_BUFFER),
+                recv_buffer_size: (protocol == Protocol::Udp).then_some(SOCKET_BUFFER),
             };
             let listen_infos =
                 WebRtcServerListenInfos::new(listen(Protocol::Udp)).insert(listen(Protocol::Tcp));
