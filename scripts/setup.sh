@@ -77,4 +77,20 @@ if [ "$(cat "$built" 2>/dev/null)" != "$recipe" ]; then
   mkdir -p "$target"
   echo "$recipe" > "$built"
 fi
+# 5. UDP socket buffers: the media sockets ask for 4 MB (server::media::SOCKET_BUFFER);
+#    Linux grants at most net.core.rmem_max / wmem_max, 212 kB by default. Raised and
+#    kept across reboots where this machine lets us (not inside most containers); the
+#    server warns at start when they stay lower.
+want_buffer=4194304
+for key in net.core.rmem_max net.core.wmem_max; do
+  have=$(cat "/proc/sys/${key//.//}" 2>/dev/null || echo "$want_buffer")
+  if [ "$have" -lt "$want_buffer" ]; then
+    if $SUDO sysctl -q -w "$key=$want_buffer" >/dev/null 2>&1; then
+      echo "$key=$want_buffer" | $SUDO tee -a /etc/sysctl.d/60-podium.conf >/dev/null
+      say "raised $key to $want_buffer (kept in /etc/sysctl.d/60-podium.conf)"
+    else
+      say "could not raise $key from $have (a container?): media may drop in bursts under load"
+    fi
+  fi
+done
 say "all dependencies present"
