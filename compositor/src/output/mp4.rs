@@ -516,6 +516,7 @@ mod tests {
                 // pass the check above, but not this one.
                 for (side, (here, other)) in [(440.0, 660.0), (660.0, 440.0)].into_iter().enumerate() {
                     let samples = one_side(&path, side);
+                    let rate = SAMPLE_RATE;
                     let middle = &samples[rate as usize / 4..rate as usize * 3 / 4];
                     let (here, other) = (crate::review::probe::tone_power(middle, rate, here), crate::review::probe::tone_power(middle, rate, other));
                     assert!(here > 0.015 && other < here / 20.0, "side {side}: its own tone {here}, the other's {other}");
