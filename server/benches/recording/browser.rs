@@ -306,10 +306,10 @@ impl BrowserRecorder {
         BrowserRecorder { ffmpeg: None, chromium, _crash_handlers: Detached(dir.0.clone()), pulseaudio, xvfb, display, pulse_server, out, dir }
     }
 
-    /// ffmpeg grabs the display and the sink's monitor, with the encoder settings of
-    /// Podium's own mp4 (x264 veryfast, zerolatency, rate factor 23, a keyframe a second,
-    /// no B-frames; AAC 128 kbit/s at 48 kHz), so that the difference is the recorder's
-    /// design, not the encoder's.
+    /// ffmpeg grabs the display and the sink's monitor as the browser recorder
+    /// does: x264 veryfast (zerolatency, rate factor 23, a keyframe a second, no
+    /// B-frames, as Podium's mp4 but for its default superfast preset) and AAC 128
+    /// kbit/s stereo at 48 kHz (Podium records mono at 64 kbit/s by default).
     fn start_capture(&mut self) {
         self.ffmpeg = Some(Proc::spawn(
             "ffmpeg",

@@ -31,14 +31,13 @@ fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, pre
     })
 }
 
-/// The cost of the default recording (1280x720@30 veryfast, 4 people, the mesh
-/// forwarded, the speaker layout), this build against the previous one, alternating,
-/// two rounds; then every setting of the load table with its quality. The cameras are
-/// the `load` benchmark's (640x360 at 25 fps, one layer), where "today's" figures come
-/// from.
-/// (Not simulcast: this harness's replayed simulcast cameras stop reaching the
-/// recorder when it asks mediasoup for their top layer, and a speaker whose camera
-/// stops shows their name card, which costs next to nothing: docs/benchmarks.md.)
+/// The cost of the default recording (1280x720@30, each build's default preset, 4
+/// people, the mesh forwarded, the speaker layout), this build against the previous
+/// one, alternating, two rounds; then every setting of the load table with its
+/// quality. The cameras are the `load` benchmark's (640x360 at 25 fps, one layer),
+/// where the "today" figures come from, so that the builds compare on the
+/// same pictures (the previous build recorded simulcast speakers from their lowest
+/// layer: docs/benchmarks.md).
 pub async fn cost(env: &Env) {
     let before = std::env::var_os(BEFORE_BIN).map(PathBuf::from);
     let now = PathBuf::from(env!("CARGO_BIN_EXE_podium"));
