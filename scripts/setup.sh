@@ -86,8 +86,11 @@ for key in net.core.rmem_max net.core.wmem_max; do
   have=$(cat "/proc/sys/${key//.//}" 2>/dev/null || echo "$want_buffer")
   if [ "$have" -lt "$want_buffer" ]; then
     if $SUDO sysctl -q -w "$key=$want_buffer" >/dev/null 2>&1; then
-      echo "$key=$want_buffer" | $SUDO tee -a /etc/sysctl.d/60-podium.conf >/dev/null
-      say "raised $key to $want_buffer (kept in /etc/sysctl.d/60-podium.conf)"
+      if { $SUDO mkdir -p /etc/sysctl.d && echo "$key=$want_buffer" | $SUDO tee -a /etc/sysctl.d/60-podium.conf >/dev/null; } 2>/dev/null; then
+        say "raised $key to $want_buffer (kept in /etc/sysctl.d/60-podium.conf)"
+      else
+        say "raised $key to $want_buffer until the next reboot (/etc/sysctl.d is not writable)"
+      fi
     else
       say "could not raise $key from $have (a container?): media may drop in bursts under load"
     fi

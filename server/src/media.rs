@@ -34,14 +34,14 @@ pub fn udp_listen(ip: IpAddr) -> ListenInfo {
 }
 
 /// Says once, at start, when the kernel caps the sockets' buffers below
-/// [`SOCKET_BUFFER`] (Debian's default `net.core.rmem_max` is 212 kB): media then drops
-/// in bursts under load, and the operator can raise the limit.
+/// [`SOCKET_BUFFER`] (Linux's default `net.core.rmem_max` is 212 kB): media then drops
+/// in bursts under load, and the operator can raise the limit (README, `make setup`).
 pub fn warn_if_socket_buffers_capped() {
     for (name, path) in [("net.core.rmem_max", "/proc/sys/net/core/rmem_max"), ("net.core.wmem_max", "/proc/sys/net/core/wmem_max")] {
         let Some(max) = std::fs::read_to_string(path).ok().and_then(|v| v.trim().parse::<u64>().ok()) else { continue };
         if max < u64::from(SOCKET_BUFFER) {
             tracing::warn!(
-                "{name} is {max} bytes: the media sockets get less than the {SOCKET_BUFFER} they ask for and may drop packets in bursts under load; raise it with `sysctl -w {name}={SOCKET_BUFFER}`"
+                "{name} is {max} bytes: the media sockets get less than the {SOCKET_BUFFER} they ask for and may drop packets in bursts under load; raise it with `sysctl -w {name}={SOCKET_BUFFER}` (and keep it in /etc/sysctl.d; `make setup` does both where it may)"
             );
         }
     }
