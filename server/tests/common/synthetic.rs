@@ -44,8 +44,9 @@ pub const SIMULCAST_LAYERS: [(u32, u32); 3] = [(320, 180), (640, 360), (1280, 72
 
 /// The layers' bitrates (bit/s), lowest first, as web/src/meeting.js caps them. They
 /// matter to mediasoup: a transport that estimates its bandwidth shares that estimate
-/// out among its consumers, each simulcast layer priced at what it carries, and a
-/// layer 0 as dear as a browser's top layer finds no room and the camera is cut off.
+/// out among its consumers, each simulcast layer priced at what it carries: layers all
+/// sent at a single camera's 600 kbit/s, as they once were here, found no room even for
+/// layer 0 under a 600 kbit/s estimate, where a browser's lowest layer (150) does.
 pub const SIMULCAST_BITRATES: [usize; 3] = [150_000, 500_000, 1_500_000];
 
 /// A shared screen: a replayed loop of the pattern at its size and rate.
