@@ -81,8 +81,19 @@ pub enum FromCompositor {
     /// it fell behind, a step back up after 10 s with headroom): the x264 preset, the
     /// output's frame rate, and the thumbnails' refresh rate in multi-tile layouts
     /// (`null`: every frame). `at_ms`: the file's time where it applies; `lag_ms`: how
-    /// far behind it was when it decided.
-    Quality { v: u32, at_ms: u64, preset: String, fps: u32, thumbnail_fps: Option<u32>, lag_ms: u64, down: bool },
+    /// far behind it was when it decided. `catch_up`: the output fell more than 1 s
+    /// behind, and is drawn at `fps` until caught up (`down`), or was (not `down`).
+    Quality {
+        v: u32,
+        at_ms: u64,
+        preset: String,
+        fps: u32,
+        thumbnail_fps: Option<u32>,
+        lag_ms: u64,
+        down: bool,
+        #[serde(default)]
+        catch_up: bool,
+    },
     /// Something the server should log or show (loss, a source without keyframes, …).
     Warning { v: u32, message: String },
     /// The file is complete and closed.

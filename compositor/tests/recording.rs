@@ -182,20 +182,30 @@ fn a_recorder_behind_real_time_steps_down_then_back_up_and_its_file_stays_whole(
     bob.talks = vec![(12_000, 29_000)];
     bob.flashes = vec![20_500, 28_500];
     // The machine takes the CPU away for 1 s at 3 s (the lag passes 500 ms: a step
-    // down), then for 1.3 s at 5 s (the lag grew: a further step).
+    // down), then for 1.3 s at 5 s: the output falls more than 1 s behind, is caught up
+    // on at 5 fps, and the lag having grown, the next step follows.
     let stalls = [(3000, 4000), (5000, 6300)];
     let decisions = [Decision::after(500, 0, "a1"), Decision::after(12_000, 0, "b2")];
     let out = record_stalled("stalled", vec![alice, bob], &decisions, 29_500, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Speaker, &[], &stalls);
 
-    // Down: the faster preset, then half the frame rate; back up after 10 s of headroom
-    // each, one at a time. (One camera on the frame: no thumbnails to slow.)
+    // Down: the faster preset; the catch-up (5 fps, then back); half the frame rate;
+    // back up after 10 s of headroom each, one at a time. (One camera on the frame: no
+    // thumbnails to slow.)
     let steps: Vec<(&str, u32, Option<u32>, bool)> = out.sidecar.quality_steps.iter().map(|q| (q.preset.as_str(), q.fps, q.thumbnail_fps, q.degraded)).collect();
-    assert_eq!(steps, [("superfast", 30, None, true), ("superfast", 15, None, true), ("superfast", 30, None, true), ("veryfast", 30, None, false)], "{:?}", out.sidecar.quality_steps);
+    let expected =
+        [("superfast", 30, None, true), ("superfast", 5, None, true), ("superfast", 30, None, true), ("superfast", 15, None, true), ("superfast", 30, None, true), ("veryfast", 30, None, false)];
+    assert_eq!(steps, expected, "{:?}", out.sidecar.quality_steps);
     let at: Vec<u64> = out.sidecar.quality_steps.iter().map(|q| q.at_ms).collect();
-    // In the file's time, which runs the lookahead (1.3 s) behind: decided at 4 s and
-    // 6.3 s, and 10 s after each second of headroom began.
-    assert!((2700..2900).contains(&at[0]) && (5000..5200).contains(&at[1]), "stepped down at {at:?}");
-    assert!((16_000..16_300).contains(&at[2]) && (26_000..26_300).contains(&at[3]), "stepped up at {at:?}");
+    // In the file's time, which runs the lookahead (1.3 s) behind: decided at 4 s; the
+    // output stalled at 3.7 s was caught up on until 300 ms from real time, and the
+    // half rate decided at 6.3 s; then 10 s after each second of headroom began.
+    assert!((2700..2900).contains(&at[0]), "stepped down at {at:?}");
+    assert!((3600..3800).contains(&at[1]) && (4600..4800).contains(&at[2]) && (5000..5200).contains(&at[3]), "caught up, then stepped down at {at:?}");
+    assert!((16_000..16_300).contains(&at[4]) && (26_000..26_300).contains(&at[5]), "stepped up at {at:?}");
+    // Caught up on at 5 fps (its second's keyframe among them), at full rate before.
+    let in_range = |from: u64, to: u64| out.encoded.iter().filter(|f| (from..to).contains(&f.t_ms)).count();
+    assert!((5..=6).contains(&in_range(at[1], at[2])), "{} frames drawn while catching up", in_range(at[1], at[2]));
+    assert!((23..=27).contains(&in_range(at[0], at[0] + 900)), "{} frames in the 0.9 s before", in_range(at[0], at[0] + 900));
 
     // The file stays whole: every frame decodes, a keyframe starts every second, each
     // turn shows its speaker throughout, and the audio never drops out.

@@ -37,7 +37,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use camera::Camera;
 use microphone::Microphone;
-use quality::{QualityLadder, Step, THUMBNAIL_FPS};
+use quality::{QualityLadder, Step, CATCH_UP_BEHIND_MS, CATCH_UP_FPS, CATCH_UP_UNTIL_MS, THUMBNAIL_FPS};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How far output runs behind real time by default. The server's detector decides
@@ -211,6 +211,8 @@ pub struct Engine {
     last_encoded: Option<u64>,
     /// With thumbnails slowed down: the time of the picture each one shows.
     thumbnails: HashMap<String, u64>,
+    /// Whether output is being caught up on (`quality`'s bound beneath the steps).
+    catching_up: bool,
 }
 
 impl Engine {
@@ -285,6 +287,7 @@ impl Engine {
             work_since: now,
             last_encoded: None,
             thumbnails: HashMap::new(),
+            catching_up: false,
         };
         engine.write_sidecar();
         Ok(engine)
@@ -538,7 +541,7 @@ impl Engine {
             }
             self.sidecar.max_lag_ms = lag;
         }
-        self.render_until(due)?;
+        self.render_until(due, true)?;
         if now >= self.next_progress {
             self.next_progress = now + PROGRESS_EVERY;
             let busy = self.work.as_secs_f32() / now.saturating_duration_since(self.work_since).as_secs_f32().max(0.001);
@@ -570,12 +573,19 @@ impl Engine {
         }
     }
 
-    fn render_until(&mut self, due_ms: u64) -> Result<(), EngineError> {
+    /// Renders output frames and sound up to `due_ms`; `real_time` when that is real
+    /// time less the lookahead (a frame far behind it is caught up on), not a stop's
+    /// last stretch (rendered in full).
+    fn render_until(&mut self, due_ms: u64, real_time: bool) -> Result<(), EngineError> {
         let fps = u64::from(self.cfg.video.fps);
         loop {
             let tick = self.frames_out;
-            if tick * 1000 / fps > due_ms {
+            let t = tick * 1000 / fps;
+            if t > due_ms {
                 break;
+            }
+            if real_time {
+                self.pace_catch_up(t, due_ms - t);
             }
             // Every second starts with a keyframe (fragments, reel cuts); between them
             // only the frames the rate allows are looked at.
@@ -601,9 +611,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Output frames per frame looked at: 2 at half the frame rate.
+    /// Output frames per frame looked at: 2 at half the frame rate, more while catching up.
     fn frame_step(&self) -> u64 {
-        if self.quality.has(Step::HalfFrameRate) { 2 } else { 1 }
+        let fps = u64::from(self.cfg.video.fps);
+        let step = if self.quality.has(Step::HalfFrameRate) { 2 } else { 1 };
+        if self.catching_up { step.max(fps / u64::from(CATCH_UP_FPS)).max(1) } else { step }
+    }
+
+    /// Starts catching up on output that fell [`CATCH_UP_BEHIND_MS`] behind real time,
+    /// and stops once the frame at `t` is back within [`CATCH_UP_UNTIL_MS`] of it.
+    /// Both ends are quality steps in the sidecar (the frame rate drawn meanwhile) and
+    /// messages to the server, like the ladder's.
+    fn pace_catch_up(&mut self, t: u64, behind_ms: u64) {
+        let catch_up = if self.catching_up { behind_ms > CATCH_UP_UNTIL_MS } else { behind_ms > CATCH_UP_BEHIND_MS };
+        if catch_up == self.catching_up {
+            return;
+        }
+        self.catching_up = catch_up;
+        if catch_up {
+            self.quality.caught_up();
+        }
+        let preset = self.preset_at_keyframe.clone().unwrap_or_else(|| self.writer().preset().to_string());
+        let fps = self.cfg.video.fps / self.frame_step() as u32;
+        let thumbnail_fps = self.quality.has(Step::SlowThumbnails).then_some(THUMBNAIL_FPS);
+        let at_ms = t + mp4::START_MS;
+        if catch_up {
+            tracing::warn!(recording = %self.cfg.id, behind_ms, fps, at_ms, "far behind real time: drawing fewer frames until caught up");
+        } else {
+            tracing::info!(recording = %self.cfg.id, fps, at_ms, "caught up with real time");
+        }
+        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: behind_ms, down: catch_up, catch_up: true });
+        let degraded = catch_up || self.quality.degraded();
+        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded, catch_up });
+        self.write_sidecar();
     }
 
     fn render_frame(&mut self, tick: u64, keyframe: bool) -> Result<(), EngineError> {
@@ -795,8 +835,8 @@ impl Engine {
         } else {
             tracing::info!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, busy, at_ms, "room again: stepping the recording's quality back up");
         }
-        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: self.lag_ms, down: change.down });
-        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded: self.quality.degraded() });
+        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: self.lag_ms, down: change.down, catch_up: false });
+        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded: self.quality.degraded(), catch_up: false });
         self.write_sidecar();
     }
 
@@ -869,7 +909,7 @@ impl Engine {
             self.drain_audio(ssrc, far, now);
         }
         let end = self.ms(now);
-        self.render_until(end)?;
+        self.render_until(end, false)?;
         // The last frame is written even if it repeats the one before, so that the file
         // lasts to its end.
         if let Some(last) = self.frames_out.checked_sub(1).filter(|last| self.last_encoded != Some(*last)) {

@@ -12,6 +12,15 @@
 //! A step down is taken when the lag passes [`LAG_LIMIT_MS`], and a further one only if
 //! the lag still grows [`SETTLE`] after the last; a step up, one at a time, after
 //! [`HEADROOM_FOR`] with headroom (caught up, and the loop idle most of the time).
+//!
+//! The steps bring the cost down for good, but each shows only after a while (a
+//! preset at the next keyframe, and the lag built up meanwhile must still be worked
+//! off). Beneath them is a bound that acts at once: output more than
+//! [`CATCH_UP_BEHIND_MS`] behind real time is drawn at [`CATCH_UP_FPS`] (the frames
+//! between repeat the one before, as in any variable-frame-rate stretch) until it is
+//! back within [`CATCH_UP_UNTIL_MS`]. Decoding and sound go on in full, so the file's
+//! timing and its A/V sync hold; only fluidity is lost, for as long as it takes. Having
+//! had to catch up counts as a lag still growing: the next step is taken.
 use std::time::{Duration, Instant};
 
 /// Behind real time by more than this (beyond the lookahead): step down.
@@ -33,6 +42,15 @@ const HEADROOM_BUSY: f32 = 0.5;
 pub const HEADROOM_FOR: Duration = Duration::from_secs(10);
 /// The thumbnails' refresh rate at the last step.
 pub const THUMBNAIL_FPS: u32 = 5;
+/// Output further behind real time than this is caught up on (well under the 2 s a
+/// recording under 1.5x its machine's capacity may lag, and above the ladder's limit:
+/// the steps are the cheaper loss, and come first).
+pub const CATCH_UP_BEHIND_MS: u64 = 1000;
+/// … until it is back within this.
+pub const CATCH_UP_UNTIL_MS: u64 = 300;
+/// The frame rate drawn while catching up: a second of backlog costs a sixth of its
+/// encoding at 30 fps, and a cut still lands within 200 ms of its place.
+pub const CATCH_UP_FPS: u32 = 5;
 
 /// One way of saving work, in the order they are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +75,13 @@ pub struct QualityLadder {
     /// The lag when it was last compared, and when: a further step needs it to grow.
     reference: Option<(Instant, u64)>,
     headroom_since: Option<Instant>,
+    /// Whether output had to be caught up on since the last observation.
+    caught_up: bool,
 }
 
 impl QualityLadder {
     pub fn new(faster_preset: bool) -> Self {
-        Self { faster_preset, taken: Vec::new(), reference: None, headroom_since: None }
+        Self { faster_preset, taken: Vec::new(), reference: None, headroom_since: None, caught_up: false }
     }
 
     pub fn has(&self, step: Step) -> bool {
@@ -72,16 +92,27 @@ impl QualityLadder {
         !self.taken.is_empty()
     }
 
+    /// Output fell [`CATCH_UP_BEHIND_MS`] behind and was caught up on: the lag grew
+    /// past the steps taken so far, whatever it is when next observed.
+    pub fn caught_up(&mut self) {
+        self.caught_up = true;
+    }
+
     /// The output's lag (ms behind real time beyond the lookahead) and the share of
     /// wall time the loop was busy, at `now`; `multi_tile` when the layout shows more
     /// than one camera. Called about once a second. Returns the change to make, if any.
     pub fn observe(&mut self, now: Instant, lag_ms: u64, busy: f32, multi_tile: bool) -> Option<Change> {
-        if lag_ms > LAG_LIMIT_MS {
+        let caught_up = std::mem::take(&mut self.caught_up);
+        if lag_ms > LAG_LIMIT_MS || caught_up {
             self.headroom_since = None;
             let grew = match self.reference {
                 None => true,
-                Some((at, _)) if now.saturating_duration_since(at) < SETTLE => return None,
-                Some((_, lag)) => lag_ms > lag + GROWTH_MS,
+                Some((at, _)) if now.saturating_duration_since(at) < SETTLE => {
+                    // Still counts once the settling is over.
+                    self.caught_up |= caught_up;
+                    return None;
+                }
+                Some((_, lag)) => caught_up || lag_ms > lag + GROWTH_MS,
             };
             self.reference = Some((now, lag_ms));
             if !grew {
@@ -188,6 +219,22 @@ mod tests {
         let changes = run(&mut l, t0, 5, 60, |_| 20, 0.3, true);
         assert_eq!(changes, [(15, up(Step::SlowThumbnails)), (25, up(Step::HalfFrameRate)), (35, up(Step::FasterPreset))]);
         assert!(!l.degraded());
+    }
+
+    #[test]
+    fn having_to_catch_up_takes_the_next_step_even_when_the_lag_looks_small() {
+        let (mut l, t0) = (QualityLadder::new(true), Instant::now());
+        // Caught up on between observations: the lag seen is small, yet a step is due.
+        l.caught_up();
+        assert_eq!(l.observe(t0, 250, 1.0, false), Some(down(Step::FasterPreset)));
+        // Again within the settling time: not yet, but not forgotten either.
+        l.caught_up();
+        assert_eq!(l.observe(t0 + Duration::from_millis(500), 250, 1.0, false), None);
+        assert_eq!(l.observe(t0 + Duration::from_millis(1500), 250, 1.0, false), Some(down(Step::HalfFrameRate)));
+        // Nothing more to catch up on, the lag small: no further step, and the settled
+        // lag is headroom again.
+        assert_eq!(l.observe(t0 + Duration::from_secs(3), 250, 1.0, false), None);
+        assert!(run(&mut l, t0, 4, 20, |_| 20, 0.3, false).iter().any(|(_, c)| *c == up(Step::HalfFrameRate)));
     }
 
     #[test]

@@ -264,7 +264,6 @@ impl Mp4Writer {
     }
 
     /// The x264 preset the encoder runs at now.
-    #[cfg(test)]
     pub fn preset(&self) -> &str {
         &self.preset
     }

@@ -101,6 +101,10 @@ pub struct QualityStep {
     /// to them).
     #[serde(default)]
     pub degraded: bool,
+    /// Whether this starts a stretch the recorder was far behind real time and caught
+    /// up on, drawing `fps` frames a second until the next step (which ends it).
+    #[serde(default)]
+    pub catch_up: bool,
 }
 
 /// A stretch of the file that shows `participant_id`'s shared screen.
@@ -191,7 +195,7 @@ mod tests {
             layout: LayoutKind::Grid,
             layout_changes: vec![LayoutChange { at_ms: 1500, layout: LayoutKind::Speaker }],
             screen_shares: vec![ScreenShare { start_ms: 2000, end_ms: Some(3500), participant_id: "p1".into(), name: "Ada".into() }],
-            quality_steps: vec![QualityStep { at_ms: 2500, preset: "superfast".into(), fps: 30, thumbnail_fps: None, degraded: true }, QualityStep { at_ms: 4500, preset: "veryfast".into(), fps: 30, thumbnail_fps: None, degraded: false }],
+            quality_steps: vec![QualityStep { at_ms: 2500, preset: "superfast".into(), fps: 30, thumbnail_fps: None, degraded: true, catch_up: false }, QualityStep { at_ms: 4500, preset: "veryfast".into(), fps: 30, thumbnail_fps: None, degraded: false, catch_up: false }],
         }
     }
 

@@ -620,8 +620,12 @@ impl Task {
                         self.recorder.note_lag(&self.room.id, &self.id, lag_ms);
                     }
                     FromCompositor::Ready { .. } => {}
-                    FromCompositor::Quality { at_ms, preset, fps, thumbnail_fps, lag_ms, down, .. } => {
-                        if down {
+                    FromCompositor::Quality { at_ms, preset, fps, thumbnail_fps, lag_ms, down, catch_up, .. } => {
+                        if catch_up && down {
+                            tracing::warn!(room = %self.room.id, recording = %self.id, at_ms, fps, lag_ms, "the recorder fell more than a second behind real time: it draws fewer frames until it catches up");
+                        } else if catch_up {
+                            tracing::info!(room = %self.room.id, recording = %self.id, at_ms, "the recorder caught up with real time");
+                        } else if down {
                             tracing::warn!(room = %self.room.id, recording = %self.id, at_ms, preset, fps, ?thumbnail_fps, lag_ms, "the recorder stepped its quality down to keep up with real time");
                         } else {
                             tracing::info!(room = %self.room.id, recording = %self.id, at_ms, preset, fps, ?thumbnail_fps, "the recorder stepped its quality back up");
