@@ -228,6 +228,10 @@ impl Composer {
             copy_planes_at(picture, canvas, ox, oy);
             return Ok(());
         }
+        if picture.format() == Pixel::YUV420P && (2 * sw, 2 * sh) == (dw, dh) && sw % 2 == 0 && sh % 2 == 0 {
+            double_planes_at(picture, canvas, ox, oy);
+            return Ok(());
+        }
         let key = (picture.format(), sw, sh, dw, dh);
         let index = match self.scalers.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
@@ -332,6 +336,18 @@ fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
 
 /// Copies a YUV420P picture into `to` with its top left corner at (`x`, `y`) (even),
 /// clipped to `to`.
+/// `from` at twice its size (its sides even) with its top-left corner at (`x`, `y`)
+/// (even) of `to`, which holds it.
+fn double_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
+    for plane in 0..3 {
+        let div = if plane == 0 { 1 } else { 2 };
+        let (w, h) = ((from.width() / div) as usize, (from.height() / div) as usize);
+        let (src_stride, dst_stride) = (from.stride(plane), to.stride(plane));
+        let start = (y / div) as usize * dst_stride + (x / div) as usize;
+        super::upscale::double_plane(from.data(plane), src_stride, w, h, &mut to.data_mut(plane)[start..], dst_stride);
+    }
+}
+
 fn copy_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
     let width = from.width().min(to.width().saturating_sub(x)) as usize;
     let height = from.height().min(to.height().saturating_sub(y)) as usize;
@@ -497,6 +513,46 @@ mod tests {
         assert!(at(&out, 0, 30, 695) < 30, "label box not dark");
         // Nothing drawn at the top.
         assert_eq!(bright_pixels(&out, 0, 0, 1280, 100), 0);
+    }
+
+    #[test]
+    fn a_picture_doubled_on_the_stage_matches_swscales_bilinear() {
+        ffmpeg::init().unwrap();
+        // A busy 640x360 picture (a gradient, fine stripes and speckle) fills a
+        // 1280x720 stage at twice its size: drawn by `upscale`, it must look as
+        // swscale's bilinear draws it.
+        let (w, h) = (640u32, 360u32);
+        let mut picture = frame::Video::new(Pixel::YUV420P, w, h);
+        for plane in 0..3 {
+            let stride = picture.stride(plane);
+            let div = if plane == 0 { 1 } else { 2 };
+            for y in 0..(h / div) as usize {
+                for x in 0..(w / div) as usize {
+                    let speckle = ((x * 7919 + y * 104_729 + plane * 31) % 97) as u8;
+                    let v = (x / 3 + y / 2) as u8 ^ if (x / 2 + y) % 5 == 0 { 0x55 } else { 0 };
+                    picture.data_mut(plane)[y * stride + x] = v.wrapping_add(speckle);
+                }
+            }
+        }
+        let mut ours = Composer::new(1280, 720, DEFAULT_FONT).unwrap();
+        let drawn = ours.compose_tiles(&[Tile { rect: Rect { x: 0, y: 0, width: 1280, height: 720 }, stage: Stage::Screen { picture: &picture }, border: None, id: None }]).unwrap().clone();
+        let mut scaler = scaling::Context::get(Pixel::YUV420P, w, h, Pixel::YUV420P, 2 * w, 2 * h, SCALING).unwrap();
+        let mut reference = frame::Video::empty();
+        scaler.run(&picture, &mut reference).unwrap();
+        for plane in 0..3 {
+            let div = if plane == 0 { 1 } else { 2 };
+            let (mut squared, mut n, mut worst) = (0f64, 0f64, 0u8);
+            for y in 0..(720 / div) as usize {
+                for x in 0..(1280 / div) as usize {
+                    let (a, b) = (drawn.data(plane)[y * drawn.stride(plane) + x], reference.data(plane)[y * reference.stride(plane) + x]);
+                    squared += f64::from(a.abs_diff(b)).powi(2);
+                    worst = worst.max(a.abs_diff(b));
+                    n += 1.0;
+                }
+            }
+            let psnr = 10.0 * (255.0f64.powi(2) / (squared / n).max(1e-9)).log10();
+            assert!(psnr > 50.0, "plane {plane}: {psnr:.1} dB from swscale's bilinear (worst pixel {worst} apart)");
+        }
     }
 
     #[test]
