@@ -586,6 +586,9 @@ impl Engine {
             }
             if real_time {
                 self.pace_catch_up(t, due_ms - t);
+            } else if self.catching_up {
+                // A stop's last stretch is rendered in full, whatever the rate was.
+                self.pace_catch_up(t, 0);
             }
             // Every second starts with a keyframe (fragments, reel cuts); between them
             // only the frames the rate allows are looked at.

@@ -33,23 +33,19 @@ fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, pre
 
 /// The cost of the default recording (1280x720@30, each build's default preset, 4
 /// people, the mesh forwarded, the speaker layout), this build against the previous
-/// one, alternating, two rounds; then every setting of the load table with its
-/// quality. The cameras are the `load` benchmark's (640x360 at 25 fps, one layer),
-/// where the "today" figures come from, so that the builds compare on the
-/// same pictures (the previous build recorded simulcast speakers from their lowest
-/// layer: docs/benchmarks.md).
+/// one; then every setting of the load table with its quality. The cameras are the
+/// `load` benchmark's (640x360 at 25 fps, one layer), where the "today" figures
+/// come from, so that the builds compare on the same pictures (the previous build
+/// recorded simulcast speakers from their lowest layer: docs/benchmarks.md).
+///
+/// The builds record at the same time, each its own copy of the meeting (the same
+/// synthetic people), and the copies rotate between the builds from round to round:
+/// this machine's speed moves by up to 15 % from one half-minute to the next (a
+/// virtual machine's neighbours), which recordings taken one after the other each saw
+/// differently.
 pub async fn cost(env: &Env) {
     let before = std::env::var_os(BEFORE_BIN).map(PathBuf::from);
     let now = PathBuf::from(env!("CARGO_BIN_EXE_podium"));
-    println!("\n## cost: the default recording (1280x720@30, each build's default preset), this build against the previous one ({BEFORE_BIN}), 4 people (640x360 VP8 at 25 fps, mesh forwarded), 20 s measured after 5 s, alternating\n");
-    println!("SSIM: the speaker's area of the file (above the name label) at the camera's size, one picture a second, against the frame the recorder received (the best match of the replay's frames near the bar's place).\n");
-    println!("| round | build | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
-    println!("|---|---|---|---|---|---|---|");
-    let refs = references(CAMERA);
-    let people = env.meeting("cost", 4, true).await;
-    let room = Arc::clone(&people[0].room);
-    settle(Duration::from_secs(30)).await;
-    let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
     // The previous build records stereo; this one mono by default, and stereo as the
     // previous did, to show what each part of the saving is.
     let builds: Vec<(&str, PathBuf, &str, AudioChannels)> = before
@@ -57,15 +53,33 @@ pub async fn cost(env: &Env) {
         .map(|b| ("previous", previous_build(env, b), PREVIOUS_DEFAULT, AudioChannels::Stereo))
         .chain([("this", now.clone(), DEFAULT_PRESET, AudioChannels::Mono), ("this, stereo", now.clone(), DEFAULT_PRESET, AudioChannels::Stereo)])
         .collect();
+    println!("\n## cost: the default recording (1280x720@30, each build's default preset), this build against the previous one ({BEFORE_BIN}), 4 people (640x360 VP8 at 25 fps, mesh forwarded), 20 s measured after 5 s; the {} builds at the same time, each on its own copy of the meeting, the copies rotating between rounds\n", builds.len());
+    println!("SSIM: the speaker's area of the file (above the name label) at the camera's size, one picture a second, against the frame the recorder received (the best match of the replay's frames near the bar's place).\n");
     if before.is_none() {
         println!("({BEFORE_BIN} is not set: this build only)\n");
     }
-    for round in 1..=2 {
-        for (label, program, preset, audio) in &builds {
+    println!("| round | build | meeting | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let refs = references(CAMERA);
+    let mut meetings = Vec::new();
+    for copy in 0..builds.len() {
+        meetings.push(env.meeting(&format!("cost-{copy}"), 4, true).await);
+    }
+    settle(Duration::from_secs(45)).await;
+    let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
+    for round in 0..builds.len() {
+        let runs = builds.iter().enumerate().map(|(i, (label, program, preset, audio))| {
+            let copy = (i + round) % meetings.len();
+            let people = &meetings[copy];
             let recorder = recorder_running(env, program.clone(), (1280, 720), 30, preset, *audio);
-            let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
+            async move {
+                let room = Arc::clone(&people[0].room);
+                (label, preset, audio, copy, measure_recording(env, &recorder, &room, people, Duration::from_secs(5), Duration::from_secs(20)).await)
+            }
+        });
+        for (label, preset, audio, copy, l) in futures_util::future::join_all(runs).await {
             let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), CAMERA, &refs);
-            println!("| {round} | {label} ({preset}, {}) | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", audio.name(), l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
+            println!("| {} | {label} ({preset}, {}) | {} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", round + 1, audio.name(), copy + 1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
             let s = sums.entry(label).or_default();
             (s.0, s.1, s.2, s.3) = (s.0 + l.cpu_cores, s.1 + l.kbps, s.2 + ssim, s.3 + 1);
         }
@@ -76,6 +90,9 @@ pub async fn cost(env: &Env) {
             println!("\n{this} / previous: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
         }
     }
+    let people = meetings.swap_remove(0);
+    drop(meetings);
+    let room = Arc::clone(&people[0].room);
     println!("\n### the load table, this build, with quality\n");
     println!("| setting | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
     println!("|---|---|---|---|---|---|");
