@@ -13,6 +13,7 @@
 use crate::control::{self, FromCompositor, ToCompositor, CONTROL_VERSION};
 use crate::engine::{Config, Engine, EngineError};
 use crate::output::sidecar::Status;
+use crate::input::receive::{self, Datagram};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,13 +30,17 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 const ROUND_EVERY: Duration = Duration::from_millis(10);
 /// Asked of the kernel for the UDP socket: a keyframe burst while a frame encodes.
 const RECV_BUFFER: usize = 4 << 20;
+/// The receiving thread takes what arrived this often (when the kernel stamps
+/// arrivals): a few datagrams each time instead of a wake-up for each, and a small
+/// share of what the kernel's buffer holds.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// What reaches the media loop, from the receiving thread and the control reader.
 enum Input {
-    /// A datagram and when it arrived: stamped on arrival, not when the loop gets to
-    /// it, because streams without a sender report yet are placed by arrival, and a
+    /// Datagrams, each with when it arrived: stamped on arrival, not when the loop gets
+    /// to it, because streams without a sender report yet are placed by arrival, and a
     /// loop busy encoding a frame must not shift them.
-    Datagram(Instant, SocketAddr, Vec<u8>),
+    Datagrams(Vec<Datagram>),
     /// A control line, and when it arrived (a speaker change counts from then).
     Line(Instant, String),
     ControlClosed,
@@ -102,9 +107,11 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
         // Take everything that is waiting before rendering.
         while let Some(input) = next {
             match input {
-                Input::Datagram(at, from, bytes) => {
-                    peer = Some(from);
-                    engine.handle_datagram(at, &bytes);
+                Input::Datagrams(datagrams) => {
+                    for d in datagrams {
+                        peer = Some(d.from);
+                        engine.handle_datagram(d.arrived, &d.bytes);
+                    }
                 }
                 Input::Line(at, line) => match control::from_line::<ToCompositor>(&line) {
                     Ok(ToCompositor::Stop { .. }) => break 'run Status::Finished,
@@ -152,8 +159,10 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
     };
     receiving.store(false, Ordering::Relaxed);
     // What arrived up to the stop still belongs in the file.
-    while let Ok(Input::Datagram(at, _, bytes)) = inputs.try_recv() {
-        engine.handle_datagram(at, &bytes);
+    while let Ok(Input::Datagrams(datagrams)) = inputs.try_recv() {
+        for d in datagrams {
+            engine.handle_datagram(d.arrived, &d.bytes);
+        }
     }
     let stopping = Instant::now();
     match engine.finish(Instant::now(), status) {
@@ -171,26 +180,48 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
     }
 }
 
-/// Reads the socket on its own thread, stamping each datagram as it arrives; returns
-/// the flag that keeps it going.
+/// Reads the socket on its own thread, so that datagrams leave the kernel's buffer
+/// while the loop encodes; returns the flag that keeps it going. With the kernel
+/// stamping arrivals, it takes what has come every [`GATHER`], not each datagram as it
+/// comes (`input::receive`).
 fn spawn_receiver(socket: UdpSocket, tx: mpsc::Sender<Input>) -> Arc<AtomicBool> {
     let running = Arc::new(AtomicBool::new(true));
     let flag = Arc::clone(&running);
     // A timeout so that the thread notices when it is no longer wanted.
     let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    let stamped = receive::stamp_arrivals(&socket);
+    if !stamped {
+        tracing::debug!("the kernel does not stamp datagrams: reading each as it comes");
+    }
     std::thread::Builder::new()
         .name("rtp-receive".into())
         .spawn(move || {
             let mut buf = vec![0u8; 4096];
             while flag.load(Ordering::Relaxed) {
-                match socket.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        if tx.send(Input::Datagram(Instant::now(), from, buf[..n].to_vec())).is_err() {
-                            return;
+                let mut batch = Vec::new();
+                let mut wait = true;
+                loop {
+                    match receive::receive(&socket, &mut buf, wait) {
+                        Ok(Some(datagram)) => batch.push(datagram),
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!("receiving RTP: {e}");
+                            break;
                         }
                     }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
-                    Err(e) => tracing::warn!("receiving RTP: {e}"),
+                    if !stamped {
+                        break;
+                    }
+                    wait = false;
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                if tx.send(Input::Datagrams(batch)).is_err() {
+                    return;
+                }
+                if stamped {
+                    std::thread::sleep(GATHER);
                 }
             }
         })
