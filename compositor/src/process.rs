@@ -158,11 +158,16 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
         engine.worked(working.elapsed());
     };
     receiving.store(false, Ordering::Relaxed);
-    // What arrived up to the stop still belongs in the file.
+    // What arrived up to the stop still belongs in the file: what the receiving thread
+    // handed on, and what it had not taken yet.
     while let Ok(Input::Datagrams(datagrams)) = inputs.try_recv() {
         for d in datagrams {
             engine.handle_datagram(d.arrived, &d.bytes);
         }
+    }
+    let mut buf = vec![0u8; 4096];
+    while let Ok(Some(d)) = receive::receive(&socket, &mut buf, false) {
+        engine.handle_datagram(d.arrived, &d.bytes);
     }
     let stopping = Instant::now();
     match engine.finish(Instant::now(), status) {
@@ -206,6 +211,8 @@ fn spawn_receiver(socket: UdpSocket, tx: mpsc::Sender<Input>) -> Arc<AtomicBool>
                         Ok(None) => break,
                         Err(e) => {
                             tracing::warn!("receiving RTP: {e}");
+                            // Not again at once: an error that lasts would spin.
+                            std::thread::sleep(GATHER);
                             break;
                         }
                     }

@@ -30,8 +30,25 @@ test('a recording that spent time degraded says so on its review page; one that 
       { at_ms: 40_000, preset: 'superfast', fps: 30, thumbnail_fps: null, degraded: false },
     ],
   };
+  // Fell more than a second behind at 0:05 (caught up at 5 fps by 0:06), stepped down
+  // at 0:06.3 and again at 0:06.6 after a second catch-up (inside the first step's
+  // stretch), back up at 0:20 and 0:30: 0:05–0:06 and 0:06.3–0:30; the ladder's lowest
+  // is 15 fps, not the catch-ups' 5.
+  const caughtUp = {
+    ...base, id: '20261203-100000-catch1',
+    quality_steps: [
+      { at_ms: 5_000, preset: 'superfast', fps: 5, thumbnail_fps: null, degraded: true, catch_up: true },
+      { at_ms: 6_000, preset: 'superfast', fps: 30, thumbnail_fps: null, degraded: false, catch_up: false },
+      { at_ms: 6_300, preset: 'ultrafast', fps: 30, thumbnail_fps: null, degraded: true, catch_up: false },
+      { at_ms: 6_300, preset: 'ultrafast', fps: 5, thumbnail_fps: null, degraded: true, catch_up: true },
+      { at_ms: 6_500, preset: 'ultrafast', fps: 30, thumbnail_fps: null, degraded: true, catch_up: false },
+      { at_ms: 6_600, preset: 'ultrafast', fps: 15, thumbnail_fps: null, degraded: true, catch_up: false },
+      { at_ms: 20_000, preset: 'ultrafast', fps: 30, thumbnail_fps: null, degraded: true, catch_up: false },
+      { at_ms: 30_000, preset: 'superfast', fps: 30, thumbnail_fps: null, degraded: false, catch_up: false },
+    ],
+  };
   const calm = { ...base, id: '20261203-100000-calm01', quality_steps: [] };
-  for (const s of [degraded, calm]) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
+  for (const s of [degraded, caughtUp, calm]) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
   const page = await browser.newPage();
 
   await page.goto(`${server.baseUrl}/recordings/${degraded.id}`);
@@ -40,6 +57,15 @@ test('a recording that spent time degraded says so on its review page; one that 
   assert.match(note, /0:12\.0–0:40\.0/);
   assert.match(note, /15 fps, x264 ultrafast/);
   assert.equal(await page.locator('#quality-note').getAttribute('data-degraded-ms'), '28000');
+  assert.doesNotMatch(note, /caught up/);
+
+  await page.goto(`${server.baseUrl}/recordings/${caughtUp.id}`);
+  const caught = await text(page, '#quality-note');
+  assert.match(caught, /\(0:05\.0–0:06\.0, 0:06\.3–0:30\.0\)/);
+  assert.match(caught, /at its lowest: 15 fps, x264 ultrafast/);
+  assert.match(caught, /Twice it fell more than a second behind and drew 5 frames a second until it caught up/);
+  assert.equal(await page.locator('#quality-note').getAttribute('data-degraded-ms'), '24700');
+  assert.equal(await page.locator('#quality-note').getAttribute('data-catch-ups'), '2');
 
   await page.goto(`${server.baseUrl}/recordings/${calm.id}`);
   await page.locator('#current-speaker').waitFor({ state: 'attached' });

@@ -119,23 +119,48 @@ class Review {
   }
 
   /** A small note when the recorder had to lower its quality to keep up with real
-   * time on a busy server (`quality_steps`): for how long, when, and how far. */
+   * time on a busy server (`quality_steps`): for how long, when, and how far; and how
+   * often it fell so far behind that it drew only a few frames a second to catch up
+   * (a `catch_up` step, ended by the next step). */
   qualityNote() {
     const steps = this.rec.quality_steps || [];
     if (!steps.length) return null;
-    const spans = [];
+    // The stretches below the recording's own settings: the ladder's (from a degraded
+    // step to the one that restores them) and the catch-ups', merged where they meet.
+    const stretches = [];
+    let open = null;
     for (const [i, step] of steps.entries()) {
-      const open = spans.at(-1);
-      if (step.degraded && !(open && open.end_ms === undefined)) spans.push({ start_ms: step.at_ms });
-      if (!step.degraded && open && open.end_ms === undefined) open.end_ms = step.at_ms;
-      if (i === steps.length - 1 && spans.at(-1)?.end_ms === undefined) spans.at(-1).end_ms = this.duration;
+      if (step.catch_up) {
+        stretches.push({ start_ms: step.at_ms, end_ms: steps[i + 1]?.at_ms ?? this.duration });
+        continue;
+      }
+      if (step.degraded && open === null) open = step.at_ms;
+      if (!step.degraded && open !== null) {
+        stretches.push({ start_ms: open, end_ms: step.at_ms });
+        open = null;
+      }
+    }
+    if (open !== null) stretches.push({ start_ms: open, end_ms: this.duration });
+    stretches.sort((a, b) => a.start_ms - b.start_ms);
+    const spans = [];
+    for (const s of stretches) {
+      const last = spans.at(-1);
+      if (last && s.start_ms <= last.end_ms) last.end_ms = Math.max(last.end_ms, s.end_ms);
+      else spans.push({ ...s });
     }
     const total = spans.reduce((sum, s) => sum + (s.end_ms - s.start_ms), 0);
-    const lowest = steps.filter((s) => s.degraded).reduce((low, s) => (!low || s.fps < low.fps || (s.fps === low.fps && s.thumbnail_fps && !low.thumbnail_fps) ? s : low), null);
     const when = spans.map((s) => `${formatClock(s.start_ms)}–${formatClock(s.end_ms)}`).join(', ');
+    // How far the ladder went (a catch-up's few frames a second last a moment, and are
+    // said apart).
+    const ladder = steps.filter((s) => s.degraded && !s.catch_up);
+    const lowest = ladder.reduce((low, s) => (!low || s.fps < low.fps || (s.fps === low.fps && s.thumbnail_fps && !low.thumbnail_fps) ? s : low), null);
     const how = lowest ? ` (at its lowest: ${lowest.fps} fps, x264 ${lowest.preset}${lowest.thumbnail_fps ? `, thumbnails at ${lowest.thumbnail_fps} fps` : ''})` : '';
-    return el('p', { id: 'quality-note', class: 'quality-note muted small', 'data-degraded-ms': total },
-      `The server was busy while this was recorded: for ${formatDuration(total)} (${when}) the recorder lowered its quality${how} to keep the recording in time.`);
+    const catchUps = steps.filter((s) => s.catch_up);
+    const times = { 1: 'Once', 2: 'Twice' }[catchUps.length] ?? `${catchUps.length} times`;
+    const caught = catchUps.length ? ` ${times} it fell more than a second behind and drew ${catchUps[0].fps} frames a second until it caught up.` : '';
+    const what = ladder.length ? `the recorder lowered its quality${how} to keep the recording in time.` : 'the recorder fell behind real time.';
+    return el('p', { id: 'quality-note', class: 'quality-note muted small', 'data-degraded-ms': total, 'data-catch-ups': catchUps.length },
+      `The server was busy while this was recorded: for ${formatDuration(total)} (${when}) ${what}${caught}`);
   }
 
   /** A row per participant, a bar per turn, to the recording's length; under them a

@@ -587,7 +587,9 @@ impl Engine {
             if real_time {
                 self.pace_catch_up(t, due_ms - t);
             } else if self.catching_up {
-                // A stop's last stretch is rendered in full, whatever the rate was.
+                // A stop's last stretch is rendered in full, whatever the rate was. (A
+                // catch-up ends within the call that started it, unless the frame rate
+                // is so low that its last frame is more than the catch-up's end away.)
                 self.pace_catch_up(t, 0);
             }
             // Every second starts with a keyframe (fragments, reel cuts); between them
@@ -616,17 +618,31 @@ impl Engine {
 
     /// Output frames per frame looked at: 2 at half the frame rate, more while catching up.
     fn frame_step(&self) -> u64 {
-        let fps = u64::from(self.cfg.video.fps);
-        let step = if self.quality.has(Step::HalfFrameRate) { 2 } else { 1 };
-        if self.catching_up { step.max(fps / u64::from(CATCH_UP_FPS)).max(1) } else { step }
+        let step = self.ladder_frame_step();
+        if self.catching_up { step.max(self.catch_up_frame_step()) } else { step }
+    }
+
+    /// … as the ladder has it.
+    fn ladder_frame_step(&self) -> u64 {
+        if self.quality.has(Step::HalfFrameRate) { 2 } else { 1 }
+    }
+
+    /// … while catching up: about [`CATCH_UP_FPS`] frames a second.
+    fn catch_up_frame_step(&self) -> u64 {
+        (u64::from(self.cfg.video.fps) / u64::from(CATCH_UP_FPS)).max(1)
     }
 
     /// Starts catching up on output that fell [`CATCH_UP_BEHIND_MS`] behind real time,
     /// and stops once the frame at `t` is back within [`CATCH_UP_UNTIL_MS`] of it.
     /// Both ends are quality steps in the sidecar (the frame rate drawn meanwhile) and
     /// messages to the server, like the ladder's.
+    /// (A recording whose own rate is at or below that already has nothing to save.)
     fn pace_catch_up(&mut self, t: u64, behind_ms: u64) {
-        let catch_up = if self.catching_up { behind_ms > CATCH_UP_UNTIL_MS } else { behind_ms > CATCH_UP_BEHIND_MS };
+        let catch_up = if self.catching_up {
+            behind_ms > CATCH_UP_UNTIL_MS
+        } else {
+            behind_ms > CATCH_UP_BEHIND_MS && self.catch_up_frame_step() > self.ladder_frame_step()
+        };
         if catch_up == self.catching_up {
             return;
         }

@@ -6,12 +6,18 @@
 //! of a recording's CPU, nearly all of it waking). So the kernel stamps each datagram
 //! as it comes in (`SO_TIMESTAMPNS`), and the receiving thread takes them in batches.
 //! Where the kernel will not stamp, the datagram is stamped when it is read, and the
-//! caller reads each one as it comes.
+//! caller reads each one as it comes. (Linux turns stamping on a moment after the
+//! first socket asks; the few datagrams before are stamped as read, at most a batch's
+//! 5 ms late.)
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Longer than a datagram waits in the socket (the receiving thread takes them every
+/// few ms, and the kernel's buffer holds about a second of a meeting at most).
+const MAX_WAITING: Duration = Duration::from_secs(2);
 
 /// A datagram, where it came from, and when it arrived.
 pub struct Datagram {
@@ -56,7 +62,11 @@ pub fn receive(socket: &UdpSocket, buf: &mut [u8], wait: bool) -> io::Result<Opt
         };
     }
     let (now, wall) = (Instant::now(), SystemTime::now());
-    let arrived = kernel_stamp(&msg).and_then(|stamp| wall.duration_since(stamp).ok()).map_or(now, |ago| now.checked_sub(ago).unwrap_or(now));
+    // The stamp is on the wall clock: how long ago it was, taken back from now. A stamp
+    // from the future, or older than any datagram waits here, means the wall clock was
+    // stepped meanwhile: then the read time is the better guess.
+    let ago = kernel_stamp(&msg).and_then(|stamp| wall.duration_since(stamp).ok()).filter(|ago| *ago <= MAX_WAITING);
+    let arrived = ago.and_then(|ago| now.checked_sub(ago)).unwrap_or(now);
     let Some(from) = socket_addr(&from) else { return Ok(None) };
     let len = (n as usize).min(buf.len());
     Ok(Some(Datagram { arrived, from, bytes: buf[..len].to_vec() }))
@@ -103,6 +113,9 @@ mod tests {
     fn datagrams_carry_the_time_they_arrived_not_the_time_they_were_read() {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         assert!(stamp_arrivals(&socket), "this kernel does not stamp datagrams");
+        // Linux turns its stamping on a moment after the first socket asks (a deferred
+        // switch); what arrives before is stamped as it is read.
+        std::thread::sleep(Duration::from_millis(100));
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sent = Instant::now();
         sender.send_to(b"first", socket.local_addr().unwrap()).unwrap();

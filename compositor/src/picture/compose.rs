@@ -334,8 +334,6 @@ fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
     copy_planes_at(from, to, 0, 0);
 }
 
-/// Copies a YUV420P picture into `to` with its top left corner at (`x`, `y`) (even),
-/// clipped to `to`.
 /// `from` at twice its size (its sides even) with its top-left corner at (`x`, `y`)
 /// (even) of `to`, which holds it.
 fn double_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
@@ -348,6 +346,8 @@ fn double_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) 
     }
 }
 
+/// Copies a YUV420P picture into `to` with its top left corner at (`x`, `y`) (even),
+/// clipped to `to`.
 fn copy_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
     let width = from.width().min(to.width().saturating_sub(x)) as usize;
     let height = from.height().min(to.height().saturating_sub(y)) as usize;
