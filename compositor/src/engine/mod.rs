@@ -963,3 +963,52 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::picture::compose::DEFAULT_FONT;
+
+    fn engine(fps: u32, name: &str, t0: Instant) -> Engine {
+        ffmpeg_next::init().unwrap();
+        let dir = std::env::temp_dir().join(format!("podium-engine-unit-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let video = VideoSettings { width: 320, height: 180, fps, preset: "superfast".into() };
+        let cfg = Config {
+            id: "20261204-170000-unit01".into(),
+            room: "room".into(),
+            output: dir.join("rec.mp4"),
+            sidecar: dir.join("rec.json"),
+            video,
+            audio: AudioChannels::default(),
+            font: DEFAULT_FONT.into(),
+            layout: LayoutKind::Speaker,
+            lookahead: DEFAULT_LOOKAHEAD,
+        };
+        Engine::new(cfg, t0, SystemTime::now()).unwrap()
+    }
+
+    /// Polls every 10 ms up to `until_ms`, but not in [`stall.0`, `stall.1`) (ms), as
+    /// on a machine that gave the recorder no CPU then.
+    fn run(engine: &mut Engine, t0: Instant, until_ms: u64, stall: (u64, u64)) {
+        for t in (0..until_ms).step_by(10).filter(|t| !(stall.0..stall.1).contains(t)) {
+            engine.poll(t0 + Duration::from_millis(t)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_catch_up_is_taken_only_where_drawing_5_frames_a_second_saves_some() {
+        // 1.6 s without the CPU: output 1.6 s behind when it comes back.
+        let t0 = Instant::now();
+        let mut at_30 = engine(30, "30", t0);
+        run(&mut at_30, t0, 6000, (2000, 3600));
+        let catch_ups: Vec<(u64, u32)> = at_30.sidecar.quality_steps.iter().filter(|q| q.catch_up).map(|q| (q.at_ms, q.fps)).collect();
+        assert!(matches!(catch_ups.as_slice(), [(700..=800, 5)]), "{:?}", at_30.sidecar.quality_steps);
+        // At 8 fps, "about 5 a second" is every frame: drawing less saves nothing, so no
+        // catch-up is claimed, and the ladder still steps down.
+        let mut at_8 = engine(8, "8", t0);
+        run(&mut at_8, t0, 6000, (2000, 3600));
+        assert!(at_8.sidecar.quality_steps.iter().all(|q| !q.catch_up), "{:?}", at_8.sidecar.quality_steps);
+        assert!(at_8.sidecar.quality_steps.iter().any(|q| q.degraded), "{:?}", at_8.sidecar.quality_steps);
+    }
+}
