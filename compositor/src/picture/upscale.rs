@@ -4,13 +4,31 @@
 //! of the default recording's CPU for it (`perf`, docs/benchmarks.md). This is the same
 //! filter, bilinear with the pictures' centres aligned (each output pixel 9:3:3:1 of
 //! its four nearest source pixels, the edges repeated; within 1 of swscale's output),
-//! written so that the compiler vectorizes it: 130 µs a 640x360 picture against
-//! swscale's 287 µs on the project's machine.
+//! written so that the compiler vectorizes it (with AVX2 where the CPU has it): 78 µs
+//! a 640x360 picture (115 µs without AVX2) against swscale's 287 µs on the project's
+//! machine.
 
 /// Writes `src` (`width` x `height` bytes, rows `src_stride` apart) at twice its size
 /// into `dst` (rows `dst_stride` apart, from its start). `dst` must hold 2 x `height`
 /// rows of 2 x `width` bytes.
 pub fn double_plane(src: &[u8], src_stride: usize, width: usize, height: usize, dst: &mut [u8], dst_stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: this CPU has AVX2.
+        return unsafe { double_plane_avx2(src, src_stride, width, height, dst, dst_stride) };
+    }
+    double_plane_with(src, src_stride, width, height, dst, dst_stride);
+}
+
+/// The same, compiled for AVX2 (twice the lanes of the x86-64 baseline's SSE2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn double_plane_avx2(src: &[u8], src_stride: usize, width: usize, height: usize, dst: &mut [u8], dst_stride: usize) {
+    double_plane_with(src, src_stride, width, height, dst, dst_stride);
+}
+
+#[inline(always)]
+fn double_plane_with(src: &[u8], src_stride: usize, width: usize, height: usize, dst: &mut [u8], dst_stride: usize) {
     if width == 0 || height == 0 {
         return;
     }
@@ -33,6 +51,7 @@ pub fn double_plane(src: &[u8], src_stride: usize, width: usize, height: usize, 
 
 /// One output row from its vertical blend: pixel 2x a quarter left of source pixel x's
 /// centre, 2x + 1 a quarter right; rounded.
+#[inline(always)]
 fn widen(blend: &[u16], out: &mut [u8]) {
     let w = blend.len();
     let px = |v: u16| ((v + 8) >> 4) as u8;
