@@ -650,18 +650,34 @@ impl Engine {
         if catch_up {
             self.quality.caught_up();
         }
-        let preset = self.preset_at_keyframe.clone().unwrap_or_else(|| self.writer().preset().to_string());
-        let fps = self.cfg.video.fps / self.frame_step() as u32;
-        let thumbnail_fps = self.quality.has(Step::SlowThumbnails).then_some(THUMBNAIL_FPS);
+        let (_, fps, _) = self.quality_now();
         let at_ms = t + mp4::START_MS;
         if catch_up {
             tracing::warn!(recording = %self.cfg.id, behind_ms, fps, at_ms, "far behind real time: drawing fewer frames until caught up");
         } else {
             tracing::info!(recording = %self.cfg.id, fps, at_ms, "caught up with real time");
         }
-        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: behind_ms, down: catch_up, catch_up: true });
-        let degraded = catch_up || self.quality.degraded();
-        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded, catch_up });
+        self.record_quality(at_ms, behind_ms, catch_up, true);
+    }
+
+    /// The x264 preset from the next frame on (a step's preset waits for a keyframe),
+    /// the frame rate drawn, and the thumbnails' refresh rate (`None`: every frame).
+    fn quality_now(&self) -> (String, u32, Option<u32>) {
+        let encoding = self.writer.as_ref().map_or(self.cfg.video.preset.as_str(), Mp4Writer::preset);
+        let preset = self.preset_at_keyframe.clone().unwrap_or_else(|| encoding.to_string());
+        let fps = self.cfg.video.fps / self.frame_step() as u32;
+        (preset, fps, self.quality.has(Step::SlowThumbnails).then_some(THUMBNAIL_FPS))
+    }
+
+    /// Where the recording's quality stands from `at_ms` (the file's time), after a
+    /// ladder step or a catch-up's start or end: told to the server (a `quality`
+    /// message) and kept in the sidecar (`quality_steps`).
+    fn record_quality(&mut self, at_ms: u64, lag_ms: u64, down: bool, catch_up: bool) {
+        let (preset, fps, thumbnail_fps) = self.quality_now();
+        let degraded = self.catching_up || self.quality.degraded();
+        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms, down, catch_up });
+        // In the sidecar, a catch-up's end is an ordinary entry: the state from there.
+        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded, catch_up: catch_up && down });
         self.write_sidecar();
     }
 
@@ -841,22 +857,14 @@ impl Engine {
         if change.step == Step::SlowThumbnails {
             self.thumbnails.clear();
         }
-        let preset = match (&self.preset_at_keyframe, self.quality.has(Step::FasterPreset)) {
-            (Some(p), _) => p.clone(),
-            (None, true) => self.faster_preset.unwrap_or(&self.cfg.video.preset).to_string(),
-            (None, false) => self.cfg.video.preset.clone(),
-        };
-        let fps = self.cfg.video.fps / self.frame_step() as u32;
-        let thumbnail_fps = self.quality.has(Step::SlowThumbnails).then_some(THUMBNAIL_FPS);
+        let (preset, fps, thumbnail_fps) = self.quality_now();
         let at_ms = self.next_frame_ms() + mp4::START_MS;
         if change.down {
             tracing::warn!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, lag_ms = self.lag_ms, at_ms, "behind real time: stepping the recording's quality down");
         } else {
             tracing::info!(recording = %self.cfg.id, step = ?change.step, preset, fps, ?thumbnail_fps, busy, at_ms, "room again: stepping the recording's quality back up");
         }
-        self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms: self.lag_ms, down: change.down, catch_up: false });
-        self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded: self.quality.degraded(), catch_up: false });
-        self.write_sidecar();
+        self.record_quality(at_ms, self.lag_ms, change.down, false);
     }
 
     /// The share layout is on while a share is live and has a picture to show (from
