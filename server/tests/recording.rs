@@ -41,7 +41,7 @@ async fn setup(size: (u32, u32)) -> Setup {
     let recorder = Recorder::new(RecorderConfig {
         dir: dir.clone(),
         program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
-        video: VideoSettings { width: size.0, height: size.1, fps: 30, preset: "veryfast".into() },
+        video: VideoSettings { width: size.0, height: size.1, fps: 30, preset: "veryfast".into(), coder: Default::default() },
         audio: compositor::output::mp4::AudioChannels::default(),
         lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
         switch: SwitchMode::EveryCamera,

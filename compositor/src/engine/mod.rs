@@ -981,7 +981,7 @@ mod tests {
         ffmpeg_next::init().unwrap();
         let dir = std::env::temp_dir().join(format!("podium-engine-unit-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let video = VideoSettings { width: 320, height: 180, fps, preset: "superfast".into() };
+        let video = VideoSettings { width: 320, height: 180, fps, preset: "superfast".into(), coder: Default::default() };
         let cfg = Config {
             id: "20261204-170000-unit01".into(),
             room: "room".into(),

@@ -27,9 +27,10 @@ pub(crate) const START_US: u64 = AAC_PRIMING as u64 * 1_000_000 / SAMPLE_RATE as
 pub const START_MS: u64 = START_US.div_ceil(1000);
 
 /// What an encoder re-opened at another preset keeps of the presets from superfast to
-/// veryfast, whose headers are the same: without them, ultrafast would drop CABAC, the
-/// 8x8 transform and weighted prediction, and could not go on in the same track.
-const STEP_HEADER_PARAMS: &str = "cabac=1:8x8dct=1:weightp=1:ref=1";
+/// veryfast, whose headers are the same (besides the entropy coder, which is the
+/// file's): without them, ultrafast would drop the 8x8 transform and weighted
+/// prediction, and could not go on in the same track.
+const STEP_HEADER_PARAMS: &str = "8x8dct=1:weightp=1:ref=1";
 
 /// x264's constant rate factor for cameras (its default).
 const CRF: u32 = 23;
@@ -90,13 +91,62 @@ impl std::str::FromStr for AudioChannels {
 #[error("unknown audio channels {0:?}: mono or stereo")]
 pub struct UnknownAudioChannels(String);
 
+/// H.264's entropy coder: how the encoded picture is packed into bits. It changes the
+/// size and the encoder's time, never the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EntropyCoder {
+    /// Variable-length codes: x264 spends about 9 % less time for about a fifth more
+    /// bytes (docs/benchmarks.md). The default: a recorder's capacity is bound by its
+    /// CPU, and disk is the cheaper of the two.
+    #[default]
+    Cavlc,
+    /// Arithmetic coding: the smaller file.
+    Cabac,
+}
+
+impl EntropyCoder {
+    pub const NAMES: [&'static str; 2] = ["cavlc", "cabac"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EntropyCoder::Cavlc => "cavlc",
+            EntropyCoder::Cabac => "cabac",
+        }
+    }
+
+    /// x264's own parameter for it.
+    fn x264_param(self) -> &'static str {
+        match self {
+            EntropyCoder::Cavlc => "cabac=0",
+            EntropyCoder::Cabac => "cabac=1",
+        }
+    }
+}
+
+impl std::str::FromStr for EntropyCoder {
+    type Err = UnknownEntropyCoder;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cavlc" => Ok(EntropyCoder::Cavlc),
+            "cabac" => Ok(EntropyCoder::Cabac),
+            _ => Err(UnknownEntropyCoder(s.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown entropy coder {0:?}: cavlc or cabac")]
+pub struct UnknownEntropyCoder(String);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    /// libx264 preset (veryfast by default: the speed/size balance for live work).
+    /// libx264 preset (superfast by default, see the server's `--recording-preset`).
     pub preset: String,
+    pub coder: EntropyCoder,
 }
 
 /// Why the file could not be written, in words a user can act on.
@@ -394,12 +444,14 @@ fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: b
     }
     let mut options = Dictionary::new();
     options.set("preset", preset);
-    if preset != settings.preset {
+    if preset == settings.preset {
+        options.set("x264-params", settings.coder.x264_param());
+    } else {
         // A step to another preset within the file: what its H.264 headers say (the
         // entropy coder, the 8x8 transform, weighted prediction, one reference) stays
         // the file's, the rest is the faster preset's. `change_preset` checks the
         // headers came out the same.
-        options.set("x264-params", STEP_HEADER_PARAMS);
+        options.set("x264-params", &format!("{}:{STEP_HEADER_PARAMS}", settings.coder.x264_param()));
     }
     options.set("tune", "zerolatency");
     // Said explicitly (x264's default), so that `set_share_quality` can change it
@@ -467,7 +519,7 @@ mod tests {
     }
 
     fn settings() -> VideoSettings {
-        VideoSettings { width: 320, height: 180, fps: 30, preset: "veryfast".into() }
+        VideoSettings { width: 320, height: 180, fps: 30, preset: "veryfast".into(), coder: Default::default() }
     }
 
     #[test]
@@ -638,24 +690,37 @@ mod tests {
         Ok(())
     }
 
+    /// The H.264 picture parameter set's entropy_coding_mode_flag (true: CABAC) in the
+    /// encoder's header (Annex B), where both ids are 0, as x264 writes them.
+    fn cabac_in(extradata: &[u8]) -> bool {
+        let at = extradata.windows(4).position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 8).expect("a picture parameter set");
+        let first = extradata[at + 4];
+        assert_eq!(first & 0xc0, 0xc0, "pic_parameter_set_id and seq_parameter_set_id are 0");
+        first & 0x20 != 0
+    }
+
     #[test]
     fn a_faster_preset_takes_over_at_a_keyframe_when_its_parameter_sets_match() -> Result<(), WriteError> {
-        let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}.mp4", std::process::id()));
-        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), ..settings() }, AudioChannels::Mono)?;
-        write_seconds(&mut w, 1);
-        // ultrafast, keeping the file's CABAC, 8x8 transform and weighted prediction.
-        assert!(w.accepts_preset("ultrafast"));
-        assert!(w.change_preset("ultrafast").unwrap());
-        assert_eq!(w.preset(), "ultrafast");
-        write_seconds(&mut w, 2);
-        w.finish().unwrap();
-        // Every frame decodes, with no complaint from the decoder.
-        let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
-        assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
-        let frames = video_frames(&path);
-        assert_eq!(frames.len(), 90);
-        assert_eq!(frames.iter().filter(|(_, k)| *k).count(), 3, "one keyframe a second");
-        let _ = std::fs::remove_file(path);
+        for coder in [EntropyCoder::Cavlc, EntropyCoder::Cabac] {
+            let path = std::env::temp_dir().join(format!("podium-mp4-preset-{}-{}.mp4", coder.name(), std::process::id()));
+            let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), coder, ..settings() }, AudioChannels::Mono)?;
+            assert_eq!(cabac_in(&w.extradata), coder == EntropyCoder::Cabac, "{coder:?}");
+            write_seconds(&mut w, 1);
+            // ultrafast, keeping the file's entropy coder, 8x8 transform and weighted
+            // prediction.
+            assert!(w.accepts_preset("ultrafast"), "{coder:?}");
+            assert!(w.change_preset("ultrafast").unwrap());
+            assert_eq!(w.preset(), "ultrafast");
+            write_seconds(&mut w, 2);
+            w.finish().unwrap();
+            // Every frame decodes, with no complaint from the decoder.
+            let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+            assert!(out.status.success() && out.stderr.is_empty(), "{coder:?}: {}", String::from_utf8_lossy(&out.stderr));
+            let frames = video_frames(&path);
+            assert_eq!(frames.len(), 90);
+            assert_eq!(frames.iter().filter(|(_, k)| *k).count(), 3, "one keyframe a second");
+            let _ = std::fs::remove_file(path);
+        }
         Ok(())
     }
 }

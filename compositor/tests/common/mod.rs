@@ -170,7 +170,7 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
         room: "sim".into(),
         output: path.clone(),
         sidecar: sidecar_path.clone(),
-        video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into() },
+        video: VideoSettings { width: WIDTH, height: HEIGHT, fps: FPS, preset: "veryfast".into(), coder: Default::default() },
         audio: AudioChannels::default(),
         font: compositor::picture::compose::DEFAULT_FONT.into(),
         layout,

@@ -4,7 +4,7 @@
 //! compositor must step its own quality down to stay near real time.
 use super::*;
 use compositor::synth;
-use compositor::output::mp4::AudioChannels;
+use compositor::output::mp4::{AudioChannels, EntropyCoder};
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
@@ -16,11 +16,11 @@ const BEFORE_BIN: &str = "PODIUM_BEFORE_BIN";
 const PREVIOUS_DEFAULT: &str = "veryfast";
 pub const DEFAULT_PRESET: &str = "superfast";
 
-fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, preset: &str, audio: AudioChannels) -> Arc<Recorder> {
+fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, preset: &str, coder: EntropyCoder, audio: AudioChannels) -> Arc<Recorder> {
     Recorder::new(RecorderConfig {
         dir: env.dir.clone(),
         program,
-        video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into() },
+        video: VideoSettings { width: size.0, height: size.1, fps, preset: preset.into(), coder },
         audio,
         lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
         switch: SwitchMode::EveryCamera,
@@ -46,12 +46,18 @@ fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, pre
 pub async fn cost(env: &Env) {
     let before = std::env::var_os(BEFORE_BIN).map(PathBuf::from);
     let now = PathBuf::from(env!("CARGO_BIN_EXE_podium"));
-    // The previous build records stereo; this one mono by default, and stereo as the
-    // previous did, to show what each part of the saving is.
-    let builds: Vec<(&str, PathBuf, &str, AudioChannels)> = before
+    // The previous build records stereo with CABAC; this one mono with CAVLC by
+    // default, and each of those as the previous did, to show what each part of the
+    // saving is. (The previous build's coder is its preset's: the wrapper drops the
+    // flag.)
+    let builds: Vec<(&str, PathBuf, &str, EntropyCoder, AudioChannels)> = before
         .iter()
-        .map(|b| ("previous", previous_build(env, b), PREVIOUS_DEFAULT, AudioChannels::Stereo))
-        .chain([("this", now.clone(), DEFAULT_PRESET, AudioChannels::Mono), ("this, stereo", now.clone(), DEFAULT_PRESET, AudioChannels::Stereo)])
+        .map(|b| ("previous", previous_build(env, b), PREVIOUS_DEFAULT, EntropyCoder::Cabac, AudioChannels::Stereo))
+        .chain([
+            ("this", now.clone(), DEFAULT_PRESET, EntropyCoder::default(), AudioChannels::Mono),
+            ("this, stereo", now.clone(), DEFAULT_PRESET, EntropyCoder::default(), AudioChannels::Stereo),
+            ("this, cabac", now.clone(), DEFAULT_PRESET, EntropyCoder::Cabac, AudioChannels::Mono),
+        ])
         .collect();
     println!("\n## cost: the default recording (1280x720@30, each build's default preset), this build against the previous one ({BEFORE_BIN}), 4 people (640x360 VP8 at 25 fps, mesh forwarded), 20 s measured after 5 s; the {} builds at the same time, each on its own copy of the meeting, the copies rotating between rounds\n", builds.len());
     println!("SSIM: the speaker's area of the file (above the name label) at the camera's size, one picture a second, against the frame the recorder received (the best match of the replay's frames near the bar's place).\n");
@@ -68,26 +74,26 @@ pub async fn cost(env: &Env) {
     settle(Duration::from_secs(45)).await;
     let mut sums: HashMap<&str, (f64, f64, f64, u32)> = HashMap::new();
     for round in 0..builds.len() {
-        let runs = builds.iter().enumerate().map(|(i, (label, program, preset, audio))| {
+        let runs = builds.iter().enumerate().map(|(i, (label, program, preset, coder, audio))| {
             let copy = (i + round) % meetings.len();
             let people = &meetings[copy];
-            let recorder = recorder_running(env, program.clone(), (1280, 720), 30, preset, *audio);
+            let recorder = recorder_running(env, program.clone(), (1280, 720), 30, preset, *coder, *audio);
             async move {
                 let room = Arc::clone(&people[0].room);
-                (label, preset, audio, copy, measure_recording(env, &recorder, &room, people, Duration::from_secs(5), Duration::from_secs(20)).await)
+                (label, preset, coder, audio, copy, measure_recording(env, &recorder, &room, people, Duration::from_secs(5), Duration::from_secs(20)).await)
             }
         });
-        for (label, preset, audio, copy, l) in futures_util::future::join_all(runs).await {
+        for (label, preset, coder, audio, copy, l) in futures_util::future::join_all(runs).await {
             let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), CAMERA, &refs);
-            println!("| {} | {label} ({preset}, {}) | {} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", round + 1, audio.name(), copy + 1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
+            println!("| {} | {label} ({preset}, {}, {}) | {} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", round + 1, coder.name(), audio.name(), copy + 1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
             let s = sums.entry(label).or_default();
             (s.0, s.1, s.2, s.3) = (s.0 + l.cpu_cores, s.1 + l.kbps, s.2 + ssim, s.3 + 1);
         }
     }
-    for this in ["this", "this, stereo"] {
-        if let (Some(b), Some(a)) = (sums.get("previous"), sums.get(this)) {
+    for (this, base) in [("this", "previous"), ("this, stereo", "previous"), ("this, cabac", "previous"), ("this", "this, cabac")] {
+        if let (Some(b), Some(a)) = (sums.get(base), sums.get(this)) {
             let (bn, an) = (f64::from(b.3), f64::from(a.3));
-            println!("\n{this} / previous: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
+            println!("\n{this} / {base}: CPU {:.2}x, file size {:.2}x, SSIM {:.4} against {:.4}", (a.0 / an) / (b.0 / bn), (a.1 / an) / (b.1 / bn), a.2 / an, b.2 / bn);
         }
     }
     let people = meetings.swap_remove(0);
@@ -97,7 +103,7 @@ pub async fn cost(env: &Env) {
     println!("| setting | compositor CPU (cores) | peak RSS (MB) | file (kbit/s) | SSIM | max lag (ms) |");
     println!("|---|---|---|---|---|---|");
     for (size, fps, preset) in [((1280, 720), 30, DEFAULT_PRESET), ((1280, 720), 30, "veryfast"), ((1280, 720), 30, "ultrafast"), ((1280, 720), 15, "ultrafast"), ((640, 360), 15, "ultrafast")] {
-        let recorder = recorder_running(env, now.clone(), size, fps, preset, AudioChannels::default());
+        let recorder = recorder_running(env, now.clone(), size, fps, preset, EntropyCoder::default(), AudioChannels::default());
         let l = measure_recording(env, &recorder, &room, &people, Duration::from_secs(5), Duration::from_secs(20)).await;
         let ssim = speaker_ssim(&env.dir.join(format!("{}.mp4", l.view.id)), CAMERA, &refs);
         println!("| {}x{}@{fps} {preset} | {:.3} | {:.1} | {:.0} | {ssim:.4} | {} |", size.0, size.1, l.cpu_cores, l.rss_mb, l.kbps, l.lag_ms);
@@ -106,12 +112,13 @@ pub async fn cost(env: &Env) {
 }
 
 /// The previous build's `podium`, started through a wrapper that drops
-/// `--recording-audio` (a flag it does not know: it records stereo), so that this
+/// `--recording-audio` and `--recording-coder` (flags it does not know: it records
+/// stereo, with CABAC at veryfast), so that this
 /// server can drive it. `exec` keeps the compositor's PID, whose CPU is measured.
 fn previous_build(env: &Env, bin: &Path) -> PathBuf {
     let wrapper = env.dir.join("previous-podium");
     let script = format!(
-        "#!/bin/sh\nskip=0\nfor a do\n  shift\n  if [ $skip = 1 ]; then skip=0; continue; fi\n  if [ \"$a\" = --recording-audio ]; then skip=1; continue; fi\n  set -- \"$@\" \"$a\"\ndone\nexec '{}' \"$@\"\n",
+        "#!/bin/sh\nskip=0\nfor a do\n  shift\n  if [ $skip = 1 ]; then skip=0; continue; fi\n  case \"$a\" in --recording-audio|--recording-coder) skip=1; continue;; esac\n  set -- \"$@\" \"$a\"\ndone\nexec '{}' \"$@\"\n",
         bin.display()
     );
     std::fs::write(&wrapper, script).expect("writing the previous build's wrapper");
@@ -230,7 +237,7 @@ pub async fn overload(env: &Env) {
             meetings.push(env.meeting(&format!("overload{r}"), 4, true).await);
         }
     }
-    let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, DEFAULT_PRESET, AudioChannels::default());
+    let recorder = recorder_running(env, PathBuf::from(env!("CARGO_BIN_EXE_podium")), (1280, 720), 30, DEFAULT_PRESET, EntropyCoder::default(), AudioChannels::default());
     settle(Duration::from_secs(90)).await;
     let mut started = Vec::new();
     for m in &meetings {

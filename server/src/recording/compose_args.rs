@@ -4,7 +4,7 @@
 use super::RecordingId;
 use clap::builder::TypedValueParser;
 use clap::Args;
-use compositor::output::mp4::{AudioChannels, VideoSettings};
+use compositor::output::mp4::{AudioChannels, EntropyCoder, VideoSettings};
 use compositor::picture::layout::LayoutKind;
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
 
 /// The recording's picture, sound and timing: `--recording-size`, `--recording-fps`,
-/// `--recording-preset`, `--recording-audio`, `--recording-lookahead-ms` (shared by
+/// `--recording-preset`, `--recording-coder`, `--recording-audio`, `--recording-lookahead-ms` (shared by
 /// `serve`, which passes them on, and `compose`).
 #[derive(Debug, Clone, Args)]
 pub struct RecordingVideoArgs {
@@ -36,6 +36,12 @@ pub struct RecordingVideoArgs {
           value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     pub preset: String,
 
+    /// H.264's entropy coder: cavlc (the default: x264 spends about 9 % less time, for
+    /// about a fifth more bytes) or cabac (the smaller file). The picture is the same.
+    #[arg(long = "recording-coder", env = "PODIUM_RECORDING_CODER", default_value = "cavlc", value_name = "CODER",
+          value_parser = clap::builder::PossibleValuesParser::new(EntropyCoder::NAMES).map(|s| s.parse::<EntropyCoder>().expect("a listed value")))]
+    pub coder: EntropyCoder,
+
     /// The sound's channels: mono (the default; microphones are mono, and a stereo
     /// track of them costs twice the bits and 2.5 times the AAC encoding) or stereo
     /// (keeps a screen share's stereo sound apart).
@@ -53,7 +59,7 @@ pub struct RecordingVideoArgs {
 
 impl RecordingVideoArgs {
     pub fn settings(&self) -> VideoSettings {
-        VideoSettings { width: self.size.0, height: self.size.1, fps: self.fps, preset: self.preset.clone() }
+        VideoSettings { width: self.size.0, height: self.size.1, fps: self.fps, preset: self.preset.clone(), coder: self.coder }
     }
 
     pub fn lookahead(&self) -> Duration {
@@ -114,6 +120,8 @@ pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
             o.video.fps.to_string(),
             "--recording-preset".into(),
             o.video.preset.clone(),
+            "--recording-coder".into(),
+            o.video.coder.name().into(),
             "--recording-audio".into(),
             o.audio.name().into(),
             "--recording-lookahead-ms".into(),
@@ -180,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_command_line_parses_back_into_the_same_settings() {
-        let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into() };
+        let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into(), coder: EntropyCoder::Cabac };
         let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, audio: AudioChannels::Stereo, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap() };
         let mut argv = command_line(&o);
         assert_eq!(argv.remove(0), "compose");
@@ -188,6 +196,7 @@ mod tests {
         let parsed = Wrapper::try_parse_from(argv).unwrap().args;
         let (config, bind) = parsed.into_config().unwrap();
         assert_eq!((config.video.width, config.video.height, config.video.fps, config.video.preset.as_str()), (640, 360, 15, "ultrafast"));
+        assert_eq!(config.video.coder, EntropyCoder::Cabac);
         assert_eq!((config.id.as_str(), config.room.as_str(), bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
         assert_eq!(config.output, Path::new("/r/x.mp4"));
         assert_eq!(config.lookahead, Duration::from_millis(1700));
