@@ -97,7 +97,7 @@ async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on()
     // A budget of 2.5 recordings at the default settings: the estimate's capacity is 2
     // (the server's own load, a few thousandths of a core here, would have to exceed
     // half a recording to make it 1), and a third cannot fit whatever that load is.
-    let default = VideoSettings { width: 1280, height: 720, fps: 30, preset: "veryfast".into(), coder: Default::default() };
+    let default = VideoSettings { width: 1280, height: 720, fps: 30, preset: "superfast".into(), coder: Default::default() };
     let per = predicted_cores(&default, LayoutKind::DEFAULT) + SFU_PER_RECORDING;
     let cores = format!("{:.4}", 2.5 * per / HEADROOM);
     let server = Server::start(&["--workers", "1", "--recording-admission", "on", "--recording-cores", &cores]);
