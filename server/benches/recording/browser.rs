@@ -39,7 +39,7 @@ const SINK: &str = "podium_bench";
 
 pub async fn run(env: &Env) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| Some(l.split(':').nth(1)?.trim().to_string()))).unwrap_or_default();
-    println!("\n## browser: the same 4-person meeting (simulcast VP8 25 fps, mesh forwarded) recorded at once by Podium at its default (1280x720@30, x264 superfast, mono AAC) and by a browser-compositing recorder (Xvfb + Chromium showing the room page + PulseAudio + ffmpeg x11grab, as LiveKit Egress and Jitsi Jibri: 1280x720@30 x264 veryfast, AAC), {} s measured after {} s, on {} cores ({cpu})\n", WINDOW.as_secs(), WARMUP.as_secs(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("\n## browser: the same 4-person meeting (simulcast VP8 25 fps, mesh forwarded) recorded at once by Podium at its default (1280x720@30, x264 superfast CAVLC, mono AAC) and by a browser-compositing recorder (Xvfb + Chromium showing the room page + PulseAudio + ffmpeg x11grab, as LiveKit Egress and Jitsi Jibri: 1280x720@30 x264 veryfast, AAC), {} s measured after {} s, on {} cores ({cpu})\n", WINDOW.as_secs(), WARMUP.as_secs(), std::thread::available_parallelism().map_or(0, |n| n.get()));
     let people = env.simulcast_meeting(ROOM, 4, true).await;
     let room = Arc::clone(&people[0].room);
     super::settle(Duration::from_secs(90)).await;
