@@ -91,12 +91,13 @@ impl std::str::FromStr for AudioChannels {
 #[error("unknown audio channels {0:?}: mono or stereo")]
 pub struct UnknownAudioChannels(String);
 
-/// H.264's entropy coder: how the encoded picture is packed into bits. It changes the
-/// size and the encoder's time, never the picture.
+/// H.264's entropy coder: how the encoded picture is packed into bits. From ultrafast
+/// to veryfast it changes the size and the encoder's time, not the picture (slower
+/// presets choose by its bit costs, and quantize with trellis only under CABAC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EntropyCoder {
-    /// Variable-length codes: x264 spends about 9 % less time for about a fifth more
-    /// bytes (docs/benchmarks.md). The default: a recorder's capacity is bound by its
+    /// Variable-length codes: x264 spends about 9 % less time for a sixth to a fifth
+    /// more bytes (docs/benchmarks.md). The default: a recorder's capacity is bound by its
     /// CPU, and disk is the cheaper of the two.
     #[default]
     Cavlc,
@@ -210,7 +211,7 @@ impl Mp4Writer {
         let h264 = encoder::find_by_name("libx264").ok_or(ffmpeg::Error::EncoderNotFound)?;
         let mut stream = output.add_stream(h264)?;
         let video_stream = stream.index();
-        let video = open_video(settings, &settings.preset, CRF, global_header)?;
+        let video = open_video(settings, &settings.preset, global_header)?;
         let extradata = extradata_of(&video);
         stream.set_parameters(&video);
         stream.set_time_base(VIDEO_TIME_BASE);
@@ -280,15 +281,8 @@ impl Mp4Writer {
     /// factor), and lowers it again after. The share changes little from frame to
     /// frame, so the better quality costs few bits.
     pub fn set_share_quality(&mut self, share: bool) {
-        let crf = if share { SHARE_CRF } else { CRF };
-        self.crf = crf;
-        let value = std::ffi::CString::new(crf.to_string()).expect("digits");
-        // SAFETY: the codec context is open and its priv_data is libx264's option
-        // struct, which has the "crf" option; av_opt_set copies the value.
-        let ret = unsafe { ffmpeg::ffi::av_opt_set((*self.video.as_mut_ptr()).priv_data, c"crf".as_ptr(), value.as_ptr(), 0) };
-        if ret < 0 {
-            tracing::warn!("cannot change the encoder's quality for a screen share: {}", ffmpeg::Error::from(ret));
-        }
+        self.crf = if share { SHARE_CRF } else { CRF };
+        set_crf(&mut self.video, self.crf);
     }
 
     /// Encodes `picture` (YUV420P at the configured size) as the output frame of
@@ -320,21 +314,28 @@ impl Mp4Writer {
 
     /// Whether an encoder at `preset` could go on in this file (see `change_preset`).
     pub fn accepts_preset(&self, preset: &str) -> bool {
-        open_video(&self.settings, preset, self.crf, self.global_header).is_ok_and(|fresh| extradata_of(&fresh) == self.extradata)
+        open_video(&self.settings, preset, self.global_header).is_ok_and(|fresh| extradata_of(&fresh) == self.extradata)
     }
 
     /// Re-opens the video encoder at `preset`, to run from the next frame, which must
     /// be a keyframe (the new encoder starts with one). Only an encoder whose H.264
     /// parameter sets are the very bytes of the file's header can go on in the same
-    /// track (presets that change the entropy coder or the reference count cannot):
-    /// false, and nothing changed, otherwise.
+    /// track (a preset that changes what `STEP_HEADER_PARAMS` does not hold, such as
+    /// the reference count, cannot): false, and nothing changed, otherwise.
     pub fn change_preset(&mut self, preset: &str) -> Result<bool, WriteError> {
         if preset == self.preset {
             return Ok(true);
         }
-        let fresh = open_video(&self.settings, preset, self.crf, self.global_header)?;
+        // Opened at the file's rate factor, whatever a share has it at now: x264's
+        // picture parameter set starts from the rate factor (its initial QP), and
+        // must be the file's. A share's finer one is set after, as `set_share_quality`
+        // does mid-stream.
+        let mut fresh = open_video(&self.settings, preset, self.global_header)?;
         if extradata_of(&fresh) != self.extradata {
             return Ok(false);
+        }
+        if self.crf != CRF {
+            set_crf(&mut fresh, self.crf);
         }
         tracing::debug!(from = %self.preset, to = preset, "x264 preset changed at a keyframe");
         // Zero latency and no B-frames: nothing is held back, but what is goes first.
@@ -423,8 +424,8 @@ impl Mp4Writer {
     }
 }
 
-/// A libx264 encoder for `settings` at `preset` and rate factor `crf`.
-fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: bool) -> Result<encoder::Video, WriteError> {
+/// A libx264 encoder for `settings` at `preset`, at the camera's rate factor.
+fn open_video(settings: &VideoSettings, preset: &str, global_header: bool) -> Result<encoder::Video, WriteError> {
     let h264 = encoder::find_by_name("libx264").ok_or(ffmpeg::Error::EncoderNotFound)?;
     let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
     video.set_width(settings.width);
@@ -456,7 +457,7 @@ fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: b
     options.set("tune", "zerolatency");
     // Said explicitly (x264's default), so that `set_share_quality` can change it
     // mid-stream: libx264 reconfigures when the option differs from its own.
-    options.set("crf", &crf.to_string());
+    options.set("crf", &CRF.to_string());
     options.set("forced-idr", "1");
     // No extra keyframes at scene changes (a speaker switch is one): keyframes stay
     // exactly one a second, where the highlight reel can cut without re-encoding.
@@ -466,6 +467,18 @@ fn open_video(settings: &VideoSettings, preset: &str, crf: u32, global_header: b
     // was 17 % of the compositor's time) for a latency nobody waits for here.
     options.set("threads", "1");
     Ok(video.open_with(options)?)
+}
+
+/// Changes an open encoder's rate factor from its next frame: libx264 reconfigures
+/// when the option differs from its own, and keeps its parameter sets.
+fn set_crf(video: &mut encoder::Video, crf: u32) {
+    let value = std::ffi::CString::new(crf.to_string()).expect("digits");
+    // SAFETY: the codec context is open and its priv_data is libx264's option struct,
+    // which has the "crf" option; av_opt_set copies the value.
+    let ret = unsafe { ffmpeg::ffi::av_opt_set((*video.as_mut_ptr()).priv_data, c"crf".as_ptr(), value.as_ptr(), 0) };
+    if ret < 0 {
+        tracing::warn!("cannot change the encoder's quality for a screen share: {}", ffmpeg::Error::from(ret));
+    }
 }
 
 /// The encoder's global header (SPS and PPS).
@@ -686,6 +699,27 @@ mod tests {
         assert_eq!(w.preset(), "faster");
         write_seconds(&mut w, 1);
         w.finish()?;
+        let _ = std::fs::remove_file(path);
+        Ok(())
+    }
+
+    #[test]
+    fn a_faster_preset_takes_over_while_a_share_raises_the_quality() -> Result<(), WriteError> {
+        let path = std::env::temp_dir().join(format!("podium-mp4-preset-share-{}.mp4", std::process::id()));
+        let mut w = Mp4Writer::create(&path, &VideoSettings { preset: "superfast".into(), ..settings() }, AudioChannels::Mono)?;
+        w.set_share_quality(true);
+        write_seconds(&mut w, 1);
+        // The file's header was written at the camera's rate factor; the step must not
+        // need another one.
+        assert!(w.accepts_preset("ultrafast"));
+        assert!(w.change_preset("ultrafast")?);
+        write_seconds(&mut w, 1);
+        w.set_share_quality(false);
+        write_seconds(&mut w, 1);
+        w.finish()?;
+        let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(video_frames(&path).len(), 90);
         let _ = std::fs::remove_file(path);
         Ok(())
     }
