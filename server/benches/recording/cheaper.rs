@@ -119,7 +119,7 @@ fn previous_build(env: &Env, bin: &Path) -> PathBuf {
     let wrapper = env.dir.join("previous-podium");
     let script = format!(
         "#!/bin/sh\nskip=0\nfor a do\n  shift\n  if [ $skip = 1 ]; then skip=0; continue; fi\n  case \"$a\" in --recording-audio|--recording-coder) skip=1; continue;; esac\n  set -- \"$@\" \"$a\"\ndone\nexec '{}' \"$@\"\n",
-        bin.display()
+        bin.display().to_string().replace('\'', "'\\''")
     );
     std::fs::write(&wrapper, script).expect("writing the previous build's wrapper");
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("making the wrapper runnable");
@@ -282,7 +282,7 @@ pub async fn overload(env: &Env) {
     let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started[0].started_at).unwrap();
     let joined = meetings[0][0].joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut offsets = Vec::new();
-    let duration_ms = probe::duration_ms(&path).unwrap_or(0) as i64;
+    let duration_ms = probe::duration_ms(&path).expect("the sync recording's duration") as i64;
     for i in 0..FLASHES as i64 {
         let expected = joined + 6000 + i * 1700 - t0;
         if expected < 600 || expected + 600 > duration_ms {
@@ -298,6 +298,8 @@ pub async fn overload(env: &Env) {
         let Some(beep) = (from..from + 1200).find(|&ms| { let (p, v) = window(ms); p > 0.01 && p > v }) else { continue };
         offsets.push((beep, video - beep as f64));
     }
+    // The 40 s hold about 23 flashes: fewer found means the figure is not measured.
+    assert!(offsets.len() >= 15, "only {} flashes found in the sync recording: its A/V offset is not measured", offsets.len());
     let worst = offsets.iter().fold(0.0f64, |m, (_, o)| m.max(o.abs()));
     // In the file's time, beside the sync recording's quality steps (row 1): a frame
     // drawn at half the rate, or while catching up, can show a flash up to a frame late.

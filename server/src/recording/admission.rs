@@ -31,6 +31,8 @@ pub struct Cost {
     pub height: u32,
     pub fps: u32,
     pub preset: &'static str,
+    /// The entropy coder it was measured with.
+    pub coder: EntropyCoder,
     pub layout: LayoutKind,
     /// The compositor's CPU, in cores of the benchmark machine (2 cores of an AMD EPYC,
     /// virtualized).
@@ -50,17 +52,23 @@ pub struct Cost {
 ///   every camera, so dormant cameras save them nothing, and mono sound a little; they
 ///   overstate the cost by about that.
 ///
+/// Each row says the entropy coder it was measured with: these rows come from before
+/// `--recording-coder`, when a recording used its preset's own (CABAC from superfast
+/// on, CAVLC at ultrafast). The `cost` run's load table now records every row with
+/// CAVLC, the default: rows taken from it say so. Another coder is priced by
+/// [`CAVLC_TO_CABAC`].
+///
 /// Settings between rows are priced along the ultrafast rows' shape over pixels × fps
 /// (a part that does not scale: decoding the cameras, the audio; and a part that
 /// does: composing, x264); see [`predicted_cores`].
 pub const COSTS: [Cost; 7] = [
-    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", layout: LayoutKind::Speaker, cores: 0.202 },
-    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", layout: LayoutKind::SpeakerStrip, cores: 0.224 },
-    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", layout: LayoutKind::Grid, cores: 0.229 },
-    Cost { width: 1280, height: 720, fps: 30, preset: "veryfast", layout: LayoutKind::Speaker, cores: 0.243 },
-    Cost { width: 1280, height: 720, fps: 30, preset: "ultrafast", layout: LayoutKind::Speaker, cores: 0.147 },
-    Cost { width: 1280, height: 720, fps: 15, preset: "ultrafast", layout: LayoutKind::Speaker, cores: 0.118 },
-    Cost { width: 640, height: 360, fps: 15, preset: "ultrafast", layout: LayoutKind::Speaker, cores: 0.070 },
+    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", coder: EntropyCoder::Cabac, layout: LayoutKind::Speaker, cores: 0.202 },
+    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", coder: EntropyCoder::Cabac, layout: LayoutKind::SpeakerStrip, cores: 0.224 },
+    Cost { width: 1280, height: 720, fps: 30, preset: "superfast", coder: EntropyCoder::Cabac, layout: LayoutKind::Grid, cores: 0.229 },
+    Cost { width: 1280, height: 720, fps: 30, preset: "veryfast", coder: EntropyCoder::Cabac, layout: LayoutKind::Speaker, cores: 0.243 },
+    Cost { width: 1280, height: 720, fps: 30, preset: "ultrafast", coder: EntropyCoder::Cavlc, layout: LayoutKind::Speaker, cores: 0.147 },
+    Cost { width: 1280, height: 720, fps: 15, preset: "ultrafast", coder: EntropyCoder::Cavlc, layout: LayoutKind::Speaker, cores: 0.118 },
+    Cost { width: 640, height: 360, fps: 15, preset: "ultrafast", coder: EntropyCoder::Cavlc, layout: LayoutKind::Speaker, cores: 0.070 },
 ];
 
 /// The share of the cores that recordings and everything else may fill. The
@@ -161,17 +169,20 @@ pub fn lag(reported: Duration, silent_for: Duration) -> Duration {
 /// beyond the slowest. A layout costs its measured ratio to `speaker` at equal settings.
 pub fn predicted_cores(video: &VideoSettings, layout: LayoutKind) -> f64 {
     let rate = pixel_rate(video.width, video.height, video.fps);
-    speaker_cores(&video.preset, rate) * layout_factor(layout) * coder_factor(video.coder)
+    speaker_cores(&video.preset, video.coder, rate) * layout_factor(layout)
 }
 
-/// The table's rows were measured with CABAC; CAVLC saves about 9 % of x264's time,
-/// which is about 70 % of a compositor's: the `cost` run of this change put the default
-/// recording at 0.58x of the previous build with CAVLC where it had been 0.63x with
-/// CABAC (docs/benchmarks.md).
-fn coder_factor(coder: EntropyCoder) -> f64 {
-    match coder {
-        EntropyCoder::Cabac => 1.0,
-        EntropyCoder::Cavlc => 0.92,
+/// A whole compositor's CPU with CABAC against CAVLC, the rest the same: the `cost`
+/// benchmark's side-by-side rounds at the default (superfast, 0.146 against 0.135
+/// cores; docs/benchmarks.md, "CAVLC by default").
+pub const CAVLC_TO_CABAC: f64 = 1.08;
+
+/// What a row measured with `measured` costs with `asked`.
+fn coder_factor(measured: EntropyCoder, asked: EntropyCoder) -> f64 {
+    match (measured, asked) {
+        (EntropyCoder::Cavlc, EntropyCoder::Cabac) => CAVLC_TO_CABAC,
+        (EntropyCoder::Cabac, EntropyCoder::Cavlc) => 1.0 / CAVLC_TO_CABAC,
+        _ => 1.0,
     }
 }
 
@@ -179,12 +190,13 @@ fn pixel_rate(width: u32, height: u32, fps: u32) -> f64 {
     f64::from(width) * f64::from(height) * f64::from(fps)
 }
 
-/// The speaker layout's rows of `preset`: (pixel rate, cores), cheapest first.
-fn speaker_rows(preset: &str) -> Vec<(f64, f64)> {
+/// The speaker layout's rows of `preset`, priced with `coder`: (pixel rate, cores),
+/// cheapest first.
+fn speaker_rows(preset: &str, coder: EntropyCoder) -> Vec<(f64, f64)> {
     let mut rows: Vec<(f64, f64)> = COSTS
         .iter()
         .filter(|c| c.preset == preset && c.layout == LayoutKind::Speaker)
-        .map(|c| (pixel_rate(c.width, c.height, c.fps), c.cores))
+        .map(|c| (pixel_rate(c.width, c.height, c.fps), c.cores * coder_factor(c.coder, coder)))
         .collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     rows
@@ -205,13 +217,13 @@ fn along(rows: &[(f64, f64)], rate: f64) -> f64 {
     }
 }
 
-fn at_rate(preset: &str, rate: f64) -> f64 {
-    let rows = speaker_rows(preset);
+fn at_rate(preset: &str, coder: EntropyCoder, rate: f64) -> f64 {
+    let rows = speaker_rows(preset, coder);
     match rows.as_slice() {
         [] => 0.0,
         [(r, c)] => {
             // One row: the shape of the best-measured preset, through this row.
-            let reference = PRESETS.iter().map(|p| speaker_rows(p)).max_by_key(Vec::len).unwrap_or_default();
+            let reference = PRESETS.iter().map(|p| speaker_rows(p, coder)).max_by_key(Vec::len).unwrap_or_default();
             if reference.len() < 2 {
                 return c * rate / r;
             }
@@ -221,23 +233,23 @@ fn at_rate(preset: &str, rate: f64) -> f64 {
     }
 }
 
-fn speaker_cores(preset: &str, rate: f64) -> f64 {
+fn speaker_cores(preset: &str, coder: EntropyCoder, rate: f64) -> f64 {
     let index = |p: &str| PRESETS.iter().position(|q| *q == p);
     // An unknown preset (the flag only takes PRESETS) is priced as the slowest.
     let here = index(preset).unwrap_or(PRESETS.len() - 1);
-    let measured: Vec<usize> = (0..PRESETS.len()).filter(|&i| !speaker_rows(PRESETS[i]).is_empty()).collect();
+    let measured: Vec<usize> = (0..PRESETS.len()).filter(|&i| !speaker_rows(PRESETS[i], coder).is_empty()).collect();
     if measured.contains(&here) {
-        return at_rate(PRESETS[here], rate);
+        return at_rate(PRESETS[here], coder, rate);
     }
     let faster = measured.iter().copied().filter(|&i| i < here).max();
     let slower = measured.iter().copied().filter(|&i| i > here).min();
     match (faster, slower) {
         (Some(f), Some(s)) => {
             let t = (here - f) as f64 / (s - f) as f64;
-            at_rate(PRESETS[f], rate).powf(1.0 - t) * at_rate(PRESETS[s], rate).powf(t)
+            at_rate(PRESETS[f], coder, rate).powf(1.0 - t) * at_rate(PRESETS[s], coder, rate).powf(t)
         }
-        (Some(f), None) => at_rate(PRESETS[f], rate) * UNMEASURED_STEP.powi((here - f) as i32),
-        (None, Some(s)) => at_rate(PRESETS[s], rate) / UNMEASURED_STEP.powi((s - here) as i32),
+        (Some(f), None) => at_rate(PRESETS[f], coder, rate) * UNMEASURED_STEP.powi((here - f) as i32),
+        (None, Some(s)) => at_rate(PRESETS[s], coder, rate) / UNMEASURED_STEP.powi((s - here) as i32),
         (None, None) => 0.0,
     }
 }
@@ -478,12 +490,13 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     fn video(width: u32, height: u32, fps: u32, preset: &str) -> VideoSettings {
-        // The table's own coder (see `coder_factor`).
-        VideoSettings { width, height, fps, preset: preset.into(), coder: EntropyCoder::Cabac }
+        VideoSettings { width, height, fps, preset: preset.into(), coder: EntropyCoder::default() }
     }
 
-    fn default_cost() -> f64 {
-        predicted_cores(&video(1280, 720, 30, "superfast"), LayoutKind::Speaker)
+    /// The table's row of the default preset, as measured (CABAC): the arithmetic of
+    /// the tests below is in its figures.
+    fn row_cost() -> f64 {
+        predicted_cores(&VideoSettings { coder: EntropyCoder::Cabac, ..video(1280, 720, 30, "superfast") }, LayoutKind::Speaker)
     }
 
     fn running(pid: u32, predicted: f64) -> Recording {
@@ -505,8 +518,10 @@ mod tests {
     #[test]
     fn the_table_gives_its_rows_and_follows_them_between() {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let cabac = |v: VideoSettings| VideoSettings { coder: EntropyCoder::Cabac, ..v };
         for row in COSTS {
-            assert!(close(predicted_cores(&video(row.width, row.height, row.fps, row.preset), row.layout), row.cores), "{row:?}");
+            let settings = VideoSettings { coder: row.coder, ..video(row.width, row.height, row.fps, row.preset) };
+            assert!(close(predicted_cores(&settings, row.layout), row.cores), "{row:?}");
         }
         // Halfway between two ultrafast rows in pixels × fps: halfway in cost.
         let mid = predicted_cores(&video(1280, 720, 20, "ultrafast"), LayoutKind::Speaker);
@@ -515,22 +530,25 @@ mod tests {
         let small = predicted_cores(&video(320, 180, 15, "ultrafast"), LayoutKind::Speaker);
         assert!((0.035..0.070).contains(&small), "{small}");
         let big = predicted_cores(&video(1920, 1080, 30, "superfast"), LayoutKind::Speaker);
-        assert!(big > default_cost() && big < 1.0, "{big}");
+        assert!(big > row_cost() && big < 1.0, "{big}");
         // superfast and veryfast have one speaker row each: they take ultrafast's shape
         // through it.
-        let sf15 = predicted_cores(&video(1280, 720, 15, "superfast"), LayoutKind::Speaker);
+        let sf15 = predicted_cores(&cabac(video(1280, 720, 15, "superfast")), LayoutKind::Speaker);
         assert!(close(sf15, 0.202 * 0.118 / 0.147), "{sf15}");
         // Unmeasured presets: dearer beyond the slowest measured.
-        let medium = predicted_cores(&video(1280, 720, 30, "medium"), LayoutKind::Speaker);
+        let medium = predicted_cores(&cabac(video(1280, 720, 30, "medium")), LayoutKind::Speaker);
         assert!(close(medium, 0.243 * 1.5f64.powi(3)), "{medium}");
-        let faster = predicted_cores(&video(1280, 720, 30, "faster"), LayoutKind::Speaker);
+        let faster = predicted_cores(&cabac(video(1280, 720, 30, "faster")), LayoutKind::Speaker);
         assert!(close(faster, 0.243 * 1.5), "{faster}");
         // Layouts keep their measured ratio at other settings too.
         let grid = predicted_cores(&video(640, 360, 15, "ultrafast"), LayoutKind::Grid);
         assert!(close(grid, 0.070 * 0.229 / 0.202), "{grid}");
-        // CAVLC, the default, costs less than the table's CABAC.
-        let cavlc = predicted_cores(&VideoSettings { coder: EntropyCoder::Cavlc, ..video(1280, 720, 30, "superfast") }, LayoutKind::Speaker);
-        assert!(close(cavlc, 0.202 * 0.92), "{cavlc}");
+        // Each coder from the rows of the other: CAVLC, the default, for less than the
+        // CABAC rows; CABAC for more than the CAVLC ones.
+        let default = predicted_cores(&video(1280, 720, 30, "superfast"), LayoutKind::Speaker);
+        assert!(close(default, 0.202 / CAVLC_TO_CABAC), "{default}");
+        let ultrafast_cabac = predicted_cores(&cabac(video(1280, 720, 30, "ultrafast")), LayoutKind::Speaker);
+        assert!(close(ultrafast_cabac, 0.147 * CAVLC_TO_CABAC), "{ultrafast_cabac}");
     }
 
     #[test]
@@ -542,18 +560,18 @@ mod tests {
         let estimate = load.estimate(&[]);
         assert!((estimate.other - 0.1).abs() < 1e-9, "{estimate:?}");
         assert!((estimate.usable - 1.7).abs() < 1e-9);
-        assert_eq!(estimate.admit(default_cost()), Ok(()));
+        assert_eq!(estimate.admit(row_cost()), Ok(()));
         // Each new one costs its prediction plus the SFU's forwarding: 0.232.
-        let per = default_cost() + SFU_PER_RECORDING;
+        let per = row_cost() + SFU_PER_RECORDING;
         let fit = (1.6 / per).floor() as usize;
         assert_eq!(fit, 6);
         let mut recordings = Vec::new();
         for n in 0..fit {
-            assert_eq!(load.estimate(&recordings).admit(default_cost()), Ok(()), "the recording {n} fits");
+            assert_eq!(load.estimate(&recordings).admit(row_cost()), Ok(()), "the recording {n} fits");
             // Just started: no pid yet, then a pid with no window of its own.
-            recordings.push(Recording { pid: (n % 2 == 1).then_some(100 + n as u32), predicted: default_cost(), lag: Duration::ZERO });
+            recordings.push(Recording { pid: (n % 2 == 1).then_some(100 + n as u32), predicted: row_cost(), lag: Duration::ZERO });
         }
-        let refusal = load.estimate(&recordings).admit(default_cost()).unwrap_err();
+        let refusal = load.estimate(&recordings).admit(row_cost()).unwrap_err();
         assert_eq!(refusal.running, 6);
         assert!((refusal.needed - per).abs() < 1e-9);
         assert!(refusal.free < per && refusal.free >= 0.0, "{refusal:?}");
@@ -568,19 +586,19 @@ mod tests {
         let mut load = Load::new(2.0, true);
         // Something else takes 1.6 cores: 0.1 is left, a recording needs 0.232.
         feed(&mut load, t0, 5, 1.6, &[]);
-        let refusal = load.estimate(&[]).admit(default_cost()).unwrap_err();
+        let refusal = load.estimate(&[]).admit(row_cost()).unwrap_err();
         assert_eq!(refusal.running, 0);
         assert!((refusal.free - 0.1).abs() < 1e-9, "{refusal:?}");
         // With a budget of its own (--recording-cores), the server counts only itself.
         let mut own = Load::new(2.0, false);
         feed(&mut own, t0, 5, 0.1, &[]);
-        assert!(own.estimate(&[]).admit(default_cost()).is_ok());
+        assert!(own.estimate(&[]).admit(row_cost()).is_ok());
     }
 
     #[test]
     fn running_compositors_count_at_what_they_use_but_never_under_their_prediction() {
         let t0 = Instant::now();
-        let p = default_cost();
+        let p = row_cost();
         // Two compositors ran through the window: one at 0.6 cores (a big meeting), one
         // at 0.1 (nobody's camera on). The machine counts them: 0.2 + 0.7 in all.
         let big = running(11, p);
@@ -599,14 +617,14 @@ mod tests {
         let t0 = Instant::now();
         let mut load = Load::new(64.0, true);
         feed(&mut load, t0, 5, 0.1, &[]);
-        let mut behind = running(7, default_cost());
+        let mut behind = running(7, row_cost());
         behind.lag = Duration::from_millis(499);
-        assert!(load.estimate(&[behind]).admit(default_cost()).is_ok(), "499 ms is within the limit");
+        assert!(load.estimate(&[behind]).admit(row_cost()).is_ok(), "499 ms is within the limit");
         behind.lag = Duration::from_millis(501);
         let estimate = load.estimate(&[behind]);
-        let refusal = estimate.admit(default_cost()).unwrap_err();
+        let refusal = estimate.admit(row_cost()).unwrap_err();
         assert_eq!(refusal.worst_lag, Duration::from_millis(501));
-        assert_eq!(estimate.capacity(default_cost(), 100).capacity_estimate, 1, "no more while one is behind");
+        assert_eq!(estimate.capacity(row_cost(), 100).capacity_estimate, 1, "no more while one is behind");
         // A compositor that stopped reporting counts as behind by its silence.
         assert_eq!(lag(Duration::from_millis(20), Duration::from_millis(900)), Duration::from_millis(20));
         assert_eq!(lag(Duration::ZERO, Duration::from_millis(2600)), Duration::from_millis(1600));
@@ -616,7 +634,7 @@ mod tests {
     #[test]
     fn capacity_counts_the_running_and_what_still_fits_capped_by_max_recordings() {
         let t0 = Instant::now();
-        let p = default_cost();
+        let p = row_cost();
         let mut load = Load::new(2.0, true);
         feed(&mut load, t0, 5, 0.2, &[]);
         assert_eq!(load.estimate(&[]).capacity(p, 100), Capacity { running: 0, capacity_estimate: 6 });
@@ -637,7 +655,7 @@ mod tests {
     #[test]
     fn the_correction_factor_learns_what_the_compositors_really_cost() {
         let t0 = Instant::now();
-        let p = default_cost();
+        let p = row_cost();
         let r = running(21, p);
         let mut load = Load::new(2.0, true);
         let t = feed(&mut load, t0, 5, 0.1, &[]);
@@ -682,7 +700,7 @@ mod tests {
     #[test]
     fn nothing_is_learnt_from_a_compositor_behind_real_time() {
         let t0 = Instant::now();
-        let mut starved = running(31, default_cost());
+        let mut starved = running(31, row_cost());
         starved.lag = Duration::from_secs(2);
         let mut load = Load::new(2.0, true);
         feed(&mut load, t0, 10, 0.1, &[(starved, 0.05)]);

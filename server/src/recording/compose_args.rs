@@ -37,7 +37,8 @@ pub struct RecordingVideoArgs {
     pub preset: String,
 
     /// H.264's entropy coder: cavlc (the default: x264 spends about 9 % less time, for
-    /// about a fifth more bytes) or cabac (the smaller file). The picture is the same.
+    /// a sixth to a fifth more bytes) or cabac (the smaller file). Up to veryfast the
+    /// picture is the same.
     #[arg(long = "recording-coder", env = "PODIUM_RECORDING_CODER", default_value = "cavlc", value_name = "CODER",
           value_parser = clap::builder::PossibleValuesParser::new(EntropyCoder::NAMES).map(|s| s.parse::<EntropyCoder>().expect("a listed value")))]
     pub coder: EntropyCoder,
