@@ -497,10 +497,13 @@ async fn switch(env: &Env) {
 async fn sync(env: &Env) {
     println!("\n## sync: a camera that flashes white exactly when its microphone beeps, through mediasoup and the compositor\n");
     let mut options = Options::new(Camera::Live([200, 40, 40]), 440.0);
-    options.flashes = (0..8).map(|k| 4000 + k * 1500).collect();
+    // On the camera's frame times (25 fps: every 40 ms), so that each flash's first
+    // white frame is captured with its beep (1500 ms apart, every other one came 20 ms
+    // after it: the synthetic camera's phase, not the recorder's sync).
+    options.flashes = (0..8).map(|k| 4000 + k * 1520).collect();
     let alice = Participant::join_with(&env.rooms, "sync", "Alice", options).await;
     let room = Arc::clone(&alice.room);
-    let recorder = env.recorder((1280, 720), 30, "veryfast", SwitchMode::EveryCamera);
+    let recorder = env.recorder((1280, 720), 30, cheaper::DEFAULT_PRESET, SwitchMode::EveryCamera);
     let started = recorder.start(Arc::clone(&room)).await.unwrap();
     alice.speak(true);
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -514,7 +517,7 @@ async fn sync(env: &Env) {
     let joined = alice.joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut offsets = Vec::new();
     for k in 0..8i64 {
-        let expected = joined + 4000 + k * 1500 - t0; // roughly, in file time
+        let expected = joined + 4000 + k * 1520 - t0; // roughly, in file time
         let from = (expected - 600).max(0) as u64;
         let Some(video) = frames.iter().find(|f| f.t_ms >= from && f.centre_rgb.iter().all(|&c| c > 200)).map(|f| f.t_ms as f64) else { continue };
         let a = (from * u64::from(rate) / 1000) as usize;
