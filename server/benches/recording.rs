@@ -500,7 +500,8 @@ async fn sync(env: &Env) {
     // On the camera's frame times (25 fps: every 40 ms), so that each flash's first
     // white frame is captured with its beep (1500 ms apart, every other one came 20 ms
     // after it: the synthetic camera's phase, not the recorder's sync).
-    options.flashes = (0..8).map(|k| 4000 + k * 1520).collect();
+    let flashes: Vec<u64> = (0..8).map(|k| 4000 + k * 1520).collect();
+    options.flashes = flashes.clone();
     let alice = Participant::join_with(&env.rooms, "sync", "Alice", options).await;
     let room = Arc::clone(&alice.room);
     let recorder = env.recorder((1280, 720), 30, cheaper::DEFAULT_PRESET, SwitchMode::EveryCamera);
@@ -516,8 +517,8 @@ async fn sync(env: &Env) {
     let t0 = compositor::output::sidecar::parse_rfc3339_ms(&started.started_at).unwrap();
     let joined = alice.joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut offsets = Vec::new();
-    for k in 0..8i64 {
-        let expected = joined + 4000 + k * 1520 - t0; // roughly, in file time
+    for &flash in &flashes {
+        let expected = joined + flash as i64 - t0; // roughly, in file time
         let from = (expected - 600).max(0) as u64;
         let Some(video) = frames.iter().find(|f| f.t_ms >= from && f.centre_rgb.iter().all(|&c| c > 200)).map(|f| f.t_ms as f64) else { continue };
         let a = (from * u64::from(rate) / 1000) as usize;

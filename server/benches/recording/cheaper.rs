@@ -221,6 +221,13 @@ pub async fn overload(env: &Env) {
     /// to outlast the joining, the settling and the 40 s recorded.
     const FLASHES: u64 = 150;
     const FLASH_EVERY: u64 = 1720;
+    // Through the whole run: the recordings start only once every meeting has joined
+    // and settled, which takes longer the more meetings there are. On the camera's
+    // frame times (25 fps: every 40 ms), so that each flash's first white frame is
+    // captured with its beep: what is measured is the recorder's sync, not the
+    // synthetic camera's capture phase (with 1700 ms apart, every other flash's first
+    // white frame came 20 ms after its beep).
+    let flashes: Vec<u64> = (0..FLASHES).map(|i| 6000 + i * FLASH_EVERY).collect();
     let capacity: usize = std::env::var("PODIUM_BENCH_CAPACITY").ok().and_then(|v| v.parse().ok()).unwrap_or(9);
     let k = (capacity * 3).div_ceil(2);
     println!("\n## overload: {k} recordings (1.5 x a capacity of {capacity}), 4 people each (mesh forwarded), 1280x720@30 {DEFAULT_PRESET}, admission off, 40 s\n");
@@ -228,13 +235,7 @@ pub async fn overload(env: &Env) {
     for r in 0..k {
         if r == 0 {
             let mut options = Options::new(Camera::Live([200, 40, 40]), 440.0);
-            // Through the whole run: the recordings start only once every meeting has
-            // joined and settled, which takes longer the more meetings there are. On
-            // the camera's frame times (25 fps: every 40 ms), so that each flash's first
-            // white frame is captured with its beep: what is measured is the
-            // recorder's sync, not the synthetic camera's capture phase (with 1700 ms
-            // apart, every other flash's first white frame came 20 ms after its beep).
-            options.flashes = (0..FLASHES).map(|i| 6000 + i * FLASH_EVERY).collect();
+            options.flashes = flashes.clone();
             options.mesh = true;
             let mut people = vec![Participant::join_with(&env.rooms, "overload-sync", "Alice", options).await];
             for i in 1..4 {
@@ -288,8 +289,8 @@ pub async fn overload(env: &Env) {
     let joined = meetings[0][0].joined_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
     let mut offsets = Vec::new();
     let duration_ms = probe::duration_ms(&path).expect("the sync recording's duration") as i64;
-    for i in 0..FLASHES as i64 {
-        let expected = joined + 6000 + i * FLASH_EVERY as i64 - t0;
+    for &flash in &flashes {
+        let expected = joined + flash as i64 - t0;
         if expected < 600 || expected + 600 > duration_ms {
             continue; // not recorded
         }
