@@ -281,7 +281,20 @@ pub fn parse_client_message(text: &str) -> Result<ClientEnvelope, (Option<u64>, 
     if id.is_none() {
         return Err((None, ErrorBody::new(ErrorCode::BadRequest, "missing \"id\" (a request number)")));
     }
-    serde_json::from_value(value).map_err(|e| (id, ErrorBody::new(ErrorCode::BadRequest, format!("invalid request: {e}"))))
+    serde_json::from_value(value).map_err(|e| (id, ErrorBody::new(ErrorCode::BadRequest, quoted_briefly(format!("invalid request: {e}")))))
+}
+
+/// serde's message quotes what the client sent (an unknown field's name, a type): cut
+/// to a length a person reads, so that a reply is never the size of the request (a
+/// client that sends 60 KB field names and reads nothing would fill the server's send
+/// buffers at the rate it writes).
+fn quoted_briefly(mut message: String) -> String {
+    const MAX_ERROR_CHARS: usize = 300;
+    if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }
 
 #[cfg(test)]
@@ -305,6 +318,10 @@ mod tests {
         let (id, err) = parse_client_message(r#"{"v":1,"id":7,"type":"leave","extra":true}"#).unwrap_err();
         assert_eq!((id, err.code), (Some(7), ErrorCode::BadRequest));
         assert!(parse_client_message(r#"{"v":1,"id":7,"type":"leave"}"#).is_ok());
+        // A client's long field name is not echoed whole.
+        let long = format!(r#"{{"v":1,"id":7,"type":"leave","{}é":1}}"#, "f".repeat(60_000));
+        let (_, err) = parse_client_message(&long).unwrap_err();
+        assert!(err.message.starts_with("invalid request: unknown field `fff") && err.message.chars().count() == 301, "{}", err.message);
         let (_, err) = parse_client_message(r#"{"v":1,"id":7,"type":"join","name":"A","admin":true}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
         let (id, err) = parse_client_message(r#"{"v":2,"id":4,"type":"leave"}"#).unwrap_err();

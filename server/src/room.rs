@@ -355,14 +355,19 @@ impl Room {
         Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker, recording })
     }
 
-    /// A host removes a member: their session ends (it leaves the room as on a close).
-    /// `false` when there is no such member.
+    /// A host removes a member: they leave the room now, and their session is told and
+    /// ends. `false` when there is no such member.
     pub fn remove_participant(&self, participant_id: &str) -> bool {
         let mut state = self.state.lock();
         let Some(member) = state.member_mut(participant_id) else { return false };
         if let Some(kick) = member.kick.take() {
             let _ = kick.send(Kick::Removed);
         }
+        // Out of the room at once, not when their session gets round to leaving: a
+        // client that stopped reading holds its session in a send for a while
+        // (`session::SEND_WITHIN`), and the host sees them gone now. (Their session's
+        // own leave later finds nobody to remove; ids are never reused.)
+        self.remove_member(&mut state, participant_id);
         true
     }
 

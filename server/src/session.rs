@@ -1,7 +1,8 @@
 //! One participant's WebSocket session. It owns the participant's transports and
 //! consumers (so they close when it ends), forwards room events, and answers requests.
-//! It ends on a close, a lost connection (no frame for [`GONE_AFTER`]), a replacement
-//! by a newer session of the same client, or server shutdown.
+//! It ends on a close, a lost connection (no frame for [`GONE_AFTER`]), a client that
+//! takes no frame for [`SEND_WITHIN`], a replacement by a newer session of the same
+//! client, a host's removal, or server shutdown.
 use crate::auth::Access;
 use crate::protocol::*;
 use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
@@ -18,6 +19,14 @@ use tokio::time::Instant;
 const PING_EVERY: Duration = Duration::from_secs(3);
 /// A participant not heard from (any frame, pongs included) for this long is gone.
 const GONE_AFTER: Duration = Duration::from_secs(8);
+/// A frame the client does not take within this (its connection's buffers full: it
+/// stopped reading) ends the session. Without a bound the session would wait in that
+/// send for good, and with it its liveness check, its join deadline and a host's
+/// removal: the participant would stay in the room until the client let go.
+pub const SEND_WITHIN: Duration = Duration::from_secs(5);
+/// The closing frame of a session that ended waits at most this: the peer may be the
+/// one that stopped reading.
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 /// A socket that has not joined by then is closed (it holds a file descriptor and a
 /// slot of its address's socket limit for nothing).
 pub const JOIN_WITHIN: Duration = Duration::from_secs(10);
@@ -109,17 +118,18 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
                 }
             },
             () = &mut join_deadline, if member.is_none() => {
-                let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                let close = Message::Close(Some(axum::extract::ws::CloseFrame {
                     code: axum::extract::ws::close_code::POLICY,
                     reason: "join within 10 s of connecting".into(),
-                }))).await;
+                }));
+                send_frame(&mut socket, close, CLOSE_WITHIN).await;
                 Flow::End("did not join in time")
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > GONE_AFTER {
                     Flow::End("not heard from")
-                } else if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    Flow::End("connection closed")
+                } else if !send_frame(&mut socket, Message::Ping(Default::default()), SEND_WITHIN).await {
+                    Flow::End("connection closed or not reading")
                 } else {
                     Flow::Continue
                 }
@@ -137,7 +147,7 @@ pub async fn run(mut socket: WebSocket, room_id: RoomId, ctx: SessionContext) {
         tracing::debug!(room = %room_id, participant = %m.participant_id, reason, "session ended");
         leave(&ctx.rooms, m).await;
     }
-    let _ = socket.send(Message::Close(None)).await;
+    send_frame(&mut socket, Message::Close(None), CLOSE_WITHIN).await;
 }
 
 async fn leave(rooms: &Rooms, m: Membership) {
@@ -187,7 +197,19 @@ async fn member_signal(member: &mut Option<Membership>) -> MemberSignal {
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
     let text = serde_json::to_string(message).expect("server messages serialize");
-    socket.send(Message::Text(text.into())).await.is_ok()
+    send_frame(socket, Message::Text(text.into()), SEND_WITHIN).await
+}
+
+/// Sends a frame; false when the connection is gone or the client did not take it
+/// `within` (see [`SEND_WITHIN`]).
+async fn send_frame(socket: &mut WebSocket, frame: Message, within: Duration) -> bool {
+    match tokio::time::timeout(within, socket.send(frame)).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::info!("a signaling client took no frame for {within:?}: it stopped reading; its session ends");
+            false
+        }
+    }
 }
 
 async fn handle_frame(socket: &mut WebSocket, frame: Message, room_id: &RoomId, ctx: &SessionContext, member: &mut Option<Membership>) -> Flow {
@@ -224,7 +246,7 @@ async fn reply(socket: &mut WebSocket, message: ServerMessage) -> Flow {
     if send(socket, &message).await {
         Flow::Continue
     } else {
-        Flow::End("connection closed")
+        Flow::End("connection closed or not reading")
     }
 }
 

@@ -147,6 +147,68 @@ async fn a_lost_connection_is_gone_within_10_s() {
     assert!(start.elapsed() < Duration::from_secs(2));
 }
 
+/// Joins `name` over a connection that buffers little, then sends requests without
+/// ever reading the answers, which pile up in the server's send buffers; the task holds
+/// the connection open until aborted.
+async fn join_and_stop_reading(server: &Server, room: &str, name: &str) -> (String, tokio::task::JoinHandle<()>) {
+    use futures_util::SinkExt;
+    let mut c = Client::connect_small_buffer(&server.base_url, room).await;
+    let me = c.ok("join", json!({"name": name})).await["participant_id"].as_str().unwrap().to_string();
+    let mut ws = c.freeze();
+    let flood = tokio::spawn(async move {
+        for id in 0..200_000u64 {
+            let ask = json!({"v": 1, "id": id, "type": "teleport"}).to_string();
+            if ws.send(tokio_tungstenite::tungstenite::Message::Text(ask.into())).await.is_err() {
+                break;
+            }
+        }
+        // Still open, never read.
+        std::future::pending::<()>().await;
+        drop(ws);
+    });
+    (me, flood)
+}
+
+fn names_in(server: &Server, room: &str) -> Vec<String> {
+    let (_, view) = get(server, &format!("/api/rooms/{room}"));
+    view["participants"].as_array().map(|p| p.iter().map(|p| p["name"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_is_dropped_and_a_host_removes_it_at_once() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut grace = Client::connect(&server.base_url, "deaf").await;
+    grace.ok("join", json!({"name": "Grace"})).await;
+
+    // Mallory's answers fill the buffers, and her session cannot send: it ends within
+    // `SEND_WITHIN` (5 s) of that, while her connection is still open. (Before, it
+    // waited in that send for good: no liveness check, no removal.)
+    let (mallory, flood) = join_and_stop_reading(&server, "deaf", "Mallory").await;
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < until, "a client that reads nothing is still in the room after 20 s: {:?}", names_in(&server, "deaf"));
+        let left = tokio::time::timeout(Duration::from_secs(2), grace.event("participant_left")).await;
+        if left.is_ok_and(|e| e["participant_id"] == mallory.as_str()) {
+            break;
+        }
+    }
+    assert!(!flood.is_finished(), "the test's client let go of its connection");
+    flood.abort();
+
+    // Eve does the same, and a host removes her: gone from the room at once, whatever
+    // her session is doing.
+    let (eve, flood) = join_and_stop_reading(&server, "deaf", "Eve").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let removed = ureq::delete(&server.url(&format!("/api/rooms/deaf/participants/{eve}"))).call().unwrap();
+    assert_eq!(removed.status().as_u16(), 204);
+    assert_eq!(names_in(&server, "deaf"), ["Grace"]);
+    flood.abort();
+    // The room still works for the others.
+    let mut ada = Client::connect(&server.base_url, "deaf").await;
+    ada.ok("join", json!({"name": "Ada"})).await;
+    while grace.event("participant_joined").await["participant"]["name"] != "Ada" {}
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_join_leave_cycles_leave_no_mediasoup_objects() {
     let server = Server::start(&["--workers", "1"]);

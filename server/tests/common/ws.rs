@@ -21,6 +21,18 @@ impl Client {
         Client { ws, next_id: 1, events: VecDeque::new() }
     }
 
+    /// Connects over a TCP connection that buffers as little as the kernel allows on
+    /// this side: a client that stops reading fills it, and then the server's, soon.
+    pub async fn connect_small_buffer(base_url: &str, room: &str) -> Client {
+        let addr: std::net::SocketAddr = base_url.trim_start_matches("http://").parse().expect("http://IP:PORT");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        let url = format!("ws://{addr}/api/rooms/{room}/ws");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.expect("websocket handshake");
+        Client { ws, next_id: 1, events: VecDeque::new() }
+    }
+
     /// Connects to a full WebSocket URL (with `?token=` for a secured server).
     pub async fn connect_url(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
