@@ -487,6 +487,9 @@ async fn forward_event(socket: &mut WebSocket, event: RoomEvent, m: &mut Members
         RoomEvent::Joined(p) if p.id == m.participant_id => return Flow::Continue,
         RoomEvent::Joined(participant) => ServerMessage::ParticipantJoined { v, participant },
         RoomEvent::Updated(participant) => ServerMessage::ParticipantUpdated { v, participant },
+        // Removed by a host (or replaced): the room took them out first; their `bye`
+        // says so.
+        RoomEvent::Left(p) if p == m.participant_id => return Flow::Continue,
         RoomEvent::Left(participant_id) => {
             // Before anyone spoke, the stage is the first to have joined: it may move.
             refresh_layers(m).await;

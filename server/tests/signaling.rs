@@ -162,9 +162,8 @@ async fn join_and_stop_reading(server: &Server, room: &str, name: &str) -> (Stri
                 break;
             }
         }
-        // Still open, never read.
-        std::future::pending::<()>().await;
-        drop(ws);
+        // Still open (the task owns the socket), never read.
+        std::future::pending::<()>().await
     });
     (me, flood)
 }
