@@ -162,6 +162,12 @@ pub struct ServeArgs {
     #[arg(long = "allowed-origin", env = "PODIUM_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "URL", value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
+    /// The address people reach this server at (https://meet.example.com) when a reverse
+    /// proxy stands in front of it: share links are built with it, and requests from it
+    /// count as this server's own. Default: the address each request names.
+    #[arg(long, env = "PODIUM_PUBLIC_URL", value_name = "URL", value_parser = parse_origin)]
+    pub public_url: Option<String>,
+
     /// Most recordings running at once; a further one gets a 503 (running ones go on).
     /// Default: 2 per core, the measured capacity (docs/benchmarks.md).
     #[arg(long, env = "PODIUM_MAX_RECORDINGS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
@@ -240,6 +246,7 @@ pub struct ServeConfig {
     pub secret: Option<crate::auth::Secret>,
     pub insecure_open: bool,
     pub allowed_origins: Vec<String>,
+    pub public_url: Option<String>,
     pub max_recordings: usize,
     pub recording_admission: admission::Settings,
     pub max_rooms: usize,
@@ -302,6 +309,7 @@ impl ServeArgs {
             secret,
             insecure_open: self.insecure_open,
             allowed_origins: self.allowed_origins,
+            public_url: self.public_url,
             max_recordings: self.max_recordings.map_or(2 * cores, usize::from),
             recording_admission: admission::Settings {
                 enabled: self.recording_admission,
@@ -395,9 +403,13 @@ mod tests {
         let c = parse(&["--recordings-dir", dir, "--allowed-origin", "https://App.example.com/", "--allowed-origin", "http://localhost:5173", "--max-recordings", "1"]).unwrap();
         assert_eq!(c.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
         assert_eq!(c.max_recordings, 1);
+        assert_eq!(c.public_url, None);
         for bad in ["*", "app.example.com", "https://a.example.com/path"] {
             assert!(parse(&["--recordings-dir", dir, "--allowed-origin", bad]).is_err(), "{bad}");
+            assert!(parse(&["--recordings-dir", dir, "--public-url", bad]).is_err(), "{bad}");
         }
+        let c = parse(&["--recordings-dir", dir, "--public-url", "https://Meet.example.com/"]).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://meet.example.com"));
         assert!(parse(&["--recordings-dir", dir, "--max-recordings", "0"]).is_err());
         assert!(parse(&["--recordings-dir", dir, "--tls-cert", "/x.pem"]).is_err(), "a cert needs its key");
     }

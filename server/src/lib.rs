@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod http;
 pub mod media;
+pub mod name;
 pub mod net;
 pub mod protocol;
 pub mod recording;

@@ -63,6 +63,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         loopback_port: (!secured && !config.insecure_open).then_some(addr.port()),
         tls: tls.is_some(),
         allowed_origins: config.allowed_origins.clone(),
+        public_origin: config.public_url.clone(),
         max_sockets_per_ip: config.max_sockets_per_ip,
     };
     let state = Arc::new(AppState::new(Arc::clone(&pool), rooms, Arc::clone(&recorder), stop_rx.clone(), security));

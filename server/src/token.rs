@@ -3,7 +3,8 @@
 //! are HS256 JWTs with the claims of [`crate::auth::token`].
 use crate::auth::{AccessClaims, Keys, Role, RoomGrant, Secret};
 use crate::cli::TokenArgs;
-use crate::room::{validate_name, RoomId};
+use crate::name::validate_name;
+use crate::room::RoomId;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 

@@ -152,6 +152,8 @@ fn expected(rule: Rule, method: &str, who: Who) -> Option<u16> {
     match (allowed, who) {
         (true, _) => None,
         (false, Nobody) => Some(401),
+        // Another room's recording is "no recording" to its host: ids cannot be probed.
+        (false, OtherHost) if matches!(rule, Rule::RecordingViewer | Rule::RecordingHost) => Some(404),
         (false, _) => Some(403),
     }
 }
@@ -307,6 +309,40 @@ fn api_answers_are_not_cached_head_works_and_guests_cannot_probe_for_recordings(
 }
 
 #[test]
+fn a_host_cannot_tell_another_rooms_recordings_or_damaged_ones_from_none() {
+    let dir = common::temp_dir("access-probe");
+    record_for(&dir, 2);
+    let damaged = "20261202-140000-broken";
+    std::fs::write(dir.join(format!("{damaged}.json")), "{ not json").unwrap();
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let other_host = token(&["--room", "elsewhere", "--name", "Otto", "--role", "host"]);
+    let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
+    let answer = |token: &str, id: &str, path: &str| {
+        let r = server.call("GET", &format!("/api/recordings/{id}{path}"), Some(token), &[], None);
+        (r.status, r.json()["error"].as_str().unwrap_or_default().replace(id, "ID"))
+    };
+    for path in ["", "/video", "/speakers.vtt", "/highlights/clips"] {
+        let missing = answer(&other_host, MISSING, path);
+        assert_eq!(missing.0, 404, "{path}");
+        // The other room's recording, and a damaged one, answer exactly as a missing id.
+        assert_eq!(answer(&other_host, ID, path), missing, "{path}: another room's recording");
+        assert_eq!(answer(&host, damaged, path), missing, "{path}: a damaged recording, to a host");
+    }
+    let share = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&other_host), &[], Some(r#"{"expires_in_s": 60}"#));
+    assert_eq!(share.status, 404, "{}", share.body);
+    assert_eq!(share.json()["error"], format!("no recording {ID}"), "the refusal says more than a missing id's would");
+    // The room's own host sees it; an admin is told of the damage, without the server's paths.
+    assert_eq!(answer(&host, ID, "").0, 200);
+    let admin = token(&["--role", "admin"]);
+    let (status, error) = answer(&admin, damaged, "");
+    assert_eq!(status, 500, "{error}");
+    assert!(error.contains("not valid") && error.contains("server log"), "{error}");
+    let dir_text = dir.to_string_lossy();
+    assert!(!error.contains(&*dir_text) && !error.contains(".json"), "the answer names a path: {error}");
+    assert!(server.logs_with(&[&format!("{damaged}.json")]).contains(&*dir_text), "the log should name the file for the operator");
+}
+
+#[test]
 fn cross_site_requests_and_sockets_are_refused() {
     let dir = common::temp_dir("access-csrf");
     let server = Podium::start(&dir, &["--allowed-origin", "https://app.example.com"], &[]);
@@ -354,6 +390,21 @@ fn open_mode_answers_loopback_names_only() {
         assert_eq!(r.status, 403, "{host}");
         assert!(r.json()["error"].as_str().unwrap().contains("PODIUM_SECRET"), "{}", r.body);
     }
+    // HTTP/2 sends no Host: its `:authority` is checked the same way.
+    let h2 = |authority: String| {
+        let addr = server.addr.clone();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+            tokio::spawn(connection);
+            let request = http::Request::get(format!("http://{authority}/api/recordings")).body(()).unwrap();
+            let (response, _) = client.send_request(request, true).unwrap();
+            response.await.unwrap().status().as_u16()
+        })
+    };
+    assert_eq!(h2(format!("127.0.0.1:{port}")), 200);
+    assert_eq!(h2(format!("localhost:{port}")), 200);
+    assert_eq!(h2(format!("attacker.example:{port}")), 403);
     // Unknown methods get JSON too.
     let r = server.call("PATCH", "/api/recordings", None, &[], None);
     assert_eq!(r.status, 405);
@@ -482,9 +533,53 @@ async fn max_recordings_refuses_with_503_and_the_running_one_goes_on() {
     // the audit log says who started it.
     let logs = server.logs_with(&["recording started", "recording.start", "recording.stop", "room.join"]);
     assert!(logs.contains("recording started"), "a default run does not log a recording's start:\n{logs}");
-    assert!(logs.contains("recording.start") && logs.contains("sub=open") && logs.contains("ip=127.0.0.1"), "no audit line:\n{logs}");
+    assert!(logs.contains("recording.start") && logs.contains("sub=\"open\"") && logs.contains("ip=127.0.0.1"), "no audit line:\n{logs}");
     assert!(logs.contains("recording.stop"), "{logs}");
     assert!(logs.contains("room.join"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_compositor_never_holds_the_secret_and_links_use_the_public_url() {
+    let dir = common::temp_dir("access-public-url");
+    let server = Podium::start(&dir, &["--public-url", "https://Meet.example.com/", "--recording-size", "320x180"], &[("PODIUM_SECRET", SECRET)]);
+    let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
+    let mut c = Client::connect_url(&format!("{}/api/rooms/proc/ws?token={host}", server.base.replacen("http", "ws", 1))).await;
+    c.join_with_audio("Hana").await;
+    let started = server.call("POST", "/api/rooms/proc/recording", Some(&host), &[], None);
+    assert_eq!(started.status, 201, "{}", started.body);
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    // The server holds the secret (so this can fail); its compositor must not.
+    let environ = |pid: u32| String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()).into_owned();
+    assert!(environ(server.child.id()).contains(SECRET));
+    let children = common::descendants(server.child.id());
+    assert!(!children.is_empty(), "no compositor is running");
+    for pid in children {
+        let env = environ(pid);
+        assert!(!env.contains(SECRET) && !env.contains("PODIUM_SECRET="), "process {pid} holds the secret");
+    }
+    assert_eq!(server.call("DELETE", "/api/rooms/proc/recording", Some(&host), &[], None).status, 200);
+
+    // A proxy in front passes a Host of its own: links use --public-url all the same.
+    let share = |headers: &[(&str, &str)]| server.call("POST", &format!("/api/recordings/{id}/share"), Some(&host), headers, Some(r#"{"expires_in_s": 60}"#));
+    for headers in [vec![], vec![("Host", "evil.example")], vec![("Host", "evil.example/phish?")]] {
+        let r = share(&headers);
+        assert_eq!(r.status, 201, "{headers:?}: {}", r.body);
+        assert!(r.json()["url"].as_str().unwrap().starts_with("https://meet.example.com/s/"), "{headers:?}: {}", r.body);
+    }
+    // Pages served from the public origin are this server's own: not refused as cross-site.
+    let from_public = server.call("DELETE", "/api/rooms/proc/recording", Some(&host), &[("Origin", "https://meet.example.com"), ("Sec-Fetch-Site", "same-origin")], None);
+    assert_eq!(from_public.status, 404, "{}", from_public.body);
+    let from_elsewhere = server.call("DELETE", "/api/rooms/proc/recording", Some(&host), &[("Origin", "https://evil.example")], None);
+    assert_eq!(from_elsewhere.status, 403, "{}", from_elsewhere.body);
+
+    // Without --public-url, a Host that is not a host name builds no link.
+    drop(server);
+    let plain = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let r = plain.call("POST", &format!("/api/recordings/{id}/share"), Some(&host), &[("Host", "evil.example/phish?")], Some(r#"{"expires_in_s": 60}"#));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("--public-url"), "{}", r.body);
+    let r = plain.call("POST", &format!("/api/recordings/{id}/share"), Some(&host), &[], Some(r#"{"expires_in_s": 60}"#));
+    assert!(r.json()["url"].as_str().unwrap().starts_with(&format!("{}/s/", plain.base)), "{}", r.body);
 }
 
 #[test]

@@ -51,14 +51,19 @@ async fn bad_messages_get_errors_and_the_connection_stays_up() {
 async fn names_rooms_and_the_participant_limit_are_enforced() {
     let server = Server::start(&["--workers", "1", "--max-participants", "2"]);
     let mut a = Client::connect(&server.base_url, "limits").await;
-    for bad in ["", "   ", &"n".repeat(41), "tab\tname"] {
+    // Invisible and text-direction characters would let "Ada" join twice, or flip a label.
+    for bad in ["", "   ", &"n".repeat(41), "tab\tname", "Ada\u{200B}", "\u{202E}nimdA", "\u{FEFF}Ada", "\u{3164}", &format!("Z{}", "\u{336}".repeat(20))] {
         let r = a.request("join", json!({"name": bad})).await;
         assert_eq!(r["error"]["code"], "invalid_name", "{bad:?}: {r}");
+        assert!(r["error"]["message"].as_str().is_some_and(|m| m.starts_with("a name")), "{bad:?}: {r}");
     }
-    a.ok("join", json!({"name": "Ada"})).await;
+    // Shown as "Ada" below: trimmed of its no-break space.
+    a.ok("join", json!({"name": " Ada\u{A0} "})).await;
     let mut b = Client::connect(&server.base_url, "limits").await;
-    let r = b.request("join", json!({"name": "ada"})).await;
-    assert_eq!(r["error"]["code"], "name_taken", "names are compared without case: {r}");
+    for same in ["ada", "ＡＤＡ", "Ada\u{FE0F}"] {
+        let r = b.request("join", json!({"name": same})).await;
+        assert_eq!(r["error"]["code"], "name_taken", "{same:?} looks like Ada: {r}");
+    }
     b.ok("join", json!({"name": "Grace"})).await;
     let mut c = Client::connect(&server.base_url, "limits").await;
     let r = c.request("join", json!({"name": "Linus"})).await;

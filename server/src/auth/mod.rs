@@ -26,6 +26,18 @@ pub enum Access {
 #[error("{0}")]
 pub struct Denied(pub String);
 
+/// A `sub` as the audit log writes it: quoted and escaped. The token's issuer chose it,
+/// so it may hold spaces and `=`; unquoted, `sub=x role=admin ip=10.0.0.1` would pass
+/// for fields of the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSub(pub String);
+
+impl std::fmt::Display for AuditSub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
 /// Which recordings a library listing shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Library {
@@ -44,12 +56,12 @@ impl Access {
     }
 
     /// Who, for the audit log: the token's `sub`, `open`, or the share's id.
-    pub fn audit_sub(&self) -> String {
-        match self {
+    pub fn audit_sub(&self) -> AuditSub {
+        AuditSub(match self {
             Access::Open => "open".into(),
             Access::User(c) => c.sub.clone(),
             Access::Share(s) => format!("share:{}", s.share_id),
-        }
+        })
     }
 
     /// The role, for the audit log.
@@ -154,6 +166,24 @@ impl Access {
         }
     }
 
+    /// Whether this access may learn that recording `id` of `room` exists. A host of
+    /// another room may not: it is told "no recording", as for an id that does not
+    /// exist, so that ids cannot be probed (nor a recording's room read off a refusal)
+    /// across rooms.
+    pub fn may_know_of_recording(&self, id: &RecordingId, room: &str) -> bool {
+        match self {
+            Access::Open => true,
+            Access::Share(s) => s.recording == *id,
+            Access::User(c) => c.room.covers(room),
+        }
+    }
+
+    /// Whether this access may be told that a recording's files are damaged (its room
+    /// cannot be read, so only those who see every room are told).
+    pub fn may_know_of_damage(&self) -> bool {
+        self.library() == Ok(Library::All)
+    }
+
     /// Delete recordings, list every room, read the debug dump.
     pub fn may_administer(&self, what: &str) -> Result<(), Denied> {
         match self {
@@ -171,6 +201,15 @@ mod tests {
     fn user(role: Role, room: &str) -> Access {
         let room = if room == "*" { RoomGrant::All } else { RoomGrant::One(RoomId::parse(room).unwrap()) };
         Access::User(AccessClaims { sub: "s".into(), name: "N".into(), room, role, exp: u64::MAX })
+    }
+
+    #[test]
+    fn an_audit_sub_cannot_pass_for_other_fields() {
+        let Access::User(mut claims) = user(Role::Guest, "a") else { unreachable!() };
+        claims.sub = "mallory role=admin ip=10.0.0.1 \"x".into();
+        let line = format!("sub={} role={}", Access::User(claims.clone()).audit_sub(), Access::User(claims).audit_role());
+        assert_eq!(line, r#"sub="mallory role=admin ip=10.0.0.1 \"x" role=guest"#);
+        assert_eq!(Access::Open.audit_sub().to_string(), "\"open\"");
     }
 
     #[test]
@@ -195,6 +234,10 @@ mod tests {
         assert!(host.may_administer("delete").is_err());
 
         assert!(admin.may_record(&b).is_ok() && admin.library().unwrap() == Library::All && admin.may_administer("delete").is_ok());
+
+        assert!(host.may_know_of_recording(&rec, "a") && !host.may_know_of_recording(&rec, "b"));
+        assert!(!host.may_know_of_damage() && admin.may_know_of_damage() && Access::Open.may_know_of_damage());
+        assert!(share.may_know_of_recording(&rec, "b") && !share.may_know_of_recording(&other, "a"));
 
         assert!(share.may_view_recording(&rec, "a").is_ok());
         assert!(share.may_view_recording(&other, "a").is_err());

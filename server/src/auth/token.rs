@@ -4,7 +4,8 @@
 //! nothing a client sends is trusted before [`Keys::verify`] accepts it.
 use super::secret::Secret;
 use crate::recording::RecordingId;
-use crate::room::{validate_name, RoomId};
+use crate::name::validate_name;
+use crate::room::RoomId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -214,6 +215,9 @@ impl Keys {
             let wire: AccessClaimsWire = serde_json::from_value(claims).map_err(|e| TokenError::BadClaims(e.to_string()))?;
             Token::Access(access_claims(wire)?)
         };
+        if token.exp() > LAST_EXP {
+            return Err(TokenError::BadClaims("\"exp\" is past the year 9999".into()));
+        }
         if token.exp() <= now {
             return Err(TokenError::Expired { share: matches!(token, Token::Share(_)) });
         }
@@ -243,6 +247,9 @@ fn share_claims(wire: ShareClaimsWire) -> Result<ShareClaims, TokenError> {
     let recording = RecordingId::parse(&wire.rec).map_err(|e| TokenError::BadClaims(format!("\"rec\": {e}")))?;
     Ok(ShareClaims { share_id: wire.shr, recording, exp: wire.exp })
 }
+
+/// 9999-12-31T23:59:59Z: the last expiry an RFC 3339 date (and a person) can read.
+const LAST_EXP: u64 = 253_402_300_799;
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> u64 {
@@ -297,6 +304,18 @@ mod tests {
         assert_eq!(k.verify(&token, NOW + 60).unwrap_err(), TokenError::Expired { share: false });
         let share = k.mint_share(&ShareClaims { share_id: "abcdef123456".into(), recording: RecordingId::parse("20261203-101500-abcdef").unwrap(), exp: NOW });
         assert_eq!(k.verify(&share, NOW).unwrap_err(), TokenError::Expired { share: true });
+    }
+
+    #[test]
+    fn an_expiry_no_date_can_show_is_refused() {
+        // u64::MAX once showed as "expires 1970" with a cookie of 584 billion years.
+        let k = keys();
+        for exp in [u64::MAX, LAST_EXP + 1] {
+            let token = k.mint_access(&AccessClaims { exp, ..host("standup") });
+            assert!(matches!(k.verify(&token, NOW), Err(TokenError::BadClaims(m)) if m.contains("9999")));
+        }
+        let token = k.mint_access(&AccessClaims { exp: LAST_EXP, ..host("standup") });
+        assert_eq!(rfc3339(k.verify(&token, NOW).unwrap().exp()), "9999-12-31T23:59:59Z");
     }
 
     #[test]
@@ -372,7 +391,7 @@ mod tests {
                 let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
                 if let Ok(Token::Access(c)) = k.verify(&token, NOW) {
                     prop_assert!(c.exp > NOW);
-                    prop_assert!(crate::room::validate_name(&c.name).is_ok());
+                    prop_assert!(crate::name::validate_name(&c.name).is_ok());
                 }
             }
         }

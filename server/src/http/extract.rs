@@ -123,8 +123,13 @@ impl Auth {
         }
     }
 
+    /// Whether the access, or else the share link beside it, passes `test`.
+    pub fn any(&self, test: impl Fn(&Access) -> bool) -> bool {
+        test(&self.access) || self.share.as_ref().is_some_and(test)
+    }
+
     /// For the audit log: `sub`, role and client IP.
-    pub fn who(&self) -> (String, &'static str, IpAddr) {
+    pub fn who(&self) -> (crate::auth::AuditSub, &'static str, IpAddr) {
         (self.access.audit_sub(), self.access.audit_role(), self.ip)
     }
 }

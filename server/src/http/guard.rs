@@ -11,8 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-pub async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
+    name_host_from_authority(&mut request);
     let mut response = match admit(&state, &request) {
         Err(e) => e.into_response(),
         Ok(()) => next.run(request).await,
@@ -49,6 +50,22 @@ fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// HTTP/2 names the host in `:authority`, which hyper leaves in the URI, and sends no
+/// `Host`: the checks below and the handlers read `Host`, so it is filled in from there.
+fn name_host_from_authority(request: &mut Request) {
+    if request.headers().contains_key(header::HOST) {
+        return;
+    }
+    let Some(authority) = request.uri().authority() else { return };
+    let host = match authority.port() {
+        Some(port) => format!("{}:{}", authority.host(), port.as_str()),
+        None => authority.host().to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&host) {
+        request.headers_mut().insert(header::HOST, value);
+    }
+}
+
 /// The host names a browser on this machine uses for a loopback server.
 fn check_loopback_host(headers: &HeaderMap, port: u16, tls: bool) -> Result<(), ApiError> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
@@ -63,10 +80,18 @@ fn check_loopback_host(headers: &HeaderMap, port: u16, tls: bool) -> Result<(), 
     }
 }
 
-/// `scheme://host` of this server as the request names it.
+/// `scheme://host` of this server as the request names it, if its `Host` is a host name
+/// or address with an optional port (and nothing that could bend a URL built from it).
 pub fn own_origin(headers: &HeaderMap, tls: bool) -> Option<String> {
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    Some(format!("{}://{}", if tls { "https" } else { "http" }, host.to_ascii_lowercase()))
+    let host = headers.get(header::HOST)?.to_str().ok()?.to_ascii_lowercase();
+    let plain = !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+    plain.then(|| format!("{}://{host}", if tls { "https" } else { "http" }))
+}
+
+/// Where links to this server point: `--public-url` when set (a reverse proxy may pass
+/// on a `Host` of its own), else the origin the request names.
+pub fn link_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    state.security.public_origin.clone().or_else(|| own_origin(headers, state.security.tls))
 }
 
 /// An `Origin` header that is neither ours nor allowed: `Err` with why.
@@ -74,7 +99,8 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErro
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
     let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
     let ours = own_origin(headers, state.security.tls);
-    if Some(&origin) == ours.as_ref() || state.security.allowed_origins.iter().any(|o| *o == origin) {
+    let public = state.security.public_origin.as_ref();
+    if Some(&origin) == ours.as_ref() || Some(&origin) == public || state.security.allowed_origins.iter().any(|o| *o == origin) {
         return Ok(());
     }
     Err(ApiError::Forbidden(format!("requests from {origin} are not accepted: only this server's own pages (and --allowed-origin) may")))

@@ -42,6 +42,9 @@ pub struct Security {
     pub tls: bool,
     /// `--allowed-origin`: may open sockets, send requests and frame the pages.
     pub allowed_origins: Vec<String>,
+    /// `--public-url`: the origin people reach the server at, behind a reverse proxy.
+    /// Links are built with it, and requests from it are this server's own.
+    pub public_origin: Option<String>,
     pub max_sockets_per_ip: usize,
 }
 
@@ -55,6 +58,7 @@ impl Security {
             loopback_port: Some(port),
             tls: false,
             allowed_origins: Vec::new(),
+            public_origin: None,
             max_sockets_per_ip: 50,
         }
     }

@@ -1,11 +1,12 @@
 //! The recordings library: list, view, play, delete, share.
 use super::extract::{Auth, ShareId, ValidPath};
-use super::guard::own_origin;
+use super::guard::link_origin;
 use super::{ApiError, AppState};
 use crate::auth::token::{rfc3339, unix_now};
-use crate::auth::{Library, ShareClaims};
+use crate::auth::{Access, Library, ShareClaims};
 use crate::recording::shares::{new_share_id, Share, MAX_SHARE_SECONDS};
-use crate::recording::{RecordError, RecordingId, RecordingView};
+use crate::recording::{RecordError, RecordingId, RecordingView, StoreError};
+use compositor::output::sidecar::Sidecar;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,12 +15,27 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+/// Recording `id`'s sidecar, once the caller may know it exists. Guests and other
+/// recordings' share links are refused before the disk is read; a host of another room
+/// is answered "no recording", as for an id that does not exist, and so is anyone but an
+/// admin asking for one whose sidecar is damaged (its room cannot be told).
+pub(super) fn known_sidecar(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<Sidecar, ApiError> {
+    auth.check(|a| a.may_view_some_recording(id))?;
+    let hidden = || ApiError::from(StoreError::NotFound(id.clone()));
+    match state.recorder.store().read_sidecar(id) {
+        Ok(sidecar) if auth.any(|a| a.may_know_of_recording(id, &sidecar.room)) => Ok(sidecar),
+        Ok(_) => Err(hidden()),
+        Err(e @ StoreError::Unreadable { .. }) if auth.any(Access::may_know_of_damage) => Err(e.into()),
+        Err(StoreError::Unreadable { .. }) => Err(hidden()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The recording, once the caller may view it; its share list for those who may share.
 fn viewable(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<RecordingView, ApiError> {
-    // Guests and other recordings' share links are refused before the disk is read.
-    auth.check(|a| a.may_view_some_recording(id))?;
-    let mut view = state.recorder.view(id)?;
-    auth.check(|a| a.may_view_recording(id, &view.room))?;
+    let sidecar = known_sidecar(state, auth, id)?;
+    auth.check(|a| a.may_view_recording(id, &sidecar.room))?;
+    let mut view = state.recorder.view_of(id, sidecar);
     if auth.check(|a| a.may_share(&view.room)).is_ok() {
         // The API shows each share's id and expiry, not who made it.
         let shares = state.recorder.shares().list(id, unix_now()).into_iter().map(|s| Share { exp: 0, created_by: String::new(), ..s });
@@ -92,8 +108,7 @@ pub async fn share(
     ValidPath(id): ValidPath<RecordingId>,
     body: Result<Json<ShareRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
-    auth.check(|a| a.may_view_some_recording(&id))?;
-    let room = state.recorder.store().read_sidecar(&id)?.room;
+    let room = known_sidecar(&state, &auth, &id)?.room;
     auth.check(|a| a.may_share(&room))?;
     let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"expires_in_s\": N}}: {}", e.body_text())))?;
     if !(1..=MAX_SHARE_SECONDS).contains(&request.expires_in_s) {
@@ -104,15 +119,15 @@ pub async fn share(
     let share_id = new_share_id();
     let token = state.security.keys.mint_share(&ShareClaims { share_id: share_id.clone(), recording: id.clone(), exp });
     let (sub, role, ip) = auth.who();
-    state.recorder.shares().add(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.clone() }, now)?;
+    state.recorder.shares().add(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.0.clone() }, now)?;
     tracing::info!(target: "audit", action = "recording.share", %sub, role = %role, %ip, recording = %id, share = %share_id, expires_at = %rfc3339(exp), "recording shared");
-    let base = own_origin(&headers, state.security.tls).ok_or_else(|| ApiError::BadRequest("the request has no Host header to build the link with".into()))?;
+    let base = link_origin(&state, &headers)
+        .ok_or_else(|| ApiError::BadRequest("the request's Host header is missing or not a host name: send one, or start the server with --public-url".into()))?;
     Ok((StatusCode::CREATED, Json(ShareCreated { id: share_id, url: format!("{base}/s/{token}"), expires_at: rfc3339(exp) })))
 }
 
 pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidPath((id, share)): ValidPath<(RecordingId, ShareId)>) -> Result<StatusCode, ApiError> {
-    auth.check(|a| a.may_view_some_recording(&id))?;
-    let room = state.recorder.store().read_sidecar(&id)?.room;
+    let room = known_sidecar(&state, &auth, &id)?.room;
     auth.check(|a| a.may_share(&room))?;
     if !state.recorder.shares().revoke(&id, &share.0)? {
         return Err(ApiError::NotFound(format!("recording {id} has no share {}", share.0)));

@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 /// The recording's sidecar, once the caller may view it.
 fn check_viewer(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<compositor::output::sidecar::Sidecar, ApiError> {
-    auth.check(|a| a.may_view_some_recording(id))?;
-    let sidecar = state.recorder.store().read_sidecar(id)?;
+    let sidecar = super::recordings::known_sidecar(state, auth, id)?;
     auth.check(|a| a.may_view_recording(id, &sidecar.room))?;
     Ok(sidecar)
 }

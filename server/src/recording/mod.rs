@@ -207,9 +207,15 @@ impl Recorder {
 
     /// A recording with its reel's state, as the API shows it.
     pub fn view(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
-        let mut view = self.store.read(id)?;
+        let sidecar = self.store.read_sidecar(id)?;
+        Ok(self.view_of(id, sidecar))
+    }
+
+    /// The view of a recording whose sidecar the caller has read (and checked).
+    pub fn view_of(&self, id: &RecordingId, sidecar: compositor::output::sidecar::Sidecar) -> RecordingView {
+        let mut view = self.store.view_of(id, sidecar);
         view.highlights = Some(self.highlights.status(id, &self.store.reel_files(id)));
-        Ok(view)
+        view
     }
 
     /// Every recording, newest first, with their reels' states.

@@ -35,6 +35,9 @@ impl CompositorChild {
     pub async fn spawn(o: SpawnOptions<'_>) -> Result<Spawned, String> {
         let mut child = tokio::process::Command::new(o.program)
             .args(command_line(&o.compose))
+            // The compositor signs nothing: the signing secret stays in the server
+            // (a child's environment is readable in /proc by the same user).
+            .env_remove("PODIUM_SECRET")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

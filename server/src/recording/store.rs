@@ -79,7 +79,15 @@ impl Store {
         let sidecar = match Sidecar::read(&path) {
             Ok(s) => s,
             Err(SidecarError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound(id.clone())),
-            Err(e) => return Err(StoreError::Unreadable { id: id.clone(), message: e.to_string() }),
+            Err(e) => {
+                // The path is for the operator's log; the API's answer never names it.
+                tracing::warn!(recording = %id, "{e}");
+                let message = match e {
+                    SidecarError::Parse { source, .. } => format!("its sidecar is not valid ({source}); the server log names the file"),
+                    SidecarError::Read { source, .. } | SidecarError::Write { source, .. } => format!("its sidecar cannot be read ({source}); the server log names the file"),
+                };
+                return Err(StoreError::Unreadable { id: id.clone(), message });
+            }
         };
         if sidecar.id != id.as_str() {
             return Err(StoreError::Unreadable { id: id.clone(), message: format!("its sidecar names another recording ({})", sidecar.id) });
@@ -89,8 +97,13 @@ impl Store {
 
     pub fn read(&self, id: &RecordingId) -> Result<RecordingView, StoreError> {
         let sidecar = self.read_sidecar(id)?;
+        Ok(self.view_of(id, sidecar))
+    }
+
+    /// What the API shows of a recording whose sidecar was read.
+    pub fn view_of(&self, id: &RecordingId, sidecar: Sidecar) -> RecordingView {
         let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
-        Ok(view(id.clone(), sidecar, size_bytes))
+        view(id.clone(), sidecar, size_bytes)
     }
 
     /// Removes a recording's files: its reel, its video, then its sidecar (last, so a
@@ -105,7 +118,11 @@ impl Store {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StoreError::Unreadable { id: id.clone(), message: format!("cannot delete {}: {e}", path.display()) }),
+                Err(e) => {
+                    tracing::warn!(recording = %id, "cannot delete {}: {e}", path.display());
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    return Err(StoreError::Unreadable { id: id.clone(), message: format!("cannot delete its file {name} ({e})") });
+                }
             }
         }
         tracing::info!(recording = %id, "recording deleted");

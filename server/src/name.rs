@@ -1,0 +1,194 @@
+//! Display names: what a participant is shown as in the room, on the stage label burnt
+//! into recordings, and on the review page's timeline. A name comes from a client (open
+//! mode) or from a token's issuer, so it is checked as untrusted text: it must be seen
+//! as it is. Invisible characters, text-direction overrides and stacked accents could
+//! otherwise make "Ada" and "Ada\u{200B}" two people who look the same, flip the label's
+//! text, or smear it over its neighbours.
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+pub const MAX_NAME_CHARS: usize = 40;
+/// Accents stacked on one letter (Vietnamese and pointed Hebrew need up to 3).
+const MAX_MARKS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name is 1 to {MAX_NAME_CHARS} characters (this one has {0})")]
+    Length(usize),
+    #[error("a name cannot contain control characters")]
+    Control,
+    #[error("a name cannot contain invisible or text-direction characters (it has U+{0:04X})")]
+    Invisible(u32),
+    #[error("a name cannot contain private-use characters or non-characters (it has U+{0:04X})")]
+    NoPicture(u32),
+    #[error("a name cannot stack more than {MAX_MARKS} accents on one letter")]
+    TooManyMarks,
+    #[error("a name needs at least one visible letter, digit or symbol")]
+    NothingVisible,
+}
+
+/// The name as it will be shown: trimmed, each run of spaces made one space, in NFC
+/// (the composed form, so "é" is one character however it was typed), or why not.
+pub fn validate_name(raw: &str) -> Result<String, NameError> {
+    // Tabs and line breaks too: a name is typed on one line.
+    if raw.chars().any(char::is_control) {
+        return Err(NameError::Control);
+    }
+    let spaced = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let name: String = spaced.nfc().collect();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(NameError::Length(chars));
+    }
+    let mut marks = 0;
+    let mut visible = false;
+    for c in name.chars() {
+        if is_invisible(c) {
+            return Err(NameError::Invisible(c as u32));
+        }
+        if is_without_picture(c) {
+            return Err(NameError::NoPicture(c as u32));
+        }
+        marks = if is_combining_mark(c) { marks + 1 } else { 0 };
+        if marks > MAX_MARKS {
+            return Err(NameError::TooManyMarks);
+        }
+        visible |= !(c == ' ' || is_combining_mark(c) || is_joiner_or_selector(c));
+    }
+    if !visible {
+        return Err(NameError::NothingVisible);
+    }
+    Ok(name)
+}
+
+/// What two names are compared by: names with equal keys are the same name in one room.
+/// NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"), case is ignored, and
+/// so are the joiners and variation selectors a name may legitimately hold (an emoji
+/// sequence, a Persian word) but that change nothing a reader can tell apart.
+pub fn name_key(name: &str) -> String {
+    name.nfkc().flat_map(char::to_lowercase).filter(|c| !is_joiner_or_selector(*c)).collect()
+}
+
+/// Zero-width joiner and non-joiner (needed by emoji sequences and some scripts) and
+/// variation selectors (text or emoji style): allowed, but not counted as visible.
+fn is_joiner_or_selector(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Unicode's format characters (category Cf) other than the joiners, and the letters
+/// that draw as blank space: they hide text, reverse it, or look like nothing at all.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' // soft hyphen
+        | '\u{034F}' // combining grapheme joiner
+        | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+        | '\u{180B}'..='\u{180F}' // Mongolian selectors and vowel separator
+        | '\u{200B}' // zero-width space
+        | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // direction marks, embeddings, overrides, isolates
+        | '\u{2060}'..='\u{2064}' | '\u{206A}'..='\u{206F}' // word joiner, invisible operators, deprecated format
+        | '\u{2800}' // blank braille pattern
+        | '\u{FEFF}' // byte order mark
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}' // tags: invisible copies of ASCII
+    )
+}
+
+/// Private-use characters (no agreed picture: each font draws its own, or nothing) and
+/// non-characters.
+fn is_without_picture(c: char) -> bool {
+    let n = c as u32;
+    matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{10FFFF}' | '\u{FDD0}'..='\u{FDEF}') || n & 0xFFFE == 0xFFFE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_names_pass_as_typed() {
+        assert_eq!(validate_name("  Ada   Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(validate_name(&"é".repeat(40)).unwrap().chars().count(), 40);
+        for name in ["José", "Nguyễn Thị Minh Khai", "محمد", "שָׁלוֹם", "李小龙", "Zoë 👩‍💻", "می‌خواهم", "O'Brien-Smith", "❤️ Mia"] {
+            // Unchanged but for NFC's canonical order of a letter's marks.
+            assert_eq!(validate_name(name), Ok(name.nfc().collect::<String>()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_name_is_kept_in_its_composed_form() {
+        // "e" + combining acute is the same name as "é", and is one character of 40.
+        assert_eq!(validate_name("Jose\u{301}").unwrap(), "José");
+        assert_eq!(validate_name(&"e\u{301}".repeat(40)).unwrap().chars().count(), 40);
+    }
+
+    #[test]
+    fn lengths_and_controls_are_refused() {
+        assert_eq!(validate_name(""), Err(NameError::Length(0)));
+        assert_eq!(validate_name(" \u{3000}\u{A0} "), Err(NameError::Length(0)));
+        assert_eq!(validate_name("tab\tname"), Err(NameError::Control));
+        assert_eq!(validate_name(&"a".repeat(41)), Err(NameError::Length(41)));
+        assert_eq!(validate_name("bad\u{0}name"), Err(NameError::Control));
+        assert_eq!(validate_name("bad\u{9B}name"), Err(NameError::Control));
+        // Other spaces (no-break, ideographic, line separator) become one plain space.
+        assert_eq!(validate_name("Ada\u{A0}\u{3000}\u{2028}Byron").unwrap(), "Ada Byron");
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_refused() {
+        for (name, code) in [
+            ("Ada\u{200B}", 0x200B),
+            ("\u{202E}nimda", 0x202E),
+            ("\u{FEFF}Ada", 0xFEFF),
+            ("Ad\u{00AD}a", 0xAD),
+            ("\u{2066}Ada\u{2069}", 0x2066),
+            ("Ada\u{E0041}\u{E0042}", 0xE0041),
+            ("\u{3164}", 0x3164),
+            ("A\u{2800}", 0x2800),
+        ] {
+            assert_eq!(validate_name(name), Err(NameError::Invisible(code)), "{name:?}");
+        }
+        assert_eq!(validate_name("\u{E000}boss"), Err(NameError::NoPicture(0xE000)));
+        assert_eq!(validate_name("x\u{FFFF}"), Err(NameError::NoPicture(0xFFFF)));
+    }
+
+    #[test]
+    fn stacked_accents_are_refused_beyond_four() {
+        assert!(validate_name(&format!("a{}", "\u{301}\u{302}\u{303}\u{304}")).is_ok());
+        assert_eq!(validate_name(&format!("Z{}", "\u{300}\u{301}\u{302}\u{303}\u{304}")), Err(NameError::TooManyMarks));
+        assert_eq!(validate_name(&format!("Z{}", "\u{336}".repeat(39))), Err(NameError::TooManyMarks));
+    }
+
+    #[test]
+    fn a_name_of_only_joiners_or_marks_shows_nothing() {
+        assert_eq!(validate_name("\u{200D}\u{FE0F}"), Err(NameError::NothingVisible));
+        assert_eq!(validate_name("\u{301}"), Err(NameError::NothingVisible));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, failure_persistence: None, ..Default::default() })]
+
+        /// Any text is answered without a panic, and a name that passed passes again
+        /// unchanged (tokens carry validated names, and rooms check them once more).
+        #[test]
+        fn any_text_is_answered_and_a_valid_name_stays_valid(text in "\\PC{0,60}|.{0,60}") {
+            if let Ok(name) = validate_name(&text) {
+                proptest::prop_assert_eq!(validate_name(&name), Ok(name.clone()));
+                proptest::prop_assert!(!name_key(&name).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn names_that_look_alike_share_a_key() {
+        let key = |n: &str| name_key(&validate_name(n).unwrap());
+        assert_eq!(key("Ada"), key("ada"));
+        assert_eq!(key("Ada"), key("Ａｄａ"));
+        assert_eq!(key("José"), key("Jose\u{301}"));
+        assert_eq!(key("Mia ❤"), key("Mia ❤\u{FE0F}"));
+        assert_ne!(key("José"), key("Jose"));
+        assert_ne!(key("Ada"), key("Ada B"));
+    }
+}
