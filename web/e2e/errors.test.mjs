@@ -42,6 +42,11 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   assert.match(await text(third, '.form-error'), /taken/);
   await third.goto(`${server.baseUrl}/rooms/errs?name=${'x'.repeat(41)}&autojoin=1&camera=0&mic=0`);
   assert.match(await text(third, '.form-error'), /1 to 40/);
+  // A look-alike of a name in the room (full-width letters), and one that would show reversed.
+  await third.goto(`${server.baseUrl}/rooms/errs?name=${encodeURIComponent('ＡＤＡ')}&autojoin=1&camera=0&mic=0`);
+  assert.match(await text(third, '.form-error'), /taken/);
+  await third.goto(`${server.baseUrl}/rooms/errs?name=${encodeURIComponent('\u202Enimda')}&autojoin=1&camera=0&mic=0`);
+  assert.match(await text(third, '.form-error'), /invisible or text-direction/);
   await third.goto(`${server.baseUrl}/rooms/bad%20room`);
   assert.match(await text(third, '.form-error'), /not a valid room name/);
 });
