@@ -220,13 +220,17 @@ fn parse_cores(value: &str) -> Result<f64, String> {
 }
 
 /// `scheme://host[:port]`, as browsers send it in `Origin`.
+/// `scheme://host[:port]` as a browser writes it in `Origin`: lowercase, without the
+/// scheme's default port (so that it compares equal), and without user info (which
+/// would make a link built on it point elsewhere: `https://a.example@evil.example`).
 fn parse_origin(value: &str) -> Result<String, String> {
     let origin = value.trim().trim_end_matches('/').to_ascii_lowercase();
-    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or("an origin starts with http:// or https://")?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+    let (scheme, default_port) = if origin.starts_with("https://") { ("https://", ":443") } else { ("http://", ":80") };
+    let rest = origin.strip_prefix(scheme).ok_or("an origin starts with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*', '@', '\\']) {
         return Err("an origin is scheme://host[:port], like https://app.example.com".into());
     }
-    Ok(origin)
+    Ok(format!("{scheme}{}", rest.strip_suffix(default_port).unwrap_or(rest)))
 }
 
 /// ServeArgs after the checks that involve more than one flag.
@@ -404,7 +408,9 @@ mod tests {
         assert_eq!(c.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
         assert_eq!(c.max_recordings, 1);
         assert_eq!(c.public_url, None);
-        for bad in ["*", "app.example.com", "https://a.example.com/path"] {
+        let c = parse(&["--recordings-dir", dir, "--public-url", "https://meet.example.com:443", "--allowed-origin", "http://app.example.com:80"]).unwrap();
+        assert_eq!((c.public_url.as_deref(), c.allowed_origins.as_slice()), (Some("https://meet.example.com"), ["http://app.example.com".to_string()].as_slice()));
+        for bad in ["*", "app.example.com", "https://a.example.com/path", "https://meet.example.com@evil.example", "ftp://a.example.com"] {
             assert!(parse(&["--recordings-dir", dir, "--allowed-origin", bad]).is_err(), "{bad}");
             assert!(parse(&["--recordings-dir", dir, "--public-url", bad]).is_err(), "{bad}");
         }

@@ -8,8 +8,12 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_NAME_CHARS: usize = 40;
-/// Accents stacked on one letter (Vietnamese and pointed Hebrew need up to 3).
-const MAX_MARKS: usize = 4;
+/// Marks on one letter: Vietnamese, pointed Hebrew and Burmese syllables need up to 5
+/// (vowel signs are marks too); a "Zalgo" smear stacks dozens.
+const MAX_MARKS: usize = 6;
+/// A subdivision flag (🏴 and 2 to 6 tag letters or digits and a cancel tag, like
+/// England's "gbeng"): the one use of tag characters a name keeps.
+const FLAG_TAGS: std::ops::RangeInclusive<usize> = 2..=6;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -23,8 +27,8 @@ pub enum NameError {
     NoPicture(u32),
     #[error("a name cannot stack more than {MAX_MARKS} accents on one letter")]
     TooManyMarks,
-    #[error("a name needs at least one visible letter, digit or symbol")]
-    NothingVisible,
+    #[error("a name cannot start with an accent or a joiner, nor end with a joiner")]
+    LooseMark,
 }
 
 /// The name as it will be shown: trimmed, each run of spaces made one space, in NFC
@@ -36,64 +40,98 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     }
     let spaced = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     let name: String = spaced.nfc().collect();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(NameError::Length(chars));
+    let chars: Vec<char> = name.chars().collect();
+    if chars.is_empty() || chars.len() > MAX_NAME_CHARS {
+        return Err(NameError::Length(chars.len()));
     }
+    let first = chars[0];
+    let last = chars[chars.len() - 1];
+    if is_combining_mark(first) || is_joiner_or_selector(first) || is_joiner_or_selector(last) && !is_variation_selector(last) {
+        return Err(NameError::LooseMark);
+    }
+    // The first character is now a letter, digit or symbol (not a space, mark or
+    // joiner): the name shows something.
     let mut marks = 0;
-    let mut visible = false;
-    for c in name.chars() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == BLACK_FLAG {
+            if let Some(len) = flag_tags(&chars[i + 1..]) {
+                marks = 0;
+                i += 1 + len;
+                continue;
+            }
+        }
         if is_invisible(c) {
             return Err(NameError::Invisible(c as u32));
         }
         if is_without_picture(c) {
             return Err(NameError::NoPicture(c as u32));
         }
-        marks = if is_combining_mark(c) { marks + 1 } else { 0 };
+        // A joiner or selector between marks does not start a new letter.
+        if is_combining_mark(c) {
+            marks += 1;
+        } else if !is_joiner_or_selector(c) {
+            marks = 0;
+        }
         if marks > MAX_MARKS {
             return Err(NameError::TooManyMarks);
         }
-        visible |= !(c == ' ' || is_combining_mark(c) || is_joiner_or_selector(c));
-    }
-    if !visible {
-        return Err(NameError::NothingVisible);
+        i += 1;
     }
     Ok(name)
 }
 
 /// What two names are compared by: names with equal keys are the same name in one room.
-/// NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"), case is ignored, and
-/// so are the joiners and variation selectors a name may legitimately hold (an emoji
-/// sequence, a Persian word) but that change nothing a reader can tell apart.
+/// NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"), case is ignored (a
+/// final sigma is a sigma), and so are the joiners and selectors a name may
+/// legitimately hold (an emoji sequence, a Persian word) but that change nothing a
+/// reader can tell apart.
 pub fn name_key(name: &str) -> String {
-    name.nfkc().flat_map(char::to_lowercase).filter(|c| !is_joiner_or_selector(*c)).collect()
+    let folded: String = name.nfkc().collect();
+    folded.to_lowercase().chars().filter(|c| !is_joiner_or_selector(*c)).map(|c| if c == 'ς' { 'σ' } else { c }).collect()
 }
 
-/// Zero-width joiner and non-joiner (needed by emoji sequences and some scripts) and
-/// variation selectors (text or emoji style): allowed, but not counted as visible.
+const BLACK_FLAG: char = '\u{1F3F4}';
+
+/// The length of a subdivision flag's tags after 🏴 (letters and digits, then the
+/// cancel tag), if `rest` starts with one.
+fn flag_tags(rest: &[char]) -> Option<usize> {
+    let tags = rest.iter().take_while(|c| matches!(c, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}')).count();
+    (FLAG_TAGS.contains(&tags) && rest.get(tags) == Some(&'\u{E007F}')).then_some(tags + 1)
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Zero-width joiner and non-joiner (needed by emoji sequences and the Arabic and Indic
+/// scripts), variation selectors (text or emoji style) and Mongolian's own selectors and
+/// vowel separator: allowed within a name, and ignored when names are compared.
 fn is_joiner_or_selector(c: char) -> bool {
-    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{180B}'..='\u{180F}') || is_variation_selector(c)
 }
 
-/// Unicode's format characters (category Cf) other than the joiners, and the letters
-/// that draw as blank space: they hide text, reverse it, or look like nothing at all.
+/// Unicode's default-ignorable characters (which a renderer draws as nothing) other
+/// than the joiners and selectors above, and the letters that draw as blank space:
+/// they hide text, reverse it, or look like nothing at all.
 fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' // soft hyphen
-        | '\u{034F}' // combining grapheme joiner
-        | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
-        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-        | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
-        | '\u{180B}'..='\u{180F}' // Mongolian selectors and vowel separator
-        | '\u{200B}' // zero-width space
-        | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' // direction marks, embeddings, overrides, isolates
-        | '\u{2060}'..='\u{2064}' | '\u{206A}'..='\u{206F}' // word joiner, invisible operators, deprecated format
-        | '\u{2800}' // blank braille pattern
-        | '\u{FEFF}' // byte order mark
-        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
-        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E007F}' // tags: invisible copies of ASCII
-    )
+    !is_joiner_or_selector(c)
+        && matches!(c,
+            '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+            | '\u{200B}'..='\u{200F}' // zero-width space, direction marks
+            | '\u{202A}'..='\u{202E}' // embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated format
+            | '\u{2800}' // blank braille pattern
+            | '\u{FEFF}' // byte order mark
+            | '\u{FFF0}'..='\u{FFFB}' // unassigned ignorables, interlinear annotation
+            | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}' // tags (invisible copies of ASCII) and the unassigned rest of the plane's start
+        )
 }
 
 /// Private-use characters (no agreed picture: each font draws its own, or nothing) and
@@ -111,7 +149,8 @@ mod tests {
     fn ordinary_names_pass_as_typed() {
         assert_eq!(validate_name("  Ada   Lovelace ").unwrap(), "Ada Lovelace");
         assert_eq!(validate_name(&"é".repeat(40)).unwrap().chars().count(), 40);
-        for name in ["José", "Nguyễn Thị Minh Khai", "محمد", "שָׁלוֹם", "李小龙", "Zoë 👩‍💻", "می‌خواهم", "O'Brien-Smith", "❤️ Mia"] {
+        let england = "Harry \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}";
+        for name in ["José", "Nguyễn Thị Minh Khai", "محمد", "שָׁלוֹם", "李小龙", "Zoë 👩‍💻", "می‌خواهم", "O'Brien-Smith", "❤️ Mia", "မွှေး", "Οδυσσεύς", "ᠮᠣᠩᠭᠣᠯ", england, "𠮷野"] {
             // Unchanged but for NFC's canonical order of a letter's marks.
             assert_eq!(validate_name(name), Ok(name.nfc().collect::<String>()), "{name}");
         }
@@ -145,6 +184,12 @@ mod tests {
             ("Ad\u{00AD}a", 0xAD),
             ("\u{2066}Ada\u{2069}", 0x2066),
             ("Ada\u{E0041}\u{E0042}", 0xE0041),
+            ("Ada\u{2065}", 0x2065),
+            ("Ada\u{FFF0}", 0xFFF0),
+            ("Ada\u{E0080}", 0xE0080),
+            // Tags that spell a message behind a flag, or hang loose, are hidden text.
+            ("\u{1F3F4}\u{E0068}\u{E0069}\u{E0020}\u{E0079}\u{E006F}\u{E0075}\u{E007F}", 0xE0068),
+            ("\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}", 0xE0067),
             ("\u{3164}", 0x3164),
             ("A\u{2800}", 0x2800),
         ] {
@@ -155,16 +200,26 @@ mod tests {
     }
 
     #[test]
-    fn stacked_accents_are_refused_beyond_four() {
-        assert!(validate_name(&format!("a{}", "\u{301}\u{302}\u{303}\u{304}")).is_ok());
-        assert_eq!(validate_name(&format!("Z{}", "\u{300}\u{301}\u{302}\u{303}\u{304}")), Err(NameError::TooManyMarks));
+    fn stacked_accents_are_refused_beyond_six() {
+        assert!(validate_name(&format!("a{}", "\u{301}\u{302}\u{303}\u{304}\u{305}\u{306}")).is_ok());
+        assert_eq!(validate_name(&format!("Z{}", "\u{300}\u{301}\u{302}\u{303}\u{304}\u{305}\u{306}")), Err(NameError::TooManyMarks));
         assert_eq!(validate_name(&format!("Z{}", "\u{336}".repeat(39))), Err(NameError::TooManyMarks));
+        // Joiners between them do not start a new letter.
+        assert_eq!(validate_name(&format!("Z{}a", "\u{336}\u{336}\u{336}\u{336}\u{200D}".repeat(7))), Err(NameError::TooManyMarks));
     }
 
     #[test]
-    fn a_name_of_only_joiners_or_marks_shows_nothing() {
-        assert_eq!(validate_name("\u{200D}\u{FE0F}"), Err(NameError::NothingVisible));
-        assert_eq!(validate_name("\u{301}"), Err(NameError::NothingVisible));
+    fn a_name_does_not_start_with_an_accent_or_a_joiner_nor_end_with_a_joiner() {
+        for name in ["\u{301}Ada", "\u{200D}Ada", "Ada\u{200D}", "Ada\u{200C}"] {
+            assert_eq!(validate_name(name), Err(NameError::LooseMark), "{name:?}");
+        }
+        assert!(validate_name("Ada \u{2764}\u{FE0F}").is_ok());
+    }
+
+    #[test]
+    fn a_name_of_only_joiners_or_marks_is_refused() {
+        assert_eq!(validate_name("\u{FE0F}"), Err(NameError::LooseMark));
+        assert_eq!(validate_name("\u{301}\u{FE0E}"), Err(NameError::LooseMark));
     }
 
     proptest::proptest! {
@@ -188,6 +243,7 @@ mod tests {
         assert_eq!(key("Ada"), key("Ａｄａ"));
         assert_eq!(key("José"), key("Jose\u{301}"));
         assert_eq!(key("Mia ❤"), key("Mia ❤\u{FE0F}"));
+        assert_eq!(key("ΟΔΥΣΣΕΥΣ"), key("Οδυσσευς"));
         assert_ne!(key("José"), key("Jose"));
         assert_ne!(key("Ada"), key("Ada B"));
     }

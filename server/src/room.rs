@@ -724,7 +724,7 @@ impl Rooms {
 
     /// Joins (creating the room on the least busy worker if needed).
     pub async fn join(&self, id: &RoomId, name: &str, client_id: Option<String>) -> Result<(Arc<Room>, Joined), JoinError> {
-        let name = validate_name(name).map_err(JoinError::InvalidName)?;
+        let name = validate_name(name)?;
         let mut rooms = self.rooms.lock().await;
         let room = match rooms.get(id) {
             Some(room) => Arc::clone(room),

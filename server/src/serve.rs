@@ -81,6 +81,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
         crate::recording::admission::Budget::Cores(n) => n.to_string(),
     };
     tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, admission, recording_cores, "podium serving");
+    if let (false, Some(public)) = (secured, &config.public_url) {
+        tracing::warn!("--public-url {public} with no secret: anyone the proxy lets through can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");
+    }
     if !secured && config.insecure_open && !config.listen.ip().is_loopback() {
         tracing::warn!("--insecure-open: anyone who reaches {addr} can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");
     }

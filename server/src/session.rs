@@ -9,6 +9,7 @@ use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms
 use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
 use mediasoup::prelude::*;
+use mediasoup::types::rtp_parameters::RtpCodecParametersParametersValue as ParameterValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -463,6 +464,46 @@ fn check_rtp_parameters(kind: MediaKind, p: &RtpParameters) -> Result<(), ErrorB
     let matches = |c: &RtpCodecParameters| matches!((kind, c), (MediaKind::Audio, RtpCodecParameters::Audio { .. }) | (MediaKind::Video, RtpCodecParameters::Video { .. }));
     if !p.codecs.iter().all(matches) {
         return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {kind:?} producer's codecs must all be {kind:?} codecs")));
+    }
+    check_forwarded_text(p)
+}
+
+/// The text of a producer's parameters that mediasoup copies into its consumers, and so
+/// into every other participant's browser, where mediasoup-client writes it into SDP
+/// lines (`a=ssrc:… cname:`, `a=msid:`, `a=fmtp:`, `a=rid:`). A line break in it would
+/// add lines of the sender's choosing to others' sessions: a candidate that reveals
+/// their address, ICE credentials, a fingerprint, or a line that breaks their receiving.
+/// So it is held to what browsers send: visible ASCII (and a space in `msid`).
+fn check_forwarded_text(p: &RtpParameters) -> Result<(), ErrorBody> {
+    let refuse = |field: &str| Err(ErrorBody::new(ErrorCode::BadRequest, format!("rtp_parameters.{field}: at most 255 visible ASCII characters (it is copied into the other participants' sessions)")));
+    // Empty is fine: mediasoup-client sends a simulcast camera's cname as "".
+    let token = |text: &str| text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic());
+    let msid = |text: &str| text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if p.rtcp.cname.as_deref().is_some_and(|c| !token(c)) {
+        return refuse("rtcp.cname");
+    }
+    if p.mid.as_deref().is_some_and(|m| !token(m)) {
+        return refuse("mid");
+    }
+    if p.msid.as_deref().is_some_and(|m| !msid(m)) {
+        return refuse("msid");
+    }
+    if p.encodings.iter().any(|e| e.rid.as_deref().is_some_and(|r| !token(r))) {
+        return refuse("encodings[].rid");
+    }
+    for codec in &p.codecs {
+        let parameters = match codec {
+            RtpCodecParameters::Audio { parameters, .. } | RtpCodecParameters::Video { parameters, .. } => parameters,
+        };
+        for (key, value) in parameters.iter() {
+            let value_ok = match value {
+                ParameterValue::String(v) => token(v),
+                ParameterValue::Number(_) => true,
+            };
+            if !token(key) || !value_ok {
+                return refuse("codecs[].parameters");
+            }
+        }
     }
     Ok(())
 }

@@ -289,8 +289,31 @@ async fn producers_no_consumer_could_be_made_of_are_refused() {
         assert_eq!(r["error"]["code"], "bad_request", "{r}");
         assert!(r["error"]["message"].as_str().unwrap().contains(why), "{r}");
     }
-    // Nothing was left behind, and the room still works.
-    assert_eq!(c.request("produce", produce("audio", &opus, 1)).await["ok"], true);
+    // Text that mediasoup copies into others' consumers, and mediasoup-client into their
+    // SDP: a line break would add a line of the sender's choosing (found by a probe:
+    // a candidate revealing their address, or a line that broke their receiving).
+    let injected = "cn\r\na=candidate:9 1 udp 2130706431 192.0.2.2 9999 typ host";
+    let mut with_cname = produce("audio", &opus, 1);
+    with_cname["rtp_parameters"]["rtcp"]["cname"] = json!(injected);
+    let mut with_msid = produce("audio", &opus, 1);
+    with_msid["rtp_parameters"]["msid"] = json!(format!("s {injected}"));
+    let mut with_fmtp_value = produce("audio", &opus, 1);
+    with_fmtp_value["rtp_parameters"]["codecs"][0]["parameters"] = json!({"useinbandfec": format!("1{injected}")});
+    let mut with_fmtp_key = produce("audio", &opus, 1);
+    with_fmtp_key["rtp_parameters"]["codecs"][0]["parameters"] = json!({injected: 1});
+    let mut with_rid = produce("video", &vp8, 2);
+    with_rid["rtp_parameters"]["encodings"][1]["rid"] = json!(injected);
+    for (body, field) in [(with_cname, "rtcp.cname"), (with_msid, "msid"), (with_fmtp_value, "codecs[].parameters"), (with_fmtp_key, "codecs[].parameters"), (with_rid, "rid")] {
+        let r = c.request("produce", body).await;
+        assert_eq!(r["error"]["code"], "bad_request", "{field}: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains(field), "{field}: {r}");
+    }
+    // Nothing was left behind, and the room still works (with what browsers send).
+    let mut browser_like = produce("audio", &opus, 1);
+    browser_like["rtp_parameters"]["rtcp"]["cname"] = json!("f8Uq1C+Lh2eF0Y7x");
+    browser_like["rtp_parameters"]["msid"] = json!("{1b3f-stream} {9a7c-track}");
+    browser_like["rtp_parameters"]["codecs"][0]["parameters"] = json!({"minptime": 10, "useinbandfec": 1, "sprop-maxcapturerate": "48000"});
+    assert_eq!(c.request("produce", browser_like).await["ok"], true);
     let dump = ureq::get(&server.url("/api/debug/dump")).call().unwrap().body_mut().read_json::<Value>().unwrap();
     assert_eq!(dump["rooms"][0]["producers"], 1, "{dump}");
 }
@@ -317,29 +340,31 @@ fn a_host_cannot_tell_another_rooms_recordings_or_damaged_ones_from_none() {
     let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
     let other_host = token(&["--room", "elsewhere", "--name", "Otto", "--role", "host"]);
     let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
-    let answer = |token: &str, id: &str, path: &str| {
-        let r = server.call("GET", &format!("/api/recordings/{id}{path}"), Some(token), &[], None);
+    let answer = |token: &str, method: &str, path: &str, id: &str| {
+        let path = path.replace("{id}", id).replace("{share}", "aaaaaaaaaaaa");
+        let r = server.call(method, &path, Some(token), &[], (method == "POST").then_some(r#"{"expires_in_s": 60}"#));
         (r.status, r.json()["error"].as_str().unwrap_or_default().replace(id, "ID"))
     };
-    for path in ["", "/video", "/speakers.vtt", "/highlights/clips"] {
-        let missing = answer(&other_host, MISSING, path);
-        assert_eq!(missing.0, 404, "{path}");
-        // The other room's recording, and a damaged one, answer exactly as a missing id.
-        assert_eq!(answer(&other_host, ID, path), missing, "{path}: another room's recording");
-        assert_eq!(answer(&host, damaged, path), missing, "{path}: a damaged recording, to a host");
-    }
-    let share = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&other_host), &[], Some(r#"{"expires_in_s": 60}"#));
-    assert_eq!(share.status, 404, "{}", share.body);
-    assert_eq!(share.json()["error"], format!("no recording {ID}"), "the refusal says more than a missing id's would");
-    // The room's own host sees it; an admin is told of the damage, without the server's paths.
-    assert_eq!(answer(&host, ID, "").0, 200);
     let admin = token(&["--role", "admin"]);
-    let (status, error) = answer(&admin, damaged, "");
-    assert_eq!(status, 500, "{error}");
-    assert!(error.contains("not valid") && error.contains("server log"), "{error}");
-    let dir_text = dir.to_string_lossy();
-    assert!(!error.contains(&*dir_text) && !error.contains(".json"), "the answer names a path: {error}");
-    assert!(server.logs_with(&[&format!("{damaged}.json")]).contains(&*dir_text), "the log should name the file for the operator");
+    let dir_text = dir.to_string_lossy().into_owned();
+    let routes: Vec<_> = ROUTES.iter().filter(|r| matches!(r.rule, Rule::RecordingViewer | Rule::RecordingHost)).collect();
+    assert!(routes.len() >= 8, "{} recording routes", routes.len());
+    for route in routes {
+        let (method, path) = (route.method, route.path);
+        let missing = answer(&other_host, method, path, MISSING);
+        assert_eq!(missing, (404, "no recording ID".to_string()), "{method} {path}");
+        // The other room's recording, and a damaged one, answer exactly as a missing id.
+        assert_eq!(answer(&other_host, method, path, ID), missing, "{method} {path}: another room's recording");
+        assert_eq!(answer(&host, method, path, damaged), missing, "{method} {path}: a damaged recording, to a host");
+        // An admin is told of the damage, without the server's paths.
+        let (status, error) = answer(&admin, method, path, damaged);
+        assert_eq!(status, 500, "{method} {path}: {error}");
+        assert!(error.contains("not a valid recording sidecar") && error.contains("server log"), "{error}");
+        assert!(!error.contains(&dir_text) && !error.contains("/tmp"), "the answer names the server's folders: {error}");
+    }
+    // The room's own host sees it.
+    assert_eq!(answer(&host, "GET", "/api/recordings/{id}", ID).0, 200);
+    assert!(server.logs_with(&[&format!("{damaged}.json")]).contains(&dir_text), "the log should name the file for the operator");
 }
 
 #[test]
@@ -566,6 +591,9 @@ async fn the_compositor_never_holds_the_secret_and_links_use_the_public_url() {
         assert_eq!(r.status, 201, "{headers:?}: {}", r.body);
         assert!(r.json()["url"].as_str().unwrap().starts_with("https://meet.example.com/s/"), "{headers:?}: {}", r.body);
     }
+    // Behind the proxy's HTTPS, the session cookie is Secure though this server speaks HTTP.
+    let session = server.call("POST", "/api/session", Some(&host), &[], None);
+    assert!(session.header("set-cookie").is_some_and(|c| c.contains("; Secure")), "{:?}", session.header("set-cookie"));
     // Pages served from the public origin are this server's own: not refused as cross-site.
     let from_public = server.call("DELETE", "/api/rooms/proc/recording", Some(&host), &[("Origin", "https://meet.example.com"), ("Sec-Fetch-Site", "same-origin")], None);
     assert_eq!(from_public.status, 404, "{}", from_public.body);

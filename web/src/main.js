@@ -74,7 +74,8 @@ function route() {
 }
 
 function showLobby(error) {
-  const name = el('input', { id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: sessionStorage.getItem('podium.name') ?? '' });
+  // maxlength counts UTF-16 units, 2 for an emoji: the 40 characters are checked on submit.
+  const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: sessionStorage.getItem('podium.name') ?? '' });
   const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'" });
   const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
   const form = el('form', { class: 'card join-card' },
@@ -89,7 +90,8 @@ function showLobby(error) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const n = name.value.trim();
-    if (!n || n.length > 40) { problem.hidden = false; problem.textContent = 'Enter a name of 1 to 40 characters.'; return; }
+    // Characters as the server counts them (NFC code points), not UTF-16 units.
+    if (!n || [...n.normalize('NFC')].length > 40) { problem.hidden = false; problem.textContent = 'Enter a name of 1 to 40 characters.'; return; }
     if (!ROOM_ID.test(room.value)) { problem.hidden = false; problem.textContent = "A room name is 1 to 64 letters, digits, '-' or '_'."; return; }
     sessionStorage.setItem('podium.name', n);
     location.href = `/rooms/${encodeURIComponent(room.value)}?name=${encodeURIComponent(n)}&autojoin=1`;

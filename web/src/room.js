@@ -40,7 +40,7 @@ function showPreJoin(ctx, name, want, error) {
   const { app, room, lockedName } = ctx;
   // With a token, the name is the one the host gave: shown, not editable.
   const nameInput = el('input', {
-    id: 'name', name: 'name', maxlength: 40, required: true, autocomplete: 'name', placeholder: 'Your name', value: lockedName ?? name,
+    id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Your name', value: lockedName ?? name,
     readonly: lockedName !== null, title: lockedName !== null ? 'Your name comes from your link' : null,
   });
   const cam = el('input', { type: 'checkbox', id: 'want-camera', checked: want.camera });

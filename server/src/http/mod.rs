@@ -63,6 +63,12 @@ impl Security {
         }
     }
 
+    /// Pages reach the server over HTTPS: its own TLS, or a proxy's in front of it
+    /// (`--public-url https://…`). Cookies are then `Secure`.
+    pub fn https(&self) -> bool {
+        self.tls || self.public_origin.as_deref().is_some_and(|o| o.starts_with("https://"))
+    }
+
     /// Open mode for callers inside the process (tests driving the router directly):
     /// their requests carry no `Host` to check.
     pub fn in_process() -> Self {

@@ -26,8 +26,7 @@ pub(super) fn known_sidecar(state: &AppState, auth: &Auth, id: &RecordingId) -> 
         Ok(sidecar) if auth.any(|a| a.may_know_of_recording(id, &sidecar.room)) => Ok(sidecar),
         Ok(_) => Err(hidden()),
         Err(e @ StoreError::Unreadable { .. }) if auth.any(Access::may_know_of_damage) => Err(e.into()),
-        Err(StoreError::Unreadable { .. }) => Err(hidden()),
-        Err(e) => Err(e.into()),
+        Err(StoreError::Unreadable { .. } | StoreError::NotFound(_)) => Err(hidden()),
     }
 }
 
@@ -114,6 +113,9 @@ pub async fn share(
     if !(1..=MAX_SHARE_SECONDS).contains(&request.expires_in_s) {
         return Err(ApiError::BadRequest(format!("expires_in_s is from 1 to {MAX_SHARE_SECONDS} (30 days)")));
     }
+    // Before the share exists: a refused request leaves no live link behind.
+    let base = link_origin(&state, &headers)
+        .ok_or_else(|| ApiError::BadRequest("the request's Host header is missing or not a host name: send one, or start the server with --public-url".into()))?;
     let now = unix_now();
     let exp = now + request.expires_in_s;
     let share_id = new_share_id();
@@ -121,8 +123,6 @@ pub async fn share(
     let (sub, role, ip) = auth.who();
     state.recorder.shares().add(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.0.clone() }, now)?;
     tracing::info!(target: "audit", action = "recording.share", %sub, role = %role, %ip, recording = %id, share = %share_id, expires_at = %rfc3339(exp), "recording shared");
-    let base = link_origin(&state, &headers)
-        .ok_or_else(|| ApiError::BadRequest("the request's Host header is missing or not a host name: send one, or start the server with --public-url".into()))?;
     Ok((StatusCode::CREATED, Json(ShareCreated { id: share_id, url: format!("{base}/s/{token}"), expires_at: rfc3339(exp) })))
 }
 

@@ -64,7 +64,7 @@ pub async fn start(State(state): State<Arc<AppState>>, ClientIp(ip): ClientIp, p
     let token = bearer(&parts).ok_or_else(|| ApiError::Unauthorized("send the link's token as `Authorization: Bearer TOKEN`".into()))??;
     let access = access_of(&state, token)?;
     let now = unix_now();
-    let tls = state.security.tls;
+    let tls = state.security.https();
     let cookie = match &access {
         Access::User(c) => cookie_header(SESSION_COOKIE, token, "/", c.exp.saturating_sub(now), tls),
         // Sent by the browser only to that recording's API.
@@ -80,6 +80,6 @@ pub async fn start(State(state): State<Arc<AppState>>, ClientIp(ip): ClientIp, p
 /// Forgets the session (and a share link's cookie is left to expire on its own path).
 pub async fn end(State(state): State<Arc<AppState>>) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, "", "/", 0, state.security.tls));
+    response.headers_mut().append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, "", "/", 0, state.security.https()));
     response
 }

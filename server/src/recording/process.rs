@@ -43,7 +43,11 @@ impl CompositorChild {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start the recorder ({}): {e}", o.program.display()))?;
+            .map_err(|e| {
+                // The program's path is the operator's to see (in the log), not a host's.
+                tracing::error!("cannot start the compositor {}: {e}", o.program.display());
+                format!("cannot start the recorder: {e} (the server log has details)")
+            })?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let mut this = Self { child, stdin, lines: BufReader::new(stdout).lines() };

@@ -83,8 +83,8 @@ impl Store {
                 // The path is for the operator's log; the API's answer never names it.
                 tracing::warn!(recording = %id, "{e}");
                 let message = match e {
-                    SidecarError::Parse { source, .. } => format!("its sidecar is not valid ({source}); the server log names the file"),
-                    SidecarError::Read { source, .. } | SidecarError::Write { source, .. } => format!("its sidecar cannot be read ({source}); the server log names the file"),
+                    SidecarError::Parse { source, .. } => format!("{id}.json is not a valid recording sidecar ({source}); the server log has its folder"),
+                    SidecarError::Read { source, .. } | SidecarError::Write { source, .. } => format!("its sidecar {id}.json cannot be read ({source}); the server log has its folder"),
                 };
                 return Err(StoreError::Unreadable { id: id.clone(), message });
             }
