@@ -125,7 +125,7 @@ impl Client {
                     "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
                     "headerExtensions": [],
                     "encodings": [{"ssrc": ssrc}],
-                    "rtcp": {"cname": name, "reducedSize": true}
+                    "rtcp": {"cname": format!("cname{ssrc}"), "reducedSize": true}
                 }}),
             )
             .await;
