@@ -90,6 +90,7 @@ impl Store {
             }
         };
         if sidecar.id != id.as_str() {
+            tracing::warn!(recording = %id, "{} names another recording ({})", path.display(), sidecar.id);
             return Err(StoreError::Unreadable { id: id.clone(), message: format!("its sidecar names another recording ({})", sidecar.id) });
         }
         Ok(sidecar)
@@ -129,15 +130,10 @@ impl Store {
         Ok(())
     }
 
-    /// Every recording on disk, newest first; unreadable ones are left out (and logged).
+    /// Every recording on disk, newest first; unreadable ones are left out (logged once,
+    /// by `read_sidecar`, which names the file).
     pub fn list(&self) -> Vec<RecordingView> {
-        let mut out: Vec<RecordingView> = self.ids().iter().filter_map(|id| match self.read(id) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::warn!("{e}");
-                None
-            }
-        }).collect();
+        let mut out: Vec<RecordingView> = self.ids().iter().filter_map(|id| self.read(id).ok()).collect();
         out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
         out
     }
