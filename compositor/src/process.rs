@@ -46,14 +46,28 @@ enum Input {
     ControlClosed,
 }
 
+/// Where the recording's RTP comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Udp {
+    /// The address to open the ephemeral port on.
+    pub bind: IpAddr,
+    /// The server's transport, the one sender heard: the socket is connected to it, so
+    /// the kernel drops datagrams from anywhere else, and keyframe requests go there.
+    /// Without it (a test's or a benchmark's sender), whoever sent last is answered,
+    /// and anyone who can reach the port is heard: a forged datagram would draw the
+    /// keyframe requests, and with them the streams' SSRCs, to its sender.
+    pub peer: Option<SocketAddr>,
+}
+
 /// Runs one recording to its end. Returns the process's exit code: 0 when the file was
 /// finalized, 1 when it failed (after telling the server why).
-pub fn run(config: Config, bind: IpAddr) -> i32 {
+pub fn run(config: Config, udp: Udp) -> i32 {
     let mut out = std::io::stdout().lock();
-    let socket = match bind_socket(bind) {
+    let socket = match bind_socket(udp) {
         Ok(s) => s,
         Err(e) => {
-            say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message: format!("cannot open a UDP port on {bind}: {e}") });
+            let peer = udp.peer.map_or(String::new(), |p| format!(" for {p}"));
+            say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message: format!("cannot open a UDP port on {}{peer}: {e}", udp.bind) });
             return 1;
         }
     };
@@ -84,7 +98,7 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
         }
     };
     spawn_stdin_reader(tx);
-    let mut peer: Option<SocketAddr> = None;
+    let mut peer: Option<SocketAddr> = udp.peer;
 
     let mut last_round = Instant::now();
     let status = 'run: loop {
@@ -109,7 +123,9 @@ pub fn run(config: Config, bind: IpAddr) -> i32 {
             match input {
                 Input::Datagrams(datagrams) => {
                     for d in datagrams {
-                        peer = Some(d.from);
+                        if udp.peer.is_none() {
+                            peer = Some(d.from);
+                        }
                         engine.handle_datagram(d.arrived, &d.bytes);
                     }
                 }
@@ -244,12 +260,15 @@ fn fail(out: &mut impl Write, engine: Engine, error: &EngineError) -> i32 {
     1
 }
 
-fn bind_socket(ip: IpAddr) -> std::io::Result<UdpSocket> {
-    let domain = if ip.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+fn bind_socket(udp: Udp) -> std::io::Result<UdpSocket> {
+    let domain = if udp.bind.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // The kernel may grant less (net.core.rmem_max); that is fine at these rates.
     let _ = socket.set_recv_buffer_size(RECV_BUFFER);
-    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    socket.bind(&SocketAddr::new(udp.bind, 0).into())?;
+    if let Some(peer) = udp.peer {
+        socket.connect(&peer.into())?;
+    }
     Ok(socket.into())
 }
 

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         cli::Command::Compose(args) => match args.into_config() {
-            Ok((config, bind)) => ExitCode::from(compositor::process::run(config, bind) as u8),
+            Ok((config, udp)) => ExitCode::from(compositor::process::run(config, udp) as u8),
             Err(err) => {
                 eprintln!("error: {err}");
                 ExitCode::from(2)

@@ -6,7 +6,8 @@
 mod common;
 
 use common::compose::{feed, feed_flashing, Compose, ID};
-use compositor::control::{FromCompositor, ToCompositor, CONTROL_VERSION};
+use common::synthetic::{spawn_sender, spawn_sender_on, Camera, Options};
+use compositor::control::{Codec, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
 use compositor::review::probe;
 use compositor::output::sidecar::{Sidecar, Status};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,57 @@ fn a_stop_finalizes_in_under_a_second_with_its_chapters() {
     assert!((2800..3600).contains(&duration), "{duration} ms for a 3 s recording");
     // A stop takes the lookahead's worth of media with it: nothing said is cut.
     assert!((duration as i64 - sidecar.duration_ms as i64).abs() < 100, "{duration} vs {}", sidecar.duration_ms);
+}
+
+/// The compositor hears the server's transport alone (`--peer`). A sender elsewhere
+/// that knows the SSRCs of a participant the server is not sending (Bob's, muted) is
+/// not recorded: without the filter its green camera took the stage and its voice
+/// was mixed in, and the compositor sent its keyframe requests, SSRCs and all, to
+/// whoever sent last.
+#[test]
+fn only_the_servers_transport_is_heard() {
+    let dir = common::temp_dir("compose-peer");
+    // Stands for the server's PlainTransport: bound before the compositor starts.
+    let transport = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut c = Compose::spawn_with(&dir, None, Some(transport.local_addr().unwrap()));
+    let source = |ssrc, participant: &str, name: &str, kind, codec, payload_type, clock_rate| Source {
+        ssrc, participant_id: participant.into(), name: name.into(), kind, codec, payload_type, clock_rate, paused: false, screen: false,
+    };
+    c.send(&ToCompositor::Sources {
+        v: CONTROL_VERSION,
+        sources: vec![
+            source(11, "p1", "Ada", MediaKind::Audio, Codec::Opus, 111, 48_000),
+            source(12, "p1", "Ada", MediaKind::Video, Codec::Vp8, 96, 90_000),
+            source(21, "p2", "Bob", MediaKind::Audio, Codec::Opus, 111, 48_000),
+            source(22, "p2", "Bob", MediaKind::Video, Codec::Vp8, 96, 90_000),
+        ],
+    });
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    c.send(&ToCompositor::Speaker { v: CONTROL_VERSION, participant_id: Some("p2".into()), since: now, decided: now });
+    let stop = Arc::new(AtomicBool::new(false));
+    let talking = || Arc::new(AtomicBool::new(true));
+    // Ada, through the transport: red, 660 Hz. The forger, as Bob: green, 440 Hz.
+    let ada = spawn_sender_on(transport, c.port, 11, 12, Options::new(Camera::Live([200, 40, 40]), 660.0), talking(), Arc::clone(&stop));
+    let forger = spawn_sender(c.port, 21, 22, Options::new(Camera::Live([40, 200, 40]), 440.0), talking(), Arc::clone(&stop));
+    std::thread::sleep(Duration::from_secs(4));
+    c.send(&ToCompositor::Stop { v: CONTROL_VERSION });
+    let outcome = c.next_outcome(Duration::from_secs(5));
+    stop.store(true, Ordering::SeqCst);
+    ada.join().unwrap();
+    forger.join().unwrap();
+    assert!(matches!(outcome, Some(FromCompositor::Finished { .. })), "{outcome:?}");
+
+    let (mp4, _) = files(&dir);
+    let frames = probe::video_frames(&mp4).unwrap();
+    assert!(frames.len() >= 4, "{} frames", frames.len());
+    let green = |c: [u8; 3]| c[1] > 150 && c[0] < 110 && c[2] < 110;
+    let forged: Vec<u64> = frames.iter().filter(|f| green(f.centre_rgb)).map(|f| f.t_ms).collect();
+    assert!(forged.is_empty(), "the forger's camera is on stage at {forged:?} ms");
+    let (rate, audio) = probe::audio_mono(&mp4).unwrap();
+    let from = rate as usize; // after the first second
+    let (ada_voice, forged_voice) = (probe::tone_power(&audio[from..], rate, 660.0), probe::tone_power(&audio[from..], rate, 440.0));
+    assert!(ada_voice > 0.005, "Ada, through the server's transport, is not heard ({ada_voice})");
+    assert!(forged_voice < ada_voice / 50.0, "the forger is heard: {forged_voice} against Ada's {ada_voice}");
 }
 
 #[test]

@@ -57,7 +57,9 @@ pub fn receive(socket: &UdpSocket, buf: &mut [u8], wait: bool) -> io::Result<Opt
     if n < 0 {
         let e = io::Error::last_os_error();
         return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(None),
+            // A connected socket reports a keyframe request that found no listener
+            // (the server's transport closing) on its next read: nothing to stop for.
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused => Ok(None),
             _ => Err(e),
         };
     }

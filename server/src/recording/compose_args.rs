@@ -7,7 +7,7 @@ use clap::Args;
 use compositor::output::mp4::{AudioChannels, EntropyCoder, VideoSettings};
 use compositor::picture::layout::LayoutKind;
 use std::ffi::OsString;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,6 +85,11 @@ pub struct ComposeArgs {
     /// The address to bind the RTP port on (the server's PlainTransport sends there).
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub bind: IpAddr,
+    /// The server's transport: the only address whose datagrams are read, and where
+    /// keyframe requests go (the recorder always passes it). Without it, anyone who can
+    /// reach the port is heard.
+    #[arg(long, value_name = "IP:PORT")]
+    pub peer: Option<SocketAddr>,
     /// The layout the recording starts with: speaker, speaker-strip or grid.
     #[arg(long, default_value = "speaker", value_name = "LAYOUT",
           value_parser = clap::builder::PossibleValuesParser::new(LayoutKind::NAMES).map(|s| s.parse::<LayoutKind>().expect("a listed layout")))]
@@ -107,6 +112,8 @@ pub struct ComposeInvocation<'a> {
     pub lookahead: Duration,
     pub layout: LayoutKind,
     pub bind: IpAddr,
+    /// The server's transport, which the compositor hears alone.
+    pub peer: SocketAddr,
 }
 
 /// The arguments of `podium compose` for `o`, in the form [`ComposeArgs`] parses.
@@ -129,6 +136,8 @@ pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
             o.lookahead.as_millis().to_string(),
             "--bind".into(),
             o.bind.to_string(),
+            "--peer".into(),
+            o.peer.to_string(),
         ]
         .map(OsString::from),
     );
@@ -144,7 +153,7 @@ pub struct ComposeArgsError {
 }
 
 impl ComposeArgs {
-    pub fn into_config(self) -> Result<(compositor::engine::Config, IpAddr), ComposeArgsError> {
+    pub fn into_config(self) -> Result<(compositor::engine::Config, compositor::process::Udp), ComposeArgsError> {
         if !RecordingId::is_valid(&self.id) {
             return Err(ComposeArgsError { flag: "--id", value: self.id, why: "not a recording id (YYYYMMDD-HHMMSS-xxxxxx)" });
         }
@@ -159,7 +168,7 @@ impl ComposeArgs {
             layout: self.layout,
             lookahead: self.video.lookahead(),
         };
-        Ok((config, self.bind))
+        Ok((config, compositor::process::Udp { bind: self.bind, peer: self.peer }))
     }
 }
 
@@ -190,15 +199,16 @@ mod tests {
     #[test]
     fn the_command_line_parses_back_into_the_same_settings() {
         let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into(), coder: EntropyCoder::Cabac };
-        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, audio: AudioChannels::Stereo, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap() };
+        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, audio: AudioChannels::Stereo, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap(), peer: "127.0.0.1:40000".parse().unwrap() };
         let mut argv = command_line(&o);
         assert_eq!(argv.remove(0), "compose");
         argv.insert(0, "compose".into());
         let parsed = Wrapper::try_parse_from(argv).unwrap().args;
-        let (config, bind) = parsed.into_config().unwrap();
+        let (config, udp) = parsed.into_config().unwrap();
         assert_eq!((config.video.width, config.video.height, config.video.fps, config.video.preset.as_str()), (640, 360, 15, "ultrafast"));
         assert_eq!(config.video.coder, EntropyCoder::Cabac);
-        assert_eq!((config.id.as_str(), config.room.as_str(), bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
+        assert_eq!((config.id.as_str(), config.room.as_str(), udp.bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
+        assert_eq!(udp.peer, Some("127.0.0.1:40000".parse().unwrap()));
         assert_eq!(config.output, Path::new("/r/x.mp4"));
         assert_eq!(config.lookahead, Duration::from_millis(1700));
         assert_eq!(config.layout, LayoutKind::Grid);

@@ -33,7 +33,7 @@ use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use process::{CompositorChild, SpawnOptions};
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -296,6 +296,9 @@ impl Recorder {
         }
         let id = RecordingId::generate(std::time::SystemTime::now());
         let (output, sidecar) = (self.store.video_path(&id), self.store.sidecar_path(&id));
+        // The transport first: its port is the one address the compositor will hear.
+        let transport = self.open_transport(room).await.map_err(RecordError::Start)?;
+        let peer = SocketAddr::new(self.config.bind, transport.tuple().local_port());
         let spawned = CompositorChild::spawn(SpawnOptions {
             program: &self.config.program,
             compose: ComposeInvocation {
@@ -308,19 +311,19 @@ impl Recorder {
                 lookahead: self.config.lookahead,
                 layout,
                 bind: self.config.bind,
+                peer,
             },
         })
         .await
         .map_err(RecordError::Start)?;
         let mut child = spawned.child;
-        let transport = match self.connect_transport(room, spawned.rtp_port).await {
-            Ok(t) => t,
-            Err(e) => {
-                child.kill();
-                self.store.mark_failed(&id, &e);
-                return Err(RecordError::Start(e));
-            }
-        };
+        let remote = PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(spawned.rtp_port), rtcp_port: None, srtp_parameters: None };
+        if let Err(e) = transport.connect(remote).await {
+            let e = format!("cannot connect the recording's transport to its compositor: {e}");
+            child.kill();
+            self.store.mark_failed(&id, &e);
+            return Err(RecordError::Start(e));
+        }
         let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone(), layout };
         let pid = child.pid();
         tracing::info!(room = %room.id, recording = %id, rtp_port = spawned.rtp_port, compositor = ?pid, "recording started");
@@ -351,7 +354,9 @@ impl Recorder {
         Ok((id, stop_tx, layout_tx, pid))
     }
 
-    async fn connect_transport(&self, room: &Room, rtp_port: u16) -> Result<PlainTransport, String> {
+    /// The recording's transport, not yet connected: the compositor is started with its
+    /// address, and it is connected to the compositor's port once that is known.
+    async fn open_transport(&self, room: &Room) -> Result<PlainTransport, String> {
         let mut options = PlainTransportOptions::new(crate::media::udp_listen(self.config.bind));
         options.rtcp_mux = true;
         options.comedia = false;
@@ -361,12 +366,7 @@ impl Recorder {
         // consumers: the speaker recorded from a camera's lowest layer, other cameras
         // cut off. The switcher chooses every consumer's layers itself.
         options.enable_bwe = false;
-        let transport = room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))?;
-        transport
-            .connect(PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(rtp_port), rtcp_port: None, srtp_parameters: None })
-            .await
-            .map_err(|e| format!("cannot connect the recording's transport to its compositor: {e}"))?;
-        Ok(transport)
+        room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))
     }
 
     /// Changes the layout of `room`'s recording from now on; the file changes where it

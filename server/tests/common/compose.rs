@@ -23,11 +23,19 @@ impl Compose {
     /// `podium compose` writing into `dir`; `wrap` runs it through another command
     /// (a shell that mounts a small disk first).
     pub fn spawn(dir: &Path, wrap: Option<&str>) -> Compose {
-        let args = format!(
+        Self::spawn_with(dir, wrap, None)
+    }
+
+    /// As [`Compose::spawn`], hearing only `peer` (`--peer`, as the recorder starts it).
+    pub fn spawn_with(dir: &Path, wrap: Option<&str>, peer: Option<std::net::SocketAddr>) -> Compose {
+        let mut args = format!(
             "compose --id {ID} --room proc --output {out} --sidecar {side} --recording-size 320x180 --recording-fps 30",
             out = dir.join(format!("{ID}.mp4")).display(),
             side = dir.join(format!("{ID}.json")).display()
         );
+        if let Some(peer) = peer {
+            args.push_str(&format!(" --peer {peer}"));
+        }
         let bin = env!("CARGO_BIN_EXE_podium");
         let mut command = match wrap {
             None => {

@@ -273,7 +273,13 @@ impl Replay {
 /// Sends a participant's media to 127.0.0.1:`port` from a thread of its own until
 /// `stop` (a PlainTransport in comedia mode, or a compositor directly).
 pub fn spawn_sender(port: u16, audio_ssrc: u32, video_ssrc: u32, options: Options, speaking: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || send_media(port, audio_ssrc, video_ssrc, &options, &speaking, &stop))
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    spawn_sender_on(socket, port, audio_ssrc, video_ssrc, options, speaking, stop)
+}
+
+/// [`spawn_sender`] from a socket of the caller's (whose address the receiver knows).
+pub fn spawn_sender_on(socket: UdpSocket, port: u16, audio_ssrc: u32, video_ssrc: u32, options: Options, speaking: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || send_media(socket, port, audio_ssrc, video_ssrc, &options, &speaking, &stop))
 }
 
 /// One video stream a participant sends, and how.
@@ -350,8 +356,7 @@ fn video_streams(video_ssrc: u32, options: &Options) -> Vec<VideoStream> {
 /// The sending loop: 20 ms of Opus each tick (the voice while speaking, silence
 /// otherwise), the video streams at their rates, sender reports every second,
 /// keyframes when asked.
-fn send_media(port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, speaking: &AtomicBool, stop: &AtomicBool) {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("a socket");
+fn send_media(socket: UdpSocket, port: u16, audio_ssrc: u32, video_ssrc: u32, options: &Options, speaking: &AtomicBool, stop: &AtomicBool) {
     socket.connect(("127.0.0.1", port)).expect("connecting");
     socket.set_nonblocking(true).expect("non-blocking");
     let mut mic = AudioSource::new(audio_ssrc, 111).expect("libopus");
