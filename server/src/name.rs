@@ -82,14 +82,34 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     Ok(name)
 }
 
-/// What two names are compared by: names with equal keys are the same name in one room.
-/// NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"), case is ignored (a
-/// final sigma is a sigma), and so are the joiners and selectors a name may
-/// legitimately hold (an emoji sequence, a Persian word) but that change nothing a
-/// reader can tell apart.
-pub fn name_key(name: &str) -> String {
-    let folded: String = name.nfkc().collect();
-    folded.to_lowercase().chars().filter(|c| !is_joiner_or_selector(*c)).map(|c| if c == 'ς' { 'σ' } else { c }).collect()
+/// What two names are compared by: a name that looks like one already in the room is
+/// taken. NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"); the joiners
+/// and selectors a name may legitimately hold (an emoji sequence, a Persian word) are
+/// dropped, as they change nothing a reader can tell apart; and Unicode's confusables
+/// skeleton (UTS #39) maps letters that look alike to one: Cyrillic "а" to Latin "a",
+/// "0" to "O", "rn" and "m" alike, so that nobody joins beside "Ada" as "Аda" and is
+/// taken for her. Case is ignored too (a final sigma is a sigma), which the skeleton
+/// does not do: "I" looks like "l", "i" does not. So a key holds two spellings, one
+/// lowercased before the skeleton (so "Ada" is "ada") and one after it (so "Ill" is
+/// "lll", like "1ll"), and two names look alike when either is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameKey {
+    lowercase_first: String,
+    as_written: String,
+}
+
+impl NameKey {
+    pub fn of(name: &str) -> Self {
+        let folded: String = name.nfkc().filter(|c| !is_joiner_or_selector(*c)).collect();
+        let skeleton_lowercased = |s: &str| -> String { unicode_security::skeleton(s).flat_map(char::to_lowercase).collect() };
+        let lowercase: String = folded.to_lowercase().chars().map(|c| if c == 'ς' { 'σ' } else { c }).collect();
+        Self { lowercase_first: skeleton_lowercased(&lowercase), as_written: skeleton_lowercased(&folded) }
+    }
+
+    /// Whether a reader could take one name for the other.
+    pub fn looks_like(&self, other: &NameKey) -> bool {
+        self.lowercase_first == other.lowercase_first || self.as_written == other.as_written
+    }
 }
 
 const BLACK_FLAG: char = '\u{1F3F4}';
@@ -231,20 +251,35 @@ mod tests {
         fn any_text_is_answered_and_a_valid_name_stays_valid(text in "\\PC{0,60}|.{0,60}") {
             if let Ok(name) = validate_name(&text) {
                 proptest::prop_assert_eq!(validate_name(&name), Ok(name.clone()));
-                proptest::prop_assert!(!name_key(&name).is_empty());
+                let key = NameKey::of(&name);
+                proptest::prop_assert!(!key.lowercase_first.is_empty() && !key.as_written.is_empty());
             }
         }
     }
 
     #[test]
     fn names_that_look_alike_share_a_key() {
-        let key = |n: &str| name_key(&validate_name(n).unwrap());
-        assert_eq!(key("Ada"), key("ada"));
-        assert_eq!(key("Ada"), key("Ａｄａ"));
-        assert_eq!(key("José"), key("Jose\u{301}"));
-        assert_eq!(key("Mia ❤"), key("Mia ❤\u{FE0F}"));
-        assert_eq!(key("ΟΔΥΣΣΕΥΣ"), key("Οδυσσευς"));
-        assert_ne!(key("José"), key("Jose"));
-        assert_ne!(key("Ada"), key("Ada B"));
+        let same = |a: &str, b: &str| NameKey::of(&validate_name(a).unwrap()).looks_like(&NameKey::of(&validate_name(b).unwrap()));
+        for (a, b) in [
+            ("Ada", "ada"),
+            ("Ada", "Ａｄａ"),
+            ("José", "Jose\u{301}"),
+            ("Mia ❤", "Mia ❤\u{FE0F}"),
+            ("ΟΔΥΣΣΕΥΣ", "Οδυσσευς"),
+            // Other scripts' look-alikes (Cyrillic А and а, Greek Α), digits and strokes.
+            ("Ada", "\u{410}d\u{430}"),
+            ("Ada", "\u{391}da"),
+            ("ADA", "\u{410}d\u{430}"),
+            ("Bob", "B0b"),
+            ("Ill", "1l|"),
+            ("Ill", "ill"),
+            ("Tom", "Torn"),
+            ("paypal", "\u{440}\u{430}\u{443}\u{440}\u{430}l"),
+        ] {
+            assert!(same(a, b) && same(b, a), "{a:?} and {b:?} look alike");
+        }
+        for (a, b) in [("José", "Jose"), ("Ada", "Ada B"), ("Ada", "Ida"), ("Анна", "Алла"), ("李", "季"), ("Eve", "Ewe")] {
+            assert!(!same(a, b), "{a:?} and {b:?} are two names");
+        }
     }
 }

@@ -165,6 +165,8 @@ pub struct ProducerView {
 pub enum ResponseData {
     Joined {
         participant_id: String,
+        /// This participant's name as everyone sees it: normalised, or the token's.
+        name: String,
         rtp_capabilities: RtpCapabilitiesFinalized,
         participants: Vec<ParticipantView>,
         producers: Vec<ProducerView>,

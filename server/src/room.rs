@@ -3,7 +3,7 @@
 //! the speaker detection; each member's transports and consumers belong to their
 //! WebSocket session (`session.rs`), so they close with it.
 use crate::media::WorkerPool;
-use crate::name::{name_key, validate_name, NameError};
+use crate::name::{validate_name, NameError, NameKey};
 use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge, ScreenShareView, Source};
 use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
@@ -175,6 +175,8 @@ pub struct Room {
 /// A member's view of the room right after joining.
 pub struct Joined {
     pub participant_id: ParticipantId,
+    /// The name as the room shows it to everyone (normalised: docs/security.md#names).
+    pub name: String,
     pub events: broadcast::Receiver<RoomEvent>,
     pub kicked: oneshot::Receiver<Kick>,
     pub participants: Vec<ParticipantView>,
@@ -318,8 +320,8 @@ impl Room {
             }
             self.remove_member(&mut state, old);
         }
-        let key = name_key(&name);
-        if state.members.iter().any(|(_, m)| name_key(&m.name) == key) {
+        let key = NameKey::of(&name);
+        if state.members.iter().any(|(_, m)| key.looks_like(&NameKey::of(&m.name))) {
             return Err(JoinError::NameTaken(name));
         }
         if state.members.len() >= max_participants {
@@ -336,12 +338,12 @@ impl Room {
             .flat_map(|(id, m)| m.producers.iter().map(move |p| producer_view(id, p, m.source_of(p))))
             .collect();
         let active_speaker = state.detector.active_speaker().cloned();
-        state.members.push((participant_id.clone(), Member { name, client_id, producers: Vec::new(), sources: HashMap::new(), kick: Some(kick_tx) }));
+        state.members.push((participant_id.clone(), Member { name: name.clone(), client_id, producers: Vec::new(), sources: HashMap::new(), kick: Some(kick_tx) }));
         let view = state.view(&participant_id).expect("just added");
         self.emit(RoomEvent::Joined(view));
         tracing::info!(room = %self.id, participant = %participant_id, "joined");
         let recording = state.recording.clone();
-        Ok(Joined { participant_id, events, kicked, participants, producers, active_speaker, recording })
+        Ok(Joined { participant_id, name, events, kicked, participants, producers, active_speaker, recording })
     }
 
     /// A host removes a member: they leave the room now, and their session is told and

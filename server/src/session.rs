@@ -294,6 +294,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 room = %room_id, participant = %joined.participant_id, "joined");
             let data = ResponseData::Joined {
                 participant_id: joined.participant_id.clone(),
+                name: joined.name,
                 rtp_capabilities: room.router.rtp_capabilities().clone(),
                 participants: joined.participants,
                 producers: joined.producers,

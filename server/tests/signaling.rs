@@ -57,10 +57,11 @@ async fn names_rooms_and_the_participant_limit_are_enforced() {
         assert_eq!(r["error"]["code"], "invalid_name", "{bad:?}: {r}");
         assert!(r["error"]["message"].as_str().is_some_and(|m| m.starts_with("a name")), "{bad:?}: {r}");
     }
-    // Shown as "Ada" below: trimmed of its no-break space.
-    a.ok("join", json!({"name": " Ada\u{A0} "})).await;
+    // Shown as "Ada", to its owner too: trimmed of its no-break space.
+    let joined = a.ok("join", json!({"name": " Ada\u{A0} "})).await;
+    assert_eq!(joined["name"], "Ada", "{joined}");
     let mut b = Client::connect(&server.base_url, "limits").await;
-    for same in ["ada", "ＡＤＡ", "Ada\u{FE0F}"] {
+    for same in ["ada", "ＡＤＡ", "Ada\u{FE0F}", "\u{410}da"] {
         let r = b.request("join", json!({"name": same})).await;
         assert_eq!(r["error"]["code"], "name_taken", "{same:?} looks like Ada: {r}");
     }

@@ -47,6 +47,12 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   assert.match(await text(third, '.form-error'), /taken/);
   await third.goto(`${server.baseUrl}/rooms/errs?name=${encodeURIComponent('\u202Enimda')}&autojoin=1&camera=0&mic=0`);
   assert.match(await text(third, '.form-error'), /invisible or text-direction/);
+  // A name the room spells otherwise (a decomposed accent, a no-break space) is shown
+  // as everyone sees it, to its owner too.
+  await third.goto(`${server.baseUrl}/rooms/errs?name=${encodeURIComponent('Zoe\u0301\u00A0Q')}&autojoin=1&camera=0&mic=0`);
+  await third.locator('.tile[data-participant-name="Zo\u00E9 Q"]').waitFor({ timeout: 15_000 });
+  assert.match(await text(third, '#roster'), /Zo\u00E9 Q \(you\)/);
+  await bob.locator('.tile[data-participant-name="Zo\u00E9 Q"]').waitFor({ timeout: 15_000 });
   await third.goto(`${server.baseUrl}/rooms/bad%20room`);
   assert.match(await text(third, '.form-error'), /not a valid room name/);
 });

@@ -127,6 +127,8 @@ export class Meeting extends EventTarget {
     this.pendingProducers = [];
     const joined = await signaling.request('join', { name: this.name, client_id: clientId() });
     this.state.me = joined.participant_id;
+    // The room's spelling of our name (normalised, or the token's in secured mode).
+    this.name = joined.name ?? this.name;
     // What this participant may do: guest, host or admin (open mode: admin).
     this.role = joined.role ?? 'admin';
     this.state.participants.clear();
