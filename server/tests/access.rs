@@ -248,7 +248,7 @@ async fn the_name_comes_from_the_token_and_the_role_is_told() {
     let ws = format!("{}/api/rooms/proc/ws?token={ada}", server.base.replacen("http", "ws", 1));
     let mut c = Client::connect_url(&ws).await;
     let joined = c.ok("join", json!({"name": "Mallory the Admin"})).await;
-    assert_eq!(joined["role"], "guest");
+    assert_eq!((&joined["role"], &joined["name"]), (&json!("guest"), &json!("Ada")), "{joined}");
     let me = joined["participant_id"].as_str().unwrap();
     let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
     let room = server.call("GET", "/api/rooms/proc", Some(&host), &[], None).json();
@@ -414,6 +414,13 @@ fn open_mode_answers_loopback_names_only() {
         let r = server.call("GET", "/api/recordings", None, &[("Host", &host)], None);
         assert_eq!(r.status, 403, "{host}");
         assert!(r.json()["error"].as_str().unwrap().contains("PODIUM_SECRET"), "{}", r.body);
+    }
+    // Two Host headers are a 400 (RFC 9112 §3.2), whichever comes first.
+    let loopback = format!("127.0.0.1:{port}");
+    for hosts in [[loopback.as_str(), "attacker.example"], ["attacker.example", loopback.as_str()]] {
+        let r = server.call("GET", "/api/recordings", None, &[("Host", hosts[0]), ("Host", hosts[1])], None);
+        assert_eq!(r.status, 400, "{hosts:?}: {}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains("more than one Host"), "{}", r.body);
     }
     // HTTP/2 sends no Host: its `:authority` is checked the same way.
     let h2 = |authority: String| {

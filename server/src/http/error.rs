@@ -1,7 +1,7 @@
 //! The API's one error type: every refusal is a status and `{"error": "..."}` that says
 //! what to do. Domain errors map to statuses here, and only here.
 use crate::auth::{Denied, TokenError};
-use crate::recording::shares::ShareStoreError;
+use crate::recording::shares::{AddShareError, ShareStoreError};
 use crate::recording::{RecordError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -88,6 +88,15 @@ impl From<StoreError> for ApiError {
 impl From<ShareStoreError> for ApiError {
     fn from(e: ShareStoreError) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<AddShareError> for ApiError {
+    fn from(e: AddShareError) -> Self {
+        match e {
+            AddShareError::TooMany { .. } => ApiError::Conflict(e.to_string()),
+            AddShareError::Store(e) => e.into(),
+        }
     }
 }
 

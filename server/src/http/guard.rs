@@ -1,4 +1,5 @@
 //! What every request passes before its handler, in both modes:
+//! - one `Host` header at most (two are a 400);
 //! - open mode on loopback: the `Host` must be loopback (stops DNS rebinding);
 //! - a state-changing request from another site is refused (stops CSRF): its `Origin`
 //!   must be ours or allowed, and `Sec-Fetch-Site` must not say `cross-site`;
@@ -28,6 +29,11 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut request: Request, nex
 
 fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let headers = request.headers();
+    // RFC 9112 §3.2: a request with more than one Host is a 400. The checks below and
+    // the links built from Host read the first; a proxy might forward by another.
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Err(ApiError::BadRequest("the request has more than one Host header".into()));
+    }
     if let Some(port) = state.security.loopback_port {
         check_loopback_host(headers, port, state.security.tls)?;
     }

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// The longest a share link may live: 30 days.
 pub const MAX_SHARE_SECONDS: u64 = 30 * 24 * 3600;
 
+/// The most live links one recording may have. Every request through a link reads the
+/// list, so an unbounded one would let a host slow the server; a person shares a few.
+pub const MAX_LIVE_SHARES: usize = 50;
+
 /// One share link, as the recording's JSON lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Share {
@@ -32,6 +36,14 @@ fn is_zero(n: &u64) -> bool {
 pub struct ShareStoreError {
     id: RecordingId,
     source: std::io::Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddShareError {
+    #[error("recording {id} already has {MAX_LIVE_SHARES} live share links: revoke one (or let one expire) first")]
+    TooMany { id: RecordingId },
+    #[error(transparent)]
+    Store(#[from] ShareStoreError),
 }
 
 /// The share lists of a recordings directory. One lock for all: shares change rarely.
@@ -61,12 +73,16 @@ impl Shares {
         self.read(id).iter().any(|s| s.id == share_id && s.exp > now)
     }
 
-    pub fn add(&self, id: &RecordingId, share: Share, now: u64) -> Result<(), ShareStoreError> {
+    /// Adds a link, unless the recording already has [`MAX_LIVE_SHARES`].
+    pub fn add(&self, id: &RecordingId, share: Share, now: u64) -> Result<(), AddShareError> {
         let _guard = self.lock.lock();
         let mut shares = self.read(id);
         shares.retain(|s| s.exp > now);
+        if shares.len() >= MAX_LIVE_SHARES {
+            return Err(AddShareError::TooMany { id: id.clone() });
+        }
         shares.push(share);
-        self.write(id, &shares)
+        Ok(self.write(id, &shares)?)
     }
 
     /// Removes a share; `false` when there was no such live share.
@@ -130,6 +146,21 @@ mod tests {
         assert!(shares.revoke(&id, &b.id).unwrap());
         assert!(!shares.revoke(&id, &b.id).unwrap());
         assert!(!shares.is_live(&id, &b.id, 150));
+        // At the cap a link is refused until one is revoked or expires.
+        let link = |exp| Share { id: new_share_id(), expires_at: "z".into(), exp, created_by: "u".into() };
+        for _ in 1..MAX_LIVE_SHARES {
+            shares.add(&id, link(300), 150).unwrap();
+        }
+        let last = link(400);
+        shares.add(&id, last.clone(), 150).unwrap();
+        assert!(matches!(shares.add(&id, link(300), 150), Err(AddShareError::TooMany { .. })));
+        assert_eq!(shares.list(&id, 150).len(), MAX_LIVE_SHARES);
+        assert!(shares.revoke(&id, &last.id).unwrap());
+        shares.add(&id, link(300), 150).unwrap();
+        assert!(matches!(shares.add(&id, link(300), 150), Err(AddShareError::TooMany { .. })));
+        // Expired links do not count.
+        shares.add(&id, link(500), 300).unwrap();
+        assert_eq!(shares.list(&id, 300).len(), 1);
         std::fs::write(shares.path(&id), b"{broken").unwrap();
         assert!(shares.list(&id, 0).is_empty());
         let _ = std::fs::remove_dir_all(dir);
