@@ -66,8 +66,7 @@ pub fn run(config: Config, udp: Udp) -> i32 {
     let socket = match bind_socket(udp) {
         Ok(s) => s,
         Err(e) => {
-            let peer = udp.peer.map_or(String::new(), |p| format!(" for {p}"));
-            say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message: format!("cannot open a UDP port on {}{peer}: {e}", udp.bind) });
+            say(&mut out, &FromCompositor::Failed { v: CONTROL_VERSION, message: format!("cannot open a UDP port on {}: {e}", udp.bind) });
             return 1;
         }
     };
@@ -266,10 +265,16 @@ fn bind_socket(udp: Udp) -> std::io::Result<UdpSocket> {
     // The kernel may grant less (net.core.rmem_max); that is fine at these rates.
     let _ = socket.set_recv_buffer_size(RECV_BUFFER);
     socket.bind(&SocketAddr::new(udp.bind, 0).into())?;
+    let socket: UdpSocket = socket.into();
     if let Some(peer) = udp.peer {
-        socket.connect(&peer.into())?;
+        socket.connect(peer).map_err(|e| std::io::Error::new(e.kind(), format!("cannot connect to the server's transport at {peer}: {e}")))?;
+        // What came between bind and connect stays queued from anywhere: let it go.
+        socket.set_nonblocking(true)?;
+        let mut buf = [0u8; 2048];
+        while socket.recv(&mut buf).is_ok() {}
+        socket.set_nonblocking(false)?;
     }
-    Ok(socket.into())
+    Ok(socket)
 }
 
 /// Writes one control line; false if stdout is gone.

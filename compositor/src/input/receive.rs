@@ -44,25 +44,31 @@ pub fn receive(socket: &UdpSocket, buf: &mut [u8], wait: bool) -> io::Result<Opt
     // Room for one SCM_TIMESTAMPNS (a timespec) and then some.
     let mut control = [0u64; 16];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<[u64; 16]>() as _;
     let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
-    // SAFETY: `msg` points at live buffers of the sizes it gives, for this call.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) };
-    if n < 0 {
+    let (n, msg) = loop {
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 16]>() as _;
+        // SAFETY: `msg` points at live buffers of the sizes it gives, for this call.
+        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, flags) };
+        if n >= 0 {
+            break (n, msg);
+        }
         let e = io::Error::last_os_error();
-        return match e.kind() {
-            // A connected socket reports a keyframe request that found no listener
-            // (the server's transport closing) on its next read: nothing to stop for.
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused => Ok(None),
-            _ => Err(e),
-        };
-    }
+        match e.kind() {
+            // A connected socket reports a keyframe request that found no listener (the
+            // server's transport closing) on its next read, ahead of the datagrams still
+            // queued; reporting it clears it, so read again.
+            io::ErrorKind::ConnectionRefused => continue,
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => return Ok(None),
+            _ => return Err(e),
+        }
+    };
     let (now, wall) = (Instant::now(), SystemTime::now());
     // The stamp is on the wall clock: how long ago it was, taken back from now. A stamp
     // from the future, or older than any datagram waits here, means the wall clock was

@@ -157,6 +157,11 @@ impl ComposeArgs {
         if !RecordingId::is_valid(&self.id) {
             return Err(ComposeArgsError { flag: "--id", value: self.id, why: "not a recording id (YYYYMMDD-HHMMSS-xxxxxx)" });
         }
+        if let Some(peer) = self.peer {
+            if peer.port() == 0 || peer.is_ipv4() != self.bind.is_ipv4() {
+                return Err(ComposeArgsError { flag: "--peer", value: peer.to_string(), why: "not an address the --bind socket can reach (a port, and the same IP version)" });
+            }
+        }
         let config = compositor::engine::Config {
             id: self.id,
             room: self.room,
@@ -209,6 +214,11 @@ mod tests {
         assert_eq!(config.video.coder, EntropyCoder::Cabac);
         assert_eq!((config.id.as_str(), config.room.as_str(), udp.bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
         assert_eq!(udp.peer, Some("127.0.0.1:40000".parse().unwrap()));
+        for peer in ["127.0.0.1:0", "[::1]:40000"] {
+            let argv = ["compose", "--id", "20261203-101500-abcdef", "--room", "r", "--output", "x.mp4", "--sidecar", "x.json", "--peer", peer];
+            let Err(err) = Wrapper::try_parse_from(argv).unwrap().args.into_config() else { panic!("{peer} accepted") };
+            assert_eq!(err.flag, "--peer", "{peer}");
+        }
         assert_eq!(config.output, Path::new("/r/x.mp4"));
         assert_eq!(config.lookahead, Duration::from_millis(1700));
         assert_eq!(config.layout, LayoutKind::Grid);
