@@ -82,33 +82,62 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     Ok(name)
 }
 
-/// What two names are compared by: a name that looks like one already in the room is
-/// taken. NFKC folds compatibility forms ("Ａｄａ" is "Ada", "ﬁ" is "fi"); the joiners
-/// and selectors a name may legitimately hold (an emoji sequence, a Persian word) are
-/// dropped, as they change nothing a reader can tell apart; and Unicode's confusables
-/// skeleton (UTS #39) maps letters that look alike to one: Cyrillic "а" to Latin "a",
-/// "0" to "O", "rn" and "m" alike, so that nobody joins beside "Ada" as "Аda" and is
-/// taken for her. Case is ignored too (a final sigma is a sigma), which the skeleton
-/// does not do: "I" looks like "l", "i" does not. So a key holds two spellings, one
-/// lowercased before the skeleton (so "Ada" is "ada") and one after it (so "Ill" is
-/// "lll", like "1ll"), and two names look alike when either is the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who gave a participant their name, which decides how like another's it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// Typed by the participant (open mode): refused if it looks like a name in the
+    /// room ([`NameKey::looks_like`]).
+    Chosen,
+    /// A token's, from an issuer trusted to tell people apart: refused only when it is
+    /// a name in the room but for case, width and joiners ([`NameKey::same_name`]). The
+    /// look-alike rule would lock a real "Torn" out beside a "Tom", with no name of
+    /// their own to choose instead.
+    Issued,
+}
+
+/// What two names are compared by. NFKC folds compatibility forms ("Ａｄａ" is "Ada",
+/// "ﬁ" is "fi"); the joiners and selectors a name may legitimately hold (an emoji
+/// sequence, a Persian word) are dropped, as they change nothing a reader can tell
+/// apart; case is ignored (a final sigma is a sigma). For names people choose, Unicode's
+/// confusables skeleton (UTS #39) also maps letters that look alike to one: Cyrillic
+/// "а" to Latin "a", "0" to "O", "rn" and "m" alike, so that nobody joins beside "Ada"
+/// as "Аda" and is taken for her. The skeleton does not ignore case ("I" looks like
+/// "l", "i" does not), so the key holds it twice: of the lowercased name, lowercased
+/// once more ("0" became "O": "B0b" is "bob"), and of the name as written, kept as the
+/// skeleton gives it ("Ill" is "lll", like "1ll"; lowercasing it would make "Ian"
+/// "lan", like "Lan").
+#[derive(Debug, Clone)]
 pub struct NameKey {
+    folded: String,
     lowercase_first: String,
     as_written: String,
 }
 
 impl NameKey {
     pub fn of(name: &str) -> Self {
-        let folded: String = name.nfkc().filter(|c| !is_joiner_or_selector(*c)).collect();
-        let skeleton_lowercased = |s: &str| -> String { unicode_security::skeleton(s).flat_map(char::to_lowercase).collect() };
-        let lowercase: String = folded.to_lowercase().chars().map(|c| if c == 'ς' { 'σ' } else { c }).collect();
-        Self { lowercase_first: skeleton_lowercased(&lowercase), as_written: skeleton_lowercased(&folded) }
+        let written: String = name.nfkc().filter(|c| !is_joiner_or_selector(*c)).collect();
+        let folded: String = written.to_lowercase().chars().map(|c| if c == 'ς' { 'σ' } else { c }).collect();
+        let lowercase_first = unicode_security::skeleton(&folded).flat_map(char::to_lowercase).collect();
+        let as_written = unicode_security::skeleton(&written).collect();
+        Self { folded, lowercase_first, as_written }
+    }
+
+    /// The same name but for case, width and joiners.
+    pub fn same_name(&self, other: &NameKey) -> bool {
+        self.folded == other.folded
     }
 
     /// Whether a reader could take one name for the other.
     pub fn looks_like(&self, other: &NameKey) -> bool {
-        self.lowercase_first == other.lowercase_first || self.as_written == other.as_written
+        self.same_name(other) || self.lowercase_first == other.lowercase_first || self.as_written == other.as_written
+    }
+
+    /// Whether a newcomer named this way would be taken for someone named `other`.
+    pub fn clashes(&self, other: &NameKey, naming: Naming) -> bool {
+        match naming {
+            Naming::Chosen => self.looks_like(other),
+            Naming::Issued => self.same_name(other),
+        }
     }
 }
 
@@ -252,7 +281,7 @@ mod tests {
             if let Ok(name) = validate_name(&text) {
                 proptest::prop_assert_eq!(validate_name(&name), Ok(name.clone()));
                 let key = NameKey::of(&name);
-                proptest::prop_assert!(!key.lowercase_first.is_empty() && !key.as_written.is_empty());
+                proptest::prop_assert!(!key.folded.is_empty() && !key.lowercase_first.is_empty() && !key.as_written.is_empty());
             }
         }
     }
@@ -278,8 +307,12 @@ mod tests {
         ] {
             assert!(same(a, b) && same(b, a), "{a:?} and {b:?} look alike");
         }
-        for (a, b) in [("José", "Jose"), ("Ada", "Ada B"), ("Ada", "Ida"), ("Анна", "Алла"), ("李", "季"), ("Eve", "Ewe")] {
+        for (a, b) in [("José", "Jose"), ("Ada", "Ada B"), ("Ada", "Ida"), ("Анна", "Алла"), ("李", "季"), ("Eve", "Ewe"), ("Ian", "Lan"), ("Iola", "Lola"), ("ELLA", "EILA")] {
             assert!(!same(a, b), "{a:?} and {b:?} are two names");
         }
+        // Issued names (a token's) clash only when they are one name.
+        let key = |n: &str| NameKey::of(&validate_name(n).unwrap());
+        assert!(key("ada").clashes(&key("Ａｄａ"), Naming::Issued));
+        assert!(!key("Torn").clashes(&key("Tom"), Naming::Issued) && key("Torn").clashes(&key("Tom"), Naming::Chosen));
     }
 }

@@ -3,7 +3,7 @@
 //! the speaker detection; each member's transports and consumers belong to their
 //! WebSocket session (`session.rs`), so they close with it.
 use crate::media::WorkerPool;
-use crate::name::{validate_name, NameError, NameKey};
+use crate::name::{validate_name, NameError, NameKey, Naming};
 use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge, ScreenShareView, Source};
 use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
@@ -59,12 +59,22 @@ pub enum Kick {
     Removed,
 }
 
+/// Why a name is refused, so that the person can choose one that passes (or, with a
+/// token, knows whom to ask).
+fn name_taken(name: &str, existing: &str, naming: Naming) -> String {
+    match naming {
+        Naming::Issued => format!("the name \"{name}\" is taken in this room by someone named \"{existing}\": ask whoever gave you your link for one with a name of your own"),
+        Naming::Chosen if name == existing => format!("the name \"{name}\" is taken in this room: choose another (add an initial, say)"),
+        Naming::Chosen => format!("the name \"{name}\" is taken in this room: it looks like \"{existing}\", who is here. Choose another (add an initial, say)"),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error(transparent)]
     InvalidName(#[from] NameError),
-    #[error("the name \"{0}\" is taken in this room: choose another")]
-    NameTaken(String),
+    #[error("{}", name_taken(.name, .existing, *.naming))]
+    NameTaken { name: String, existing: String, naming: Naming },
     #[error("the room is full ({0} participants): try again later or use another room")]
     RoomFull(usize),
     #[error("no media worker is available: {0}")]
@@ -98,6 +108,8 @@ pub enum RoomEvent {
 
 struct Member {
     name: String,
+    /// What the name is compared by, computed once.
+    key: NameKey,
     client_id: Option<String>,
     producers: Vec<Producer>,
     /// What each producer sends (one of each source and kind).
@@ -308,7 +320,7 @@ impl Room {
         let _ = self.events.send(event);
     }
 
-    fn join(&self, name: String, client_id: Option<String>, max_participants: usize) -> Result<Joined, JoinError> {
+    fn join(&self, name: String, naming: Naming, client_id: Option<String>, max_participants: usize) -> Result<Joined, JoinError> {
         let mut state = self.state.lock();
         // A rejoin of the same browser tab replaces its old session (lost connection).
         let replaced = client_id.as_ref().and_then(|c| {
@@ -321,8 +333,8 @@ impl Room {
             self.remove_member(&mut state, old);
         }
         let key = NameKey::of(&name);
-        if state.members.iter().any(|(_, m)| key.looks_like(&NameKey::of(&m.name))) {
-            return Err(JoinError::NameTaken(name));
+        if let Some((_, m)) = state.members.iter().find(|(_, m)| key.clashes(&m.key, naming)) {
+            return Err(JoinError::NameTaken { name, existing: m.name.clone(), naming });
         }
         if state.members.len() >= max_participants {
             return Err(JoinError::RoomFull(max_participants));
@@ -338,7 +350,7 @@ impl Room {
             .flat_map(|(id, m)| m.producers.iter().map(move |p| producer_view(id, p, m.source_of(p))))
             .collect();
         let active_speaker = state.detector.active_speaker().cloned();
-        state.members.push((participant_id.clone(), Member { name: name.clone(), client_id, producers: Vec::new(), sources: HashMap::new(), kick: Some(kick_tx) }));
+        state.members.push((participant_id.clone(), Member { name: name.clone(), key, client_id, producers: Vec::new(), sources: HashMap::new(), kick: Some(kick_tx) }));
         let view = state.view(&participant_id).expect("just added");
         self.emit(RoomEvent::Joined(view));
         tracing::info!(room = %self.id, participant = %participant_id, "joined");
@@ -725,7 +737,7 @@ impl Rooms {
     }
 
     /// Joins (creating the room on the least busy worker if needed).
-    pub async fn join(&self, id: &RoomId, name: &str, client_id: Option<String>) -> Result<(Arc<Room>, Joined), JoinError> {
+    pub async fn join(&self, id: &RoomId, name: &str, naming: Naming, client_id: Option<String>) -> Result<(Arc<Room>, Joined), JoinError> {
         let name = validate_name(name)?;
         let mut rooms = self.rooms.lock().await;
         let room = match rooms.get(id) {
@@ -740,7 +752,7 @@ impl Rooms {
                 room
             }
         };
-        match room.join(name, client_id, self.max_participants) {
+        match room.join(name, naming, client_id, self.max_participants) {
             Ok(joined) => Ok((room, joined)),
             Err(err) => {
                 if room.state.lock().members.is_empty() {

@@ -4,6 +4,7 @@
 //! takes no frame for [`SEND_WITHIN`], a replacement by a newer session of the same
 //! client, a host's removal, or server shutdown.
 use crate::auth::Access;
+use crate::name::Naming;
 use crate::protocol::*;
 use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
 use std::net::IpAddr;
@@ -273,17 +274,20 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 }
             }
             // Secured mode: the token names the participant, whatever the message says.
-            let name = ctx.access.trusted_name().map_or(name, str::to_string);
+            let (name, naming) = match ctx.access.trusted_name() {
+                Some(issued) => (issued.to_string(), Naming::Issued),
+                None => (name, Naming::Chosen),
+            };
             // A rejoin replaces only a session of the same identity: with tokens, the
             // client id is the token's `sub`'s, so nobody else's tab can be kicked.
             let client_id = match &ctx.access {
                 Access::User(claims) => client_id.map(|c| format!("{}\u{1f}{c}", claims.sub)),
                 _ => client_id,
             };
-            let (room, joined) = rooms.join(room_id, &name, client_id).await.map_err(|e| {
+            let (room, joined) = rooms.join(room_id, &name, naming, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
-                    JoinError::NameTaken(_) => ErrorCode::NameTaken,
+                    JoinError::NameTaken { .. } => ErrorCode::NameTaken,
                     JoinError::RoomFull(_) => ErrorCode::RoomFull,
                     JoinError::TooManyRooms(_) => ErrorCode::TooManyRooms,
                     JoinError::NoWorker(_) => ErrorCode::Internal,

@@ -268,6 +268,14 @@ async fn the_name_comes_from_the_token_and_the_role_is_told() {
     g.ok("join", json!({"client_id": "tab-1"})).await;
     let room = server.call("GET", "/api/rooms/proc", Some(&host), &[], None).json();
     assert_eq!(room["participants"].as_array().unwrap().len(), 2, "the host was replaced: {room}");
+    // A token's name is the issuer's: a look-alike of Hana's (Cyrillic а) is another
+    // person's, and joins; the same name in other case is taken, and says whom to ask.
+    let mut twin = Client::connect_url(&ws_of(&token(&["--room", "proc", "--name", "H\u{430}na", "--role", "guest"]))).await;
+    twin.ok("join", json!({})).await;
+    let mut same = Client::connect_url(&ws_of(&token(&["--room", "proc", "--name", "hana", "--role", "guest"]))).await;
+    let r = same.request("join", json!({})).await;
+    assert_eq!(r["error"]["code"], "name_taken", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("ask whoever gave you your link"), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -64,6 +64,7 @@ async fn names_rooms_and_the_participant_limit_are_enforced() {
     for same in ["ada", "ＡＤＡ", "Ada\u{FE0F}", "\u{410}da"] {
         let r = b.request("join", json!({"name": same})).await;
         assert_eq!(r["error"]["code"], "name_taken", "{same:?} looks like Ada: {r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("looks like \"Ada\""), "the message names whom: {r}");
     }
     b.ok("join", json!({"name": "Grace"})).await;
     let mut c = Client::connect(&server.base_url, "limits").await;

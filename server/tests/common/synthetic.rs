@@ -104,7 +104,7 @@ impl Participant {
 
     pub async fn join_with(rooms: &Rooms, room: &str, name: &str, options: Options) -> Participant {
         let room_id = RoomId::parse(room).expect("a valid room id");
-        let (room, joined) = rooms.join(&room_id, name, None).await.expect("joining");
+        let (room, joined) = rooms.join(&room_id, name, server::name::Naming::Chosen, None).await.expect("joining");
         let mut transport_options = PlainTransportOptions::new(listen());
         transport_options.comedia = true;
         transport_options.rtcp_mux = true;
