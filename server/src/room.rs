@@ -227,6 +227,9 @@ pub struct MediaSnapshot {
     pub sources: Vec<MediaSource>,
     pub active_speaker: Option<ParticipantId>,
     pub speaking: Vec<ParticipantId>,
+    /// Everyone had left by the time of the snapshot (after the recording was asked
+    /// for, before its task listened): no `Left` event will come to end it.
+    pub empty: bool,
 }
 
 /// What mediasoup itself holds for a room, to find leaks.
@@ -573,7 +576,7 @@ impl Room {
             })
             .collect();
         let speaking = state.members.iter().map(|(id, _)| id).filter(|id| state.detector.is_speaking(id)).cloned().collect();
-        MediaSnapshot { events, sources, active_speaker: state.detector.active_speaker().cloned(), speaking }
+        MediaSnapshot { events, sources, active_speaker: state.detector.active_speaker().cloned(), speaking, empty: state.members.is_empty() }
     }
 
     pub fn member_name(&self, participant_id: &str) -> Option<String> {

@@ -578,6 +578,7 @@ struct Task {
 impl Task {
     async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>, mut layout_rx: mpsc::UnboundedReceiver<LayoutKind>) {
         let mut events = snapshot.events;
+        let mut left_before_listening = snapshot.empty;
         for source in snapshot.sources {
             self.add_source(source).await;
         }
@@ -593,6 +594,13 @@ impl Task {
         let mut stop_reply = None;
         let mut layout_open = true;
         let outcome = loop {
+            if std::mem::take(&mut left_before_listening) {
+                // The last person left while the compositor started: the event that
+                // ends a recording came before this task listened (a probe found such
+                // recordings running on, unseen, holding their slots).
+                tracing::info!(room = %self.room.id, recording = %self.id, "everyone left as the recording started: stopping it");
+                break self.stop(&mut layout_rx).await;
+            }
             let wake = self.switcher.next_timeout().map(tokio::time::Instant::from_std);
             let step = tokio::select! {
                 event = events.recv() => Step::Event(event),
