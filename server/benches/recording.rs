@@ -65,7 +65,7 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 2, listen_ip: IP, announced_ip: IP, first_port: 0 }).await.unwrap());
+        let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 2, listen_ip: IP, announced_ip: IP, first_port: 0, tcp: true }).await.unwrap());
         let rooms = Arc::new(Rooms::new(Arc::clone(&pool), 16));
         let dir = std::env::temp_dir().join(format!("podium-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -129,6 +129,19 @@ pub struct ServeArgs {
     #[arg(long, env = "PODIUM_RTC_PORT", default_value_t = 40000, value_name = "PORT")]
     pub rtc_port: u16,
 
+    /// Whether browsers may send media over TCP (on the --rtc-port ports) when UDP is
+    /// blocked. TCP connections that carry no media are closed after 30 s, and at
+    /// most --rtc-tcp-per-ip wait at once from one address (docs/security.md).
+    #[arg(long, env = "PODIUM_RTC_TCP", default_value = "on", value_name = "on|off",
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub rtc_tcp: bool,
+
+    /// Most WebRTC TCP connections from one client address (IPv6: one /64) that are
+    /// not carrying media yet; the newest beyond it are closed.
+    #[arg(long, env = "PODIUM_RTC_TCP_PER_IP", default_value_t = 64, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rtc_tcp_per_ip: u32,
+
     /// Number of mediasoup workers (one per core is best). Default: the number of cores.
     #[arg(long, env = "PODIUM_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -240,6 +253,7 @@ pub struct ServeConfig {
     pub recordings_dir: PathBuf,
     pub announced_ip: IpAddr,
     pub rtc_port: u16,
+    pub rtc_tcp: Option<crate::media::tcp_guard::Rules>,
     pub workers: usize,
     pub max_participants: usize,
     pub recording: compositor::output::mp4::VideoSettings,
@@ -304,6 +318,7 @@ impl ServeArgs {
             recordings_dir: self.recordings_dir,
             announced_ip,
             rtc_port: self.rtc_port,
+            rtc_tcp: self.rtc_tcp.then(|| crate::media::tcp_guard::Rules { per_source: self.rtc_tcp_per_ip as usize, ..Default::default() }),
             workers,
             max_participants: usize::from(self.max_participants),
             recording: self.recording.settings(),
@@ -476,6 +491,21 @@ mod tests {
         assert_eq!((config.recording.width, config.recording.height, config.recording.fps, config.recording.preset.as_str()), (640, 360, 15, "ultrafast"));
         assert!(parse(&["--recording-preset", "warp", "--recordings-dir", dir.to_str().unwrap()]).is_err());
         assert!(parse(&["--recording-fps", "0", "--recordings-dir", dir.to_str().unwrap()]).is_err());
+    }
+
+    #[test]
+    fn webrtc_over_tcp_is_on_by_default_and_can_be_turned_off() {
+        let dir = std::env::temp_dir().join("podium-cli-test");
+        let dir = dir.to_str().unwrap();
+        let rules = parse(&["--recordings-dir", dir]).unwrap().rtc_tcp.expect("TCP is on by default");
+        assert_eq!(rules, crate::media::tcp_guard::Rules::default());
+        assert_eq!(parse(&["--recordings-dir", dir, "--rtc-tcp", "off"]).unwrap().rtc_tcp, None);
+        let rules = parse(&["--recordings-dir", dir, "--rtc-tcp", "on", "--rtc-tcp-per-ip", "8"]).unwrap().rtc_tcp.unwrap();
+        assert_eq!(rules.per_source, 8);
+        for bad in [["--rtc-tcp", "sometimes"], ["--rtc-tcp-per-ip", "0"], ["--rtc-tcp-per-ip", "many"]] {
+            let err = parse(&[&["--recordings-dir", dir][..], &bad[..]].concat()).unwrap_err();
+            assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -174,6 +174,10 @@ pub struct Room {
     pub worker_index: usize,
     pub router: Router,
     pub webrtc_server: WebRtcServer,
+    /// Whether the worker offers WebRTC over TCP, and where transports are registered
+    /// for its guard (`media::tcp_guard`).
+    pub tcp: bool,
+    pub tcp_in_use: crate::media::TcpInUse,
     audio_observer: AudioLevelObserver,
     speaker_observer: ActiveSpeakerObserver,
     /// A DirectTransport that consumes every microphone, so the speaker task reads
@@ -252,8 +256,8 @@ enum ObserverInput {
 }
 
 impl Room {
-    async fn create(id: RoomId, worker_index: usize, worker: &Worker, webrtc_server: WebRtcServer) -> Result<Arc<Self>, String> {
-        let router = worker.create_router(RouterOptions::new(media_codecs())).await.map_err(|e| e.to_string())?;
+    async fn create(id: RoomId, media: &crate::media::MediaWorker) -> Result<Arc<Self>, String> {
+        let router = media.worker.create_router(RouterOptions::new(media_codecs())).await.map_err(|e| e.to_string())?;
         let mut level_options = AudioLevelObserverOptions::default();
         level_options.interval = OBSERVER_INTERVAL.as_millis() as u16;
         level_options.threshold = -80;
@@ -296,9 +300,11 @@ impl Room {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let room = Arc::new(Room {
             id,
-            worker_index,
+            worker_index: media.index,
             router,
-            webrtc_server,
+            webrtc_server: media.webrtc_server.clone(),
+            tcp: media.tcp_port != 0,
+            tcp_in_use: media.tcp_in_use.clone(),
             audio_observer,
             speaker_observer,
             level_tap,
@@ -314,7 +320,7 @@ impl Room {
             events,
         });
         tokio::spawn(run_speaker_detection(Arc::downgrade(&room), input_rx));
-        tracing::info!(room = %room.id, worker = worker_index, "room opened");
+        tracing::info!(room = %room.id, worker = room.worker_index, "room opened");
         Ok(room)
     }
 
@@ -748,7 +754,7 @@ impl Rooms {
             None if rooms.len() >= self.max_rooms => return Err(JoinError::TooManyRooms(rooms.len())),
             None => {
                 let worker = self.least_busy_worker(&rooms).ok_or_else(|| JoinError::NoWorker("every worker has died".into()))?;
-                let room = Room::create(id.clone(), worker.index, &worker.worker, worker.webrtc_server.clone())
+                let room = Room::create(id.clone(), worker)
                     .await
                     .map_err(JoinError::NoWorker)?;
                 rooms.insert(id.clone(), Arc::clone(&room));

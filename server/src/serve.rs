@@ -33,6 +33,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         listen_ip: config.listen.ip(),
         announced_ip: config.announced_ip,
         first_port: config.rtc_port,
+        tcp: config.rtc_tcp.is_some(),
     })
     .await?;
     let pool = Arc::new(pool);
@@ -98,6 +99,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // A plain line on stdout for people and scripts (tests read the port from it).
     println!("Podium is running on {scheme}://{addr}");
 
+    if let Some(rules) = config.rtc_tcp {
+        tokio::spawn(pool.guard_tcp(rules, stop_rx.clone()));
+    }
     let server = tokio::spawn(crate::net::serve(listener, tls.map(|t| t.acceptor), app, crate::net::Timeouts::default(), stop_rx.clone()));
     let signal = shutdown_signal().await;
     tracing::info!(signal, "shutting down");

@@ -338,9 +338,10 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             }
             let mut options = WebRtcTransportOptions::new_with_server(m.room.webrtc_server.clone());
             options.enable_udp = true;
-            options.enable_tcp = true;
+            options.enable_tcp = m.room.tcp;
             options.prefer_udp = true;
             let transport = m.room.router.create_webrtc_transport(options).await.map_err(|e| internal("creating a transport", e))?;
+            m.room.tcp_in_use.register(&transport);
             let data = ResponseData::Transport {
                 transport_id: transport.id(),
                 ice_parameters: transport.ice_parameters().clone(),

@@ -35,7 +35,7 @@ struct Setup {
 
 async fn setup(size: (u32, u32)) -> Setup {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 1, listen_ip: ip, announced_ip: ip, first_port: 0 }).await.unwrap());
+    let pool = Arc::new(WorkerPool::start(&PoolOptions { workers: 1, listen_ip: ip, announced_ip: ip, first_port: 0, tcp: true }).await.unwrap());
     let rooms = Arc::new(Rooms::new(Arc::clone(&pool), 16));
     let dir = common::temp_dir("recordings");
     let recorder = Recorder::new(RecorderConfig {

@@ -21,6 +21,19 @@ fn health_reports_every_worker() {
 }
 
 #[test]
+fn rtc_tcp_off_listens_for_media_on_udp_only() {
+    let server = Server::start(&["--workers", "1", "--rtc-tcp", "off"]);
+    let health: serde_json::Value = ureq::get(&server.url("/api/health")).call().unwrap().body_mut().read_json().unwrap();
+    let worker = &health["workers"][0];
+    let udp_port = worker["udp_port"].as_u64().unwrap();
+    assert!(udp_port > 0, "{health}");
+    assert_eq!(worker["tcp_port"], 0, "{health}");
+    // Nothing takes TCP on the media port.
+    let refused = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], udp_port as u16).into(), Duration::from_secs(2));
+    assert!(refused.is_err(), "TCP connected to the media port with --rtc-tcp off");
+}
+
+#[test]
 fn serves_the_web_ui_and_json_404s() {
     let server = Server::start(&["--workers", "1"]);
     let mut page = ureq::get(&server.url("/")).call().unwrap();

@@ -1,6 +1,9 @@
 //! The mediasoup side of the server: a pool of workers (threads of this process), each
 //! with one WebRtcServer so that all of a worker's WebRTC transports share a single
 //! UDP+TCP port. Rooms are spread over the workers.
+pub mod tcp_guard;
+pub mod tcp_sockets;
+
 use anyhow::{Context, Result};
 use mediasoup::prelude::*;
 use mediasoup::webrtc_server::{WebRtcServer, WebRtcServerListenInfos, WebRtcServerOptions};
@@ -9,6 +12,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+pub use tcp_sockets::TcpInUse;
 
 /// What the worker's UDP sockets ask of the kernel, each way. One worker thread drains
 /// every participant's media from one socket: Linux's default (212 kB) overflows when
@@ -53,7 +57,11 @@ pub struct MediaWorker {
     pub worker: Worker,
     pub webrtc_server: WebRtcServer,
     pub udp_port: u16,
+    /// 0: WebRTC over TCP is off (`--rtc-tcp off`).
     pub tcp_port: u16,
+    /// Where this worker's transports are registered, so the TCP guard knows which
+    /// connections carry media.
+    pub tcp_in_use: TcpInUse,
     dead: Arc<AtomicBool>,
 }
 
@@ -86,12 +94,15 @@ pub struct PoolOptions {
     pub announced_ip: IpAddr,
     /// First port; worker i uses first_port + i. 0: free ports chosen by the system.
     pub first_port: u16,
+    /// Whether browsers may send media over TCP when UDP is blocked.
+    pub tcp: bool,
 }
 
 impl WorkerPool {
     pub async fn start(options: &PoolOptions) -> Result<Self> {
         warn_if_socket_buffers_capped();
         let manager = WorkerManager::new();
+        let tcp_in_use = TcpInUse::default();
         let mut workers = Vec::with_capacity(options.workers);
         for index in 0..options.workers {
             let mut settings = WorkerSettings::default();
@@ -130,27 +141,38 @@ impl WorkerPool {
                 send_buffer_size: (protocol == Protocol::Udp).then_some(SOCKET_BUFFER),
                 recv_buffer_size: (protocol == Protocol::Udp).then_some(SOCKET_BUFFER),
             };
-            let listen_infos =
-                WebRtcServerListenInfos::new(listen(Protocol::Udp)).insert(listen(Protocol::Tcp));
+            let mut listen_infos = WebRtcServerListenInfos::new(listen(Protocol::Udp));
+            if options.tcp {
+                listen_infos = listen_infos.insert(listen(Protocol::Tcp));
+            }
             let webrtc_server = worker
                 .create_webrtc_server(WebRtcServerOptions::new(listen_infos))
                 .await
                 .map_err(anyhow::Error::from)
                 .with_context(|| match port {
-                    Some(p) => format!("opening WebRTC port {p} (UDP+TCP) on {} for worker {index}: is it in use? choose another with --rtc-port", options.listen_ip),
+                    Some(p) => format!("opening WebRTC port {p} ({}) on {} for worker {index}: is it in use? choose another with --rtc-port", if options.tcp { "UDP+TCP" } else { "UDP" }, options.listen_ip),
                     None => format!("opening a WebRTC port on {} for worker {index}", options.listen_ip),
                 })?;
             let dump = webrtc_server.dump().await.context("reading the WebRtcServer's ports")?;
             let udp_port = dump.udp_sockets.first().map_or(0, |s| s.port);
             let tcp_port = dump.tcp_servers.first().map_or(0, |s| s.port);
             tracing::info!(worker = index, udp_port, tcp_port, "mediasoup worker ready");
-            workers.push(MediaWorker { index, worker, webrtc_server, udp_port, tcp_port, dead });
+            workers.push(MediaWorker { index, worker, webrtc_server, udp_port, tcp_port, tcp_in_use: tcp_in_use.clone(), dead });
         }
         Ok(Self { _manager: manager, workers })
     }
 
     pub fn workers(&self) -> &[MediaWorker] {
         &self.workers
+    }
+
+    /// Closes WebRTC TCP connections that carry no media (see [`tcp_guard`]), until
+    /// `stop` turns true. Nothing to do when TCP is off.
+    pub fn guard_tcp(&self, rules: tcp_guard::Rules, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let ports = self.workers.iter().map(|w| w.tcp_port).collect();
+        // Every worker holds a clone of the one registry.
+        let in_use = self.workers.first().map(|w| w.tcp_in_use.clone()).unwrap_or_default();
+        tcp_sockets::watch(ports, in_use, rules, stop)
     }
 
     pub async fn health(&self) -> Vec<WorkerHealth> {
