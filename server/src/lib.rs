@@ -10,6 +10,7 @@ pub mod media;
 pub mod name;
 pub mod net;
 pub mod protocol;
+pub mod rate_limit;
 pub mod recording;
 pub mod reel;
 pub mod room;

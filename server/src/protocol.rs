@@ -107,6 +107,7 @@ pub enum ErrorCode {
     TooManyRooms,
     NotFound,
     CannotConsume,
+    RateLimited,
     Internal,
 }
 

@@ -6,6 +6,7 @@
 use crate::auth::Access;
 use crate::name::Naming;
 use crate::protocol::*;
+use crate::rate_limit::TokenBucket;
 use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
 use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
@@ -52,7 +53,14 @@ struct Membership {
     kick_settled: bool,
     transports: HashMap<TransportId, (Direction, WebRtcTransport)>,
     consumers: HashMap<ConsumerId, Consumed>,
+    /// Paces `pause_producer` and `resume_producer`: each is sent to everyone in the
+    /// room and to its recorders.
+    pause_pace: TokenBucket,
 }
+
+/// A person toggling mute by hand stays far below this; a script in a loop does not.
+const PAUSE_BURST: u32 = 20;
+const PAUSES_PER_SECOND: f64 = 5.0;
 
 /// One of the member's consumers, and what it shows.
 struct Consumed {
@@ -315,6 +323,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 kick_settled: false,
                 transports: HashMap::new(),
                 consumers: HashMap::new(),
+                pause_pace: TokenBucket::new(PAUSE_BURST, PAUSES_PER_SECOND),
             });
             Ok(data)
         }
@@ -384,18 +393,8 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             m.room.add_producer(&m.participant_id, producer, source).await.map_err(|e| internal("adding the producer", e))?;
             Ok(ResponseData::Produced { producer_id })
         }
-        ClientRequest::PauseProducer { producer_id } => {
-            let producer = own_producer(m, producer_id)?;
-            producer.pause().await.map_err(|e| internal("pausing", e))?;
-            m.room.producer_paused_changed(&m.participant_id, &producer);
-            Ok(ResponseData::Empty {})
-        }
-        ClientRequest::ResumeProducer { producer_id } => {
-            let producer = own_producer(m, producer_id)?;
-            producer.resume().await.map_err(|e| internal("resuming", e))?;
-            m.room.producer_paused_changed(&m.participant_id, &producer);
-            Ok(ResponseData::Empty {})
-        }
+        ClientRequest::PauseProducer { producer_id } => set_paused(m, producer_id, true).await,
+        ClientRequest::ResumeProducer { producer_id } => set_paused(m, producer_id, false).await,
         ClientRequest::CloseProducer { producer_id } => {
             if m.room.close_producer(&m.participant_id, producer_id) {
                 Ok(ResponseData::Empty {})
@@ -512,6 +511,26 @@ fn check_forwarded_text(p: &RtpParameters) -> Result<(), ErrorBody> {
         }
     }
     Ok(())
+}
+
+/// Pauses or resumes one of the member's producers. Only a change is told to the room:
+/// pausing a paused producer answers `{}` and sends nobody anything.
+async fn set_paused(m: &mut Membership, producer_id: ProducerId, pause: bool) -> Result<ResponseData, ErrorBody> {
+    let producer = own_producer(m, producer_id)?;
+    if producer.paused() == pause {
+        return Ok(ResponseData::Empty {});
+    }
+    if let Err(wait) = m.pause_pace.take(std::time::Instant::now()) {
+        let message = format!("muting and unmuting too fast (at most {PAUSES_PER_SECOND} a second): try again in {:.1} s", wait.as_secs_f64());
+        return Err(ErrorBody::new(ErrorCode::RateLimited, message));
+    }
+    if pause {
+        producer.pause().await.map_err(|e| internal("pausing", e))?;
+    } else {
+        producer.resume().await.map_err(|e| internal("resuming", e))?;
+    }
+    m.room.producer_paused_changed(&m.participant_id, &producer);
+    Ok(ResponseData::Empty {})
 }
 
 fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, ErrorBody> {

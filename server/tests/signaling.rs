@@ -129,6 +129,43 @@ async fn mute_reaches_the_others_and_late_joiners_get_existing_producers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn mute_toggling_in_a_loop_is_paced_and_a_repeat_tells_nobody() {
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "flood").await;
+    let (_, a_mic) = a.join_with_audio("Ada").await;
+    let mut b = Client::connect(&server.base_url, "flood").await;
+    b.ok("join", json!({"name": "Grace"})).await;
+
+    // Pausing twice: one event; the repeat answers {} and tells nobody.
+    a.ok("pause_producer", json!({"producer_id": a_mic})).await;
+    a.ok("pause_producer", json!({"producer_id": a_mic})).await;
+    a.ok("resume_producer", json!({"producer_id": a_mic})).await;
+    b.event("producer_paused").await;
+    b.event("producer_resumed").await;
+    assert!(b.events.iter().all(|e| e["type"] != "producer_paused"), "the repeat was told: {:?}", b.events);
+
+    // A client toggling in a loop: the first 18 more pass (20 at once, 2 taken above),
+    // then it is told to wait, and the room hears of at most the paced ones.
+    let mut refused = None;
+    for i in 0..200 {
+        let kind = if i % 2 == 0 { "pause_producer" } else { "resume_producer" };
+        let r = a.request(kind, json!({"producer_id": a_mic})).await;
+        if r["ok"] != true {
+            refused.get_or_insert((i, r));
+        }
+    }
+    let (first_refused, r) = refused.expect("200 toggles in a loop were never refused");
+    assert!((18..=25).contains(&first_refused), "first refused at {first_refused}");
+    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("try again in"), "{r}");
+    // Grace got one event per change that passed, far fewer than 200.
+    a.ok("leave", json!({})).await;
+    b.event("participant_left").await;
+    let told = b.events.iter().filter(|e| e["type"] == "producer_paused" || e["type"] == "producer_resumed").count();
+    assert!((18..=60).contains(&told), "{told} mute events reached the room");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_lost_connection_is_gone_within_10_s() {
     let server = Server::start(&["--workers", "1"]);
     let mut a = Client::connect(&server.base_url, "lost").await;

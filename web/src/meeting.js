@@ -378,6 +378,10 @@ export class Meeting extends EventTarget {
     try {
       await this.signaling.request(pause ? 'pause_producer' : 'resume_producer', { producer_id: producer.id });
     } catch (err) {
+      // The server kept the old state (paced, or gone): show and send what it has.
+      if (pause) producer.resume(); else producer.pause();
+      if (me) me[kind] = pause;
+      this.changed();
       this.setBanner('error', `Could not ${pause ? 'mute' : 'unmute'}: ${err.message}`);
     }
   }
