@@ -79,13 +79,17 @@ pub async fn watch(ports: Vec<u16>, in_use: TcpInUse, rules: Rules, mut stop: to
 }
 
 fn look_once(guard: &mut TcpGuard, ports: &HashSet<u16>, in_use: &TcpInUse) -> std::io::Result<()> {
-    let sockets = socket_fds()?;
     let mut connections = Vec::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         // No IPv6 in this kernel: no tcp6 table.
         let Ok(text) = std::fs::read_to_string(table) else { continue };
-        connections.extend(parse_table(&text, ports).into_iter().filter(|c| sockets.contains_key(&c.inode)));
+        connections.extend(parse_table(&text, ports));
     }
+    // The usual case, nobody on TCP: no need to read every descriptor's link. The
+    // guard still hears of it, so it forgets connections that are gone.
+    let sockets = if connections.is_empty() { HashMap::new() } else { socket_fds()? };
+    // The tables list the whole network namespace: keep this process's own.
+    connections.retain(|c| sockets.contains_key(&c.inode));
     let remotes = in_use.remotes();
     let close = guard.observe(Instant::now(), &connections, &remotes);
     let mut counts: HashMap<Reason, usize> = HashMap::new();
