@@ -175,6 +175,13 @@ pub struct ServeArgs {
     #[arg(long = "allowed-origin", env = "PODIUM_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "URL", value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
+    /// A host name (podium.office.lan) an open-mode server answers to, beside its IP
+    /// addresses, its hostname and --public-url: a name a LAN's DNS gives it, or one a
+    /// reverse proxy on this machine forwards. Any other name is refused (it stops DNS
+    /// rebinding). Repeatable. A secured server answers any name (tokens decide).
+    #[arg(long = "allowed-host", env = "PODIUM_ALLOWED_HOSTS", value_delimiter = ',', value_name = "NAME", value_parser = parse_host_name)]
+    pub allowed_hosts: Vec<String>,
+
     /// The address people reach this server at (https://meet.example.com) when a reverse
     /// proxy stands in front of it: share links are built with it, and requests from it
     /// count as this server's own. Default: the address each request names.
@@ -232,7 +239,16 @@ fn parse_cores(value: &str) -> Result<f64, String> {
     Ok(cores)
 }
 
-/// `scheme://host[:port]`, as browsers send it in `Origin`.
+/// A DNS name, lowercase, without a port or wildcard.
+fn parse_host_name(value: &str) -> Result<String, String> {
+    let name = value.trim().trim_end_matches('.').to_ascii_lowercase();
+    let plain = !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !plain || name.starts_with(['.', '-']) || name.contains("..") {
+        return Err("a host name like podium.office.lan (letters, digits, '-' and '.', no port or scheme)".into());
+    }
+    Ok(name)
+}
+
 /// `scheme://host[:port]` as a browser writes it in `Origin`: lowercase, without the
 /// scheme's default port (so that it compares equal), and without user info (which
 /// would make a link built on it point elsewhere: `https://a.example@evil.example`).
@@ -264,6 +280,7 @@ pub struct ServeConfig {
     pub secret: Option<crate::auth::Secret>,
     pub insecure_open: bool,
     pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
     pub public_url: Option<String>,
     pub max_recordings: usize,
     pub recording_admission: admission::Settings,
@@ -328,6 +345,7 @@ impl ServeArgs {
             secret,
             insecure_open: self.insecure_open,
             allowed_origins: self.allowed_origins,
+            allowed_hosts: self.allowed_hosts,
             public_url: self.public_url,
             max_recordings: self.max_recordings.map_or(2 * cores, usize::from),
             recording_admission: admission::Settings {
@@ -428,6 +446,12 @@ mod tests {
         for bad in ["*", "app.example.com", "https://a.example.com/path", "https://meet.example.com@evil.example", "ftp://a.example.com"] {
             assert!(parse(&["--recordings-dir", dir, "--allowed-origin", bad]).is_err(), "{bad}");
             assert!(parse(&["--recordings-dir", dir, "--public-url", bad]).is_err(), "{bad}");
+        }
+        let c = parse(&["--recordings-dir", dir, "--allowed-host", "Podium.Office.LAN.", "--allowed-host", "studio"]).unwrap();
+        assert_eq!(c.allowed_hosts, ["podium.office.lan", "studio"]);
+        for bad in ["", "*.example.com", "podium.lan:3000", "http://podium.lan", "a..b", ".lan", "-x", "a b"] {
+            let err = parse(&["--recordings-dir", dir, &format!("--allowed-host={bad}")]).unwrap_err();
+            assert!(err.to_string().contains("host name like"), "{bad}: {err}");
         }
         let c = parse(&["--recordings-dir", dir, "--public-url", "https://Meet.example.com/"]).unwrap();
         assert_eq!(c.public_url.as_deref(), Some("https://meet.example.com"));

@@ -2,6 +2,7 @@
 //! on SIGINT or SIGTERM.
 use crate::cli::ServeConfig;
 use crate::auth::{Keys, Secret};
+use crate::http::host_rule::{origin_host, HostRule};
 use crate::http::{self, AppState, Security};
 use crate::media::{PoolOptions, WorkerPool};
 use crate::recording::{Recorder, RecorderConfig};
@@ -60,8 +61,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let security = Security {
         keys: Keys::new(config.secret.as_ref().unwrap_or(&Secret::ephemeral())),
         secured,
-        // Open mode answers loopback names only, unless the operator opened it to a LAN.
-        loopback_port: (!secured && !config.insecure_open).then_some(addr.port()),
+        hosts: host_rule(&config, addr.port(), tls.is_some()),
         tls: tls.is_some(),
         allowed_origins: config.allowed_origins.clone(),
         public_origin: config.public_url.clone(),
@@ -118,6 +118,18 @@ async fn serve(config: ServeConfig) -> Result<()> {
     drop(pool);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Which `Host` names the server answers: any when secured (tokens decide); in open
+/// mode, loopback names, or with `--insecure-open` its addresses and hostname; in both,
+/// `--public-url` and `--allowed-host`.
+fn host_rule(config: &ServeConfig, port: u16, tls: bool) -> HostRule {
+    let given = config.allowed_hosts.iter().cloned().chain(config.public_url.as_deref().and_then(origin_host));
+    match (config.secret.is_some(), config.insecure_open) {
+        (true, _) => HostRule::Any,
+        (false, true) => HostRule::lan(crate::net::hostname().as_deref(), given),
+        (false, false) => HostRule::loopback(port, tls, given),
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -652,6 +652,38 @@ fn listening_beyond_loopback_needs_a_secret() {
 }
 
 #[test]
+fn insecure_open_answers_its_addresses_and_names_only() {
+    // Open on a LAN, a DNS rebinding still must not reach it: attacker.example resolved
+    // to the server's address names itself in Host, and with no token nothing else tells.
+    let dir = common::temp_dir("access-lan-host");
+    record_for(&dir, 1);
+    let server = Podium::start(&dir, &["--listen", "0.0.0.0:0", "--announced-ip", "127.0.0.1", "--insecure-open", "--allowed-host", "podium.office.lan"], &[]);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_ascii_lowercase();
+    let listed = server.call("GET", "/api/recordings", None, &[], None).json();
+    let id = listed[0]["id"].as_str().expect("the recording is listed").to_string();
+    for host in [format!("127.0.0.1:{port}"), format!("[::1]:{port}"), format!("localhost:{port}"), format!("podium.office.lan:{port}"), "podium.office.lan".into(), format!("{hostname}:{port}")] {
+        let r = server.call("GET", "/api/recordings", None, &[("Host", &host)], None);
+        assert_eq!(r.status, 200, "{host}: {}", r.body);
+        assert_eq!(r.json().as_array().map(Vec::len), Some(1), "{host}: {}", r.body);
+    }
+    for host in [format!("attacker.example:{port}"), format!("podium.office.lan.attacker.example:{port}"), format!("{hostname}.attacker.example"), String::new()] {
+        let r = server.call("GET", "/api/recordings", None, &[("Host", &host)], None);
+        assert_eq!(r.status, 403, "{host}: {}", r.body);
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains("--allowed-host") && error.contains("podium.office.lan"), "{error}");
+        // A rebound page changing state, and opening the signaling socket, fare the same.
+        assert_eq!(server.call("DELETE", &format!("/api/recordings/{id}"), None, &[("Host", &host)], None).status, 403, "{host}");
+        assert_eq!(server.call("POST", "/api/rooms/lan/recording", None, &[("Host", &host)], Some("{}")).status, 403, "{host}");
+        let upgrade: Vec<(&str, &str)> = UPGRADE.iter().copied().chain([("Host", host.as_str())]).collect();
+        assert_eq!(server.call("GET", "/api/rooms/lan/ws", None, &upgrade, None).status, 403, "{host}");
+    }
+    // Nothing was deleted or started by the refused requests.
+    let r = server.call("GET", "/api/recordings", None, &[("Host", &format!("127.0.0.1:{port}"))], None);
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1), "{}", r.body);
+}
+
+#[test]
 fn a_share_link_opens_its_recording_and_nothing_else_then_expires_or_is_revoked() {
     let dir = common::temp_dir("access-share");
     record_for(&dir, 3);

@@ -1,6 +1,7 @@
 //! What every request passes before its handler, in both modes:
 //! - one `Host` header at most (two are a 400);
-//! - open mode on loopback: the `Host` must be loopback (stops DNS rebinding);
+//! - open mode: the `Host` must be a loopback name, or with `--insecure-open` an
+//!   address or a name of the machine (stops DNS rebinding, [`super::host_rule`]);
 //! - a state-changing request from another site is refused (stops CSRF): its `Origin`
 //!   must be ours or allowed, and `Sec-Fetch-Site` must not say `cross-site`;
 //! - an API route must have an access rule in [`super::ROUTES`];
@@ -34,9 +35,8 @@ fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
     if headers.get_all(header::HOST).iter().nth(1).is_some() {
         return Err(ApiError::BadRequest("the request has more than one Host header".into()));
     }
-    if let Some(port) = state.security.loopback_port {
-        check_loopback_host(headers, port, state.security.tls)?;
-    }
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    state.security.hosts.check(host).map_err(|refused| ApiError::Forbidden(refused.to_string()))?;
     let changes_state = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
     if changes_state {
         check_same_site(state, headers)?;
@@ -69,20 +69,6 @@ fn name_host_from_authority(request: &mut Request) {
     };
     if let Ok(value) = HeaderValue::from_str(&host) {
         request.headers_mut().insert(header::HOST, value);
-    }
-}
-
-/// The host names a browser on this machine uses for a loopback server.
-fn check_loopback_host(headers: &HeaderMap, port: u16, tls: bool) -> Result<(), ApiError> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let default_port = if tls { 443 } else { 80 };
-    let ok = ["localhost", "127.0.0.1", "[::1]"].iter().any(|name| host == format!("{name}:{port}") || (port == default_port && host == *name));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "this server runs in open mode and answers only on localhost, 127.0.0.1 or [::1] (port {port}), not \"{host}\": to reach it from elsewhere, set PODIUM_SECRET"
-        )))
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod host_rule;
 mod ops;
 mod pages;
 mod recordings;
@@ -35,9 +36,9 @@ pub struct Security {
     pub keys: Keys,
     /// A secret is configured: every page and API call needs a token.
     pub secured: bool,
-    /// Open mode on loopback: only `localhost`/`127.0.0.1`/`[::1]` Host headers pass
-    /// (`None` when secured, or with `--insecure-open`).
-    pub loopback_port: Option<u16>,
+    /// Which `Host` names are answered: any when secured, loopback names in open mode,
+    /// the machine's addresses and names with `--insecure-open` (stops DNS rebinding).
+    pub hosts: host_rule::HostRule,
     /// Served over TLS (cookies get `Secure`, links `https://`).
     pub tls: bool,
     /// `--allowed-origin`: may open sockets, send requests and frame the pages.
@@ -55,7 +56,7 @@ impl Security {
         Self {
             keys: Keys::new(&crate::auth::Secret::ephemeral()),
             secured: false,
-            loopback_port: Some(port),
+            hosts: host_rule::HostRule::loopback(port, false, []),
             tls: false,
             allowed_origins: Vec::new(),
             public_origin: None,
@@ -72,7 +73,7 @@ impl Security {
     /// Open mode for callers inside the process (tests driving the router directly):
     /// their requests carry no `Host` to check.
     pub fn in_process() -> Self {
-        Self { loopback_port: None, ..Self::open(0) }
+        Self { hosts: host_rule::HostRule::Any, ..Self::open(0) }
     }
 }
 

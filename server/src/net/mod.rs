@@ -21,6 +21,15 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+/// This machine's hostname, lowercase, if it is a plain DNS name (for the self-signed
+/// certificate and the names an open LAN server answers to).
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    let ok = !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then(|| name.to_ascii_lowercase())
+}
+
 /// Connection deadlines and limits (docs/security.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

@@ -43,7 +43,7 @@ pub fn load(mode: &TlsMode) -> Result<Option<Tls>> {
         }
         TlsMode::SelfSigned { ip } => {
             let mut names = vec![ip.to_string(), "localhost".to_string()];
-            if let Some(host) = hostname() {
+            if let Some(host) = super::hostname() {
                 names.push(host);
             }
             names.dedup();
@@ -69,13 +69,6 @@ pub fn load(mode: &TlsMode) -> Result<Option<Tls>> {
 fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
     digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
-}
-
-fn hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
-    let ok = !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    ok.then(|| name.to_ascii_lowercase())
 }
 
 #[cfg(test)]
