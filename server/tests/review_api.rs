@@ -152,3 +152,42 @@ fn podium_reel_makes_the_same_reel_from_a_copied_recording() {
     let bad = run(&[mp4.as_os_str(), "--max-seconds".as_ref(), "0".as_ref()]);
     assert_eq!(bad.status.code(), Some(2), "a bad flag");
 }
+
+#[test]
+fn errors_shown_to_clients_name_no_path_on_the_server() {
+    // A reel whose clip list cannot be written, and a recording whose compositor wrote
+    // its failure (with the file's path) into the sidecar: the API says what failed,
+    // and where on the server is for the log alone.
+    let dir = common::temp_dir("review-paths");
+    record_for(&dir, 11);
+    std::fs::create_dir(dir.join(format!("{ID}.highlights.json.tmp"))).unwrap();
+    let sidecar_path = dir.join(format!("{ID}.json"));
+    let mut sidecar: Value = serde_json::from_slice(&std::fs::read(&sidecar_path).unwrap()).unwrap();
+    sidecar["status"] = "failed".into();
+    sidecar["error"] = format!("cannot write {}: Permission denied (os error 13); see /var/log/podium/x.log", dir.join(format!("{ID}.mp4")).display()).into();
+    std::fs::write(&sidecar_path, sidecar.to_string()).unwrap();
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let url = |path: &str| server.url(path);
+    let secret_parts = [dir.to_str().unwrap(), "/tmp", "/var/log"];
+
+    let (_, rec, _) = call("GET", &url(&format!("/api/recordings/{ID}")));
+    let error = rec["error"].as_str().expect("the recording says why it failed");
+    assert!(error.contains(&format!("cannot write {ID}.mp4: Permission denied")) && error.contains("x.log"), "{error}");
+    assert!(secret_parts.iter().all(|p| !error.contains(p)), "{error}");
+
+    let (status, _, body) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
+    assert!(status == 202 || status == 200, "{status} {body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reel = loop {
+        let (_, rec, _) = call("GET", &url(&format!("/api/recordings/{ID}")));
+        if rec["highlights"]["status"] != "building" {
+            break rec["highlights"].clone();
+        }
+        assert!(Instant::now() < deadline, "still building");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(reel["status"], "failed", "{reel}");
+    let error = reel["error"].as_str().unwrap();
+    assert!(error.contains(&format!("cannot write {ID}.highlights.json")), "{error}");
+    assert!(secret_parts.iter().all(|p| !error.contains(p)) && !error.contains('/'), "{error}");
+}

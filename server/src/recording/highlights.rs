@@ -87,7 +87,9 @@ impl Highlights {
                 }
                 Err(e) => {
                     tracing::warn!(recording = %id, "highlight reel failed: {e}");
-                    jobs.insert(id, Job::Failed(e.to_string()));
+                    // Shown as `highlights.error`: without the server's paths.
+                    let dir = files.recording.parent().unwrap_or(std::path::Path::new("/"));
+                    jobs.insert(id, Job::Failed(super::redact::without_paths(&e.to_string(), dir)));
                 }
             }
         });

@@ -14,6 +14,7 @@ pub mod highlights;
 pub mod compose_args;
 mod cpu;
 mod id;
+pub mod redact;
 pub mod shares;
 pub mod process;
 pub mod store;
@@ -297,7 +298,7 @@ impl Recorder {
         let id = RecordingId::generate(std::time::SystemTime::now());
         let (output, sidecar) = (self.store.video_path(&id), self.store.sidecar_path(&id));
         // The transport first: its port is the one address the compositor will hear.
-        let transport = self.open_transport(room).await.map_err(RecordError::Start)?;
+        let transport = self.open_transport(room).await.map_err(|e| self.start_failed(e))?;
         let peer = SocketAddr::new(self.config.bind, transport.tuple().local_port());
         let spawned = CompositorChild::spawn(SpawnOptions {
             program: &self.config.program,
@@ -315,14 +316,17 @@ impl Recorder {
             },
         })
         .await
-        .map_err(RecordError::Start)?;
+        .map_err(|e| self.start_failed(e))?;
         let mut child = spawned.child;
         let remote = PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(spawned.rtp_port), rtcp_port: None, srtp_parameters: None };
         if let Err(e) = transport.connect(remote).await {
             let e = format!("cannot connect the recording's transport to its compositor: {e}");
             child.kill();
-            self.store.mark_failed(&id, &e);
-            return Err(RecordError::Start(e));
+            let error = self.start_failed(e);
+            if let RecordError::Start(shown) = &error {
+                self.store.mark_failed(&id, shown);
+            }
+            return Err(error);
         }
         let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone(), layout };
         let pid = child.pid();
@@ -356,6 +360,18 @@ impl Recorder {
 
     /// The recording's transport, not yet connected: the compositor is started with its
     /// address, and it is connected to the compositor's port once that is known.
+    /// A recording that could not start: the log gets why, the caller the same without
+    /// paths on this server.
+    fn start_failed(&self, message: String) -> RecordError {
+        tracing::error!("the recording could not start: {message}");
+        RecordError::Start(self.public(&message))
+    }
+
+    /// `message` as a client may read it (the log keeps it whole): [`redact`].
+    fn public(&self, message: &str) -> String {
+        redact::without_paths(message, &self.config.dir)
+    }
+
     async fn open_transport(&self, room: &Room) -> Result<PlainTransport, String> {
         let mut options = PlainTransportOptions::new(crate::media::udp_listen(self.config.bind));
         options.rtcp_mux = true;
@@ -715,8 +731,10 @@ impl Task {
             Outcome::Finished => None,
             Outcome::Failed(message) => {
                 tracing::error!(room = %room.id, recording = %id, "recording failed: {message}");
-                recorder.store.mark_failed(&id, &message);
-                Some(format!("The recording stopped: {message}"))
+                // The sidecar's `error` and the banner are read by the room's people.
+                let shown = recorder.public(&message);
+                recorder.store.mark_failed(&id, &shown);
+                Some(format!("The recording stopped: {shown}"))
             }
         };
         recorder.finished(&room.id, &id);

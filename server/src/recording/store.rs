@@ -104,7 +104,7 @@ impl Store {
     /// What the API shows of a recording whose sidecar was read.
     pub fn view_of(&self, id: &RecordingId, sidecar: Sidecar) -> RecordingView {
         let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
-        view(id.clone(), sidecar, size_bytes)
+        view(id.clone(), sidecar, size_bytes, &self.dir)
     }
 
     /// Removes a recording's files: its reel, its video, then its sidecar (last, so a
@@ -208,7 +208,7 @@ impl Store {
     }
 }
 
-fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
+fn view(id: RecordingId, s: Sidecar, size_bytes: u64, dir: &Path) -> RecordingView {
     let layout = s.layout_changes.last().map_or(s.layout, |c| c.layout);
     RecordingView {
         id,
@@ -223,7 +223,9 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64) -> RecordingView {
         layout_changes: s.layout_changes,
         screen_shares: s.screen_shares,
         quality_steps: s.quality_steps,
-        error: s.error,
+        // The compositor writes its own failures into the sidecar, and an older server
+        // may have kept a path there: clients see none.
+        error: s.error.map(|e| super::redact::without_paths(&e, dir)),
         highlights: None,
         shares: None,
     }
