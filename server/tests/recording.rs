@@ -322,6 +322,11 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     sleep_ms(3000).await;
     let (status, changed) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "speaker"}"#).await;
     assert_eq!((status, changed["layout"].as_str()), (200, Some("speaker")), "{changed}");
+    // Asking again for the layout it has is no change: 200, and the file keeps one.
+    for _ in 0..30 {
+        let (status, same) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "speaker"}"#).await;
+        assert_eq!((status, same["layout"].as_str()), (200, Some("speaker")), "{same}");
+    }
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", "{}").await.0, 400);
     sleep_ms(3000).await;
     alice.speak(false);
@@ -345,6 +350,64 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     let speaker = at_time(at + 800);
     assert!(close(speaker[0], RED) && close(speaker[1], RED), "Alice fills the frame after it: {speaker:?}");
     drop((alice, bob));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn layout_changes_in_a_loop_are_paced_and_the_room_hears_only_real_ones() {
+    // A host's script flipping the layout as fast as it can: each change reaches every
+    // member and the compositor, and stays in the sidecar for good.
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "flipping", "Alice", Some(RED), 440.0).await;
+    let room = s.rooms.get(&RoomId::parse("flipping").unwrap()).await.unwrap();
+    let api = Api::new(&s);
+    let call = |method: &'static str, body: &str| api.call(method, "/api/rooms/flipping/recording".to_string(), body.to_string());
+    let (status, started) = call("POST", r#"{"layout": "speaker"}"#).await;
+    assert_eq!(status, 201, "{started}");
+    let mut events = room.media_snapshot().events;
+    let (mut passed, mut paced, mut same) = (0, 0, 0);
+    let mut first_refusal = None;
+    let mut current = "speaker";
+    for i in 0..200 {
+        let layout = ["grid", "speaker", "speaker"][i % 3];
+        let (status, body) = call("PATCH", &format!(r#"{{"layout": "{layout}"}}"#)).await;
+        match status {
+            // The layout it has already: never refused.
+            200 if layout == current => same += 1,
+            200 => {
+                passed += 1;
+                current = layout;
+            }
+            429 if layout != current => {
+                paced += 1;
+                assert!(body["error"].as_str().unwrap().contains("try again in"), "{body}");
+                first_refusal.get_or_insert(i);
+            }
+            _ => panic!("change {i}: {status} {body}"),
+        }
+    }
+    // The burst of 10 and about one a second after it (the loop takes well under 10 s).
+    assert!((10..=20).contains(&passed), "{passed} passed, {paced} paced");
+    assert!(paced >= 60, "{passed} passed, {paced} paced");
+    assert!(first_refusal.is_some_and(|i| i <= 20), "{first_refusal:?}");
+    // Once the recorder has passed them on, the room has heard of each change once.
+    sleep_ms(1500).await;
+    let mut heard = 0;
+    loop {
+        match events.try_recv() {
+            Ok(server::room::RoomEvent::Recording { .. }) => heard += 1,
+            Ok(_) => {}
+            // So many that the room's channel dropped some: each was one too many.
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => heard += n as usize,
+            Err(_) => break,
+        }
+    }
+    assert!((1..=passed).contains(&heard), "the room heard of {heard} layout changes, {passed} were made");
+    let (status, stopped) = call("DELETE", "").await;
+    assert_eq!(status, 200, "{stopped}");
+    let kept = stopped["layout_changes"].as_array().unwrap().len();
+    assert!(kept <= passed && kept >= 1, "{kept} changes kept in the file, {passed} made: {stopped}");
+    assert!(same > 50);
+    drop(alice);
 }
 
 #[tokio::test(flavor = "multi_thread")]

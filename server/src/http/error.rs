@@ -2,6 +2,7 @@
 //! what to do. Domain errors map to statuses here, and only here.
 use crate::auth::{Denied, TokenError};
 use crate::recording::shares::{AddShareError, ShareStoreError};
+use crate::recording::layout_pace::LayoutRefused;
 use crate::recording::{RecordError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -74,6 +75,8 @@ impl From<RecordError> for ApiError {
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
             RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::NoHeadroom { .. } => ApiError::Unavailable(message),
             RecordError::NoVideo(_) => ApiError::NotFound(message),
+            RecordError::Layout(LayoutRefused::TooFast { .. }) => ApiError::TooManyRequests(message),
+            RecordError::Layout(LayoutRefused::TooMany) => ApiError::Conflict(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
         }
     }

@@ -2,7 +2,7 @@
 use super::extract::{Auth, ParticipantIdSegment, ValidPath};
 use super::guard::check_origin;
 use super::{ApiError, AppState};
-use crate::recording::{RecordError, RecordingView};
+use crate::recording::{LayoutSet, RecordError, RecordingView};
 use crate::room::{RoomId, RoomView};
 use crate::session::{self, SessionContext};
 use axum::extract::{State, WebSocketUpgrade};
@@ -13,6 +13,7 @@ use axum::Json;
 use compositor::picture::layout::LayoutKind;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Every open room: an admin's view.
 pub async fn list(State(state): State<Arc<AppState>>, auth: Auth) -> Result<Json<Vec<RoomView>>, ApiError> {
@@ -114,9 +115,11 @@ pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, Val
 pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<Json<RecordingView>, ApiError> {
     auth.check(|a| a.may_record(&id))?;
     let layout = layout_body(&body)?;
-    let recording = state.recorder.set_layout(&id, layout)?;
-    let (sub, role, ip) = auth.who();
-    tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");
+    let LayoutSet { recording, changed } = state.recorder.set_layout(&id, layout, Instant::now())?;
+    if changed {
+        let (sub, role, ip) = auth.who();
+        tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");
+    }
     let mut view = state.recorder.view(&recording).map_err(RecordError::from)?;
     // The sidecar learns of it when the output gets there; the answer says it now.
     if view.status == compositor::output::sidecar::Status::Recording {

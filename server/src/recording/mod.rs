@@ -14,6 +14,7 @@ pub mod highlights;
 pub mod compose_args;
 mod cpu;
 mod id;
+pub mod layout_pace;
 pub mod redact;
 pub mod shares;
 pub mod process;
@@ -24,6 +25,7 @@ pub use id::RecordingId;
 pub use store::{RecordingView, Store, StoreError};
 
 use compose_args::ComposeInvocation;
+use layout_pace::LayoutPace;
 use compositor::output::mp4::{AudioChannels, VideoSettings};
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
@@ -92,15 +94,25 @@ pub enum RecordError {
     #[error("the recording could not start: {0}")]
     Start(String),
     #[error(transparent)]
+    Layout(#[from] layout_pace::LayoutRefused),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 type StopReply = oneshot::Sender<RecordingView>;
 
+/// What [`Recorder::set_layout`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutSet {
+    pub recording: RecordingId,
+    /// False when the recording had that layout already.
+    pub changed: bool,
+}
+
 enum Slot {
     /// Its compositor is starting; `predicted`: its cost from admission's table.
     Starting { predicted: f64 },
-    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind>, usage: Usage },
+    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind>, pace: LayoutPace, usage: Usage },
 }
 
 /// What admission needs of a running recording.
@@ -255,7 +267,8 @@ impl Recorder {
         match self.launch(&room, layout).await {
             Ok((id, stop, layout_tx, compositor)) => {
                 let usage = Usage { compositor, predicted, lag: Duration::ZERO, heard: Instant::now() };
-                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout: layout_tx, usage });
+                let pace = LayoutPace::new(layout);
+                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout: layout_tx, pace, usage });
                 Ok(self.store.read(&id)?)
             }
             Err(e) => {
@@ -386,10 +399,18 @@ impl Recorder {
     }
 
     /// Changes the layout of `room`'s recording from now on; the file changes where it
-    /// is when the compositor gets there (within its lookahead).
-    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind) -> Result<RecordingId, RecordError> {
-        match self.slots.lock().get(room) {
-            Some(Slot::Running { id, layout: tx, .. }) if tx.send(layout).is_ok() => Ok(id.clone()),
+    /// is when the compositor gets there (within its lookahead). The layout it has
+    /// already is no change (`changed` is false, and nobody hears of it); changes are
+    /// paced ([`layout_pace`]).
+    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind, now: Instant) -> Result<LayoutSet, RecordError> {
+        match self.slots.lock().get_mut(room) {
+            Some(Slot::Running { id, layout: tx, pace, .. }) if !tx.is_closed() => {
+                let changed = pace.ask(layout, now)?;
+                if changed && tx.send(layout).is_err() {
+                    return Err(RecordError::NotRecording(room.clone()));
+                }
+                Ok(LayoutSet { recording: id.clone(), changed })
+            }
             _ => Err(RecordError::NotRecording(room.clone())),
         }
     }
