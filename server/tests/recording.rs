@@ -236,6 +236,41 @@ async fn the_recording_ends_when_everyone_leaves() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_recording_asked_for_as_the_last_person_leaves_does_not_run_on_unseen() {
+    // A probe's race: start a recording and leave 10-40 ms later. The compositor takes
+    // longer than that to start, so the room's `Left` event came before the recording's
+    // task listened, and the recording ran on in an empty room, holding its slot.
+    let s = setup((320, 180)).await;
+    let mut left_while_starting = 0;
+    for (i, delay_ms) in [5u64, 15, 30, 45, 60].into_iter().enumerate() {
+        let alice = Participant::join(&s.rooms, &format!("race{i}"), "Alice", Some(RED), 440.0).await;
+        let room = Arc::clone(&alice.room);
+        let start = tokio::spawn({
+            let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(&room));
+            async move { recorder.start(room).await }
+        });
+        sleep_ms(delay_ms).await;
+        alice.leave(&s.rooms).await;
+        match start.await.unwrap() {
+            // Gone before the recording was asked for: nothing to record.
+            Err(RecordError::NoMeeting(_)) => continue,
+            Err(e) => panic!("{e}"),
+            Ok(started) => {
+                left_while_starting += 1;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while s.recorder.active_in(&room.id).is_some() {
+                    assert!(Instant::now() < deadline, "still recording the empty room {} (left {delay_ms} ms after asking)", room.id);
+                    sleep_ms(50).await;
+                }
+                assert_eq!(s.recorder.store().read(&started.id).unwrap().status, Status::Finished);
+            }
+        }
+    }
+    assert!(left_while_starting >= 1, "nobody left while a recording started: the race was not run");
+    assert_eq!(s.recorder.running(), 0, "slots held by recordings of empty rooms");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_speaker_who_leaves_mid_sentence_never_freezes_the_recording() {
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "leave", "Alice", Some(RED), 440.0).await;
