@@ -127,7 +127,14 @@ fn host_rule(config: &ServeConfig, port: u16, tls: bool) -> HostRule {
     let given = config.allowed_hosts.iter().cloned().chain(config.public_url.as_deref().and_then(origin_host));
     match (config.secret.is_some(), config.insecure_open) {
         (true, _) => HostRule::Any,
-        (false, true) => HostRule::lan(crate::net::hostname().as_deref(), given),
+        (false, true) => {
+            let rule = HostRule::lan(crate::net::hostname().as_deref(), given);
+            // The refusals do not list them (a rebound page reads those): the log does.
+            if let HostRule::Lan { names } = &rule {
+                tracing::info!(names = %names.join(", "), "open mode answers to IP addresses, localhost and these names");
+            }
+            rule
+        }
         (false, false) => HostRule::loopback(port, tls, given),
     }
 }

@@ -15,19 +15,22 @@ pub enum HostRule {
     /// port, or one of `names` on any port (`--public-url` and `--allowed-host`: the
     /// names a reverse proxy on this machine forwards).
     Loopback { port: u16, tls: bool, names: Vec<String> },
-    /// `--insecure-open` on a LAN: an IP address (a rebound page always names a
-    /// domain), a loopback name, or one of `names` (the machine's hostname,
-    /// `--public-url`, `--allowed-host`), on any port (a proxy or NAT may change it).
+    /// `--insecure-open` (on a LAN, or on loopback all the same): an IP address (a
+    /// rebound page always names a domain), `localhost`, or one of `names` (the
+    /// machine's hostname, `--public-url`, `--allowed-host`), on any port (a proxy or
+    /// NAT may change it).
     Lan { names: Vec<String> },
 }
 
-/// The refusal, worded for the person whose browser sent the name.
+/// The refusal, worded for the person whose browser sent the name. It names none of
+/// the names that pass: after a rebinding, the attacker's page reads this answer, and
+/// the machine's hostname and internal DNS names are not its business.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostRefused {
-    #[error("this server runs in open mode and answers only on localhost, 127.0.0.1 or [::1] (port {port}), not \"{host}\": to reach it from elsewhere, set PODIUM_SECRET")]
+    #[error("this server runs in open mode and answers only on localhost, 127.0.0.1 or [::1] (port {port}), not \"{host}\": to reach it by another name, add the name with --allowed-host; from elsewhere, set PODIUM_SECRET")]
     NotLoopback { host: String, port: u16 },
-    #[error("this server runs in open mode (--insecure-open) and answers only to its IP addresses and the names {names}, not \"{host}\": add the name with --allowed-host, or set PODIUM_SECRET")]
-    UnknownName { host: String, names: String },
+    #[error("this server runs in open mode (--insecure-open) and does not answer to \"{host}\": reach it by an IP address or its hostname, add the name with --allowed-host, or set PODIUM_SECRET")]
+    UnknownName { host: String },
 }
 
 impl HostRule {
@@ -63,12 +66,15 @@ impl HostRule {
             }
             Self::Lan { names } => {
                 let name = name.trim_end_matches('.');
-                let bare = name.trim_start_matches('[').trim_end_matches(']');
-                let address = bare.parse::<std::net::IpAddr>().is_ok() && (name.starts_with('[') == bare.contains(':'));
+                // IPv6 in one pair of brackets, IPv4 bare: as a browser writes them.
+                let address = match name.strip_prefix('[') {
+                    Some(inner) => inner.strip_suffix(']').is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok()),
+                    None => name.parse::<std::net::Ipv4Addr>().is_ok(),
+                };
                 if address || name == "localhost" || named(names) {
                     Ok(())
                 } else {
-                    Err(HostRefused::UnknownName { host: raw, names: names.join(", ") })
+                    Err(HostRefused::UnknownName { host: raw })
                 }
             }
         }
@@ -122,7 +128,9 @@ mod tests {
             assert_eq!(loopback().check(Some(ok)), Ok(()), "{ok}");
         }
         for bad in ["attacker.example:3000", "localhost:1", "localhost", "127.0.0.2:3000", "", "meet.example.com.attacker.example", "localhost:3000:3000"] {
-            assert!(matches!(loopback().check(Some(bad)), Err(HostRefused::NotLoopback { .. })), "{bad}");
+            let refused = loopback().check(Some(bad)).unwrap_err();
+            assert!(matches!(refused, HostRefused::NotLoopback { .. }), "{bad}");
+            assert!(!refused.to_string().contains("meet.example.com") || bad.contains("meet.example.com"), "{refused}");
         }
         assert!(loopback().check(None).is_err());
         let on_80 = HostRule::loopback(80, false, []);
@@ -139,9 +147,15 @@ mod tests {
             assert_eq!(rule.check(Some(ok)), Ok(()), "{ok}");
         }
         // A rebound page names the attacker's domain, whatever address it resolves to.
-        for bad in ["attacker.example:3000", "192.168.1.5.attacker.example", "studio-pc.attacker.example", "fe80::1", "[192.168.1.5]", "", "evil.local"] {
-            let refused = rule.check(Some(bad)).unwrap_err();
-            assert!(refused.to_string().contains("--allowed-host"), "{refused}");
+        for bad in [
+            "attacker.example:3000", "192.168.1.5.attacker.example", "studio-pc.attacker.example", "fe80::1", "[192.168.1.5]", "", "evil.local",
+            "[[::1]]", "[::1]]]", "1.2.3.4]", "[::1", "[fe80::1%25eth0]", "127.1",
+        ] {
+            let refused = rule.check(Some(bad)).unwrap_err().to_string();
+            assert!(refused.contains("--allowed-host"), "{refused}");
+            // A rebound page reads this: it learns no name that passes.
+            assert!(!refused.contains("studio-pc") || bad.contains("studio-pc"), "{refused}");
+            assert!(!refused.contains("podium.office.lan"), "{refused}");
         }
         assert!(rule.check(None).is_err());
     }
