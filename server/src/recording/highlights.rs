@@ -2,6 +2,7 @@
 //! `ID.highlights.json`), built on request in a blocking thread (it reads and writes
 //! files; it never re-encodes). One build per recording at a time: a second request
 //! while one runs joins it. A failed build's reason is kept until the next request.
+use super::redact::Redactor;
 use super::RecordingId;
 use compositor::review::highlights::{self, ReelClip};
 use compositor::review::reel::Rules;
@@ -65,7 +66,8 @@ impl Highlights {
     }
 
     /// Starts building (or joins the build running): returns the state right after.
-    pub fn start(self: &Arc<Self>, id: &RecordingId, sidecar: Sidecar, files: ReelFiles, rules: Rules) -> ReelStatus {
+    /// A failure's text is kept as `redactor` shows it (it is `highlights.error`).
+    pub fn start(self: &Arc<Self>, id: &RecordingId, sidecar: Sidecar, files: ReelFiles, rules: Rules, redactor: Redactor) -> ReelStatus {
         let progress = {
             let mut jobs = self.jobs.lock();
             if let Some(Job::Running(progress)) = jobs.get(id) {
@@ -87,9 +89,7 @@ impl Highlights {
                 }
                 Err(e) => {
                     tracing::warn!(recording = %id, "highlight reel failed: {e}");
-                    // Shown as `highlights.error`: without the server's paths.
-                    let dir = files.recording.parent().unwrap_or(std::path::Path::new("/"));
-                    jobs.insert(id, Job::Failed(super::redact::without_paths(&e.to_string(), dir)));
+                    jobs.insert(id, Job::Failed(redactor.shown(&e.to_string())));
                 }
             }
         });

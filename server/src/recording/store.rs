@@ -4,6 +4,7 @@
 //! At start the server looks for recordings a crash cut off (their sidecar still says
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
+use super::redact::Redactor;
 use super::RecordingId;
 use compositor::output::sidecar::{LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
 use compositor::picture::layout::LayoutKind;
@@ -51,11 +52,22 @@ pub enum StoreError {
 
 pub struct Store {
     dir: PathBuf,
+    /// Takes this server's paths out of the failure texts clients read.
+    redactor: Redactor,
 }
 
 impl Store {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self { redactor: Redactor::new(&dir), dir }
+    }
+
+    /// `message` as a client may read it: [`super::redact`].
+    pub fn shown(&self, message: &str) -> String {
+        self.redactor.shown(message)
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     pub fn dir(&self) -> &Path {
@@ -104,7 +116,7 @@ impl Store {
     /// What the API shows of a recording whose sidecar was read.
     pub fn view_of(&self, id: &RecordingId, sidecar: Sidecar) -> RecordingView {
         let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
-        view(id.clone(), sidecar, size_bytes, &self.dir)
+        view(id.clone(), sidecar, size_bytes, &self.redactor)
     }
 
     /// Removes a recording's files: its reel, its video, then its sidecar (last, so a
@@ -208,7 +220,7 @@ impl Store {
     }
 }
 
-fn view(id: RecordingId, s: Sidecar, size_bytes: u64, dir: &Path) -> RecordingView {
+fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> RecordingView {
     let layout = s.layout_changes.last().map_or(s.layout, |c| c.layout);
     RecordingView {
         id,
@@ -225,7 +237,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, dir: &Path) -> RecordingVi
         quality_steps: s.quality_steps,
         // The compositor writes its own failures into the sidecar, and an older server
         // may have kept a path there: clients see none.
-        error: s.error.map(|e| super::redact::without_paths(&e, dir)),
+        error: s.error.map(|e| redactor.shown(&e)),
         highlights: None,
         shares: None,
     }
