@@ -31,13 +31,18 @@ const EVENT_BUFFER: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RoomId(String);
 
+/// Text that is not a room id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a room id is 1 to 64 characters among letters, digits, '-' and '_'")]
+pub struct InvalidRoomId;
+
 impl RoomId {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidRoomId> {
         let ok = (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Self(text.to_string()))
         } else {
-            Err("a room id is 1 to 64 characters among letters, digits, '-' and '_'".into())
+            Err(InvalidRoomId)
         }
     }
 }
@@ -236,6 +241,23 @@ pub struct MediaSnapshot {
     pub empty: bool,
 }
 
+/// Why a producer could not join its room's speaker detection and membership.
+#[derive(Debug, thiserror::Error)]
+pub enum AddProducerError {
+    #[error("cannot watch the microphone's level: {0}")]
+    Observer(#[from] mediasoup::worker::RequestError),
+    #[error("cannot tap the microphone's level: {0}")]
+    Tap(#[from] ConsumeError),
+    /// The router's capabilities did not read back as a receiver's (a mediasoup change).
+    #[error("the router's capabilities cannot be read back: {0}")]
+    Capabilities(#[from] serde_json::Error),
+    #[error("the microphone's stream carries no audio level")]
+    NoAudioLevel,
+    /// The member left while the producer was being set up.
+    #[error("not in the room")]
+    NotInRoom,
+}
+
 /// What mediasoup itself holds for a room, to find leaks.
 #[derive(Debug, Serialize)]
 pub struct RoomDump {
@@ -409,13 +431,13 @@ impl Room {
 
     /// Adds a member's producer of `source`. A screen share takes the stage: another
     /// member's share is closed, and they are told why.
-    pub async fn add_producer(&self, participant_id: &str, producer: Producer, source: Source) -> Result<(), String> {
+    pub async fn add_producer(&self, participant_id: &str, producer: Producer, source: Source) -> Result<(), AddProducerError> {
         // Only microphones speak: a shared screen's audio (a video playing) never makes
         // its sharer the speaker.
         let tap = if producer.kind() == MediaKind::Audio && source == Source::Mic {
             let options = RtpObserverAddProducerOptions::new(producer.id());
-            self.audio_observer.add_producer(options.clone()).await.map_err(|e| e.to_string())?;
-            self.speaker_observer.add_producer(options).await.map_err(|e| e.to_string())?;
+            self.audio_observer.add_producer(options.clone()).await?;
+            self.speaker_observer.add_producer(options).await?;
             Some(self.tap_levels(&producer).await?)
         } else {
             None
@@ -426,7 +448,7 @@ impl Room {
             state.audio_producers.insert(producer.id(), participant_id.to_string());
         }
         if state.member(participant_id).is_none() {
-            return Err("not in the room".into());
+            return Err(AddProducerError::NotInRoom);
         }
         if source == Source::Screen && producer.kind() == MediaKind::Video {
             if let Some((owner, _, _)) = state.screen_share().filter(|(owner, ..)| owner != participant_id) {
@@ -445,7 +467,7 @@ impl Room {
             state.level_taps.insert(producer.id(), tap);
         }
         let Some(member) = state.member_mut(participant_id) else {
-            return Err("not in the room".into());
+            return Err(AddProducerError::NotInRoom);
         };
         member.sources.insert(producer.id(), source);
         member.producers.push(producer);
@@ -458,19 +480,17 @@ impl Room {
 
     /// Consumes a microphone on the level tap and hands each packet's level to the
     /// speaker task (the callback runs on the worker's thread: parse and send only).
-    async fn tap_levels(&self, producer: &Producer) -> Result<Consumer, String> {
+    async fn tap_levels(&self, producer: &Producer) -> Result<Consumer, AddProducerError> {
         // The router's own capabilities, as a receiver that takes everything it offers.
-        let caps: RtpCapabilities = serde_json::to_value(self.router.rtp_capabilities())
-            .and_then(serde_json::from_value)
-            .map_err(|e| e.to_string())?;
-        let consumer = self.level_tap.consume(ConsumerOptions::new(producer.id(), caps)).await.map_err(|e| e.to_string())?;
+        let caps: RtpCapabilities = serde_json::to_value(self.router.rtp_capabilities()).and_then(serde_json::from_value)?;
+        let consumer = self.level_tap.consume(ConsumerOptions::new(producer.id(), caps)).await?;
         let ext_id = consumer
             .rtp_parameters()
             .header_extensions
             .iter()
             .find(|h| h.uri == RtpHeaderExtensionUri::SsrcAudioLevel)
             .and_then(|h| u8::try_from(h.id).ok())
-            .ok_or("the microphone's stream carries no audio level")?;
+            .ok_or(AddProducerError::NoAudioLevel)?;
         let (tx, producer_id) = (self.input.clone(), producer.id());
         consumer
             .on_rtp(move |packet| {
@@ -600,8 +620,8 @@ impl Room {
         self.emit(RoomEvent::Recording { recording, error });
     }
 
-    pub async fn dump(&self) -> Result<RoomDump, String> {
-        let dump = self.router.dump().await.map_err(|e| e.to_string())?;
+    pub async fn dump(&self) -> Result<RoomDump, mediasoup::worker::RequestError> {
+        let dump = self.router.dump().await?;
         Ok(RoomDump {
             id: self.id.clone(),
             worker: self.worker_index,

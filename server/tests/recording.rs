@@ -257,7 +257,8 @@ async fn a_recording_asked_for_as_the_last_person_leaves_does_not_run_on_unseen(
             Err(e) => panic!("{e}"),
             Ok(started) => {
                 left_while_starting += 1;
-                let deadline = Instant::now() + Duration::from_secs(5);
+                // The server allows a stop 5 s and more to finish the file; then it is over.
+                let deadline = Instant::now() + Duration::from_secs(15);
                 while s.recorder.active_in(&room.id).is_some() {
                     assert!(Instant::now() < deadline, "still recording the empty room {} (left {delay_ms} ms after asking)", room.id);
                     sleep_ms(50).await;
@@ -357,10 +358,17 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     sleep_ms(3000).await;
     let (status, changed) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "speaker"}"#).await;
     assert_eq!((status, changed["layout"].as_str()), (200, Some("speaker")), "{changed}");
-    // Asking again for the layout it has is no change: 200, and the file keeps one.
+    // Asking again for the layout it has is no change: 200, and nobody hears of it.
+    let room = s.rooms.get(&RoomId::parse("layouts").unwrap()).await.unwrap();
+    sleep_ms(1000).await; // the real change above reaches the room first
+    let mut events = room.media_snapshot().events;
     for _ in 0..30 {
         let (status, same) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "speaker"}"#).await;
         assert_eq!((status, same["layout"].as_str()), (200, Some("speaker")), "{same}");
+    }
+    sleep_ms(300).await;
+    while let Ok(event) = events.try_recv() {
+        assert!(!matches!(event, server::room::RoomEvent::Recording { .. }), "the room heard of a layout that did not change");
     }
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", "{}").await.0, 400);
     sleep_ms(3000).await;
@@ -402,6 +410,7 @@ async fn layout_changes_in_a_loop_are_paced_and_the_room_hears_only_real_ones() 
     let (mut passed, mut paced, mut same) = (0, 0, 0);
     let mut first_refusal = None;
     let mut current = "speaker";
+    let began = Instant::now();
     for i in 0..200 {
         let layout = ["grid", "speaker", "speaker"][i % 3];
         let (status, body) = call("PATCH", &format!(r#"{{"layout": "{layout}"}}"#)).await;
@@ -420,9 +429,10 @@ async fn layout_changes_in_a_loop_are_paced_and_the_room_hears_only_real_ones() 
             _ => panic!("change {i}: {status} {body}"),
         }
     }
-    // The burst of 10 and about one a second after it (the loop takes well under 10 s).
-    assert!((10..=20).contains(&passed), "{passed} passed, {paced} paced");
-    assert!(paced >= 60, "{passed} passed, {paced} paced");
+    // The burst of 10 and one a second after it, however long the loop took.
+    let most = 10 + began.elapsed().as_secs_f64().ceil() as usize + 1;
+    assert!((10..=most).contains(&passed), "{passed} passed (at most {most}), {paced} paced");
+    assert!(paced >= 60 - (passed - 10), "{passed} passed, {paced} paced");
     assert!(first_refusal.is_some_and(|i| i <= 20), "{first_refusal:?}");
     // Once the recorder has passed them on, the room has heard of each change once.
     sleep_ms(1500).await;

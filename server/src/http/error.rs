@@ -3,7 +3,7 @@
 use crate::auth::{Denied, TokenError};
 use crate::recording::shares::{AddShareError, ShareStoreError};
 use crate::recording::layout_pace::LayoutRefused;
-use crate::recording::{RecordError, StoreError};
+use crate::recording::{RecordError, SetLayoutError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -75,9 +75,18 @@ impl From<RecordError> for ApiError {
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
             RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::NoHeadroom { .. } => ApiError::Unavailable(message),
             RecordError::NoVideo(_) => ApiError::NotFound(message),
-            RecordError::Layout(LayoutRefused::TooFast { .. }) => ApiError::TooManyRequests(message),
-            RecordError::Layout(LayoutRefused::TooMany) => ApiError::Conflict(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<SetLayoutError> for ApiError {
+    fn from(e: SetLayoutError) -> Self {
+        let message = e.to_string();
+        match e {
+            SetLayoutError::NotRecording(_) => ApiError::NotFound(message),
+            SetLayoutError::Refused(LayoutRefused::TooFast { .. }) => ApiError::TooManyRequests(message),
+            SetLayoutError::Refused(LayoutRefused::TooMany) => ApiError::Conflict(message),
         }
     }
 }

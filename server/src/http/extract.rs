@@ -16,19 +16,23 @@ pub const SHARE_COOKIE: &str = "podium_share";
 /// A path segment that parses into a domain id, or a 400 saying what it should be.
 pub trait PathSegment: Sized {
     const WHAT: &'static str;
-    fn parse_segment(raw: &str) -> Result<Self, String>;
+    /// Says what a segment of this kind looks like.
+    type Invalid: std::fmt::Display;
+    fn parse_segment(raw: &str) -> Result<Self, Self::Invalid>;
 }
 
 impl PathSegment for RoomId {
     const WHAT: &'static str = "room id";
-    fn parse_segment(raw: &str) -> Result<Self, String> {
+    type Invalid = crate::room::InvalidRoomId;
+    fn parse_segment(raw: &str) -> Result<Self, Self::Invalid> {
         RoomId::parse(raw)
     }
 }
 
 impl PathSegment for RecordingId {
     const WHAT: &'static str = "recording id";
-    fn parse_segment(raw: &str) -> Result<Self, String> {
+    type Invalid = crate::recording::InvalidRecordingId;
+    fn parse_segment(raw: &str) -> Result<Self, Self::Invalid> {
         RecordingId::parse(raw)
     }
 }
@@ -39,11 +43,12 @@ pub struct ShareId(pub String);
 
 impl PathSegment for ShareId {
     const WHAT: &'static str = "share id";
-    fn parse_segment(raw: &str) -> Result<Self, String> {
+    type Invalid = &'static str;
+    fn parse_segment(raw: &str) -> Result<Self, Self::Invalid> {
         if crate::auth::token::is_valid_share_id(raw) {
             Ok(ShareId(raw.to_string()))
         } else {
-            Err("a share id is 12 letters and digits".into())
+            Err("a share id is 12 letters and digits")
         }
     }
 }
@@ -54,11 +59,12 @@ pub struct ParticipantIdSegment(pub String);
 
 impl PathSegment for ParticipantIdSegment {
     const WHAT: &'static str = "participant id";
-    fn parse_segment(raw: &str) -> Result<Self, String> {
+    type Invalid = &'static str;
+    fn parse_segment(raw: &str) -> Result<Self, Self::Invalid> {
         if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(Self(raw.to_string()))
         } else {
-            Err("a participant id is 12 hexadecimal digits".into())
+            Err("a participant id is 12 hexadecimal digits")
         }
     }
 }

@@ -56,7 +56,7 @@ pub async fn debug_dump(State(state): State<Arc<AppState>>, auth: Auth) -> Resul
     }
     let mut rooms = Vec::new();
     for room in state.rooms.list().await {
-        rooms.push(room.dump().await.map_err(ApiError::Internal)?);
+        rooms.push(room.dump().await.map_err(|e| ApiError::Internal(e.to_string()))?);
     }
     Ok(Json(DebugDump { workers: state.pool.health().await, webrtc_transports, rooms }))
 }

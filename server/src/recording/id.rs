@@ -11,6 +11,11 @@ pub struct RecordingId(String);
 
 const LEN: usize = 22;
 
+/// Text that is not a recording id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a recording id looks like 20261202-160808-ab12cd")]
+pub struct InvalidRecordingId;
+
 impl RecordingId {
     /// A new id for a recording starting at `now`.
     pub fn generate(now: std::time::SystemTime) -> Self {
@@ -23,11 +28,11 @@ impl RecordingId {
         Self(format!("{stamp}-{suffix}"))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidRecordingId> {
         if Self::is_valid(text) {
             Ok(Self(text.to_string()))
         } else {
-            Err("a recording id looks like 20261202-160808-ab12cd".into())
+            Err(InvalidRecordingId)
         }
     }
 

@@ -18,7 +18,8 @@ pub const MOST_CHANGES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LayoutRefused {
-    #[error("the layout is changing too often: try again in {:.1} s", retry_after.as_secs_f64())]
+    // Rounded up: "try again in 0.0 s" would send the person straight into another 429.
+    #[error("the layout is changing too often: try again in {:.1} s", (retry_after.as_secs_f64() * 10.0).ceil() / 10.0)]
     TooFast { retry_after: Duration },
     #[error("this recording has changed its layout {MOST_CHANGES} times, the most one recording keeps: stop it and start a new one to change it again")]
     TooMany,
@@ -91,6 +92,8 @@ mod tests {
         let Err(LayoutRefused::TooFast { retry_after }) = flip(&mut pace, t0) else { panic!("an 11th change at once passed") };
         assert_eq!(retry_after, Duration::from_secs(1));
         assert!(LayoutRefused::TooFast { retry_after }.to_string().contains("try again in 1.0 s"));
+        let soon = LayoutRefused::TooFast { retry_after: Duration::from_millis(20) };
+        assert!(soon.to_string().contains("try again in 0.1 s"), "{soon}");
         // A script asking every 10 ms for a minute: about one a second passes.
         let mut passed = 0;
         for i in 1..=6000 {

@@ -21,7 +21,7 @@ pub mod process;
 pub mod store;
 pub mod switcher;
 
-pub use id::RecordingId;
+pub use id::{InvalidRecordingId, RecordingId};
 pub use store::{RecordingView, Store, StoreError};
 
 use compose_args::ComposeInvocation;
@@ -92,11 +92,29 @@ pub enum RecordError {
     #[error("recording {0} has no video file")]
     NoVideo(RecordingId),
     #[error("the recording could not start: {0}")]
-    Start(String),
-    #[error(transparent)]
-    Layout(#[from] layout_pace::LayoutRefused),
+    Start(#[from] StartError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a running recording's layout was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetLayoutError {
+    #[error("room {0} is not being recorded")]
+    NotRecording(RoomId),
+    #[error(transparent)]
+    Refused(#[from] layout_pace::LayoutRefused),
+}
+
+/// Why a recording could not start (after admission let it).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the recording's transport: {0}")]
+    Transport(#[source] mediasoup::worker::RequestError),
+    #[error(transparent)]
+    Compositor(#[from] process::SpawnError),
+    #[error("cannot connect the recording's transport to its compositor: {0}")]
+    Connect(#[source] mediasoup::worker::RequestError),
 }
 
 type StopReply = oneshot::Sender<RecordingView>;
@@ -264,13 +282,8 @@ impl Recorder {
             self.admit(&room.id, &self.estimate(&slots), predicted)?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
-        match self.launch(&room, layout).await {
-            Ok((id, stop, layout_tx, compositor)) => {
-                let usage = Usage { compositor, predicted, lag: Duration::ZERO, heard: Instant::now() };
-                let pace = LayoutPace::new(layout);
-                self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop, layout: layout_tx, pace, usage });
-                Ok(self.store.read(&id)?)
-            }
+        match self.launch(&room, layout, predicted).await {
+            Ok(id) => Ok(self.store.read(&id)?),
             Err(e) => {
                 self.slots.lock().remove(&room.id);
                 Err(e)
@@ -304,14 +317,16 @@ impl Recorder {
         Err(RecordError::NoHeadroom { running: refusal.running, needed_cores: refusal.needed, free_cores: refusal.free, worst_lag_ms })
     }
 
-    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind) -> Result<(RecordingId, mpsc::Sender<StopReply>, mpsc::UnboundedSender<LayoutKind>, Option<u32>), RecordError> {
+    /// Starts the compositor and the recording's task; the room's slot is `Running` by
+    /// the time the task runs.
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind, predicted: f64) -> Result<RecordingId, RecordError> {
         if room.is_empty() {
             return Err(RecordError::NoMeeting(room.id.clone()));
         }
         let id = RecordingId::generate(std::time::SystemTime::now());
         let (output, sidecar) = (self.store.video_path(&id), self.store.sidecar_path(&id));
         // The transport first: its port is the one address the compositor will hear.
-        let transport = self.open_transport(room).await.map_err(|e| self.start_failed(e))?;
+        let transport = self.open_transport(room).await.map_err(|e| self.start_failed(StartError::Transport(e)))?;
         let peer = SocketAddr::new(self.config.bind, transport.tuple().local_port());
         let spawned = CompositorChild::spawn(SpawnOptions {
             program: &self.config.program,
@@ -329,16 +344,13 @@ impl Recorder {
             },
         })
         .await
-        .map_err(|e| self.start_failed(e))?;
+        .map_err(|e| self.start_failed(StartError::Compositor(e)))?;
         let mut child = spawned.child;
         let remote = PlainTransportRemoteParameters { ip: Some(self.config.bind), port: Some(spawned.rtp_port), rtcp_port: None, srtp_parameters: None };
         if let Err(e) = transport.connect(remote).await {
-            let e = format!("cannot connect the recording's transport to its compositor: {e}");
             child.kill();
-            let error = self.start_failed(e);
-            if let RecordError::Start(shown) = &error {
-                self.store.mark_failed(&id, shown);
-            }
+            let error = self.start_failed(StartError::Connect(e));
+            self.store.mark_failed(&id, &error.to_string());
             return Err(error);
         }
         let badge = RecordingBadge { id: id.to_string(), started_at: spawned.started_at.clone(), layout };
@@ -365,27 +377,35 @@ impl Recorder {
             lag_ms: 0,
             frame: (self.config.video.width, self.config.video.height),
         };
+        // Running before the task is: a task that ends at once (everyone left as it
+        // started) then finds its own slot to clear, and none is left behind for good.
+        let usage = Usage { compositor: pid, predicted, lag: Duration::ZERO, heard: Instant::now() };
+        self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop: stop_tx, layout: layout_tx, pace: LayoutPace::new(layout), usage });
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
         tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
-        Ok((id, stop_tx, layout_tx, pid))
+        Ok(id)
     }
 
-    /// The recording's transport, not yet connected: the compositor is started with its
-    /// address, and it is connected to the compositor's port once that is known.
     /// A recording that could not start: the log gets why, the caller the same without
-    /// paths on this server.
-    fn start_failed(&self, message: String) -> RecordError {
-        tracing::error!("the recording could not start: {message}");
-        RecordError::Start(self.public(&message))
+    /// paths on this server (the compositor's words may name its file).
+    fn start_failed(&self, error: StartError) -> RecordError {
+        tracing::error!("the recording could not start: {error}");
+        let shown = match error {
+            StartError::Compositor(e) => StartError::Compositor(e.map_text(|text| self.public(text))),
+            other => other,
+        };
+        RecordError::Start(shown)
     }
 
     /// `message` as a client may read it (the log keeps it whole): [`redact`].
     fn public(&self, message: &str) -> String {
-        redact::without_paths(message, &self.config.dir)
+        self.store.shown(message)
     }
 
-    async fn open_transport(&self, room: &Room) -> Result<PlainTransport, String> {
+    /// The recording's transport, not yet connected: the compositor is started with its
+    /// address, and it is connected to the compositor's port once that is known.
+    async fn open_transport(&self, room: &Room) -> Result<PlainTransport, mediasoup::worker::RequestError> {
         let mut options = PlainTransportOptions::new(crate::media::udp_listen(self.config.bind));
         options.rtcp_mux = true;
         options.comedia = false;
@@ -395,23 +415,23 @@ impl Recorder {
         // consumers: the speaker recorded from a camera's lowest layer, other cameras
         // cut off. The switcher chooses every consumer's layers itself.
         options.enable_bwe = false;
-        room.router.create_plain_transport(options).await.map_err(|e| format!("cannot create the recording's transport: {e}"))
+        room.router.create_plain_transport(options).await
     }
 
     /// Changes the layout of `room`'s recording from now on; the file changes where it
     /// is when the compositor gets there (within its lookahead). The layout it has
     /// already is no change (`changed` is false, and nobody hears of it); changes are
     /// paced ([`layout_pace`]).
-    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind, now: Instant) -> Result<LayoutSet, RecordError> {
+    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind, now: Instant) -> Result<LayoutSet, SetLayoutError> {
         match self.slots.lock().get_mut(room) {
             Some(Slot::Running { id, layout: tx, pace, .. }) if !tx.is_closed() => {
                 let changed = pace.ask(layout, now)?;
                 if changed && tx.send(layout).is_err() {
-                    return Err(RecordError::NotRecording(room.clone()));
+                    return Err(SetLayoutError::NotRecording(room.clone()));
                 }
                 Ok(LayoutSet { recording: id.clone(), changed })
             }
-            _ => Err(RecordError::NotRecording(room.clone())),
+            _ => Err(SetLayoutError::NotRecording(room.clone())),
         }
     }
 
@@ -472,7 +492,7 @@ impl Recorder {
             ReelStatus::None | ReelStatus::Failed { .. } => {}
         }
         self.highlights.forget(id);
-        Ok(self.highlights.start(id, sidecar, files, compositor::review::reel::Rules::default()))
+        Ok(self.highlights.start(id, sidecar, files, compositor::review::reel::Rules::default(), self.store.redactor().clone()))
     }
 
     /// How many recordings run (or start) now.

@@ -24,6 +24,37 @@ pub struct CompositorChild {
     lines: Lines<BufReader<ChildStdout>>,
 }
 
+/// Why a compositor did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The program's path is the operator's to see (logged where it fails), not a
+    /// host's.
+    #[error("cannot start the recorder: {0} (the server log has details)")]
+    Exec(std::io::Error),
+    /// It started and said why it cannot record (its file, its port, its encoder).
+    #[error("{0}")]
+    Refused(String),
+    #[error("the recorder said {0} before it was ready")]
+    Unexpected(String),
+    #[error("the recorder exited at once ({0})")]
+    Exited(String),
+    #[error("the recorder was not ready within {0:?}")]
+    NotReady(Duration),
+}
+
+impl SpawnError {
+    /// The same failure with its free text (the compositor's own words) passed
+    /// through `shown`: what a client may read of it.
+    pub fn map_text(self, shown: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Refused(text) => Self::Refused(shown(&text)),
+            Self::Exited(text) => Self::Exited(shown(&text)),
+            Self::Unexpected(text) => Self::Unexpected(shown(&text)),
+            other => other,
+        }
+    }
+}
+
 pub struct Spawned {
     pub child: CompositorChild,
     pub rtp_port: u16,
@@ -32,7 +63,7 @@ pub struct Spawned {
 
 impl CompositorChild {
     /// Starts a compositor and waits for its `ready`.
-    pub async fn spawn(o: SpawnOptions<'_>) -> Result<Spawned, String> {
+    pub async fn spawn(o: SpawnOptions<'_>) -> Result<Spawned, SpawnError> {
         let mut child = tokio::process::Command::new(o.program)
             .args(command_line(&o.compose))
             // The compositor signs nothing: the signing secret stays in the server
@@ -46,7 +77,7 @@ impl CompositorChild {
             .map_err(|e| {
                 // The program's path is the operator's to see (in the log), not a host's.
                 tracing::error!("cannot start the compositor {}: {e}", o.program.display());
-                format!("cannot start the recorder: {e} (the server log has details)")
+                SpawnError::Exec(e)
             })?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
@@ -54,10 +85,10 @@ impl CompositorChild {
         let first = tokio::time::timeout(READY_TIMEOUT, this.next()).await;
         match first {
             Ok(Some(FromCompositor::Ready { rtp_port, started_at, .. })) => Ok(Spawned { child: this, rtp_port, started_at }),
-            Ok(Some(FromCompositor::Failed { message, .. })) => Err(message),
-            Ok(Some(other)) => Err(format!("the recorder said {other:?} before it was ready")),
-            Ok(None) => Err(format!("the recorder exited at once ({})", this.exit_description().await)),
-            Err(_) => Err(format!("the recorder was not ready within {READY_TIMEOUT:?}")),
+            Ok(Some(FromCompositor::Failed { message, .. })) => Err(SpawnError::Refused(message)),
+            Ok(Some(other)) => Err(SpawnError::Unexpected(format!("{other:?}"))),
+            Ok(None) => Err(SpawnError::Exited(this.exit_description().await)),
+            Err(_) => Err(SpawnError::NotReady(READY_TIMEOUT)),
         }
     }
 
