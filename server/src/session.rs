@@ -56,11 +56,20 @@ struct Membership {
     /// Paces `pause_producer` and `resume_producer`: each is sent to everyone in the
     /// room and to its recorders.
     pause_pace: TokenBucket,
+    /// Paces `produce`: each new producer is told to everyone in the room, gets an
+    /// audio observer and a level tap, and a consumer in every recorder. With `close_producer`
+    /// after it, a loop of them made the same storm the mute pacing stops (a probe ran
+    /// 1900 a second).
+    produce_pace: TokenBucket,
 }
 
 /// A person toggling mute by hand stays far below this; a script in a loop does not.
 const PAUSE_BURST: u32 = 20;
 const PAUSES_PER_SECOND: f64 = 5.0;
+/// Joining takes two (microphone, camera), a screen share two more; people start and
+/// stop sharing a few times a meeting.
+const PRODUCE_BURST: u32 = 10;
+const PRODUCES_PER_SECOND: f64 = 2.0;
 
 /// One of the member's consumers, and what it shows.
 struct Consumed {
@@ -324,6 +333,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 transports: HashMap::new(),
                 consumers: HashMap::new(),
                 pause_pace: TokenBucket::new(PAUSE_BURST, PAUSES_PER_SECOND),
+                produce_pace: TokenBucket::new(PRODUCE_BURST, PRODUCES_PER_SECOND),
             });
             Ok(data)
         }
@@ -384,6 +394,10 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             }
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
+            }
+            if let Err(wait) = m.produce_pace.take(std::time::Instant::now()) {
+                let message = format!("starting streams too fast (at most {PRODUCES_PER_SECOND} a second): try again in {:.1} s", round_up_tenth(wait));
+                return Err(ErrorBody::new(ErrorCode::RateLimited, message));
             }
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
@@ -521,7 +535,7 @@ async fn set_paused(m: &mut Membership, producer_id: ProducerId, pause: bool) ->
         return Ok(ResponseData::Empty {});
     }
     if let Err(wait) = m.pause_pace.take(std::time::Instant::now()) {
-        let message = format!("muting and unmuting too fast (at most {PAUSES_PER_SECOND} a second): try again in {:.1} s", wait.as_secs_f64());
+        let message = format!("muting and unmuting too fast (at most {PAUSES_PER_SECOND} a second): try again in {:.1} s", round_up_tenth(wait));
         return Err(ErrorBody::new(ErrorCode::RateLimited, message));
     }
     if pause {
@@ -531,6 +545,11 @@ async fn set_paused(m: &mut Membership, producer_id: ProducerId, pause: bool) ->
     }
     m.room.producer_paused_changed(&m.participant_id, &producer);
     Ok(ResponseData::Empty {})
+}
+
+/// Seconds to wait, rounded up to a tenth: "try again in 0.0 s" would be refused again.
+fn round_up_tenth(wait: std::time::Duration) -> f64 {
+    (wait.as_secs_f64() * 10.0).ceil() / 10.0
 }
 
 fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, ErrorBody> {

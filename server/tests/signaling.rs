@@ -166,6 +166,54 @@ async fn mute_toggling_in_a_loop_is_paced_and_a_repeat_tells_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn producing_and_closing_in_a_loop_is_paced() {
+    // Each new producer reaches everyone and every recorder; closing it at once and
+    // producing again, in a loop, must not get around the mute pacing.
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "churn").await;
+    let joined = a.ok("join", json!({"name": "Ada"})).await;
+    a.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    let send = a.ok("create_transport", json!({"direction": "send"})).await;
+    let dtls = json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "82:5A:68:3D:36:C3:0A:DE:AF:E7:32:43:D2:88:83:57:AC:2D:65:E5:80:C4:B6:FB:AF:1A:A0:21:9F:6D:0C:AD"}]});
+    a.ok("connect_transport", json!({"transport_id": send["transport_id"], "dtls_parameters": dtls})).await;
+    let mut b = Client::connect(&server.base_url, "churn").await;
+    b.ok("join", json!({"name": "Grace"})).await;
+
+    let (mut produced, mut refused) = (0, None);
+    let began = Instant::now();
+    for i in 0..100u32 {
+        let r = a
+            .request(
+                "produce",
+                json!({"transport_id": send["transport_id"], "kind": "audio", "rtp_parameters": {
+                    "mid": i.to_string(),
+                    "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
+                    "headerExtensions": [],
+                    "encodings": [{"ssrc": 5000 + i}],
+                    "rtcp": {"cname": format!("cname{i}"), "reducedSize": true}
+                }}),
+            )
+            .await;
+        if r["ok"] == true {
+            produced += 1;
+            a.ok("close_producer", json!({"producer_id": r["data"]["producer_id"]})).await;
+        } else {
+            assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+            assert!(r["error"]["message"].as_str().unwrap().contains("try again in"), "{r}");
+            refused.get_or_insert(i);
+        }
+    }
+    let most = 10 + (2.0 * began.elapsed().as_secs_f64()).ceil() as usize + 1;
+    assert!((10..=most).contains(&produced), "{produced} produced (at most {most})");
+    assert!(refused.is_some_and(|i| i <= most as u32), "first refused: {refused:?}");
+    // Grace heard of the ones that were made, not of 100.
+    a.ok("leave", json!({})).await;
+    b.event("participant_left").await;
+    let told = b.events.iter().filter(|e| e["type"] == "new_producer").count();
+    assert!((1..=produced).contains(&told), "{told} new producers reached the room, {produced} made");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_lost_connection_is_gone_within_10_s() {
     let server = Server::start(&["--workers", "1"]);
     let mut a = Client::connect(&server.base_url, "lost").await;
