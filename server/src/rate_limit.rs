@@ -22,6 +22,13 @@ impl TokenBucket {
         Self { burst: f64::from(burst), per_second, tokens: f64::from(burst), last: None }
     }
 
+    /// Whether the bucket would be full at `now`: it then remembers nothing a new
+    /// bucket would not, and can be dropped.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = self.last.map_or(f64::INFINITY, |last| now.saturating_duration_since(last).as_secs_f64());
+        self.tokens + elapsed * self.per_second >= self.burst
+    }
+
     /// Takes one token at `now`; when there is none, how long until there is.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         if let Some(last) = self.last {
@@ -64,6 +71,16 @@ mod tests {
         // A long pause refills to the burst, not beyond.
         let later = t0 + Duration::from_secs(3600);
         assert_eq!((0..10).filter(|_| bucket.take(later).is_ok()).count(), 4);
+    }
+
+    #[test]
+    fn a_bucket_is_full_again_once_it_has_refilled() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(2, 1.0);
+        assert!(bucket.is_full(t0));
+        bucket.take(t0).unwrap();
+        assert!(!bucket.is_full(t0 + Duration::from_millis(999)));
+        assert!(bucket.is_full(t0 + Duration::from_secs(1)));
     }
 
     #[test]

@@ -456,6 +456,42 @@ async fn layout_changes_in_a_loop_are_paced_and_the_room_hears_only_real_ones() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn starting_and_stopping_in_a_loop_is_paced_per_room() {
+    // Each start launches a compositor and leaves a file: a host's script looping
+    // start and stop (with a fresh burst of layout changes each time) is held to a pace.
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "churn", "Alice", Some(RED), 440.0).await;
+    let bob = Participant::join(&s.rooms, "elsewhere", "Bob", Some(BLUE), 660.0).await;
+    let api = Api::new(&s);
+    let (mut started, mut refused) = (0, None);
+    for i in 0..10 {
+        let (status, body) = api.call("POST", "/api/rooms/churn/recording".into(), String::new()).await;
+        match status {
+            201 => {
+                started += 1;
+                assert_eq!(api.call("DELETE", "/api/rooms/churn/recording".into(), String::new()).await.0, 200);
+            }
+            429 => {
+                assert!(body["error"].as_str().unwrap().contains("too often: try again in"), "{body}");
+                refused.get_or_insert(i);
+            }
+            _ => panic!("start {i}: {status} {body}"),
+        }
+    }
+    // 6 at once (the loop takes far less than the 10 s that brings another).
+    assert!((6..=7).contains(&started), "{started} recordings started");
+    assert!(refused.is_some_and(|i| i <= 7), "{refused:?}");
+    // Another room keeps its own pace, and nothing is left running.
+    let (status, body) = api.call("POST", "/api/rooms/elsewhere/recording".into(), String::new()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(api.call("DELETE", "/api/rooms/elsewhere/recording".into(), String::new()).await.0, 200);
+    assert_eq!(s.recorder.running(), 0);
+    let files = std::fs::read_dir(&s.dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "mp4")).count();
+    assert_eq!(files, started + 1, "one file per recording that started");
+    drop((alice, bob));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_speaker_sending_simulcast_at_a_browsers_bitrates_is_recorded_from_the_top_layer_throughout() {
     use common::synthetic::{Camera, Options};
     use compositor::synth::Pattern;

@@ -17,6 +17,7 @@ mod id;
 pub mod layout_pace;
 pub mod redact;
 pub mod shares;
+pub mod start_pace;
 pub mod process;
 pub mod store;
 pub mod switcher;
@@ -85,6 +86,8 @@ pub enum RecordError {
     /// is not free, or a compositor is already behind).
     #[error("{}", admission::refusal_message(*running))]
     NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64 },
+    #[error("recordings of room {room} are being started too often: try again in {} s", retry_after.as_secs_f64().ceil())]
+    StartingTooOften { room: RoomId, retry_after: Duration },
     #[error("recording {0} is still running: stop it first")]
     StillRecording(RecordingId),
     #[error("the highlight reel of {0} is being built: try again in a moment")]
@@ -164,6 +167,8 @@ pub struct Recorder {
     closing: AtomicBool,
     /// The CPU readings admission counts (lock order: `slots` first).
     load: Mutex<admission::Load>,
+    /// How often each room's recording starts (lock order: `slots` first).
+    starts: Mutex<start_pace::StartPace>,
 }
 
 impl Recorder {
@@ -179,7 +184,7 @@ impl Recorder {
             admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
             admission::Budget::Cores(cores) => admission::Load::new(cores, false),
         };
-        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load) });
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default() });
         cpu::spawn_sampler(Arc::downgrade(&recorder));
         recorder
     }
@@ -280,6 +285,8 @@ impl Recorder {
             // Decided and reserved under the one lock, so that two starts at once are
             // both counted.
             self.admit(&room.id, &self.estimate(&slots), predicted)?;
+            // Last: a start refused for another reason takes nothing of the room's pace.
+            self.starts.lock().take(&room.id, Instant::now()).map_err(|retry_after| RecordError::StartingTooOften { room: room.id.clone(), retry_after })?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
         match self.launch(&room, layout, predicted).await {
