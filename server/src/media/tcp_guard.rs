@@ -57,21 +57,6 @@ pub struct TcpGuard {
     first_seen: HashMap<u64, Instant>,
 }
 
-/// Where a connection comes from, for the per-source limit.
-fn source(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut octets = v6.octets();
-                octets[8..].fill(0);
-                IpAddr::V6(octets.into())
-            }
-        },
-    }
-}
-
 impl TcpGuard {
     pub fn new(rules: Rules) -> Self {
         Self { rules, first_seen: HashMap::new() }
@@ -97,7 +82,7 @@ impl TcpGuard {
         let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
         let mut kept = 0;
         for (seen, c) in pending {
-            let count = per_source.entry(source(c.remote.ip())).or_default();
+            let count = per_source.entry(crate::net::counted_as(c.remote.ip())).or_default();
             let reason = if now.saturating_duration_since(seen) >= self.rules.grace {
                 Some(Reason::NotUsedInTime)
             } else if *count >= self.rules.per_source {

@@ -30,6 +30,23 @@ pub fn hostname() -> Option<String> {
     ok.then(|| name.to_ascii_lowercase())
 }
 
+/// The address a client is counted by in per-address limits (connections, signaling
+/// sockets, WebRTC TCP): an IPv6 client by its /64, which one host is given whole and
+/// can use every address of; an IPv4-mapped IPv6 address as its IPv4 address.
+pub fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(octets.into())
+            }
+        },
+    }
+}
+
 /// Connection deadlines and limits (docs/security.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -85,7 +102,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router,
                 continue;
             }
         };
-        let Some(slot) = ConnectionSlot::take(&per_ip, peer.ip(), timeouts.per_ip) else {
+        let Some(slot) = ConnectionSlot::take(&per_ip, counted_as(peer.ip()), timeouts.per_ip) else {
             tracing::debug!(%peer, "too many connections from this address: closed");
             continue;
         };
@@ -190,5 +207,19 @@ where
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_and_a_mapped_one_as_ipv4() {
+        let key = |s: &str| counted_as(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"));
+        assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
     }
 }
