@@ -82,8 +82,10 @@ pub enum JoinError {
     NameTaken { name: String, existing: String, naming: Naming },
     #[error("the room is full ({0} participants): try again later or use another room")]
     RoomFull(usize),
-    #[error("no media worker is available: {0}")]
-    NoWorker(String),
+    #[error("no media worker is available: every worker has died")]
+    NoWorker,
+    #[error("cannot set up the room's media: {0}")]
+    RoomSetup(#[from] CreateRoomError),
     #[error("this server has {0} rooms open, the most it allows: try again later")]
     TooManyRooms(usize),
 }
@@ -241,6 +243,15 @@ pub struct MediaSnapshot {
     pub empty: bool,
 }
 
+/// Why a room's media (its router, observers and level tap) could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRoomError {
+    #[error("{0}")]
+    Router(#[from] mediasoup::worker::CreateRouterError),
+    #[error("{0}")]
+    Worker(#[from] mediasoup::worker::RequestError),
+}
+
 /// Why a producer could not join its room's speaker detection and membership.
 #[derive(Debug, thiserror::Error)]
 pub enum AddProducerError {
@@ -278,18 +289,15 @@ enum ObserverInput {
 }
 
 impl Room {
-    async fn create(id: RoomId, media: &crate::media::MediaWorker) -> Result<Arc<Self>, String> {
-        let router = media.worker.create_router(RouterOptions::new(media_codecs())).await.map_err(|e| e.to_string())?;
+    async fn create(id: RoomId, media: &crate::media::MediaWorker) -> Result<Arc<Self>, CreateRoomError> {
+        let router = media.worker.create_router(RouterOptions::new(media_codecs())).await?;
         let mut level_options = AudioLevelObserverOptions::default();
         level_options.interval = OBSERVER_INTERVAL.as_millis() as u16;
         level_options.threshold = -80;
         // Report every producer, not just the loudest: the detector compares them.
         level_options.max_entries = NonZeroU16::new(64).unwrap();
-        let audio_observer = router.create_audio_level_observer(level_options).await.map_err(|e| e.to_string())?;
-        let speaker_observer = router
-            .create_active_speaker_observer(ActiveSpeakerObserverOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let audio_observer = router.create_audio_level_observer(level_options).await?;
+        let speaker_observer = router.create_active_speaker_observer(ActiveSpeakerObserverOptions::default()).await?;
 
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         // These callbacks run on the worker's thread: hand the data to the room's task.
@@ -317,7 +325,7 @@ impl Room {
                 }
             })
             .detach();
-        let level_tap = router.create_direct_transport(DirectTransportOptions::default()).await.map_err(|e| e.to_string())?;
+        let level_tap = router.create_direct_transport(DirectTransportOptions::default()).await?;
 
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let room = Arc::new(Room {
@@ -773,10 +781,8 @@ impl Rooms {
             Some(room) => Arc::clone(room),
             None if rooms.len() >= self.max_rooms => return Err(JoinError::TooManyRooms(rooms.len())),
             None => {
-                let worker = self.least_busy_worker(&rooms).ok_or_else(|| JoinError::NoWorker("every worker has died".into()))?;
-                let room = Room::create(id.clone(), worker)
-                    .await
-                    .map_err(JoinError::NoWorker)?;
+                let worker = self.least_busy_worker(&rooms).ok_or(JoinError::NoWorker)?;
+                let room = Room::create(id.clone(), worker).await?;
                 rooms.insert(id.clone(), Arc::clone(&room));
                 room
             }

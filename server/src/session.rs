@@ -307,7 +307,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                     JoinError::NameTaken { .. } => ErrorCode::NameTaken,
                     JoinError::RoomFull(_) => ErrorCode::RoomFull,
                     JoinError::TooManyRooms(_) => ErrorCode::TooManyRooms,
-                    JoinError::NoWorker(_) => ErrorCode::Internal,
+                    JoinError::NoWorker | JoinError::RoomSetup(_) => ErrorCode::Internal,
                 };
                 ErrorBody::new(code, e.to_string())
             })?;
