@@ -22,6 +22,19 @@ fn call(method: &str, url: &str) -> (u16, Value, String) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), format!("{content_type}\n{text}"))
 }
 
+/// The recording's `highlights` once its reel is no longer building (within 20 s).
+fn reel_once_built(recording_url: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, rec, _) = call("GET", recording_url);
+        if rec["highlights"]["status"] != "building" {
+            return rec["highlights"].clone();
+        }
+        assert!(Instant::now() < deadline, "still building");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn speaker_track_reel_and_delete_over_a_real_recording() {
     let dir = common::temp_dir("review");
@@ -51,15 +64,7 @@ fn speaker_track_reel_and_delete_over_a_real_recording() {
     assert!(status == 202 || status == 200, "{status} {first}");
     let (status, second, _) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
     assert!((status == 202 && second["status"] == "building") || (status == 200 && second["status"] == "ready"), "{status} {second}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let state = loop {
-        let (_, rec, _) = call("GET", &url(&format!("/api/recordings/{ID}")));
-        if rec["highlights"]["status"] != "building" {
-            break rec["highlights"].clone();
-        }
-        assert!(Instant::now() < deadline, "still building");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let state = reel_once_built(&url(&format!("/api/recordings/{ID}")));
     assert_eq!(state["status"], "ready", "{state}");
     let (status, clips, _) = call("GET", &url(&format!("/api/recordings/{ID}/highlights.json")));
     assert_eq!(status, 200);
@@ -177,15 +182,7 @@ fn errors_shown_to_clients_name_no_path_on_the_server() {
 
     let (status, _, body) = call("POST", &url(&format!("/api/recordings/{ID}/highlights")));
     assert!(status == 202 || status == 200, "{status} {body}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reel = loop {
-        let (_, rec, _) = call("GET", &url(&format!("/api/recordings/{ID}")));
-        if rec["highlights"]["status"] != "building" {
-            break rec["highlights"].clone();
-        }
-        assert!(Instant::now() < deadline, "still building");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let reel = reel_once_built(&url(&format!("/api/recordings/{ID}")));
     assert_eq!(reel["status"], "failed", "{reel}");
     let error = reel["error"].as_str().unwrap();
     assert!(error.contains(&format!("cannot write {ID}.highlights.json")), "{error}");
