@@ -175,10 +175,11 @@ pub struct ServeArgs {
     #[arg(long = "allowed-origin", env = "PODIUM_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "URL", value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
-    /// A host name (podium.office.lan) an open-mode server answers to, beside its IP
-    /// addresses, its hostname and --public-url: a name a LAN's DNS gives it, or one a
-    /// reverse proxy on this machine forwards. Any other name is refused (it stops DNS
-    /// rebinding). Repeatable. A secured server answers any name (tokens decide).
+    /// A host name (podium.office.lan) an open-mode server also answers to: on loopback
+    /// beside localhost, 127.0.0.1 and [::1]; with --insecure-open beside its IP
+    /// addresses and hostname. A name a LAN's DNS gives it, or one a reverse proxy on
+    /// this machine forwards. Any other name is refused (it stops DNS rebinding).
+    /// Repeatable. A secured server answers any name (tokens decide).
     #[arg(long = "allowed-host", env = "PODIUM_ALLOWED_HOSTS", value_delimiter = ',', value_name = "NAME", value_parser = parse_host_name)]
     pub allowed_hosts: Vec<String>,
 
