@@ -2,9 +2,13 @@
 //! it is told the time, so its tests need no clock.
 //!
 //! Signaling uses it for the requests whose every call is fanned out to the whole room
-//! and its recorder (`pause_producer`, `resume_producer`): one client sending them in a
-//! loop made every other client and the recorder's compositor re-read the room's
-//! sources thousands of times a second.
+//! and its recorder (`join`, `produce`, `pause_producer`, `resume_producer`): one client
+//! sending them in a loop made every other client and the recorder's compositor re-read
+//! the room's sources thousands of times a second. Each connection has its buckets, and
+//! each client address ([`KeyedBuckets`]) too: a client reconnecting in a loop would
+//! otherwise get a fresh burst each time.
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -46,6 +50,42 @@ impl TokenBucket {
     }
 }
 
+/// One bucket per key (a client's address, a room), made full on first use. A full
+/// bucket says nothing a new one would not, so those are dropped (at most once a
+/// second): the map holds only the keys that acted lately.
+#[derive(Debug)]
+pub struct KeyedBuckets<K> {
+    burst: u32,
+    per_second: f64,
+    buckets: HashMap<K, TokenBucket>,
+    pruned: Option<Instant>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
+    pub fn new(burst: u32, per_second: f64) -> Self {
+        Self { burst, per_second, buckets: HashMap::new(), pruned: None }
+    }
+
+    /// Takes one token of `key` at `now`; when there is none, how long until there is.
+    pub fn take(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
+        if self.pruned.is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1)) {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+            self.pruned = Some(now);
+        }
+        let (burst, per_second) = (self.burst, self.per_second);
+        self.buckets.entry(key.clone()).or_insert_with(|| TokenBucket::new(burst, per_second)).take(now)
+    }
+
+    /// How many keys are remembered.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +121,23 @@ mod tests {
         bucket.take(t0).unwrap();
         assert!(!bucket.is_full(t0 + Duration::from_millis(999)));
         assert!(bucket.is_full(t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn each_key_has_its_bucket_and_idle_keys_are_forgotten() {
+        let t0 = Instant::now();
+        let key = |k: &str| k.to_string();
+        let mut keyed = KeyedBuckets::new(2, 1.0);
+        assert_eq!((keyed.take(&key("a"), t0), keyed.take(&key("a"), t0)), (Ok(()), Ok(())));
+        assert!(keyed.take(&key("a"), t0).is_err());
+        assert_eq!(keyed.take(&key("b"), t0), Ok(()));
+        for i in 0..1000 {
+            keyed.take(&i.to_string(), t0).unwrap();
+        }
+        assert_eq!(keyed.len(), 1002);
+        // Two seconds on, every bucket is full again: only the one used now is kept.
+        assert_eq!(keyed.take(&key("a"), t0 + Duration::from_secs(2)), Ok(()));
+        assert_eq!(keyed.len(), 1);
     }
 
     #[test]

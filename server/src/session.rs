@@ -6,7 +6,8 @@
 use crate::auth::Access;
 use crate::name::Naming;
 use crate::protocol::*;
-use crate::rate_limit::TokenBucket;
+use crate::rate_limit::{KeyedBuckets, TokenBucket};
+use parking_lot::Mutex;
 use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
 use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
@@ -40,6 +41,48 @@ pub struct SessionContext {
     /// Who opened the socket (checked for this room before the upgrade).
     pub access: Access,
     pub client_ip: IpAddr,
+    /// The paces of the client's address, shared by all its connections.
+    pub paces: Arc<ClientPaces>,
+}
+
+/// Paces kept per client address (an IPv6 /64 as one, `net::counted_as`), beside each
+/// connection's own: a connection's buckets are new at each join, so a client that
+/// reconnected in a loop got a fresh burst each time (a probe made 1900 producers a
+/// second that way). Generous enough for an office behind one address joining at once.
+pub struct ClientPaces {
+    joins: Mutex<KeyedBuckets<IpAddr>>,
+    produces: Mutex<KeyedBuckets<IpAddr>>,
+    pauses: Mutex<KeyedBuckets<IpAddr>>,
+}
+
+impl Default for ClientPaces {
+    fn default() -> Self {
+        Self {
+            joins: Mutex::new(KeyedBuckets::new(ADDRESS_JOIN_BURST, ADDRESS_JOINS_PER_SECOND)),
+            produces: Mutex::new(KeyedBuckets::new(ADDRESS_PRODUCE_BURST, ADDRESS_PRODUCES_PER_SECOND)),
+            pauses: Mutex::new(KeyedBuckets::new(ADDRESS_PAUSE_BURST, ADDRESS_PAUSES_PER_SECOND)),
+        }
+    }
+}
+
+/// One address: 60 joins at once (a class arriving), then 10 a second; 4 producers a
+/// join's worth each, and mute changes a few people's worth.
+const ADDRESS_JOIN_BURST: u32 = 60;
+const ADDRESS_JOINS_PER_SECOND: f64 = 10.0;
+const ADDRESS_PRODUCE_BURST: u32 = 120;
+const ADDRESS_PRODUCES_PER_SECOND: f64 = 10.0;
+const ADDRESS_PAUSE_BURST: u32 = 100;
+const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
+
+/// `wait` as the `rate_limited` error for `what` ("joining", …).
+fn paced(what: &str, at_most: f64, wait: std::time::Duration) -> ErrorBody {
+    ErrorBody::new(ErrorCode::RateLimited, format!("{what} too fast (at most {at_most} a second): try again in {:.1} s", round_up_tenth(wait)))
+}
+
+impl ClientPaces {
+    fn take(bucket: &Mutex<KeyedBuckets<IpAddr>>, ip: IpAddr) -> Result<(), std::time::Duration> {
+        bucket.lock().take(&crate::net::counted_as(ip), std::time::Instant::now())
+    }
 }
 
 struct Membership {
@@ -301,6 +344,9 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 Access::User(claims) => client_id.map(|c| format!("{}\u{1f}{c}", claims.sub)),
                 _ => client_id,
             };
+            // Each join is told to the whole room (and written into its recording's
+            // sidecar), and may make a room: paced per address.
+            ClientPaces::take(&ctx.paces.joins, ctx.client_ip).map_err(|wait| paced("joining", ADDRESS_JOINS_PER_SECOND, wait))?;
             let (room, joined) = rooms.join(room_id, &name, naming, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
@@ -340,12 +386,12 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
         ClientRequest::Leave {} => Ok(ResponseData::Empty {}),
         request => {
             let m = member.as_mut().ok_or_else(not_joined)?;
-            handle_member_request(request, m).await
+            handle_member_request(request, ctx, m).await
         }
     }
 }
 
-async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Result<ResponseData, ErrorBody> {
+async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: &mut Membership) -> Result<ResponseData, ErrorBody> {
     match request {
         ClientRequest::SetRtpCapabilities { rtp_capabilities } => {
             m.rtp_capabilities = Some(rtp_capabilities);
@@ -395,10 +441,8 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
-            if let Err(wait) = m.produce_pace.take(std::time::Instant::now()) {
-                let message = format!("starting streams too fast (at most {PRODUCES_PER_SECOND} a second): try again in {:.1} s", round_up_tenth(wait));
-                return Err(ErrorBody::new(ErrorCode::RateLimited, message));
-            }
+            m.produce_pace.take(std::time::Instant::now()).map_err(|wait| paced("starting streams", PRODUCES_PER_SECOND, wait))?;
+            ClientPaces::take(&ctx.paces.produces, ctx.client_ip).map_err(|wait| paced("starting streams from your address", ADDRESS_PRODUCES_PER_SECOND, wait))?;
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
                 .await
@@ -407,8 +451,8 @@ async fn handle_member_request(request: ClientRequest, m: &mut Membership) -> Re
             m.room.add_producer(&m.participant_id, producer, source).await.map_err(|e| internal("adding the producer", e))?;
             Ok(ResponseData::Produced { producer_id })
         }
-        ClientRequest::PauseProducer { producer_id } => set_paused(m, producer_id, true).await,
-        ClientRequest::ResumeProducer { producer_id } => set_paused(m, producer_id, false).await,
+        ClientRequest::PauseProducer { producer_id } => set_paused(m, ctx, producer_id, true).await,
+        ClientRequest::ResumeProducer { producer_id } => set_paused(m, ctx, producer_id, false).await,
         ClientRequest::CloseProducer { producer_id } => {
             if m.room.close_producer(&m.participant_id, producer_id) {
                 Ok(ResponseData::Empty {})
@@ -529,15 +573,13 @@ fn check_forwarded_text(p: &RtpParameters) -> Result<(), ErrorBody> {
 
 /// Pauses or resumes one of the member's producers. Only a change is told to the room:
 /// pausing a paused producer answers `{}` and sends nobody anything.
-async fn set_paused(m: &mut Membership, producer_id: ProducerId, pause: bool) -> Result<ResponseData, ErrorBody> {
+async fn set_paused(m: &mut Membership, ctx: &SessionContext, producer_id: ProducerId, pause: bool) -> Result<ResponseData, ErrorBody> {
     let producer = own_producer(m, producer_id)?;
     if producer.paused() == pause {
         return Ok(ResponseData::Empty {});
     }
-    if let Err(wait) = m.pause_pace.take(std::time::Instant::now()) {
-        let message = format!("muting and unmuting too fast (at most {PAUSES_PER_SECOND} a second): try again in {:.1} s", round_up_tenth(wait));
-        return Err(ErrorBody::new(ErrorCode::RateLimited, message));
-    }
+    m.pause_pace.take(std::time::Instant::now()).map_err(|wait| paced("muting and unmuting", PAUSES_PER_SECOND, wait))?;
+    ClientPaces::take(&ctx.paces.pauses, ctx.client_ip).map_err(|wait| paced("muting and unmuting from your address", ADDRESS_PAUSES_PER_SECOND, wait))?;
     if pause {
         producer.pause().await.map_err(|e| internal("pausing", e))?;
     } else {

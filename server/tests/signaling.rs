@@ -214,6 +214,66 @@ async fn producing_and_closing_in_a_loop_is_paced() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
+    // A connection's own allowance is new at each join: a client that reconnects and
+    // produces in a loop is held by its address's allowance instead (a probe made 1900
+    // producers a second that way).
+    let server = Server::start(&["--workers", "1"]);
+    let mut observer = Client::connect(&server.base_url, "rejoin").await;
+    observer.ok("join", json!({"name": "Grace"})).await;
+    let began = Instant::now();
+    let (mut joins, mut produced) = (0usize, 0usize);
+    let (mut join_refused, mut address_refused) = (None, None);
+    for i in 0..150u32 {
+        let mut c = Client::connect(&server.base_url, "rejoin").await;
+        let r = c.request("join", json!({"name": format!("Bot {i}")})).await;
+        if r["ok"] != true {
+            assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+            assert!(r["error"]["message"].as_str().unwrap().contains("joining too fast"), "{r}");
+            join_refused.get_or_insert(i);
+            continue;
+        }
+        joins += 1;
+        c.ok("set_rtp_capabilities", json!({"rtp_capabilities": r["data"]["rtp_capabilities"]})).await;
+        let send = c.ok("create_transport", json!({"direction": "send"})).await;
+        for k in 0..12u32 {
+            let ssrc = 10_000 + i * 100 + k;
+            let r = c
+                .request(
+                    "produce",
+                    json!({"transport_id": send["transport_id"], "kind": "audio", "rtp_parameters": {
+                        "mid": k.to_string(),
+                        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
+                        "headerExtensions": [],
+                        "encodings": [{"ssrc": ssrc}],
+                        "rtcp": {"cname": format!("c{ssrc}"), "reducedSize": true}
+                    }}),
+                )
+                .await;
+            if r["ok"] != true {
+                assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+                if r["error"]["message"].as_str().unwrap().contains("from your address") {
+                    address_refused.get_or_insert(i);
+                }
+                break;
+            }
+            produced += 1;
+            c.ok("close_producer", json!({"producer_id": r["data"]["producer_id"]})).await;
+        }
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    // 60 joins at once, then 10 a second; 120 producers at once, then 10 a second.
+    let (most_joins, most_produced) = (60 + (10.0 * seconds).ceil() as usize + 1, 120 + (10.0 * seconds).ceil() as usize + 1);
+    assert!(joins <= most_joins && join_refused.is_some(), "{joins} joins in {seconds:.1} s (at most {most_joins}), first refused {join_refused:?}");
+    assert!(produced <= most_produced && address_refused.is_some(), "{produced} producers in {seconds:.1} s (at most {most_produced})");
+    // The observer is still in the room, and heard of each producer that was made.
+    let room = observer.request("leave", json!({})).await;
+    assert_eq!(room["ok"], true, "{room}");
+    let told = observer.events.iter().filter(|e| e["type"] == "new_producer").count();
+    assert!(told <= produced, "{told} new producers told, {produced} made");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_lost_connection_is_gone_within_10_s() {
     let server = Server::start(&["--workers", "1"]);
     let mut a = Client::connect(&server.base_url, "lost").await;

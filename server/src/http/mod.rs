@@ -86,11 +86,13 @@ pub struct AppState {
     pub security: Security,
     /// Open signaling sockets per client IP.
     pub sockets: Mutex<HashMap<IpAddr, usize>>,
+    /// Signaling's paces per client address, shared by its sockets.
+    pub paces: Arc<crate::session::ClientPaces>,
 }
 
 impl AppState {
     pub fn new(pool: Arc<WorkerPool>, rooms: Arc<Rooms>, recorder: Arc<Recorder>, shutdown: watch::Receiver<bool>, security: Security) -> Self {
-        Self { pool, rooms, recorder, shutdown, security, sockets: Mutex::new(HashMap::new()) }
+        Self { pool, rooms, recorder, shutdown, security, sockets: Mutex::new(HashMap::new()), paces: Arc::default() }
     }
 }
 

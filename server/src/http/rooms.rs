@@ -66,7 +66,7 @@ pub async fn socket(State(state): State<Arc<AppState>>, headers: HeaderMap, auth
     let auth = auth?;
     auth.check(|a| a.may_join(&id))?;
     let slot = SocketSlot::take(&state, crate::net::counted_as(auth.ip))?;
-    let ctx = SessionContext { rooms: Arc::clone(&state.rooms), shutdown: state.shutdown.clone(), access: auth.access.clone(), client_ip: auth.ip };
+    let ctx = SessionContext { rooms: Arc::clone(&state.rooms), shutdown: state.shutdown.clone(), access: auth.access.clone(), client_ip: auth.ip, paces: Arc::clone(&state.paces) };
     // Frames over 64 KiB get an error reply from the session; only far larger ones
     // (which no client of ours sends) end the connection at this transport limit.
     Ok(ws.max_message_size(1 << 20).max_frame_size(1 << 20).on_upgrade(move |socket| async move {
