@@ -481,14 +481,34 @@ async fn starting_and_stopping_in_a_loop_is_paced_per_room() {
     // 6 at once (the loop takes far less than the 10 s that brings another).
     assert!((6..=7).contains(&started), "{started} recordings started");
     assert!(refused.is_some_and(|i| i <= 7), "{refused:?}");
-    // Another room keeps its own pace, and nothing is left running.
-    let (status, body) = api.call("POST", "/api/rooms/elsewhere/recording".into(), String::new()).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(api.call("DELETE", "/api/rooms/elsewhere/recording".into(), String::new()).await.0, 200);
-    assert_eq!(s.recorder.running(), 0);
+    // Another room keeps its own pace, but the caller's address has one too: a new
+    // room for each start (a probe made 20 a second so) soon gets the same answer.
+    let mut others = Vec::new();
+    for i in 0..4 {
+        others.push(Participant::join(&s.rooms, &format!("fresh{i}"), "Carol", Some(BLUE), 550.0).await);
+    }
+    let mut fresh_started = 0;
+    let mut caller_refused = false;
+    for room in ["elsewhere", "fresh0", "fresh1", "fresh2", "fresh3"] {
+        let (status, body) = api.call("POST", format!("/api/rooms/{room}/recording"), String::new()).await;
+        match status {
+            201 => {
+                fresh_started += 1;
+                assert_eq!(api.call("DELETE", format!("/api/rooms/{room}/recording"), String::new()).await.0, 200);
+            }
+            429 => {
+                assert!(body["error"].as_str().unwrap().contains("from your address"), "{body}");
+                caller_refused = true;
+            }
+            _ => panic!("{room}: {status} {body}"),
+        }
+    }
+    // 12 attempts of this caller at once (the refused ones count): 10 above, then 2.
+    assert!(fresh_started >= 1 && caller_refused, "{fresh_started} started in other rooms, refused: {caller_refused}");
+    assert_eq!(s.recorder.running(), 0, "nothing is left running");
     let files = std::fs::read_dir(&s.dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "mp4")).count();
-    assert_eq!(files, started + 1, "one file per recording that started");
-    drop((alice, bob));
+    assert_eq!(files, started + fresh_started, "one file per recording that started");
+    drop((alice, bob, others));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -75,7 +75,7 @@ impl From<RecordError> for ApiError {
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
             RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::NoHeadroom { .. } => ApiError::Unavailable(message),
             RecordError::NoVideo(_) => ApiError::NotFound(message),
-            RecordError::StartingTooOften { .. } => ApiError::TooManyRequests(message),
+            RecordError::StartingTooOften(_) => ApiError::TooManyRequests(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
         }
     }

@@ -86,8 +86,8 @@ pub enum RecordError {
     /// is not free, or a compositor is already behind).
     #[error("{}", admission::refusal_message(*running))]
     NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64 },
-    #[error("recordings of room {room} are being started too often: try again in {} s", retry_after.as_secs_f64().ceil())]
-    StartingTooOften { room: RoomId, retry_after: Duration },
+    #[error(transparent)]
+    StartingTooOften(#[from] start_pace::StartRefused),
     #[error("recording {0} is still running: stop it first")]
     StillRecording(RecordingId),
     #[error("the highlight reel of {0} is being built: try again in a moment")]
@@ -268,8 +268,15 @@ impl Recorder {
         self.start_with(room, LayoutKind::DEFAULT).await
     }
 
-    /// Starts recording `room` in `layout`.
+    /// Starts recording `room` in `layout`, for the server itself (no caller's pace).
     pub async fn start_with(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind) -> Result<RecordingView, RecordError> {
+        self.start_for(room, layout, None).await
+    }
+
+    /// Starts recording `room` in `layout`, asked by `caller` (a client's address,
+    /// paced with its other starts: [`start_pace`]).
+    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, caller: Option<IpAddr>) -> Result<RecordingView, RecordError> {
+        let caller = caller.map(crate::net::counted_as);
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
@@ -286,7 +293,7 @@ impl Recorder {
             // both counted.
             self.admit(&room.id, &self.estimate(&slots), predicted)?;
             // Last: a start refused for another reason takes nothing of the room's pace.
-            self.starts.lock().take(&room.id, Instant::now()).map_err(|retry_after| RecordError::StartingTooOften { room: room.id.clone(), retry_after })?;
+            self.starts.lock().take(&room.id, caller, Instant::now())?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
         match self.launch(&room, layout, predicted).await {
