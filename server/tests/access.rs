@@ -430,6 +430,13 @@ fn open_mode_answers_loopback_names_only() {
         assert_eq!(r.status, 400, "{hosts:?}: {}", r.body);
         assert!(r.json()["error"].as_str().unwrap().contains("more than one Host"), "{}", r.body);
     }
+    // A request in absolute form names its host in the target, which wins over Host
+    // (RFC 9112 §3.2.2): a proxy that forwards by the target must not reach us past the check.
+    let local = format!("localhost:{port}");
+    let r = request(&server.addr, "GET", "http://attacker.example/api/recordings", &[("Host", &local)], None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(&server.addr, "GET", &format!("http://{local}/api/recordings"), &[("Host", "attacker.example")], None);
+    assert_eq!(r.status, 200, "{}", r.body);
     // HTTP/2 sends no Host: its `:authority` is checked the same way.
     let h2 = |authority: String| {
         let addr = server.addr.clone();

@@ -57,18 +57,25 @@ fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
 }
 
 /// HTTP/2 names the host in `:authority`, which hyper leaves in the URI, and sends no
-/// `Host`: the checks below and the handlers read `Host`, so it is filled in from there.
+/// `Host`; an HTTP/1.1 request in absolute form (`GET http://a.example/ HTTP/1.1`)
+/// names it in its target, which wins over its `Host` (RFC 9112 §3.2.2). The checks
+/// below and the handlers read `Host`, so it is set from the URI's authority when there
+/// is one.
 fn name_host_from_authority(request: &mut Request) {
-    if request.headers().contains_key(header::HOST) {
-        return;
-    }
     let Some(authority) = request.uri().authority() else { return };
     let host = match authority.port() {
         Some(port) => format!("{}:{}", authority.host(), port.as_str()),
         None => authority.host().to_string(),
     };
-    if let Ok(value) = HeaderValue::from_str(&host) {
-        request.headers_mut().insert(header::HOST, value);
+    match HeaderValue::from_str(&host) {
+        // `insert` replaces every `Host` there was.
+        Ok(value) => {
+            request.headers_mut().insert(header::HOST, value);
+        }
+        // An authority that is no header value: no `Host` is left to pass for it.
+        Err(_) => {
+            request.headers_mut().remove(header::HOST);
+        }
     }
 }
 
