@@ -65,8 +65,8 @@ impl Default for ClientPaces {
     }
 }
 
-/// One address: 60 joins at once (a class arriving), then 10 a second; 4 producers a
-/// join's worth each, and mute changes a few people's worth.
+/// One address: 60 joins at once (a class arriving), then 10 a second; producers for
+/// those joins (two each, and a share), and the mute changes of a room of people.
 const ADDRESS_JOIN_BURST: u32 = 60;
 const ADDRESS_JOINS_PER_SECOND: f64 = 10.0;
 const ADDRESS_PRODUCE_BURST: u32 = 120;
