@@ -228,7 +228,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> Re
         status: s.status,
         started_at: s.started_at,
         duration_ms: s.duration_ms,
-        participants: s.participants,
+        participants: people(s.participants),
         timeline: s.timeline,
         size_bytes,
         layout,
@@ -241,6 +241,14 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> Re
         highlights: None,
         shares: None,
     }
+}
+
+/// Each person once, in the order they first joined. The sidecar lists every session
+/// (the compositor keeps its tiles in join order by them), so someone whose connection
+/// dropped and came back would be listed twice on the review page and in the library.
+fn people(sessions: Vec<compositor::output::sidecar::Participant>) -> Vec<compositor::output::sidecar::Participant> {
+    let mut seen = std::collections::HashSet::new();
+    sessions.into_iter().filter(|p| seen.insert(p.name.clone())).collect()
 }
 
 /// Keeps the timeline within what the file holds; the last turn ran until the cut.
@@ -342,6 +350,19 @@ mod tests {
         assert!(v.error.unwrap().contains("cut off"));
         assert_eq!(store.read(&done).unwrap().status, Status::Finished);
         assert_eq!(store.recover_interrupted(), 0, "only once");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn someone_who_rejoined_is_listed_once() {
+        let (store, dir) = store();
+        let id = RecordingId::parse("20261202-120000-rejoin").unwrap();
+        let mut s = sidecar(id.as_str(), Status::Finished, "2026-12-02T12:00:00.000Z");
+        let session = |id: &str, name: &str| compositor::output::sidecar::Participant { participant_id: id.into(), name: name.into() };
+        s.participants = vec![session("a1", "Ada"), session("b1", "Bob"), session("a2", "Ada"), session("a3", "Ada")];
+        s.write(&store.sidecar_path(&id)).unwrap();
+        let names: Vec<String> = store.read(&id).unwrap().participants.into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["Ada", "Bob"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
