@@ -33,6 +33,18 @@ impl TokenBucket {
         self.tokens + elapsed * self.per_second >= self.burst
     }
 
+    /// Whether [`Self::take`] at `now` would pass, taking nothing: for an action paced
+    /// by several buckets, which must take from none unless all have a token.
+    pub fn check(&self, now: Instant) -> Result<(), Duration> {
+        let elapsed = self.last.map_or(0.0, |last| now.saturating_duration_since(last).as_secs_f64());
+        let tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_second))
+        }
+    }
+
     /// Takes one token at `now`; when there is none, how long until there is.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         if let Some(last) = self.last {
@@ -76,6 +88,11 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
         self.buckets.entry(key.clone()).or_insert_with(|| TokenBucket::new(burst, per_second)).take(now)
     }
 
+    /// Whether [`Self::take`] of `key` at `now` would pass, taking nothing.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        self.buckets.get(key).map_or(Ok(()), |bucket| bucket.check(now))
+    }
+
     /// How many keys are remembered.
     pub fn len(&self) -> usize {
         self.buckets.len()
@@ -111,6 +128,18 @@ mod tests {
         // A long pause refills to the burst, not beyond.
         let later = t0 + Duration::from_secs(3600);
         assert_eq!((0..10).filter(|_| bucket.take(later).is_ok()).count(), 4);
+    }
+
+    #[test]
+    fn a_check_says_what_a_take_would_and_takes_nothing() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(1, 2.0);
+        assert_eq!(bucket.check(t0), Ok(()));
+        assert_eq!(bucket.check(t0), Ok(()));
+        bucket.take(t0).unwrap();
+        assert_eq!(bucket.check(t0), Err(Duration::from_millis(500)));
+        assert_eq!(bucket.check(t0 + Duration::from_millis(500)), Ok(()));
+        assert_eq!(bucket.take(t0 + Duration::from_millis(500)), Ok(()));
     }
 
     #[test]

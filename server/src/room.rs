@@ -246,9 +246,9 @@ pub struct MediaSnapshot {
 /// Why a room's media (its router, observers and level tap) could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateRoomError {
-    #[error("{0}")]
+    #[error(transparent)]
     Router(#[from] mediasoup::worker::CreateRouterError),
-    #[error("{0}")]
+    #[error(transparent)]
     Worker(#[from] mediasoup::worker::RequestError),
 }
 

@@ -3,7 +3,7 @@
 //! It ends on a close, a lost connection (no frame for [`GONE_AFTER`]), a client that
 //! takes no frame for [`SEND_WITHIN`], a replacement by a newer session of the same
 //! client, a host's removal, or server shutdown.
-use crate::auth::Access;
+use crate::auth::{Access, PaceKey};
 use crate::name::Naming;
 use crate::protocol::*;
 use crate::rate_limit::{KeyedBuckets, TokenBucket};
@@ -45,14 +45,15 @@ pub struct SessionContext {
     pub paces: Arc<ClientPaces>,
 }
 
-/// Paces kept per client address (an IPv6 /64 as one, `net::counted_as`), beside each
-/// connection's own: a connection's buckets are new at each join, so a client that
-/// reconnected in a loop got a fresh burst each time (a probe made 1900 producers a
-/// second that way). Generous enough for an office behind one address joining at once.
+/// Paces kept per client (its address, and its token's subject: `auth::PaceKey`),
+/// beside each connection's own: a connection's buckets are new at each join, so a
+/// client that reconnected in a loop got a fresh burst each time (a probe made 1900
+/// producers a second that way). Generous enough for an office behind one address,
+/// in open mode, joining at once.
 pub struct ClientPaces {
-    joins: Mutex<KeyedBuckets<IpAddr>>,
-    produces: Mutex<KeyedBuckets<IpAddr>>,
-    pauses: Mutex<KeyedBuckets<IpAddr>>,
+    joins: Mutex<KeyedBuckets<PaceKey>>,
+    produces: Mutex<KeyedBuckets<PaceKey>>,
+    pauses: Mutex<KeyedBuckets<PaceKey>>,
 }
 
 impl Default for ClientPaces {
@@ -65,12 +66,14 @@ impl Default for ClientPaces {
     }
 }
 
-/// One address: 60 joins at once (a class arriving), then 10 a second; producers for
-/// those joins (two each, and a share), and the mute changes of a room of people.
+/// One client: 60 joins at once (a class arriving), then 10 a second; three producers
+/// per join (microphone, camera, and a share now and then), so that every join admitted
+/// can also send (a reconnect storm would otherwise turn into join-and-leave churn); and
+/// the mute changes of a room of people.
 const ADDRESS_JOIN_BURST: u32 = 60;
 const ADDRESS_JOINS_PER_SECOND: f64 = 10.0;
-const ADDRESS_PRODUCE_BURST: u32 = 120;
-const ADDRESS_PRODUCES_PER_SECOND: f64 = 10.0;
+const ADDRESS_PRODUCE_BURST: u32 = 180;
+const ADDRESS_PRODUCES_PER_SECOND: f64 = 30.0;
 const ADDRESS_PAUSE_BURST: u32 = 100;
 const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
 
@@ -80,8 +83,8 @@ fn paced(what: &str, at_most: f64, wait: std::time::Duration) -> ErrorBody {
 }
 
 impl ClientPaces {
-    fn take(bucket: &Mutex<KeyedBuckets<IpAddr>>, ip: IpAddr) -> Result<(), std::time::Duration> {
-        bucket.lock().take(&crate::net::counted_as(ip), std::time::Instant::now())
+    fn take(bucket: &Mutex<KeyedBuckets<PaceKey>>, ctx: &SessionContext) -> Result<(), std::time::Duration> {
+        bucket.lock().take(&ctx.access.pace_key(ctx.client_ip), std::time::Instant::now())
     }
 }
 
@@ -346,7 +349,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
             };
             // Each join is told to the whole room (and written into its recording's
             // sidecar), and may make a room: paced per address.
-            ClientPaces::take(&ctx.paces.joins, ctx.client_ip).map_err(|wait| paced("joining", ADDRESS_JOINS_PER_SECOND, wait))?;
+            ClientPaces::take(&ctx.paces.joins, ctx).map_err(|wait| paced("joining from your address", ADDRESS_JOINS_PER_SECOND, wait))?;
             let (room, joined) = rooms.join(room_id, &name, naming, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
@@ -441,8 +444,11 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
-            m.produce_pace.take(std::time::Instant::now()).map_err(|wait| paced("starting streams", PRODUCES_PER_SECOND, wait))?;
-            ClientPaces::take(&ctx.paces.produces, ctx.client_ip).map_err(|wait| paced("starting streams from your address", ADDRESS_PRODUCES_PER_SECOND, wait))?;
+            // Both must have room before either is charged.
+            let now = std::time::Instant::now();
+            m.produce_pace.check(now).map_err(|wait| paced("starting streams", PRODUCES_PER_SECOND, wait))?;
+            ClientPaces::take(&ctx.paces.produces, ctx).map_err(|wait| paced("starting streams from your address", ADDRESS_PRODUCES_PER_SECOND, wait))?;
+            let _ = m.produce_pace.take(now);
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
                 .await
@@ -578,8 +584,11 @@ async fn set_paused(m: &mut Membership, ctx: &SessionContext, producer_id: Produ
     if producer.paused() == pause {
         return Ok(ResponseData::Empty {});
     }
-    m.pause_pace.take(std::time::Instant::now()).map_err(|wait| paced("muting and unmuting", PAUSES_PER_SECOND, wait))?;
-    ClientPaces::take(&ctx.paces.pauses, ctx.client_ip).map_err(|wait| paced("muting and unmuting from your address", ADDRESS_PAUSES_PER_SECOND, wait))?;
+    // Both must have room before either is charged.
+    let now = std::time::Instant::now();
+    m.pause_pace.check(now).map_err(|wait| paced("muting and unmuting", PAUSES_PER_SECOND, wait))?;
+    ClientPaces::take(&ctx.paces.pauses, ctx).map_err(|wait| paced("muting and unmuting from your address", ADDRESS_PAUSES_PER_SECOND, wait))?;
+    let _ = m.pause_pace.take(now);
     if pause {
         producer.pause().await.map_err(|e| internal("pausing", e))?;
     } else {

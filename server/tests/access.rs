@@ -437,6 +437,9 @@ fn open_mode_answers_loopback_names_only() {
     assert_eq!(r.status, 403, "{}", r.body);
     let r = request(&server.addr, "GET", &format!("http://{local}/api/recordings"), &[("Host", "attacker.example")], None);
     assert_eq!(r.status, 200, "{}", r.body);
+    // Two Host headers stay a 400 there too (the target does not hide the second).
+    let r = request(&server.addr, "GET", &format!("http://{local}/api/recordings"), &[("Host", &local), ("Host", "attacker.example")], None);
+    assert_eq!(r.status, 400, "{}", r.body);
     // HTTP/2 sends no Host: its `:authority` is checked the same way.
     let h2 = |authority: String| {
         let addr = server.addr.clone();

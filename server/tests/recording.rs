@@ -463,6 +463,7 @@ async fn starting_and_stopping_in_a_loop_is_paced_per_room() {
     let alice = Participant::join(&s.rooms, "churn", "Alice", Some(RED), 440.0).await;
     let bob = Participant::join(&s.rooms, "elsewhere", "Bob", Some(BLUE), 660.0).await;
     let api = Api::new(&s);
+    let began = Instant::now();
     let (mut started, mut refused) = (0, None);
     for i in 0..10 {
         let (status, body) = api.call("POST", "/api/rooms/churn/recording".into(), String::new()).await;
@@ -478,18 +479,19 @@ async fn starting_and_stopping_in_a_loop_is_paced_per_room() {
             _ => panic!("start {i}: {status} {body}"),
         }
     }
-    // 6 at once (the loop takes far less than the 10 s that brings another).
-    assert!((6..=7).contains(&started), "{started} recordings started");
-    assert!(refused.is_some_and(|i| i <= 7), "{refused:?}");
+    // 6 at once, then one per 10 s (a loaded machine may take that long).
+    let refills = (began.elapsed().as_secs_f64() / 10.0).ceil() as usize;
+    assert!(started >= 6 && started <= 6 + refills, "{started} recordings started");
+    assert!(refused.is_some() || refills >= 4, "{refused:?}");
     // Another room keeps its own pace, but the caller's address has one too: a new
     // room for each start (a probe made 20 a second so) soon gets the same answer.
     let mut others = Vec::new();
-    for i in 0..4 {
+    for i in 0..8 {
         others.push(Participant::join(&s.rooms, &format!("fresh{i}"), "Carol", Some(BLUE), 550.0).await);
     }
     let mut fresh_started = 0;
     let mut caller_refused = false;
-    for room in ["elsewhere", "fresh0", "fresh1", "fresh2", "fresh3"] {
+    for room in ["elsewhere", "fresh0", "fresh1", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"] {
         let (status, body) = api.call("POST", format!("/api/rooms/{room}/recording"), String::new()).await;
         match status {
             201 => {
@@ -503,8 +505,10 @@ async fn starting_and_stopping_in_a_loop_is_paced_per_room() {
             _ => panic!("{room}: {status} {body}"),
         }
     }
-    // 12 attempts of this caller at once (the refused ones count): 10 above, then 2.
-    assert!(fresh_started >= 1 && caller_refused, "{fresh_started} started in other rooms, refused: {caller_refused}");
+    // The caller's 12 at once: 6 above (the room's refusals cost it nothing), 6 here.
+    let refills = (began.elapsed().as_secs_f64() / 10.0).ceil() as usize;
+    assert!(fresh_started >= 6 && fresh_started + started <= 12 + refills, "{fresh_started} started in other rooms");
+    assert!(caller_refused || refills >= 3, "{fresh_started} started in other rooms, none refused");
     assert_eq!(s.recorder.running(), 0, "nothing is left running");
     let files = std::fs::read_dir(&s.dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "mp4")).count();
     assert_eq!(files, started + fresh_started, "one file per recording that started");

@@ -224,12 +224,18 @@ async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
     let began = Instant::now();
     let (mut joins, mut produced) = (0usize, 0usize);
     let (mut join_refused, mut address_refused) = (None, None);
+    let mut attempted = 0usize;
     for i in 0..150u32 {
+        if i % 10 == 0 {
+            // The observer reads what came meanwhile, and answers the server's pings.
+            let r = observer.request("pause_producer", json!({"producer_id": "00000000-0000-0000-0000-000000000000"})).await;
+            assert_eq!(r["error"]["code"], "not_found", "{r}");
+        }
         let mut c = Client::connect(&server.base_url, "rejoin").await;
         let r = c.request("join", json!({"name": format!("Bot {i}")})).await;
         if r["ok"] != true {
             assert_eq!(r["error"]["code"], "rate_limited", "{r}");
-            assert!(r["error"]["message"].as_str().unwrap().contains("joining too fast"), "{r}");
+            assert!(r["error"]["message"].as_str().unwrap().contains("joining from your address too fast"), "{r}");
             join_refused.get_or_insert(i);
             continue;
         }
@@ -250,6 +256,7 @@ async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
                     }}),
                 )
                 .await;
+            attempted += 1;
             if r["ok"] != true {
                 assert_eq!(r["error"]["code"], "rate_limited", "{r}");
                 if r["error"]["message"].as_str().unwrap().contains("from your address") {
@@ -262,10 +269,13 @@ async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
         }
     }
     let seconds = began.elapsed().as_secs_f64();
-    // 60 joins at once, then 10 a second; 120 producers at once, then 10 a second.
-    let (most_joins, most_produced) = (60 + (10.0 * seconds).ceil() as usize + 1, 120 + (10.0 * seconds).ceil() as usize + 1);
-    assert!(joins <= most_joins && join_refused.is_some(), "{joins} joins in {seconds:.1} s (at most {most_joins}), first refused {join_refused:?}");
-    assert!(produced <= most_produced && address_refused.is_some(), "{produced} producers in {seconds:.1} s (at most {most_produced})");
+    // 60 joins at once, then 10 a second; 180 producers at once, then 30 a second. (On a
+    // machine slow enough to refill them in time, nothing need be refused.)
+    let (most_joins, most_produced) = (60 + (10.0 * seconds).ceil() as usize + 1, 180 + (30.0 * seconds).ceil() as usize + 1);
+    assert!(joins <= most_joins, "{joins} joins in {seconds:.1} s (at most {most_joins})");
+    assert!(join_refused.is_some() || 150 <= most_joins, "150 joins in {seconds:.1} s, none refused");
+    assert!(produced <= most_produced, "{produced} producers in {seconds:.1} s (at most {most_produced})");
+    assert!(address_refused.is_some() || attempted <= most_produced, "{attempted} producers asked for in {seconds:.1} s, none refused for the address");
     // The observer is still in the room, and heard of each producer that was made.
     let room = observer.request("leave", json!({})).await;
     assert_eq!(room["ok"], true, "{room}");

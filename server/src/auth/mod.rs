@@ -21,6 +21,22 @@ pub enum Access {
     Share(ShareClaims),
 }
 
+/// Who a per-client pace counts: the client's address (an IPv6 /64 as one,
+/// `net::counted_as`) and, with an access token, its subject. Behind one reverse proxy
+/// or office NAT every client has the same address: with their own links, people are
+/// paced apart there, and one link is paced however often it reconnects.
+pub type PaceKey = (std::net::IpAddr, Option<String>);
+
+impl Access {
+    pub fn pace_key(&self, ip: std::net::IpAddr) -> PaceKey {
+        let subject = match self {
+            Access::User(claims) => Some(claims.sub.clone()),
+            Access::Open | Access::Share(_) => None,
+        };
+        (crate::net::counted_as(ip), subject)
+    }
+}
+
 /// A valid credential without the grant for what it asked: a 403.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

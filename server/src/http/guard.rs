@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 pub async fn guard(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
+    // Counted before an absolute-form target replaces them all (which would hide a second).
+    let hosts = request.headers().get_all(header::HOST).iter().count();
     name_host_from_authority(&mut request);
-    let mut response = match admit(&state, &request) {
+    let mut response = match admit(&state, &request, hosts) {
         Err(e) => e.into_response(),
         Ok(()) => next.run(request).await,
     };
@@ -28,11 +30,11 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut request: Request, nex
     with_headers(&state, response)
 }
 
-fn admit(state: &AppState, request: &Request) -> Result<(), ApiError> {
+fn admit(state: &AppState, request: &Request, hosts: usize) -> Result<(), ApiError> {
     let headers = request.headers();
     // RFC 9112 §3.2: a request with more than one Host is a 400. The checks below and
     // the links built from Host read the first; a proxy might forward by another.
-    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+    if hosts > 1 {
         return Err(ApiError::BadRequest("the request has more than one Host header".into()));
     }
     let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));

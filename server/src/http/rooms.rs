@@ -103,7 +103,7 @@ pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, Val
     let layout = start_body(&body)?;
     let room = state.rooms.get(&id).await.ok_or_else(|| ApiError::from(RecordError::NoMeeting(id.clone())))?;
     let (sub, role, ip) = auth.who();
-    let result = state.recorder.start_for(room, layout, Some(auth.ip)).await;
+    let result = state.recorder.start_for(room, layout, Some(auth.access.pace_key(auth.ip))).await;
     match &result {
         Ok(view) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, recording = %view.id, "recording started"),
         Err(e) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, refused = %e, "recording refused"),

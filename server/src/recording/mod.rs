@@ -268,15 +268,15 @@ impl Recorder {
         self.start_with(room, LayoutKind::DEFAULT).await
     }
 
-    /// Starts recording `room` in `layout`, for the server itself (no caller's pace).
+    /// Starts recording `room` in `layout`, for a caller inside the process (tests,
+    /// benchmarks): paced per room only.
     pub async fn start_with(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind) -> Result<RecordingView, RecordError> {
         self.start_for(room, layout, None).await
     }
 
-    /// Starts recording `room` in `layout`, asked by `caller` (a client's address,
-    /// paced with its other starts: [`start_pace`]).
-    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, caller: Option<IpAddr>) -> Result<RecordingView, RecordError> {
-        let caller = caller.map(crate::net::counted_as);
+    /// Starts recording `room` in `layout`, asked by `caller` (paced with the caller's
+    /// other starts: [`start_pace`]).
+    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
@@ -293,7 +293,7 @@ impl Recorder {
             // both counted.
             self.admit(&room.id, &self.estimate(&slots), predicted)?;
             // Last: a start refused for another reason takes nothing of the room's pace.
-            self.starts.lock().take(&room.id, caller, Instant::now())?;
+            self.starts.lock().take(&room.id, caller.as_ref(), Instant::now())?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
         match self.launch(&room, layout, predicted).await {

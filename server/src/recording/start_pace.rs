@@ -5,14 +5,15 @@
 //! a few times a meeting (a false start, a break), so each room has a burst of
 //! [`ROOM_BURST`], and each caller's address one of [`CALLER_BURST`] over all rooms,
 //! then one start every [`EVERY`]. Sans-IO: it is told the time.
+use crate::auth::PaceKey;
 use crate::rate_limit::KeyedBuckets;
 use crate::room::RoomId;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Starts that pass at once in one room.
 pub const ROOM_BURST: u32 = 6;
-/// Starts that pass at once from one address (an IPv6 /64), over every room.
+/// Starts that pass at once from one caller (its address and token: `auth::PaceKey`),
+/// over every room.
 pub const CALLER_BURST: u32 = 12;
 /// Then one start per this long, in each.
 pub const EVERY: Duration = Duration::from_secs(10);
@@ -27,7 +28,7 @@ pub enum StartRefused {
 
 pub struct StartPace {
     rooms: KeyedBuckets<RoomId>,
-    callers: KeyedBuckets<IpAddr>,
+    callers: KeyedBuckets<PaceKey>,
 }
 
 impl Default for StartPace {
@@ -38,13 +39,18 @@ impl Default for StartPace {
 }
 
 impl StartPace {
-    /// Takes one start of `room`, asked by `caller` (its address as counted,
-    /// `net::counted_as`; `None` for the server's own callers), at `now`.
-    pub fn take(&mut self, room: &RoomId, caller: Option<IpAddr>, now: Instant) -> Result<(), StartRefused> {
+    /// Takes one start of `room`, asked by `caller` (`None`: a caller inside the
+    /// process), at `now`: from both buckets, or from neither when one has no token
+    /// (a host clicking Record in a paced room must not use up their other rooms').
+    pub fn take(&mut self, room: &RoomId, caller: Option<&PaceKey>, now: Instant) -> Result<(), StartRefused> {
         if let Some(caller) = caller {
-            self.callers.take(&caller, now).map_err(|retry_after| StartRefused::Caller { retry_after })?;
+            self.callers.check(caller, now).map_err(|retry_after| StartRefused::Caller { retry_after })?;
         }
-        self.rooms.take(room, now).map_err(|retry_after| StartRefused::Room { room: room.clone(), retry_after })
+        self.rooms.take(room, now).map_err(|retry_after| StartRefused::Room { room: room.clone(), retry_after })?;
+        if let Some(caller) = caller {
+            let _ = self.callers.take(caller, now);
+        }
+        Ok(())
     }
 }
 
@@ -74,14 +80,31 @@ mod tests {
     fn a_caller_using_a_new_room_each_time_is_held_too() {
         let t0 = Instant::now();
         let mut pace = StartPace::default();
-        let (attacker, other): (IpAddr, IpAddr) = ("198.51.100.7".parse().unwrap(), "198.51.100.8".parse().unwrap());
+        let ip = "198.51.100.7".parse().unwrap();
+        let (attacker, colleague): (PaceKey, PaceKey) = ((ip, Some("admin-1".into())), (ip, Some("host-2".into())));
         for i in 0..CALLER_BURST {
-            assert_eq!(pace.take(&room(&format!("r{i}")), Some(attacker), t0), Ok(()));
+            assert_eq!(pace.take(&room(&format!("r{i}")), Some(&attacker), t0), Ok(()));
         }
-        let refused = pace.take(&room("fresh"), Some(attacker), t0).unwrap_err();
+        let refused = pace.take(&room("fresh"), Some(&attacker), t0).unwrap_err();
         assert_eq!(refused, StartRefused::Caller { retry_after: EVERY });
         assert!(refused.to_string().contains("from your address"), "{refused}");
-        // Someone else starts as usual.
-        assert_eq!(pace.take(&room("fresh"), Some(other), t0), Ok(()));
+        // Someone else with their own link behind the same address starts as usual.
+        assert_eq!(pace.take(&room("fresh"), Some(&colleague), t0), Ok(()));
+    }
+
+    #[test]
+    fn a_start_refused_by_its_room_costs_the_caller_nothing() {
+        let t0 = Instant::now();
+        let mut pace = StartPace::default();
+        let host: PaceKey = ("198.51.100.9".parse().unwrap(), None);
+        for _ in 0..ROOM_BURST {
+            pace.take(&room("busy"), Some(&host), t0).unwrap();
+        }
+        for _ in 0..100 {
+            assert!(matches!(pace.take(&room("busy"), Some(&host), t0), Err(StartRefused::Room { .. })));
+        }
+        for i in 0..CALLER_BURST - ROOM_BURST {
+            assert_eq!(pace.take(&room(&format!("other{i}")), Some(&host), t0), Ok(()), "start {i} elsewhere");
+        }
     }
 }
