@@ -348,7 +348,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 _ => client_id,
             };
             // Each join is told to the whole room (and written into its recording's
-            // sidecar), and may make a room: paced per address.
+            // sidecar), and may make a room: paced per client (address and token).
             ClientPaces::take(&ctx.paces.joins, ctx).map_err(|wait| paced("joining from your address", ADDRESS_JOINS_PER_SECOND, wait))?;
             let (room, joined) = rooms.join(room_id, &name, naming, client_id).await.map_err(|e| {
                 let code = match e {
