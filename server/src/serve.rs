@@ -66,6 +66,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         allowed_origins: config.allowed_origins.clone(),
         public_origin: config.public_url.clone(),
         max_sockets_per_ip: config.max_sockets_per_ip,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let state = Arc::new(AppState::new(Arc::clone(&pool), rooms, Arc::clone(&recorder), stop_rx.clone(), security));
     let app = http::router(Arc::clone(&state));
@@ -102,7 +103,8 @@ async fn serve(config: ServeConfig) -> Result<()> {
     if let Some(rules) = config.rtc_tcp {
         tokio::spawn(pool.guard_tcp(rules, stop_rx.clone()));
     }
-    let server = tokio::spawn(crate::net::serve(listener, tls.map(|t| t.acceptor), app, crate::net::Timeouts::default(), stop_rx.clone()));
+    let timeouts = crate::net::Timeouts::default();
+    let server = tokio::spawn(crate::net::serve(listener, tls.map(|t| t.acceptor), app, timeouts, config.trusted_proxies.clone(), stop_rx.clone()));
     let signal = shutdown_signal().await;
     tracing::info!(signal, "shutting down");
     // Recordings first: their files are finalized while the meeting still runs.

@@ -556,6 +556,41 @@ async fn sockets_per_ip_and_rooms_are_limited() {
     }
 }
 
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_limits() {
+    // Behind a reverse proxy every TCP peer is the proxy: with --trusted-proxy, the
+    // client it names in X-Forwarded-For is the one counted; without, the header is
+    // anyone's to forge and is ignored.
+    let dir = common::temp_dir("access-proxy");
+    let open_socket = |addr: &str, forwarded_for: &str| -> (u16, std::net::TcpStream) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = format!("GET /api/rooms/lobby/ws HTTP/1.1\r\nHost: {addr}\r\nX-Forwarded-For: {forwarded_for}\r\n");
+        for (k, v) in UPGRADE {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        s.write_all(format!("{head}\r\n").as_bytes()).unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).unwrap();
+        (String::from_utf8_lossy(&buf[9..12]).parse().unwrap(), s)
+    };
+    let proxied = Podium::start(&dir, &["--max-sockets-per-ip", "1", "--trusted-proxy", "127.0.0.1"], &[]);
+    let (status, _ada) = open_socket(&proxied.addr, "203.0.113.5");
+    assert_eq!(status, 101);
+    // The same client again is over its limit; another behind the same proxy is not.
+    assert_eq!(open_socket(&proxied.addr, "203.0.113.5").0, 429);
+    let (status, _grace) = open_socket(&proxied.addr, "198.51.100.7, 203.0.113.9");
+    assert_eq!(status, 101, "a second client behind the proxy");
+    // A client's forged entry left of the proxy's does not make it someone else.
+    assert_eq!(open_socket(&proxied.addr, "192.0.2.1, 203.0.113.5").0, 429);
+    drop(proxied);
+
+    let direct = Podium::start(&dir, &["--max-sockets-per-ip", "1"], &[]);
+    let (status, _first) = open_socket(&direct.addr, "203.0.113.5");
+    assert_eq!(status, 101);
+    assert_eq!(open_socket(&direct.addr, "198.51.100.7").0, 429, "X-Forwarded-For from an untrusted peer counts for nothing");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn max_recordings_refuses_with_503_and_the_running_one_goes_on() {
     let dir = common::temp_dir("access-capacity");

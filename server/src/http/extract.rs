@@ -95,13 +95,18 @@ impl<S: Send + Sync, A: PathSegment, B: PathSegment> FromRequestParts<S> for Val
     }
 }
 
-/// The client's IP address (loopback when the request came from inside the process).
+/// The client's IP address: as the guard resolved it (behind a trusted proxy, the one
+/// it names), else the TCP peer's (loopback when the request came from inside the
+/// process).
 pub struct ClientIp(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(super::client_addr::ClientAddr(ip)) = parts.extensions.get() {
+            return Ok(ClientIp(*ip));
+        }
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
         Ok(ClientIp(ip))
     }

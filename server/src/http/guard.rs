@@ -6,7 +6,10 @@
 //!   must be ours or allowed, and `Sec-Fetch-Site` must not say `cross-site`;
 //! - an API route must have an access rule in [`super::ROUTES`];
 //! - every answer carries the security headers (CSP, nosniff, no referrer, framing).
+use super::client_addr::{client_addr, ClientAddr};
 use super::{ApiError, AppState, ROUTES};
+use axum::extract::ConnectInfo;
+use std::net::SocketAddr;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -17,6 +20,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut request: Request, nex
     let api = request.uri().path().starts_with("/api/");
     // Counted before an absolute-form target replaces them all (which would hide a second).
     let hosts = request.headers().get_all(header::HOST).iter().count();
+    name_client(&state, &mut request);
     name_host_from_authority(&mut request);
     let mut response = match admit(&state, &request, hosts) {
         Err(e) => e.into_response(),
@@ -56,6 +60,15 @@ fn admit(state: &AppState, request: &Request, hosts: usize) -> Result<(), ApiErr
         }
     }
     Ok(())
+}
+
+/// Who the request comes from, for the limits and the audit log: the TCP peer, or
+/// behind a trusted proxy the client it names ([`super::client_addr`]).
+fn name_client(state: &AppState, request: &mut Request) {
+    let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else { return };
+    let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let client = client_addr(peer, forwarded.into_iter(), &state.security.trusted_proxies);
+    request.extensions_mut().insert(ClientAddr(client));
 }
 
 /// HTTP/2 names the host in `:authority`, which hyper leaves in the URI, and sends no

@@ -5,6 +5,7 @@
 //! types (rooms, the recorder) do the work and keep their own rules.
 pub mod error;
 pub mod extract;
+pub mod client_addr;
 pub mod guard;
 pub mod host_rule;
 mod ops;
@@ -47,6 +48,8 @@ pub struct Security {
     /// Links are built with it, and requests from it are this server's own.
     pub public_origin: Option<String>,
     pub max_sockets_per_ip: usize,
+    /// `--trusted-proxy`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Security {
@@ -61,6 +64,7 @@ impl Security {
             allowed_origins: Vec::new(),
             public_origin: None,
             max_sockets_per_ip: 50,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -84,7 +84,9 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `stop` turns true; then lets requests in flight
 /// finish (up to [`DRAIN`]).
-pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, mut stop: watch::Receiver<bool>) {
+/// `unlimited` peers (trusted reverse proxies, which carry everyone's connections) are
+/// not held to `timeouts.per_ip`.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, unlimited: Vec<IpAddr>, mut stop: watch::Receiver<bool>) {
     let tls = tls.map(Arc::new);
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -102,9 +104,14 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router,
                 continue;
             }
         };
-        let Some(slot) = ConnectionSlot::take(&per_ip, counted_as(peer.ip()), timeouts.per_ip) else {
-            tracing::debug!(%peer, "too many connections from this address: closed");
-            continue;
+        let slot = if unlimited.iter().any(|u| u.to_canonical() == peer.ip().to_canonical()) {
+            None
+        } else {
+            let Some(slot) = ConnectionSlot::take(&per_ip, counted_as(peer.ip()), timeouts.per_ip) else {
+                tracing::debug!(%peer, "too many connections from this address: closed");
+                continue;
+            };
+            Some(slot)
         };
         let _ = tcp.set_nodelay(true);
         let (tls, app, stop) = (tls.clone(), app.clone(), stop.clone());
