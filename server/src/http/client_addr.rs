@@ -14,14 +14,14 @@ pub struct ClientAddr(pub IpAddr);
 
 /// The client of a request from `peer` carrying `forwarded_for` (each `X-Forwarded-For`
 /// header's value, in order), given the `trusted` proxies.
-pub fn client_addr<'a>(peer: IpAddr, forwarded_for: impl DoubleEndedIterator<Item = &'a str>, trusted: &[IpAddr]) -> IpAddr {
+pub fn client_addr<'a>(peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'a str>, trusted: &[IpAddr]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| same(t, ip));
     if !is_trusted(&peer) {
         return peer;
     }
     // Right to left: the hop nearest us first. An entry that does not parse ends the
     // walk: what lies left of it cannot be told apart from a client's forgery.
-    let hops: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
+    let hops: Vec<&str> = forwarded_for.into_iter().flat_map(|value| value.split(',')).collect();
     for hop in hops.iter().rev() {
         let Some(ip) = parse_hop(hop) else { return peer };
         if !is_trusted(&ip) {
