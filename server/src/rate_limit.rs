@@ -11,6 +11,12 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+/// A wait in seconds as a refusal says it: rounded up to a tenth, since "try again in
+/// 0.0 s" would send the client straight into another refusal.
+pub fn seconds_to_wait(wait: Duration) -> f64 {
+    (wait.as_secs_f64() * 10.0).ceil() / 10.0
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     burst: f64,

@@ -79,7 +79,7 @@ const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
 
 /// `wait` as the `rate_limited` error for `what` ("joining", …).
 fn paced(what: &str, at_most: f64, wait: std::time::Duration) -> ErrorBody {
-    ErrorBody::new(ErrorCode::RateLimited, format!("{what} too fast (at most {at_most} a second): try again in {:.1} s", round_up_tenth(wait)))
+    ErrorBody::new(ErrorCode::RateLimited, format!("{what} too fast (at most {at_most} a second): try again in {:.1} s", crate::rate_limit::seconds_to_wait(wait)))
 }
 
 impl ClientPaces {
@@ -596,11 +596,6 @@ async fn set_paused(m: &mut Membership, ctx: &SessionContext, producer_id: Produ
     }
     m.room.producer_paused_changed(&m.participant_id, &producer);
     Ok(ResponseData::Empty {})
-}
-
-/// Seconds to wait, rounded up to a tenth: "try again in 0.0 s" would be refused again.
-fn round_up_tenth(wait: std::time::Duration) -> f64 {
-    (wait.as_secs_f64() * 10.0).ceil() / 10.0
 }
 
 fn own_producer(m: &Membership, producer_id: ProducerId) -> Result<Producer, ErrorBody> {

@@ -3,7 +3,7 @@
 //! leave no mediasoup object.
 mod common;
 
-use common::ws::Client;
+use common::ws::{opus_produce, Client};
 use common::Server;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -182,18 +182,7 @@ async fn producing_and_closing_in_a_loop_is_paced() {
     let (mut produced, mut refused) = (0, None);
     let began = Instant::now();
     for i in 0..100u32 {
-        let r = a
-            .request(
-                "produce",
-                json!({"transport_id": send["transport_id"], "kind": "audio", "rtp_parameters": {
-                    "mid": i.to_string(),
-                    "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
-                    "headerExtensions": [],
-                    "encodings": [{"ssrc": 5000 + i}],
-                    "rtcp": {"cname": format!("cname{i}"), "reducedSize": true}
-                }}),
-            )
-            .await;
+        let r = a.request("produce", opus_produce(&send["transport_id"], &i.to_string(), 5000 + i)).await;
         if r["ok"] == true {
             produced += 1;
             a.ok("close_producer", json!({"producer_id": r["data"]["producer_id"]})).await;
@@ -243,19 +232,7 @@ async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
         c.ok("set_rtp_capabilities", json!({"rtp_capabilities": r["data"]["rtp_capabilities"]})).await;
         let send = c.ok("create_transport", json!({"direction": "send"})).await;
         for k in 0..12u32 {
-            let ssrc = 10_000 + i * 100 + k;
-            let r = c
-                .request(
-                    "produce",
-                    json!({"transport_id": send["transport_id"], "kind": "audio", "rtp_parameters": {
-                        "mid": k.to_string(),
-                        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
-                        "headerExtensions": [],
-                        "encodings": [{"ssrc": ssrc}],
-                        "rtcp": {"cname": format!("c{ssrc}"), "reducedSize": true}
-                    }}),
-                )
-                .await;
+            let r = c.request("produce", opus_produce(&send["transport_id"], &k.to_string(), 10_000 + i * 100 + k)).await;
             attempted += 1;
             if r["ok"] != true {
                 assert_eq!(r["error"]["code"], "rate_limited", "{r}");

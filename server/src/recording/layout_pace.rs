@@ -18,8 +18,7 @@ pub const MOST_CHANGES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LayoutRefused {
-    // Rounded up: "try again in 0.0 s" would send the person straight into another 429.
-    #[error("the layout is changing too often: try again in {:.1} s", (retry_after.as_secs_f64() * 10.0).ceil() / 10.0)]
+    #[error("the layout is changing too often: try again in {:.1} s", crate::rate_limit::seconds_to_wait(*retry_after))]
     TooFast { retry_after: Duration },
     #[error("this recording has changed its layout {MOST_CHANGES} times, the most one recording keeps: stop it and start a new one to change it again")]
     TooMany,

@@ -117,18 +117,7 @@ impl Client {
         let dtls = json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "82:5A:68:3D:36:C3:0A:DE:AF:E7:32:43:D2:88:83:57:AC:2D:65:E5:80:C4:B6:FB:AF:1A:A0:21:9F:6D:0C:AD"}]});
         self.ok("connect_transport", json!({"transport_id": send["transport_id"], "dtls_parameters": dtls})).await;
         let ssrc = 1000 + u32::from(name.as_bytes()[0]);
-        let produced = self
-            .ok(
-                "produce",
-                json!({"transport_id": send["transport_id"], "kind": "audio", "rtp_parameters": {
-                    "mid": "0",
-                    "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
-                    "headerExtensions": [],
-                    "encodings": [{"ssrc": ssrc}],
-                    "rtcp": {"cname": format!("cname{ssrc}"), "reducedSize": true}
-                }}),
-            )
-            .await;
+        let produced = self.ok("produce", opus_produce(&send["transport_id"], "0", ssrc)).await;
         (me, produced["producer_id"].as_str().unwrap().to_string())
     }
 
@@ -137,4 +126,16 @@ impl Client {
     pub fn freeze(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.ws
     }
+}
+
+/// A `produce` request's body for an Opus "microphone" on `transport_id`, with its own
+/// `mid` and `ssrc` (each producer of a transport needs both new).
+pub fn opus_produce(transport_id: &Value, mid: &str, ssrc: u32) -> Value {
+    json!({"transport_id": transport_id, "kind": "audio", "rtp_parameters": {
+        "mid": mid,
+        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2, "parameters": {}, "rtcpFeedback": []}],
+        "headerExtensions": [],
+        "encodings": [{"ssrc": ssrc}],
+        "rtcp": {"cname": format!("cname{ssrc}"), "reducedSize": true}
+    }})
 }
