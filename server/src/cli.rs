@@ -183,12 +183,13 @@ pub struct ServeArgs {
     #[arg(long = "allowed-host", env = "PODIUM_ALLOWED_HOSTS", value_delimiter = ',', value_name = "NAME", value_parser = parse_host_name)]
     pub allowed_hosts: Vec<String>,
 
-    /// The address of a reverse proxy in front of this server (127.0.0.1): requests
-    /// from it are taken to come from the client it names in X-Forwarded-For, for the
+    /// The address of a reverse proxy in front of this server (127.0.0.1), or the range
+    /// its addresses come from (172.16.0.0/12 for Docker's networks): requests from it
+    /// are taken to come from the client it names in X-Forwarded-For, for the
     /// per-client limits and the audit log, and it is not held to the per-address
     /// connection limit. Repeatable. Without it, X-Forwarded-For is ignored.
-    #[arg(long = "trusted-proxy", env = "PODIUM_TRUSTED_PROXIES", value_delimiter = ',', value_name = "IP")]
-    pub trusted_proxies: Vec<IpAddr>,
+    #[arg(long = "trusted-proxy", env = "PODIUM_TRUSTED_PROXIES", value_delimiter = ',', value_name = "IP[/PREFIX]")]
+    pub trusted_proxies: Vec<crate::net::IpRange>,
 
     /// The address people reach this server at (https://meet.example.com) when a reverse
     /// proxy stands in front of it: share links are built with it, and requests from it
@@ -289,7 +290,7 @@ pub struct ServeConfig {
     pub insecure_open: bool,
     pub allowed_origins: Vec<String>,
     pub allowed_hosts: Vec<String>,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<crate::net::IpRange>,
     pub public_url: Option<String>,
     pub max_recordings: usize,
     pub recording_admission: admission::Settings,
@@ -457,9 +458,12 @@ mod tests {
             assert!(parse(&["--recordings-dir", dir, "--allowed-origin", bad]).is_err(), "{bad}");
             assert!(parse(&["--recordings-dir", dir, "--public-url", bad]).is_err(), "{bad}");
         }
-        let c = parse(&["--recordings-dir", dir, "--trusted-proxy", "127.0.0.1,::1"]).unwrap();
-        assert_eq!(c.trusted_proxies, ["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
-        assert!(parse(&["--recordings-dir", dir, "--trusted-proxy", "proxy.lan"]).is_err());
+        let c = parse(&["--recordings-dir", dir, "--trusted-proxy", "127.0.0.1,::1", "--trusted-proxy", "172.16.0.0/12"]).unwrap();
+        assert_eq!(c.trusted_proxies.iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["127.0.0.1", "::1", "172.16.0.0/12"]);
+        for (bad, says) in [("proxy.lan", "names are not looked up"), ("10.0.0.0/0", "from 1 to 32"), ("10.0.0.1/8", "did you mean 10.0.0.0/8?")] {
+            let err = parse(&["--recordings-dir", dir, "--trusted-proxy", bad]).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
         let c = parse(&["--recordings-dir", dir, "--allowed-host", "Podium.Office.LAN.", "--allowed-host", "studio"]).unwrap();
         assert_eq!(c.allowed_hosts, ["podium.office.lan", "studio"]);
         for bad in ["", "*.example.com", "podium.lan:3000", "http://podium.lan", "a..b", ".lan", "-x", "a b"] {

@@ -83,6 +83,10 @@ async fn serve(config: ServeConfig) -> Result<()> {
         crate::recording::admission::Budget::Cores(n) => n.to_string(),
     };
     tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, admission, recording_cores, "podium serving");
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        tracing::info!(proxies = %proxies.join(", "), "requests from these trusted proxies count as coming from the client their X-Forwarded-For names");
+    }
     if let (false, Some(public)) = (secured, &config.public_url) {
         tracing::warn!("--public-url {public} with no secret: anyone the proxy lets through can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");
     }

@@ -574,16 +574,20 @@ fn behind_a_trusted_proxy_each_client_has_its_own_limits() {
         s.read_exact(&mut buf).unwrap();
         (String::from_utf8_lossy(&buf[9..12]).parse().unwrap(), s)
     };
-    let proxied = Podium::start(&dir, &["--max-sockets-per-ip", "1", "--trusted-proxy", "127.0.0.1"], &[]);
-    let (status, _ada) = open_socket(&proxied.addr, "203.0.113.5");
-    assert_eq!(status, 101);
-    // The same client again is over its limit; another behind the same proxy is not.
-    assert_eq!(open_socket(&proxied.addr, "203.0.113.5").0, 429);
-    let (status, _grace) = open_socket(&proxied.addr, "198.51.100.7, 203.0.113.9");
-    assert_eq!(status, 101, "a second client behind the proxy");
-    // A client's forged entry left of the proxy's does not make it someone else.
-    assert_eq!(open_socket(&proxied.addr, "192.0.2.1, 203.0.113.5").0, 429);
-    drop(proxied);
+    // The proxy by its address, and by a range it is in (a container network's).
+    for proxy in ["127.0.0.1", "127.0.0.0/8"] {
+        let proxied = Podium::start(&dir, &["--max-sockets-per-ip", "1", "--trusted-proxy", proxy], &[]);
+        let (status, _ada) = open_socket(&proxied.addr, "203.0.113.5");
+        assert_eq!(status, 101, "{proxy}");
+        // The same client again is over its limit; another behind the same proxy is not.
+        assert_eq!(open_socket(&proxied.addr, "203.0.113.5").0, 429, "{proxy}");
+        let (status, _grace) = open_socket(&proxied.addr, "198.51.100.7, 203.0.113.9");
+        assert_eq!(status, 101, "a second client behind the proxy {proxy}");
+        // A client's forged entry left of the proxy's does not make it someone else, nor
+        // does a forged entry inside the trusted range.
+        assert_eq!(open_socket(&proxied.addr, "192.0.2.1, 203.0.113.5").0, 429, "{proxy}");
+        assert_eq!(open_socket(&proxied.addr, "127.0.0.9, 203.0.113.5").0, 429, "{proxy}");
+    }
 
     let direct = Podium::start(&dir, &["--max-sockets-per-ip", "1"], &[]);
     let (status, _first) = open_socket(&direct.addr, "203.0.113.5");

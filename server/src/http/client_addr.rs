@@ -6,6 +6,7 @@
 //! `X-Forwarded-For`: the rightmost one that is not itself a trusted proxy (everything
 //! left of it is what the client claimed, which anyone can forge). A peer that is not
 //! trusted is the client, whatever headers it sends.
+use crate::net::IpRange;
 use std::net::IpAddr;
 
 /// The address a request comes from, as the guard resolved it (an extension).
@@ -13,9 +14,9 @@ use std::net::IpAddr;
 pub struct ClientAddr(pub IpAddr);
 
 /// The client of a request from `peer` carrying `forwarded_for` (each `X-Forwarded-For`
-/// header's value, in order), given the `trusted` proxies.
-pub fn client_addr<'a>(peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'a str>, trusted: &[IpAddr]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| same(t, ip));
+/// header's value, in order), given the `trusted` proxies' addresses.
+pub fn client_addr<'a>(peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'a str>, trusted: &[IpRange]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|range| range.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
@@ -40,12 +41,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
 }
 
-/// The same address, an IPv4-mapped IPv6 one and its IPv4 one alike (a dual-stack
-/// listener sees a proxy at 127.0.0.1 as ::ffff:127.0.0.1).
-fn same(a: &IpAddr, b: &IpAddr) -> bool {
-    a.to_canonical() == b.to_canonical()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,7 +51,7 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_names_the_client_and_anyone_else_is_the_client() {
-        let trusted = [ip("127.0.0.1"), ip("10.0.0.2")];
+        let trusted: [IpRange; 2] = [ip("127.0.0.1").into(), ip("10.0.0.2").into()];
         // Behind the proxy: the address it added, the rightmost.
         assert_eq!(client_addr(ip("127.0.0.1"), ["203.0.113.5"].into_iter(), &trusted), ip("203.0.113.5"));
         // A client's forged entries stand left of what the proxy added.
@@ -71,5 +66,17 @@ mod tests {
         // Anyone else is the client, whatever it claims.
         assert_eq!(client_addr(ip("198.51.100.7"), ["127.0.0.1"].into_iter(), &trusted), ip("198.51.100.7"));
         assert_eq!(client_addr(ip("127.0.0.1"), ["203.0.113.5"].into_iter(), &[]), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn proxies_in_a_trusted_range_are_walked_past() {
+        // A load balancer and an ingress, both in the container network.
+        let trusted: [IpRange; 1] = ["172.16.0.0/12".parse().unwrap()];
+        assert_eq!(client_addr(ip("172.18.0.5"), ["1.2.3.4, 203.0.113.5, 172.17.0.9"].into_iter(), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_addr(ip("::ffff:172.18.0.5"), ["203.0.113.5"].into_iter(), &trusted), ip("203.0.113.5"));
+        // Just outside the range: the peer is the client.
+        assert_eq!(client_addr(ip("172.32.0.5"), ["203.0.113.5"].into_iter(), &trusted), ip("172.32.0.5"));
+        // Every entry inside the range: the nearest proxy, never a forged entry past it.
+        assert_eq!(client_addr(ip("172.18.0.5"), ["172.17.0.9"].into_iter(), &trusted), ip("172.18.0.5"));
     }
 }

@@ -49,7 +49,7 @@ pub struct Security {
     pub public_origin: Option<String>,
     pub max_sockets_per_ip: usize,
     /// `--trusted-proxy`: peers whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<crate::net::IpRange>,
 }
 
 impl Security {

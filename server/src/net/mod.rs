@@ -2,7 +2,10 @@
 //! do: TLS, a deadline on the request head (slowloris), closing idle keep-alive
 //! connections, and the client's address for limits and the audit log.
 mod idle;
+mod ip_range;
 pub mod tls;
+
+pub use ip_range::{IpRange, IpRangeError};
 
 pub use tls::{Tls, TlsMode};
 
@@ -84,9 +87,9 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `stop` turns true; then lets requests in flight
 /// finish (up to [`DRAIN`]).
-/// `unlimited` peers (trusted reverse proxies, which carry everyone's connections) are
-/// not held to `timeouts.per_ip`.
-pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, unlimited: Vec<IpAddr>, mut stop: watch::Receiver<bool>) {
+/// Peers in the `unlimited` ranges (trusted reverse proxies, which carry everyone's
+/// connections) are not held to `timeouts.per_ip`.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, timeouts: Timeouts, unlimited: Vec<IpRange>, mut stop: watch::Receiver<bool>) {
     let tls = tls.map(Arc::new);
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -104,7 +107,7 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router,
                 continue;
             }
         };
-        let slot = if unlimited.iter().any(|u| u.to_canonical() == peer.ip().to_canonical()) {
+        let slot = if unlimited.iter().any(|range| range.contains(&peer.ip())) {
             None
         } else {
             let Some(slot) = ConnectionSlot::take(&per_ip, counted_as(peer.ip()), timeouts.per_ip) else {
