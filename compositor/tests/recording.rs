@@ -136,6 +136,27 @@ fn a_participant_who_joins_mid_recording_is_heard_and_seen() {
 }
 
 #[test]
+fn someone_who_rejoins_is_seen_and_heard_again_and_listed_once() {
+    // Alice's connection drops and comes back: a new session under the same name.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.present = (0, 2500);
+    alice.talks = vec![(500, 2000)];
+    let mut bob = Person::new("b2", "Bob", GREEN, 550.0);
+    bob.talks = vec![(2500, 4500)];
+    let mut again = Person::new("a9", "Alice", RED, 660.0);
+    again.present = (3500, u64::MAX);
+    again.talks = vec![(5000, 7000)];
+    let out = record("rejoin", vec![alice, bob, again], &[(500, Some("a1")), (2500, Some("b2")), (5000, Some("a9"))], 7500, Network::clean());
+    let back = first_showing(&out.frames, 4900, RED).expect("Alice's second session never shown");
+    assert!((5000..5200).contains(&back), "Alice shown again from {back}");
+    assert!(tone_in(&out, 5500, 6800, 660.0) > 0.01, "Alice's second session is not heard");
+    let names: Vec<_> = out.sidecar.participants.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Alice", "Bob"], "a person is listed once, however often they join");
+    let turns: Vec<_> = out.sidecar.timeline.iter().map(|t| (t.participant_id.as_str(), t.name.as_str())).collect();
+    assert_eq!(turns, [("a1", "Alice"), ("b2", "Bob"), ("a9", "Alice")], "each turn names its session");
+}
+
+#[test]
 fn audio_and_video_stay_together() {
     // A camera that flashes white exactly when its microphone beeps.
     let mut alice = Person::new("a1", "Alice", RED, 440.0);

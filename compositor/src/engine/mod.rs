@@ -19,6 +19,7 @@
 mod camera;
 mod microphone;
 pub mod quality;
+mod roster;
 
 use crate::input::clock::{self, MediaClock};
 use crate::picture::compose::{self, Composer};
@@ -28,7 +29,7 @@ use crate::sound::activity::ActivityMeter;
 use crate::sound::mixer::Mixer;
 use crate::output::mp4::{self, AudioChannels, Mp4Writer, VideoSettings, WriteError, AUDIO_FRAME, SAMPLE_RATE};
 use crate::input::rtp::{self, RtpPacket};
-use crate::output::sidecar::{self, LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, Status};
+use crate::output::sidecar::{self, LayoutChange, QualityStep, ScreenShare, Sidecar, Status};
 use crate::picture::layout::{Fill, Layout, LayoutKind, Rect};
 use crate::picture::stage::{Show, Stage};
 use crate::output::timeline::Timeline;
@@ -159,7 +160,8 @@ pub struct Engine {
     /// Removed audio sources whose audio is still being mixed.
     draining: Vec<u32>,
     pending: HashMap<u32, VecDeque<(Instant, Vec<u8>)>>,
-    names: HashMap<String, String>,
+    /// Each session's name and join order; who the sidecar lists.
+    roster: roster::Roster,
     clock: MediaClock,
     mixer: Mixer<u32>,
     stage: Stage<String>,
@@ -254,7 +256,7 @@ impl Engine {
             audio: HashMap::new(),
             draining: Vec::new(),
             pending: HashMap::new(),
-            names: HashMap::new(),
+            roster: roster::Roster::default(),
             clock: MediaClock::new(),
             mixer: Mixer::new(),
             stage: Stage::new(),
@@ -382,10 +384,8 @@ impl Engine {
         let now_ms = self.ms(now);
         // Participants in the order the server lists them (its join order).
         for source in &sources {
-            if !self.names.contains_key(&source.participant_id) {
-                self.sidecar.participants.push(Participant { participant_id: source.participant_id.clone(), name: source.name.clone() });
-            }
-            self.names.insert(source.participant_id.clone(), source.name.clone());
+            let listed = self.roster.see(&source.participant_id, &source.name, &self.sidecar.participants);
+            self.sidecar.participants.extend(listed);
         }
         let new: HashMap<u32, Source> = sources.into_iter().map(|s| (s.ssrc, s)).collect();
         for ssrc in self.sources.keys().copied().collect::<Vec<_>>() {
@@ -440,12 +440,11 @@ impl Engine {
             }
         }
         // Who is in the layout's tiles, in join order, from when the output gets here.
-        let present: Vec<String> =
-            self.sidecar.participants.iter().map(|p| p.participant_id.clone()).filter(|p| new.values().any(|s| &s.participant_id == p)).collect();
+        let present = self.roster.in_join_order(new.values().map(|s| &s.participant_id));
         self.layout_events.push_back((now_ms, LayoutEvent::Present(present)));
         // The share on stage: one at a time (the server sees to it; if two were named,
         // the first listed).
-        let share = new.values().filter(|s| s.kind == MediaKind::Video && s.screen && !s.paused).map(|s| s.participant_id.clone()).min_by_key(|p| self.sidecar.participants.iter().position(|q| &q.participant_id == p));
+        let share = new.values().filter(|s| s.kind == MediaKind::Video && s.screen && !s.paused).map(|s| s.participant_id.clone()).min_by_key(|p| self.roster.order(p));
         if share != self.share_mapped {
             self.share_mapped = share.clone();
             self.layout_events.push_back((now_ms, LayoutEvent::Share(share)));
@@ -786,7 +785,7 @@ impl Engine {
             }
             return Ok(());
         }
-        let name_of = |p: &String| self.names.get(p).map_or("", String::as_str);
+        let name_of = |p: &String| self.roster.name(p).unwrap_or("");
         let mut drawn = Vec::with_capacity(tiles.len());
         for (tile, (_, marked, content)) in tiles.iter().zip(&key.0) {
             let stage = match content {
@@ -794,7 +793,7 @@ impl Engine {
                     Some((_, picture)) if !matches!(content, TileKey::Camera(_, None)) => compose::Stage::Video { picture, name: name_of(p) },
                     _ => compose::Stage::Card { name: name_of(p) },
                 },
-                TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.names.get(p).map_or("Speaker", String::as_str) },
+                TileKey::Stage(Show::Card(p), _) => compose::Stage::Card { name: self.roster.name(p).unwrap_or("Speaker") },
                 TileKey::Stage(Show::Waiting, _) => compose::Stage::Waiting { title: &self.waiting_title },
                 TileKey::Screen(p, _) => match self.screens.get(p) {
                     Some((_, picture)) => compose::Stage::Screen { picture },
@@ -882,7 +881,7 @@ impl Engine {
             open.end_ms = Some(at);
         }
         if let Some(p) = &showing {
-            let name = self.names.get(p).cloned().unwrap_or_default();
+            let name = self.roster.name(p).unwrap_or_default().to_string();
             self.sidecar.screen_shares.push(ScreenShare { start_ms: at, end_ms: None, participant_id: p.clone(), name });
         }
         tracing::info!(recording = %self.cfg.id, sharer = ?showing, at_ms = t, "screen share on the recording");
@@ -895,7 +894,7 @@ impl Engine {
     /// kept in the file's time, where players and chapters count.
     fn turn_changed(&mut self, t: u64, participant: Option<String>) {
         let at = t + mp4::START_MS;
-        let speaker = participant.as_ref().map(|p| (p.as_str(), self.names.get(p).map_or("", String::as_str)));
+        let speaker = participant.as_ref().map(|p| (p.as_str(), self.roster.name(p).unwrap_or("")));
         self.timeline.speaker_changed(at, speaker);
         self.update_chapters(at);
         self.write_sidecar();
