@@ -54,6 +54,7 @@ pub struct ClientPaces {
     joins: Mutex<KeyedBuckets<PaceKey>>,
     produces: Mutex<KeyedBuckets<PaceKey>>,
     pauses: Mutex<KeyedBuckets<PaceKey>>,
+    requests: Mutex<KeyedBuckets<PaceKey>>,
 }
 
 impl Default for ClientPaces {
@@ -62,6 +63,7 @@ impl Default for ClientPaces {
             joins: Mutex::new(KeyedBuckets::new(ADDRESS_JOIN_BURST, ADDRESS_JOINS_PER_SECOND)),
             produces: Mutex::new(KeyedBuckets::new(ADDRESS_PRODUCE_BURST, ADDRESS_PRODUCES_PER_SECOND)),
             pauses: Mutex::new(KeyedBuckets::new(ADDRESS_PAUSE_BURST, ADDRESS_PAUSES_PER_SECOND)),
+            requests: Mutex::new(KeyedBuckets::new(ADDRESS_REQUEST_BURST, ADDRESS_REQUESTS_PER_SECOND)),
         }
     }
 }
@@ -76,6 +78,10 @@ const ADDRESS_PRODUCE_BURST: u32 = 180;
 const ADDRESS_PRODUCES_PER_SECOND: f64 = 30.0;
 const ADDRESS_PAUSE_BURST: u32 = 100;
 const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
+/// The requests of five members joining a full room at once, then four times one
+/// member's pace: the sockets a client may open (50) do not multiply its pace.
+const ADDRESS_REQUEST_BURST: u32 = 2000;
+const ADDRESS_REQUESTS_PER_SECOND: f64 = 200.0;
 
 /// `wait` as the `rate_limited` error for `what` ("joining", …).
 fn paced(what: &str, at_most: f64, wait: std::time::Duration) -> ErrorBody {
@@ -97,7 +103,7 @@ struct Membership {
     kicked: tokio::sync::oneshot::Receiver<Kick>,
     /// The kick receiver has completed (it must not be polled again).
     kick_settled: bool,
-    transports: HashMap<TransportId, (Direction, WebRtcTransport)>,
+    transports: HashMap<TransportId, OwnTransport>,
     consumers: HashMap<ConsumerId, Consumed>,
     /// Paces `pause_producer` and `resume_producer`: each is sent to everyone in the
     /// room and to its recorders.
@@ -107,7 +113,25 @@ struct Membership {
     /// after it, a loop of them made the same storm the mute pacing stops (a probe ran
     /// 1900 a second).
     produce_pace: TokenBucket,
+    /// Paces every request of the member: each reaches the mediasoup worker, and one
+    /// the worker refuses is also a line in the log (a probe sent 9,000 a second of a
+    /// repeated `connect_transport`: 1.7 MB of log a second, and most of a core).
+    request_pace: TokenBucket,
 }
+
+/// One of the member's transports.
+struct OwnTransport {
+    direction: Direction,
+    transport: WebRtcTransport,
+    /// Connecting is done once: a browser connects each transport once. Answered here
+    /// after that, and after a few failures, without asking the worker again.
+    connected: bool,
+    failed_connects: u8,
+}
+
+/// A browser connects a transport once; a client whose DTLS parameters are refused may
+/// correct them, a few times.
+const CONNECT_TRIES: u8 = 3;
 
 /// A person toggling mute by hand stays far below this; a script in a loop does not.
 const PAUSE_BURST: u32 = 20;
@@ -116,6 +140,11 @@ const PAUSES_PER_SECOND: f64 = 5.0;
 /// stop sharing a few times a meeting.
 const PRODUCE_BURST: u32 = 10;
 const PRODUCES_PER_SECOND: f64 = 2.0;
+/// Joining a full room (50 people by default) takes two requests per stream of each
+/// of them (consume, resume) and a few more: about 210. After that, requests come with
+/// people joining and leaving, a few a second.
+const REQUEST_BURST: u32 = 400;
+const REQUESTS_PER_SECOND: f64 = 50.0;
 
 /// One of the member's consumers, and what it shows.
 struct Consumed {
@@ -383,12 +412,18 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 consumers: HashMap::new(),
                 pause_pace: TokenBucket::new(PAUSE_BURST, PAUSES_PER_SECOND),
                 produce_pace: TokenBucket::new(PRODUCE_BURST, PRODUCES_PER_SECOND),
+                request_pace: TokenBucket::new(REQUEST_BURST, REQUESTS_PER_SECOND),
             });
             Ok(data)
         }
         ClientRequest::Leave {} => Ok(ResponseData::Empty {}),
         request => {
             let m = member.as_mut().ok_or_else(not_joined)?;
+            // Both must have room before either is charged.
+            let now = std::time::Instant::now();
+            m.request_pace.check(now).map_err(|wait| paced("requests", REQUESTS_PER_SECOND, wait))?;
+            ClientPaces::take(&ctx.paces.requests, ctx).map_err(|wait| paced("requests from your address", ADDRESS_REQUESTS_PER_SECOND, wait))?;
+            let _ = m.request_pace.take(now);
             handle_member_request(request, ctx, m).await
         }
     }
@@ -401,7 +436,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             Ok(ResponseData::Empty {})
         }
         ClientRequest::CreateTransport { direction } => {
-            if m.transports.values().any(|(d, _)| *d == direction) {
+            if m.transports.values().any(|t| t.direction == direction) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {direction:?} transport exists already")));
             }
             let mut options = WebRtcTransportOptions::new_with_server(m.room.webrtc_server.clone());
@@ -416,19 +451,32 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
                 ice_candidates: transport.ice_candidates().clone(),
                 dtls_parameters: transport.dtls_parameters(),
             };
-            m.transports.insert(transport.id(), (direction, transport));
+            m.transports.insert(transport.id(), OwnTransport { direction, transport, connected: false, failed_connects: 0 });
             Ok(data)
         }
         ClientRequest::ConnectTransport { transport_id, dtls_parameters } => {
-            let (_, transport) = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
-            transport
-                .connect(WebRtcTransportRemoteParameters { dtls_parameters })
-                .await
-                .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot connect the transport: {e}")))?;
+            let own = m.transports.get_mut(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
+            if own.connected {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "this transport is connected already"));
+            }
+            if own.failed_connects >= CONNECT_TRIES {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("connecting this transport failed {CONNECT_TRIES} times: create a new one")));
+            }
+            // mediasoup takes an empty list but the handshake could never succeed.
+            if dtls_parameters.fingerprints.is_empty() || dtls_parameters.fingerprints.len() > 8 {
+                return Err(ErrorBody::new(ErrorCode::BadRequest, "dtls_parameters.fingerprints: one to eight"));
+            }
+            match own.transport.connect(WebRtcTransportRemoteParameters { dtls_parameters }).await {
+                Ok(()) => own.connected = true,
+                Err(e) => {
+                    own.failed_connects += 1;
+                    return Err(ErrorBody::new(ErrorCode::BadRequest, format!("cannot connect the transport: {e}")));
+                }
+            }
             Ok(ResponseData::Empty {})
         }
         ClientRequest::Produce { transport_id, kind, rtp_parameters, source } => {
-            let (direction, transport) = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
+            let OwnTransport { direction, transport, .. } = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
             if *direction != Direction::Send {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
             }
@@ -478,11 +526,12 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             if m.consumers.values().any(|c| c.consumer.producer_id() == producer_id) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "already consuming this producer"));
             }
-            let (_, transport) = m
+            let transport = &m
                 .transports
                 .values()
-                .find(|(d, _)| *d == Direction::Recv)
-                .ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, "create a recv transport first"))?;
+                .find(|t| t.direction == Direction::Recv)
+                .ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, "create a recv transport first"))?
+                .transport;
             let mut options = ConsumerOptions::new(producer_id, caps.clone());
             // Start paused: the client resumes once its consumer is ready, so the first
             // video frame it gets is a keyframe.
@@ -510,7 +559,10 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
         }
         ClientRequest::ResumeConsumer { consumer_id } => {
             let consumer = &m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?.consumer;
-            consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
+            // Resumed already: nothing to ask the worker.
+            if consumer.paused() {
+                consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
+            }
             Ok(ResponseData::Empty {})
         }
         ClientRequest::Join { .. } | ClientRequest::Leave {} => unreachable!("handled before"),

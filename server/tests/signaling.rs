@@ -203,6 +203,48 @@ async fn producing_and_closing_in_a_loop_is_paced() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn repeated_requests_are_answered_here_and_a_flood_of_them_is_paced() {
+    // Every member request reaches the mediasoup worker, and one it refuses is a line
+    // in the log: a probe repeated `connect_transport` 9,000 times a second.
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "flood").await;
+    let joined = a.ok("join", json!({"name": "Ada"})).await;
+    a.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    let send = a.ok("create_transport", json!({"direction": "send"})).await;
+    let empty = a.request("connect_transport", json!({"transport_id": send["transport_id"], "dtls_parameters": {"role": "client", "fingerprints": []}})).await;
+    assert_eq!(empty["error"]["code"], "bad_request", "{empty}");
+    assert!(empty["error"]["message"].as_str().unwrap().contains("fingerprints"), "{empty}");
+    let dtls = json!({"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "82:5A:68:3D:36:C3:0A:DE:AF:E7:32:43:D2:88:83:57:AC:2D:65:E5:80:C4:B6:FB:AF:1A:A0:21:9F:6D:0C:AD"}]});
+    let connect = json!({"transport_id": send["transport_id"], "dtls_parameters": dtls});
+    a.ok("connect_transport", connect.clone()).await;
+    // Again: answered by the session, not the worker ("connect() already called").
+    let again = a.request("connect_transport", connect.clone()).await;
+    assert_eq!(again["error"]["message"], "this transport is connected already", "{again}");
+
+    let began = Instant::now();
+    let (mut answered, mut refused) = (0usize, None);
+    for i in 0..800usize {
+        let r = a.request("connect_transport", connect.clone()).await;
+        if r["error"]["code"] == "rate_limited" {
+            assert!(r["error"]["message"].as_str().unwrap().contains("requests too fast"), "{r}");
+            refused.get_or_insert(i);
+        } else {
+            assert_eq!(r["error"]["message"], "this transport is connected already", "{r}");
+            answered += 1;
+        }
+    }
+    // 400 at once (a full room's joining), then 50 a second; four requests were made
+    // before the loop.
+    let most = 400 + (50.0 * began.elapsed().as_secs_f64()).ceil() as usize + 1;
+    assert!((300..=most).contains(&answered), "{answered} answered (at most {most})");
+    assert!(refused.is_some_and(|i| i <= most), "first refused: {refused:?}");
+    // The connection stays, and is served again once the pace allows.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = a.request("connect_transport", connect).await;
+    assert_eq!(later["error"]["message"], "this transport is connected already", "{later}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reconnecting_in_a_loop_does_not_start_the_pacing_afresh() {
     // A connection's own allowance is new at each join: a client that reconnects and
     // produces in a loop is held by its address's allowance instead (a probe made 1900
