@@ -457,7 +457,6 @@ impl Engine {
                 self.handle_datagram(arrived, &bytes);
             }
         }
-        self.write_sidecar();
     }
 
     /// One UDP datagram from the media's sender: RTP or (rtcp-mux) RTCP.
@@ -551,6 +550,11 @@ impl Engine {
             }
             let (duration_ms, size_bytes) = (self.writer().duration_ms(), self.writer().size_bytes());
             self.messages.push(FromCompositor::Progress { v: CONTROL_VERSION, duration_ms, size_bytes, lag_ms: self.lag_ms });
+            // The one place the sidecar is rewritten while recording (besides its first
+            // and last writes): once a second, with whatever changed meanwhile (a join, a
+            // turn, a layout, a share, a quality step). Each write is a synced rewrite of
+            // the whole file; written on every change, a client toggling its streams made
+            // dozens a second.
             self.write_sidecar();
         }
         Ok(())
@@ -677,7 +681,6 @@ impl Engine {
         self.messages.push(FromCompositor::Quality { v: CONTROL_VERSION, at_ms, preset: preset.clone(), fps, thumbnail_fps, lag_ms, down, catch_up });
         // In the sidecar, a catch-up's end is an ordinary entry: the state from there.
         self.sidecar.quality_steps.push(QualityStep { at_ms, preset, fps, thumbnail_fps, degraded, catch_up: catch_up && down });
-        self.write_sidecar();
     }
 
     fn render_frame(&mut self, tick: u64, keyframe: bool) -> Result<(), EngineError> {
@@ -698,7 +701,6 @@ impl Engine {
                     self.layout.set_kind(kind);
                     self.sidecar.layout_changes.push(LayoutChange { at_ms: t + mp4::START_MS, layout: kind });
                     tracing::info!(recording = %self.cfg.id, layout = kind.name(), at_ms = t, "layout changed");
-                    self.write_sidecar();
                 }
                 LayoutEvent::Kind(_) => {}
                 LayoutEvent::Share(sharer) => self.share_live = sharer,
@@ -887,7 +889,6 @@ impl Engine {
         tracing::info!(recording = %self.cfg.id, sharer = ?showing, at_ms = t, "screen share on the recording");
         self.writer().set_share_quality(showing.is_some());
         self.layout.set_share(showing);
-        self.write_sidecar();
     }
 
     /// The shown participant changed with the frame at `t` (recording time); turns are
@@ -897,7 +898,6 @@ impl Engine {
         let speaker = participant.as_ref().map(|p| (p.as_str(), self.roster.name(p).unwrap_or("")));
         self.timeline.speaker_changed(at, speaker);
         self.update_chapters(at);
-        self.write_sidecar();
     }
 
     fn update_chapters(&mut self, now_ms: u64) {
