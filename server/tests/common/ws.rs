@@ -33,6 +33,18 @@ impl Client {
         Client { ws, next_id: 1, events: VecDeque::new() }
     }
 
+    /// Connects from the local address `source` (127.0.0.2, …): each address is a
+    /// client of its own to the per-client limits.
+    pub async fn connect_from(base_url: &str, room: &str, source: std::net::IpAddr) -> Client {
+        let addr: std::net::SocketAddr = base_url.trim_start_matches("http://").parse().expect("http://IP:PORT");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(source, 0)).expect("bind the source address");
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        let url = format!("ws://{addr}/api/rooms/{room}/ws");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.expect("websocket handshake");
+        Client { ws, next_id: 1, events: VecDeque::new() }
+    }
+
     /// Connects to a full WebSocket URL (with `?token=` for a secured server).
     pub async fn connect_url(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
