@@ -230,6 +230,11 @@ fn tokens_that_are_missing_tampered_expired_or_unsigned_get_401() {
     }
     let other_room = token(&["--room", "other", "--name", "Ann"]);
     assert_eq!(server.call("GET", &format!("/api/rooms/proc/ws?token={other_room}"), None, &UPGRADE, None).status, 403);
+    // Without the upgrade, a guest of the room gets a JSON 400 that says what the address is.
+    let guest = token(&["--room", "proc", "--name", "Gus"]);
+    let plain = server.call("GET", &format!("/api/rooms/proc/ws?token={guest}"), None, &[], None);
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert!(plain.json()["error"].as_str().unwrap().contains("WebSocket upgrade"), "{}", plain.body);
     // Pages and assets still load (they hold no data), with the security headers.
     let page = server.call("GET", "/rooms/proc", None, &[], None);
     assert_eq!(page.status, 200);
@@ -237,7 +242,12 @@ fn tokens_that_are_missing_tampered_expired_or_unsigned_get_401() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
-    assert_eq!(server.call("GET", "/api/health", None, &[], None).status, 200);
+    let health = server.call("GET", "/api/health", None, &[], None);
+    assert_eq!(health.status, 200);
+    // No other site embeds an answer (a recording's video above all) in its page.
+    for r in [&page, &health] {
+        assert_eq!(r.header("cross-origin-resource-policy"), Some("same-origin"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -750,6 +760,15 @@ fn a_share_link_opens_its_recording_and_nothing_else_then_expires_or_is_revoked(
         let v = r.json();
         (v["id"].as_str().unwrap().to_string(), v["url"].as_str().unwrap().rsplit("/s/").next().unwrap().to_string())
     };
+    // A body that is not the expected one gets a fixed message, never its own text
+    // back (a probe sent a 1.5 MB field name and got it back); a large one a JSON 413.
+    let field = "A".repeat(600);
+    for (body, status) in [(format!(r#"{{"{field}": 1}}"#), 400), (format!(r#"{{"{}": 1}}"#, "B".repeat(4096)), 413)] {
+        let r = server.call("POST", &format!("/api/recordings/{ID}/share"), Some(&host), &[], Some(&body));
+        assert_eq!(r.status, status, "{}", r.body);
+        assert!(r.body.len() < 200 && !r.body.contains("AAAA") && !r.body.contains("BBBB"), "{}", r.body);
+        assert!(r.json()["error"].is_string(), "{}", r.body);
+    }
     let (long_id, long) = share(600);
     // The page trades it for a cookie scoped to that recording's API.
     let session = server.call("POST", "/api/session", Some(&long), &[], None);

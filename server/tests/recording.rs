@@ -379,6 +379,7 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await.0, 404, "a stopped recording takes no change");
     let (status, body) = call("POST", "/api/rooms/layouts/recording", &format!(r#"{{"layout": "{}"}}"#, "x".repeat(4096))).await;
     assert_eq!(status, 413, "an oversized body: {body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("too large")), "a 413 is JSON like every error: {body}");
     let changes = stopped["layout_changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{stopped}");
     assert_eq!(changes[0]["layout"], "speaker");

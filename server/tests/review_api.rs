@@ -91,6 +91,44 @@ fn speaker_track_reel_and_delete_over_a_real_recording() {
 }
 
 #[test]
+fn reels_asked_for_many_recordings_at_once_are_built_two_at_a_time() {
+    // Each build reads a whole recording: asked for every recording at once (an admin
+    // may), they take turns instead of the disk and the blocking threads.
+    let dir = common::temp_dir("review-queue");
+    record_for(&dir, 11);
+    let ids: Vec<String> = (1..=6).map(|i| format!("20261202-12000{i}-proc0{i}")).collect();
+    for id in &ids {
+        std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
+        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
+        sidecar["id"] = Value::from(id.as_str());
+        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+    }
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let mut seen_queued = 0;
+    for id in &ids {
+        let (status, state, _) = call("POST", &server.url(&format!("/api/recordings/{id}/highlights")));
+        assert_eq!(status, 202, "{state}");
+        seen_queued += usize::from(state["queued"] == true);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list, _) = call("GET", &server.url("/api/recordings"));
+        let reels: Vec<&Value> = list.as_array().unwrap().iter().filter(|r| r["id"] != ID).map(|r| &r["highlights"]).collect();
+        let running = reels.iter().filter(|h| h["status"] == "building" && h["queued"] != true).count();
+        assert!(running <= 2, "{running} reels building at once: {reels:?}");
+        seen_queued += reels.iter().filter(|h| h["queued"] == true).count();
+        if reels.iter().all(|h| h["status"] == "ready") {
+            break;
+        }
+        assert!(reels.iter().all(|h| h["status"] != "failed"), "{reels:?}");
+        assert!(Instant::now() < deadline, "not all built within 60 s: {reels:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Six asked for at once: the ones past the first two waited their turn, and said so.
+    assert!(seen_queued >= 1, "no reel was ever queued");
+}
+
+#[test]
 fn bad_ids_missing_and_corrupt_files_get_clear_answers() {
     let dir = common::temp_dir("review-bad");
     // A sidecar that is not JSON, and a good sidecar whose video is gone.

@@ -393,8 +393,10 @@ class Review {
       : 'Up to a minute of the best moments, at least one of everyone who spoke 10 s or more, cut without re-encoding.');
     const progress = el('div', { id: 'reel-progress', class: 'progress', hidden: state.status !== 'building', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
       el('span', { style: `width:${Math.round((state.progress ?? 0) * 100)}%` }));
+    // The server builds two reels at a time; the others wait their turn.
+    const queued = el('p', { class: 'muted small', id: 'reel-queued', hidden: !(state.status === 'building' && state.queued) }, 'Waiting for other reels to finish building…');
     const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error' }, state.error) : null;
-    this.reel.replaceChildren(...[head, explain, progress, error, button].filter(Boolean));
+    this.reel.replaceChildren(...[head, explain, progress, queued, error, button].filter(Boolean));
     button.addEventListener('click', async () => {
       button.disabled = true;
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
@@ -423,6 +425,7 @@ class Review {
           bar.hidden = false;
           bar.setAttribute('aria-valuenow', Math.round(state.progress * 100));
           bar.firstChild.style.width = `${Math.round(state.progress * 100)}%`;
+          this.reel.querySelector('#reel-queued').hidden = !state.queued;
           continue;
         }
         this.renderReel(state, false);

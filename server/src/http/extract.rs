@@ -1,10 +1,11 @@
 //! Typed extractors: validated path segments (the only way a request names a room, a
-//! recording or a share) and [`Auth`], who is asking.
+//! recording or a share), [`Auth`], who is asking, and [`Body`], a request body whose
+//! refusals are JSON like every other error.
 use super::{ApiError, AppState};
 use crate::auth::{Access, Token, TokenError};
 use crate::recording::RecordingId;
 use crate::room::RoomId;
-use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::header;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -216,6 +217,23 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             },
             (None, Some(share)) => Ok(Auth { access: share, share: None, ip }),
             (None, None) => Err(share_error.unwrap_or_else(|| TokenError::Missing.into())),
+        }
+    }
+}
+
+/// A request's body (within the route's `DefaultBodyLimit`). Over the limit it is a 413
+/// `{"error": …}`, not axum's plain-text answer; a handler parses it itself and answers
+/// a fixed message, never serde's (which quotes the client's text back).
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge("the request body is too large: these requests take a small JSON object".into())),
+            Err(_) => Err(ApiError::BadRequest("the request body could not be read".into())),
         }
     }
 }

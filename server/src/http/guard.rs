@@ -11,7 +11,7 @@ use super::{ApiError, AppState, ROUTES};
 use axum::extract::ConnectInfo;
 use std::net::SocketAddr;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -146,6 +146,10 @@ fn with_headers(state: &AppState, mut response: Response) -> Response {
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // No other site may embed a recording's video or any answer in its page (`<video
+    // src>` or `<img>` need no CORS, and a sibling subdomain is same-site, so it gets
+    // the SameSite cookie). An embedding frame loads from this origin: unaffected.
+    headers.insert(HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin"));
     if state.security.allowed_origins.is_empty() {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }

@@ -134,6 +134,8 @@ const fn route(method: &'static str, path: &'static str, rule: Rule) -> Route {
 
 /// A recording's start or layout change carries at most a small JSON object.
 const LAYOUT_BODY_LIMIT: usize = 1024;
+/// `{"expires_in_s": N}`.
+const SHARE_BODY_LIMIT: usize = 1024;
 
 /// Every API route and its rule.
 pub const ROUTES: &[Route] = &[
@@ -176,7 +178,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/recordings/{id}/speakers.vtt", get(review::speakers_vtt))
         .route("/api/recordings/{id}/highlights", get(review::highlights_video).post(review::build_highlights))
         .route("/api/recordings/{id}/highlights.json", get(review::highlights_clips))
-        .route("/api/recordings/{id}/share", post(recordings::share))
+        .route("/api/recordings/{id}/share", post(recordings::share).layer(DefaultBodyLimit::max(SHARE_BODY_LIMIT)))
         .route("/api/recordings/{id}/share/{share}", delete(recordings::revoke_share))
         .route("/api/debug/dump", get(ops::debug_dump))
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))

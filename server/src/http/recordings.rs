@@ -1,5 +1,5 @@
 //! The recordings library: list, view, play, delete, share.
-use super::extract::{Auth, ShareId, ValidPath};
+use super::extract::{Auth, Body, ShareId, ValidPath};
 use super::guard::link_origin;
 use super::{ApiError, AppState};
 use crate::auth::token::{rfc3339, unix_now};
@@ -105,11 +105,14 @@ pub async fn share(
     auth: Auth,
     headers: HeaderMap,
     ValidPath(id): ValidPath<RecordingId>,
-    body: Result<Json<ShareRequest>, axum::extract::rejection::JsonRejection>,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
     let room = known_sidecar(&state, &auth, &id)?.room;
     auth.check(|a| a.may_share(&room))?;
-    let Json(request) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"expires_in_s\": N}}: {}", e.body_text())))?;
+    // A fixed message: serde's would quote the client's text back (a probe sent a
+    // 1.5 MB field name and got it back).
+    let request: ShareRequest = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::BadRequest(format!("expected a JSON body {{\"expires_in_s\": N}}, N from 1 to {MAX_SHARE_SECONDS} (30 days)")))?;
     if !(1..=MAX_SHARE_SECONDS).contains(&request.expires_in_s) {
         return Err(ApiError::BadRequest(format!("expires_in_s is from 1 to {MAX_SHARE_SECONDS} (30 days)")));
     }

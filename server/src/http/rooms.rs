@@ -1,10 +1,11 @@
 //! Rooms: who is in them, their signaling sockets, their recordings, removing someone.
-use super::extract::{Auth, ParticipantIdSegment, ValidPath};
+use super::extract::{Auth, Body, ParticipantIdSegment, ValidPath};
 use super::guard::check_origin;
 use super::{ApiError, AppState};
 use crate::recording::{LayoutSet, RecordError, RecordingView};
 use crate::room::{RoomId, RoomView};
 use crate::session::{self, SessionContext};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -61,10 +62,18 @@ impl Drop for SocketSlot {
 
 /// The signaling WebSocket of one participant (protocol in docs/signaling.md). Every
 /// refusal is an HTTP status before the upgrade.
-pub async fn socket(State(state): State<Arc<AppState>>, headers: HeaderMap, auth: Result<Auth, ApiError>, ValidPath(id): ValidPath<RoomId>, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+pub async fn socket(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    auth: Result<Auth, ApiError>,
+    ValidPath(id): ValidPath<RoomId>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     let auth = auth?;
     auth.check(|a| a.may_join(&id))?;
+    // JSON like every other refusal, after the checks of who may ask.
+    let ws = ws.map_err(|_| ApiError::BadRequest("this address is the meeting's WebSocket: open it with a WebSocket upgrade (the room page does)".into()))?;
     let slot = SocketSlot::take(&state, crate::net::counted_as(auth.ip))?;
     let ctx = SessionContext { rooms: Arc::clone(&state.rooms), shutdown: state.shutdown.clone(), access: auth.access.clone(), client_ip: auth.ip, paces: Arc::clone(&state.paces) };
     // Frames over 64 KiB get an error reply from the session; only far larger ones
@@ -98,7 +107,7 @@ fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
         .map_err(|_| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\"}".into()))
 }
 
-pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
+pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, Body(body): Body) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
     auth.check(|a| a.may_record(&id))?;
     let layout = start_body(&body)?;
     let room = state.rooms.get(&id).await.ok_or_else(|| ApiError::from(RecordError::NoMeeting(id.clone())))?;
@@ -112,7 +121,7 @@ pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, Val
 }
 
 /// Changes the running recording's layout; answers with the recording as it is now.
-pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, body: Bytes) -> Result<Json<RecordingView>, ApiError> {
+pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, Body(body): Body) -> Result<Json<RecordingView>, ApiError> {
     auth.check(|a| a.may_record(&id))?;
     let layout = layout_body(&body)?;
     let LayoutSet { recording, changed } = state.recorder.set_layout(&id, layout, Instant::now())?;

@@ -1,7 +1,9 @@
 //! Highlight reels of finished recordings (`ID.highlights.mp4` and
 //! `ID.highlights.json`), built on request in a blocking thread (it reads and writes
 //! files; it never re-encodes). One build per recording at a time: a second request
-//! while one runs joins it. A failed build's reason is kept until the next request.
+//! while one runs joins it; and [`AT_ONCE`] builds over all recordings, the others
+//! waiting their turn (shown as building, at 0). A failed build's reason is kept until
+//! the next request.
 use super::redact::Redactor;
 use super::RecordingId;
 use compositor::review::highlights::{self, ReelClip};
@@ -11,7 +13,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// A recording's reel, as the API shows it (`highlights` in a recording).
@@ -19,21 +21,37 @@ use std::sync::Arc;
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ReelStatus {
     None,
-    /// `progress`: 0 to 1.
-    Building { progress: f32 },
+    /// `progress`: 0 to 1. `queued`: waiting for other reels' builds to finish
+    /// ([`AT_ONCE`] run at once); left out when not.
+    Building {
+        progress: f32,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        queued: bool,
+    },
     Ready { clips: usize, duration_ms: u64 },
     Failed { error: String },
 }
 
 enum Job {
-    /// Progress in thousandths.
-    Running(Arc<AtomicU32>),
+    /// Waiting for its turn, or building.
+    Running(Arc<Progress>),
     Failed(String),
 }
 
-#[derive(Default)]
+/// Builds running at once: each reads a whole recording from disk. Requests for many
+/// recordings at once (an admin may ask for all of them) queue instead of taking the
+/// disk, and the blocking threads, from the recordings being written.
+pub const AT_ONCE: usize = 2;
+
 pub struct Highlights {
     jobs: Mutex<HashMap<RecordingId, Job>>,
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Highlights {
+    fn default() -> Self {
+        Self { jobs: Mutex::default(), turns: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)) }
+    }
 }
 
 pub struct ReelFiles {
@@ -47,11 +65,26 @@ impl ReelFiles {
     }
 }
 
+/// A build's progress, as its thread reports it.
+#[derive(Default)]
+struct Progress {
+    /// In thousandths.
+    done: AtomicU32,
+    /// Its turn came.
+    started: AtomicBool,
+}
+
+impl Progress {
+    fn status(&self) -> ReelStatus {
+        ReelStatus::Building { progress: self.done.load(Ordering::Relaxed) as f32 / 1000.0, queued: !self.started.load(Ordering::Relaxed) }
+    }
+}
+
 impl Highlights {
     /// The reel's state: being built, on disk, failed, or none.
     pub fn status(&self, id: &RecordingId, files: &ReelFiles) -> ReelStatus {
         match self.jobs.lock().get(id) {
-            Some(Job::Running(progress)) => return ReelStatus::Building { progress: progress.load(Ordering::Relaxed) as f32 / 1000.0 },
+            Some(Job::Running(progress)) => return progress.status(),
             Some(Job::Failed(error)) => return ReelStatus::Failed { error: error.clone() },
             None => {}
         }
@@ -71,29 +104,43 @@ impl Highlights {
         let progress = {
             let mut jobs = self.jobs.lock();
             if let Some(Job::Running(progress)) = jobs.get(id) {
-                return ReelStatus::Building { progress: progress.load(Ordering::Relaxed) as f32 / 1000.0 };
+                return progress.status();
             }
-            let progress = Arc::new(AtomicU32::new(0));
+            let progress = Arc::new(Progress::default());
             jobs.insert(id.clone(), Job::Running(Arc::clone(&progress)));
             progress
         };
+        let queued = self.turns.available_permits() == 0;
         let (this, id) = (Arc::clone(self), id.clone());
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let result = highlights::build(&files.recording, &sidecar, &rules, &files.reel, |p| progress.store((p * 1000.0) as u32, Ordering::Relaxed));
-            let mut jobs = this.jobs.lock();
-            match result {
-                Ok(clips) => {
-                    tracing::info!(recording = %id, clips = clips.len(), took_ms = started.elapsed().as_millis() as u64, "highlight reel built");
-                    jobs.remove(&id);
-                }
-                Err(e) => {
-                    tracing::warn!(recording = %id, "highlight reel failed: {e}");
-                    jobs.insert(id, Job::Failed(redactor.shown(&e.to_string())));
-                }
+        tokio::spawn(async move {
+            // Never closed: a permit always comes.
+            let Ok(_turn) = Arc::clone(&this.turns).acquire_owned().await else { return };
+            let (builder, building) = (Arc::clone(&this), id.clone());
+            let built = tokio::task::spawn_blocking(move || builder.build(building, sidecar, files, rules, redactor, progress)).await;
+            if let Err(e) = built {
+                // Not left "building" for good.
+                tracing::error!(recording = %id, "a highlight reel's build ended abnormally: {e}");
+                this.jobs.lock().insert(id, Job::Failed("the reel could not be built: try again".into()));
             }
         });
-        ReelStatus::Building { progress: 0.0 }
+        ReelStatus::Building { progress: 0.0, queued }
+    }
+
+    fn build(&self, id: RecordingId, sidecar: Sidecar, files: ReelFiles, rules: Rules, redactor: Redactor, progress: Arc<Progress>) {
+        let started = std::time::Instant::now();
+        progress.started.store(true, Ordering::Relaxed);
+        let result = highlights::build(&files.recording, &sidecar, &rules, &files.reel, |p| progress.done.store((p * 1000.0) as u32, Ordering::Relaxed));
+        let mut jobs = self.jobs.lock();
+        match result {
+            Ok(clips) => {
+                tracing::info!(recording = %id, clips = clips.len(), took_ms = started.elapsed().as_millis() as u64, "highlight reel built");
+                jobs.remove(&id);
+            }
+            Err(e) => {
+                tracing::warn!(recording = %id, "highlight reel failed: {e}");
+                jobs.insert(id, Job::Failed(redactor.shown(&e.to_string())));
+            }
+        }
     }
 
     /// Forgets a failure (the recording was deleted, or a new build starts).
