@@ -235,8 +235,9 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
-    /// This session ends: replaced by a newer one of the same client, too slow to
-    /// keep up, or the server stops. Clients reconnect except after `replaced`.
+    /// This session ends: replaced by a newer one of the same client, removed by a
+    /// host, too slow to keep up, refused too often in a row, or the server stops.
+    /// Clients reconnect except after `replaced` and `removed`.
     Bye { v: u32, code: ByeCode, reason: String },
 }
 
@@ -247,6 +248,9 @@ pub enum ByeCode {
     /// A host removed this participant: clients do not rejoin.
     Removed,
     TooSlow,
+    /// The client's requests were refused many times in a row (a script in a loop):
+    /// the connection is not worth answering further.
+    TooManyErrors,
     Shutdown,
 }
 
