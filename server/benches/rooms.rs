@@ -7,7 +7,7 @@
 //!
 //! With `PODIUM_BEFORE_BIN`, that build is churned first, then this one, in one run.
 //!
-//! Clients come from 127.0.0.2 … 127.0.3.254, so that the per-client join pace (60,
+//! Clients come from 127.0.2.1 … 127.0.3.254, so that the per-client join pace (60,
 //! then 10 a second) does not hold the churn back. The figure: the growth per room
 //! from the first checkpoint (allocator warm) to the last.
 #[path = "../tests/common/ws.rs"]

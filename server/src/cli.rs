@@ -184,7 +184,7 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
 
     /// The address of a reverse proxy in front of this server (127.0.0.1), or the range
-    /// its addresses come from (172.16.0.0/12 for Docker's networks): requests from it
+    /// its addresses come from (172.18.0.0/16, a network of the proxy alone): requests from it
     /// are taken to come from the client it names in X-Forwarded-For, for the
     /// per-client limits and the audit log, and it is not held to the per-address
     /// connection limit. Repeatable. Without it, X-Forwarded-For is ignored.

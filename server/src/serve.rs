@@ -86,6 +86,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     if !config.trusted_proxies.is_empty() {
         let proxies: Vec<String> = config.trusted_proxies.iter().map(|p| p.to_string()).collect();
         tracing::info!(proxies = %proxies.join(", "), "requests from these trusted proxies count as coming from the client their X-Forwarded-For names");
+        for broad in config.trusted_proxies.iter().filter(|r| r.is_broad()) {
+            tracing::warn!("--trusted-proxy {broad}: every host in it may name any client it likes (and so escape the per-client limits) and is not held to the per-address connection limit; give the proxy's own address or network");
+        }
     }
     if let (false, Some(public)) = (secured, &config.public_url) {
         tracing::warn!("--public-url {public} with no secret: anyone the proxy lets through can join any room, record, and delete recordings; set PODIUM_SECRET to require tokens");

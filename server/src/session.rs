@@ -83,8 +83,8 @@ const ADDRESS_PRODUCE_BURST: u32 = 180;
 const ADDRESS_PRODUCES_PER_SECOND: f64 = 30.0;
 const ADDRESS_PAUSE_BURST: u32 = 100;
 const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
-/// The requests of five members joining a full room at once, then four times one
-/// member's pace: the sockets a client may open (50) do not multiply its pace.
+/// Some 250 joins at once (an office or a class behind one address), then four times
+/// one member's pace: the sockets a client may open (50) do not multiply its pace.
 const ADDRESS_REQUEST_BURST: u32 = 2000;
 const ADDRESS_REQUESTS_PER_SECOND: f64 = 200.0;
 
@@ -97,6 +97,22 @@ impl ClientPaces {
     fn take(bucket: &Mutex<KeyedBuckets<PaceKey>>, ctx: &SessionContext) -> Result<(), std::time::Duration> {
         bucket.lock().take(&ctx.access.pace_key(ctx.client_ip), std::time::Instant::now())
     }
+}
+
+/// One from the connection's `own` bucket and one from the client's `shared` one, or
+/// none: both must have room before either is charged. `what` ("muting and
+/// unmuting") names the refusal.
+fn take_both(own: &mut TokenBucket, shared: &Mutex<KeyedBuckets<PaceKey>>, ctx: &SessionContext, what: &str, own_rate: f64, shared_rate: f64) -> Result<(), ErrorBody> {
+    let now = std::time::Instant::now();
+    own.check(now).map_err(|wait| paced(what, own_rate, wait))?;
+    ClientPaces::take(shared, ctx).map_err(|wait| paced(&format!("{what} from your address"), shared_rate, wait))?;
+    let _ = own.take(now);
+    Ok(())
+}
+
+/// A member's request, against its connection's and its client's request paces.
+fn take_request(m: &mut Membership, ctx: &SessionContext) -> Result<(), ErrorBody> {
+    take_both(&mut m.request_pace, &ctx.paces.requests, ctx, "requests", REQUESTS_PER_SECOND, ADDRESS_REQUESTS_PER_SECOND)
 }
 
 struct Membership {
@@ -145,9 +161,8 @@ const PAUSES_PER_SECOND: f64 = 5.0;
 /// stop sharing a few times a meeting.
 const PRODUCE_BURST: u32 = 10;
 const PRODUCES_PER_SECOND: f64 = 2.0;
-/// Joining a full room (50 people by default) takes two requests per stream of each
-/// of them (consume, resume) and a few more: about 210. After that, requests come with
-/// people joining and leaving, a few a second.
+/// Every request but consuming streams (which the room's streams bound): a join takes
+/// about eight, a share or a mute two. A person stays far below this; a loop does not.
 const REQUEST_BURST: u32 = 400;
 const REQUESTS_PER_SECOND: f64 = 50.0;
 
@@ -441,11 +456,13 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
         ClientRequest::Leave {} => Ok(ResponseData::Empty {}),
         request => {
             let m = member.as_mut().ok_or_else(not_joined)?;
-            // Both must have room before either is charged.
-            let now = std::time::Instant::now();
-            m.request_pace.check(now).map_err(|wait| paced("requests", REQUESTS_PER_SECOND, wait))?;
-            ClientPaces::take(&ctx.paces.requests, ctx).map_err(|wait| paced("requests from your address", ADDRESS_REQUESTS_PER_SECOND, wait))?;
-            let _ = m.request_pace.take(now);
+            // Consuming someone's stream, and resuming it once, are bounded by the
+            // streams in the room, and a page joining a full room makes two of each per
+            // stream at once: never refused for pace (a refused one would leave a
+            // picture or a voice missing). A repeated resume is charged below.
+            if !matches!(request, ClientRequest::Consume { .. } | ClientRequest::ResumeConsumer { .. }) {
+                take_request(m, ctx)?;
+            }
             handle_member_request(request, ctx, m).await
         }
     }
@@ -514,11 +531,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
-            // Both must have room before either is charged.
-            let now = std::time::Instant::now();
-            m.produce_pace.check(now).map_err(|wait| paced("starting streams", PRODUCES_PER_SECOND, wait))?;
-            ClientPaces::take(&ctx.paces.produces, ctx).map_err(|wait| paced("starting streams from your address", ADDRESS_PRODUCES_PER_SECOND, wait))?;
-            let _ = m.produce_pace.take(now);
+            take_both(&mut m.produce_pace, &ctx.paces.produces, ctx, "starting streams", PRODUCES_PER_SECOND, ADDRESS_PRODUCES_PER_SECOND)?;
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
                 .await
@@ -580,10 +593,14 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             Ok(data)
         }
         ClientRequest::ResumeConsumer { consumer_id } => {
-            let consumer = &m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?.consumer;
-            // Resumed already: nothing to ask the worker.
-            if consumer.paused() {
+            let paused = m.consumers.get(&consumer_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such consumer"))?.consumer.paused();
+            if paused {
+                let consumer = &m.consumers[&consumer_id].consumer;
                 consumer.resume().await.map_err(|e| internal("resuming the consumer", e))?;
+            } else {
+                // Resumed already: nothing to ask the worker, but a repeat is paced
+                // like any request.
+                take_request(m, ctx)?;
             }
             Ok(ResponseData::Empty {})
         }
@@ -658,11 +675,7 @@ async fn set_paused(m: &mut Membership, ctx: &SessionContext, producer_id: Produ
     if producer.paused() == pause {
         return Ok(ResponseData::Empty {});
     }
-    // Both must have room before either is charged.
-    let now = std::time::Instant::now();
-    m.pause_pace.check(now).map_err(|wait| paced("muting and unmuting", PAUSES_PER_SECOND, wait))?;
-    ClientPaces::take(&ctx.paces.pauses, ctx).map_err(|wait| paced("muting and unmuting from your address", ADDRESS_PAUSES_PER_SECOND, wait))?;
-    let _ = m.pause_pace.take(now);
+    take_both(&mut m.pause_pace, &ctx.paces.pauses, ctx, "muting and unmuting", PAUSES_PER_SECOND, ADDRESS_PAUSES_PER_SECOND)?;
     if pause {
         producer.pause().await.map_err(|e| internal("pausing", e))?;
     } else {

@@ -916,9 +916,7 @@ impl Engine {
     /// Rewrites the sidecar with the duration and turns so far (once the file is
     /// closed, with the duration it ended at).
     fn write_sidecar(&mut self) {
-        let now_ms = self.writer.as_ref().map_or(self.sidecar.duration_ms, Mp4Writer::duration_ms);
-        self.sidecar.duration_ms = now_ms;
-        self.sidecar.timeline = self.timeline.turns(now_ms);
+        self.refresh_sidecar();
         if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {
             self.warn_once("sidecar", e.to_string());
         }
@@ -958,7 +956,17 @@ impl Engine {
 
     /// Gives up after an error: the sidecar says why; the file keeps what was written
     /// (its fragments play).
+    /// The sidecar's duration and turns as of now (the rest is kept as it changes).
+    fn refresh_sidecar(&mut self) {
+        let now_ms = self.writer.as_ref().map_or(self.sidecar.duration_ms, Mp4Writer::duration_ms);
+        self.sidecar.duration_ms = now_ms;
+        self.sidecar.timeline = self.timeline.turns(now_ms);
+    }
+
     pub fn fail(mut self, message: &str) {
+        // With the turns since the last write (it is once a second), while the writer
+        // still says how long the file is.
+        self.refresh_sidecar();
         if let Some(writer) = self.writer.take() {
             // Best effort: a full disk may refuse even the last fragment.
             let _ = writer.finish();

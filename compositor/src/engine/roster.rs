@@ -3,14 +3,15 @@
 //!
 //! A session is one connection: someone whose connection drops and comes back is a new
 //! session under the same name. The sidecar lists people, not sessions: each name once,
-//! and at most [`MAX_LISTED`] of them, because it is rewritten on every change and read
-//! by the review page; a client that rejoined in a loop must not make it grow without
+//! and at most [`MAX_LISTED`] of them, because it is rewritten whole every second and
+//! read by the review page; a client that rejoined in a loop must not make it grow without
 //! end.
 use crate::output::sidecar::Participant;
 use std::collections::HashMap;
 
-/// The most people a sidecar lists: far above a meeting's size (rooms hold 50 by
-/// default), and the sidecar stays small however people come and go.
+/// The most people a sidecar lists: far above a meeting's size (rooms hold 16 by
+/// default, `--max-participants`), and the sidecar stays small however people come
+/// and go.
 pub const MAX_LISTED: usize = 1000;
 
 #[derive(Debug, Default)]

@@ -1,6 +1,6 @@
 //! The JSON file beside each recording (`ID.json` next to `ID.mp4`): room, start time,
 //! participants and the speaker timeline. The compositor writes it as it goes (at the
-//! start, on every turn and about once a second), so a recording cut off by a crash
+//! start, once a second with what changed, and at the end), so a recording cut off by a crash
 //! still has its timeline; the server reads it to list recordings, and marks the
 //! recordings it finds cut off.
 //!

@@ -24,6 +24,13 @@ pub enum IpRangeError {
 }
 
 impl IpRange {
+    /// Wider than one network's worth of hosts (an IPv4 /16, an IPv6 /48): every host
+    /// in a trusted range may name any client it likes, so such a range likely holds
+    /// more than the proxies.
+    pub fn is_broad(&self) -> bool {
+        self.prefix < if self.network.is_ipv4() { 16 } else { 48 }
+    }
+
     /// Whether `ip` lies in the range. An IPv4-mapped IPv6 address (how a dual-stack
     /// listener sees an IPv4 peer) is taken as its IPv4 address, on either side.
     pub fn contains(&self, ip: &IpAddr) -> bool {
@@ -152,6 +159,12 @@ mod tests {
         let err = "10.0.0.1/8".parse::<IpRange>().unwrap_err();
         assert_eq!(err.to_string(), "`10.0.0.1/8` has address bits set past its /8; did you mean 10.0.0.0/8?");
         assert!("fd00::1/8".parse::<IpRange>().unwrap_err().to_string().contains("did you mean fd00::/8?"));
+    }
+
+    #[test]
+    fn ranges_wider_than_a_network_are_broad() {
+        assert!(range("172.16.0.0/12").is_broad() && range("10.0.0.0/8").is_broad() && range("2001:db8::/32").is_broad());
+        assert!(!range("172.18.0.0/16").is_broad() && !range("127.0.0.1").is_broad() && !range("fd00:1:2::/48").is_broad());
     }
 
     #[test]

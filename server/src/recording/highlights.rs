@@ -110,11 +110,20 @@ impl Highlights {
             jobs.insert(id.clone(), Job::Running(Arc::clone(&progress)));
             progress
         };
-        let queued = self.turns.available_permits() == 0;
+        // A turn free now is taken now, so the answer says truly whether it waits.
+        let turn = Arc::clone(&self.turns).try_acquire_owned().ok();
+        let queued = turn.is_none();
+        progress.started.store(!queued, Ordering::Relaxed);
         let (this, id) = (Arc::clone(self), id.clone());
         tokio::spawn(async move {
-            // Never closed: a permit always comes.
-            let Ok(_turn) = Arc::clone(&this.turns).acquire_owned().await else { return };
+            let _turn = match turn {
+                Some(turn) => turn,
+                // Never closed: a permit always comes.
+                None => match Arc::clone(&this.turns).acquire_owned().await {
+                    Ok(turn) => turn,
+                    Err(_) => return,
+                },
+            };
             let (builder, building) = (Arc::clone(&this), id.clone());
             let built = tokio::task::spawn_blocking(move || builder.build(building, sidecar, files, rules, redactor, progress)).await;
             if let Err(e) = built {

@@ -43,11 +43,14 @@ fn lock<T>(shared: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Keeps `waker` in `slot`, dropping the one it replaces (the leak this crate fixes).
-fn keep(slot: &mut Option<Waker>, waker: &Waker) {
+/// Keeps `waker` in `slot`; returns the one it replaces (the leak this crate fixes was
+/// not dropping it), for the caller to drop once the lock is released: a waker's drop
+/// runs its executor's code, which must not meet the lock.
+#[must_use]
+fn keep(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     match slot {
-        Some(kept) if kept.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+        Some(kept) if kept.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 
@@ -94,7 +97,9 @@ impl<T> Sender<T> {
                 drop(state);
                 return Poll::Ready(Ok(this.take().unwrap()));
             }
-            keep(&mut state.sender, cx.waker());
+            let replaced = keep(&mut state.sender, cx.waker());
+            drop(state);
+            drop(replaced);
             Poll::Pending
         })
     }
@@ -126,9 +131,10 @@ impl<T> Drop for Sender<T> {
         }
         let mut state = lock(&self.shared);
         state.closed = true;
-        state.sender = None;
+        let own = state.sender.take();
         let receiver = state.receiver.take();
         drop(state);
+        drop(own);
         if let Some(waker) = receiver {
             waker.wake();
         }
@@ -179,10 +185,11 @@ impl<T> Future for Receiver<T> {
             this.done = true;
             return Poll::Ready(Err(Closed()));
         }
-        keep(&mut state.receiver, cx.waker());
+        let replaced = keep(&mut state.receiver, cx.waker());
         state.receiver_waiting = true;
         let sender = state.sender.take();
         drop(state);
+        drop(replaced);
         if let Some(waker) = sender {
             waker.wake();
         }
@@ -197,12 +204,12 @@ impl<T> Drop for Receiver<T> {
         }
         let mut state = lock(&self.shared);
         state.closed = true;
-        state.receiver = None;
+        let own = state.receiver.take();
         // A value sent and never taken is dropped with the channel.
         let value = state.value.take();
         let sender = state.sender.take();
         drop(state);
-        drop(value);
+        drop((own, value));
         if let Some(waker) = sender {
             waker.wake();
         }
