@@ -499,7 +499,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "this transport is connected already"));
             }
             if own.failed_connects >= CONNECT_TRIES {
-                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("connecting this transport failed {CONNECT_TRIES} times: create a new one")));
+                return Err(ErrorBody::new(ErrorCode::BadRequest, format!("connecting this transport failed {CONNECT_TRIES} times: rejoin the room for a new one")));
             }
             // mediasoup takes an empty list but the handshake could never succeed.
             if dtls_parameters.fingerprints.is_empty() || dtls_parameters.fingerprints.len() > 8 {
