@@ -954,8 +954,6 @@ impl Engine {
         Ok(Summary { duration_ms, size_bytes })
     }
 
-    /// Gives up after an error: the sidecar says why; the file keeps what was written
-    /// (its fragments play).
     /// The sidecar's duration and turns as of now (the rest is kept as it changes).
     fn refresh_sidecar(&mut self) {
         let now_ms = self.writer.as_ref().map_or(self.sidecar.duration_ms, Mp4Writer::duration_ms);
@@ -963,6 +961,8 @@ impl Engine {
         self.sidecar.timeline = self.timeline.turns(now_ms);
     }
 
+    /// Gives up after an error: the sidecar says why; the file keeps what was written
+    /// (its fragments play).
     pub fn fail(mut self, message: &str) {
         // With the turns since the last write (it is once a second), while the writer
         // still says how long the file is.
