@@ -94,8 +94,18 @@ impl Highlights {
         }
     }
 
-    pub fn is_building(&self, id: &RecordingId) -> bool {
-        matches!(self.jobs.lock().get(id), Some(Job::Running(_)))
+    /// Whether no build of `id` runs now: one waiting for its turn is dropped (its
+    /// recording is being deleted); one running says `false`.
+    pub fn drop_unless_building(&self, id: &RecordingId) -> bool {
+        let mut jobs = self.jobs.lock();
+        match jobs.get(id) {
+            Some(Job::Running(progress)) if progress.started.load(Ordering::Relaxed) => false,
+            Some(Job::Running(_)) => {
+                jobs.remove(id);
+                true
+            }
+            _ => true,
+        }
     }
 
     /// Starts building (or joins the build running): returns the state right after.
@@ -113,7 +123,6 @@ impl Highlights {
         // A turn free now is taken now, so the answer says truly whether it waits.
         let turn = Arc::clone(&self.turns).try_acquire_owned().ok();
         let queued = turn.is_none();
-        progress.started.store(!queued, Ordering::Relaxed);
         let (this, id) = (Arc::clone(self), id.clone());
         tokio::spawn(async move {
             let _turn = match turn {
@@ -124,6 +133,15 @@ impl Highlights {
                     Err(_) => return,
                 },
             };
+            // Its turn came: still wanted? (Deleting the recording drops a waiting job.)
+            // Marked started under the lock, so a delete from now on waits for it.
+            {
+                let jobs = this.jobs.lock();
+                match jobs.get(&id) {
+                    Some(Job::Running(current)) if Arc::ptr_eq(current, &progress) => progress.started.store(true, Ordering::Relaxed),
+                    _ => return,
+                }
+            }
             let (builder, building) = (Arc::clone(&this), id.clone());
             let built = tokio::task::spawn_blocking(move || builder.build(building, sidecar, files, rules, redactor, progress)).await;
             if let Err(e) = built {
@@ -137,7 +155,6 @@ impl Highlights {
 
     fn build(&self, id: RecordingId, sidecar: Sidecar, files: ReelFiles, rules: Rules, redactor: Redactor, progress: Arc<Progress>) {
         let started = std::time::Instant::now();
-        progress.started.store(true, Ordering::Relaxed);
         let result = highlights::build(&files.recording, &sidecar, &rules, &files.reel, |p| progress.done.store((p * 1000.0) as u32, Ordering::Relaxed));
         let mut jobs = self.jobs.lock();
         match result {
@@ -167,4 +184,30 @@ pub fn read_clips(files: &ReelFiles) -> Option<Vec<ReelClip>> {
         return None;
     }
     serde_json::from_slice(&std::fs::read(files.clips()).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reel_waiting_for_its_turn_is_dropped_when_its_recording_goes() {
+        let highlights = Arc::new(Highlights::default());
+        // Both turns taken (two other reels building).
+        let turns: Vec<_> = (0..AT_ONCE).map(|_| Arc::clone(&highlights.turns).try_acquire_owned().unwrap()).collect();
+        let dir = std::env::temp_dir().join(format!("podium-reel-queue-{}", std::process::id()));
+        let id = RecordingId::parse("20261202-120000-proc01").unwrap();
+        let files = ReelFiles { recording: dir.join("none.mp4"), reel: dir.join("none.highlights.mp4") };
+        let sidecar = super::super::store::tests::sidecar(id.as_str(), compositor::output::sidecar::Status::Finished, "2026-12-02T12:00:00.000Z");
+        let status = highlights.start(&id, sidecar, files, Rules::default(), Redactor::new(&dir));
+        assert_eq!(status, ReelStatus::Building { progress: 0.0, queued: true });
+        // A delete of its recording does not wait for it.
+        assert!(highlights.drop_unless_building(&id));
+        assert!(!highlights.jobs.lock().contains_key(&id));
+        // Its turn comes, and nothing is built (a build of the missing file would fail).
+        drop(turns);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!highlights.jobs.lock().contains_key(&id), "a dropped job ran");
+        assert_eq!(highlights.turns.available_permits(), AT_ONCE);
+    }
 }

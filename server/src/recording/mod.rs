@@ -481,7 +481,8 @@ impl Recorder {
         if self.is_active(id) {
             return Err(RecordError::StillRecording(id.clone()));
         }
-        if self.highlights.is_building(id) {
+        // A reel waiting for its turn is dropped; one being built holds the files.
+        if !self.highlights.drop_unless_building(id) {
             return Err(RecordError::ReelBuilding(id.clone()));
         }
         self.store.delete(id)?;

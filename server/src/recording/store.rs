@@ -282,10 +282,10 @@ pub fn human_duration(ms: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sidecar(id: &str, status: Status, started_at: &str) -> Sidecar {
+    pub(crate) fn sidecar(id: &str, status: Status, started_at: &str) -> Sidecar {
         Sidecar {
             version: 1,
             id: id.into(),
