@@ -123,6 +123,8 @@ impl Highlights {
         // A turn free now is taken now, so the answer says truly whether it waits.
         let turn = Arc::clone(&self.turns).try_acquire_owned().ok();
         let queued = turn.is_none();
+        // Its turn taken now: shown as building, not waiting, from this answer on.
+        progress.started.store(!queued, Ordering::Relaxed);
         let (this, id) = (Arc::clone(self), id.clone());
         tokio::spawn(async move {
             let _turn = match turn {
