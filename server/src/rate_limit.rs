@@ -17,6 +17,30 @@ pub fn seconds_to_wait(wait: Duration) -> f64 {
     (wait.as_secs_f64() * 10.0).ceil() / 10.0
 }
 
+/// A pace: `burst` actions at once, then `per_second`. The pair that names a limit,
+/// kept together so that a refusal quotes the rate it is held to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Pace {
+    pub const fn new(burst: u32, per_second: f64) -> Self {
+        Self { burst, per_second }
+    }
+
+    /// A full bucket of this pace.
+    pub fn bucket(self) -> TokenBucket {
+        TokenBucket::new(self.burst, self.per_second)
+    }
+
+    /// A bucket of this pace per key.
+    pub fn per_key<K: Hash + Eq + Clone>(self) -> KeyedBuckets<K> {
+        KeyedBuckets::new(self.burst, self.per_second)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     burst: f64,

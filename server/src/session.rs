@@ -6,7 +6,7 @@
 use crate::auth::{Access, PaceKey};
 use crate::name::Naming;
 use crate::protocol::*;
-use crate::rate_limit::{KeyedBuckets, TokenBucket};
+use crate::rate_limit::{KeyedBuckets, Pace, TokenBucket};
 use parking_lot::Mutex;
 use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms};
 use std::net::IpAddr;
@@ -65,28 +65,40 @@ pub struct ClientPaces {
 impl Default for ClientPaces {
     fn default() -> Self {
         Self {
-            joins: Mutex::new(KeyedBuckets::new(ADDRESS_JOIN_BURST, ADDRESS_JOINS_PER_SECOND)),
-            produces: Mutex::new(KeyedBuckets::new(ADDRESS_PRODUCE_BURST, ADDRESS_PRODUCES_PER_SECOND)),
-            pauses: Mutex::new(KeyedBuckets::new(ADDRESS_PAUSE_BURST, ADDRESS_PAUSES_PER_SECOND)),
-            requests: Mutex::new(KeyedBuckets::new(ADDRESS_REQUEST_BURST, ADDRESS_REQUESTS_PER_SECOND)),
+            joins: Mutex::new(JOINS.per_key()),
+            produces: Mutex::new(STARTING_STREAMS.client.per_key()),
+            pauses: Mutex::new(MUTING.client.per_key()),
+            requests: Mutex::new(REQUESTS.client.per_key()),
         }
     }
 }
 
-/// One client: 60 joins at once (a class arriving), then 10 a second; three producers
-/// per join (microphone, camera, and a share now and then), so that every join admitted
-/// can also send (a reconnect storm would otherwise turn into join-and-leave churn); and
-/// the mute changes of a room of people.
-const ADDRESS_JOIN_BURST: u32 = 60;
-const ADDRESS_JOINS_PER_SECOND: f64 = 10.0;
-const ADDRESS_PRODUCE_BURST: u32 = 180;
-const ADDRESS_PRODUCES_PER_SECOND: f64 = 30.0;
-const ADDRESS_PAUSE_BURST: u32 = 100;
-const ADDRESS_PAUSES_PER_SECOND: f64 = 20.0;
-/// Some 250 joins at once (an office or a class behind one address), then four times
-/// one member's pace: the sockets a client may open (50) do not multiply its pace.
-const ADDRESS_REQUEST_BURST: u32 = 2000;
-const ADDRESS_REQUESTS_PER_SECOND: f64 = 200.0;
+/// One client's joins: 60 at once (a class arriving), then 10 a second.
+const JOINS: Pace = Pace::new(60, 10.0);
+
+/// What one kind of a member's requests is held to: a pace per connection and one per
+/// client (its address and token, over all its connections), and the words a refusal
+/// names them by.
+struct PaceRule {
+    what: &'static str,
+    connection: Pace,
+    client: Pace,
+}
+
+/// A person toggling mute by hand stays far below a connection's pace; a script in a
+/// loop does not. A client's: the mute changes of a room of people.
+const MUTING: PaceRule = PaceRule { what: "muting and unmuting", connection: Pace::new(20, 5.0), client: Pace::new(100, 20.0) };
+/// Joining takes two (microphone, camera), a screen share two more; people start and
+/// stop sharing a few times a meeting. A client's: three per join (microphone, camera,
+/// and a share now and then), so that every join admitted can also send (a reconnect
+/// storm would otherwise turn into join-and-leave churn).
+const STARTING_STREAMS: PaceRule = PaceRule { what: "starting streams", connection: Pace::new(10, 2.0), client: Pace::new(180, 30.0) };
+/// Every request but consuming streams (which the room's streams bound): a join takes
+/// about eight, a share or a mute two. A person stays far below a connection's pace; a
+/// loop does not. A client's: some 250 joins at once (an office or a class behind one
+/// address), then four times one member's pace: the sockets a client may open (50) do
+/// not multiply its pace.
+const REQUESTS: PaceRule = PaceRule { what: "requests", connection: Pace::new(400, 50.0), client: Pace::new(2000, 200.0) };
 
 /// `wait` as the `rate_limited` error for `what` ("joining", …).
 fn paced(what: &str, at_most: f64, wait: std::time::Duration) -> ErrorBody {
@@ -100,19 +112,18 @@ impl ClientPaces {
 }
 
 /// One from the connection's `own` bucket and one from the client's `shared` one, or
-/// none: both must have room before either is charged. `what` ("muting and
-/// unmuting") names the refusal.
-fn take_both(own: &mut TokenBucket, shared: &Mutex<KeyedBuckets<PaceKey>>, ctx: &SessionContext, what: &str, own_rate: f64, shared_rate: f64) -> Result<(), ErrorBody> {
+/// none: both must have room before either is charged; `rule` names the refusal.
+fn take_both(own: &mut TokenBucket, shared: &Mutex<KeyedBuckets<PaceKey>>, ctx: &SessionContext, rule: &PaceRule) -> Result<(), ErrorBody> {
     let now = std::time::Instant::now();
-    own.check(now).map_err(|wait| paced(what, own_rate, wait))?;
-    ClientPaces::take(shared, ctx).map_err(|wait| paced(&format!("{what} from your address"), shared_rate, wait))?;
+    own.check(now).map_err(|wait| paced(rule.what, rule.connection.per_second, wait))?;
+    ClientPaces::take(shared, ctx).map_err(|wait| paced(&format!("{} from your address", rule.what), rule.client.per_second, wait))?;
     let _ = own.take(now);
     Ok(())
 }
 
 /// A member's request, against its connection's and its client's request paces.
 fn take_request(m: &mut Membership, ctx: &SessionContext) -> Result<(), ErrorBody> {
-    take_both(&mut m.request_pace, &ctx.paces.requests, ctx, "requests", REQUESTS_PER_SECOND, ADDRESS_REQUESTS_PER_SECOND)
+    take_both(&mut m.request_pace, &ctx.paces.requests, ctx, &REQUESTS)
 }
 
 struct Membership {
@@ -153,18 +164,6 @@ struct OwnTransport {
 /// A browser connects a transport once; a client whose DTLS parameters are refused may
 /// correct them, a few times.
 const CONNECT_TRIES: u8 = 3;
-
-/// A person toggling mute by hand stays far below this; a script in a loop does not.
-const PAUSE_BURST: u32 = 20;
-const PAUSES_PER_SECOND: f64 = 5.0;
-/// Joining takes two (microphone, camera), a screen share two more; people start and
-/// stop sharing a few times a meeting.
-const PRODUCE_BURST: u32 = 10;
-const PRODUCES_PER_SECOND: f64 = 2.0;
-/// Every request but consuming streams (which the room's streams bound): a join takes
-/// about eight, a share or a mute two. A person stays far below this; a loop does not.
-const REQUEST_BURST: u32 = 400;
-const REQUESTS_PER_SECOND: f64 = 50.0;
 
 /// One of the member's consumers, and what it shows.
 struct Consumed {
@@ -415,7 +414,7 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
             };
             // Each join is told to the whole room (and written into its recording's
             // sidecar), and may make a room: paced per client (address and token).
-            ClientPaces::take(&ctx.paces.joins, ctx).map_err(|wait| paced("joining from your address", ADDRESS_JOINS_PER_SECOND, wait))?;
+            ClientPaces::take(&ctx.paces.joins, ctx).map_err(|wait| paced("joining from your address", JOINS.per_second, wait))?;
             let (room, joined) = rooms.join(room_id, &name, naming, client_id).await.map_err(|e| {
                 let code = match e {
                     JoinError::InvalidName(_) => ErrorCode::InvalidName,
@@ -447,9 +446,9 @@ async fn handle_request(request: ClientRequest, room_id: &RoomId, ctx: &SessionC
                 kick_settled: false,
                 transports: HashMap::new(),
                 consumers: HashMap::new(),
-                pause_pace: TokenBucket::new(PAUSE_BURST, PAUSES_PER_SECOND),
-                produce_pace: TokenBucket::new(PRODUCE_BURST, PRODUCES_PER_SECOND),
-                request_pace: TokenBucket::new(REQUEST_BURST, REQUESTS_PER_SECOND),
+                pause_pace: MUTING.connection.bucket(),
+                produce_pace: STARTING_STREAMS.connection.bucket(),
+                request_pace: REQUESTS.connection.bucket(),
             });
             Ok(data)
         }
@@ -531,7 +530,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             if let Some(existing) = m.room.producer_of_source(&m.participant_id, source, kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
-            take_both(&mut m.produce_pace, &ctx.paces.produces, ctx, "starting streams", PRODUCES_PER_SECOND, ADDRESS_PRODUCES_PER_SECOND)?;
+            take_both(&mut m.produce_pace, &ctx.paces.produces, ctx, &STARTING_STREAMS)?;
             let producer = transport
                 .produce(ProducerOptions::new(kind, rtp_parameters))
                 .await
@@ -675,7 +674,7 @@ async fn set_paused(m: &mut Membership, ctx: &SessionContext, producer_id: Produ
     if producer.paused() == pause {
         return Ok(ResponseData::Empty {});
     }
-    take_both(&mut m.pause_pace, &ctx.paces.pauses, ctx, "muting and unmuting", PAUSES_PER_SECOND, ADDRESS_PAUSES_PER_SECOND)?;
+    take_both(&mut m.pause_pace, &ctx.paces.pauses, ctx, &MUTING)?;
     if pause {
         producer.pause().await.map_err(|e| internal("pausing", e))?;
     } else {
