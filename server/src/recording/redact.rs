@@ -97,15 +97,51 @@ fn cut_paths(text: &str) -> String {
             rest = &rest[c.len_utf8()..];
             continue;
         }
-        let end = rest.find(|ch: char| ch.is_whitespace() || "\"'`)]}>,;".contains(ch)).unwrap_or(rest.len());
         // A colon or full stop that ends the word is the sentence's, not the path's.
-        let word = rest[..end].trim_end_matches([':', '.']);
+        let word = rest[..path_end(rest)].trim_end_matches([':', '.']);
         let name = word.rsplit('/').find(|part| !part.is_empty() && *part != "~").unwrap_or("");
         out.push_str(if name.is_empty() { "/" } else { name });
         previous = word.chars().last();
         rest = &rest[word.len()..];
     }
     out
+}
+
+/// Where a path at the start of `text` ends: at the end of its word, or, for a folder
+/// whose name has spaces (`/srv/My Data/x.mp4`), at the end of a word within the next
+/// three that goes on with a `/` (`Data/x.mp4`). Text of that shape right after a
+/// path (`/a/b or c/d`) is cut with it: a message loses a few words rather than show
+/// a folder's name.
+fn path_end(text: &str) -> usize {
+    const ENDS_A_WORD: &str = "\"'`)]}>,;";
+    let word_end = |s: &str| s.find(|ch: char| ch.is_whitespace() || ENDS_A_WORD.contains(ch)).unwrap_or(s.len());
+    let mut end = word_end(text);
+    'path: loop {
+        // Only a path of two parts or more, not ended by the sentence, goes on.
+        let path = &text[..end];
+        if !path[1..].contains('/') || path.ends_with([':', '.', '/']) {
+            return end;
+        }
+        let mut at = end;
+        for _ in 0..3 {
+            let Some(next) = text[at..].strip_prefix(' ') else { return end };
+            let word = &next[..word_end(next)];
+            // A word of a name: letters and digits; one with a `/` after its first
+            // letter goes on with the path.
+            if !word.starts_with(char::is_alphanumeric) {
+                return end;
+            }
+            at += 1 + word.len();
+            if word.contains('/') {
+                end = at;
+                continue 'path;
+            }
+            if !word.chars().all(|c| c.is_alphanumeric() || "_-".contains(c)) {
+                return end;
+            }
+        }
+        return end;
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +168,15 @@ mod tests {
             ("", ""),
             ("é /ü/ö: ✓", "é ö: ✓"),
             ("file:/a/b.mp4 and ./c/d", "file:b.mp4 and .d"),
+            // A folder of a name with spaces, outside the known ones.
+            ("cannot write /mnt/My Data/rec/x.mp4: denied", "cannot write x.mp4: denied"),
+            ("cannot write /mnt/My Big Old Data/x.mp4 (denied)", "cannot write x.mp4 (denied)"),
+            ("/mnt/Team A/x.mp4. Then /mnt/b and more", "x.mp4. Then b and more"),
+            // Not a folder going on: the sentence ended, or the path has one part.
+            ("cannot open /mnt/a: see b/c", "cannot open a: see b/c"),
+            ("cannot open /mnt/a, see b/c", "cannot open a, see b/c"),
+            ("/mnt 1/2 of it", "mnt 1/2 of it"),
+            ("/mnt/a is one of four or so b/c", "a is one of four or so b/c"),
             // A folder's name at the start of another name is not the folder.
             ("/tmpfs/y and /tmp/z and /tmp.old/w and /tmp.", "y and z and w and …."),
         ];
