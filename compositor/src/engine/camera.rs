@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 /// stopped rendering could fill it; past it, the oldest go, and the stream waits for
 /// a keyframe as after a loss.
 const MAX_ENCODED_FRAMES: usize = 600;
+/// Encoded bytes kept for one camera at most: 600 frames of a 2.5 Mbit/s camera are
+/// 6 MB; a sender of huge frames (each up to the depacketizer's 8 MiB) must not make a
+/// recorder hold gigabytes. Past it, frames go as past [`MAX_ENCODED_FRAMES`].
+const MAX_ENCODED_BYTES: usize = 64 << 20;
 /// A stream whose last packet is older than this is not flowing (no keyframe requests).
 const FLOWING_WITHIN: Duration = Duration::from_secs(1);
 /// The longest stretch a dormant camera keeps to decode when it is drawn again, before
@@ -50,7 +54,7 @@ pub struct Camera {
     depack: Depacketizer,
     decoder: VideoDecoder,
     /// Encoded frames not decoded yet: (media time ms, frame), in arrival order.
-    encoded: VecDeque<(u64, Frame)>,
+    encoded: EncodedFrames,
     last_packet: Option<Instant>,
     last_pli: Option<Instant>,
     /// No frame draws this camera: it keeps its frames instead of decoding them.
@@ -60,6 +64,40 @@ pub struct Camera {
     /// The stream left the source map at this time (ms of the recording): it is
     /// dropped once the output gets there.
     retire_at: Option<u64>,
+}
+
+/// A camera's encoded frames not decoded yet, with the bytes they hold.
+#[derive(Default)]
+struct EncodedFrames {
+    frames: VecDeque<(u64, Frame)>,
+    bytes: usize,
+}
+
+impl EncodedFrames {
+    fn push_back(&mut self, frame: (u64, Frame)) {
+        self.bytes += frame.1.data.len();
+        self.frames.push_back(frame);
+    }
+
+    fn pop_front(&mut self) -> Option<(u64, Frame)> {
+        let frame = self.frames.pop_front()?;
+        self.bytes -= frame.1.data.len();
+        Some(frame)
+    }
+
+    /// Drops the first `n` frames.
+    fn drain_front(&mut self, n: usize) {
+        for _ in 0..n {
+            self.pop_front();
+        }
+    }
+}
+
+impl std::ops::Deref for EncodedFrames {
+    type Target = VecDeque<(u64, Frame)>;
+    fn deref(&self) -> &Self::Target {
+        &self.frames
+    }
 }
 
 impl Camera {
@@ -72,7 +110,7 @@ impl Camera {
             jitter: JitterBuffer::new(jitter_delay),
             depack: Depacketizer::new(codec),
             decoder: VideoDecoder::new(codec)?,
-            encoded: VecDeque::new(),
+            encoded: EncodedFrames::default(),
             last_packet: None,
             last_pli: None,
             dormant: false,
@@ -110,7 +148,7 @@ impl Camera {
                 }
             }
             self.encoded.push_back((at, frame));
-            if self.encoded.len() > MAX_ENCODED_FRAMES {
+            if self.encoded.len() > MAX_ENCODED_FRAMES || self.encoded.bytes > MAX_ENCODED_BYTES {
                 // The frames up to the next keyframe refer to the one dropped: they go
                 // too (all of them, and the stream waits for a keyframe, if none is
                 // queued).
@@ -121,7 +159,7 @@ impl Camera {
                 if self.encoded.is_empty() {
                     self.depack.lost();
                 }
-                tracing::warn!(ssrc = self.ssrc, "the output fell {MAX_ENCODED_FRAMES} frames behind a camera: frames dropped up to its next keyframe");
+                tracing::warn!(ssrc = self.ssrc, "the output fell {MAX_ENCODED_FRAMES} frames or {} MiB behind a camera: frames dropped up to its next keyframe", MAX_ENCODED_BYTES >> 20);
             }
         }
     }
@@ -165,7 +203,7 @@ impl Camera {
         (self.dormant, self.horizon_ms) = (true, horizon_ms);
         let passed = self.encoded.iter().take_while(|(at, _)| *at <= horizon_ms).count();
         if let Some(keyframe) = self.encoded.range(..passed).rposition(|(_, f)| f.keyframe) {
-            self.encoded.drain(..keyframe);
+            self.encoded.drain_front(keyframe);
         }
     }
 
@@ -210,5 +248,34 @@ impl Camera {
     /// The time of the newest frame received, and how many wait to be decoded.
     pub fn backlog(&self) -> (u64, usize) {
         (self.encoded.back().map_or(0, |(at, _)| *at), self.encoded.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_of_huge_frames_holds_at_most_its_byte_budget() {
+        let mut camera = Camera::new("p".into(), false, 9, 96, Codec::Vp8, Duration::ZERO).unwrap();
+        let (start, mut clock) = (Instant::now(), MediaClock::new());
+        clock.add_stream(9, 90_000);
+        // 1 MiB keyframes (VP8: S set, then a key frame's first byte), which nothing
+        // decodes (the output does not run here): 100 of them would be 100 MiB.
+        let mut sequence = 0u16;
+        for f in 0..100u32 {
+            let now = start + Duration::from_millis(u64::from(f) * 40);
+            for i in 0..874 {
+                let mut payload = vec![0u8; 1200];
+                payload[0] = if i == 0 { 0x10 } else { 0x00 };
+                camera.push(now, RtpPacket { payload_type: 96, marker: i == 873, sequence, timestamp: f * 3600, ssrc: 9, payload });
+                sequence = sequence.wrapping_add(1);
+            }
+            camera.drain(now, f64::from(f) * 40.0, &mut clock);
+        }
+        let (_, frames) = camera.backlog();
+        assert!(frames > 10, "frames are kept: {frames}");
+        assert!(camera.encoded.bytes <= MAX_ENCODED_BYTES, "{} MiB held", camera.encoded.bytes >> 20);
+        assert_eq!(camera.encoded.bytes, camera.encoded.iter().map(|(_, f)| f.data.len()).sum::<usize>());
     }
 }

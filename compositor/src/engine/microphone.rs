@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 /// A stream's positions follow its RTP timestamps; if a sender report moves its
 /// mapping further than this, the stream is placed anew.
 const REANCHOR_SAMPLES: i64 = SAMPLE_RATE as i64 * 40 / 1000;
+/// How far ahead of its arrival a packet may be placed. Sound cannot arrive before it
+/// was captured: a position further on comes of timestamps (or sender reports) that
+/// jumped, and the mixer would fill the gap up to it with silence, gigabytes of it for a
+/// jump of hours. Such a packet is placed at its arrival instead.
+const MAX_AHEAD_OF_ARRIVAL: i64 = SAMPLE_RATE as i64;
 
 pub struct Microphone {
     ssrc: u32,
@@ -51,12 +56,17 @@ impl Microphone {
             };
             self.last_ts = Some(ext);
             let mapped = clock.local_time(self.ssrc, packet.timestamp, now_ms).unwrap_or(now_ms) * f64::from(SAMPLE_RATE) / 1000.0;
-            let mapped = mapped as i64;
+            // A mapping further ahead than sound can be is not believed: the stream is
+            // anchored at the packet's arrival, and follows its timestamps from there
+            // (packets drained together keep their spacing) until a sane mapping comes.
+            let limit = (now_ms * f64::from(SAMPLE_RATE) / 1000.0) as i64 + MAX_AHEAD_OF_ARRIVAL;
+            let mapped = (mapped as i64).min(limit);
             let pos = match self.anchor {
-                Some((ts, pos)) if (pos + (ext - ts) - mapped).abs() <= REANCHOR_SAMPLES => pos + (ext - ts),
+                Some((ts, pos)) if pos + (ext - ts) <= limit && (mapped == limit || (pos + (ext - ts) - mapped).abs() <= REANCHOR_SAMPLES) => pos + (ext - ts),
                 _ => {
-                    self.anchor = Some((ext, mapped));
-                    mapped
+                    let pos = if mapped == limit { limit - MAX_AHEAD_OF_ARRIVAL } else { mapped };
+                    self.anchor = Some((ext, pos));
+                    pos
                 }
             };
             out.push((pos, samples));
@@ -66,5 +76,46 @@ impl Microphone {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.jitter.next_deadline()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{tone, AudioSource};
+
+    /// Positions of `n` packets pushed at once and drained together at `at_ms`, each
+    /// packet's timestamp moved on by `jump` samples.
+    fn send(mic: &mut Microphone, source: &mut AudioSource, clock: &mut MediaClock, start: Instant, at_ms: u64, n: usize, jump: u32) -> Vec<i64> {
+        let now = start + Duration::from_millis(at_ms);
+        for _ in 0..n {
+            let mut packet = RtpPacket::parse(&source.next_packet(&tone(440.0, 0.3, 0, 960)).unwrap()).unwrap();
+            packet.timestamp = packet.timestamp.wrapping_add(jump);
+            mic.push(now, packet);
+        }
+        mic.drain(now + Duration::from_secs(1), at_ms as f64, clock).into_iter().map(|(pos, _)| pos).collect()
+    }
+
+    #[test]
+    fn timestamps_that_jump_hours_on_are_placed_at_their_arrival_and_keep_their_spacing() {
+        let (start, mut clock) = (Instant::now(), MediaClock::new());
+        clock.add_stream(7, SAMPLE_RATE);
+        let mut source = AudioSource::new(7, 111).unwrap();
+        let mut mic = Microphone::new(7, 111, Duration::ZERO).unwrap();
+        // 1 s of sound in packets as they come: positions follow the timestamps.
+        let mut before = Vec::new();
+        for i in 0..50 {
+            before.extend(send(&mut mic, &mut source, &mut clock, start, 1000 + i * 20, 1, 0));
+        }
+        assert!(before.windows(2).all(|w| w[1] - w[0] == 960), "{before:?}");
+        // Then its timestamps jump 11 hours on, and five packets are drained at once.
+        let jump = SAMPLE_RATE * 3600 * 11;
+        let after = send(&mut mic, &mut source, &mut clock, start, 2100, 5, jump);
+        let arrival = 2100 * i64::from(SAMPLE_RATE) / 1000;
+        assert!(after.iter().all(|&p| (arrival..=arrival + MAX_AHEAD_OF_ARRIVAL).contains(&p)), "placed near their arrival: {after:?}");
+        assert!(after.windows(2).all(|w| w[1] - w[0] == 960), "kept apart, not piled on one position: {after:?}");
+        // And the stream goes on from there.
+        let next = send(&mut mic, &mut source, &mut clock, start, 2200, 1, jump);
+        assert_eq!(next, vec![after[4] + 960]);
     }
 }

@@ -30,20 +30,30 @@ pub struct Depacketizer {
     need_keyframe: bool,
     /// Set when a keyframe should be requested (consumed by `take_keyframe_request`).
     keyframe_wanted: bool,
+    /// The timestamp of a frame dropped part way (a loss, or past [`MAX_FRAME_BYTES`]):
+    /// its later packets are not the start of a frame (H.264 has no start flag, and
+    /// would otherwise make a truncated keyframe of them).
+    dropped: Option<u32>,
 }
 
 const ANNEX_B_START: [u8; 4] = [0, 0, 0, 1];
+/// The most one frame may hold. A 1080p keyframe of a screen full of text is a few
+/// hundred KB; a sender that never ends a frame (no marker, one timestamp) would
+/// otherwise grow it until the recorder runs out of memory.
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
 
 impl Depacketizer {
     pub fn new(codec: Codec) -> Self {
         // Nothing decodes before a keyframe.
-        Self { codec, current: None, need_keyframe: true, keyframe_wanted: true }
+        Self { codec, current: None, need_keyframe: true, keyframe_wanted: true, dropped: None }
     }
 
     /// Packets were lost (or the stream restarted): drop the frame in progress and wait
     /// for a keyframe.
     pub fn lost(&mut self) {
-        self.current = None;
+        if let Some((ts, _, _)) = self.current.take() {
+            self.dropped = Some(ts);
+        }
         self.need_keyframe = true;
         self.keyframe_wanted = true;
     }
@@ -65,11 +75,16 @@ impl Depacketizer {
         if self.current.as_ref().is_some_and(|(ts, _, _)| *ts != timestamp) {
             self.lost();
         }
+        if self.dropped == Some(timestamp) {
+            return None;
+        }
+        self.dropped = None;
         let ok = match self.codec {
             Codec::Vp8 => self.push_vp8(timestamp, payload),
             Codec::H264 => self.push_h264(timestamp, payload),
         };
-        if !ok {
+        let too_big = self.current.as_ref().is_some_and(|(_, buf, _)| buf.len() > MAX_FRAME_BYTES);
+        if !ok || too_big {
             self.lost();
             return None;
         }
@@ -184,6 +199,31 @@ impl Depacketizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_that_never_ends_is_dropped_at_its_bound() {
+        for codec in [Codec::Vp8, Codec::H264] {
+            let mut d = Depacketizer::new(codec);
+            let payload: Vec<u8> = match codec {
+                // VP8: the first packet starts a keyframe, the rest go on with it.
+                Codec::Vp8 => [0x10u8].into_iter().chain(std::iter::repeat_n(0u8, 1200)).collect(),
+                Codec::H264 => [0x65u8].into_iter().chain(std::iter::repeat_n(0u8, 1200)).collect(),
+            };
+            let mut rest = payload.clone();
+            rest[0] = if codec == Codec::Vp8 { 0x00 } else { 0x41 };
+            assert!(d.push(7, false, &payload).is_none());
+            for _ in 0..(MAX_FRAME_BYTES / 1200 + 10) {
+                assert!(d.push(7, false, &rest).is_none());
+            }
+            let held = d.current.as_ref().map_or(0, |(_, buf, _)| buf.len());
+            assert!(held <= MAX_FRAME_BYTES + 1300, "{codec:?}: {held} bytes held");
+            assert!(d.waiting_for_keyframe(), "{codec:?}");
+            // The rest of that frame, a keyframe's start included, is no frame of its own.
+            assert!(d.push(7, true, &payload).is_none(), "{codec:?}: a truncated frame came out");
+            // The next frame is.
+            assert!(d.push(8, true, &payload).is_some_and(|f| f.keyframe && f.timestamp == 8), "{codec:?}");
+        }
+    }
 
     /// VP8 payloads of one frame: descriptor with S on the first, 3 packets.
     fn vp8_frame(keyframe: bool, picture_id: u16) -> Vec<Vec<u8>> {

@@ -44,7 +44,8 @@ impl<S: Eq + Hash> ActivityMeter<S> {
     pub fn packet(&mut self, source: S, pos: i64, samples: &[f32]) {
         if level_dbfs(samples) >= VOICE_DB {
             let second = pos.max(0) as u64 / u64::from(self.sample_rate);
-            *self.voiced.entry(second).or_default().entry(source).or_default() += 1;
+            let count = self.voiced.entry(second).or_default().entry(source).or_default();
+            *count = count.saturating_add(1);
         }
     }
 

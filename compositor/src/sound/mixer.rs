@@ -54,6 +54,10 @@ pub const PLACEMENT_TOLERANCE: i64 = 48_000 * 2 / 1000;
 /// Gaps up to this long are concealed by the last audio heard, repeated and fading out;
 /// longer ones are silence (the speaker stopped sending, or muted).
 pub const CONCEAL_MAX: i64 = 48_000 * 120 / 1000;
+/// The longest gap filled within a stretch of a source's audio. A longer one (its
+/// positions jumped) is not materialized as silence: the packet is refused, and the
+/// source starts a new stretch once its pending audio is mixed.
+pub const MAX_GAP: i64 = 48_000 * 10;
 /// The audio kept to conceal a gap with: one Opus packet (20 ms).
 const CONCEAL_SOURCE: usize = 960;
 
@@ -105,6 +109,8 @@ pub enum Placement {
     Trimmed(i64),
     /// It ended before what was already mixed: too late to be heard.
     Late,
+    /// It lay more than [`MAX_GAP`] after the source's unmixed audio: not placed.
+    TooFarAhead,
 }
 
 /// Mixes sources placed by position on one sample clock (48 kHz, per channel), sans-IO.
@@ -145,6 +151,8 @@ impl<S: Clone + Eq + Hash> Mixer<S> {
         } else if (pos - end).abs() <= PLACEMENT_TOLERANCE {
             track.buf.extend(samples);
             Placement::Appended
+        } else if pos - end > MAX_GAP {
+            return Placement::TooFarAhead;
         } else if pos > end {
             track.conceal(pos - end);
             track.buf.extend(samples);
@@ -235,6 +243,20 @@ mod tests {
         for i in 0..out.len() {
             assert!((out[i] - (a[i] + b[i])).abs() < 1e-6, "sample {i} changed");
         }
+    }
+
+    #[test]
+    fn a_jump_of_hours_is_not_filled_with_silence() {
+        let mut m = Mixer::new();
+        let t = tone(440.0, 0.2, 960);
+        assert_eq!(m.push_at(&"a", 0, &t), Placement::Appended);
+        // Its timestamps jump 12 hours on: nothing is placed, nothing allocated.
+        assert_eq!(m.push_at(&"a", 48_000 * 3600 * 12, &t), Placement::TooFarAhead);
+        assert_eq!(m.tracks[&"a"].buf.len(), 960 * CHANNELS);
+        // A real loss within the bound is still concealed.
+        assert_eq!(m.push_at(&"a", 960 + 4800, &t), Placement::AfterGap(4800));
+        let out = m.mix(960);
+        assert!((out[0] - t[0]).abs() < 1e-6);
     }
 
     #[test]
