@@ -118,8 +118,16 @@ pub struct ComposeInvocation<'a> {
 
 /// The arguments of `podium compose` for `o`, in the form [`ComposeArgs`] parses.
 pub fn command_line(o: &ComposeInvocation<'_>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["compose".into(), "--id".into(), o.id.into(), "--room".into(), o.room.into(), "--layout".into(), o.layout.name().into()];
-    args.extend(["--output".into(), o.output.as_os_str().to_owned(), "--sidecar".into(), o.sidecar.as_os_str().to_owned()]);
+    // A value that may start with `-` (a room named `-h`, a folder named `-out`) is
+    // joined to its flag: given apart, the parser would take it for a flag.
+    let joined = |flag: &str, value: &std::ffi::OsStr| {
+        let mut arg = OsString::from(flag);
+        arg.push("=");
+        arg.push(value);
+        arg
+    };
+    let mut args: Vec<OsString> = vec!["compose".into(), "--id".into(), o.id.into(), joined("--room", o.room.as_ref()), "--layout".into(), o.layout.name().into()];
+    args.extend([joined("--output", o.output.as_os_str()), joined("--sidecar", o.sidecar.as_os_str())]);
     args.extend(
         [
             "--recording-size".to_string(),
@@ -204,7 +212,7 @@ mod tests {
     #[test]
     fn the_command_line_parses_back_into_the_same_settings() {
         let video = VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into(), coder: EntropyCoder::Cabac };
-        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "standup", output: Path::new("/r/x.mp4"), sidecar: Path::new("/r/x.json"), video: &video, audio: AudioChannels::Stereo, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap(), peer: "127.0.0.1:40000".parse().unwrap() };
+        let o = ComposeInvocation { id: "20261203-101500-abcdef", room: "-h", output: Path::new("-out/x.mp4"), sidecar: Path::new("-out/x.json"), video: &video, audio: AudioChannels::Stereo, lookahead: Duration::from_millis(1700), layout: LayoutKind::Grid, bind: "127.0.0.1".parse().unwrap(), peer: "127.0.0.1:40000".parse().unwrap() };
         let mut argv = command_line(&o);
         assert_eq!(argv.remove(0), "compose");
         argv.insert(0, "compose".into());
@@ -212,14 +220,14 @@ mod tests {
         let (config, udp) = parsed.into_config().unwrap();
         assert_eq!((config.video.width, config.video.height, config.video.fps, config.video.preset.as_str()), (640, 360, 15, "ultrafast"));
         assert_eq!(config.video.coder, EntropyCoder::Cabac);
-        assert_eq!((config.id.as_str(), config.room.as_str(), udp.bind.to_string().as_str()), ("20261203-101500-abcdef", "standup", "127.0.0.1"));
+        assert_eq!((config.id.as_str(), config.room.as_str(), udp.bind.to_string().as_str()), ("20261203-101500-abcdef", "-h", "127.0.0.1"));
+        assert_eq!((config.output.as_path(), config.sidecar.as_path()), (Path::new("-out/x.mp4"), Path::new("-out/x.json")), "a value starting with - is the value");
         assert_eq!(udp.peer, Some("127.0.0.1:40000".parse().unwrap()));
         for peer in ["127.0.0.1:0", "[::1]:40000"] {
             let argv = ["compose", "--id", "20261203-101500-abcdef", "--room", "r", "--output", "x.mp4", "--sidecar", "x.json", "--peer", peer];
             let Err(err) = Wrapper::try_parse_from(argv).unwrap().args.into_config() else { panic!("{peer} accepted") };
             assert_eq!(err.flag, "--peer", "{peer}");
         }
-        assert_eq!(config.output, Path::new("/r/x.mp4"));
         assert_eq!(config.lookahead, Duration::from_millis(1700));
         assert_eq!(config.layout, LayoutKind::Grid);
         assert_eq!(config.audio, AudioChannels::Stereo);
