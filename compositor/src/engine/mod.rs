@@ -434,6 +434,9 @@ impl Engine {
         for source in new.values().filter(|s| s.kind == MediaKind::Video && !s.screen) {
             *sending.entry(source.participant_id.clone()).or_default() |= !source.paused;
         }
+        // Those no longer in the map are forgotten (the stage holds them as above), so
+        // that the map does not grow with every session of a long meeting.
+        self.sending.retain(|participant, _| sending.contains_key(participant));
         for (participant, on) in sending {
             if self.sending.insert(participant.clone(), on) != Some(on) {
                 self.sending_changes.push_back(SendingChange { at_ms: now_ms, participant, on });

@@ -845,7 +845,16 @@ impl Task {
                 self.switcher.set_speaking(now, p, on);
                 self.apply_switcher().await;
             }
-            RoomEvent::Left(_) => return self.room.is_empty(),
+            RoomEvent::Left(p) => {
+                // Forgotten, so that what a recording keeps per participant does not
+                // grow with every join of a long meeting (a rejoin is a new session).
+                self.order.retain(|o| *o != p);
+                if self.speaking.remove(&p) {
+                    self.switcher.set_speaking(now, p, false);
+                    self.apply_switcher().await;
+                }
+                return self.room.is_empty();
+            }
             RoomEvent::Joined(_) | RoomEvent::Updated(_) | RoomEvent::Levels(_) | RoomEvent::Recording { .. } | RoomEvent::ShareStopped { .. } => {}
         }
         false
