@@ -53,16 +53,26 @@ test('media over TCP outlives the guard; idle TCP connections are closed', { tim
       .some((v) => v.videoWidth > 0 && (v.closest('[data-participant-name]')?.dataset.participantName === n)), other, { timeout: 20_000 });
     assert.equal(nearestParticipant(await frameColor(page, await videoOf(page, other))), other);
   }
-  const transportsOverTcp = await pages[0].evaluate(async () => {
+  // Each transport's selected pair (the stats' transport entry names it). Chromium
+  // may report a pair's nomination a moment after media flows: asked again until
+  // both transports have one.
+  const selectedProtocols = () => pages[0].evaluate(async () => {
     const protocols = [];
     for (const transport of [window.podium.meeting.sendTransport, window.podium.meeting.recvTransport]) {
       const stats = await transport.getStats();
-      for (const s of stats.values()) {
-        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') protocols.push(stats.get(s.remoteCandidateId).protocol);
+      const selected = [...stats.values()].filter((s) => s.type === 'transport' && s.selectedCandidatePairId).map((s) => stats.get(s.selectedCandidatePairId));
+      const pairs = selected.length ? selected : [...stats.values()].filter((s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded');
+      for (const pair of pairs) {
+        if (pair && stats.get(pair.remoteCandidateId)) protocols.push(stats.get(pair.remoteCandidateId).protocol);
       }
     }
     return protocols;
   });
+  let transportsOverTcp = await selectedProtocols();
+  for (let i = 0; i < 20 && transportsOverTcp.length < 2; i++) {
+    await sleep(250);
+    transportsOverTcp = await selectedProtocols();
+  }
   assert.ok(transportsOverTcp.length >= 2 && transportsOverTcp.every((p) => p === 'tcp'), `selected pairs: ${transportsOverTcp}`);
 
   const health = await (await fetch(`${server.baseUrl}/api/health`)).json();
