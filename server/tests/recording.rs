@@ -333,6 +333,12 @@ async fn the_api_refuses_to_cut_or_delete_a_running_recording() {
     assert_eq!((status, stopped["status"].as_str()), (200, Some("finished")), "{stopped}");
     assert_eq!(call("DELETE", "/api/rooms/busy/recording".into()).await.0, 404, "nothing left to stop");
     assert_eq!(call("DELETE", format!("/api/recordings/{id}")).await.0, 204);
+    // A share link asked for as it was deleted (after the handler's check): refused,
+    // and no list of links is left for a recording that is gone.
+    let recording = server::recording::RecordingId::parse(&id).unwrap();
+    let share = server::recording::shares::Share { id: "abcdefabcdef".into(), expires_at: String::new(), exp: u64::MAX, created_by: "t".into() };
+    assert!(matches!(s.recorder.add_share(&recording, share, 0), Err(server::recording::shares::AddShareError::Gone { .. })));
+    assert!(!s.dir.join(format!("{id}.shares.json")).exists());
     drop(alice);
 }
 
@@ -608,4 +614,74 @@ async fn each_camera_is_recorded_from_the_simulcast_layer_its_tile_needs() {
         assert!(close(at(t)[2], LOW), "Alice's strip tile at {t} ms: {:?} (the lowest layer is {LOW:?})", at(t)[2]);
     }
     drop((alice, bob));
+}
+
+/// Waits until `room`'s recording has been asked for and is still starting (its slot
+/// taken, no recording running yet).
+async fn until_starting(s: &Setup, room: &RoomId) {
+    while s.recorder.running() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(s.recorder.active_in(room).is_none(), "the start was done already: the race was not run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_whose_caller_goes_away_still_runs_whole() {
+    // A probe's finding: a client that closed its request 30 ms into a start (a closed
+    // tab, a proxy's timeout) left the room "already being recorded" with nothing
+    // running, until a restart; eight of them took every recording slot.
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "dropped", "Alice", Some(RED), 440.0).await;
+    let room = Arc::clone(&alice.room);
+    let asked = tokio::time::timeout(Duration::from_millis(5), s.recorder.start(Arc::clone(&room))).await;
+    assert!(asked.is_err(), "the start took under 5 ms: the race was not run");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.recorder.active_in(&room.id).is_none() {
+        assert!(Instant::now() < deadline, "the start its caller gave up on never ran ({} slots taken)", s.recorder.running());
+        sleep_ms(20).await;
+    }
+    sleep_ms(1000).await;
+    let stopped = s.recorder.stop(&room.id).await.unwrap();
+    assert_eq!(stopped.status, Status::Finished);
+    assert_eq!(s.recorder.running(), 0);
+    alice.leave(&s.rooms).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_asked_for_while_the_recording_starts_stops_it() {
+    // Before, the stop answered "not being recorded" while a second start answered
+    // "already being recorded", and the recording went on.
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "quick-stop", "Alice", Some(RED), 440.0).await;
+    let room = Arc::clone(&alice.room);
+    let start = tokio::spawn({
+        let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(&room));
+        async move { recorder.start(room).await }
+    });
+    until_starting(&s, &room.id).await;
+    let stopped = s.recorder.stop(&room.id).await.expect("a stop during the start");
+    let started = start.await.unwrap().unwrap();
+    assert_eq!((stopped.id.as_str(), stopped.status), (started.id.as_str(), Status::Finished));
+    assert_eq!(s.recorder.running(), 0);
+    alice.leave(&s.rooms).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shutdown_during_a_start_refuses_it_and_leaves_no_file() {
+    // Before, the start answered 201 after the shutdown began, and the server exited
+    // with the recording's sidecar still saying "recording".
+    let s = setup((320, 180)).await;
+    let alice = Participant::join(&s.rooms, "closing", "Alice", Some(RED), 440.0).await;
+    let room = Arc::clone(&alice.room);
+    let start = tokio::spawn({
+        let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(&room));
+        async move { recorder.start(room).await }
+    });
+    until_starting(&s, &room.id).await;
+    s.recorder.shutdown().await;
+    assert!(matches!(start.await.unwrap(), Err(RecordError::ShuttingDown)), "a start that ended after the shutdown began");
+    assert_eq!(s.recorder.running(), 0);
+    let left: Vec<_> = std::fs::read_dir(&s.dir).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files of a start given up: {left:?}");
+    alice.leave(&s.rooms).await;
 }

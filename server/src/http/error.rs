@@ -111,6 +111,7 @@ impl From<AddShareError> for ApiError {
     fn from(e: AddShareError) -> Self {
         match e {
             AddShareError::TooMany { .. } => ApiError::Conflict(e.to_string()),
+            AddShareError::Gone { .. } => ApiError::NotFound(e.to_string()),
             AddShareError::Store(e) => e.into(),
         }
     }

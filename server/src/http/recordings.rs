@@ -124,7 +124,7 @@ pub async fn share(
     let share_id = new_share_id();
     let token = state.security.keys.mint_share(&ShareClaims { share_id: share_id.clone(), recording: id.clone(), exp });
     let (sub, role, ip) = auth.who();
-    state.recorder.shares().add(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.0.clone() }, now)?;
+    state.recorder.add_share(&id, Share { id: share_id.clone(), expires_at: rfc3339(exp), exp, created_by: sub.0.clone() }, now)?;
     tracing::info!(target: "audit", action = "recording.share", %sub, role = %role, %ip, recording = %id, share = %share_id, expires_at = %rfc3339(exp), "recording shared");
     Ok((StatusCode::CREATED, Json(ShareCreated { id: share_id, url: format!("{base}/s/{token}"), expires_at: rfc3339(exp) })))
 }

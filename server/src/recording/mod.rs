@@ -118,6 +118,8 @@ pub enum StartError {
     Compositor(#[from] process::SpawnError),
     #[error("cannot connect the recording's transport to its compositor: {0}")]
     Connect(#[source] mediasoup::worker::RequestError),
+    #[error("the start ended abnormally: {0}")]
+    Aborted(#[source] tokio::task::JoinError),
 }
 
 type StopReply = oneshot::Sender<RecordingView>;
@@ -169,6 +171,13 @@ pub struct Recorder {
     load: Mutex<admission::Load>,
     /// How often each room's recording starts (lock order: `slots` first).
     starts: Mutex<start_pace::StartPace>,
+    /// Told when a starting recording runs or gives up: a stop or a shutdown asked for
+    /// meanwhile waits for it.
+    settled: tokio::sync::Notify,
+    /// Held by what makes or removes a recording's files (a delete, a share link, a
+    /// reel's start), so that a link or a reel is never made for a recording as it is
+    /// deleted (lock order: before the reels' jobs).
+    files: Mutex<()>,
 }
 
 impl Recorder {
@@ -184,7 +193,7 @@ impl Recorder {
             admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
             admission::Budget::Cores(cores) => admission::Load::new(cores, false),
         };
-        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default() });
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()) });
         cpu::spawn_sampler(Arc::downgrade(&recorder));
         recorder
     }
@@ -296,13 +305,29 @@ impl Recorder {
             self.starts.lock().take(&room.id, caller.as_ref(), Instant::now())?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
         }
-        match self.launch(&room, layout, predicted).await {
-            Ok(id) => Ok(self.store.read(&id)?),
-            Err(e) => {
-                self.slots.lock().remove(&room.id);
-                Err(e)
+        // On a task of its own: a caller that goes away (a closed tab, a proxy's
+        // timeout) drops this future, and with it a start half done would have left the
+        // room's slot "starting" for good and its compositor killed. Started once
+        // admitted, it runs or gives up whole.
+        let (this, room_id) = (Arc::clone(self), room.id.clone());
+        let launched = tokio::spawn(async move {
+            let launched = this.launch(&room, layout, predicted).await;
+            if launched.is_err() {
+                this.slots.lock().remove(&room.id);
             }
-        }
+            this.settled.notify_waiters();
+            launched
+        });
+        let id = match launched.await {
+            Ok(launched) => launched?,
+            Err(e) => {
+                // Not left starting for good.
+                self.slots.lock().remove(&room_id);
+                self.settled.notify_waiters();
+                return Err(self.start_failed(StartError::Aborted(e)));
+            }
+        };
+        Ok(self.store.read(&id)?)
     }
 
     /// Admission's rule: a recording that would not run in real time is refused, unless
@@ -394,7 +419,27 @@ impl Recorder {
         // Running before the task is: a task that ends at once (everyone left as it
         // started) then finds its own slot to clear, and none is left behind for good.
         let usage = Usage { compositor: pid, predicted, lag: Duration::ZERO, heard: Instant::now() };
-        self.slots.lock().insert(room.id.clone(), Slot::Running { id: id.clone(), stop: stop_tx, layout: layout_tx, pace: LayoutPace::new(layout), usage });
+        {
+            let mut slots = self.slots.lock();
+            // A shutdown that began meanwhile stops only what runs: this one, not begun
+            // for anyone yet, gives up and leaves nothing (the shutdown's answer is 503).
+            if !self.closing.load(Ordering::SeqCst) {
+                slots.insert(room.id.clone(), Slot::Running { id: id.clone(), stop: stop_tx, layout: layout_tx, pace: LayoutPace::new(layout), usage });
+            } else {
+                drop(slots);
+                let Task { mut compositor, .. } = task;
+                compositor.kill();
+                let how = compositor.exit_description().await;
+                tracing::info!(room = %room.id, recording = %id, compositor = how, "a recording that started as the server shut down was given up");
+                for path in [self.store.video_path(&id), self.store.sidecar_path(&id)] {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(recording = %id, "cannot remove {}: {e}", path.display()),
+                        _ => {}
+                    }
+                }
+                return Err(RecordError::ShuttingDown);
+            }
+        }
         let snapshot = room.media_snapshot();
         room.set_recording(Some(badge), None);
         tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
@@ -450,10 +495,17 @@ impl Recorder {
     }
 
     /// Stops the recording of `room` and returns it once its file is final.
+    /// A stop asked for while the recording starts waits for it to run (a start at that
+    /// moment is refused as "already being recorded": the two agree).
     pub async fn stop(&self, room: &RoomId) -> Result<RecordingView, RecordError> {
-        let stop = match self.slots.lock().get(room) {
-            Some(Slot::Running { stop, .. }) => stop.clone(),
-            _ => return Err(RecordError::NotRecording(room.clone())),
+        let stop = loop {
+            let settled = self.settled.notified();
+            match self.slots.lock().get(room) {
+                Some(Slot::Running { stop, .. }) => break stop.clone(),
+                Some(Slot::Starting { .. }) => {}
+                None => return Err(RecordError::NotRecording(room.clone())),
+            }
+            settled.await;
         };
         let (tx, rx) = oneshot::channel();
         if stop.send(tx).await.is_err() {
@@ -478,6 +530,7 @@ impl Recorder {
     /// Deletes a recording's files and share links: not while it records or its reel is
     /// being built.
     pub fn delete(&self, id: &RecordingId) -> Result<(), RecordError> {
+        let _files = self.files.lock();
         if self.is_active(id) {
             return Err(RecordError::StillRecording(id.clone()));
         }
@@ -490,10 +543,20 @@ impl Recorder {
         Ok(())
     }
 
+    /// Adds a share link to recording `id`, unless it is gone (deleted meanwhile).
+    pub fn add_share(&self, id: &RecordingId, share: shares::Share, now: u64) -> Result<(), shares::AddShareError> {
+        let _files = self.files.lock();
+        if !self.store.sidecar_path(id).is_file() {
+            return Err(shares::AddShareError::Gone { id: id.clone() });
+        }
+        self.shares.add(id, share, now)
+    }
+
     /// Builds the highlight reel of a finished recording (or joins the running build),
     /// and says where it stands.
     pub fn build_reel(&self, id: &RecordingId) -> Result<highlights::ReelStatus, RecordError> {
         use highlights::ReelStatus;
+        let _files = self.files.lock();
         let sidecar = self.store.read_sidecar(id)?;
         if sidecar.status == Status::Recording || self.is_active(id) {
             return Err(RecordError::StillRecording(id.clone()));
@@ -518,6 +581,15 @@ impl Recorder {
     /// Stops every recording and waits for their files (the server is stopping).
     pub async fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        // Starts under way run or give up first (they see `closing` before they run):
+        // none is left half started, and what runs is stopped below.
+        loop {
+            let settled = self.settled.notified();
+            if !self.slots.lock().values().any(|s| matches!(s, Slot::Starting { .. })) {
+                break;
+            }
+            settled.await;
+        }
         let running: Vec<(RoomId, mpsc::Sender<StopReply>)> = self
             .slots
             .lock()

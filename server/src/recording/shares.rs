@@ -42,6 +42,9 @@ pub struct ShareStoreError {
 pub enum AddShareError {
     #[error("recording {id} already has {MAX_LIVE_SHARES} live share links: revoke one (or let one expire) first")]
     TooMany { id: RecordingId },
+    /// Deleted as the link was asked for.
+    #[error("no recording {id}")]
+    Gone { id: RecordingId },
     #[error(transparent)]
     Store(#[from] ShareStoreError),
 }
