@@ -295,7 +295,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientEnvelope, (Option<u64>, 
 /// to a length a person reads, so that a reply is never the size of the request (a
 /// client that sends 60 KB field names and reads nothing would fill the server's send
 /// buffers at the rate it writes).
-fn quoted_briefly(mut message: String) -> String {
+pub fn quoted_briefly(mut message: String) -> String {
     const MAX_ERROR_CHARS: usize = 300;
     if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
         message.truncate(cut);

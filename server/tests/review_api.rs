@@ -226,3 +226,47 @@ fn errors_shown_to_clients_name_no_path_on_the_server() {
     assert!(error.contains(&format!("cannot write {ID}.highlights.json")), "{error}");
     assert!(secret_parts.iter().all(|p| !error.contains(p)) && !error.contains('/'), "{error}");
 }
+
+#[test]
+fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
+    let dir = common::temp_dir("ranges");
+    record_for(&dir, 3);
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    let video = format!("/api/recordings/{ID}/video");
+    let get = |headers: &[(&str, &str)]| common::http::request(&addr, "GET", &video, headers, None);
+    let whole = get(&[]);
+    assert_eq!(whole.status, 200);
+    let size: u64 = whole.header("content-length").unwrap().parse().unwrap();
+    let modified = whole.header("last-modified").unwrap().to_string();
+
+    // A suffix longer than the file is the whole file (RFC 9110 14.1.3), as a part.
+    let long_suffix = get(&[("Range", "bytes=-99999999")]);
+    assert_eq!(long_suffix.status, 206, "{}", long_suffix.body);
+    assert_eq!(long_suffix.header("content-range"), Some(format!("bytes 0-{}/{size}", size - 1).as_str()));
+    // If-Range: the part only of the version the client has; else the whole file.
+    assert_eq!(get(&[("Range", "bytes=0-9"), ("If-Range", &modified)]).status, 206);
+    for other in ["\"bogus\"", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let reply = get(&[("Range", "bytes=0-9"), ("If-Range", other)]);
+        assert_eq!((reply.status, reply.header("content-length")), (200, Some(size.to_string().as_str())), "If-Range {other}");
+    }
+    // If-Match: no entity tags are sent, so only * holds.
+    assert_eq!(get(&[("If-Match", "*")]).status, 200);
+    let refused = get(&[("If-Match", "\"nope\"")]);
+    assert_eq!(refused.status, 412);
+    assert!(refused.json()["error"].as_str().is_some_and(|e| e.contains("If-Match")), "{}", refused.body);
+    // Ranges it cannot serve: JSON, with the size to ask within.
+    for range in ["bytes=0-1,5-9", &format!("bytes={size}-")] {
+        let reply = get(&[("Range", range)]);
+        assert_eq!(reply.status, 416, "{range}");
+        assert_eq!(reply.header("content-type"), Some("application/json"), "{range}");
+        assert_eq!(reply.header("content-range"), Some(format!("bytes */{size}").as_str()), "{range}");
+        assert!(reply.json()["error"].as_str().is_some_and(|e| e.contains(&size.to_string())), "{range}: {}", reply.body);
+    }
+
+    // An unknown API path is quoted briefly, not echoed whole.
+    let long = format!("/api/x/{}", "a".repeat(60_000));
+    let reply = common::http::request(&addr, "GET", &long, &[], None);
+    assert_eq!(reply.status, 404);
+    assert!(reply.body.len() < 1000, "{} bytes", reply.body.len());
+}

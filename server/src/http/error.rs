@@ -28,8 +28,14 @@ pub enum ApiError {
     /// A share link that expired or was revoked.
     #[error("{0}")]
     Gone(String),
+    /// A conditional request whose condition does not hold (`If-Match`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A `Range` that is not in a file of `size` bytes, or more than one range.
+    #[error("the range asked for is not in this file of {size} bytes (one range at a time: bytes=START-END, START- or -LENGTH)")]
+    RangeNotSatisfiable { size: u64 },
     #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
@@ -53,7 +59,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,7 +74,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(message) = &self {
             tracing::warn!("internal error answered: {message}");
         }
-        (self.status(), Json(ErrorBody { error: self.to_string() })).into_response()
+        let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            // RFC 9110 14.4: the size, so that a client can ask again within it.
+            if let Ok(value) = format!("bytes */{size}").parse() {
+                response.headers_mut().insert(axum::http::header::CONTENT_RANGE, value);
+            }
+        }
+        response
     }
 }
 

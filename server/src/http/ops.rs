@@ -62,7 +62,9 @@ pub async fn debug_dump(State(state): State<Arc<AppState>>, auth: Auth) -> Resul
 }
 
 pub async fn api_not_found(uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no such API endpoint: {}", uri.path()))
+    // The path is the client's own text: quoted briefly (a 60,000-character path came
+    // back whole).
+    ApiError::NotFound(crate::protocol::quoted_briefly(format!("no such API endpoint: {}", uri.path())))
 }
 
 pub async fn method_not_allowed() -> ApiError {

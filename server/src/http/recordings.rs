@@ -78,11 +78,38 @@ pub async fn video(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id)
     serve_mp4(path, request).await
 }
 
+/// An mp4 with Range requests, and the conditions tower-http's `ServeFile` leaves out:
+/// `If-Range` (a part only of the version the client has), `If-Match` (no entity tags
+/// are sent, so only `*` holds), and a suffix longer than the file (the whole file,
+/// RFC 9110 14.1.3). A range it cannot serve is the usual JSON error, with the size.
 pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiError> {
-    let response = tower_http::services::ServeFile::new_with_mime(path, &"video/mp4".parse().expect("a mime type"))
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    use axum::http::header::{IF_MATCH, IF_RANGE, LAST_MODIFIED, RANGE};
+    let (parts, _) = request.into_parts();
+    let mut headers = parts.headers;
+    if headers.get(IF_MATCH).is_some_and(|v| v.as_bytes().trim_ascii() != b"*") {
+        return Err(ApiError::PreconditionFailed("this file has no such version (it is served without entity tags): ask without If-Match".into()));
+    }
+    let size = tokio::fs::metadata(&path).await.map(|m| m.len()).map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    let suffix = headers.get(RANGE).and_then(|v| v.to_str().ok()).and_then(|r| r.strip_prefix("bytes=-")).and_then(|n| n.trim().parse::<u64>().ok());
+    if suffix.is_some_and(|n| n >= size && size > 0) {
+        headers.insert(RANGE, axum::http::HeaderValue::from_static("bytes=0-"));
+    }
+    let if_range = headers.remove(IF_RANGE);
+    let serve = |headers: &HeaderMap| {
+        let mut request = Request::new(axum::body::Body::empty());
+        (*request.method_mut(), *request.uri_mut(), *request.headers_mut()) = (parts.method.clone(), parts.uri.clone(), headers.clone());
+        tower_http::services::ServeFile::new_with_mime(&path, &"video/mp4".parse().expect("a mime type")).oneshot(request)
+    };
+    let mut response = serve(&headers).await.map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    // A part of another version would be spliced into the client's copy: the whole
+    // file instead. Clients send back the Last-Modified they got; no entity tag matches.
+    if response.status() == StatusCode::PARTIAL_CONTENT && if_range.is_some_and(|v| response.headers().get(LAST_MODIFIED) != Some(&v)) {
+        headers.remove(RANGE);
+        response = serve(&headers).await.map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    }
+    if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(ApiError::RangeNotSatisfiable { size });
+    }
     Ok(response.into_response())
 }
 
