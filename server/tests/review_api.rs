@@ -250,6 +250,13 @@ fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
         let reply = get(&[("Range", "bytes=0-9"), ("If-Range", other)]);
         assert_eq!((reply.status, reply.header("content-length")), (200, Some(size.to_string().as_str())), "If-Range {other}");
     }
+    // A range of another unit is ignored (RFC 9110 14.2): the whole file.
+    assert_eq!(get(&[("Range", "items=0-1")]).status, 200);
+    // If-None-Match * matches the file there is; If-Unmodified-Since before it changed fails.
+    assert_eq!(get(&[("If-None-Match", "*")]).status, 304);
+    let stale = get(&[("If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+    assert_eq!(stale.status, 412);
+    assert!(stale.json()["error"].is_string(), "{}", stale.body);
     // If-Match: no entity tags are sent, so only * holds.
     assert_eq!(get(&[("If-Match", "*")]).status, 200);
     let refused = get(&[("If-Match", "\"nope\"")]);

@@ -79,15 +79,22 @@ pub async fn video(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id)
 }
 
 /// An mp4 with Range requests, and the conditions tower-http's `ServeFile` leaves out:
-/// `If-Range` (a part only of the version the client has), `If-Match` (no entity tags
-/// are sent, so only `*` holds), and a suffix longer than the file (the whole file,
-/// RFC 9110 14.1.3). A range it cannot serve is the usual JSON error, with the size.
+/// `If-Range` (a part only of the version the client has), `If-Match` and
+/// `If-None-Match` (no entity tags are sent, so only `*` matches), a suffix longer than
+/// the file (the whole file, RFC 9110 14.1.3), and a range of another unit (ignored,
+/// 14.2). A range it cannot serve, or a condition that fails, is the usual JSON error.
 pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiError> {
-    use axum::http::header::{IF_MATCH, IF_RANGE, LAST_MODIFIED, RANGE};
+    use axum::http::header::{IF_MATCH, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE};
     let (parts, _) = request.into_parts();
     let mut headers = parts.headers;
     if headers.get(IF_MATCH).is_some_and(|v| v.as_bytes().trim_ascii() != b"*") {
         return Err(ApiError::PreconditionFailed("this file has no such version (it is served without entity tags): ask without If-Match".into()));
+    }
+    if headers.get(IF_NONE_MATCH).is_some_and(|v| v.as_bytes().trim_ascii() == b"*") {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    if headers.get(RANGE).is_some_and(|v| !v.as_bytes().starts_with(b"bytes=")) {
+        headers.remove(RANGE);
     }
     let size = tokio::fs::metadata(&path).await.map(|m| m.len()).map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
     let suffix = headers.get(RANGE).and_then(|v| v.to_str().ok()).and_then(|r| r.strip_prefix("bytes=-")).and_then(|n| n.trim().parse::<u64>().ok());
@@ -107,8 +114,10 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
         headers.remove(RANGE);
         response = serve(&headers).await.map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
     }
-    if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
-        return Err(ApiError::RangeNotSatisfiable { size });
+    match response.status() {
+        StatusCode::RANGE_NOT_SATISFIABLE => return Err(ApiError::RangeNotSatisfiable { size }),
+        StatusCode::PRECONDITION_FAILED => return Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
+        _ => {}
     }
     Ok(response.into_response())
 }
