@@ -268,16 +268,33 @@ fn a_compositor_starved_of_cpu_steps_down_then_back_up_and_keeps_its_file_in_syn
     let (rate, audio) = probe::audio_mono(&mp4).unwrap();
     let t0 = compositor::output::sidecar::parse_rfc3339_ms(&sidecar.started_at).unwrap();
     let fed = fed_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let mut offsets = Vec::new();
+    let (mut offsets, mut cut_beeps) = (Vec::new(), Vec::new());
     for flash in &flashes {
         let from = (fed + *flash as i64 - t0 - 500).max(0) as u64;
         let Some(video) = shown.iter().find(|f| f.t_ms >= from && f.t_ms < from + 1000 && f.centre_rgb.iter().all(|&c| c > 200)) else { continue };
         let a = (from * u64::from(rate) / 1000) as usize;
         let onset = audio[a.min(audio.len())..].iter().position(|s| s.abs() > 0.1).expect("a flash without its beep");
+        // The beep is five 20 ms packets. Starved, the recorder may lose one at its
+        // edge (its socket's queue overflows while it is stopped): concealed, the beep
+        // then starts (or ends) 20 ms off where it was placed, which is loss, not sync,
+        // and such a beep says nothing of sync. A whole beep is kept.
+        let heard = &audio[(a + onset).min(audio.len())..(a + onset + rate as usize * 300 / 1000).min(audio.len())];
+        let length_ms = heard.iter().rposition(|s| s.abs() > 0.1).map_or(0, |end| (end + 1) * 1000 / rate as usize);
+        if length_ms < 90 {
+            cut_beeps.push((*flash, length_ms));
+            continue;
+        }
         let beep = ((a + onset) as u64 * 1000).div_ceil(u64::from(rate));
-        offsets.push(video.t_ms as i64 - beep as i64);
+        // The rate frames were drawn at there: a picture shows from the drawn frame
+        // nearest its time, so at 15 fps it may show up to 33 ms early or late where
+        // 30 fps allows 17, at a catch-up's 5 fps 100 ms. That is the picture's own
+        // granularity, allowed for on top of the bound; the sound is never moved.
+        let fps = sidecar.quality_steps.iter().take_while(|q| q.at_ms <= video.t_ms).last().map_or(30, |q| q.fps);
+        let allowed = 45 + (1000 / i64::from(fps) - 1000 / 30) / 2;
+        offsets.push((video.t_ms as i64 - beep as i64, fps, allowed));
     }
-    eprintln!("A/V offsets through the steps (ms): {offsets:?}");
+    eprintln!("A/V offsets through the steps (ms, fps drawn, allowed): {offsets:?}; beeps cut by a loss (flash, ms heard): {cut_beeps:?}");
     assert!(offsets.len() >= 15, "only {} of {} flashes found", offsets.len(), flashes.len());
-    assert!(offsets.iter().all(|o| o.abs() <= 45), "sound and picture apart: {offsets:?}");
+    assert!(offsets.iter().all(|(o, _, allowed)| o.abs() <= *allowed), "sound and picture apart: {offsets:?}");
+    assert!(offsets.iter().filter(|(_, fps, _)| *fps == 30).all(|(o, _, _)| o.abs() <= 45), "apart at the full rate: {offsets:?}");
 }
