@@ -124,6 +124,29 @@ pub enum StartError {
 
 type StopReply = oneshot::Sender<RecordingView>;
 
+/// How long a shutdown gives starts under way to give up: a compositor's start takes
+/// well under a second, its time limit is 10 s, and its exit 2 s more.
+const SHUTDOWN_START_WAIT: Duration = Duration::from_secs(13);
+
+/// Held by a start's task: however it ends (run, given up, or a panic as it unwinds),
+/// its slot is not left starting, and whoever waits for it hears.
+struct StartSettles {
+    recorder: Arc<Recorder>,
+    room: RoomId,
+}
+
+impl Drop for StartSettles {
+    fn drop(&mut self) {
+        {
+            let mut slots = self.recorder.slots.lock();
+            if matches!(slots.get(&self.room), Some(Slot::Starting { .. })) {
+                slots.remove(&self.room);
+            }
+        }
+        self.recorder.settled.notify_waiters();
+    }
+}
+
 /// What [`Recorder::set_layout`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutSet {
@@ -301,6 +324,11 @@ impl Recorder {
             // Decided and reserved under the one lock, so that two starts at once are
             // both counted.
             self.admit(&room.id, &self.estimate(&slots), predicted)?;
+            // Under the lock a shutdown looks for starts under way in: either it sees
+            // this one, or this one sees it.
+            if self.closing.load(Ordering::SeqCst) {
+                return Err(RecordError::ShuttingDown);
+            }
             // Last: a start refused for another reason takes nothing of the room's pace.
             self.starts.lock().take(&room.id, caller.as_ref(), Instant::now())?;
             slots.insert(room.id.clone(), Slot::Starting { predicted });
@@ -309,24 +337,12 @@ impl Recorder {
         // timeout) drops this future, and with it a start half done would have left the
         // room's slot "starting" for good and its compositor killed. Started once
         // admitted, it runs or gives up whole.
-        let (this, room_id) = (Arc::clone(self), room.id.clone());
+        let this = Arc::clone(self);
         let launched = tokio::spawn(async move {
-            let launched = this.launch(&room, layout, predicted).await;
-            if launched.is_err() {
-                this.slots.lock().remove(&room.id);
-            }
-            this.settled.notify_waiters();
-            launched
+            let _settles = StartSettles { recorder: Arc::clone(&this), room: room.id.clone() };
+            this.launch(&room, layout, predicted).await
         });
-        let id = match launched.await {
-            Ok(launched) => launched?,
-            Err(e) => {
-                // Not left starting for good.
-                self.slots.lock().remove(&room_id);
-                self.settled.notify_waiters();
-                return Err(self.start_failed(StartError::Aborted(e)));
-            }
-        };
+        let id = launched.await.map_err(|e| self.start_failed(StartError::Aborted(e)))??;
         Ok(self.store.read(&id)?)
     }
 
@@ -431,8 +447,9 @@ impl Recorder {
                 compositor.kill();
                 let how = compositor.exit_description().await;
                 tracing::info!(room = %room.id, recording = %id, compositor = how, "a recording that started as the server shut down was given up");
-                for path in [self.store.video_path(&id), self.store.sidecar_path(&id)] {
-                    match std::fs::remove_file(&path) {
+                let sidecar = self.store.sidecar_path(&id);
+                for path in [self.store.video_path(&id), sidecar.with_extension("json.tmp"), sidecar] {
+                    match tokio::fs::remove_file(&path).await {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(recording = %id, "cannot remove {}: {e}", path.display()),
                         _ => {}
                     }
@@ -573,6 +590,17 @@ impl Recorder {
         Ok(self.highlights.start(id, sidecar, files, compositor::review::reel::Rules::default(), self.store.redactor().clone()))
     }
 
+    /// Waits until no recording is starting.
+    async fn starts_settled(&self) {
+        loop {
+            let settled = self.settled.notified();
+            if !self.slots.lock().values().any(|s| matches!(s, Slot::Starting { .. })) {
+                return;
+            }
+            settled.await;
+        }
+    }
+
     /// How many recordings run (or start) now.
     pub fn running(&self) -> usize {
         self.slots.lock().len()
@@ -581,15 +609,8 @@ impl Recorder {
     /// Stops every recording and waits for their files (the server is stopping).
     pub async fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        // Starts under way run or give up first (they see `closing` before they run):
-        // none is left half started, and what runs is stopped below.
-        loop {
-            let settled = self.settled.notified();
-            if !self.slots.lock().values().any(|s| matches!(s, Slot::Starting { .. })) {
-                break;
-            }
-            settled.await;
-        }
+        // From here no start runs: one under way gives up when it would (it sees
+        // `closing` under the slots' lock), so what runs now is all there is to stop.
         let running: Vec<(RoomId, mpsc::Sender<StopReply>)> = self
             .slots
             .lock()
@@ -608,7 +629,15 @@ impl Recorder {
                 }
             }
         });
-        futures_util::future::join_all(waits).await;
+        // Beside the stops, the starts under way are given time to give up and remove
+        // their files; a start stuck in its compositor's start is cut off at the exit
+        // (its files then read as interrupted at the next start).
+        let starts = async {
+            if tokio::time::timeout(SHUTDOWN_START_WAIT, self.starts_settled()).await.is_err() {
+                tracing::warn!("a recording was still starting {SHUTDOWN_START_WAIT:?} into the shutdown: it is cut off");
+            }
+        };
+        futures_util::future::join(futures_util::future::join_all(waits), starts).await;
     }
 
     fn finished(&self, room: &RoomId, id: &RecordingId) {
