@@ -78,48 +78,71 @@ pub async fn video(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id)
     serve_mp4(path, request).await
 }
 
-/// An mp4 with Range requests, and the conditions tower-http's `ServeFile` leaves out:
-/// `If-Range` (a part only of the version the client has), `If-Match` and
-/// `If-None-Match` (no entity tags are sent, so only `*` matches), a suffix longer than
-/// the file (the whole file, RFC 9110 14.1.3), and a range of another unit (ignored,
-/// 14.2). A range it cannot serve, or a condition that fails, is the usual JSON error.
+/// An mp4 with Range requests, and what tower-http's `ServeFile` leaves out of RFC 9110:
+/// `If-Match` and `If-None-Match` (no entity tags are sent, so only `*` matches, and
+/// each stands in for its date form, 13.2.2), `If-Range` (a part only of the version the
+/// client has), one range of bytes (another unit, or several ranges, get the whole
+/// file: 14.2), and a suffix longer than the file (the whole file, 14.1.3). A range
+/// it cannot serve, or a condition that fails, is the usual JSON error.
 pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiError> {
-    use axum::http::header::{IF_MATCH, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE};
+    use axum::http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
     let (parts, _) = request.into_parts();
     let mut headers = parts.headers;
-    if headers.get(IF_MATCH).is_some_and(|v| v.as_bytes().trim_ascii() != b"*") {
-        return Err(ApiError::PreconditionFailed("this file has no such version (it is served without entity tags): ask without If-Match".into()));
-    }
-    if headers.get(IF_NONE_MATCH).is_some_and(|v| v.as_bytes().trim_ascii() == b"*") {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
-    if headers.get(RANGE).is_some_and(|v| !v.as_bytes().starts_with(b"bytes=")) {
-        headers.remove(RANGE);
-    }
-    let size = tokio::fs::metadata(&path).await.map(|m| m.len()).map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
-    let suffix = headers.get(RANGE).and_then(|v| v.to_str().ok()).and_then(|r| r.strip_prefix("bytes=-")).and_then(|n| n.trim().parse::<u64>().ok());
-    if suffix.is_some_and(|n| n >= size && size > 0) {
-        headers.insert(RANGE, axum::http::HeaderValue::from_static("bytes=0-"));
-    }
-    let if_range = headers.remove(IF_RANGE);
-    let serve = |headers: &HeaderMap| {
-        let mut request = Request::new(axum::body::Body::empty());
-        (*request.method_mut(), *request.uri_mut(), *request.headers_mut()) = (parts.method.clone(), parts.uri.clone(), headers.clone());
-        tower_http::services::ServeFile::new_with_mime(&path, &"video/mp4".parse().expect("a mime type")).oneshot(request)
+    let meta = match tokio::fs::metadata(&path).await {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ApiError::NotFound("the file is gone: it was deleted".into())),
+        Err(e) => return Err(ApiError::Internal(format!("cannot read the video: {e}"))),
     };
-    let mut response = serve(&headers).await.map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
-    // A part of another version would be spliced into the client's copy: the whole
-    // file instead. Clients send back the Last-Modified they got; no entity tag matches.
-    if response.status() == StatusCode::PARTIAL_CONTENT && if_range.is_some_and(|v| response.headers().get(LAST_MODIFIED) != Some(&v)) {
-        headers.remove(RANGE);
-        response = serve(&headers).await.map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    let size = meta.len();
+    match headers.get(IF_MATCH) {
+        Some(v) if v.as_bytes().trim_ascii() != b"*" => {
+            return Err(ApiError::PreconditionFailed("this file has no such version (it is served without entity tags): ask without If-Match".into()));
+        }
+        Some(_) => {
+            headers.remove(IF_UNMODIFIED_SINCE);
+        }
+        None => {}
     }
+    // Weighed after If-Unmodified-Since (ServeFile's), below, and in place of
+    // If-Modified-Since.
+    let none_match_any = headers.remove(IF_NONE_MATCH).map(|v| {
+        headers.remove(IF_MODIFIED_SINCE);
+        v.as_bytes().trim_ascii() == b"*"
+    });
+    let range = headers.remove(RANGE).and_then(|v| v.to_str().ok().map(|r| r.trim().to_string()));
+    let if_range = headers.remove(IF_RANGE);
+    // If-Range: only a date can match (no entity tags are sent), the file's to the
+    // second, and only once the file is a second old: a date is a strong validator only
+    // then (8.8.2.2), and a recording being written changes within its second.
+    let same_version = match if_range {
+        None => true,
+        Some(v) => meta.modified().is_ok_and(|modified| {
+            let settled = std::time::SystemTime::now().duration_since(modified).is_ok_and(|age| age >= std::time::Duration::from_secs(1));
+            settled && v.to_str().ok().and_then(|date| date.parse::<httpdate::HttpDate>().ok()) == Some(httpdate::HttpDate::from(modified))
+        }),
+    };
+    let one_range = range.as_deref().filter(|_| same_version).and_then(|r| r.get(..6).filter(|unit| unit.eq_ignore_ascii_case("bytes=")).map(|_| &r[6..])).filter(|spec| !spec.contains(','));
+    if let Some(spec) = one_range {
+        let spec = match spec.strip_prefix('-').and_then(|n| n.trim().parse::<u64>().ok()) {
+            Some(n) if n >= size && size > 0 => "0-",
+            _ => spec,
+        };
+        if let Ok(value) = format!("bytes={spec}").parse() {
+            headers.insert(RANGE, value);
+        }
+    }
+    let mut request = Request::new(axum::body::Body::empty());
+    (*request.method_mut(), *request.uri_mut(), *request.headers_mut()) = (parts.method, parts.uri, headers);
+    let response = tower_http::services::ServeFile::new_with_mime(&path, &"video/mp4".parse().expect("a mime type"))
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
     match response.status() {
-        StatusCode::RANGE_NOT_SATISFIABLE => return Err(ApiError::RangeNotSatisfiable { size }),
-        StatusCode::PRECONDITION_FAILED => return Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
-        _ => {}
+        StatusCode::RANGE_NOT_SATISFIABLE => Err(ApiError::RangeNotSatisfiable { size }),
+        StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
+        status if status.is_success() && none_match_any == Some(true) => Ok(StatusCode::NOT_MODIFIED.into_response()),
+        _ => Ok(response.into_response()),
     }
-    Ok(response.into_response())
 }
 
 #[derive(Deserialize)]
