@@ -28,12 +28,13 @@ pub enum ApiError {
     /// A share link that expired or was revoked.
     #[error("{0}")]
     Gone(String),
-    /// A conditional request whose condition does not hold (`If-Match`).
+    /// A conditional request whose condition does not hold (`If-Match`,
+    /// `If-Unmodified-Since`).
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    /// A `Range` that is not in a file of `size` bytes, or more than one range.
+    /// A `Range` that is not in a file of `size` bytes.
     #[error("the range asked for is not in this file of {size} bytes (one range at a time: bytes=START-END, START- or -LENGTH)")]
     RangeNotSatisfiable { size: u64 },
     #[error("{0}")]
