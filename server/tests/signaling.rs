@@ -588,26 +588,3 @@ async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let (_, room) = get(&server, "/api/rooms/share");
     assert_eq!(room["screen_share"]["participant_id"], ada_id.as_str());
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_share_stopped_and_started_again_at_once_may_reuse_its_mid_and_ssrc() {
-    // mediasoup-client gives a new producer the media section (mid) of one it closed,
-    // and a browser may keep its SSRC: the worker must have let go of both by the time
-    // the new `produce` arrives, though closing a producer is only sent to it.
-    let server = Server::start(&["--workers", "1"]);
-    let (mut ada, _, send) = join_sender(&server, "reuse", "Ada").await;
-    let (mut bob, _, _) = join_sender(&server, "reuse", "Bob").await;
-    // Five rounds of two: a connection's burst of new streams.
-    for round in 0..5 {
-        let shared = ada.request("produce", vp8(&send, 4001, Some("screen"))).await;
-        assert_eq!(shared["ok"], true, "round {round}: {shared}");
-        let sound = ada.request("produce", opus(&send, 4002, Some("screen"))).await;
-        assert_eq!(sound["ok"], true, "round {round}: {sound}");
-        for producer in [&shared, &sound] {
-            ada.ok("close_producer", json!({"producer_id": producer["data"]["producer_id"]})).await;
-        }
-        if round == 0 {
-            assert_eq!(bob.event("new_producer").await["producer"]["source"], "screen");
-        }
-    }
-}
