@@ -138,7 +138,7 @@ impl Http {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(AppState::new(Arc::clone(&env._pool), Arc::clone(&env.rooms), recorder, stop_rx.clone(), Security::open(port)));
         let app = server::http::router(state);
-        let task = tokio::spawn(server::net::serve(listener, None, app, server::net::Timeouts::default(), stop_rx));
+        let task = tokio::spawn(server::net::serve(listener, None, app, server::net::Timeouts::default(), Vec::new(), stop_rx));
         Http { port, stop, task }
     }
 
