@@ -5,7 +5,8 @@
 use crate::media::WorkerPool;
 use crate::name::{validate_name, NameError, NameKey, Naming};
 use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge, ScreenShareView, Source};
-use crate::speaker::{SpeakerDetector, SpeakerEvent, Tuning};
+use crate::speaker::send_clock::SendClock;
+use crate::speaker::{Heard, SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -284,8 +285,9 @@ enum ObserverInput {
     Volumes(Vec<(ProducerId, i8)>),
     Silence,
     Dominant(ProducerId),
-    /// One RTP packet's audio level (dBov) from the level tap.
-    PacketLevel(ProducerId, f32),
+    /// One RTP packet's audio level (dBov) from the level tap, and when it was sent
+    /// (its [`SendClock`] place).
+    PacketLevel(ProducerId, f32, Instant),
 }
 
 impl Room {
@@ -486,8 +488,9 @@ impl Room {
         Ok(())
     }
 
-    /// Consumes a microphone on the level tap and hands each packet's level to the
-    /// speaker task (the callback runs on the worker's thread: parse and send only).
+    /// Consumes a microphone on the level tap and hands each packet's level and send
+    /// time to the speaker task (the callback runs on the worker's thread: parse and
+    /// send only).
     async fn tap_levels(&self, producer: &Producer) -> Result<Consumer, AddProducerError> {
         // The router's own capabilities, as a receiver that takes everything it offers.
         let caps: RtpCapabilities = serde_json::to_value(self.router.rtp_capabilities()).and_then(serde_json::from_value)?;
@@ -499,11 +502,15 @@ impl Room {
             .find(|h| h.uri == RtpHeaderExtensionUri::SsrcAudioLevel)
             .and_then(|h| u8::try_from(h.id).ok())
             .ok_or(AddProducerError::NoAudioLevel)?;
+        let rate = consumer.rtp_parameters().codecs.first().map_or(48_000, |c| c.clock_rate().get());
+        let clock = Mutex::new(SendClock::new(rate));
         let (tx, producer_id) = (self.input.clone(), producer.id());
         consumer
             .on_rtp(move |packet| {
-                if let Some(dbov) = compositor::input::rtp::audio_level_dbov(packet, ext_id) {
-                    let _ = tx.send(ObserverInput::PacketLevel(producer_id, dbov));
+                use compositor::input::rtp;
+                if let (Some(dbov), Some(timestamp)) = (rtp::audio_level_dbov(packet, ext_id), rtp::timestamp(packet)) {
+                    let sent = clock.lock().sent(timestamp, Instant::now());
+                    let _ = tx.send(ObserverInput::PacketLevel(producer_id, dbov, sent));
                 }
             })
             .detach();
@@ -694,16 +701,17 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
     let mut tick = tokio::time::interval(SPEAKER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
-    // Packet levels of the current window: producer -> (sum of dBov, packets).
-    let mut window: HashMap<ProducerId, (f32, u32)> = HashMap::new();
+    // Packet levels of the current window: producer -> (sum of dBov, packets, when
+    // the last of them was sent).
+    let mut window: HashMap<ProducerId, (f32, u32, Instant)> = HashMap::new();
     loop {
         let next = tokio::select! {
             input = input.recv() => match input { Some(i) => Some(i), None => return },
             _ = tick.tick() => None,
         };
-        if let Some(ObserverInput::PacketLevel(producer, dbov)) = next {
-            let entry = window.entry(producer).or_insert((0.0, 0));
-            *entry = (entry.0 + dbov, entry.1 + 1);
+        if let Some(ObserverInput::PacketLevel(producer, dbov, sent)) = next {
+            let entry = window.entry(producer).or_insert((0.0, 0, sent));
+            *entry = (entry.0 + dbov, entry.1 + 1, entry.2.max(sent));
             continue;
         }
         let Some(room) = room.upgrade() else { return };
@@ -726,12 +734,14 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
             }
             None => {
                 // The window's mean level per participant; those with no packets are silent.
-                let levels: Vec<(ParticipantId, f32)> = window
+                let heard: Vec<(ParticipantId, Heard)> = window
                     .drain()
-                    .filter_map(|(producer, (sum, n))| state.audio_producers.get(&producer).map(|p| (p.clone(), sum / n as f32)))
+                    .filter_map(|(producer, (sum, n, sent))| {
+                        state.audio_producers.get(&producer).map(|p| (p.clone(), Heard { dbov: sum / n as f32, sent: Some(sent) }))
+                    })
                     .collect();
-                tracing::trace!(room = %room.id, ?levels, "levels");
-                state.detector.observe_levels(now, &levels);
+                tracing::trace!(room = %room.id, ?heard, "levels");
+                state.detector.observe(now, &heard);
                 ticks = ticks.wrapping_add(1);
                 if ticks % LEVELS_EVERY_TICKS == 0 && !state.members.is_empty() {
                     let levels: Vec<LevelView> = state

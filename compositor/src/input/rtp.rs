@@ -83,6 +83,11 @@ pub fn audio_level_dbov(buf: &[u8], id: u8) -> Option<f32> {
     header_extension(buf, id).and_then(|v| v.first()).map(|b| -f32::from(b & 0x7f))
 }
 
+/// The RTP timestamp of a packet (RFC 3550 5.1), if it is long enough to have one.
+pub fn timestamp(buf: &[u8]) -> Option<u32> {
+    buf.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// An RTCP picture loss indication (RFC 4585 6.3.1): asks the sender of `media_ssrc`
 /// for a keyframe. mediasoup passes it on to the producer.
 pub(crate) fn pli(media_ssrc: u32) -> Vec<u8> {
@@ -219,6 +224,8 @@ mod tests {
         b.extend_from_slice(&[0x00, 0x31, 0xaa, 0xbb, 0x10, 0x80 | 42, 0, 0]);
         b.extend_from_slice(&[1, 2, 3]);
         assert_eq!(audio_level_dbov(&b, 1), Some(-42.0));
+        assert_eq!(timestamp(&b), Some(9));
+        assert_eq!(timestamp(&b[..7]), None);
         assert_eq!(header_extension(&b, 3), Some(&[0xaa, 0xbb][..]));
         assert_eq!(audio_level_dbov(&b, 5), None);
         // Two-byte form.

@@ -29,6 +29,8 @@
 //!   their last word; unless the winner clearly dominated the overlap (more energy over
 //!   it by [`Tuning::crosstalk_margin`]), and then the onset;
 //! - the time of the change itself when the holder left or muted.
+pub mod send_clock;
+
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -66,6 +68,25 @@ impl Default for Tuning {
     }
 }
 
+/// What one report says of one participant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heard {
+    /// The mean level of their packets in the report's window (dBov).
+    pub dbov: f32,
+    /// When the last of those packets was sent, on the caller's clock (from its RTP
+    /// timestamp: [`send_clock`]), if known. A turn's length is measured with
+    /// these, so that packets held up on the way (a loaded sender, a busy server) and
+    /// then delivered at once do not make a short sound look long.
+    pub sent: Option<Instant>,
+}
+
+impl Heard {
+    /// A level with no send times: the report's own time stands for them.
+    pub fn level(dbov: f32) -> Self {
+        Self { dbov, sent: None }
+    }
+}
+
 /// A decision of the detector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpeakerEvent<P> {
@@ -85,6 +106,10 @@ struct Voice {
     last_voice: Option<Instant>,
     /// Start of the current talk spurt, while speaking: its first loud report.
     spurt_start: Option<Instant>,
+    /// The current spurt's voiced span as sent: from the last packet of its first loud
+    /// report to the last packet of its last (the reports' times when send times are
+    /// unknown).
+    voiced: Option<(Instant, Instant)>,
     /// Where the current spurt's speech began: the start of the report window in which
     /// it was first heard (a report covers the levels since the one before it).
     onset: Option<Instant>,
@@ -92,11 +117,16 @@ struct Voice {
 
 impl Voice {
     fn new() -> Self {
-        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None, onset: None }
+        Self { recent: VecDeque::new(), last_voice: None, spurt_start: None, voiced: None, onset: None }
     }
 
     fn speaking(&self) -> bool {
         self.spurt_start.is_some()
+    }
+
+    /// How long the current spurt has been voiced, as sent.
+    fn voiced_for(&self) -> Duration {
+        self.voiced.map_or(Duration::ZERO, |(from, to)| to.saturating_duration_since(from))
     }
 
     fn energy(&self) -> f32 {
@@ -134,25 +164,36 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
         self.voices.get(participant).is_some_and(Voice::speaking)
     }
 
-    /// One report: the levels of the participants heard since the last one. Those not
+    /// One report: the levels of the participants heard since the last one, with no
+    /// send times (the report's time stands for them). See [`Self::observe`].
+    pub fn observe_levels(&mut self, now: Instant, levels: &[(P, f32)]) {
+        let heard: Vec<(P, Heard)> = levels.iter().map(|(p, dbov)| (p.clone(), Heard::level(*dbov))).collect();
+        self.observe(now, &heard);
+    }
+
+    /// One report: what was heard of each participant since the last one. Those not
     /// listed are silent at `now`. Call it regularly (every 50 ms in the server), with
     /// an empty list when nobody was heard: time advancing ends spurts.
-    pub fn observe_levels(&mut self, now: Instant, levels: &[(P, f32)]) {
+    pub fn observe(&mut self, now: Instant, heard: &[(P, Heard)]) {
         let window_start = self.last_report.filter(|t| *t <= now).unwrap_or(now);
         self.last_report = Some(now);
-        for (participant, dbov) in levels {
+        for (participant, heard) in heard {
             let tuning = &self.tuning;
             let voice = self.voices.entry(participant.clone()).or_insert_with(Voice::new);
-            let above_floor = (dbov - tuning.floor_dbov).max(0.0);
+            let above_floor = (heard.dbov - tuning.floor_dbov).max(0.0);
             if above_floor > 0.0 {
                 voice.recent.push_back((now, above_floor));
             }
-            if *dbov >= tuning.speech_dbov {
+            if heard.dbov >= tuning.speech_dbov {
                 voice.last_voice = Some(now);
+                let sent = heard.sent.unwrap_or(now);
                 if voice.spurt_start.is_none() {
                     voice.spurt_start = Some(now);
+                    voice.voiced = Some((sent, sent));
                     voice.onset = Some(window_start);
                     self.events.push(SpeakerEvent::Speaking(participant.clone(), true));
+                } else if let Some((_, to)) = &mut voice.voiced {
+                    *to = (*to).max(sent);
                 }
             }
         }
@@ -171,6 +212,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
         if let Some(voice) = self.voices.get_mut(participant) {
             voice.recent.clear();
             voice.onset = None;
+            voice.voiced = None;
             if voice.spurt_start.take().is_some() {
                 self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
             }
@@ -210,6 +252,7 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
             let quiet_for = voice.last_voice.map(|at| now.saturating_duration_since(at));
             if voice.speaking() && quiet_for.is_some_and(|q| q > hangover) {
                 voice.spurt_start = None;
+                voice.voiced = None;
                 voice.onset = None;
                 self.events.push(SpeakerEvent::Speaking(participant.clone(), false));
             }
@@ -256,15 +299,13 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
     }
 
     /// The speaking participant, with a spurt of at least `min_turn`, with the most
-    /// recent energy. A spurt's length is its voiced span (first to last loud
-    /// observation), so the hangover after a short interjection does not lengthen it.
+    /// recent energy. A spurt's length is its voiced span as sent (first to last loud
+    /// packet), so neither the hangover after a short interjection nor its packets'
+    /// late delivery lengthens it.
     fn strongest_long_speaker(&self) -> Option<P> {
         self.voices
             .iter()
-            .filter(|(_, v)| match (v.spurt_start, v.last_voice) {
-                (Some(start), Some(last)) => last.saturating_duration_since(start) >= self.tuning.min_turn,
-                _ => false,
-            })
+            .filter(|(_, v)| v.speaking() && v.voiced_for() >= self.tuning.min_turn)
             .map(|(p, _)| (p, self.weighted_energy(p)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(p, _)| p.clone())
@@ -423,6 +464,73 @@ mod tests {
             }));
         }
         assert_eq!(stage, vec![Some("alice")]);
+    }
+
+    /// Alice talks, then Bob says "mm-hmm" for 0.6 s in her pause; his packets (one
+    /// every 20 ms, sent from 6 s) are delivered as they are sent, except that those sent
+    /// from `held_from_ms` on are held up and delivered at once at `delivered_at_ms` (a
+    /// starved sender, a busy server). The server's 50 ms reports, as the stage sees
+    /// them: with send times (`as_sent`) or by arrival only.
+    fn late_backchannel(held_from_ms: u64, delivered_at_ms: u64, as_sent: bool) -> Vec<Option<&'static str>> {
+        let t0 = Instant::now();
+        let packets: Vec<(u64, u64)> = (0..30u64)
+            .map(|k| 6000 + 20 * k)
+            .map(|sent| (sent, if sent >= held_from_ms { delivered_at_ms } else { sent }))
+            .collect();
+        let mut det = SpeakerDetector::new(Tuning::default());
+        let mut stage = Vec::new();
+        for tick in (50..10_000u64).step_by(50) {
+            let mut heard = Vec::new();
+            if tick <= 3000 {
+                heard.push(("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
+            }
+            let window: Vec<u64> = packets.iter().filter(|(_, at)| *at > tick - 50 && *at <= tick).map(|(sent, _)| *sent).collect();
+            if let Some(last) = window.iter().max() {
+                heard.push(("bob", Heard { dbov: -20.0, sent: as_sent.then(|| t0 + ms(*last)) }));
+            }
+            det.observe(t0 + ms(tick), &heard);
+            stage.extend(det.drain_events().into_iter().filter_map(|e| match e {
+                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some(speaker),
+                _ => None,
+            }));
+        }
+        stage
+    }
+
+    #[test]
+    fn a_backchannel_delivered_late_is_measured_as_sent_and_never_switches() {
+        // Its last 300 ms held up 500 ms: by arrival it spans 6.0–6.8 s, a turn.
+        assert_eq!(late_backchannel(6300, 6800, false), vec![Some("alice"), Some("bob")], "the arrival measure this guards against");
+        assert_eq!(late_backchannel(6300, 6800, true), vec![Some("alice")]);
+        // Delivered on time, either measure agrees.
+        assert_eq!(late_backchannel(u64::MAX, 0, true), vec![Some("alice")]);
+        assert_eq!(late_backchannel(u64::MAX, 0, false), vec![Some("alice")]);
+    }
+
+    #[test]
+    fn a_turn_delivered_in_bursts_still_takes_the_stage_as_sent() {
+        // Bob talks for 2 s from 6 s, his packets delivered in 200 ms bursts: measured
+        // as sent, his turn is long, and he takes the stage.
+        let t0 = Instant::now();
+        let mut det = SpeakerDetector::new(Tuning::default());
+        let mut stage = Vec::new();
+        for tick in (50..10_000u64).step_by(50) {
+            let mut heard = vec![];
+            if tick <= 3000 {
+                heard.push(("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
+            }
+            if (6200..=8000).contains(&tick) && tick % 200 == 0 {
+                heard.push(("bob", Heard { dbov: -20.0, sent: Some(t0 + ms(tick - 20)) }));
+            }
+            det.observe(t0 + ms(tick), &heard);
+            stage.extend(det.drain_events().into_iter().filter_map(|e| match e {
+                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some((tick, speaker)),
+                _ => None,
+            }));
+        }
+        assert_eq!(stage.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![Some("alice"), Some("bob")]);
+        // On stage once 0.75 s of it was sent and heard: at the burst of 7.0 s.
+        assert_eq!(stage[1].0, 7000);
     }
 
     #[test]
