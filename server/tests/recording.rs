@@ -12,7 +12,7 @@ use server::recording::switcher::SwitchMode;
 use server::media::{PoolOptions, WorkerPool};
 use server::protocol::RecordingBadge;
 use server::recording::{RecordError, Recorder, RecorderConfig, RecordingView};
-use server::room::{RoomEvent, RoomId, Rooms};
+use server::room::{Room, RoomEvent, RoomId, Rooms};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,6 +96,8 @@ async fn the_recording_follows_the_speaker_hears_everyone_and_adds_who_joins() {
     let started = s.recorder.start(Arc::clone(&room)).await.unwrap();
     let t0 = Instant::now();
     assert_eq!(started.status, Status::Recording);
+    let names: Vec<&str> = started.participants.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Alice", "Bob"], "the start's answer names who is recorded, in join order");
     assert_eq!(room.view().recording.map(|r| r.id), Some(started.id.to_string()), "the room shows the recording");
     match s.recorder.start(Arc::clone(&room)).await {
         Err(RecordError::AlreadyRecording { id, .. }) => assert_eq!(id, Some(started.id.clone())),
@@ -616,13 +618,18 @@ async fn each_camera_is_recorded_from_the_simulcast_layer_its_tile_needs() {
     drop((alice, bob));
 }
 
-/// Waits until `room`'s recording has been asked for and is still starting (its slot
-/// taken, no recording running yet).
-async fn until_starting(s: &Setup, room: &RoomId) {
+/// Asks for `room`'s recording on a task of its own and returns once it is starting
+/// (its slot taken, no recording running yet), with the start's outcome to come.
+async fn start_in_background(s: &Setup, room: &Arc<Room>) -> tokio::task::JoinHandle<Result<RecordingView, RecordError>> {
+    let start = tokio::spawn({
+        let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(room));
+        async move { recorder.start(room).await }
+    });
     while s.recorder.running() == 0 {
         tokio::task::yield_now().await;
     }
-    assert!(s.recorder.active_in(room).is_none(), "the start was done already: the race was not run");
+    assert!(s.recorder.active_in(&room.id).is_none(), "the start was done already: the race was not run");
+    start
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -654,11 +661,7 @@ async fn a_stop_asked_for_while_the_recording_starts_stops_it() {
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "quick-stop", "Alice", Some(RED), 440.0).await;
     let room = Arc::clone(&alice.room);
-    let start = tokio::spawn({
-        let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(&room));
-        async move { recorder.start(room).await }
-    });
-    until_starting(&s, &room.id).await;
+    let start = start_in_background(&s, &room).await;
     let stopped = s.recorder.stop(&room.id).await.expect("a stop during the start");
     let started = start.await.unwrap().unwrap();
     assert_eq!((stopped.id.as_str(), stopped.status), (started.id.as_str(), Status::Finished));
@@ -673,11 +676,7 @@ async fn a_shutdown_during_a_start_refuses_it_and_leaves_no_file() {
     let s = setup((320, 180)).await;
     let alice = Participant::join(&s.rooms, "closing", "Alice", Some(RED), 440.0).await;
     let room = Arc::clone(&alice.room);
-    let start = tokio::spawn({
-        let (recorder, room) = (Arc::clone(&s.recorder), Arc::clone(&room));
-        async move { recorder.start(room).await }
-    });
-    until_starting(&s, &room.id).await;
+    let start = start_in_background(&s, &room).await;
     s.recorder.shutdown().await;
     assert!(matches!(start.await.unwrap(), Err(RecordError::ShuttingDown)), "a start that ended after the shutdown began");
     assert_eq!(s.recorder.running(), 0);

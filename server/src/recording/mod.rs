@@ -31,7 +31,7 @@ use compositor::output::mp4::{AudioChannels, VideoSettings};
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
-use compositor::output::sidecar::Status;
+use compositor::output::sidecar::{Participant, Status};
 use compositor::picture::layout::LayoutKind;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -145,6 +145,12 @@ impl Drop for StartSettles {
         }
         self.recorder.settled.notify_waiters();
     }
+}
+
+/// A recording that started, and who it starts with.
+struct Launched {
+    id: RecordingId,
+    participants: Vec<Participant>,
 }
 
 /// What [`Recorder::set_layout`] did.
@@ -342,8 +348,14 @@ impl Recorder {
             let _settles = StartSettles { recorder: Arc::clone(&this), room: room.id.clone() };
             this.launch(&room, layout, predicted).await
         });
-        let id = launched.await.map_err(|e| self.start_failed(StartError::Aborted(e)))??;
-        Ok(self.store.read(&id)?)
+        let Launched { id, participants } = launched.await.map_err(|e| self.start_failed(StartError::Aborted(e)))??;
+        let mut view = self.store.read(&id)?;
+        // The compositor lists people once their media reaches it, within a second: the
+        // answer to the start already names who is being recorded.
+        if view.participants.is_empty() {
+            view.participants = store::people(participants);
+        }
+        Ok(view)
     }
 
     /// Admission's rule: a recording that would not run in real time is refused, unless
@@ -374,7 +386,7 @@ impl Recorder {
 
     /// Starts the compositor and the recording's task; the room's slot is `Running` by
     /// the time the task runs.
-    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind, predicted: f64) -> Result<RecordingId, RecordError> {
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind, predicted: f64) -> Result<Launched, RecordError> {
         if room.is_empty() {
             return Err(RecordError::NoMeeting(room.id.clone()));
         }
@@ -458,9 +470,17 @@ impl Recorder {
             }
         }
         let snapshot = room.media_snapshot();
+        // Who the recording starts with: those whose media it records, in join order
+        // (the compositor's sidecar lists them so).
+        let mut participants: Vec<Participant> = Vec::new();
+        for source in &snapshot.sources {
+            if !participants.iter().any(|p| p.participant_id == source.participant_id) {
+                participants.push(Participant { participant_id: source.participant_id.clone(), name: source.name.clone() });
+            }
+        }
         room.set_recording(Some(badge), None);
         tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
-        Ok(id)
+        Ok(Launched { id, participants })
     }
 
     /// A recording that could not start: the log gets why, the caller the same without

@@ -246,7 +246,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> Re
 /// Each person once, in the order they first joined. The sidecar lists every session
 /// (the compositor keeps its tiles in join order by them), so someone whose connection
 /// dropped and came back would be listed twice on the review page and in the library.
-fn people(sessions: Vec<compositor::output::sidecar::Participant>) -> Vec<compositor::output::sidecar::Participant> {
+pub(super) fn people(sessions: Vec<Participant>) -> Vec<Participant> {
     let mut seen = std::collections::HashSet::new();
     sessions.into_iter().filter(|p| seen.insert(p.name.clone())).collect()
 }
