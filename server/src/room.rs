@@ -6,7 +6,7 @@ use crate::media::WorkerPool;
 use crate::name::{validate_name, NameError, NameKey, Naming};
 use crate::protocol::{LevelView, ParticipantView, ProducerView, RecordingBadge, ScreenShareView, Source};
 use crate::speaker::send_clock::SendClock;
-use crate::speaker::{Heard, SpeakerDetector, SpeakerEvent, Tuning};
+use crate::speaker::{Heard, PacketLevels, SpeakerDetector, SpeakerEvent, Tuning};
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -701,17 +701,21 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
     let mut tick = tokio::time::interval(SPEAKER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
-    // Packet levels of the current window: producer -> (sum of dBov, packets, when
-    // the last of them was sent).
-    let mut window: HashMap<ProducerId, (f32, u32, Instant)> = HashMap::new();
+    // The packets of the current window, per microphone. Rooms run the default tuning.
+    let speech_dbov = Tuning::default().speech_dbov;
+    let mut window: HashMap<ProducerId, PacketLevels> = HashMap::new();
     loop {
         let next = tokio::select! {
             input = input.recv() => match input { Some(i) => Some(i), None => return },
             _ = tick.tick() => None,
         };
         if let Some(ObserverInput::PacketLevel(producer, dbov, sent)) = next {
-            let entry = window.entry(producer).or_insert((0.0, 0, sent));
-            *entry = (entry.0 + dbov, entry.1 + 1, entry.2.max(sent));
+            match window.get_mut(&producer) {
+                Some(levels) => levels.add(dbov, sent, speech_dbov),
+                None => {
+                    window.insert(producer, PacketLevels::new(dbov, sent, speech_dbov));
+                }
+            }
             continue;
         }
         let Some(room) = room.upgrade() else { return };
@@ -736,9 +740,7 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
                 // The window's mean level per participant; those with no packets are silent.
                 let heard: Vec<(ParticipantId, Heard)> = window
                     .drain()
-                    .filter_map(|(producer, (sum, n, sent))| {
-                        state.audio_producers.get(&producer).map(|p| (p.clone(), Heard { dbov: sum / n as f32, sent: Some(sent) }))
-                    })
+                    .filter_map(|(producer, levels)| state.audio_producers.get(&producer).map(|p| (p.clone(), levels.heard())))
                     .collect();
                 tracing::trace!(room = %room.id, ?heard, "levels");
                 state.detector.observe(now, &heard);

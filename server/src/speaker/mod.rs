@@ -29,7 +29,10 @@
 //!   their last word; unless the winner clearly dominated the overlap (more energy over
 //!   it by [`Tuning::crosstalk_margin`]), and then the onset;
 //! - the time of the change itself when the holder left or muted.
+pub mod packet_levels;
 pub mod send_clock;
+
+pub use packet_levels::PacketLevels;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -73,10 +76,11 @@ impl Default for Tuning {
 pub struct Heard {
     /// The mean level of their packets in the report's window (dBov).
     pub dbov: f32,
-    /// When the last of those packets was sent, on the caller's clock (from its RTP
-    /// timestamp: [`send_clock`]), if known. A turn's length is measured with
-    /// these, so that packets held up on the way (a loaded sender, a busy server) and
-    /// then delivered at once do not make a short sound look long.
+    /// When the last of those packets at the speech level was sent, on the caller's
+    /// clock (from its RTP timestamp: [`send_clock`]), if known: [`PacketLevels`]. A
+    /// turn's length is measured with these, so that packets held up on the way (a
+    /// loaded sender, a busy server) and then delivered at once do not make a short
+    /// sound look long.
     pub sent: Option<Instant>,
 }
 
@@ -106,9 +110,9 @@ struct Voice {
     last_voice: Option<Instant>,
     /// Start of the current talk spurt, while speaking: its first loud report.
     spurt_start: Option<Instant>,
-    /// The current spurt's voiced span as sent: from the last packet of its first loud
-    /// report to the last packet of its last (the reports' times when send times are
-    /// unknown).
+    /// The current spurt's voiced span as sent: from the last loud packet of its first
+    /// loud report to the last loud packet of its latest (the reports' times when send
+    /// times are unknown).
     voiced: Option<(Instant, Instant)>,
     /// Where the current spurt's speech began: the start of the report window in which
     /// it was first heard (a report covers the levels since the one before it).
@@ -124,9 +128,16 @@ impl Voice {
         self.spurt_start.is_some()
     }
 
-    /// How long the current spurt has been voiced, as sent.
+    /// How long the current spurt has been voiced: as sent, and never longer than
+    /// between its loud reports. Late delivery then only ever shortens a spurt, and no
+    /// artefact of a sender's clock (a re-anchoring, a crafted timestamp) lengthens one.
     fn voiced_for(&self) -> Duration {
-        self.voiced.map_or(Duration::ZERO, |(from, to)| to.saturating_duration_since(from))
+        let as_sent = self.voiced.map_or(Duration::ZERO, |(from, to)| to.saturating_duration_since(from));
+        let as_reported = match (self.spurt_start, self.last_voice) {
+            (Some(start), Some(last)) => last.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        as_sent.min(as_reported)
     }
 
     fn energy(&self) -> f32 {
@@ -466,35 +477,40 @@ mod tests {
         assert_eq!(stage, vec![Some("alice")]);
     }
 
-    /// Alice talks, then Bob says "mm-hmm" for 0.6 s in her pause; his packets (one
-    /// every 20 ms, sent from 6 s) are delivered as they are sent, except that those sent
-    /// from `held_from_ms` on are held up and delivered at once at `delivered_at_ms` (a
-    /// starved sender, a busy server). The server's 50 ms reports, as the stage sees
-    /// them: with send times (`as_sent`) or by arrival only.
-    fn late_backchannel(held_from_ms: u64, delivered_at_ms: u64, as_sent: bool) -> Vec<Option<&'static str>> {
+    /// The server's reports every 50 ms for 10 s, Alice talking until 3 s and Bob as
+    /// `bob(t0, tick)` says (what a report hears of him, the clock starting at `t0`);
+    /// returns every stage change, with its tick.
+    fn alice_then_bob(bob: impl Fn(Instant, u64) -> Option<Heard>) -> Vec<(u64, Option<&'static str>)> {
         let t0 = Instant::now();
-        let packets: Vec<(u64, u64)> = (0..30u64)
-            .map(|k| 6000 + 20 * k)
-            .map(|sent| (sent, if sent >= held_from_ms { delivered_at_ms } else { sent }))
-            .collect();
         let mut det = SpeakerDetector::new(Tuning::default());
         let mut stage = Vec::new();
         for tick in (50..10_000u64).step_by(50) {
-            let mut heard = Vec::new();
-            if tick <= 3000 {
-                heard.push(("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
-            }
-            let window: Vec<u64> = packets.iter().filter(|(_, at)| *at > tick - 50 && *at <= tick).map(|(sent, _)| *sent).collect();
-            if let Some(last) = window.iter().max() {
-                heard.push(("bob", Heard { dbov: -20.0, sent: as_sent.then(|| t0 + ms(*last)) }));
-            }
+            let alice = (tick <= 3000).then(|| ("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
+            let heard: Vec<_> = alice.into_iter().chain(bob(t0, tick).map(|h| ("bob", h))).collect();
             det.observe(t0 + ms(tick), &heard);
             stage.extend(det.drain_events().into_iter().filter_map(|e| match e {
-                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some(speaker),
+                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some((tick, speaker)),
                 _ => None,
             }));
         }
         stage
+    }
+
+    /// Bob says "mm-hmm" for 0.6 s in Alice's pause; his packets (one every 20 ms, sent
+    /// from 6 s) are delivered as they are sent, except that those sent from
+    /// `held_from_ms` on are held up and delivered at once at `delivered_at_ms` (a
+    /// starved sender, a busy server). The stage's holders, with the reports carrying
+    /// send times (`as_sent`) or by arrival only.
+    fn late_backchannel(held_from_ms: u64, delivered_at_ms: u64, as_sent: bool) -> Vec<Option<&'static str>> {
+        let packets: Vec<(u64, u64)> = (0..30u64)
+            .map(|k| 6000 + 20 * k)
+            .map(|sent| (sent, if sent >= held_from_ms { delivered_at_ms } else { sent }))
+            .collect();
+        let stage = alice_then_bob(|t0, tick| {
+            let last = packets.iter().filter(|(_, at)| *at > tick - 50 && *at <= tick).map(|(sent, _)| *sent).max()?;
+            Some(Heard { dbov: -20.0, sent: as_sent.then(|| t0 + ms(last)) })
+        });
+        stage.into_iter().map(|(_, holder)| holder).collect()
     }
 
     #[test]
@@ -510,26 +526,11 @@ mod tests {
     #[test]
     fn a_turn_delivered_in_bursts_still_takes_the_stage_as_sent() {
         // Bob talks for 2 s from 6 s, his packets delivered in 200 ms bursts: measured
-        // as sent, his turn is long, and he takes the stage.
-        let t0 = Instant::now();
-        let mut det = SpeakerDetector::new(Tuning::default());
-        let mut stage = Vec::new();
-        for tick in (50..10_000u64).step_by(50) {
-            let mut heard = vec![];
-            if tick <= 3000 {
-                heard.push(("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
-            }
-            if (6200..=8000).contains(&tick) && tick % 200 == 0 {
-                heard.push(("bob", Heard { dbov: -20.0, sent: Some(t0 + ms(tick - 20)) }));
-            }
-            det.observe(t0 + ms(tick), &heard);
-            stage.extend(det.drain_events().into_iter().filter_map(|e| match e {
-                SpeakerEvent::ActiveSpeaker { speaker, .. } => Some((tick, speaker)),
-                _ => None,
-            }));
-        }
-        assert_eq!(stage.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![Some("alice"), Some("bob")]);
-        // On stage once 0.75 s of it was sent and heard: at the burst of 7.0 s.
+        // as sent, his turn is long, and he takes the stage once 0.75 s of it was sent
+        // and heard, at the burst of 7.0 s.
+        let stage = alice_then_bob(|t0, tick| ((6200..=8000).contains(&tick) && tick % 200 == 0).then(|| Heard { dbov: -20.0, sent: Some(t0 + ms(tick - 20)) }));
+        let holders: Vec<_> = stage.iter().map(|(_, holder)| *holder).collect();
+        assert_eq!(holders, vec![Some("alice"), Some("bob")]);
         assert_eq!(stage[1].0, 7000);
     }
 

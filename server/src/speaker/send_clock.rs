@@ -76,7 +76,7 @@ mod tests {
     fn packets_held_up_and_delivered_at_once_are_placed_where_they_were_sent() {
         let t0 = Instant::now();
         let mut clock = SendClock::new(RATE);
-        let start = u32::MAX - 5 * PACKET; // wraps within the run
+        let start = u32::MAX - 15 * PACKET; // wraps among the packets held up
         // Ten packets on time, then ten held up 300 ms and delivered within 10 ms.
         for k in 0..10u32 {
             let at = t0 + ms(20 * u64::from(k));
