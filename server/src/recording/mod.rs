@@ -350,10 +350,11 @@ impl Recorder {
         });
         let Launched { id, participants } = launched.await.map_err(|e| self.start_failed(StartError::Aborted(e)))??;
         let mut view = self.store.read(&id)?;
-        // The compositor lists people once their media reaches it, within a second: the
-        // answer to the start already names who is being recorded.
-        if view.participants.is_empty() {
-            view.participants = store::people(participants);
+        // The compositor lists people from the source map the recording's task sends
+        // it, in its sidecar within a second: the answer to the start already names
+        // who is being recorded (a start stopped at once lists what its file does).
+        if view.status == Status::Recording {
+            view.participants = store::people(view.participants.into_iter().chain(participants).collect());
         }
         Ok(view)
     }
