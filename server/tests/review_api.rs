@@ -239,6 +239,8 @@ fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
     assert_eq!(whole.status, 200);
     let size: u64 = whole.header("content-length").unwrap().parse().unwrap();
     let modified = whole.header("last-modified").unwrap().to_string();
+    let etag = whole.header("etag").expect("an entity tag").to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 4, "a strong tag: {etag}");
 
     // A suffix longer than the file is the whole file (RFC 9110 14.1.3), as a part.
     let long_suffix = get(&[("Range", "bytes=-99999999")]);
@@ -248,19 +250,30 @@ fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
     // validator once the file is a second old); else the whole file.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(get(&[("Range", "bytes=0-9"), ("If-Range", &modified)]).status, 206);
-    for other in ["\"bogus\"", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+    let part = get(&[("Range", "bytes=0-9"), ("If-Range", &etag)]);
+    assert_eq!((part.status, part.header("etag")), (206, Some(etag.as_str())), "If-Range by the entity tag");
+    let weak = format!("W/{etag}");
+    for other in ["\"bogus\"", "Wed, 21 Oct 2015 07:28:00 GMT", weak.as_str()] {
         let reply = get(&[("Range", "bytes=0-9"), ("If-Range", other)]);
         assert_eq!((reply.status, reply.header("content-length")), (200, Some(size.to_string().as_str())), "If-Range {other}");
     }
     // A range of another unit is ignored (RFC 9110 14.2): the whole file.
     assert_eq!(get(&[("Range", "items=0-1")]).status, 200);
-    // If-None-Match * matches the file there is; If-Unmodified-Since before it changed fails.
+    // If-None-Match: * or the file's tag (weak or not, in a list) is 304, with the tag;
+    // another tag is the file. If-Unmodified-Since before it changed fails.
     assert_eq!(get(&[("If-None-Match", "*")]).status, 304);
+    for list in [etag.clone(), format!("\"other\", W/{etag}")] {
+        let reply = get(&[("If-None-Match", &list)]);
+        assert_eq!((reply.status, reply.header("etag")), (304, Some(etag.as_str())), "If-None-Match {list}");
+    }
+    assert_eq!(get(&[("If-None-Match", "\"other\"")]).status, 200);
     let stale = get(&[("If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")]);
     assert_eq!(stale.status, 412);
     assert!(stale.json()["error"].is_string(), "{}", stale.body);
-    // If-Match: no entity tags are sent, so only * holds.
+    // If-Match: * or the file's tag holds (a weak one never does); another is 412.
     assert_eq!(get(&[("If-Match", "*")]).status, 200);
+    assert_eq!(get(&[("If-Match", &format!("\"nope\", {etag}"))]).status, 200);
+    assert_eq!(get(&[("If-Match", &weak)]).status, 412);
     let refused = get(&[("If-Match", "\"nope\"")]);
     assert_eq!(refused.status, 412);
     assert!(refused.json()["error"].as_str().is_some_and(|e| e.contains("If-Match")), "{}", refused.body);

@@ -79,13 +79,13 @@ pub async fn video(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id)
 }
 
 /// An mp4 with Range requests, and what tower-http's `ServeFile` leaves out of RFC 9110:
-/// `If-Match` and `If-None-Match` (no entity tags are sent, so only `*` matches, and
-/// each stands in for its date form, 13.2.2), `If-Range` (a part only of the version the
-/// client has), one range of bytes (another unit, or several ranges, get the whole
-/// file: 14.2), and a suffix longer than the file (the whole file, 14.1.3). A range
-/// it cannot serve, or a condition that fails, is the usual JSON error.
+/// an entity tag ([`entity_tag`]) with `If-Match`, `If-None-Match` and `If-Range` by it
+/// (each standing in for its date form, 13.2.2), one range of bytes (another unit, or
+/// several ranges, get the whole file: 14.2), and a suffix longer than the file (the
+/// whole file, 14.1.3). A range it cannot serve, or a condition that fails, is the usual
+/// JSON error.
 pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Response, ApiError> {
-    use axum::http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
+    use axum::http::header::{ETAG, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
     let (parts, _) = request.into_parts();
     let mut headers = parts.headers;
     let meta = match tokio::fs::metadata(&path).await {
@@ -94,31 +94,31 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
         Err(e) => return Err(ApiError::Internal(format!("cannot read the video: {e}"))),
     };
     let size = meta.len();
-    match headers.get(IF_MATCH) {
-        Some(v) if v.as_bytes().trim_ascii() != b"*" => {
-            return Err(ApiError::PreconditionFailed("this file has no such version (it is served without entity tags): ask without If-Match".into()));
+    let etag = entity_tag(&meta);
+    if let Some(v) = headers.remove(IF_MATCH) {
+        let holds = v.as_bytes().trim_ascii() == b"*" || entity_tags(v.as_bytes()).any(|(weak, tag)| !weak && tag == etag.as_bytes());
+        if !holds {
+            return Err(ApiError::PreconditionFailed("this file is not the version If-Match names: it changed since (a recording being written grows); ask again without If-Match".into()));
         }
-        Some(_) => {
-            headers.remove(IF_UNMODIFIED_SINCE);
-        }
-        None => {}
+        headers.remove(IF_UNMODIFIED_SINCE);
     }
     // Weighed after If-Unmodified-Since (ServeFile's), below, and in place of
-    // If-Modified-Since.
-    let none_match_any = headers.remove(IF_NONE_MATCH).map(|v| {
+    // If-Modified-Since; by the weak comparison (13.1.2).
+    let none_match = headers.remove(IF_NONE_MATCH).map(|v| {
         headers.remove(IF_MODIFIED_SINCE);
-        v.as_bytes().trim_ascii() == b"*"
+        v.as_bytes().trim_ascii() == b"*" || entity_tags(v.as_bytes()).any(|(_, tag)| tag == etag.as_bytes())
     });
     let range = headers.remove(RANGE).and_then(|v| v.to_str().ok().map(|r| r.trim().to_string()));
     let if_range = headers.remove(IF_RANGE);
-    // If-Range: only a date can match (no entity tags are sent), the file's to the
-    // second, and only once the file is a second old: a date is a strong validator only
-    // then (8.8.2.2), and a recording being written changes within its second.
-    let same_version = match if_range {
+    // If-Range: the entity tag, compared strongly; or a date, the file's to the second,
+    // and only once the file is a second old: a date is a strong validator only then
+    // (8.8.2.2), and a recording being written changes within its second.
+    let same_version = match if_range.as_ref().map(|v| v.as_bytes().trim_ascii()) {
         None => true,
-        Some(v) => meta.modified().is_ok_and(|modified| {
+        Some(tag) if tag.starts_with(b"\"") || tag.starts_with(b"W/") => tag == etag.as_bytes(),
+        Some(date) => meta.modified().is_ok_and(|modified| {
             let settled = std::time::SystemTime::now().duration_since(modified).is_ok_and(|age| age >= std::time::Duration::from_secs(1));
-            settled && v.to_str().ok().and_then(|date| date.parse::<httpdate::HttpDate>().ok()) == Some(httpdate::HttpDate::from(modified))
+            settled && std::str::from_utf8(date).ok().and_then(|date| date.parse::<httpdate::HttpDate>().ok()) == Some(httpdate::HttpDate::from(modified))
         }),
     };
     let one_range = range.as_deref().filter(|_| same_version).and_then(|r| r.get(..6).filter(|unit| unit.eq_ignore_ascii_case("bytes=")).map(|_| &r[6..])).filter(|spec| !spec.contains(','));
@@ -137,12 +137,48 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
         .oneshot(request)
         .await
         .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+    let tagged = |mut response: Response| {
+        if let Ok(value) = etag.parse() {
+            response.headers_mut().insert(ETAG, value);
+        }
+        response
+    };
     match response.status() {
         StatusCode::RANGE_NOT_SATISFIABLE => Err(ApiError::RangeNotSatisfiable { size }),
         StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
-        status if status.is_success() && none_match_any == Some(true) => Ok(StatusCode::NOT_MODIFIED.into_response()),
+        status if status.is_success() && none_match == Some(true) => Ok(tagged(StatusCode::NOT_MODIFIED.into_response())),
+        status if status.is_success() || status == StatusCode::NOT_MODIFIED => Ok(tagged(response.into_response())),
         _ => Ok(response.into_response()),
     }
+}
+
+/// A file's entity tag: its size and when it last changed, to the nanosecond. A
+/// recording being written changes both with every fragment, and the chapters box
+/// rewritten in place changes the time, so the tag is strong: a resumed download
+/// goes on only with the version it began with.
+fn entity_tag(meta: &std::fs::Metadata) -> String {
+    let nanos = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{nanos:x}\"", meta.len())
+}
+
+/// The entity tags of an `If-Match` or `If-None-Match` list (RFC 9110 8.8.3), each
+/// with whether it is weak and as written, quotes included; parsing stops at anything
+/// else.
+fn entity_tags(list: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        rest = rest.trim_ascii_start();
+        while let Some(after) = rest.strip_prefix(b",") {
+            rest = after.trim_ascii_start();
+        }
+        let (weak, tag) = match rest.strip_prefix(b"W/") {
+            Some(tag) => (true, tag),
+            None => (false, rest),
+        };
+        let close = tag.strip_prefix(b"\"")?.iter().position(|&b| b == b'"')? + 2;
+        rest = &tag[close..];
+        Some((weak, &tag[..close]))
+    })
 }
 
 #[derive(Deserialize)]
@@ -197,4 +233,18 @@ pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidP
     let (sub, role, ip) = auth.who();
     tracing::info!(target: "audit", action = "recording.revoke", %sub, role = %role, %ip, recording = %id, share = %share.0, "share revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entity_tags;
+
+    #[test]
+    fn entity_tag_lists_are_read_with_their_weakness_and_garbage_ends_them() {
+        let tags: Vec<(bool, &[u8])> = entity_tags(br#" "a-1" ,W/"b,2",, "" "#).collect();
+        assert_eq!(tags, vec![(false, &br#""a-1""#[..]), (true, &br#""b,2""#[..]), (false, &br#""""#[..])]);
+        assert_eq!(entity_tags(br#""open"#).count(), 0);
+        assert_eq!(entity_tags(br#"nope, "a""#).count(), 0);
+        assert_eq!(entity_tags(b"").count(), 0);
+    }
 }
