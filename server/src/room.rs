@@ -701,8 +701,8 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
     let mut tick = tokio::time::interval(SPEAKER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
-    // The packets of the current window, per microphone. Rooms run the default tuning.
-    let speech_dbov = Tuning::default().speech_dbov;
+    // The packets of the current window, per microphone, loud by the detector's rule.
+    let Some(speech_dbov) = room.upgrade().map(|room| room.state.lock().detector.tuning().speech_dbov) else { return };
     let mut window: HashMap<ProducerId, PacketLevels> = HashMap::new();
     loop {
         let next = tokio::select! {

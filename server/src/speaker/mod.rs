@@ -167,6 +167,10 @@ impl<P: Clone + Eq + Hash> SpeakerDetector<P> {
         Self { tuning, voices: HashMap::new(), active: None, dominant_hint: None, events: Vec::new(), last_report: None }
     }
 
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
     pub fn active_speaker(&self) -> Option<&P> {
         self.active.as_ref()
     }
