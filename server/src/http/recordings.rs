@@ -95,8 +95,8 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
     };
     let size = meta.len();
     let etag = entity_tag(&meta);
-    if let Some(v) = headers.remove(IF_MATCH) {
-        let holds = v.as_bytes().trim_ascii() == b"*" || entity_tags(v.as_bytes()).any(|(weak, tag)| !weak && tag == etag.as_bytes());
+    if let Some(v) = take_list(&mut headers, IF_MATCH) {
+        let holds = v.trim_ascii() == b"*" || entity_tags(&v).any(|(weak, tag)| !weak && tag == etag.as_bytes());
         if !holds {
             return Err(ApiError::PreconditionFailed("this file is not the version If-Match names: it changed since (a recording being written grows); ask again without If-Match".into()));
         }
@@ -104,9 +104,9 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
     }
     // Weighed after If-Unmodified-Since (ServeFile's), below, and in place of
     // If-Modified-Since; by the weak comparison (13.1.2).
-    let none_match = headers.remove(IF_NONE_MATCH).map(|v| {
+    let none_match = take_list(&mut headers, IF_NONE_MATCH).map(|v| {
         headers.remove(IF_MODIFIED_SINCE);
-        v.as_bytes().trim_ascii() == b"*" || entity_tags(v.as_bytes()).any(|(_, tag)| tag == etag.as_bytes())
+        v.trim_ascii() == b"*" || entity_tags(&v).any(|(_, tag)| opaque(tag) == opaque(etag.as_bytes()))
     });
     let range = headers.remove(RANGE).and_then(|v| v.to_str().ok().map(|r| r.trim().to_string()));
     let if_range = headers.remove(IF_RANGE);
@@ -136,29 +136,59 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
     let response = tower_http::services::ServeFile::new_with_mime(&path, &"video/mp4".parse().expect("a mime type"))
         .oneshot(request)
         .await
-        .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("cannot read the video: {e}")))?
+        .into_response();
     let tagged = |mut response: Response| {
         if let Ok(value) = etag.parse() {
             response.headers_mut().insert(ETAG, value);
         }
         response
     };
+    // The body is of the version the tag names only if ServeFile found the size the tag
+    // was made of (the file grows while it records): else the answer goes untagged.
+    let served_size = |response: &Response| {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        match response.status() {
+            StatusCode::PARTIAL_CONTENT => header(axum::http::header::CONTENT_RANGE).and_then(|r| r.rsplit('/').next()).and_then(|n| n.parse::<u64>().ok()),
+            _ => header(axum::http::header::CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok()),
+        }
+    };
     match response.status() {
-        StatusCode::RANGE_NOT_SATISFIABLE => Err(ApiError::RangeNotSatisfiable { size }),
         StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
-        status if status.is_success() && none_match == Some(true) => Ok(tagged(StatusCode::NOT_MODIFIED.into_response())),
-        status if status.is_success() || status == StatusCode::NOT_MODIFIED => Ok(tagged(response.into_response())),
-        _ => Ok(response.into_response()),
+        // If-None-Match is weighed before the range (13.2.2).
+        status if (status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE) && none_match == Some(true) => Ok(tagged(StatusCode::NOT_MODIFIED.into_response())),
+        StatusCode::RANGE_NOT_SATISFIABLE => Err(ApiError::RangeNotSatisfiable { size }),
+        StatusCode::NOT_MODIFIED => Ok(tagged(response)),
+        status if status.is_success() && served_size(&response) == Some(size) => Ok(tagged(response)),
+        _ => Ok(response),
     }
+}
+
+/// Every line of a list header (a list may be split over several), joined, and taken
+/// out of `headers`.
+fn take_list(headers: &mut HeaderMap, name: axum::http::HeaderName) -> Option<Vec<u8>> {
+    let lines: Vec<Vec<u8>> = headers.get_all(&name).iter().map(|v| v.as_bytes().to_vec()).collect();
+    headers.remove(&name);
+    (!lines.is_empty()).then(|| lines.join(&b','))
+}
+
+/// An entity tag without its weakness mark, for the weak comparison (8.8.3.2).
+fn opaque(tag: &[u8]) -> &[u8] {
+    tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
 /// A file's entity tag: its size and when it last changed, to the nanosecond. A
 /// recording being written changes both with every fragment, and the chapters box
-/// rewritten in place changes the time, so the tag is strong: a resumed download
-/// goes on only with the version it began with.
+/// rewritten in place changes the time, so the tag is strong: a resumed download goes
+/// on only with the version it began with. But the kernel stamps times from a clock
+/// that moves every few milliseconds, so two writes within one tick can share a tag:
+/// while the file changed within the last second the tag is weak (If-Range and
+/// If-Match then never hold), as Apache does.
 fn entity_tag(meta: &std::fs::Metadata) -> String {
-    let nanos = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("\"{:x}-{nanos:x}\"", meta.len())
+    let modified = meta.modified().ok();
+    let nanos = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let settled = modified.is_some_and(|m| std::time::SystemTime::now().duration_since(m).is_ok_and(|age| age >= std::time::Duration::from_secs(1)));
+    format!("{}\"{:x}-{nanos:x}\"", if settled { "" } else { "W/" }, meta.len())
 }
 
 /// The entity tags of an `If-Match` or `If-None-Match` list (RFC 9110 8.8.3), each
