@@ -25,9 +25,11 @@ build: web
 run: build
 	$(PODIUM) serve $(ARGS)
 
-# Unit and integration tests (real mediasoup workers, real FFmpeg), then the browser
-# end-to-end tests (Debian's chromium, driven by playwright-core) against the binary.
+# The benchmarks must build (they are run by hand: docs/benchmarks.md), then unit and
+# integration tests (real mediasoup workers, real FFmpeg), then the browser end-to-end
+# tests (Debian's chromium, driven by playwright-core) against the binary.
 test: web
+	$(CARGO) build --release --locked --workspace --benches
 	$(CARGO) test --release --locked --workspace
 	PODIUM_BIN=$(PODIUM) node --test --test-reporter=spec web/e2e/
 
