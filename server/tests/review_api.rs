@@ -295,6 +295,20 @@ fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
         assert!(reply.json()["error"].as_str().is_some_and(|e| e.contains(&size.to_string())), "{range}: {}", reply.body);
     }
 
+    // While the file changes (a recording being written), its tag is weak and its own:
+    // If-Range and If-Match never hold by it, If-None-Match does.
+    let mp4 = std::fs::File::options().append(true).open(dir.join(format!("{ID}.mp4"))).unwrap();
+    mp4.set_modified(std::time::SystemTime::now()).unwrap();
+    let weak_tag = get(&[]).header("etag").expect("an entity tag").to_string();
+    assert!(weak_tag.starts_with("W/\"") && weak_tag.ends_with("-w\""), "{weak_tag}");
+    let whole_again = get(&[("Range", "bytes=0-9"), ("If-Range", &weak_tag)]);
+    assert_eq!(whole_again.status, 200, "If-Range by a weak tag");
+    for tag in [&weak_tag, &weak_tag[2..]] {
+        assert_eq!(get(&[("If-Match", tag)]).status, 412, "If-Match {tag}");
+    }
+    let cached = get(&[("If-None-Match", &weak_tag)]);
+    assert_eq!((cached.status, cached.header("etag")), (304, Some(weak_tag.as_str())));
+
     // An unknown API path is quoted briefly, not echoed whole.
     let long = format!("/api/x/{}", "a".repeat(60_000));
     let reply = common::http::request(&addr, "GET", &long, &[], None);

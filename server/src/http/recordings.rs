@@ -115,7 +115,8 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
     // (8.8.2.2), and a recording being written changes within its second.
     let same_version = match if_range.as_ref().map(|v| v.as_bytes().trim_ascii()) {
         None => true,
-        Some(tag) if tag.starts_with(b"\"") || tag.starts_with(b"W/") => tag == etag.as_bytes(),
+        // A strong comparison: a weak tag, ours or theirs, never holds.
+        Some(tag) if tag.starts_with(b"\"") || tag.starts_with(b"W/") => !etag.starts_with("W/") && tag == etag.as_bytes(),
         Some(date) => meta.modified().is_ok_and(|modified| {
             let settled = std::time::SystemTime::now().duration_since(modified).is_ok_and(|age| age >= std::time::Duration::from_secs(1));
             settled && std::str::from_utf8(date).ok().and_then(|date| date.parse::<httpdate::HttpDate>().ok()) == Some(httpdate::HttpDate::from(modified))
@@ -156,7 +157,10 @@ pub async fn serve_mp4(path: std::path::PathBuf, request: Request) -> Result<Res
     match response.status() {
         StatusCode::PRECONDITION_FAILED => Err(ApiError::PreconditionFailed("the file changed after the time If-Unmodified-Since gives: ask without it".into())),
         // If-None-Match is weighed before the range (13.2.2).
-        status if (status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE) && none_match == Some(true) => Ok(tagged(StatusCode::NOT_MODIFIED.into_response())),
+        // Tagged only if the file ServeFile found is the one the tag was made of.
+        status if (status.is_success() && served_size(&response) == Some(size) || status == StatusCode::RANGE_NOT_SATISFIABLE) && none_match == Some(true) => {
+            Ok(tagged(StatusCode::NOT_MODIFIED.into_response()))
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => Err(ApiError::RangeNotSatisfiable { size }),
         StatusCode::NOT_MODIFIED => Ok(tagged(response)),
         status if status.is_success() && served_size(&response) == Some(size) => Ok(tagged(response)),
@@ -183,12 +187,17 @@ fn opaque(tag: &[u8]) -> &[u8] {
 /// on only with the version it began with. But the kernel stamps times from a clock
 /// that moves every few milliseconds, so two writes within one tick can share a tag:
 /// while the file changed within the last second the tag is weak (If-Range and
-/// If-Match then never hold), as Apache does.
+/// If-Match then never hold), as Apache does, with a value of its own, so that a cache
+/// holding a version under the weak tag never takes the settled file for it.
 fn entity_tag(meta: &std::fs::Metadata) -> String {
     let modified = meta.modified().ok();
     let nanos = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     let settled = modified.is_some_and(|m| std::time::SystemTime::now().duration_since(m).is_ok_and(|age| age >= std::time::Duration::from_secs(1)));
-    format!("{}\"{:x}-{nanos:x}\"", if settled { "" } else { "W/" }, meta.len())
+    if settled {
+        format!("\"{:x}-{nanos:x}\"", meta.len())
+    } else {
+        format!("W/\"{:x}-{nanos:x}-w\"", meta.len())
+    }
 }
 
 /// The entity tags of an `If-Match` or `If-None-Match` list (RFC 9110 8.8.3), each
