@@ -710,12 +710,7 @@ async fn run_speaker_detection(room: Weak<Room>, mut input: mpsc::UnboundedRecei
             _ = tick.tick() => None,
         };
         if let Some(ObserverInput::PacketLevel(producer, dbov, sent)) = next {
-            match window.get_mut(&producer) {
-                Some(levels) => levels.add(dbov, sent, speech_dbov),
-                None => {
-                    window.insert(producer, PacketLevels::new(dbov, sent, speech_dbov));
-                }
-            }
+            window.entry(producer).or_default().add(dbov, sent, speech_dbov);
             continue;
         }
         let Some(room) = room.upgrade() else { return };

@@ -472,13 +472,8 @@ impl Recorder {
         }
         let snapshot = room.media_snapshot();
         // Who the recording starts with: those whose media it records, in join order
-        // (the compositor's sidecar lists them so).
-        let mut participants: Vec<Participant> = Vec::new();
-        for source in &snapshot.sources {
-            if !participants.iter().any(|p| p.participant_id == source.participant_id) {
-                participants.push(Participant { participant_id: source.participant_id.clone(), name: source.name.clone() });
-            }
-        }
+        // (the compositor's sidecar lists them so; `store::people` makes each one once).
+        let participants = snapshot.sources.iter().map(|s| Participant { participant_id: s.participant_id.clone(), name: s.name.clone() }).collect();
         room.set_recording(Some(badge), None);
         tokio::spawn(task.run(snapshot, stop_rx, layout_rx));
         Ok(Launched { id, participants })

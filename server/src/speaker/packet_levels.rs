@@ -9,7 +9,7 @@
 use super::Heard;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PacketLevels {
     sum_dbov: f32,
     packets: u32,
@@ -17,14 +17,8 @@ pub struct PacketLevels {
 }
 
 impl PacketLevels {
-    /// The first packet of a report: its level (dBov), when it was sent, and the level
+    /// One packet of the report: its level (dBov), when it was sent, and the level
     /// that counts as speech.
-    pub fn new(dbov: f32, sent: Instant, speech_dbov: f32) -> Self {
-        let mut levels = Self { sum_dbov: 0.0, packets: 0, last_loud_sent: None };
-        levels.add(dbov, sent, speech_dbov);
-        levels
-    }
-
     pub fn add(&mut self, dbov: f32, sent: Instant, speech_dbov: f32) {
         self.sum_dbov += dbov;
         self.packets += 1;
@@ -55,14 +49,17 @@ mod tests {
     #[test]
     fn a_reports_send_time_is_its_last_loud_packets() {
         let t0 = Instant::now();
-        let mut levels = PacketLevels::new(-20.0, t0, SPEECH);
+        let mut levels = PacketLevels::default();
+        levels.add(-20.0, t0, SPEECH);
         levels.add(-25.0, t0 + ms(40), SPEECH);
         levels.add(-20.0, t0 + ms(20), SPEECH); // reordered
         levels.add(-70.0, t0 + ms(60), SPEECH); // the quiet after
         let heard = levels.heard();
         assert_eq!(heard.sent, Some(t0 + ms(40)));
         assert!((heard.dbov - (-33.75)).abs() < 1e-3, "{}", heard.dbov);
-        assert_eq!(PacketLevels::new(-90.0, t0, SPEECH).heard().sent, None);
+        let mut quiet = PacketLevels::default();
+        quiet.add(-90.0, t0, SPEECH);
+        assert_eq!(quiet.heard().sent, None);
     }
 
     #[test]
@@ -83,14 +80,12 @@ mod tests {
             if tick <= 3000 {
                 heard.push(("alice", Heard { dbov: -20.0, sent: Some(t0 + ms(tick)) }));
             }
-            let mut bob: Option<PacketLevels> = None;
-            for (sent, dbov, _) in packets.iter().filter(|(_, _, at)| *at > tick - 50 && *at <= tick) {
-                match &mut bob {
-                    Some(levels) => levels.add(*dbov, t0 + ms(*sent), SPEECH),
-                    None => bob = Some(PacketLevels::new(*dbov, t0 + ms(*sent), SPEECH)),
+            let arrived: Vec<_> = packets.iter().filter(|(_, _, at)| *at > tick - 50 && *at <= tick).collect();
+            if !arrived.is_empty() {
+                let mut levels = PacketLevels::default();
+                for (sent, dbov, _) in arrived {
+                    levels.add(*dbov, t0 + ms(*sent), SPEECH);
                 }
-            }
-            if let Some(levels) = bob {
                 if tick == 6800 {
                     assert!(levels.heard().dbov >= SPEECH, "the burst must be loud on average for this test to mean anything");
                 }
