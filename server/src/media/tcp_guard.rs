@@ -11,12 +11,16 @@
 //! - per source address (an IPv6 source counts by its /64, which one host can fill):
 //!   beyond [`Rules::per_source`], the newest are closed, so a flood from one address
 //!   cannot evict other people's;
-//! - in total: beyond [`Rules::total`], the newest are closed.
+//! - in total: beyond [`Rules::total`], the network holding the most pending
+//!   connections (an IPv4 /24, an IPv6 /48: see [`crate::net::network_of`]) loses its
+//!   newest, again and again until the total fits. A flood that filled the total first
+//!   cannot keep newcomers out, however many addresses it spreads over: whoever holds
+//!   the most gives way.
 //!
 //! A connection in use is never closed here. This is sans-IO: [`TcpGuard::observe`] is
 //! fed what the sockets look like and when, and answers which to close
 //! (`tcp_sockets.rs` reads the sockets and closes them).
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -80,28 +84,30 @@ impl TcpGuard {
 
         let mut close = Vec::new();
         let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
-        let mut kept = 0;
+        // What the age and the per-source limit leave, by network, oldest first.
+        let mut by_network: HashMap<IpAddr, Vec<(Instant, Connection)>> = HashMap::new();
+        let mut kept: usize = 0;
         for (seen, c) in pending {
             let count = per_source.entry(crate::net::counted_as(c.remote.ip())).or_default();
             let reason = if now.saturating_duration_since(seen) >= self.rules.grace {
                 Some(Reason::NotUsedInTime)
             } else if *count >= self.rules.per_source {
                 Some(Reason::TooManyFromSource)
-            } else if kept >= self.rules.total {
-                Some(Reason::TooManyPending)
             } else {
                 None
             };
             match reason {
-                Some(reason) => {
-                    self.first_seen.remove(&c.inode);
-                    close.push((c, reason));
-                }
+                Some(reason) => close.push((c, reason)),
                 None => {
                     *count += 1;
                     kept += 1;
+                    by_network.entry(crate::net::network_of(c.remote.ip())).or_default().push((seen, c));
                 }
             }
+        }
+        close.extend(fair_share(by_network, kept.saturating_sub(self.rules.total)).into_iter().map(|c| (c, Reason::TooManyPending)));
+        for (c, _) in &close {
+            self.first_seen.remove(&c.inode);
         }
         close
     }
@@ -110,6 +116,28 @@ impl TcpGuard {
     pub fn pending(&self) -> usize {
         self.first_seen.len()
     }
+}
+
+/// Picks `excess` connections to close, each time the newest of the network holding
+/// the most (between equal holdings, the one whose newest came last). Each network's
+/// list is oldest first.
+fn fair_share(by_network: HashMap<IpAddr, Vec<(Instant, Connection)>>, excess: usize) -> Vec<Connection> {
+    if excess == 0 {
+        return Vec::new();
+    }
+    let newest = |list: &[(Instant, Connection)]| list.last().map(|(seen, c)| (*seen, c.inode));
+    let mut lists: Vec<Vec<(Instant, Connection)>> = by_network.into_values().collect();
+    let mut heap: BinaryHeap<(usize, Option<(Instant, u64)>, usize)> = lists.iter().enumerate().map(|(i, list)| (list.len(), newest(list), i)).collect();
+    let mut close = Vec::with_capacity(excess);
+    while close.len() < excess {
+        let Some((_, _, i)) = heap.pop() else { break };
+        let Some((_, c)) = lists[i].pop() else { continue };
+        close.push(c);
+        if !lists[i].is_empty() {
+            heap.push((lists[i].len(), newest(&lists[i]), i));
+        }
+    }
+    close
 }
 
 #[cfg(test)]
@@ -181,6 +209,35 @@ mod tests {
         let mut guard = TcpGuard::new(rules());
         let all = [conn(1, "[2001:db8:1:2::1]:5000"), conn(2, "[2001:db8:1:3::1]:5000"), conn(3, "[::ffff:198.51.100.7]:5000"), conn(4, "198.51.100.7:5001")];
         assert!(guard.observe(t0, &all, &HashSet::new()).is_empty());
+    }
+
+    #[test]
+    fn a_flood_over_many_slash_64s_that_filled_the_total_gives_way_to_newcomers() {
+        let t0 = Instant::now();
+        let mut guard = TcpGuard::new(rules());
+        // One /48, five /64s, one connection each: the per-source limit never bites,
+        // and the total (5) is full.
+        let flood: Vec<_> = (1..=5).map(|i| conn(i, &format!("[2001:db8:7:{i:x}::1]:5000"))).collect();
+        assert!(guard.observe(t0, &flood, &HashSet::new()).is_empty());
+        // Two people from elsewhere come after it: the flood's newest two give way.
+        let mut all = flood.clone();
+        all.extend([conn(10, "198.51.100.7:5000"), conn(11, "[2001:db8:8::1]:5000")]);
+        assert_eq!(closed(&guard.observe(t0 + Duration::from_secs(1), &all, &HashSet::new())), vec![(4, Reason::TooManyPending), (5, Reason::TooManyPending)]);
+        // A refill of the flood loses again, the newcomers stay.
+        let mut all: Vec<_> = all.into_iter().filter(|c| c.inode < 4 || c.inode >= 10).collect();
+        all.extend((20..=22).map(|i| conn(i, &format!("[2001:db8:7:{i:x}::1]:5000"))));
+        assert_eq!(closed(&guard.observe(t0 + Duration::from_secs(2), &all, &HashSet::new())), (20..=22).map(|i| (i, Reason::TooManyPending)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn between_equal_holdings_the_network_whose_newest_came_last_gives_way() {
+        let t0 = Instant::now();
+        let mut guard = TcpGuard::new(Rules { total: 3, ..rules() });
+        let a = [conn(1, "198.51.100.1:5000"), conn(2, "198.51.100.2:5000")];
+        assert!(guard.observe(t0, &a, &HashSet::new()).is_empty());
+        let mut all = a.to_vec();
+        all.extend([conn(3, "203.0.113.1:5000"), conn(4, "203.0.113.2:5000")]);
+        assert_eq!(closed(&guard.observe(t0 + Duration::from_secs(1), &all, &HashSet::new())), vec![(4, Reason::TooManyPending)]);
     }
 
     #[test]

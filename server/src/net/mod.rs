@@ -50,6 +50,23 @@ pub fn counted_as(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The network a client address belongs to, for sharing a total fairly between
+/// networks: an IPv4 address's /24, an IPv6 address's /48 (what one site or customer
+/// is commonly given whole, so its holder can spread over 65 536 /64s).
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match counted_as(ip) {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::V4([a, b, c, 0].into())
+        }
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[6..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+    }
+}
+
 /// Connection deadlines and limits (docs/security.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -231,5 +248,16 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"));
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
+    }
+
+    #[test]
+    fn a_network_is_an_ipv4_slash_24_or_an_ipv6_slash_48() {
+        let net = |s: &str| network_of(s.parse().unwrap());
+        assert_eq!(net("2001:db8:1:2::1"), net("2001:db8:1:ffff::9"));
+        assert_eq!(net("2001:db8:1::"), "2001:db8:1::".parse::<IpAddr>().unwrap());
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:2:2::1"));
+        assert_eq!(net("198.51.100.7"), net("::ffff:198.51.100.200"));
+        assert_eq!(net("198.51.100.7"), "198.51.100.0".parse::<IpAddr>().unwrap());
+        assert_ne!(net("198.51.100.7"), net("198.51.101.7"));
     }
 }
