@@ -12,6 +12,7 @@ use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms
 use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
 use mediasoup::prelude::*;
+use mediasoup::worker::RequestError;
 use mediasoup::types::rtp_parameters::RtpCodecParametersParametersValue as ParameterValue;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -531,10 +532,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
             take_both(&mut m.produce_pace, &ctx.paces.produces, ctx, &STARTING_STREAMS)?;
-            let producer = transport
-                .produce(ProducerOptions::new(kind, rtp_parameters))
-                .await
-                .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
+            let producer = produce(transport, kind, rtp_parameters).await.map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
             let producer_id = producer.id();
             m.room.add_producer(&m.participant_id, producer, source).await.map_err(|e| internal("adding the producer", e))?;
             Ok(ResponseData::Produced { producer_id })
@@ -613,6 +611,30 @@ const MAX_ENCODINGS: usize = 3;
 
 /// What mediasoup would accept but a consumer of it (every browser, the recorder) could
 /// not be built from: refused here, with a clear error.
+/// Waits before producing again after mediasoup's worker said an SSRC or mid is taken.
+const TAKEN_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(200)];
+
+/// Produces on `transport`. mediasoup's Rust crate closes a dropped producer from a task
+/// of its own, so a produce sent right after a `close_producer` can reach the worker
+/// before that close does and find the closed stream's SSRC or mid still taken. Such a
+/// refusal is tried again once the close has had time to land; a stream that is really
+/// taken (two open at once) is refused after the last try, as before.
+async fn produce(transport: &WebRtcTransport, kind: MediaKind, rtp_parameters: RtpParameters) -> Result<Producer, ProduceError> {
+    let mut waits = TAKEN_RETRIES.iter();
+    loop {
+        match transport.produce(ProducerOptions::new(kind, rtp_parameters.clone())).await {
+            Err(ProduceError::Request(RequestError::Response { reason })) if reason.contains("already exists") => match waits.next() {
+                Some(wait) => {
+                    tracing::debug!(%reason, "produce refused for a stream that may be closing: trying again");
+                    tokio::time::sleep(*wait).await;
+                }
+                None => return Err(ProduceError::Request(RequestError::Response { reason })),
+            },
+            other => return other,
+        }
+    }
+}
+
 fn check_rtp_parameters(kind: MediaKind, p: &RtpParameters) -> Result<(), ErrorBody> {
     if p.encodings.len() > MAX_ENCODINGS {
         return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {MAX_ENCODINGS} encodings (simulcast layers), not {}", p.encodings.len())));

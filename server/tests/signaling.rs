@@ -166,6 +166,43 @@ async fn mute_toggling_in_a_loop_is_paced_and_a_repeat_tells_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stream_closed_and_produced_again_with_its_ssrc_and_mid_is_taken() {
+    // A client that stops its microphone and starts it again may send the same SSRC
+    // and mid (a non-browser client does; mediasoup only refuses them while the first
+    // producer is open). The close is answered before mediasoup's worker has it, so the
+    // next produce must not be refused for what was just closed.
+    let server = Server::start(&["--workers", "1"]);
+    let mut a = Client::connect(&server.base_url, "again").await;
+    let joined = a.ok("join", json!({"name": "Ada"})).await;
+    a.ok("set_rtp_capabilities", json!({"rtp_capabilities": joined["rtp_capabilities"]})).await;
+    let send = a.ok("create_transport", json!({"direction": "send"})).await;
+    // The close and the next produce are sent together, as a client that does not wait
+    // for the close's answer does: the produce reaches the server right behind it.
+    let mut producer = a.ok("produce", opus_produce(&send["transport_id"], "0", 7000)).await["producer_id"].clone();
+    // Within the producers' pace (10 at once).
+    for round in 0..7u64 {
+        let (close, produce) = (1000 + 2 * round, 1001 + 2 * round);
+        a.send_text(json!({"v": 1, "id": close, "type": "close_producer", "producer_id": producer}).to_string()).await;
+        let mut again = opus_produce(&send["transport_id"], "0", 7000);
+        again.as_object_mut().unwrap().extend([("v".into(), json!(1)), ("id".into(), json!(produce)), ("type".into(), json!("produce"))]);
+        a.send_text(again.to_string()).await;
+        assert_eq!(a.response(close).await["ok"], true, "round {round}");
+        let r = a.response(produce).await;
+        assert_eq!(r["ok"], true, "round {round}: {r}");
+        producer = r["data"]["producer_id"].clone();
+    }
+    a.ok("close_producer", json!({"producer_id": producer})).await;
+    // Two open at once with one SSRC is still refused, and says why.
+    let first = a.ok("produce", opus_produce(&send["transport_id"], "0", 7000)).await;
+    let mut share_sound = opus_produce(&send["transport_id"], "1", 7000);
+    share_sound["source"] = json!("screen");
+    let r = a.request("produce", share_sound).await;
+    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("ssrc already exists"), "{r}");
+    a.ok("close_producer", json!({"producer_id": first["producer_id"]})).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn producing_and_closing_in_a_loop_is_paced() {
     // Each new producer reaches everyone and every recorder; closing it at once and
     // producing again, in a loop, must not get around the mute pacing.
