@@ -12,6 +12,7 @@ use crate::room::{JoinError, Kick, ParticipantId, Room, RoomEvent, RoomId, Rooms
 use std::net::IpAddr;
 use axum::extract::ws::{Message, WebSocket};
 use mediasoup::prelude::*;
+use mediasoup::types::scalability_modes::ScalabilityMode;
 use mediasoup::worker::RequestError;
 use mediasoup::types::rtp_parameters::RtpCodecParametersParametersValue as ParameterValue;
 use std::collections::HashMap;
@@ -672,6 +673,11 @@ fn check_forwarded_text(p: &RtpParameters) -> Result<(), ErrorBody> {
     if p.encodings.iter().any(|e| e.rid.as_deref().is_some_and(|r| !token(r))) {
         return refuse("encodings[].rid");
     }
+    // mediasoup takes any text that starts like a mode ("L1T3…") as a custom one and
+    // forwards it whole; the modes webrtc-svc names are its own variants.
+    if p.encodings.iter().any(|e| matches!(&e.scalability_mode, ScalabilityMode::Custom { scalability_mode, .. } if !is_scalability_mode(scalability_mode))) {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, "rtp_parameters.encodings[].scalabilityMode: a webrtc-svc mode such as L1T3 or S2T3 (it is copied into the other participants' sessions)"));
+    }
     for codec in &p.codecs {
         let parameters = match codec {
             RtpCodecParameters::Audio { parameters, .. } | RtpCodecParameters::Video { parameters, .. } => parameters,
@@ -687,6 +693,15 @@ fn check_forwarded_text(p: &RtpParameters) -> Result<(), ErrorBody> {
         }
     }
     Ok(())
+}
+
+/// A scalability mode in webrtc-svc's form: `L` or `S`, spatial layers, `T`, temporal
+/// layers (one or two digits each), and `_KEY` or `_KEY_SHIFT` at most.
+fn is_scalability_mode(text: &str) -> bool {
+    let modes = text.strip_suffix("_KEY_SHIFT").or_else(|| text.strip_suffix("_KEY")).unwrap_or(text);
+    let Some((spatial, temporal)) = modes.strip_prefix(['L', 'S']).and_then(|rest| rest.split_once('T')) else { return false };
+    let layers = |n: &str| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit());
+    layers(spatial) && layers(temporal)
 }
 
 /// Pauses or resumes one of the member's producers. Only a change is told to the room:

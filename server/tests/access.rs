@@ -321,7 +321,10 @@ async fn producers_no_consumer_could_be_made_of_are_refused() {
     with_fmtp_key["rtp_parameters"]["codecs"][0]["parameters"] = json!({injected: 1});
     let mut with_rid = produce("video", &vp8, 2);
     with_rid["rtp_parameters"]["encodings"][1]["rid"] = json!(injected);
-    for (body, field) in [(with_cname, "rtcp.cname"), (with_msid, "msid"), (with_fmtp_value, "codecs[].parameters"), (with_fmtp_key, "codecs[].parameters"), (with_rid, "rid")] {
+    // mediasoup itself takes any mode that starts like one (found by a probe).
+    let mut with_mode = produce("video", &vp8, 1);
+    with_mode["rtp_parameters"]["encodings"][0]["scalabilityMode"] = json!(format!("L1T3{injected}"));
+    for (body, field) in [(with_cname, "rtcp.cname"), (with_msid, "msid"), (with_fmtp_value, "codecs[].parameters"), (with_fmtp_key, "codecs[].parameters"), (with_rid, "rid"), (with_mode, "scalabilityMode")] {
         let r = c.request("produce", body).await;
         assert_eq!(r["error"]["code"], "bad_request", "{field}: {r}");
         assert!(r["error"]["message"].as_str().unwrap().contains(field), "{field}: {r}");
@@ -332,8 +335,13 @@ async fn producers_no_consumer_could_be_made_of_are_refused() {
     browser_like["rtp_parameters"]["msid"] = json!("{1b3f-stream} {9a7c-track}");
     browser_like["rtp_parameters"]["codecs"][0]["parameters"] = json!({"minptime": 10, "useinbandfec": 1, "sprop-maxcapturerate": "48000"});
     assert_eq!(c.request("produce", browser_like).await["ok"], true);
+    let mut layered = produce("video", &vp8, 1);
+    layered["rtp_parameters"]["mid"] = json!("1");
+    layered["rtp_parameters"]["encodings"][0] = json!({"ssrc": 6000, "scalabilityMode": "L1T3_KEY"});
+    let r = c.request("produce", layered).await;
+    assert_eq!(r["ok"], true, "{r}");
     let dump = ureq::get(&server.url("/api/debug/dump")).call().unwrap().body_mut().read_json::<Value>().unwrap();
-    assert_eq!(dump["rooms"][0]["producers"], 1, "{dump}");
+    assert_eq!(dump["rooms"][0]["producers"], 2, "{dump}");
 }
 
 #[test]
