@@ -46,6 +46,10 @@ pub enum ClientRequest {
         rtp_parameters: RtpParameters,
         #[serde(default)]
         source: Option<Source>,
+        /// Made paused: a stream that was muted before a reconnect comes back muted,
+        /// and nobody is told it was live meanwhile.
+        #[serde(default)]
+        paused: bool,
     },
     CloseProducer { producer_id: ProducerId },
     PauseProducer { producer_id: ProducerId },

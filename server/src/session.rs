@@ -515,7 +515,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             }
             Ok(ResponseData::Empty {})
         }
-        ClientRequest::Produce { transport_id, kind, rtp_parameters, source } => {
+        ClientRequest::Produce { transport_id, kind, rtp_parameters, source, paused } => {
             let OwnTransport { direction, transport, .. } = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
             if *direction != Direction::Send {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
@@ -533,7 +533,7 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("you already send {source:?} {kind:?} (producer {existing}): close it first")));
             }
             take_both(&mut m.produce_pace, &ctx.paces.produces, ctx, &STARTING_STREAMS)?;
-            let producer = produce(transport, kind, rtp_parameters).await.map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
+            let producer = produce(transport, kind, rtp_parameters, paused).await.map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("cannot produce: {e}")))?;
             let producer_id = producer.id();
             m.room.add_producer(&m.participant_id, producer, source).await.map_err(|e| internal("adding the producer", e))?;
             Ok(ResponseData::Produced { producer_id })
@@ -620,10 +620,12 @@ const TAKEN_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_
 /// before that close does and find the closed stream's SSRC or mid still taken. Such a
 /// refusal is tried again once the close has had time to land; a stream that is really
 /// taken (two open at once) is refused after the last try, as before.
-async fn produce(transport: &WebRtcTransport, kind: MediaKind, rtp_parameters: RtpParameters) -> Result<Producer, ProduceError> {
+async fn produce(transport: &WebRtcTransport, kind: MediaKind, rtp_parameters: RtpParameters, paused: bool) -> Result<Producer, ProduceError> {
     let mut waits = TAKEN_RETRIES.iter();
     loop {
-        match transport.produce(ProducerOptions::new(kind, rtp_parameters.clone())).await {
+        let mut options = ProducerOptions::new(kind, rtp_parameters.clone());
+        options.paused = paused;
+        match transport.produce(options).await {
             Err(ProduceError::Request(RequestError::Response { reason })) if reason.contains("already exists") => match waits.next() {
                 Some(wait) => {
                     tracing::debug!(%reason, "produce refused for a stream that may be closing: trying again");
