@@ -2,8 +2,9 @@
 // audio-only participant, a taken name, a bad room name, and a lost server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { cameraFile } from './fixtures.mjs';
 import { launchBrowser, startServer } from './helpers.mjs';
 
@@ -57,23 +58,52 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   assert.match(await text(third, '.form-error'), /not a valid room name/);
 });
 
-test('a lost server: the room says so, retries, and rejoins when it is back', { timeout: 90_000 }, async (t) => {
-  let server = await startServer();
+test('a lost server: the room says so, retries, rejoins as muted as it was, and tells of the recording it ended', { timeout: 90_000 }, async (t) => {
+  const recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-'));
+  let server = await startServer([], { recordingsDir });
   const port = new URL(server.baseUrl).port;
   const browser = await launchBrowser({ videoFile: cameraFile('Carol') });
   t.after(async () => { await browser.close(); await server.stop(); });
   const page = await browser.newPage();
   await page.goto(`${server.baseUrl}/rooms/comeback?name=Carol&autojoin=1`);
   await page.locator('#roster li').first().waitFor({ timeout: 15_000 });
+  // She records, then turns her microphone and camera off.
+  await page.click('#record');
+  const badge = page.locator('#recording-indicator');
+  await badge.waitFor({ state: 'visible', timeout: 15_000 });
+  const recordingId = await badge.getAttribute('data-recording-id');
+  await page.click('#toggle-mic');
+  await page.click('#toggle-camera');
+  await page.waitForFunction(() => document.querySelector('#toggle-camera').textContent.includes('Camera off'));
+  const muted = async () => (await (await fetch(`${server.baseUrl}/api/rooms/comeback`)).json()).participants.map((p) => [p.name, p.audio, p.video]);
+  for (let i = 0; i < 50 && JSON.stringify(await muted()) !== JSON.stringify([['Carol', false, false]]); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await muted(), [['Carol', false, false]]);
 
+  // A restart: the server stops (and saves the recording).
   await server.stop();
   // The page notices the closed socket by itself; wait for it to say so.
   await page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('Connection lost'), null, { timeout: 10_000 });
   assert.match(await text(page, '#banner'), /Reconnecting in \d+ s/);
-  server = await startServer(['--listen', `127.0.0.1:${port}`]);
+  assert.equal(await page.locator('#banner-close').isVisible(), false, 'the reconnecting banner cannot be dismissed');
+  server = await startServer(['--listen', `127.0.0.1:${port}`], { recordingsDir });
   await page.waitForFunction(() => document.querySelector('#banner').textContent.includes('Reconnected'), null, { timeout: 30_000 });
-  const room = await (await fetch(`${server.baseUrl}/api/rooms/comeback`)).json();
-  assert.deepEqual(room.participants.map((p) => p.name), ['Carol']);
+  // Nobody sees her live for a moment: her streams come back paused, and her page agrees.
+  assert.deepEqual(await muted(), [['Carol', false, false]]);
+  assert.equal((await text(page, '#toggle-mic')).trim(), 'Mic off');
+  assert.equal((await text(page, '#toggle-camera')).trim(), 'Camera off');
+  // The meeting goes on unrecorded: she is told, with the saved file.
+  assert.match(await text(page, '#banner'), /The recording stopped when the connection was lost/);
+  assert.equal(await page.locator('#banner a').getAttribute('href'), `/recordings/${recordingId}`);
+  assert.equal(await badge.isVisible(), false);
+  const saved = await (await fetch(`${server.baseUrl}/api/recordings/${recordingId}`)).json();
+  assert.equal(saved.status, 'finished', JSON.stringify(saved));
+  // The message stays until she dismisses it.
+  await page.click('#banner-close');
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 5_000 });
+  // And she can unmute as before.
+  await page.click('#toggle-mic');
+  for (let i = 0; i < 50 && (await muted())[0][1] !== true; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await muted(), [['Carol', true, false]]);
 });
 
 test('a full room says so, and what to do', { timeout: 60_000 }, async (t) => {

@@ -95,9 +95,11 @@ export class Meeting extends EventTarget {
       participants: new Map(),
       activeSpeaker: null,
       recording: null, // { id, started_at, layout } while the room is recorded
-      banner: null, // { kind: 'error'|'info', text, link? }
+      banner: null, // { kind: 'error'|'info', text, link?, topic? }
     };
     this.producers = new Map(); // kind -> Producer (microphone, camera)
+    /** What this person muted: kept across a reconnect, whose producers are made anew. */
+    this.muted = { audio: false, video: false };
     this.consumers = new Map(); // consumerId -> { consumer, participantId, source }
     /** This tab's screen share while it runs: { video, audio } producers and their tracks. */
     this.share = null;
@@ -111,9 +113,15 @@ export class Meeting extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
-  setBanner(kind, text, link) {
-    this.state.banner = text ? { kind, text, link } : null;
+  /** `topic` names what the banner is about, so that a later success can clear it. */
+  setBanner(kind, text, link, topic) {
+    this.state.banner = text ? { kind, text, link, topic } : null;
     this.changed();
+  }
+
+  /** Clears the banner if it is about `topic` (an error that no longer holds). */
+  clearBanner(topic) {
+    if (this.state.banner?.topic === topic) this.setBanner(null, null);
   }
 
   /** Joins; rejects with a SignalingError for name, room and reachability problems. */
@@ -135,11 +143,15 @@ export class Meeting extends EventTarget {
     // In join order: the others were here first.
     for (const p of joined.participants) this.upsertParticipant(p);
     this.state.participants.set(joined.participant_id, {
-      id: joined.participant_id, name: this.name, audio: !!this.local.audioTrack, video: !!this.local.videoTrack, screen: false,
+      id: joined.participant_id, name: this.name, audio: !!this.local.audioTrack && !this.muted.audio, video: !!this.local.videoTrack && !this.muted.video, screen: false,
       speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, screenTrack: null, screenAudioTrack: null, isMe: true,
     });
     this.state.activeSpeaker = joined.active_speaker;
+    // A recording this page saw running and the room no longer has ended while the
+    // connection was down (a server restart stops and saves it): say so on rejoining.
+    const was = this.state.recording;
     this.state.recording = joined.recording ?? null;
+    this.endedWhileAway = was && was.id !== this.state.recording?.id ? was : null;
 
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtp_capabilities });
@@ -185,6 +197,9 @@ export class Meeting extends EventTarget {
     on('recording', (m) => {
       const was = this.state.recording;
       this.state.recording = m.recording;
+      // Someone started it: a refusal this page showed before no longer holds.
+      if (m.recording) this.clearBanner('recording');
+      if (was && !m.recording) this.lastEnded = { id: was.id, at: Date.now() };
       if (m.error) this.setBanner('error', m.error);
       else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', { href: `/recordings/${was.id}`, text: 'Watch it' });
     });
@@ -227,7 +242,9 @@ export class Meeting extends EventTarget {
     // appData.source says what a producer sends ('screen' for a share; else by kind).
     this.sendTransport.on('produce', ({ kind, rtpParameters, appData }, ok, fail) => {
       const source = appData?.source ? { source: appData.source } : {};
-      s.request('produce', { transport_id: send.transport_id, kind, rtp_parameters: rtpParameters, ...source })
+      // A stream muted before a reconnect is made paused: nobody sees it live meanwhile.
+      const paused = appData?.paused ? { paused: true } : {};
+      s.request('produce', { transport_id: send.transport_id, kind, rtp_parameters: rtpParameters, ...source, ...paused })
         .then((r) => ok({ id: r.producer_id }), fail);
     });
     const recv = await s.request('create_transport', { direction: 'recv' });
@@ -243,12 +260,16 @@ export class Meeting extends EventTarget {
     const { videoTrack, audioTrack } = this.local;
     if (audioTrack && this.device.canProduce('audio')) {
       // stopTracks: false keeps the devices open across a reconnect (producers are re-made).
-      const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false } });
+      const paused = this.muted.audio;
+      const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false }, appData: { paused } });
+      if (paused) p.pause();
       this.producers.set('audio', p);
     }
     if (videoTrack && this.device.canProduce('video')) {
       const encodings = this.simulcast ? cameraEncodings(videoTrack.getSettings().width ?? 0) : undefined;
-      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera' } });
+      const paused = this.muted.video;
+      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera', paused } });
+      if (paused) p.pause();
       this.producers.set('video', p);
     }
   }
@@ -359,7 +380,10 @@ export class Meeting extends EventTarget {
 
   isMuted(kind) {
     const producer = this.producers.get(kind);
-    return !producer || producer.paused;
+    if (producer) return producer.paused;
+    // Between connections (no producer yet): what this person chose.
+    const track = kind === 'audio' ? this.local.audioTrack : this.local.videoTrack;
+    return !track || this.muted[kind];
   }
 
   hasDevice(kind) {
@@ -372,6 +396,7 @@ export class Meeting extends EventTarget {
     if (!producer) return;
     const pause = !producer.paused;
     if (pause) producer.pause(); else producer.resume();
+    this.muted[kind] = pause;
     const me = this.state.participants.get(this.state.me);
     if (me) me[kind] = !pause;
     this.changed();
@@ -380,6 +405,7 @@ export class Meeting extends EventTarget {
     } catch (err) {
       // The server kept the old state (paced, or gone): show and send what it has.
       if (pause) producer.resume(); else producer.pause();
+      this.muted[kind] = !pause;
       if (me) me[kind] = pause;
       this.changed();
       this.setBanner('error', `Could not ${pause ? 'mute' : 'unmute'}: ${err.message}`);
@@ -430,13 +456,15 @@ export class Meeting extends EventTarget {
           this.setBanner('error', 'Your link has expired or is not valid: ask the host for a new link.');
         } else if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
           // 403 (not a host of this room) and 503 (the server's recording capacity) say why.
-          this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`);
+          this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`, undefined, 'recording');
         }
-      } else if (!recording) {
-        this.state.recording = { id: body.id, started_at: body.started_at, layout: body.layout };
+      } else {
+        // An earlier refusal (capacity, a lost server) no longer holds.
+        this.clearBanner('recording');
+        if (!recording) this.state.recording = { id: body.id, started_at: body.started_at, layout: body.layout };
       }
     } catch (err) {
-      this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: the server cannot be reached.`);
+      this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: the server cannot be reached.`, undefined, 'recording');
     } finally {
       this.recordingBusy = null;
       this.changed();
@@ -445,6 +473,9 @@ export class Meeting extends EventTarget {
 
   async reconnect() {
     if (this.left) return;
+    // A server that stops saves its recordings and may say so just before it goes:
+    // that word is about to be replaced by "Connection lost", so it is said again after.
+    const lostAt = Date.now();
     this.closeMedia();
     this.state.status = 'reconnecting';
     while (!this.left) {
@@ -455,6 +486,13 @@ export class Meeting extends EventTarget {
       try {
         this.closeMedia();
         await this.join();
+        const justBefore = this.lastEnded && lostAt - this.lastEnded.at < 5000 ? this.lastEnded : null;
+        const ended = this.endedWhileAway ?? (this.state.recording ? null : justBefore);
+        if (ended) {
+          // Kept until dismissed: the meeting goes on unrecorded unless someone starts again.
+          this.setBanner('info', 'Reconnected. The recording stopped when the connection was lost; it was saved up to then.', { href: `/recordings/${ended.id}`, text: 'Watch it' });
+          return;
+        }
         this.setBanner('info', 'Reconnected.');
         setTimeout(() => { if (this.state.banner?.text === 'Reconnected.') this.setBanner(null, null); }, 3000);
         return;
