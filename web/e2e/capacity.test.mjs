@@ -52,5 +52,12 @@ test('a refused recording shows the capacity message in the banner; the running 
   const rec = await (await fetch(`${server.baseUrl}/api/recordings/${recordingId}`)).json();
   assert.equal(rec.status, 'finished', JSON.stringify(rec));
   assert.ok(rec.duration_ms >= 4000, `${rec.duration_ms} ms`);
+  // Room now: Bob's try again starts it, and the refusal he was shown goes away.
+  assert.match(await bob.locator('#banner').innerText(), /recording capacity/);
+  await bob.click('#record');
+  await bob.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 15_000 });
+  await bob.locator('#banner').waitFor({ state: 'hidden', timeout: 5_000 });
+  await bob.click('#record');
+  await bob.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
   assert.deepEqual(problems, []);
 });

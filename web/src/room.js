@@ -134,6 +134,8 @@ class RoomView {
     this.filmstrip = el('section', { id: 'filmstrip', class: 'filmstrip', 'aria-label': 'Participants' });
     this.roster = el('ul', { id: 'roster', class: 'roster' });
     this.banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
+    this.bannerClose = el('button', { id: 'banner-close', class: 'banner-close', type: 'button', title: 'Dismiss', 'aria-label': 'Dismiss this message' }, icon('close'));
+    this.bannerClose.addEventListener('click', () => this.meeting.setBanner(null, null));
 
     this.micBtn = el('button', { id: 'toggle-mic', class: 'control' });
     this.camBtn = el('button', { id: 'toggle-camera', class: 'control' });
@@ -183,14 +185,21 @@ class RoomView {
     const people = [...state.participants.values()];
     this.count.textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
 
-    if (state.banner) {
-      this.banner.hidden = false;
-      this.banner.className = `banner ${state.banner.kind}`;
-      const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : '';
-      this.banner.replaceChildren(state.banner.text, link);
-    } else {
-      this.banner.hidden = true;
+    // Drawn when it changes (render runs for every level report): the dismiss button
+    // must stay the same element between a press and its release.
+    if (state.banner !== this.shownBanner) {
+      this.shownBanner = state.banner;
+      if (state.banner) {
+        this.banner.hidden = false;
+        this.banner.className = `banner ${state.banner.kind}`;
+        const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : '';
+        this.banner.replaceChildren(state.banner.text, link, this.bannerClose);
+      } else {
+        this.banner.hidden = true;
+      }
     }
+    // While reconnecting the banner is the only word of what goes on: it stays.
+    this.bannerClose.hidden = state.status === 'reconnecting';
 
     const onStage = this.stageParticipant();
     this.renderStage(onStage, this.sharer(people));
