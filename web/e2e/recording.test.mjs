@@ -397,6 +397,13 @@ test('a screen share mid-meeting: every stage shows it, the recording frames it 
   assert.ok(Date.now() - sharedAt < 4000);
   await alice.waitForFunction(() => document.querySelector('#stage video').videoWidth >= 1280, null, { timeout: 5000 });
   assert.equal(await alice.evaluate(() => document.querySelector('#stage video').videoWidth / document.querySelector('#stage video').videoHeight), 16 / 9, 'the share at its own shape');
+  // Whole, not cropped: the video element lies within the stage (a share's edges carry
+  // slide titles and task bars).
+  const fit = await alice.evaluate(() => {
+    const [v, s] = ['#stage video', '#stage'].map((sel) => document.querySelector(sel).getBoundingClientRect());
+    return { video: [v.top, v.bottom, v.left, v.right], stage: [s.top, s.bottom, s.left, s.right] };
+  });
+  assert.ok(fit.video[0] >= fit.stage[0] - 0.5 && fit.video[1] <= fit.stage[1] + 0.5 && fit.video[2] >= fit.stage[2] - 0.5 && fit.video[3] <= fit.stage[3] + 0.5, JSON.stringify(fit));
   assert.ok(await alice.locator('#stage-pip').isVisible(), 'the speaker in the corner of a viewer\'s stage');
   assert.ok(await carol.locator('#stage-pip video.screen').isVisible(), 'the sharer sees their own share small');
   const room = await (await fetch(`${server.baseUrl}/api/rooms/standup`)).json();
