@@ -12,10 +12,15 @@
 //!    wins; a window nearer the turn's middle wins a tie.
 //! 3. **Score** of a candidate: its quality times a factor for the turn's length (long
 //!    turns carry the meeting).
-//! 4. **Selection**: first the best clip of everyone who spoke 10 s or more (the most
-//!    talkative first), then the best remaining clips while they fit in the total
-//!    (60 s); if the guaranteed clips alone are too long, they are shortened to the
-//!    minimum, then the lowest-scored dropped. The clips play in meeting order.
+//! 4. **Selection**: first the best clip of everyone who spoke 10 s or more (their talk
+//!    time: the length of their turns; the most talkative first), then the best
+//!    remaining clips while they fit in the total (60 s); if the guaranteed clips alone
+//!    are too long, they are shortened to the minimum, then the lowest-scored dropped.
+//!    The clips play in meeting order. Someone guaranteed whose turns have no candidate
+//!    (they spoke at a turn's start, then the turn ran on in silence) gets the best
+//!    window anywhere in their turns, margins included; failing that, their best 4 s
+//!    window without the 60 % floor, if any has speech and is not mostly cross-talk
+//!    ([`Reach`]).
 use crate::output::sidecar::TimelineEntry;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,12 +71,28 @@ const MIN_SPEECH: f64 = 0.6;
 /// Nor one with more cross-talk than this.
 const MAX_CROSSTALK: f64 = 0.5;
 
+/// Where a turn is searched for its window, and how good the window must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The turn's middle (its first and last 15 % are hand-overs), by the quality
+    /// rules: every turn's candidate.
+    Middle,
+    /// The whole turn, by the same rules: for someone guaranteed a clip none of whose
+    /// turns has a candidate (they spoke at the start of long turns, say).
+    WholeTurn,
+    /// The whole turn, in windows of the minimum length, without the 60 % floor (the
+    /// one with the most speech wins), as long as it has some and is not mostly
+    /// cross-talk. The guarantee's last resort.
+    MostSpeech,
+}
+
 /// The highlight clips of a recording, in meeting order. `keyframes` are the times (ms,
 /// ascending) where a clip may start or end.
 pub fn select(turns: &[TimelineEntry], activity: Activity<'_>, keyframes: &[u64], rules: &Rules) -> Vec<Clip> {
     let typical = typical_speech_db(activity);
     // (turn index, its best clip)
-    let mut candidates: Vec<(usize, Clip)> = turns.iter().enumerate().filter_map(|(i, t)| Some((i, best_window(t, activity, typical, keyframes, rules, None)?))).collect();
+    let mut candidates: Vec<(usize, Clip)> =
+        turns.iter().enumerate().filter_map(|(i, t)| Some((i, best_window(t, activity, typical, keyframes, rules, Reach::Middle, None)?))).collect();
     // Everyone's talk time, for the guarantee.
     let mut talk: Vec<(String, u64, usize)> = Vec::new(); // (participant, ms, first turn index)
     for (i, t) in turns.iter().enumerate() {
@@ -84,19 +105,33 @@ pub fn select(turns: &[TimelineEntry], activity: Activity<'_>, keyframes: &[u64]
     let by_score = |a: &(usize, Clip), b: &(usize, Clip)| b.1.score.total_cmp(&a.1.score).then(a.1.source_start_ms.cmp(&b.1.source_start_ms));
     candidates.sort_by(by_score);
 
-    let mut chosen: Vec<(usize, Clip)> = Vec::new();
+    // (turn index, how its window was found, the clip)
+    let mut chosen: Vec<(usize, Reach, Clip)> = Vec::new();
     for (participant, _, _) in talk.iter().filter(|(_, ms, _)| *ms >= rules.guaranteed_talk_ms) {
-        if let Some(best) = candidates.iter().find(|(_, c)| &c.participant_id == participant) {
-            chosen.push(best.clone());
+        if let Some((i, c)) = candidates.iter().find(|(_, c)| &c.participant_id == participant) {
+            chosen.push((*i, Reach::Middle, c.clone()));
+            continue;
         }
+        // None of their turns has a candidate: look where they did speak.
+        let fallback = [Reach::WholeTurn, Reach::MostSpeech].into_iter().find_map(|reach| {
+            let length = (reach == Reach::MostSpeech).then_some(rules.min_clip_ms);
+            turns
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| &t.participant_id == participant)
+                .filter_map(|(i, t)| Some((i, reach, best_window(t, activity, typical, keyframes, rules, reach, length)?)))
+                // The best score; the earliest wins a tie.
+                .max_by(|a, b| a.2.score.total_cmp(&b.2.score).then(b.2.source_start_ms.cmp(&a.2.source_start_ms)))
+        });
+        chosen.extend(fallback);
     }
     // Guaranteed clips that do not fit: shortened to the minimum, then the weakest go.
     if total(&chosen) > rules.max_total_ms {
         chosen = chosen
             .into_iter()
-            .map(|(i, c)| (i, best_window(&turns[i], activity, typical, keyframes, rules, Some(rules.min_clip_ms)).unwrap_or(c)))
+            .map(|(i, reach, c)| (i, reach, best_window(&turns[i], activity, typical, keyframes, rules, reach, Some(rules.min_clip_ms)).unwrap_or(c)))
             .collect();
-        chosen.sort_by(by_score);
+        chosen.sort_by(|a, b| b.2.score.total_cmp(&a.2.score).then(a.2.source_start_ms.cmp(&b.2.source_start_ms)));
         while total(&chosen) > rules.max_total_ms {
             chosen.pop();
         }
@@ -106,17 +141,17 @@ pub fn select(turns: &[TimelineEntry], activity: Activity<'_>, keyframes: &[u64]
             break;
         }
         let fits = total(&chosen) + candidate.1.len_ms() <= rules.max_total_ms;
-        if fits && !chosen.iter().any(|(i, _)| *i == candidate.0) {
-            chosen.push(candidate.clone());
+        if fits && !chosen.iter().any(|(i, ..)| *i == candidate.0) {
+            chosen.push((candidate.0, Reach::Middle, candidate.1.clone()));
         }
     }
-    let mut clips: Vec<Clip> = chosen.into_iter().map(|(_, c)| c).collect();
+    let mut clips: Vec<Clip> = chosen.into_iter().map(|(.., c)| c).collect();
     clips.sort_by_key(|c| c.source_start_ms);
     clips
 }
 
-fn total(clips: &[(usize, Clip)]) -> u64 {
-    clips.iter().map(|(_, c)| c.len_ms()).sum()
+fn total(clips: &[(usize, Reach, Clip)]) -> u64 {
+    clips.iter().map(|(.., c)| c.len_ms()).sum()
 }
 
 /// The median loudness of the seconds with speech: what "normal" sounds like here.
@@ -129,18 +164,19 @@ fn typical_speech_db(a: Activity<'_>) -> f32 {
     speech[speech.len() / 2]
 }
 
-/// The best keyframe-aligned window of a turn (of `length` if given, else ~40 % of
-/// the turn within the clip limits), or None if the turn has no good one.
-fn best_window(turn: &TimelineEntry, a: Activity<'_>, typical: f32, keyframes: &[u64], rules: &Rules, length: Option<u64>) -> Option<Clip> {
+/// The best keyframe-aligned window of a turn where `reach` looks (of `length` if
+/// given, else ~40 % of the turn within the clip limits), or None if it has no good one.
+fn best_window(turn: &TimelineEntry, a: Activity<'_>, typical: f32, keyframes: &[u64], rules: &Rules, reach: Reach, length: Option<u64>) -> Option<Clip> {
     let len = turn.end_ms.saturating_sub(turn.start_ms);
     if len < rules.min_clip_ms {
         return None;
     }
     let margin = (len as f64 * MARGIN) as u64;
     let (mut from, mut to) = (turn.start_ms + margin, turn.end_ms - margin);
-    if to - from < rules.min_clip_ms {
+    if reach != Reach::Middle || to - from < rules.min_clip_ms {
         (from, to) = (turn.start_ms, turn.end_ms);
     }
+    let min_speech = if reach == Reach::MostSpeech { 0.0 } else { MIN_SPEECH };
     let want = length.unwrap_or_else(|| ((len as f64 * TURN_SHARE) as u64).clamp(rules.min_clip_ms, rules.max_clip_ms));
     let starts: Vec<u64> = keyframes.iter().copied().filter(|&k| k >= from && k + rules.min_clip_ms <= to).collect();
     let middle = (turn.start_ms + turn.end_ms) as f64 / 2.0;
@@ -155,7 +191,7 @@ fn best_window(turn: &TimelineEntry, a: Activity<'_>, typical: f32, keyframes: &
         else {
             continue;
         };
-        let Some(quality) = window_quality(a, typical, start, end) else { continue };
+        let Some(quality) = window_quality(a, typical, start, end, min_speech) else { continue };
         let off_centre = (((start + end) as f64 / 2.0 - middle).abs() / len as f64).min(0.5);
         // Nearer the middle wins when the audio says nothing (and breaks ties).
         let rank = quality * (1.0 - 0.2 * off_centre);
@@ -168,9 +204,10 @@ fn best_window(turn: &TimelineEntry, a: Activity<'_>, typical: f32, keyframes: &
     best.map(|(_, c)| c)
 }
 
-/// Speech share × loudness weight, or None for a window mostly silent or in cross-talk.
-/// Without activity data every second counts as plain speech.
-fn window_quality(a: Activity<'_>, typical: f32, start_ms: u64, end_ms: u64) -> Option<f64> {
+/// Speech share × loudness weight, or None for a window with no speech, with less than
+/// `min_speech` (a share of its seconds), or mostly in cross-talk. Without activity
+/// data every second counts as plain speech.
+fn window_quality(a: Activity<'_>, typical: f32, start_ms: u64, end_ms: u64, min_speech: f64) -> Option<f64> {
     if a.loudness_db.is_empty() {
         return Some(1.0);
     }
@@ -188,7 +225,7 @@ fn window_quality(a: Activity<'_>, typical: f32, start_ms: u64, end_ms: u64) -> 
         let weight = 1.0 + f64::from(((db - typical) / 20.0).clamp(-0.5, 0.5));
         sum += weight * if both { 0.5 } else { 1.0 };
     }
-    if n == 0 || (speech as f64) < MIN_SPEECH * n as f64 || crosstalk as f64 > MAX_CROSSTALK * n as f64 {
+    if speech == 0 || (speech as f64) < min_speech * n as f64 || crosstalk as f64 > MAX_CROSSTALK * n as f64 {
         return None;
     }
     Some(sum / n as f64)
@@ -302,6 +339,66 @@ mod tests {
         let turns = [turn(0, 30, "Ada"), turn(30, 60, "Bob"), turn(60, 90, "Cy")];
         let clips = select(&turns, Activity::default(), &grid(90), &rules);
         assert_eq!(clips.iter().map(Clip::len_ms).collect::<Vec<_>>(), [4000, 4000], "{:?}", spans(&clips));
+    }
+
+    #[test]
+    fn someone_who_spoke_at_the_start_of_long_turns_gets_a_clip_of_their_speech() {
+        // Ada's two 20 s turns: she speaks their first 6 s (30 %), then silence until Bob
+        // takes over; Bob speaks all through his. Ada's middles (3..17 s) are mostly
+        // silent, so neither turn has a candidate, yet she spoke 40 s.
+        let mut loudness = vec![-95.0f32; 60];
+        let mut voices = vec![0u8; 60];
+        for s in (0..6).chain(20..30).chain(30..36).chain(50..60) {
+            loudness[s] = -20.0;
+            voices[s] = 1;
+        }
+        let a = Activity { loudness_db: &loudness, voices: &voices };
+        let turns = [turn(0, 20, "Ada"), turn(20, 30, "Bob"), turn(30, 50, "Ada"), turn(50, 60, "Bob")];
+        let clips = select(&turns, a, &grid(60), &Rules::default());
+        // Her clip is where she spoke, from her turn's first keyframe: the usual 40 % of
+        // the turn (8 s), 6 s of it speech; the earlier turn wins the tie.
+        assert_eq!(spans(&clips), [(0, 8, "Ada"), (23, 27, "Bob"), (53, 57, "Bob")]);
+        assert!(clips[0].score > 0.0);
+    }
+
+    #[test]
+    fn the_guarantee_falls_back_to_the_window_with_the_most_speech() {
+        // Ada says 2 s at the start of each 12 s turn: no window of the usual length is
+        // 60 % speech anywhere, so she gets the 4 s window holding the most.
+        let mut loudness = vec![-95.0f32; 40];
+        let mut voices = vec![0u8; 40];
+        for s in (0..2).chain(12..20).chain(20..22).chain(32..40) {
+            loudness[s] = -20.0;
+            voices[s] = 1;
+        }
+        let a = Activity { loudness_db: &loudness, voices: &voices };
+        let turns = [turn(0, 12, "Ada"), turn(12, 20, "Bob"), turn(20, 32, "Ada"), turn(32, 40, "Bob")];
+        let clips = select(&turns, a, &grid(40), &Rules::default());
+        assert_eq!(spans(&clips).iter().filter(|c| c.2 == "Ada").collect::<Vec<_>>(), [&(0, 4, "Ada")], "{:?}", spans(&clips));
+        // A turn-taker who is not guaranteed gets no such clip.
+        let rules = Rules { guaranteed_talk_ms: u64::MAX, ..Rules::default() };
+        assert!(select(&turns, a, &grid(40), &rules).iter().all(|c| c.name == "Bob"));
+        // Nor does anyone whose turns hold no speech at all, however long.
+        let mut silent = loudness.clone();
+        silent[0..2].fill(-95.0);
+        silent[20..22].fill(-95.0);
+        let a = Activity { loudness_db: &silent, voices: &voices };
+        assert!(select(&turns, a, &grid(40), &Rules::default()).iter().all(|c| c.name == "Bob"));
+    }
+
+    #[test]
+    fn a_fallback_clip_is_shortened_like_the_others_when_the_guaranteed_do_not_fit() {
+        // As above (Ada's speech in her turns' first 6 s), with room for 12 s only.
+        let mut loudness = vec![-95.0f32; 60];
+        for s in (0..6).chain(20..30).chain(30..36).chain(50..60) {
+            loudness[s] = -20.0;
+        }
+        let a = Activity { loudness_db: &loudness, voices: &[] };
+        let turns = [turn(0, 20, "Ada"), turn(20, 30, "Bob"), turn(30, 50, "Ada"), turn(50, 60, "Bob")];
+        let rules = Rules { max_total_ms: 10_000, ..Rules::default() };
+        let clips = select(&turns, a, &grid(60), &rules);
+        // Ada's is cut to 4 s of her speech (the one of the equals nearest the middle).
+        assert_eq!(spans(&clips), [(2, 6, "Ada"), (23, 27, "Bob")]);
     }
 
     #[test]
