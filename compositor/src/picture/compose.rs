@@ -45,6 +45,15 @@ const SCALING: scaling::Flags = scaling::Flags::BILINEAR;
 
 /// Scalers kept at most (one per source size and tile size in use).
 const MAX_SCALERS: usize = 24;
+/// swscale's SIMD output writes a plane's rows in whole blocks (8 to 32 bytes on x86),
+/// past the width it was asked for, up to the block's end (FFmpeg's frames have the
+/// room: their rows are padded). A picture drawn this many pixels wide (its chroma
+/// half as many) leaves no partial block, and is scaled straight into the canvas;
+/// any other width is scaled into a picture of its own, with room, and copied into
+/// place, so that nothing beside its tile is written.
+const SCALER_BLOCK: u32 = 64;
+/// A scaler's source format and size, and the size it draws.
+type ScalerKey = (Pixel, u32, u32, u32, u32);
 /// Labels are never smaller than this (px), so that a small tile's name stays legible.
 const MIN_LABEL_PX: f32 = 14.0;
 /// A tile's border, px.
@@ -66,7 +75,9 @@ pub(crate) struct Composer {
     glyphs: RefCell<HashMap<(char, u32), (fontdue::Metrics, Vec<u8>)>>,
     /// Scalers by (source format, source size, drawn size): a tile's source keeps its
     /// size from frame to frame, so each is made once. A few at most: a short list.
-    scalers: Vec<((Pixel, u32, u32, u32, u32), scaling::Context)>,
+    /// With each, the picture it scales into when its width is not whole blocks
+    /// ([`SCALER_BLOCK`]), made at its first use.
+    scalers: Vec<(ScalerKey, scaling::Context, Option<frame::Video>)>,
     /// The output picture, drawn anew for each frame in the same memory (a 720p frame
     /// allocated per frame costs page faults, thirty times a second).
     canvas: frame::Video,
@@ -233,39 +244,31 @@ impl Composer {
             return Ok(());
         }
         let key = (picture.format(), sw, sh, dw, dh);
-        let index = match self.scalers.iter().position(|(k, _)| *k == key) {
+        let index = match self.scalers.iter().position(|(k, ..)| *k == key) {
             Some(i) => i,
             None => {
                 if self.scalers.len() >= MAX_SCALERS {
                     self.scalers.remove(0);
                 }
                 let ctx = scaling::Context::get(picture.format(), sw, sh, Pixel::YUV420P, dw, dh, SCALING).map_err(ComposeError::Scale)?;
-                self.scalers.push((key, ctx));
+                self.scalers.push((key, ctx, None));
                 self.scalers.len() - 1
             }
         };
-        // Scaled straight into its place on the canvas: no picture in between.
-        let scaler = &mut self.scalers[index].1;
-        // SAFETY: the destination pointers are offsets inside the canvas's planes,
-        // within bounds: the scaled picture (dw x dh, even) fits inside `rect`, which
-        // `clip` keeps inside the canvas, at (ox, oy); the chroma planes are half size. The source is a decoded frame of the
-        // size and format the scaler was made for.
-        let result = unsafe {
-            let src = picture.as_ptr();
-            let dst = canvas.as_mut_ptr();
-            let mut planes = [std::ptr::null_mut::<u8>(); 4];
-            let mut strides = [0i32; 4];
-            for plane in 0..3 {
-                let div = if plane == 0 { 1 } else { 2 };
-                let stride = (*dst).linesize[plane];
-                let offset = (oy / div) as isize * stride as isize + (ox / div) as isize;
-                planes[plane] = (*dst).data[plane].offset(offset);
-                strides[plane] = stride;
-            }
-            ffmpeg::ffi::sws_scale(scaler.as_mut_ptr(), (*src).data.as_ptr() as *const *const u8, (*src).linesize.as_ptr(), 0, sh as i32, planes.as_ptr(), strides.as_ptr())
-        };
-        if result < 0 {
-            return Err(ComposeError::Scale(ffmpeg::Error::from(result)));
+        let (_, scaler, scratch) = &mut self.scalers[index];
+        if dw % SCALER_BLOCK == 0 {
+            // Scaled straight into its place on the canvas: no picture in between.
+            // SAFETY: the scaled picture (dw x dh, even) fits inside `rect`, which `clip`
+            // keeps inside the canvas, at (ox, oy); its rows are whole blocks, so the
+            // scaler writes nothing beside it.
+            unsafe { scale_into(scaler, picture, canvas, ox, oy) }?;
+        } else {
+            // Its last block would spill over what is beside the tile (the share around
+            // a picture-in-picture, the next tile, the gaps): scaled apart, then copied.
+            let scratch = scratch.get_or_insert_with(|| frame::Video::new(Pixel::YUV420P, dw.next_multiple_of(SCALER_BLOCK), dh));
+            // SAFETY: the scratch picture is dh rows of whole blocks, at least dw wide.
+            unsafe { scale_into(scaler, picture, scratch, 0, 0) }?;
+            copy_area(scratch, dw, dh, canvas, ox, oy);
         }
         Ok(())
     }
@@ -328,6 +331,31 @@ impl Composer {
     }
 }
 
+/// Scales `picture` with `scaler` (made for its format and size) into `to` (YUV420P),
+/// its top left corner at (`x`, `y`) (even).
+///
+/// # Safety
+/// `scaler` was made for `picture`'s format and size, and its output, its width rounded
+/// up to whole [`SCALER_BLOCK`]s, fits in `to` at (`x`, `y`) for all its rows.
+unsafe fn scale_into(scaler: &mut scaling::Context, picture: &frame::Video, to: &mut frame::Video, x: u32, y: u32) -> Result<(), ComposeError> {
+    let src = picture.as_ptr();
+    let dst = to.as_mut_ptr();
+    let mut planes = [std::ptr::null_mut::<u8>(); 4];
+    let mut strides = [0i32; 4];
+    for plane in 0..3 {
+        let div = if plane == 0 { 1 } else { 2 };
+        let stride = (*dst).linesize[plane];
+        let offset = (y / div) as isize * stride as isize + (x / div) as isize;
+        planes[plane] = (*dst).data[plane].offset(offset);
+        strides[plane] = stride;
+    }
+    let result = ffmpeg::ffi::sws_scale(scaler.as_mut_ptr(), (*src).data.as_ptr() as *const *const u8, (*src).linesize.as_ptr(), 0, picture.height() as i32, planes.as_ptr(), strides.as_ptr());
+    if result < 0 {
+        return Err(ComposeError::Scale(ffmpeg::Error::from(result)));
+    }
+    Ok(())
+}
+
 /// Copies one YUV420P picture into another of the same size, row by row: their rows
 /// may be padded differently (a frame FFmpeg reallocated is aligned its own way).
 fn copy_planes(from: &frame::Video, to: &mut frame::Video) {
@@ -349,8 +377,14 @@ fn double_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) 
 /// Copies a YUV420P picture into `to` with its top left corner at (`x`, `y`) (even),
 /// clipped to `to`.
 fn copy_planes_at(from: &frame::Video, to: &mut frame::Video, x: u32, y: u32) {
-    let width = from.width().min(to.width().saturating_sub(x)) as usize;
-    let height = from.height().min(to.height().saturating_sub(y)) as usize;
+    copy_area(from, from.width(), from.height(), to, x, y);
+}
+
+/// Copies the top left `width` x `height` (even) of a YUV420P picture into `to` with
+/// its top left corner at (`x`, `y`) (even), clipped to `to`.
+fn copy_area(from: &frame::Video, width: u32, height: u32, to: &mut frame::Video, x: u32, y: u32) {
+    let width = width.min(from.width()).min(to.width().saturating_sub(x)) as usize;
+    let height = height.min(from.height()).min(to.height().saturating_sub(y)) as usize;
     for plane in 0..3 {
         let div = if plane == 0 { 1 } else { 2 };
         let (w, h, x, y) = (width / div, height / div, x as usize / div, y as usize / div);
@@ -479,6 +513,7 @@ pub fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
 
 #[cfg(test)]
 mod tests {
+    use super::super::layout::{self, Layout, LayoutKind};
     use super::*;
 
     fn at(f: &frame::Video, plane: usize, x: usize, y: usize) -> u8 {
@@ -675,5 +710,136 @@ mod tests {
         let out = c.compose_tiles(&[tile(left, &blue, 1), tile(below, &red, 2)]).unwrap();
         assert!(at(out, 0, 320, 180).abs_diff(41) <= 2, "left drawn again in a new layout");
         assert_eq!(at(out, 0, 960, 180), 16, "the right tile is gone: black");
+    }
+
+    /// A colour no tile draws: the canvas is painted with it before a frame is composed,
+    /// so that a pixel the frame leaves unwritten shows.
+    const POISON: [u8; 3] = [77, 200, 50];
+
+    /// Each of the three samples (Y, U, V) at each chroma position: a pixel of 4:2:0.
+    fn pixels(f: &frame::Video) -> impl Iterator<Item = (u32, u32, [u8; 3])> + '_ {
+        let (w, h) = (f.width(), f.height());
+        (0..h).flat_map(move |y| (0..w).map(move |x| (x, y, [at(f, 0, x as usize, y as usize), at(f, 1, x as usize, y as usize), at(f, 2, x as usize, y as usize)])))
+    }
+
+    fn inside(r: &Rect, x: u32, y: u32) -> bool {
+        x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height
+    }
+
+    /// `layout`'s tiles as the engine draws them: each participant's camera (or their
+    /// screen) from `pictures`, the grid's speaker marked; ids from `ids`.
+    fn drawn<'a>(tiles: &[layout::Tile<&'static str>], speaker: &'static str, pictures: &'a HashMap<&'static str, frame::Video>, screen: &'a frame::Video, id: impl Fn(&layout::Fill<&'static str>) -> u64) -> Vec<Tile<'a>> {
+        tiles
+            .iter()
+            .map(|t| {
+                let stage = match t.fill {
+                    layout::Fill::Stage => Stage::Video { picture: &pictures[speaker], name: speaker },
+                    layout::Fill::Camera(p) => Stage::Video { picture: &pictures[p], name: p },
+                    layout::Fill::Screen(_) => Stage::Screen { picture: screen },
+                };
+                let border = (t.speaking && matches!(t.fill, layout::Fill::Camera(_))).then_some([235, 128, 128]);
+                Tile { rect: t.rect, stage, border, id: Some(id(&t.fill)) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_share_shows_all_around_a_picture_in_picture_of_any_camera() {
+        ffmpeg::init().unwrap();
+        let green = [145, 54, 34];
+        let screen = solid(1920, 1080, green);
+        // Cameras of 16:9 (swscale's and a doubled size), 4:3, portrait, and an aspect
+        // that divides into nothing.
+        let cameras = [(640, 360), (1280, 720), (640, 480), (360, 640), (502, 282)];
+        for (w, h) in [(1280, 720), (1278, 718)] {
+            let mut l = Layout::new(LayoutKind::Speaker, w, h);
+            l.set_present(vec!["ann", "carol"]);
+            l.set_speaker(0, Some("ann"));
+            l.set_share(Some("carol"));
+            let mut tiles = l.tiles();
+            let layouts_pip = tiles[1].rect;
+            assert!(layouts_pip.x + layouts_pip.width < w && layouts_pip.y + layouts_pip.height < h, "{layouts_pip:?} has a margin");
+            // The share alone: what every frame shows outside the picture-in-picture.
+            let share_only = Composer::new(w, h, DEFAULT_FONT).unwrap().compose_tiles(&[Tile { rect: tiles[0].rect, stage: Stage::Screen { picture: &screen }, border: None, id: None }]).unwrap().clone();
+            // The layout's PiP, and the one of the recording that showed the bug (its
+            // 16:9 camera scaled to 280x156, chroma 140 wide).
+            let recorded = Rect { x: w - 302, y: h - 178, width: 280, height: 158 };
+            for (pip, (cw, ch)) in [layouts_pip, recorded].into_iter().flat_map(|pip| cameras.map(|c| (pip, c))) {
+                tiles[1].rect = pip;
+                let mut c = Composer::new(w, h, DEFAULT_FONT).unwrap();
+                let pictures = HashMap::from([("ann", solid(cw, ch, [81, 90, 240]))]);
+                // The first frame draws the share; the next ones copy it back.
+                for n in 0..3 {
+                    fill(&mut c.canvas, POISON);
+                    let out = c.compose_tiles(&drawn(&tiles, "ann", &pictures, &screen, |_| 1)).unwrap().clone();
+                    for (x, y, px) in pixels(&out) {
+                        if inside(&pip, x, y) {
+                            assert_ne!(px, POISON, "{w}x{h}, a {cw}x{ch} camera, frame {n}: ({x}, {y}) in the PiP {pip:?} is never drawn");
+                        } else {
+                            let share = [at(&share_only, 0, x as usize, y as usize), at(&share_only, 1, x as usize, y as usize), at(&share_only, 2, x as usize, y as usize)];
+                            assert_eq!(px, share, "{w}x{h}, a {cw}x{ch} camera, frame {n}: ({x}, {y}), outside the PiP {pip:?}, is not the share");
+                        }
+                    }
+                    if cw * 9 == ch * 16 && pip == layouts_pip {
+                        // A 16:9 camera fills its PiP: no bars (the label is at the left).
+                        for (x, y) in [(pip.x + pip.width - 1, pip.y), (pip.x + pip.width - 1, pip.y + pip.height - 1), (pip.x + pip.width / 2, pip.y + pip.height - 1)] {
+                            assert!(at(&out, 0, x as usize, y as usize).abs_diff(81) <= 2 && at(&out, 2, x as usize, y as usize).abs_diff(240) <= 2, "{w}x{h}, a {cw}x{ch} camera: ({x}, {y}) of the PiP {pip:?} is not the camera");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_layout_draws_only_inside_its_tiles_and_the_same_when_it_draws_only_changes() {
+        ffmpeg::init().unwrap();
+        let people = ["ann", "bob", "carol", "dan", "eve", "fay", "gus", "hal", "ida"];
+        let sizes = [(640, 360), (640, 480), (502, 282), (1280, 720), (320, 180)];
+        let colours = [[81, 90, 240], [41, 240, 110], [145, 54, 34], [170, 166, 16], [106, 202, 222]];
+        let screen = solid(1366, 768, [120, 100, 160]);
+        for (w, h) in [(1280, 720), (1278, 718)] {
+            for kind in [LayoutKind::SpeakerStrip, LayoutKind::Grid] {
+                for n in [2, 4, 6, 7, 9] {
+                    for share in [false, true] {
+                        let case = format!("{w}x{h} {kind:?}, {n} people{}", if share { ", a share" } else { "" });
+                        let mut l = Layout::new(kind, w, h);
+                        l.set_present(people[..n].to_vec());
+                        l.set_speaker(0, Some("ann"));
+                        l.set_share(share.then_some("bob"));
+                        let tiles = l.tiles();
+                        let mut pictures: HashMap<&'static str, frame::Video> = people.iter().enumerate().map(|(i, p)| (*p, solid(sizes[i % 5].0, sizes[i % 5].1, colours[i % 5]))).collect();
+                        let key = |f: &layout::Fill<&'static str>| match f {
+                            layout::Fill::Stage => 100,
+                            layout::Fill::Camera(p) | layout::Fill::Screen(p) => people.iter().position(|q| q == p).unwrap() as u64 + if matches!(f, layout::Fill::Screen(_)) { 200 } else { 0 },
+                        };
+                        let mut c = Composer::new(w, h, DEFAULT_FONT).unwrap();
+                        fill(&mut c.canvas, POISON);
+                        let out = c.compose_tiles(&drawn(&tiles, "ann", &pictures, &screen, key)).unwrap().clone();
+                        for (x, y, px) in pixels(&out) {
+                            if tiles.iter().any(|t| inside(&t.rect, x, y)) {
+                                assert_ne!(px, POISON, "{case}: ({x}, {y}) is never drawn");
+                            } else {
+                                assert_eq!(px, BLACK, "{case}: ({x}, {y}) is between tiles: black");
+                            }
+                        }
+                        // One camera changes (another picture, of another size): only its
+                        // tile is drawn again, and the frame is as if all were drawn anew.
+                        let changed = tiles.iter().position(|t| matches!(t.fill, layout::Fill::Camera(_))).unwrap_or(tiles.len() - 1);
+                        let who = match tiles[changed].fill {
+                            layout::Fill::Camera(p) => p,
+                            _ => "ann",
+                        };
+                        pictures.insert(who, solid(426, 240, [200, 128, 128]));
+                        let again = |f: &layout::Fill<&'static str>| if *f == tiles[changed].fill { 300 } else { key(f) };
+                        let out = c.compose_tiles(&drawn(&tiles, "ann", &pictures, &screen, again)).unwrap().clone();
+                        let fresh = Composer::new(w, h, DEFAULT_FONT).unwrap().compose_tiles(&drawn(&tiles, "ann", &pictures, &screen, again)).unwrap().clone();
+                        for ((x, y, a), (_, _, b)) in pixels(&out).zip(pixels(&fresh)) {
+                            assert_eq!(a, b, "{case}, {who}'s camera changed: ({x}, {y}) differs from the frame drawn anew");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

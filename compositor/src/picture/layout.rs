@@ -194,8 +194,11 @@ impl<P: Clone + Eq + Hash> Layout<P> {
     }
 
     /// The stage, small, in the bottom-right corner above `bottom` (16:9, with a margin).
+    /// Its width is a multiple of 32, so that its 16:9 height is whole and even: a 16:9
+    /// camera fills it exactly (rounded separately, 280x158 left a 2-row black bar
+    /// under a 280x156 camera).
     fn pip(&self, bottom: f32) -> Tile<P> {
-        let w = self.width as f32 * PIP_WIDTH;
+        let w = ((self.width as f32 * PIP_WIDTH / 32.0).round() * 32.0).max(32.0);
         let h = w * 9.0 / 16.0;
         let margin = self.width as f32 * 0.015;
         Tile { rect: Rect::even(self.width as f32 - w - margin, bottom - h - margin, w, h), fill: Fill::Stage, speaking: true }
@@ -345,7 +348,8 @@ mod tests {
             assert_eq!(who(&tiles), [Fill::Screen("b"), Fill::Stage], "{kind:?}");
             assert_eq!(tiles[0].rect, Rect { x: 0, y: 0, width: 1280, height: 720 });
             let pip = tiles[1].rect;
-            assert!((pip.width as f32 - 1280.0 * PIP_WIDTH).abs() <= 2.0, "{pip:?}");
+            assert!((pip.width as f32 - 1280.0 * PIP_WIDTH).abs() <= 16.0, "{pip:?}");
+            assert_eq!(pip.width * 9, pip.height * 16, "exactly 16:9: {pip:?}");
             assert!(pip.x + pip.width <= 1280 && pip.x + pip.width > 1240 && pip.y + pip.height > 680 && pip.y + pip.height <= 720, "bottom right: {pip:?}");
             // The share stops: back to the layout.
             l.set_share(None);
