@@ -92,7 +92,7 @@ test('a lost server: the room says so, retries, rejoins as muted as it was, and 
   assert.equal((await text(page, '#toggle-mic')).trim(), 'Mic off');
   assert.equal((await text(page, '#toggle-camera')).trim(), 'Camera off');
   // The meeting goes on unrecorded: she is told, with the saved file.
-  assert.match(await text(page, '#banner'), /The recording stopped when the connection was lost/);
+  assert.match(await text(page, '#banner'), /The recording stopped when the server restarted/);
   assert.equal(await page.locator('#banner a').getAttribute('href'), `/recordings/${recordingId}`);
   assert.equal(await badge.isVisible(), false);
   const saved = await (await fetch(`${server.baseUrl}/api/recordings/${recordingId}`)).json();

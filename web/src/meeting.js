@@ -147,11 +147,7 @@ export class Meeting extends EventTarget {
       speaking: false, level: -127, videoTrack: this.local.videoTrack, audioTrack: null, screenTrack: null, screenAudioTrack: null, isMe: true,
     });
     this.state.activeSpeaker = joined.active_speaker;
-    // A recording this page saw running and the room no longer has ended while the
-    // connection was down (a server restart stops and saves it): say so on rejoining.
-    const was = this.state.recording;
     this.state.recording = joined.recording ?? null;
-    this.endedWhileAway = was && was.id !== this.state.recording?.id ? was : null;
 
     this.device = new Device();
     await this.device.load({ routerRtpCapabilities: joined.rtp_capabilities });
@@ -197,13 +193,15 @@ export class Meeting extends EventTarget {
     on('recording', (m) => {
       const was = this.state.recording;
       this.state.recording = m.recording;
-      // Someone started it: a refusal this page showed before no longer holds.
-      if (m.recording) this.clearBanner('recording');
+      // Someone started it: a refusal to start this page showed no longer holds.
+      if (!was && m.recording) this.clearBanner('recording');
       if (was && !m.recording) this.lastEnded = { id: was.id, at: Date.now() };
       if (m.error) this.setBanner('error', m.error);
       else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', { href: `/recordings/${was.id}`, text: 'Watch it' });
     });
     on('bye', (m) => {
+      // The server is stopping (a restart): it saves its recordings as it goes.
+      if (m.code === 'shutdown') this.serverStopped = true;
       // A newer connection of this tab took over: do not fight it. Otherwise (server
       // restart, too slow) the socket closes next and we reconnect.
       if (m.code === 'replaced') {
@@ -261,6 +259,8 @@ export class Meeting extends EventTarget {
     if (audioTrack && this.device.canProduce('audio')) {
       // stopTracks: false keeps the devices open across a reconnect (producers are re-made).
       const paused = this.muted.audio;
+      // As chosen, whatever a mute cut short by the lost connection left the track at.
+      audioTrack.enabled = !paused;
       const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false }, appData: { paused } });
       if (paused) p.pause();
       this.producers.set('audio', p);
@@ -268,6 +268,7 @@ export class Meeting extends EventTarget {
     if (videoTrack && this.device.canProduce('video')) {
       const encodings = this.simulcast ? cameraEncodings(videoTrack.getSettings().width ?? 0) : undefined;
       const paused = this.muted.video;
+      videoTrack.enabled = !paused;
       const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera', paused } });
       if (paused) p.pause();
       this.producers.set('video', p);
@@ -381,6 +382,8 @@ export class Meeting extends EventTarget {
   isMuted(kind) {
     const producer = this.producers.get(kind);
     if (producer) return producer.paused;
+    // Joined with no producer: this browser cannot send it.
+    if (this.state.status === 'joined') return true;
     // Between connections (no producer yet): what this person chose.
     const track = kind === 'audio' ? this.local.audioTrack : this.local.videoTrack;
     return !track || this.muted[kind];
@@ -403,6 +406,9 @@ export class Meeting extends EventTarget {
     try {
       await this.signaling.request(pause ? 'pause_producer' : 'resume_producer', { producer_id: producer.id });
     } catch (err) {
+      // The connection went meanwhile: the choice stands, and the producers made on
+      // rejoining follow it.
+      if (producer.closed) return;
       // The server kept the old state (paced, or gone): show and send what it has.
       if (pause) producer.resume(); else producer.pause();
       this.muted[kind] = !pause;
@@ -473,9 +479,13 @@ export class Meeting extends EventTarget {
 
   async reconnect() {
     if (this.left) return;
-    // A server that stops saves its recordings and may say so just before it goes:
-    // that word is about to be replaced by "Connection lost", so it is said again after.
+    // What was recorded when the connection went, to say after rejoining whether it
+    // ended meanwhile. A server that stops saves its recordings and may say so just
+    // before it goes: that word is about to be replaced by "Connection lost", so it is
+    // said again after.
     const lostAt = Date.now();
+    const recordingAtLoss = this.state.recording;
+    const endedJustBefore = this.lastEnded && this.lastEnded.at <= lostAt && lostAt - this.lastEnded.at < 5000 ? this.lastEnded : null;
     this.closeMedia();
     this.state.status = 'reconnecting';
     while (!this.left) {
@@ -486,11 +496,14 @@ export class Meeting extends EventTarget {
       try {
         this.closeMedia();
         await this.join();
-        const justBefore = this.lastEnded && lostAt - this.lastEnded.at < 5000 ? this.lastEnded : null;
-        const ended = this.endedWhileAway ?? (this.state.recording ? null : justBefore);
+        // Only while nothing is recorded now: a recording running says so (REC).
+        const ended = this.state.recording ? null : (recordingAtLoss ?? endedJustBefore);
+        const restarted = this.serverStopped;
+        this.serverStopped = false;
         if (ended) {
           // Kept until dismissed: the meeting goes on unrecorded unless someone starts again.
-          this.setBanner('info', 'Reconnected. The recording stopped when the connection was lost; it was saved up to then.', { href: `/recordings/${ended.id}`, text: 'Watch it' });
+          const what = restarted ? 'The recording stopped when the server restarted; it was saved up to then.' : 'The recording ended while you were disconnected.';
+          this.setBanner('info', `Reconnected. ${what}`, { href: `/recordings/${ended.id}`, text: 'Watch it' });
           return;
         }
         this.setBanner('info', 'Reconnected.');
