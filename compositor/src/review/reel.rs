@@ -81,8 +81,8 @@ enum Reach {
     /// turns has a candidate (they spoke at the start of long turns, say).
     WholeTurn,
     /// The whole turn, in windows of the minimum length, without the 60 % floor (the
-    /// one with the most speech wins), as long as it has some and is not mostly
-    /// cross-talk. The guarantee's last resort.
+    /// best by the same quality, speech share weighted by loudness), as long as it has
+    /// some speech and is not mostly cross-talk. The guarantee's last resort.
     MostSpeech,
 }
 
