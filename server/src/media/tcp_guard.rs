@@ -13,9 +13,10 @@
 //!   cannot evict other people's;
 //! - in total: beyond [`Rules::total`], the network holding the most pending
 //!   connections (an IPv4 /24, an IPv6 /48: see [`crate::net::network_of`]) loses its
-//!   newest, again and again until the total fits. A flood that filled the total first
-//!   cannot keep newcomers out, however many addresses it spreads over: whoever holds
-//!   the most gives way.
+//!   newest, again and again until the total fits. A flood from one network that
+//!   filled the total first cannot keep newcomers out, however many of its addresses
+//!   it spreads over: whoever holds the most gives way. (A flood from more networks
+//!   than the total, one connection each, is a firewall's to stop.)
 //!
 //! A connection in use is never closed here. This is sans-IO: [`TcpGuard::observe`] is
 //! fed what the sockets look like and when, and answers which to close
