@@ -610,8 +610,6 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
 /// one by its layer count (`L1`–`L3`), and browsers send at most three.
 const MAX_ENCODINGS: usize = 3;
 
-/// What mediasoup would accept but a consumer of it (every browser, the recorder) could
-/// not be built from: refused here, with a clear error.
 /// Waits before producing again after mediasoup's worker said an SSRC or mid is taken.
 const TAKEN_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(200)];
 
@@ -638,6 +636,8 @@ async fn produce(transport: &WebRtcTransport, kind: MediaKind, rtp_parameters: R
     }
 }
 
+/// What mediasoup would accept but a consumer of it (every browser, the recorder) could
+/// not be built from: refused here, with a clear error.
 fn check_rtp_parameters(kind: MediaKind, p: &RtpParameters) -> Result<(), ErrorBody> {
     if p.encodings.len() > MAX_ENCODINGS {
         return Err(ErrorBody::new(ErrorCode::BadRequest, format!("at most {MAX_ENCODINGS} encodings (simulcast layers), not {}", p.encodings.len())));
