@@ -547,6 +547,11 @@ export class Meeting extends EventTarget {
     }
     for (const { consumer } of this.consumers.values()) consumer.close();
     this.consumers.clear();
+    // Their pictures ended with the consumers: each shows as a name card until the
+    // room is back (an ended track would draw black).
+    for (const p of this.state.participants.values()) {
+      if (!p.isMe) Object.assign(p, { videoTrack: null, audioTrack: null, screenTrack: null, screenAudioTrack: null });
+    }
     for (const p of this.producers.values()) p.close();
     this.producers.clear();
     this.sendTransport?.close();
