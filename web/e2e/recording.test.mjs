@@ -242,6 +242,10 @@ test('reviewing it: the library lists it, the timeline seeks to each speaker, th
     const rgb = await frameColor(page, '#player');
     assert.equal(nearestParticipant(rgb), who, `segment ${k} (${who} at ${start} ms) shows ${JSON.stringify(rgb)}`);
     await page.waitForFunction((w) => document.querySelector('#current-speaker').dataset.participantName === w, who, { timeout: 5000 });
+    // That turn's chapter and segment are the current ones, and only they (a speaker's
+    // second turn is another chapter).
+    const current = await page.evaluate(() => ['#chapters li.current', '.timeline-segment.current'].map((sel) => [...document.querySelectorAll(sel)].map((e) => Number(e.dataset.startMs))));
+    assert.deepEqual(current, [[start], [start]], `segment ${k} (${who} at ${start} ms)`);
   }
   await shot(page, 'review');
 

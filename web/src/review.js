@@ -12,7 +12,7 @@
 // (shareViewer) gets the recording only: no library link, no sharing.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatClock, formatDate, formatDuration, formatSize, topbar } from './format.js';
-import { api, canManage, getSession, openedThroughShare, showAccessProblem, showShareExpired } from './access.js';
+import { api, canManage, getSession, newLinkAdvice, openedThroughShare, showAccessProblem, showShareExpired } from './access.js';
 
 const SHARE_SECONDS = 7 * 24 * 3600;
 
@@ -47,12 +47,13 @@ export async function showReview(app, id, { shareViewer = false } = {}) {
   nav.replaceChildren(viewer
     ? el('span', { class: 'muted shared-label' }, 'Shared recording')
     : el('a', { href: '/recordings', class: 'back' }, '← Recordings'));
-  new Review(app, res.body, say, { shareViewer: viewer, mayShare: !viewer && canManage(me) }).render();
+  new Review(app, res.body, say, { shareViewer: viewer, mayShare: !viewer && canManage(me), role: me?.role }).render();
 }
 
 class Review {
-  constructor(app, rec, say, { shareViewer = false, mayShare = false } = {}) {
+  constructor(app, rec, say, { shareViewer = false, mayShare = false, role = null } = {}) {
     this.app = app;
+    this.role = role;
     this.rec = rec;
     this.say = say;
     this.shareViewer = shareViewer; // (nothing to delete or share on this page then)
@@ -114,6 +115,8 @@ class Review {
     this.renderTalk();
     this.renderReel(rec.highlights ?? { status: 'none' }, live);
     if (this.mayShare) this.renderShares();
+    // The chapters and segments are new: marked afresh.
+    this.currentStart = undefined;
     this.follow();
     if (live) this.pollLive();
   }
@@ -180,7 +183,7 @@ class Review {
         track.append(this.segment('timeline-segment', t, name, colorFor(name), name));
       }
       return el('div', { class: 'timeline-row', 'data-participant-name': name },
-        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), name), track);
+        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), el('span', { class: 'timeline-label', title: name }, name)), track);
     });
     if (screens.length) {
       const track = this.track();
@@ -265,7 +268,7 @@ class Review {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ expires_in_s: SHARE_SECONDS }),
     });
     if (!res.ok) {
-      const why = res.status === 401 ? 'your link has expired: ask the host for a new link'
+      const why = res.status === 401 ? `your link has expired: ${newLinkAdvice(this.role)}`
         : res.status === 403 ? 'only a host of this room can share its recordings' : res.body.error ?? `the server answered ${res.status}`;
       this.say('error', `Could not make a share link: ${why}.`);
       return;
@@ -401,6 +404,10 @@ class Review {
       button.disabled = true;
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
       const body = await res.json().catch(() => ({}));
+      // The link expired or was revoked while the page was open: the page says so, as
+      // a reload would.
+      if (res.status === 401 && this.shareViewer) return showShareExpired(this.app);
+      if ((res.status === 401 || res.status === 410) && showAccessProblem(this.app, { status: res.status, body })) return;
       if (!res.ok) {
         this.renderReel({ status: 'failed', error: body.error ?? res.statusText }, live);
         return;
@@ -470,8 +477,14 @@ class Review {
       this.current.replaceChildren(name
         ? el('span', {}, el('span', { class: 'dot', style: `background:${colorFor(name)}` }), 'Speaking: ', el('strong', {}, name))
         : el('span', { class: 'muted' }, 'Nobody speaking'));
-      for (const li of this.chapters.querySelectorAll('li[data-start-ms]')) li.classList.toggle('current', turn && Number(li.dataset.startMs) === turn.start_ms);
-      for (const seg of this.timeline.querySelectorAll('.timeline-segment')) seg.classList.toggle('current', turn && Number(seg.dataset.startMs) === turn.start_ms);
+    }
+    // By the turn, not the name: one person's two turns are two chapters. (A boolean
+    // always: toggle's second argument left undefined flips the class.)
+    const start = turn ? turn.start_ms : null;
+    if (this.currentStart !== start) {
+      this.currentStart = start;
+      for (const li of this.chapters.querySelectorAll('li[data-start-ms]')) li.classList.toggle('current', start !== null && Number(li.dataset.startMs) === start);
+      for (const seg of this.timeline.querySelectorAll('.timeline-segment')) seg.classList.toggle('current', start !== null && Number(seg.dataset.startMs) === start);
     }
   }
 }
