@@ -160,6 +160,23 @@ test('a guest has no working Record button, sees the REC badge, and the server r
   assert.equal((await pageFetch(page, `/api/rooms/${ROOM}/recording`, 'DELETE')).status, 403, 'a guest cannot stop it either');
   await host.page.click('#record');
   await page.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
+  // Both are told it was saved; only the host is offered to watch it, beside the meeting.
+  await page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('saved'), null, { timeout: 10_000 });
+  assert.equal(await page.locator('#banner a').count(), 0, 'a guest cannot watch recordings: no link');
+  await host.page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('saved'), null, { timeout: 10_000 });
+  assert.equal(await host.page.locator('#banner a').getAttribute('target'), '_blank', 'the review opens beside the meeting');
+
+  // A guest removes nobody; the host removes the guest from the roster, after asking.
+  assert.equal(await page.locator('.remove-participant').count(), 0, 'a guest has no Remove buttons');
+  const asked = new Promise((resolve) => host.page.once('dialog', (d) => { resolve(d.message()); d.accept(); }));
+  await host.page.click('#roster li[data-participant-name="Bob"] .remove-participant');
+  assert.match(await asked, /Remove Bob from the meeting\?/);
+  await page.locator('#removed').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#removed').innerText(), /A host removed you from the meeting/);
+  await host.page.locator('#roster li[data-participant-name="Bob"]').waitFor({ state: 'detached', timeout: 10_000 });
+  const room = await pageFetch(host.page, `/api/rooms/${ROOM}`);
+  assert.deepEqual(room.body.participants.map((p) => p.name), ['Alice'], JSON.stringify(room.body));
+  await shot(page, 'guest-removed');
 
   // The library page says plainly that a guest's link does not open it.
   await page.goto(`${server.baseUrl}/recordings`);

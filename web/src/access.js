@@ -35,6 +35,16 @@ export function getSession({ fresh = false } = {}) {
   return sessionPromise;
 }
 
+/**
+ * Who gives a new link to someone whose link expired: a guest's host, a host's admin;
+ * an admin mints their own (`podium token`).
+ */
+export function newLinkAdvice(role) {
+  if (role === 'admin') return 'mint a new one with podium token --role admin';
+  if (role === 'host') return "ask the server's admin for a new link";
+  return 'ask the host for a new link';
+}
+
 /** Whether a session may start and share recordings (a host or an admin; open mode is admin). */
 export function canManage(session) {
   return !!session && (session.kind === 'open' || (session.kind === 'access' && (session.role === 'host' || session.role === 'admin')));

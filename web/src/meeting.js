@@ -3,6 +3,7 @@
 // The UI (room.js) listens for 'change' and reads `meeting.state`.
 import { Device } from 'mediasoup-client';
 import { Signaling, SignalingError } from './signaling.js';
+import { api, newLinkAdvice } from './access.js';
 
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 10000];
 // Each tab keeps one id across reconnects, so the server replaces its old session.
@@ -113,6 +114,14 @@ export class Meeting extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
+  /**
+   * A banner's link to a recording's review page, for those who may watch it (a guest
+   * may not); it opens beside the meeting, which goes on.
+   */
+  watchLink(id) {
+    return this.role === 'guest' ? undefined : { href: `/recordings/${id}`, text: 'Watch it', newTab: true };
+  }
+
   /** `topic` names what the banner is about, so that a later success can clear it. */
   setBanner(kind, text, link, topic) {
     this.state.banner = text ? { kind, text, link, topic } : null;
@@ -197,7 +206,7 @@ export class Meeting extends EventTarget {
       if (!was && m.recording) this.clearBanner('recording');
       if (was && !m.recording) this.lastEnded = { id: was.id, at: Date.now() };
       if (m.error) this.setBanner('error', m.error);
-      else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', { href: `/recordings/${was.id}`, text: 'Watch it' });
+      else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', this.watchLink(was.id));
     });
     on('bye', (m) => {
       // The server is stopping (a restart): it saves its recordings as it goes.
@@ -217,6 +226,8 @@ export class Meeting extends EventTarget {
         this.local.videoTrack?.stop();
         this.local.audioTrack?.stop();
         this.setBanner('error', 'A host removed you from the meeting.');
+        // The room page gives way to a notice: nothing of the meeting is live any more.
+        this.dispatchEvent(new Event('removed'));
       }
     });
     signaling.addEventListener('disconnected', () => this.reconnect());
@@ -446,6 +457,21 @@ export class Meeting extends EventTarget {
     this.changed();
   }
 
+  /** Whether this person may remove others (a host of the room, or an admin; open mode is admin). */
+  mayRemove() {
+    return this.role === 'host' || this.role === 'admin';
+  }
+
+  /** Removes someone from the meeting (HTTP API); a refusal goes to the banner. */
+  async remove(participantId) {
+    const who = this.state.participants.get(participantId)?.name ?? 'them';
+    const res = await api(`/api/rooms/${encodeURIComponent(this.room)}/participants/${encodeURIComponent(participantId)}`, { method: 'DELETE' });
+    // 404: they left meanwhile, which is what was wanted.
+    if (res.ok || res.status === 404) return;
+    const why = res.status === 401 ? `your link has expired: ${newLinkAdvice(this.role)}` : res.body.error ?? `the server answered ${res.status}`;
+    this.setBanner('error', `Could not remove ${who}: ${why}`);
+  }
+
   /** Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to the banner. */
   async toggleRecording() {
     const recording = !!this.state.recording;
@@ -459,7 +485,7 @@ export class Meeting extends EventTarget {
       if (!res.ok) {
         // 409: someone else started it meanwhile; 404 on stop: it already ended.
         if (res.status === 401) {
-          this.setBanner('error', 'Your link has expired or is not valid: ask the host for a new link.');
+          this.setBanner('error', `Your link has expired or is not valid: ${newLinkAdvice(this.role)}.`);
         } else if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
           // 403 (not a host of this room) and 503 (the server's recording capacity) say why.
           this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`, undefined, 'recording');
@@ -503,7 +529,7 @@ export class Meeting extends EventTarget {
         if (ended) {
           // Kept until dismissed: the meeting goes on unrecorded unless someone starts again.
           const what = restarted ? 'The recording stopped when the server restarted; it was saved up to then.' : 'The recording ended while you were disconnected.';
-          this.setBanner('info', `Reconnected. ${what}`, { href: `/recordings/${ended.id}`, text: 'Watch it' });
+          this.setBanner('info', `Reconnected. ${what}`, this.watchLink(ended.id));
           return;
         }
         this.setBanner('info', 'Reconnected.');

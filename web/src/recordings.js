@@ -5,7 +5,7 @@
 // #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatDate, formatDuration, formatSize, topbar } from './format.js';
-import { api, getSession, showAccessProblem } from './access.js';
+import { api, getSession, newLinkAdvice, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
 
@@ -80,7 +80,7 @@ export async function showLibrary(app) {
     if (!(await dialog.ask(r))) return;
     const res = await api(`/api/recordings/${r.id}`, { method: 'DELETE' });
     if (!res.ok && res.status !== 404) {
-      const why = res.status === 403 ? 'only an admin can delete recordings' : res.status === 401 ? 'your link has expired: ask the host for a new link' : res.body.error ?? `the server answered ${res.status}`;
+      const why = res.status === 403 ? 'only an admin can delete recordings' : res.status === 401 ? `your link has expired: ${newLinkAdvice(me.role)}` : res.body.error ?? `the server answered ${res.status}`;
       showError(`Could not delete the recording: ${why}`);
       return;
     }

@@ -6,7 +6,7 @@
 import { Meeting, openDevices } from './meeting.js';
 import { el, icon, initials, colorFor } from './ui.js';
 import { topbar } from './format.js';
-import { api, getSession, showAccessDenied, showAuthError } from './access.js';
+import { api, getSession, showAccessDenied, showAuthError, showNotice } from './access.js';
 
 /** The recording layouts (docs/api.md), as the picker offers them. */
 const LAYOUTS = [['speaker', 'Speaker'], ['speaker-strip', 'Speaker + strip'], ['grid', 'Grid']];
@@ -95,6 +95,15 @@ async function enterRoom(ctx, name, want) {
   meeting.addEventListener('unauthorized', () => {
     stopDevices();
     showAuthError(app);
+  });
+  // A host removed this person: the meeting is over for them.
+  meeting.addEventListener('removed', () => {
+    stopDevices();
+    showNotice(app, {
+      id: 'removed', iconName: 'leave', tone: 'warn', title: 'A host removed you from the meeting',
+      text: 'Your camera and microphone are off, and nobody in the meeting sees or hears you.',
+      actions: [el('a', { href: '/', class: 'button-link' }, 'Back to the start')],
+    });
   });
   new RoomView(app, meeting, devices.problems).render();
 }
@@ -192,7 +201,7 @@ class RoomView {
       if (state.banner) {
         this.banner.hidden = false;
         this.banner.className = `banner ${state.banner.kind}`;
-        const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link' }, state.banner.link.text) : '';
+        const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link', target: state.banner.link.newTab ? '_blank' : null, rel: state.banner.link.newTab ? 'noopener' : null }, state.banner.link.text) : '';
         this.banner.replaceChildren(state.banner.text, link, this.bannerClose);
       } else {
         this.banner.hidden = true;
@@ -347,12 +356,29 @@ class RoomView {
   }
 
   renderRoster(people, onStage) {
-    this.roster.replaceChildren(...people.map((p) => el('li', { class: p === onStage ? 'on-stage' : '' },
+    const mayRemove = this.meeting.mayRemove() && this.meeting.state.status === 'joined';
+    // Drawn when it changes (render runs for every level report): a Remove button must
+    // stay the same element between a press and its release.
+    const key = JSON.stringify([mayRemove, people.map((p) => [p.id, p.name, p === onStage, !!p.speaking, p.audio, p.video])]);
+    if (key === this.rosterKey) return;
+    this.rosterKey = key;
+    this.roster.replaceChildren(...people.map((p) => el('li', { class: p === onStage ? 'on-stage' : '', 'data-participant-name': p.name },
       el('span', { class: 'avatar', style: `background:${colorFor(p.name)}` }, initials(p.name)),
       el('span', { class: 'roster-name' }, p.isMe ? `${p.name} (you)` : p.name),
       p.speaking ? el('span', { class: 'speaking-dot', title: 'Speaking' }) : null,
       p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off')),
-      p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')))));
+      p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')),
+      mayRemove && !p.isMe ? this.removeButton(p) : null)));
+  }
+
+  /** A host's button to remove `p` from the meeting, after asking. */
+  removeButton(p) {
+    const button = el('button', { class: 'remove-participant', type: 'button', title: `Remove ${p.name} from the meeting`, 'aria-label': `Remove ${p.name} from the meeting` }, icon('close'));
+    button.addEventListener('click', () => {
+      // They can come back with their link while it is valid (docs/security.md).
+      if (window.confirm(`Remove ${p.name} from the meeting? Their camera, microphone and screen stop reaching everyone at once.`)) this.meeting.remove(p.id);
+    });
+    return button;
   }
 
   renderControls() {
