@@ -237,6 +237,16 @@ test('an expired or tampered link shows #auth-error: ask the host for a new link
   await card.waitFor({ timeout: 10_000 });
   await page.goto(`${server.baseUrl}/recordings`);
   await card.waitFor({ timeout: 10_000 });
+  // The start page offers no form the server would refuse: joining needs a link.
+  await page.goto(`${server.baseUrl}/`);
+  await page.locator('#needs-link').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#needs-link').innerText(), /Ask the host of your meeting for one/);
+  assert.equal(await page.locator('#name, #room').count(), 0);
+  // With a host's link, the start page's name and room are the link's.
+  const hostLink = await mintToken({ room: ROOM, name: 'Dana', role: 'host', url: server.baseUrl, secret: SECRET });
+  await page.goto(`${server.baseUrl}/?token=${hostLink.token}`);
+  await page.locator('#room').waitFor({ timeout: 10_000 });
+  assert.deepEqual(await page.evaluate(() => ['#name', '#room'].map((s) => [document.querySelector(s).value, document.querySelector(s).readOnly])), [['Dana', true], [ROOM, true]]);
   assert.deepEqual(problems, []);
 });
 

@@ -64,10 +64,16 @@ export function rememberShare(recording) {
 }
 
 export function openedThroughShare(recording) {
+  return sharedRecordings().includes(recording);
+}
+
+/** The recordings this browser opened through share links, oldest first. */
+export function sharedRecordings() {
   try {
-    return JSON.parse(localStorage.getItem(SHARED_KEY) ?? '[]').includes(recording);
+    const ids = JSON.parse(localStorage.getItem(SHARED_KEY) ?? '[]');
+    return Array.isArray(ids) ? ids.filter((id) => typeof id === 'string') : [];
   } catch {
-    return false;
+    return [];
   }
 }
 

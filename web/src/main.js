@@ -3,7 +3,7 @@ import { el } from './ui.js';
 import { showRoom } from './room.js';
 import { showLibrary } from './recordings.js';
 import { showReview } from './review.js';
-import { dropTokenFromUrl, getSession, rememberShare, showAuthError, showNotice, showShareExpired, startSession } from './access.js';
+import { dropTokenFromUrl, getSession, rememberShare, sharedRecordings, showAuthError, showNotice, showShareExpired, startSession } from './access.js';
 
 // Diagnostics for people and automation: when the devices opened, and every change of
 // who is on the stage (time in ms since the epoch, and the name).
@@ -73,10 +73,30 @@ function route() {
   }
 }
 
-function showLobby(error) {
+/**
+ * The lobby: a name and a room. A secured server lets in only people with a link, so
+ * without one the page says so (rather than offer a form the server will refuse); with
+ * one, the name (and a host's or guest's room) are the link's.
+ */
+async function showLobby(error) {
+  const session = await getSession();
+  if (session.status === 401) {
+    const shared = sharedRecordings();
+    return showNotice(app, {
+      id: 'needs-link', iconName: 'lock', tone: 'warn', title: 'Joining needs a link',
+      text: shared.length
+        ? 'This Podium server lets people in with a link from a host. Your share link opens its recording only.'
+        : 'This Podium server lets people in with a link from a host. Ask the host of your meeting for one: it opens the room.',
+      actions: shared.length ? [el('a', { href: `/recordings/${encodeURIComponent(shared.at(-1))}`, class: 'button-link' }, 'Back to the shared recording')] : [],
+    });
+  }
+  const me = session.ok ? session.body : null;
+  // A link's name (and, but for an admin's, its room) decide: shown, not editable.
+  const lockedName = me?.kind === 'access' ? me.name : null;
+  const lockedRoom = me?.kind === 'access' && me.room && me.room !== '*' ? me.room : null;
   // maxlength counts UTF-16 units, 2 for an emoji: the 40 characters are checked on submit.
-  const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: sessionStorage.getItem('podium.name') ?? '' });
-  const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'" });
+  const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: lockedName ?? sessionStorage.getItem('podium.name') ?? '', readonly: lockedName !== null });
+  const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'", value: lockedRoom ?? '', readonly: lockedRoom !== null });
   const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
   const form = el('form', { class: 'card join-card' },
     el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
@@ -84,6 +104,7 @@ function showLobby(error) {
     el('p', { class: 'muted' }, 'Video meetings that follow whoever speaks, and one recording of the whole thing.'),
     el('label', { for: 'name' }, 'Your name'), name,
     el('label', { for: 'room' }, 'Room'), room,
+    lockedName !== null ? el('p', { class: 'muted small name-note' }, lockedRoom !== null ? 'Your name and room come from your link.' : 'Your name comes from your link.') : null,
     problem,
     el('button', { class: 'primary', type: 'submit' }, 'Join'),
     el('a', { href: '/recordings', class: 'muted small lobby-link' }, 'Recordings →'));
@@ -93,8 +114,9 @@ function showLobby(error) {
     // Characters as the server counts them (NFC code points), not UTF-16 units.
     if (!n || [...n.normalize('NFC')].length > 40) { problem.hidden = false; problem.textContent = 'Enter a name of 1 to 40 characters.'; return; }
     if (!ROOM_ID.test(room.value)) { problem.hidden = false; problem.textContent = "A room name is 1 to 64 letters, digits, '-' or '_'."; return; }
-    sessionStorage.setItem('podium.name', n);
-    location.href = `/rooms/${encodeURIComponent(room.value)}?name=${encodeURIComponent(n)}&autojoin=1`;
+    if (lockedName === null) sessionStorage.setItem('podium.name', n);
+    // A link's name is the server's to give: not put in the address.
+    location.href = `/rooms/${encodeURIComponent(room.value)}?${lockedName === null ? `name=${encodeURIComponent(n)}&` : ''}autojoin=1`;
   });
   app.replaceChildren(el('div', { class: 'center' }, form));
   (name.value ? room : name).focus();
