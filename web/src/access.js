@@ -58,6 +58,8 @@ const SHARED_KEY = 'podium.shared-recordings';
 export function rememberShare(recording) {
   try {
     const ids = new Set(JSON.parse(localStorage.getItem(SHARED_KEY) ?? '[]'));
+    // The latest opened last: the start page leads back to it.
+    ids.delete(recording);
     ids.add(recording);
     localStorage.setItem(SHARED_KEY, JSON.stringify([...ids].slice(-50)));
   } catch { /* storage disabled: the generic message then */ }

@@ -425,6 +425,9 @@ class Review {
       for (;;) {
         await new Promise((r) => setTimeout(r, POLL_MS));
         const res = await fetch(`/api/recordings/${this.rec.id}`);
+        // The link expired or was revoked meanwhile: the page says so, as a reload would.
+        if (res.status === 401 && this.shareViewer) return showShareExpired(this.app);
+        if ((res.status === 401 || res.status === 410) && showAccessProblem(this.app, { status: res.status, body: await res.json().catch(() => ({})) })) return;
         if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? res.statusText);
         const state = (await res.json()).highlights ?? { status: 'none' };
         if (state.status === 'building') {
@@ -458,6 +461,10 @@ class Review {
       this.renderTimeline();
       this.renderChapters();
       this.renderTalk();
+      // The chapters and segments are new: marked afresh (a paused player sends no
+      // timeupdate).
+      this.currentStart = undefined;
+      this.follow();
       if (ended) {
         this.say(null, null);
         this.renderReel(rec.highlights ?? { status: 'none' }, false);
