@@ -98,6 +98,7 @@ async function showLobby(error) {
   const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: lockedName ?? sessionStorage.getItem('podium.name') ?? '', readonly: lockedName !== null });
   const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'", value: lockedRoom ?? '', readonly: lockedRoom !== null });
   const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
+  const join = el('button', { class: 'primary', type: 'submit' }, 'Join');
   const form = el('form', { class: 'card join-card' },
     el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
     el('h1', {}, 'Meet, and keep the meeting'),
@@ -106,7 +107,7 @@ async function showLobby(error) {
     el('label', { for: 'room' }, 'Room'), room,
     lockedName !== null ? el('p', { class: 'muted small name-note' }, lockedRoom !== null ? 'Your name and room come from your link.' : 'Your name comes from your link.') : null,
     problem,
-    el('button', { class: 'primary', type: 'submit' }, 'Join'),
+    join,
     el('a', { href: '/recordings', class: 'muted small lobby-link' }, 'Recordings →'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -119,5 +120,5 @@ async function showLobby(error) {
     location.href = `/rooms/${encodeURIComponent(room.value)}?${lockedName === null ? `name=${encodeURIComponent(n)}&` : ''}autojoin=1`;
   });
   app.replaceChildren(el('div', { class: 'center' }, form));
-  (name.value ? room : name).focus();
+  (lockedRoom !== null ? join : name.value ? room : name).focus();
 }

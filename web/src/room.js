@@ -76,10 +76,23 @@ async function enterRoom(ctx, name, want) {
     devices.videoTrack?.stop();
     devices.audioTrack?.stop();
   };
+  // A host removed this person (even while the join was still being set up): the
+  // meeting is over for them.
+  let removed = false;
+  meeting.addEventListener('removed', () => {
+    removed = true;
+    stopDevices();
+    showNotice(app, {
+      id: 'removed', iconName: 'leave', tone: 'warn', title: 'A host removed you from the meeting',
+      text: 'Your camera and microphone are off, and nobody in the meeting sees or hears you.',
+      actions: [el('a', { href: '/', class: 'button-link' }, 'Back to the start')],
+    });
+  });
   try {
     await meeting.join();
   } catch (err) {
     stopDevices();
+    if (removed) return;
     // A socket refused before it opens looks unreachable: the session says if it was the link.
     if (err.code === 'unreachable' && await showIfNoAccess(app, room)) return;
     const text = {
@@ -95,15 +108,6 @@ async function enterRoom(ctx, name, want) {
   meeting.addEventListener('unauthorized', () => {
     stopDevices();
     showAuthError(app);
-  });
-  // A host removed this person: the meeting is over for them.
-  meeting.addEventListener('removed', () => {
-    stopDevices();
-    showNotice(app, {
-      id: 'removed', iconName: 'leave', tone: 'warn', title: 'A host removed you from the meeting',
-      text: 'Your camera and microphone are off, and nobody in the meeting sees or hears you.',
-      actions: [el('a', { href: '/', class: 'button-link' }, 'Back to the start')],
-    });
   });
   new RoomView(app, meeting, devices.problems).render();
 }
@@ -357,18 +361,32 @@ class RoomView {
 
   renderRoster(people, onStage) {
     const mayRemove = this.meeting.mayRemove() && this.meeting.state.status === 'joined';
-    // Drawn when it changes (render runs for every level report): a Remove button must
-    // stay the same element between a press and its release.
-    const key = JSON.stringify([mayRemove, people.map((p) => [p.id, p.name, p === onStage, !!p.speaking, p.audio, p.video])]);
-    if (key === this.rosterKey) return;
-    this.rosterKey = key;
-    this.roster.replaceChildren(...people.map((p) => el('li', { class: p === onStage ? 'on-stage' : '', 'data-participant-name': p.name },
-      el('span', { class: 'avatar', style: `background:${colorFor(p.name)}` }, initials(p.name)),
-      el('span', { class: 'roster-name' }, p.isMe ? `${p.name} (you)` : p.name),
-      p.speaking ? el('span', { class: 'speaking-dot', title: 'Speaking' }) : null,
-      p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off')),
-      p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')),
-      mayRemove && !p.isMe ? this.removeButton(p) : null)));
+    // The rows are made anew only when who is there, their names, mute icons or the
+    // Remove permission change: render runs for every level report, and a Remove
+    // button must stay the same element between a press and its release (and keep
+    // the keyboard's focus). Who speaks and who is on stage change in place.
+    const key = JSON.stringify([mayRemove, people.map((p) => [p.id, p.name, p.audio, p.video])]);
+    if (key !== this.rosterKey) {
+      this.rosterKey = key;
+      this.rosterRows = new Map();
+      this.roster.replaceChildren(...people.map((p) => {
+        const dot = el('span', { class: 'speaking-dot', title: 'Speaking', hidden: true });
+        const li = el('li', { 'data-participant-name': p.name },
+          el('span', { class: 'avatar', style: `background:${colorFor(p.name)}` }, initials(p.name)),
+          el('span', { class: 'roster-name' }, p.isMe ? `${p.name} (you)` : p.name),
+          dot,
+          p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off')),
+          p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')),
+          mayRemove && !p.isMe ? this.removeButton(p) : null);
+        this.rosterRows.set(p.id, { li, dot });
+        return li;
+      }));
+    }
+    for (const p of people) {
+      const row = this.rosterRows.get(p.id);
+      row.li.classList.toggle('on-stage', p === onStage);
+      row.dot.hidden = !p.speaking;
+    }
   }
 
   /** A host's button to remove `p` from the meeting, after asking. */
