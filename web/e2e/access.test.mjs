@@ -250,6 +250,22 @@ test('an expired or tampered link shows #auth-error: ask the host for a new link
   assert.deepEqual(problems, []);
 });
 
+test('a link that runs out during the meeting is said before and when it does; the meeting goes on', { timeout: 60_000 }, async (t) => {
+  const link = await mintToken({ room: 'expiring', name: 'Erin', role: 'guest', ttl: '8s', url: server.baseUrl, secret: SECRET });
+  const browser = await launchBrowser({});
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const problems = watchProblems(page, 'expiring');
+  await page.goto(`${link.url}&autojoin=1&camera=0&mic=0`);
+  await page.waitForFunction(() => window.podium.meeting?.state.status === 'joined', null, { timeout: 20_000 });
+  // Under five minutes left: said at once, with whom to ask.
+  await page.waitForFunction(() => /Your link expires at/.test(document.querySelector('#banner')?.textContent ?? ''), null, { timeout: 5_000 });
+  assert.match(await page.locator('#banner').innerText(), /cannot rejoin if your connection drops: ask the host for a new link/);
+  await page.waitForFunction(() => /Your link has expired\. You are still in the meeting/.test(document.querySelector('#banner')?.textContent ?? ''), null, { timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.podium.meeting.state.status), 'joined', 'still in the meeting');
+  assert.deepEqual(problems, []);
+});
+
 test('a host shares the recording from its page, and revokes the link', { timeout: 60_000 }, async (t) => {
   if (!host || !recordingId) return t.skip('no recording was made');
   const page = await host.page.context().newPage();

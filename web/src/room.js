@@ -6,7 +6,7 @@
 import { Meeting, openDevices } from './meeting.js';
 import { el, icon, initials, colorFor } from './ui.js';
 import { topbar } from './format.js';
-import { api, getSession, showAccessDenied, showAuthError, showNotice } from './access.js';
+import { api, getSession, newLinkAdvice, showAccessDenied, showAuthError, showNotice } from './access.js';
 
 /** The recording layouts (docs/api.md), as the picker offers them. */
 const LAYOUTS = [['speaker', 'Speaker'], ['speaker-strip', 'Speaker + strip'], ['grid', 'Grid']];
@@ -31,7 +31,7 @@ export async function showRoom(app, room, params) {
   const autojoin = params.get('autojoin') === '1';
   // simulcast=0: the camera as before simulcast (the meeting benchmark's baseline).
   const want = { camera: params.get('camera') !== '0', mic: params.get('mic') !== '0', simulcast: params.get('simulcast') !== '0' };
-  const ctx = { app, room, lockedName };
+  const ctx = { app, room, lockedName, expiresAt: secured ? session.body.expires_at : null };
   if (autojoin && name) return enterRoom(ctx, name, want);
   showPreJoin(ctx, name, want);
 }
@@ -110,6 +110,28 @@ async function enterRoom(ctx, name, want) {
     showAuthError(app);
   });
   new RoomView(app, meeting, devices.problems).render();
+  warnBeforeExpiry(meeting, ctx.expiresAt);
+}
+
+/** How long before a link expires the room says so. */
+const EXPIRY_WARNING_MS = 5 * 60 * 1000;
+
+/**
+ * A link that expires ends nothing at once (the meeting goes on), but from then on its
+ * holder cannot rejoin after a lost connection, nor record or stop: said five minutes
+ * before, and again when it happens, with whom to ask for a new one.
+ */
+function warnBeforeExpiry(meeting, expiresAt) {
+  const at = Date.parse(expiresAt ?? '');
+  if (!Number.isFinite(at)) return;
+  const what = meeting.mayRemove() ? 'record, remove people or rejoin if your connection drops' : 'rejoin if your connection drops';
+  const clock = new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const say = (text) => { if (!meeting.left) meeting.setBanner('info', text, undefined, 'expiry'); };
+  // (Timers beyond a day are left alone: a page is rarely open that long, and
+  // setTimeout's delay overflows past 24.8 days.)
+  const schedule = (delay, fn) => { if (delay < 24 * 3600 * 1000) setTimeout(fn, Math.max(0, delay)); };
+  schedule(at - EXPIRY_WARNING_MS - Date.now(), () => say(`Your link expires at ${clock}. You stay in the meeting, but after that you cannot ${what}: ${newLinkAdvice(meeting.role)}.`));
+  schedule(at - Date.now(), () => say(`Your link has expired. You are still in the meeting, but you cannot ${what}: ${newLinkAdvice(meeting.role)}.`));
 }
 
 /** After a failed join: the access page if the link is why (401, or 403 for this room). */
