@@ -119,6 +119,10 @@ impl TcpGuard {
     }
 }
 
+/// A network in the queue to give way: how many it holds, when its newest was first
+/// seen (and its inode), and its index in the lists. The greatest gives way first.
+type Holding = (usize, Option<(Instant, u64)>, usize);
+
 /// Picks `excess` connections to close, each time the newest of the network holding
 /// the most (between equal holdings, the one whose newest came last). Each network's
 /// list is oldest first.
@@ -128,7 +132,7 @@ fn fair_share(by_network: HashMap<IpAddr, Vec<(Instant, Connection)>>, excess: u
     }
     let newest = |list: &[(Instant, Connection)]| list.last().map(|(seen, c)| (*seen, c.inode));
     let mut lists: Vec<Vec<(Instant, Connection)>> = by_network.into_values().collect();
-    let mut heap: BinaryHeap<(usize, Option<(Instant, u64)>, usize)> = lists.iter().enumerate().map(|(i, list)| (list.len(), newest(list), i)).collect();
+    let mut heap: BinaryHeap<Holding> = lists.iter().enumerate().map(|(i, list)| (list.len(), newest(list), i)).collect();
     let mut close = Vec::with_capacity(excess);
     while close.len() < excess {
         let Some((_, _, i)) = heap.pop() else { break };
