@@ -117,7 +117,20 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // Recordings first: their files are finalized while the meeting still runs.
     recorder.shutdown().await;
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), server).await.is_err() {
+    // Signaling sessions run on tasks of their own (their connections were upgraded out
+    // of the server's drain): each says `bye` (code `shutdown`, so pages tell a restart
+    // from a lost network) and closes. Waited for too, or the runtime's end drops them
+    // mid-word.
+    let sessions_ended = async {
+        while !state.sockets.lock().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let drained = async {
+        let _ = server.await;
+        sessions_ended.await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(500), drained).await.is_err() {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}: closing them");
     }
     // Sessions saw the stop signal and closed; dropping the last handle to each worker

@@ -625,3 +625,24 @@ async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let (_, room) = get(&server, "/api/rooms/share");
     assert_eq!(room["screen_share"]["participant_id"], ada_id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_stops_says_bye_shutdown_to_every_session_before_it_goes() {
+    // Pages tell a restart (the recording saved, come back soon) from a lost network by
+    // this word: it must reach every session before the process ends.
+    let mut server = Server::start(&["--workers", "1"]);
+    let mut clients = Vec::new();
+    for (room, name) in [("stopping", "Ada"), ("stopping", "Bo"), ("elsewhere", "Cy"), ("elsewhere", "Di")] {
+        let mut c = Client::connect(&server.base_url, room).await;
+        c.ok("join", json!({"name": name})).await;
+        clients.push(c);
+    }
+    let stopper = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(5)));
+    for (k, c) in clients.iter_mut().enumerate() {
+        let bye = c.event("bye").await;
+        assert_eq!(bye["code"], "shutdown", "session {k}: {bye}");
+    }
+    let (status, took) = stopper.await.unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
