@@ -404,10 +404,7 @@ class Review {
       button.disabled = true;
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
       const body = await res.json().catch(() => ({}));
-      // The link expired or was revoked while the page was open: the page says so, as
-      // a reload would.
-      if (res.status === 401 && this.shareViewer) return showShareExpired(this.app);
-      if ((res.status === 401 || res.status === 410) && showAccessProblem(this.app, { status: res.status, body })) return;
+      if (this.accessLost(res.status, body)) return;
       if (!res.ok) {
         this.renderReel({ status: 'failed', error: body.error ?? res.statusText }, live);
         return;
@@ -418,6 +415,18 @@ class Review {
     if (state.status === 'building') this.pollReel();
   }
 
+  /**
+   * Whether the page gave way to an access notice: the link expired or was revoked
+   * while the page was open (a 401 or 410), said as a reload would.
+   */
+  accessLost(status, body) {
+    if (status === 401 && this.shareViewer) {
+      showShareExpired(this.app);
+      return true;
+    }
+    return (status === 401 || status === 410) && showAccessProblem(this.app, { status, body });
+  }
+
   async pollReel() {
     if (this.polling) return;
     this.polling = true;
@@ -425,9 +434,7 @@ class Review {
       for (;;) {
         await new Promise((r) => setTimeout(r, POLL_MS));
         const res = await fetch(`/api/recordings/${this.rec.id}`);
-        // The link expired or was revoked meanwhile: the page says so, as a reload would.
-        if (res.status === 401 && this.shareViewer) return showShareExpired(this.app);
-        if ((res.status === 401 || res.status === 410) && showAccessProblem(this.app, { status: res.status, body: await res.json().catch(() => ({})) })) return;
+        if ((res.status === 401 || res.status === 410) && this.accessLost(res.status, await res.json().catch(() => ({})))) return;
         if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? res.statusText);
         const state = (await res.json()).highlights ?? { status: 'none' };
         if (state.status === 'building') {
