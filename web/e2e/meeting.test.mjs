@@ -126,6 +126,38 @@ test('three participants: media flows both ways and the stage follows the speake
     assert.equal(s.stageName, s.turn, `${s.viewer}'s stage named ${s.stageName} during ${s.turn}'s turn`);
     assert.equal(s.shows, s.turn, `${s.viewer}'s stage showed ${s.shows}'s camera ${JSON.stringify(s.rgb)} during ${s.turn}'s turn`);
   }
+
+  // The People panel: beside the stage on a wide screen, where its switch hides it for
+  // a bigger stage; on a phone, over the stage when asked for, with everyone in it and
+  // a Remove button a finger can reach (open mode: everyone may remove).
+  const carol = pages[2];
+  const box = (sel) => carol.locator(sel).boundingBox();
+  assert.ok(await carol.locator('#people').isVisible(), 'the People panel shows beside the stage');
+  const stageWith = (await box('#stage')).width;
+  await carol.click('#people-toggle');
+  await carol.locator('#people').waitFor({ state: 'hidden' });
+  assert.equal(await carol.getAttribute('#people-toggle', 'aria-expanded'), 'false');
+  assert.ok((await box('#stage')).width > stageWith + 150, 'without the panel the stage is wider');
+  await carol.setViewportSize({ width: 390, height: 844 });
+  // (matchMedia's change comes a moment after the resize.)
+  await carol.locator('#people').waitFor({ state: 'hidden', timeout: 2000 }); // on a phone it starts hidden
+  const toggle = await box('#people-toggle');
+  assert.ok(toggle && toggle.x + toggle.width <= 390 && toggle.height >= 28, `the People switch fits the phone's top bar: ${JSON.stringify(toggle)}`);
+  assert.equal((await carol.locator('#people-toggle').innerText()).trim(), '3');
+  await carol.click('#people-toggle');
+  await carol.locator('#people').waitFor({ state: 'visible' });
+  const listed = await carol.locator('#roster li').evaluateAll((lis) => lis.map((li) => li.dataset.participantName));
+  assert.deepEqual(listed.sort(), [...names].sort(), 'everyone is listed');
+  const remove = await box('#roster li[data-participant-name="Bob"] .remove-participant');
+  assert.ok(remove && remove.x + remove.width <= 390 && remove.width >= 30 && remove.height >= 30, `Remove is within reach: ${JSON.stringify(remove)}`);
+  const panel = await box('#people');
+  assert.ok(panel.x >= 0 && panel.x + panel.width <= 390, `the panel lies on the screen: ${JSON.stringify(panel)}`);
+  await carol.keyboard.press('Escape');
+  await carol.locator('#people').waitFor({ state: 'hidden' });
+  assert.equal(await carol.getAttribute('#people-toggle', 'aria-expanded'), 'false');
+  await carol.click('#people-toggle');
+  await carol.click('#people .people-close');
+  await carol.locator('#people').waitFor({ state: 'hidden' });
   assert.deepEqual(errors, []);
 
   console.log(`switch latencies (ms): ${perTurn.join('; ')}`);

@@ -193,20 +193,47 @@ class RoomView {
       await meeting.leave();
       location.href = '/';
     });
-    this.count = el('span', { class: 'count' });
+    // Who is in the meeting, and the People panel's switch: beside the stage on a wide
+    // screen (pressed: hidden, for a bigger stage), over it on a phone or a tablet
+    // (pressed: shown), so that a host there can still see everyone and remove someone.
+    this.countNumber = el('span', {});
+    this.countWord = el('span', { class: 'count-word' });
+    this.count = el('button', { id: 'people-toggle', class: 'count', type: 'button', 'aria-controls': 'people', title: 'Show or hide the people in the meeting' },
+      icon('people'), this.countNumber, this.countWord);
+    this.count.addEventListener('click', () => this.togglePeople(!this.peopleShown()));
+    this.peopleClose = el('button', { class: 'people-close', type: 'button', title: 'Close', 'aria-label': 'Close the people list' }, icon('close'));
+    this.peopleClose.addEventListener('click', () => this.togglePeople(false));
+    this.narrow = window.matchMedia('(max-width: 800px)');
+    this.narrow.addEventListener('change', () => this.togglePeople(!this.narrow.matches));
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.narrow.matches && this.peopleShown()) this.togglePeople(false);
+    });
 
     app.replaceChildren(el('div', { class: 'room' },
       topbar(el('span', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
       this.banner,
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
-        el('aside', { class: 'side' }, el('h2', {}, 'People'), this.roster)),
+        this.side = el('aside', { id: 'people', class: 'side', 'aria-label': 'People' }, el('div', { class: 'side-head' }, el('h2', {}, 'People'), this.peopleClose), this.roster)),
       el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.shareBtn, this.recordBtn, this.layoutPicker, this.leaveBtn),
       this.audioSinks));
 
+    this.main = this.side.parentElement;
+    this.togglePeople(!this.narrow.matches);
     if (problems.length) meeting.setBanner('error', problems.join(' '));
     meeting.addEventListener('change', () => this.render());
     window.addEventListener('beforeunload', () => meeting.closeMedia());
+  }
+
+  /** Whether the People panel shows: by default beside the stage, not over it. */
+  peopleShown() {
+    return this.main.classList.contains('people-toggled') === this.narrow.matches;
+  }
+
+  /** Shows or hides the People panel; a change of screen width starts from its default. */
+  togglePeople(shown) {
+    this.main.classList.toggle('people-toggled', shown === this.narrow.matches);
+    this.count.setAttribute('aria-expanded', String(shown));
   }
 
   /** Who is on the stage: the active speaker, else the first to have joined. */
@@ -218,7 +245,9 @@ class RoomView {
   render() {
     const { state } = this.meeting;
     const people = [...state.participants.values()];
-    this.count.textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
+    this.countNumber.textContent = String(people.length);
+    this.countWord.textContent = people.length === 1 ? ' person' : ' people';
+    this.count.setAttribute('aria-label', `${people.length} ${people.length === 1 ? 'person' : 'people'} in the meeting`);
 
     // Drawn when it changes (render runs for every level report): the dismiss button
     // must stay the same element between a press and its release.
