@@ -17,7 +17,7 @@
 //! stays bounded (browsers send keyframes only when asked). Decoding the cameras nobody
 //! sees was a quarter of a recording's CPU (docs/benchmarks.md, issue 13).
 use crate::input::clock::MediaClock;
-use crate::input::decode::VideoDecoder;
+use crate::input::decode::{VideoDecoder, MAX_PICTURE};
 use crate::input::depacketize::{Codec, Depacketizer, Frame};
 use crate::input::jitter::{JitterBuffer, Released};
 use crate::input::rtp::RtpPacket;
@@ -64,6 +64,9 @@ pub struct Camera {
     /// The stream left the source map at this time (ms of the recording): it is
     /// dropped once the output gets there.
     retire_at: Option<u64>,
+    /// Frames the decoder refused: the first is a warning (a stream past the picture
+    /// bound is refused frame after frame), the rest are counted at debug level.
+    decode_errors: u64,
 }
 
 /// A camera's encoded frames not decoded yet, with the bytes they hold.
@@ -116,6 +119,7 @@ impl Camera {
             dormant: false,
             horizon_ms: 0,
             retire_at: None,
+            decode_errors: 0,
         })
     }
 
@@ -182,7 +186,12 @@ impl Camera {
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(ssrc = self.ssrc, "video decode error: {e}");
+                    self.decode_errors += 1;
+                    if self.decode_errors == 1 {
+                        tracing::warn!(ssrc = self.ssrc, participant = %self.participant, "a video frame did not decode ({e}): its frames are dropped up to the next keyframe (pictures over {}x{} are refused); later errors are logged at debug level", MAX_PICTURE.0, MAX_PICTURE.1);
+                    } else {
+                        tracing::debug!(ssrc = self.ssrc, errors = self.decode_errors, "video decode error: {e}");
+                    }
                     // Up to the next keyframe, the queued frames refer to a broken one.
                     while self.encoded.front().is_some_and(|(_, f)| !f.keyframe) {
                         self.encoded.pop_front();

@@ -4,6 +4,15 @@ use crate::input::depacketize::{Codec, Frame};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, decoder, frame, Packet};
 
+/// The largest picture a participant's stream may decode to: 4K UHD. The page sends
+/// at most 1280x720 cameras and 1920x1080 shares, but the size is the sender's word
+/// (a keyframe's header, an SPS): without a bound, one crafted keyframe claiming
+/// 16000x9000 would make FFmpeg allocate hundreds of MB a picture, and the recording
+/// fall behind scaling it. FFmpeg refuses a larger frame as a decode error, which
+/// drops the stream's frames up to a keyframe that fits.
+pub const MAX_PICTURE: (u32, u32) = (3840, 2160);
+const MAX_PICTURE_PIXELS: i64 = MAX_PICTURE.0 as i64 * MAX_PICTURE.1 as i64;
+
 pub struct VideoDecoder {
     decoder: decoder::Video,
 }
@@ -16,8 +25,13 @@ impl VideoDecoder {
             Codec::H264 => codec::Id::H264,
         };
         let found = decoder::find(id).ok_or(ffmpeg::Error::DecoderNotFound)?;
-        let decoder = codec::context::Context::new_with_codec(found).decoder().video()?;
-        Ok(Self { decoder })
+        let mut context = codec::context::Context::new_with_codec(found);
+        // SAFETY: the context was just allocated and is owned here; max_pixels is a
+        // plain field that the decoder reads whenever a frame sets its size.
+        unsafe {
+            (*context.as_mut_ptr()).max_pixels = MAX_PICTURE_PIXELS;
+        }
+        Ok(Self { decoder: context.decoder().video()? })
     }
 
     /// The pictures this frame completes (usually one). A frame the decoder rejects is
@@ -177,6 +191,31 @@ mod tests {
         enc.send_eof().unwrap();
         collect(&mut enc, &mut out);
         out
+    }
+
+    #[test]
+    fn a_keyframe_claiming_a_huge_picture_is_refused_and_the_stream_recovers_at_the_next() {
+        let frames = vp8_frames(3, |_| 120);
+        let mut decoder = VideoDecoder::new(Codec::Vp8).unwrap();
+        let frame = |data: &[u8], timestamp| Frame { timestamp, keyframe: true, data: data.to_vec() };
+        assert_eq!(decoder.decode(&frame(&frames[0].0, 0)).unwrap().len(), 1);
+        // A VP8 keyframe: a 3-byte tag, the start code 9d 01 2a, then 14-bit width and
+        // height (little-endian, 2 bits of scaling above). Claim 16000x9000.
+        let mut huge = frames[0].0.clone();
+        assert_eq!(huge[3..6], [0x9d, 0x01, 0x2a], "a keyframe");
+        assert_eq!((u16::from_le_bytes([huge[6], huge[7]]), u16::from_le_bytes([huge[8], huge[9]])), (160, 90));
+        huge[6..8].copy_from_slice(&16000u16.to_le_bytes());
+        huge[8..10].copy_from_slice(&9000u16.to_le_bytes());
+        assert!(decoder.decode(&frame(&huge, 3000)).is_err(), "16000x9000 is past the bound");
+        // Within the bound, a size change decodes (4K UHD itself).
+        let mut uhd = frames[0].0.clone();
+        uhd[6..8].copy_from_slice(&3840u16.to_le_bytes());
+        uhd[8..10].copy_from_slice(&2160u16.to_le_bytes());
+        let pictures = decoder.decode(&frame(&uhd, 6000)).unwrap_or_default();
+        assert!(pictures.iter().all(|p| (p.width(), p.height()) == (3840, 2160)));
+        // The real stream goes on at its own size.
+        let pictures = decoder.decode(&frame(&frames[0].0, 9000)).unwrap();
+        assert_eq!(pictures.iter().map(|p| (p.width(), p.height())).collect::<Vec<_>>(), [(160, 90)]);
     }
 
     /// RFC 7741 packets of 300-byte payloads: S on the first, marker on the last.

@@ -59,6 +59,12 @@ const MIN_LABEL_PX: f32 = 14.0;
 /// A tile's border, px.
 const BORDER_PX: u32 = 4;
 
+/// Glyphs kept rasterized: every label of a meeting many times over (about 1 KB each).
+/// Names are the participants' words, so the characters are theirs too: a room that
+/// rejoins under ever new names must not grow the compositor without end. Past it the
+/// cache starts again, and the labels drawn next rasterize their few glyphs anew.
+const MAX_GLYPHS: usize = 2048;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     #[error("cannot load the label font: {0}")]
@@ -299,6 +305,9 @@ impl Composer {
         let strides = [canvas.stride(0), canvas.stride(1), canvas.stride(2)];
         let mut pen = x;
         let mut glyphs = self.glyphs.borrow_mut();
+        if glyphs.len() + text.len() > MAX_GLYPHS {
+            glyphs.clear();
+        }
         for c in text.chars() {
             let (m, bitmap) = glyphs.entry((c, px.to_bits())).or_insert_with(|| self.font.rasterize(c, px));
             let m = *m;
@@ -588,6 +597,19 @@ mod tests {
             let psnr = 10.0 * (255.0f64.powi(2) / (squared / n).max(1e-9)).log10();
             assert!(psnr > 50.0, "plane {plane}: {psnr:.1} dB from swscale's bilinear (worst pixel {worst} apart)");
         }
+    }
+
+    #[test]
+    fn labels_in_ever_new_characters_keep_the_glyph_cache_bounded_and_still_draw() {
+        let mut c = Composer::new(640, 360, DEFAULT_FONT).unwrap();
+        // 400 names of 12 characters, none seen before: 4800 glyphs asked for.
+        for n in 0..400u32 {
+            let name: String = (0..12).map(|k| char::from_u32(0x4E00 + n * 12 + k).unwrap()).collect();
+            c.compose(Stage::Card { name: &name }).unwrap();
+            assert!(c.glyphs.borrow().len() <= MAX_GLYPHS, "{} glyphs after {n} names", c.glyphs.borrow().len());
+        }
+        let out = c.compose(Stage::Card { name: "Grace Hopper" }).unwrap();
+        assert!(bright_pixels(&out, 220, 100, 420, 230) > 500, "the initials still draw after the cache started again");
     }
 
     #[test]
