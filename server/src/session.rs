@@ -515,12 +515,13 @@ async fn handle_member_request(request: ClientRequest, ctx: &SessionContext, m: 
             }
             Ok(ResponseData::Empty {})
         }
-        ClientRequest::Produce { transport_id, kind, rtp_parameters, source, paused } => {
+        ClientRequest::Produce { transport_id, kind, mut rtp_parameters, source, paused } => {
             let OwnTransport { direction, transport, .. } = m.transports.get(&transport_id).ok_or_else(|| ErrorBody::new(ErrorCode::NotFound, "no such transport"))?;
             if *direction != Direction::Send {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, "produce on the send transport"));
             }
             check_rtp_parameters(kind, &rtp_parameters)?;
+            forget_empty_cname(&mut rtp_parameters);
             let source = source.unwrap_or_else(|| Source::default_for(kind));
             if !source.carries(kind) {
                 return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {source:?} producer cannot send {kind:?}")));
@@ -650,6 +651,17 @@ fn check_rtp_parameters(kind: MediaKind, p: &RtpParameters) -> Result<(), ErrorB
         return Err(ErrorBody::new(ErrorCode::BadRequest, format!("a {kind:?} producer's codecs must all be {kind:?} codecs")));
     }
     check_forwarded_text(p)
+}
+
+/// mediasoup-client sends a simulcast camera's CNAME as "" (Chrome's SDP for layers
+/// sent by rid has no `a=ssrc:… cname:` line). mediasoup's Node layer takes "" as no
+/// CNAME and makes one up; its Rust crate takes it as given, and the worker refuses it
+/// ("empty cname") when nothing was produced on the transport before: a 720p camera
+/// with the microphone off could not join. So "" is no CNAME, as in Node.
+fn forget_empty_cname(p: &mut RtpParameters) {
+    if p.rtcp.cname.as_deref() == Some("") {
+        p.rtcp.cname = None;
+    }
 }
 
 /// The text of a producer's parameters that mediasoup copies into its consumers, and so

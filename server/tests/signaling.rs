@@ -565,6 +565,27 @@ fn opus(transport: &Value, ssrc: u32, source: Option<&str>) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_simulcast_camera_sent_first_joins_with_mediasoup_clients_empty_cname() {
+    // A browser's 720p camera with the microphone off: its layers go by rid, so
+    // mediasoup-client sends the CNAME as "", and the camera is the transport's first
+    // producer (the worker refused it: "empty cname").
+    let server = Server::start(&["--workers", "1"]);
+    let (mut ada, ada_id, ada_send) = join_sender(&server, "cname", "Ada").await;
+    let mut camera = vp8(&ada_send, 0, None);
+    camera["rtp_parameters"]["encodings"] = json!([{"rid": "r0", "scalabilityMode": "L1T3"}, {"rid": "r1", "scalabilityMode": "L1T3"}, {"rid": "r2", "scalabilityMode": "L1T3"}]);
+    camera["rtp_parameters"]["rtcp"]["cname"] = json!("");
+    let r = ada.request("produce", camera).await;
+    assert_eq!(r["ok"], true, "{r}");
+    // The microphone turned on later joins the same transport's CNAME.
+    let mut mic = opus(&ada_send, 7001, None);
+    mic["rtp_parameters"]["rtcp"]["cname"] = json!("f8Uq1C+Lh2eF0Y7x");
+    assert_eq!(ada.request("produce", mic).await["ok"], true);
+    let (_, room) = get(&server, "/api/rooms/cname");
+    let ada_view = room["participants"].as_array().unwrap().iter().find(|p| p["id"] == ada_id.as_str()).unwrap().clone();
+    assert_eq!((ada_view["video"].as_bool(), ada_view["audio"].as_bool()), (Some(true), Some(true)), "{ada_view}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_screen_share_is_announced_and_a_new_one_takes_over_the_stage() {
     let server = Server::start(&["--workers", "1"]);
     let (mut ada, ada_id, ada_send) = join_sender(&server, "share", "Ada").await;

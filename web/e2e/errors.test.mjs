@@ -12,7 +12,9 @@ const text = (page, sel) => page.locator(sel).first().textContent({ timeout: 15_
 
 test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_000 }, async (t) => {
   const server = await startServer();
-  const ok = await launchBrowser({ videoFile: cameraFile('Bob') });
+  // A 720p camera, as real ones are: sent in simulcast layers, whose CNAME
+  // mediasoup-client leaves empty (with the microphone off, the server refused it).
+  const ok = await launchBrowser({ videoFile: cameraFile('Bob', 4, { width: 1280, height: 720 }) });
   const blocked = await launchBrowser({ denyMedia: true });
   t.after(async () => { await ok.close(); await blocked.close(); await server.stop(); });
 
@@ -31,6 +33,7 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   const card = onStage === 'Ada' ? '#stage .name-card' : '.tile[data-participant-name="Ada"] .name-card';
   assert.equal((await text(bob, card)).trim(), 'AD');
   assert.equal(await bob.locator(card).isVisible(), true);
+  assert.equal(await bob.evaluate(() => window.podium.meeting.state.banner), null, 'Bob joined without an error');
   // Bob's tile in Ada's browser shows him muted (no microphone).
   await ada.waitForFunction(() => {
     const t = document.querySelector('.tile[data-participant-name="Bob"]');
