@@ -33,6 +33,9 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   const card = onStage === 'Ada' ? '#stage .name-card' : '.tile[data-participant-name="Ada"] .name-card';
   assert.equal((await text(bob, card)).trim(), 'AD');
   assert.equal(await bob.locator(card).isVisible(), true);
+  // Ada has no microphone: said where she is shown (on the stage, her tile is hidden).
+  const mutedIcon = onStage === 'Ada' ? '#stage .stage-name .muted-icon' : '.tile[data-participant-name="Ada"] .muted-icon';
+  assert.equal(await bob.locator(mutedIcon).isVisible(), true, `${mutedIcon} shows`);
   assert.equal(await bob.evaluate(() => window.podium.meeting.state.banner), null, 'Bob joined without an error');
   // Bob's tile in Ada's browser shows him muted (no microphone).
   await ada.waitForFunction(() => {

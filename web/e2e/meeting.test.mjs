@@ -158,6 +158,18 @@ test('three participants: media flows both ways and the stage follows the speake
   await carol.click('#people-toggle');
   await carol.click('#people .people-close');
   await carol.locator('#people').waitFor({ state: 'hidden' });
+  // A tap beside the open panel closes it too.
+  await carol.click('#people-toggle');
+  await carol.locator('#people').waitFor({ state: 'visible' });
+  await carol.mouse.click(20, 300);
+  await carol.locator('#people').waitFor({ state: 'hidden' });
+  // The phone on its side: the stage keeps most of the height, the others beside it.
+  await carol.setViewportSize({ width: 844, height: 390 });
+  await carol.waitForFunction(() => document.querySelector('#stage').getBoundingClientRect().height > 390 * 0.6, null, { timeout: 2000 })
+    .catch(async () => assert.fail(`the stage is a sliver on its side: ${JSON.stringify(await box('#stage'))}`));
+  assert.equal(await carol.locator('#people').isVisible(), false, 'the panel does not squeeze the stage');
+  const controls = await box('.controls');
+  assert.ok(controls.y + controls.height <= 390 + 1, `the controls are on the screen: ${JSON.stringify(controls)}`);
   assert.deepEqual(errors, []);
 
   console.log(`switch latencies (ms): ${perTurn.join('; ')}`);

@@ -96,7 +96,7 @@ async function showLobby(error) {
   const lockedRoom = me?.kind === 'access' && me.room && me.room !== '*' ? me.room : null;
   // maxlength counts UTF-16 units, 2 for an emoji: the 40 characters are checked on submit.
   const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: lockedName ?? sessionStorage.getItem('podium.name') ?? '', readonly: lockedName !== null });
-  const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'", value: lockedRoom ?? '', readonly: lockedRoom !== null });
+  const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'", autocapitalize: 'none', autocorrect: 'off', spellcheck: 'false', value: lockedRoom ?? '', readonly: lockedRoom !== null });
   const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
   const join = el('button', { class: 'primary', type: 'submit' }, 'Join');
   const form = el('form', { class: 'card join-card' },

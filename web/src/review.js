@@ -374,7 +374,7 @@ class Review {
     const base = `/api/recordings/${this.rec.id}`;
     const head = el('h2', {}, 'Highlight reel');
     if (state.status === 'ready') {
-      const player = el('video', { id: 'reel-player', controls: true, preload: 'metadata', src: `${base}/highlights?v=${state.duration_ms}` });
+      const player = el('video', { id: 'reel-player', controls: true, playsinline: true, preload: 'metadata', src: `${base}/highlights?v=${state.duration_ms}` });
       const clips = el('ol', { class: 'reel-clips' });
       this.reel.replaceChildren(head, player,
         el('div', { class: 'muted small' }, `${state.clips} clips · ${formatDuration(state.duration_ms)}`),
@@ -384,7 +384,11 @@ class Review {
           const b = el('button', { class: 'reel-clip', 'data-source-start-ms': c.source_start_ms, title: `Score ${c.score.toFixed(2)}: see it in the recording` },
             el('span', { class: 'dot', style: `background:${colorFor(c.name)}` }), c.name,
             el('span', { class: 'muted small clip-time' }, `${formatClock(c.source_start_ms)} – ${formatClock(c.source_end_ms)}`));
-          b.addEventListener('click', () => this.seek(c.source_start_ms));
+          b.addEventListener('click', () => {
+            this.seek(c.source_start_ms);
+            // In one column (a phone) the player is far above the reel: bring it into view.
+            this.player.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+          });
           return el('li', {}, b);
         }));
       });

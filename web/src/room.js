@@ -147,6 +147,9 @@ async function showIfNoAccess(app, room) {
   return false;
 }
 
+/** A screen with no room for the People panel beside the stage (style.css's query). */
+const NARROW = '(max-width: 800px), (max-height: 500px)';
+
 class RoomView {
   constructor(app, meeting, problems) {
     this.meeting = meeting;
@@ -157,7 +160,11 @@ class RoomView {
 
     this.stageVideo = el('video', { autoplay: true, playsinline: true, muted: true });
     this.stageCard = el('div', { class: 'name-card big' });
-    this.stageName = el('div', { class: 'stage-name' });
+    // Who is on the stage, and whether they can be heard: their own tile (where the
+    // filmstrip shows mute icons) is hidden while they are on the stage.
+    this.stageLabel = el('span', {});
+    this.stageMuted = el('span', { class: 'muted-icon', title: 'Microphone off', hidden: true }, icon('mic-off'));
+    this.stageName = el('div', { class: 'stage-name' }, this.stageMuted, this.stageLabel);
     // The picture-in-picture: the speaker over a share, or (for the sharer) their own
     // share, small, so that they do not see their screen inside their screen.
     this.pipVideo = el('video', { autoplay: true, playsinline: true, muted: true });
@@ -186,7 +193,7 @@ class RoomView {
     this.recIndicator = el('span', { id: 'recording-indicator', class: 'rec-indicator', role: 'status', hidden: true },
       el('span', { class: 'rec-dot' }), el('span', { class: 'rec-label' }, 'REC'), el('span', { class: 'rec-time' }));
     this.recTimer = setInterval(() => this.renderRecording(), 1000);
-    this.leaveBtn = el('button', { id: 'leave', class: 'control leave' }, icon('leave'), el('span', {}, 'Leave'));
+    this.leaveBtn = el('button', { id: 'leave', class: 'control leave', title: 'Leave the meeting', 'aria-label': 'Leave the meeting' }, icon('leave'), el('span', {}, 'Leave'));
     this.micBtn.addEventListener('click', () => meeting.toggle('audio'));
     this.camBtn.addEventListener('click', () => meeting.toggle('video'));
     this.leaveBtn.addEventListener('click', async () => {
@@ -203,10 +210,14 @@ class RoomView {
     this.count.addEventListener('click', () => this.togglePeople(!this.peopleShown()));
     this.peopleClose = el('button', { class: 'people-close', type: 'button', title: 'Close', 'aria-label': 'Close the people list' }, icon('close'));
     this.peopleClose.addEventListener('click', () => this.togglePeople(false));
-    this.narrow = window.matchMedia('(max-width: 800px)');
+    this.narrow = window.matchMedia(NARROW);
     this.narrow.addEventListener('change', () => this.togglePeople(!this.narrow.matches));
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' && this.narrow.matches && this.peopleShown()) this.togglePeople(false);
+    });
+    // Over the stage, a tap beside the panel closes it, as a phone's sheets do.
+    document.addEventListener('pointerdown', (e) => {
+      if (this.narrow.matches && this.peopleShown() && !this.side.contains(e.target) && !this.count.contains(e.target)) this.togglePeople(false);
     });
 
     app.replaceChildren(el('div', { class: 'room' },
@@ -338,7 +349,8 @@ class RoomView {
     // The big picture.
     const track = remoteShare ? sharer.screenTrack : camera;
     this.stage.classList.toggle('sharing', !!remoteShare);
-    this.stageName.textContent = remoteShare ? `${sharer.name}'s screen` : p ? you(p) : 'Waiting for others…';
+    this.stageLabel.textContent = remoteShare ? `${sharer.name}'s screen` : p ? you(p) : 'Waiting for others…';
+    this.stageMuted.hidden = !(p && !remoteShare && !p.audio);
     setVideo(this.stageVideo, track, !remoteShare && p?.isMe);
     this.stageCard.hidden = !!track;
     this.stageCard.textContent = p ? initials(p.name) : '';
