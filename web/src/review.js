@@ -298,7 +298,7 @@ class Review {
     }
     this.shareStatus.textContent = copied
       ? `Copied to the clipboard. It works until ${formatDate(this.lastShare?.expires_at)}.`
-      : 'Press Ctrl+C (⌘C) to copy the selected link.';
+      : window.matchMedia('(pointer: coarse)').matches ? 'Copy the selected link (touch and hold it).' : 'Press Ctrl+C (⌘C) to copy the selected link.';
   }
 
   async refreshShares() {
