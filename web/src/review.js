@@ -232,6 +232,10 @@ class Review {
     const box = seg.getBoundingClientRect();
     this.tooltip.style.left = `${Math.min(wrap.width - 200, Math.max(0, box.left - wrap.left))}px`;
     this.tooltip.style.top = `${box.top - wrap.top - 34}px`;
+    // Without a mouse nothing leaves the bar: a tap's label goes by itself, so that it
+    // does not hide the row above it.
+    clearTimeout(this.tooltipTimer);
+    if (!window.matchMedia('(hover: hover)').matches) this.tooltipTimer = setTimeout(() => { this.tooltip.hidden = true; }, 2500);
   }
 
   /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */
