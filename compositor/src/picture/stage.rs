@@ -24,8 +24,14 @@ use std::hash::Hash;
 /// How long a new speaker's video may take to arrive (their first keyframe) before their
 /// name card is shown instead. Keyframes usually arrive within 100–300 ms.
 pub const KEYFRAME_WAIT_MS: u64 = 1000;
-/// A shown video with no new picture for this long is taken as stopped.
-pub const STALE_AFTER_MS: u64 = 1000;
+/// A shown video with no new picture for this long is taken as stopped. A camera turned
+/// off (paused) is a card at once, told by the server, so this only covers a stream
+/// that stalls while it should be sending: a sender starved of CPU or bandwidth, whose
+/// encoder drops a layer and waits for a keyframe of another, or one that is gone. A
+/// stall of a second or so is held as a frozen picture, as a live meeting shows it:
+/// at 1 s, a reloaded participant's camera showed "camera off" for 0.6 s mid-turn on a
+/// loaded machine, and then came back (two cuts, and a card that said the wrong thing).
+pub const STALE_AFTER_MS: u64 = 2000;
 
 /// What one output frame shows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -286,7 +292,7 @@ mod tests {
         run(&mut s, 0, 1000, &[("a", 0, 1000, 40)]);
         // a left: nobody is named, and a's last picture goes stale.
         s.set_speaker(1000, None);
-        let changes = run(&mut s, 1000, 2500, &[]);
+        let changes = run(&mut s, 1000, 1000 + STALE_AFTER_MS + 500, &[]);
         assert_eq!(changes[0], (1000, Show::Video("a")), "a's last frame, while it is fresh");
         assert_eq!(changes[1].1, Show::Waiting);
         assert!(changes[1].0 <= 960 + STALE_AFTER_MS + 33, "{changes:?}");
