@@ -218,6 +218,7 @@ class Review {
       'aria-label': `${label}, ${formatClock(span.start_ms)} to ${formatClock(span.end_ms)}`,
     });
     seg.addEventListener('click', () => this.seek(span.start_ms));
+    seg.addEventListener('pointerenter', (e) => { this.touched = e.pointerType === 'touch'; });
     seg.addEventListener('mouseenter', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)} (${formatDuration(span.end_ms - span.start_ms)})`));
     seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
     seg.addEventListener('focus', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)}`));
@@ -235,7 +236,7 @@ class Review {
     // Without a mouse nothing leaves the bar: a tap's label goes by itself, so that it
     // does not hide the row above it.
     clearTimeout(this.tooltipTimer);
-    if (!window.matchMedia('(hover: hover)').matches) this.tooltipTimer = setTimeout(() => { this.tooltip.hidden = true; }, 2500);
+    if (this.touched) this.tooltipTimer = setTimeout(() => { this.tooltip.hidden = true; }, 2500);
   }
 
   /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */

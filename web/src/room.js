@@ -171,7 +171,8 @@ class RoomView {
     // Not a .name-card: `#stage .name-card` stays the stage's own card.
     this.pipCard = el('div', { class: 'pip-card' });
     this.pipName = el('div', { class: 'tile-name' });
-    this.pip = el('div', { id: 'stage-pip', class: 'stage-pip', hidden: true }, this.pipVideo, this.pipCard, el('div', { class: 'tile-bar' }, this.pipName));
+    this.pipMuted = el('span', { class: 'muted-icon', title: 'Microphone off', hidden: true }, icon('mic-off'));
+    this.pip = el('div', { id: 'stage-pip', class: 'stage-pip', hidden: true }, this.pipVideo, this.pipCard, el('div', { class: 'tile-bar' }, this.pipMuted, this.pipName));
     this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName, this.pip);
     this.filmstrip = el('section', { id: 'filmstrip', class: 'filmstrip', 'aria-label': 'Participants' });
     this.roster = el('ul', { id: 'roster', class: 'roster' });
@@ -243,8 +244,11 @@ class RoomView {
 
   /** Shows or hides the People panel; a change of screen width starts from its default. */
   togglePeople(shown) {
+    // Focus in a panel that goes would fall to the page: it goes back to the switch.
+    const hadFocus = !shown && this.side.contains(document.activeElement);
     this.main.classList.toggle('people-toggled', shown === this.narrow.matches);
     this.count.setAttribute('aria-expanded', String(shown));
+    if (hadFocus) this.count.focus();
   }
 
   /** Who is on the stage: the active speaker, else the first to have joined. */
@@ -365,6 +369,8 @@ class RoomView {
       this.pipCard.textContent = p ? initials(p.name) : '';
       this.pipCard.style.background = p ? colorFor(p.name) : '';
       this.pipName.textContent = remoteShare ? (p ? you(p) : '') : 'Your screen';
+      // Over another's share the speaker is here, and their tile is hidden: their mute too.
+      this.pipMuted.hidden = !(remoteShare && p && !p.audio);
       this.pip.dataset.participantName = remoteShare ? (p?.name ?? '') : sharer.name;
     } else {
       setVideo(this.pipVideo, null, false);

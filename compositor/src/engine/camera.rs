@@ -188,7 +188,7 @@ impl Camera {
                 Err(e) => {
                     self.decode_errors += 1;
                     if self.decode_errors == 1 {
-                        tracing::warn!(ssrc = self.ssrc, participant = %self.participant, "a video frame did not decode ({e}): its frames are dropped up to the next keyframe (pictures over {}x{} are refused); later errors are logged at debug level", MAX_PICTURE.0, MAX_PICTURE.1);
+                        tracing::warn!(ssrc = self.ssrc, participant = %self.participant, "a video frame did not decode ({e}): its frames are dropped up to the next keyframe (after a loss, or a picture over the {}x{} bound); later errors of this stream are logged at debug level", MAX_PICTURE.0, MAX_PICTURE.1);
                     } else {
                         tracing::debug!(ssrc = self.ssrc, errors = self.decode_errors, "video decode error: {e}");
                     }

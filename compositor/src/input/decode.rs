@@ -160,11 +160,16 @@ mod tests {
 
     /// VP8 frames from libvpx: `n` frames of 160x90, luma `y` for frame i given by `luma`.
     fn vp8_frames(n: usize, luma: impl Fn(usize) -> u8) -> Vec<(Vec<u8>, bool)> {
+        vp8_frames_of(n, (160, 90), luma)
+    }
+
+    /// VP8 frames from libvpx: `n` frames of `size`, luma `y` for frame i given by `luma`.
+    fn vp8_frames_of(n: usize, (width, height): (u32, u32), luma: impl Fn(usize) -> u8) -> Vec<(Vec<u8>, bool)> {
         ffmpeg::init().unwrap();
         let vpx = encoder::find_by_name("libvpx").expect("libvpx in Debian's libavcodec");
         let mut enc = codec::context::Context::new_with_codec(vpx).encoder().video().unwrap();
-        enc.set_width(160);
-        enc.set_height(90);
+        enc.set_width(width);
+        enc.set_height(height);
         enc.set_format(format::Pixel::YUV420P);
         enc.set_time_base(Rational(1, 30));
         enc.set_gop(10); // a keyframe every 10 frames
@@ -180,7 +185,7 @@ mod tests {
             }
         };
         for i in 0..n {
-            let mut f = frame::Video::new(format::Pixel::YUV420P, 160, 90);
+            let mut f = frame::Video::new(format::Pixel::YUV420P, width, height);
             f.data_mut(0).fill(luma(i));
             f.data_mut(1).fill(128);
             f.data_mut(2).fill(128);
@@ -207,12 +212,10 @@ mod tests {
         huge[6..8].copy_from_slice(&16000u16.to_le_bytes());
         huge[8..10].copy_from_slice(&9000u16.to_le_bytes());
         assert!(decoder.decode(&frame(&huge, 3000)).is_err(), "16000x9000 is past the bound");
-        // Within the bound, a size change decodes (4K UHD itself).
-        let mut uhd = frames[0].0.clone();
-        uhd[6..8].copy_from_slice(&3840u16.to_le_bytes());
-        uhd[8..10].copy_from_slice(&2160u16.to_le_bytes());
-        let pictures = decoder.decode(&frame(&uhd, 6000)).unwrap_or_default();
-        assert!(pictures.iter().all(|p| (p.width(), p.height()) == (3840, 2160)));
+        // Within the bound, a size change decodes: a real 4K UHD keyframe, the bound itself.
+        let uhd = vp8_frames_of(1, MAX_PICTURE, |_| 200);
+        let pictures = decoder.decode(&frame(&uhd[0].0, 6000)).expect("3840x2160 is within the bound");
+        assert_eq!(pictures.iter().map(|p| (p.width(), p.height())).collect::<Vec<_>>(), [MAX_PICTURE]);
         // The real stream goes on at its own size.
         let pictures = decoder.decode(&frame(&frames[0].0, 9000)).unwrap();
         assert_eq!(pictures.iter().map(|p| (p.width(), p.height())).collect::<Vec<_>>(), [(160, 90)]);

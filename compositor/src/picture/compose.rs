@@ -59,11 +59,19 @@ const MIN_LABEL_PX: f32 = 14.0;
 /// A tile's border, px.
 const BORDER_PX: u32 = 4;
 
-/// Glyphs kept rasterized: every label of a meeting many times over (about 1 KB each).
-/// Names are the participants' words, so the characters are theirs too: a room that
-/// rejoins under ever new names must not grow the compositor without end. Past it the
-/// cache starts again, and the labels drawn next rasterize their few glyphs anew.
-const MAX_GLYPHS: usize = 2048;
+/// The bytes of glyphs kept rasterized: every label and card of a meeting many times
+/// over (a label's glyph is about 1 KB, a card's initial at 180 px about 30 KB). Names
+/// are the participants' words, so the characters are theirs too: a room that rejoins
+/// under ever new names must not grow the compositor without end. Past it the cache
+/// starts again, and the text drawn next rasterizes its few glyphs anew.
+const MAX_GLYPH_BYTES: usize = 4 << 20;
+
+/// Rasterized glyphs by (character, size), with the bytes their bitmaps hold.
+#[derive(Default)]
+struct GlyphCache {
+    glyphs: HashMap<(char, u32), (fontdue::Metrics, Vec<u8>)>,
+    bytes: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -77,8 +85,8 @@ pub(crate) struct Composer {
     width: u32,
     height: u32,
     font: fontdue::Font,
-    /// Rasterized glyphs by (character, size): labels repeat every frame.
-    glyphs: RefCell<HashMap<(char, u32), (fontdue::Metrics, Vec<u8>)>>,
+    /// Rasterized glyphs: labels repeat every frame.
+    glyphs: RefCell<GlyphCache>,
     /// Scalers by (source format, source size, drawn size): a tile's source keeps its
     /// size from frame to frame, so each is made once. A few at most: a short list.
     /// With each, the picture it scales into when its width is not whole blocks
@@ -104,7 +112,7 @@ impl Composer {
         let font = fontdue::Font::from_bytes(bytes, fontdue::FontSettings::default()).map_err(|e| ComposeError::Font(e.to_string()))?;
         let (width, height) = (width & !1, height & !1);
         let canvas = frame::Video::new(Pixel::YUV420P, width, height);
-        Ok(Self { width, height, font, glyphs: RefCell::new(HashMap::new()), scalers: Vec::new(), canvas, backdrop: None, on_canvas: Vec::new() })
+        Ok(Self { width, height, font, glyphs: RefCell::new(GlyphCache::default()), scalers: Vec::new(), canvas, backdrop: None, on_canvas: Vec::new() })
     }
 
     /// Draws the next output picture, `stage` filling the frame, and lends it (to be
@@ -304,12 +312,18 @@ impl Composer {
         let (width, height) = (i64::from(clip.x + clip.width), i64::from(clip.y + clip.height));
         let strides = [canvas.stride(0), canvas.stride(1), canvas.stride(2)];
         let mut pen = x;
-        let mut glyphs = self.glyphs.borrow_mut();
-        if glyphs.len() + text.len() > MAX_GLYPHS {
-            glyphs.clear();
-        }
+        let mut cache = self.glyphs.borrow_mut();
         for c in text.chars() {
-            let (m, bitmap) = glyphs.entry((c, px.to_bits())).or_insert_with(|| self.font.rasterize(c, px));
+            let key = (c, px.to_bits());
+            if !cache.glyphs.contains_key(&key) {
+                let (metrics, bitmap) = self.font.rasterize(c, px);
+                if cache.bytes + bitmap.len() > MAX_GLYPH_BYTES {
+                    *cache = GlyphCache::default();
+                }
+                cache.bytes += bitmap.len();
+                cache.glyphs.insert(key, (metrics, bitmap));
+            }
+            let (m, bitmap) = &cache.glyphs[&key];
             let m = *m;
             let top = baseline as i64 - m.height as i64 - m.ymin as i64;
             let left = pen as i64 + m.xmin as i64;
@@ -602,12 +616,19 @@ mod tests {
     #[test]
     fn labels_in_ever_new_characters_keep_the_glyph_cache_bounded_and_still_draw() {
         let mut c = Composer::new(640, 360, DEFAULT_FONT).unwrap();
-        // 400 names of 12 characters, none seen before: 4800 glyphs asked for.
+        // 400 names of 12 characters, none seen before: 4800 label glyphs and 800 big
+        // initials on the cards, about 25 MB rasterized.
+        let mut most = 0;
         for n in 0..400u32 {
             let name: String = (0..12).map(|k| char::from_u32(0x4E00 + n * 12 + k).unwrap()).collect();
+            let name = format!("{} {name}", char::from_u32(0x4E00 + 5000 + n).unwrap());
             c.compose(Stage::Card { name: &name }).unwrap();
-            assert!(c.glyphs.borrow().len() <= MAX_GLYPHS, "{} glyphs after {n} names", c.glyphs.borrow().len());
+            let cache = c.glyphs.borrow();
+            assert_eq!(cache.bytes, cache.glyphs.values().map(|(_, b)| b.len()).sum::<usize>());
+            assert!(cache.bytes <= MAX_GLYPH_BYTES, "{} bytes of glyphs after {n} names", cache.bytes);
+            most = most.max(cache.bytes);
         }
+        assert!(most > MAX_GLYPH_BYTES / 2, "the bound was never approached ({most} bytes): the test asks too little");
         let out = c.compose(Stage::Card { name: "Grace Hopper" }).unwrap();
         assert!(bright_pixels(&out, 220, 100, 420, 230) > 500, "the initials still draw after the cache started again");
     }
