@@ -312,7 +312,8 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   assert.equal(rec.layout, 'speaker', JSON.stringify(rec));
   assert.equal(rec.layout_changes.length, 1, JSON.stringify(rec.layout_changes));
   const changedAt = rec.layout_changes[0].at_ms;
-  assert.ok(changedAt > 3000 && changedAt < 6000, `the change is at ${changedAt} ms of the file`);
+  // (The picker holds a change made while recording for 0.8 s before it sends it.)
+  assert.ok(changedAt > 3000 && changedAt < 7000, `the change is at ${changedAt} ms of the file`);
 
   // Three people in a 2x2 grid, in the recording's participant order (the room's join
   // order: the three pages join at once, in any order): each tile's upper part shows

@@ -474,6 +474,7 @@ export class Meeting extends EventTarget {
 
   /** Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to the banner. */
   async toggleRecording() {
+    if (this.recordingBusy) return;
     const recording = !!this.state.recording;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
     this.recordingBusy = recording ? 'stopping' : 'starting';

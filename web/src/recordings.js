@@ -19,8 +19,10 @@ export async function showLibrary(app) {
   const ownRoom = me.kind === 'access' && me.room !== '*' ? me.room : null;
   const banner = el('div', { id: 'banner', class: 'banner error', role: 'alert', hidden: true });
   const search = el('input', { id: 'search', type: 'search', placeholder: 'Search by room or participant', 'aria-label': 'Search recordings', autocomplete: 'off' });
-  const list = el('div', { id: 'recordings-list', class: 'rec-list', 'aria-live': 'polite' });
-  const count = el('span', { class: 'muted small' });
+  // Not a live region: a running recording's row is redrawn every 2 s, and the whole
+  // list would be read again each time. The count says what a search found.
+  const list = el('div', { id: 'recordings-list', class: 'rec-list' });
+  const count = el('span', { class: 'muted small', role: 'status' });
   const dialog = confirmDialog();
   app.replaceChildren(el('div', { class: 'page' },
     topbar(el('span', { class: 'room-name' }, 'Recordings'), ownRoom
@@ -51,7 +53,15 @@ export async function showLibrary(app) {
       list.replaceChildren(el('p', { class: 'empty muted' }, `No recording matches “${search.value}”.`));
       return;
     }
+    // The rows are drawn anew: a focused control keeps the focus, found again by its
+    // recording and its class, so that a poll does not throw a keyboard user out.
+    const focused = list.contains(document.activeElement) ? document.activeElement : null;
+    const where = focused && [focused.closest('.recording-row')?.dataset.recordingId, focused.className];
     list.replaceChildren(...shown.map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
+    if (where) {
+      const again = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === where[0]);
+      [...(again?.querySelectorAll('a, button') ?? [])].find((x) => x.className === where[1])?.focus();
+    }
   };
 
   const load = async () => {
@@ -102,7 +112,7 @@ function row(r, onDelete) {
     interrupted: el('span', { class: 'status warn', title: r.error ?? '' }, 'Interrupted'),
   }[r.status] ?? null;
   const people = el('div', { class: 'people' }, ...r.participants.slice(0, 6).map((p) =>
-    el('span', { class: 'avatar', style: `background:${colorFor(p.name)}`, title: p.name }, initials(p.name))),
+    el('span', { class: 'avatar', style: `background:${colorFor(p.name)}`, title: p.name, 'aria-hidden': 'true' }, initials(p.name))),
   r.participants.length > 6 ? el('span', { class: 'muted small' }, `+${r.participants.length - 6}`) : null);
   const names = r.participants.map((p) => p.name).join(', ') || 'nobody joined';
   // Only an admin deletes: others get no Delete button.
@@ -123,11 +133,11 @@ function row(r, onDelete) {
 
 /** A modal that asks before deleting; `ask(recording)` resolves true to go ahead. */
 function confirmDialog() {
-  const text = el('p', {});
+  const text = el('p', { id: 'confirm-delete-text' });
   const cancel = el('button', { class: 'button-link', value: 'cancel' }, 'Cancel');
   const ok = el('button', { class: 'button-link danger', value: 'delete', id: 'confirm-delete-ok' }, 'Delete');
-  const dialog = el('dialog', { id: 'confirm-delete', class: 'dialog' },
-    el('form', { method: 'dialog' }, el('h2', {}, 'Delete this recording?'), text,
+  const dialog = el('dialog', { id: 'confirm-delete', class: 'dialog', 'aria-labelledby': 'confirm-delete-title', 'aria-describedby': 'confirm-delete-text' },
+    el('form', { method: 'dialog' }, el('h2', { id: 'confirm-delete-title' }, 'Delete this recording?'), text,
       el('div', { class: 'dialog-actions' }, cancel, ok)));
   dialog.ask = (r) => new Promise((resolve) => {
     text.textContent = `The recording of ${r.room} from ${formatDate(r.started_at)} (${formatDuration(r.duration_ms)}) and its timeline and highlights will be removed for good.`;

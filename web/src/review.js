@@ -183,7 +183,7 @@ class Review {
         track.append(this.segment('timeline-segment', t, name, colorFor(name), name));
       }
       return el('div', { class: 'timeline-row', 'data-participant-name': name },
-        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)), el('span', { class: 'timeline-label', title: name }, name)), track);
+        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}`, 'aria-hidden': 'true' }, initials(name)), el('span', { class: 'timeline-label', title: name }, name)), track);
     });
     if (screens.length) {
       const track = this.track();
@@ -367,7 +367,7 @@ class Review {
     const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([name, x]) => {
       const share = all ? x.ms / all : 0;
       return el('div', { class: 'talk-row', 'data-participant-name': name },
-        el('div', { class: 'talk-label' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}` }, initials(name)),
+        el('div', { class: 'talk-label' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}`, 'aria-hidden': 'true' }, initials(name)),
           el('span', { class: 'talk-name' }, name), el('span', { class: 'talk-share' }, `${Math.round(share * 100)} %`)),
         el('div', { class: 'talk-bar' }, el('span', { style: `width:${(share * 100).toFixed(1)}%;background:${colorFor(name)}` })),
         el('div', { class: 'muted small' }, `${formatDuration(x.ms)} · ${x.turns} ${x.turns === 1 ? 'turn' : 'turns'}`));
@@ -392,7 +392,8 @@ class Review {
           b.addEventListener('click', () => {
             this.seek(c.source_start_ms);
             // In one column (a phone) the player is far above the reel: bring it into view.
-            this.player.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+            const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+            this.player.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
           });
           return el('li', {}, b);
         }));
@@ -403,7 +404,7 @@ class Review {
     const explain = el('p', { class: 'muted small' }, live
       ? 'Available once the recording ends.'
       : 'Up to a minute of the best moments, at least one of everyone who spoke 10 s or more, cut without re-encoding.');
-    const progress = el('div', { id: 'reel-progress', class: 'progress', hidden: state.status !== 'building', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
+    const progress = el('div', { id: 'reel-progress', class: 'progress', hidden: state.status !== 'building', role: 'progressbar', 'aria-label': 'Building the highlight reel', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round((state.progress ?? 0) * 100) },
       el('span', { style: `width:${Math.round((state.progress ?? 0) * 100)}%` }));
     // The server builds two reels at a time; the others wait their turn.
     const queued = el('p', { class: 'muted small', id: 'reel-queued', hidden: !(state.status === 'building' && state.queued) }, 'Waiting for other reels to finish building…');
@@ -506,8 +507,13 @@ class Review {
     const start = turn ? turn.start_ms : null;
     if (this.currentStart !== start) {
       this.currentStart = start;
-      for (const li of this.chapters.querySelectorAll('li[data-start-ms]')) li.classList.toggle('current', start !== null && Number(li.dataset.startMs) === start);
-      for (const seg of this.timeline.querySelectorAll('.timeline-segment')) seg.classList.toggle('current', start !== null && Number(seg.dataset.startMs) === start);
+      const mark = (node, on) => {
+        node.classList.toggle('current', on);
+        if (on) node.setAttribute('aria-current', 'true');
+        else node.removeAttribute('aria-current');
+      };
+      for (const li of this.chapters.querySelectorAll('li[data-start-ms]')) mark(li, start !== null && Number(li.dataset.startMs) === start);
+      for (const seg of this.timeline.querySelectorAll('.timeline-segment')) mark(seg, start !== null && Number(seg.dataset.startMs) === start);
     }
   }
 }

@@ -147,6 +147,9 @@ async function showIfNoAccess(app, room) {
   return false;
 }
 
+/** How long a layout chosen while recording is held before it is sent. */
+const LAYOUT_SETTLE_MS = 800;
+
 /** A screen with no room for the People panel beside the stage (style.css's query). */
 const NARROW = '(max-width: 800px), (max-height: 500px)';
 
@@ -159,21 +162,22 @@ class RoomView {
     this.audioEls = new Map();
 
     this.stageVideo = el('video', { autoplay: true, playsinline: true, muted: true });
-    this.stageCard = el('div', { class: 'name-card big' });
+    this.stageCard = el('div', { class: 'name-card big', 'aria-hidden': 'true' });
     // Who is on the stage, and whether they can be heard: their own tile (where the
     // filmstrip shows mute icons) is hidden while they are on the stage.
     this.stageLabel = el('span', {});
-    this.stageMuted = el('span', { class: 'muted-icon', title: 'Microphone off', hidden: true }, icon('mic-off'));
+    this.stageMuted = el('span', { class: 'muted-icon', title: 'Microphone off', role: 'img', 'aria-label': 'Microphone off', hidden: true }, icon('mic-off'));
     this.stageName = el('div', { class: 'stage-name' }, this.stageMuted, this.stageLabel);
     // The picture-in-picture: the speaker over a share, or (for the sharer) their own
     // share, small, so that they do not see their screen inside their screen.
     this.pipVideo = el('video', { autoplay: true, playsinline: true, muted: true });
     // Not a .name-card: `#stage .name-card` stays the stage's own card.
-    this.pipCard = el('div', { class: 'pip-card' });
+    this.pipCard = el('div', { class: 'pip-card', 'aria-hidden': 'true' });
     this.pipName = el('div', { class: 'tile-name' });
-    this.pipMuted = el('span', { class: 'muted-icon', title: 'Microphone off', hidden: true }, icon('mic-off'));
+    this.pipMuted = el('span', { class: 'muted-icon', title: 'Microphone off', role: 'img', 'aria-label': 'Microphone off', hidden: true }, icon('mic-off'));
     this.pip = el('div', { id: 'stage-pip', class: 'stage-pip', hidden: true }, this.pipVideo, this.pipCard, el('div', { class: 'tile-bar' }, this.pipMuted, this.pipName));
-    this.stage = el('section', { id: 'stage', class: 'stage', 'aria-live': 'polite' }, this.stageVideo, this.stageCard, this.stageName, this.pip);
+    // Not a live region: it is drawn for every level report, and who speaks is heard.
+    this.stage = el('section', { id: 'stage', class: 'stage', 'aria-label': 'Stage' }, this.stageVideo, this.stageCard, this.stageName, this.pip);
     this.filmstrip = el('section', { id: 'filmstrip', class: 'filmstrip', 'aria-label': 'Participants' });
     this.roster = el('ul', { id: 'roster', class: 'roster' });
     this.banner = el('div', { id: 'banner', class: 'banner', role: 'status', hidden: true });
@@ -189,10 +193,24 @@ class RoomView {
     // How the recording frames the meeting: chosen before Record, or changed while it runs.
     this.layoutPicker = el('select', { id: 'recording-layout', class: 'control layout-picker', 'aria-label': 'Recording layout', title: 'How the recording frames the meeting' },
       ...LAYOUTS.map(([value, label]) => el('option', { value }, label)));
-    this.layoutPicker.addEventListener('change', () => meeting.setRecordingLayout(this.layoutPicker.value));
+    // While a recording runs each change is written into the file: arrow keys on the
+    // closed list step through the layouts, so the last one held for 0.8 s is sent.
+    this.layoutPicker.addEventListener('change', () => {
+      clearTimeout(this.layoutTimer);
+      if (!meeting.state.recording) return meeting.setRecordingLayout(this.layoutPicker.value);
+      this.pendingLayout = this.layoutPicker.value;
+      this.layoutTimer = setTimeout(() => {
+        const layout = this.pendingLayout;
+        this.pendingLayout = null;
+        meeting.setRecordingLayout(layout);
+      }, LAYOUT_SETTLE_MS);
+    });
     // Everyone sees that the meeting is recorded, and for how long.
-    this.recIndicator = el('span', { id: 'recording-indicator', class: 'rec-indicator', role: 'status', hidden: true },
-      el('span', { class: 'rec-dot' }), el('span', { class: 'rec-label' }, 'REC'), el('span', { class: 'rec-time' }));
+    // Not a status itself (its clock ticks every second): `announcer` says once that the
+    // recording started; the banner says when it is saved.
+    this.recIndicator = el('span', { id: 'recording-indicator', class: 'rec-indicator', hidden: true },
+      el('span', { class: 'rec-dot' }), el('span', { class: 'rec-label' }, 'REC'), el('span', { class: 'rec-time', 'aria-hidden': 'true' }));
+    this.announcer = el('div', { class: 'visually-hidden', role: 'status' });
     this.recTimer = setInterval(() => this.renderRecording(), 1000);
     this.leaveBtn = el('button', { id: 'leave', class: 'control leave', title: 'Leave the meeting', 'aria-label': 'Leave the meeting' }, icon('leave'), el('span', {}, 'Leave'));
     this.micBtn.addEventListener('click', () => meeting.toggle('audio'));
@@ -222,13 +240,13 @@ class RoomView {
     });
 
     app.replaceChildren(el('div', { class: 'room' },
-      topbar(el('span', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
+      topbar(el('h1', { class: 'room-name' }, meeting.room), this.recIndicator, this.count),
       this.banner,
       el('main', { class: 'room-main' },
         el('div', { class: 'stage-wrap' }, this.stage, this.filmstrip),
         this.side = el('aside', { id: 'people', class: 'side', 'aria-label': 'People' }, el('div', { class: 'side-head' }, el('h2', {}, 'People'), this.peopleClose), this.roster)),
       el('footer', { class: 'controls' }, this.micBtn, this.camBtn, this.shareBtn, this.recordBtn, this.layoutPicker, this.leaveBtn),
-      this.audioSinks));
+      this.audioSinks, this.announcer));
 
     this.main = this.side.parentElement;
     this.togglePeople(!this.narrow.matches);
@@ -296,6 +314,10 @@ class RoomView {
   renderRecording() {
     const rec = this.meeting.state.recording;
     this.recIndicator.hidden = !rec;
+    if ((rec?.id ?? null) !== (this.announced ?? null)) {
+      if (rec) this.announcer.textContent = 'This meeting is being recorded.';
+      this.announced = rec?.id ?? null;
+    }
     if (rec) {
       this.recIndicator.dataset.recordingId = rec.id;
       const secs = Math.max(0, Math.floor((Date.now() - Date.parse(rec.started_at)) / 1000));
@@ -321,9 +343,12 @@ class RoomView {
     this.layoutPicker.disabled = !!busy || this.meeting.state.status !== 'joined';
     // While a recording runs, its layout (whoever set it); else this tab's choice.
     const layout = rec?.layout ?? this.meeting.recordingLayout;
-    if (this.layoutPicker.value !== layout) this.layoutPicker.value = layout;
+    if (this.pendingLayout == null && this.layoutPicker.value !== layout) this.layoutPicker.value = layout;
     btn.hidden = false;
-    btn.disabled = !!busy || this.meeting.state.status !== 'joined';
+    // Busy, it stays focusable (a disabled button drops the keyboard's focus to the
+    // page): aria-disabled, and the meeting ignores a press meanwhile.
+    btn.disabled = this.meeting.state.status !== 'joined';
+    btn.setAttribute('aria-disabled', String(!!busy));
     btn.dataset.recording = String(!!rec);
     btn.classList.toggle('on', !!rec);
     const label = busy === 'starting' ? 'Starting…' : busy === 'stopping' ? 'Saving…' : rec ? 'Stop recording' : 'Record';
@@ -387,7 +412,7 @@ class RoomView {
       const video = el('video', { autoplay: true, playsinline: true, muted: true });
       const card = el('div', { class: 'name-card' });
       const label = el('div', { class: 'tile-name' });
-      const muted = el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off'));
+      const muted = el('span', { class: 'muted-icon', title: 'Microphone off', role: 'img', 'aria-label': 'Microphone off' }, icon('mic-off'));
       const tile = el('div', { class: 'tile' }, video, card, el('div', { class: 'tile-bar' }, muted, label));
       t = { tile, video, card, label, muted };
       this.tiles.set(p.id, t);
@@ -441,11 +466,11 @@ class RoomView {
       this.roster.replaceChildren(...people.map((p) => {
         const dot = el('span', { class: 'speaking-dot', title: 'Speaking', hidden: true });
         const li = el('li', { 'data-participant-name': p.name },
-          el('span', { class: 'avatar', style: `background:${colorFor(p.name)}` }, initials(p.name)),
+          el('span', { class: 'avatar', style: `background:${colorFor(p.name)}`, 'aria-hidden': 'true' }, initials(p.name)),
           el('span', { class: 'roster-name' }, p.isMe ? `${p.name} (you)` : p.name),
           dot,
-          p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off' }, icon('mic-off')),
-          p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off' }, icon('cam-off')),
+          p.audio ? null : el('span', { class: 'muted-icon', title: 'Microphone off', role: 'img', 'aria-label': 'Microphone off' }, icon('mic-off')),
+          p.video ? null : el('span', { class: 'muted-icon', title: 'Camera off', role: 'img', 'aria-label': 'Camera off' }, icon('cam-off')),
           mayRemove && !p.isMe ? this.removeButton(p) : null);
         this.rosterRows.set(p.id, { li, dot });
         return li;
