@@ -97,7 +97,7 @@ async function showLobby(error) {
   // maxlength counts UTF-16 units, 2 for an emoji: the 40 characters are checked on submit.
   const name = el('input', { id: 'name', name: 'name', maxlength: 160, required: true, autocomplete: 'name', placeholder: 'Ada Lovelace', value: lockedName ?? sessionStorage.getItem('podium.name') ?? '', readonly: lockedName !== null });
   const room = el('input', { id: 'room', name: 'room', maxlength: 64, required: true, pattern: '[A-Za-z0-9_\\-]{1,64}', placeholder: 'weekly-sync', title: "Letters, digits, '-' and '_'", autocapitalize: 'none', autocorrect: 'off', spellcheck: 'false', value: lockedRoom ?? '', readonly: lockedRoom !== null });
-  const problem = el('p', { class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
+  const problem = el('p', { id: 'lobby-error', class: 'form-error', role: 'alert', hidden: !error }, error ?? '');
   const join = el('button', { class: 'primary', type: 'submit' }, 'Join');
   const form = el('form', { class: 'card join-card' },
     el('div', { class: 'brand' }, el('span', { class: 'logo' }, 'P'), 'Podium'),
@@ -113,8 +113,17 @@ async function showLobby(error) {
     e.preventDefault();
     const n = name.value.trim();
     // Characters as the server counts them (NFC code points), not UTF-16 units.
-    if (!n || [...n.normalize('NFC')].length > 40) { problem.hidden = false; problem.textContent = 'Enter a name of 1 to 40 characters.'; return; }
-    if (!ROOM_ID.test(room.value)) { problem.hidden = false; problem.textContent = "A room name is 1 to 64 letters, digits, '-' or '_'."; return; }
+    // The message is tied to its field, which gets the focus to mend it.
+    const refuse = (field, text) => {
+      problem.hidden = false;
+      problem.textContent = text;
+      for (const f of [name, room]) {
+        if (f === field) { f.setAttribute('aria-invalid', 'true'); f.setAttribute('aria-describedby', 'lobby-error'); } else { f.removeAttribute('aria-invalid'); f.removeAttribute('aria-describedby'); }
+      }
+      field.focus();
+    };
+    if (!n || [...n.normalize('NFC')].length > 40) return refuse(name, 'Enter a name of 1 to 40 characters.');
+    if (!ROOM_ID.test(room.value)) return refuse(room, "A room name is 1 to 64 letters, digits, '-' or '_'.");
     if (lockedName === null) sessionStorage.setItem('podium.name', n);
     // A link's name is the server's to give: not put in the address.
     location.href = `/rooms/${encodeURIComponent(room.value)}?${lockedName === null ? `name=${encodeURIComponent(n)}&` : ''}autojoin=1`;
