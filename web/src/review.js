@@ -242,12 +242,14 @@ class Review {
   /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */
   shareButton() {
     const button = el('button', { id: 'share', class: 'button-link primary', type: 'button', title: 'Make a link that plays this recording for 7 days, without signing in' }, icon('link'), 'Share');
+    // Busy, it keeps the keyboard's focus: aria-disabled, and a press meanwhile is ignored.
     button.addEventListener('click', async () => {
-      button.disabled = true;
+      if (button.getAttribute('aria-disabled') === 'true') return;
+      button.setAttribute('aria-disabled', 'true');
       try {
         await this.share();
       } finally {
-        button.disabled = false;
+        button.removeAttribute('aria-disabled');
       }
     });
     return button;
@@ -333,6 +335,8 @@ class Review {
           return;
         }
         await this.refreshShares();
+        // The row (and its button) went: the keyboard's focus goes to Share.
+        if (!document.activeElement || document.activeElement === document.body) this.app.querySelector('#share')?.focus();
       });
       return el('li', { 'data-share-id': x.id, class: expired ? 'expired' : '' },
         icon('link'),
@@ -377,13 +381,16 @@ class Review {
 
   renderReel(state, live) {
     const base = `/api/recordings/${this.rec.id}`;
-    const head = el('h2', {}, 'Highlight reel');
+    // The panel is drawn anew: a keyboard's focus in it goes to its heading, not the page.
+    const hadFocus = this.reel.contains(document.activeElement);
+    const head = el('h2', { tabindex: '-1' }, 'Highlight reel');
     if (state.status === 'ready') {
       const player = el('video', { id: 'reel-player', controls: true, playsinline: true, preload: 'metadata', src: `${base}/highlights?v=${state.duration_ms}` });
       const clips = el('ol', { class: 'reel-clips' });
       this.reel.replaceChildren(head, player,
         el('div', { class: 'muted small' }, `${state.clips} clips · ${formatDuration(state.duration_ms)}`),
         clips, el('a', { class: 'button-link', href: `${base}/highlights`, download: `podium-${this.rec.room}-highlights.mp4` }, icon('download'), 'Download the reel'));
+      if (hadFocus) head.focus();
       fetch(`${base}/highlights.json`).then((r) => (r.ok ? r.json() : [])).then((list) => {
         clips.replaceChildren(...list.map((c) => {
           const b = el('button', { class: 'reel-clip', 'data-source-start-ms': c.source_start_ms, title: `Score ${c.score.toFixed(2)}: see it in the recording` },
@@ -408,8 +415,9 @@ class Review {
       el('span', { style: `width:${Math.round((state.progress ?? 0) * 100)}%` }));
     // The server builds two reels at a time; the others wait their turn.
     const queued = el('p', { class: 'muted small', id: 'reel-queued', hidden: !(state.status === 'building' && state.queued) }, 'Waiting for other reels to finish building…');
-    const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error' }, state.error) : null;
+    const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error', role: 'alert' }, state.error) : null;
     this.reel.replaceChildren(...[head, explain, progress, queued, error, button].filter(Boolean));
+    if (hadFocus) (button.disabled ? head : button).focus();
     button.addEventListener('click', async () => {
       button.disabled = true;
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
