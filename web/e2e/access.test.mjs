@@ -61,14 +61,30 @@ function pageFetch(page, url, method = 'GET') {
 }
 
 /** Presses Record, waits for the REC badge, records `ms`, stops; returns the recording id. */
+/**
+ * Records `ms` from the keyboard, as someone without a mouse would: Enter on Record,
+ * the layout changed with the arrow keys while it runs, Space to stop. The focus
+ * stays on Record throughout, and a screen reader is told once that it records.
+ */
 async function record(page, ms) {
-  await page.click('#record');
+  await page.focus('#record');
+  await page.keyboard.press('Enter');
   const badge = page.locator('#recording-indicator');
   await badge.waitFor({ state: 'visible', timeout: 15_000 });
   const id = await badge.getAttribute('data-recording-id');
   assert.ok(id, 'the REC badge names its recording');
+  const focused = () => page.evaluate(() => document.activeElement?.id);
+  assert.equal(await focused(), 'record', 'Record keeps the focus while it starts');
+  assert.equal(await badge.getAttribute('role'), null, 'the ticking badge is no live region');
+  await page.waitForFunction(() => [...document.querySelectorAll('[role=status]')].some((n) => n.textContent === 'This meeting is being recorded.'), null, { timeout: 5000 });
+  // Two steps down the closed list (speaker, speaker-strip, grid): one change sent.
+  await page.focus('#recording-layout');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => window.podium.meeting.state.recording?.layout === 'grid', null, { timeout: 5000 });
   await sleep(ms);
-  await page.click('#record');
+  await page.focus('#record');
+  await page.keyboard.press('Space');
   await badge.waitFor({ state: 'hidden', timeout: 15_000 });
   await page.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('saved'), null, { timeout: 10_000 });
   return id;
@@ -118,6 +134,8 @@ test('a host joins through a podium token link, the token leaves the address bar
   assert.equal(rec.body.status, 'finished');
   assert.ok(rec.body.duration_ms >= 3000, `the recording is ${rec.body.duration_ms} ms`);
   assert.ok(rec.body.timeline.length >= 1, 'Alice spoke: the timeline has a turn');
+  assert.deepEqual(rec.body.layout_changes.map((c) => c.layout), ['grid'], 'the layout the arrow keys settled on, once');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'record', 'Record keeps the focus while it saves');
   assert.deepEqual(problems, []);
   host = { browser, page, token: link.token, problems };
 });
