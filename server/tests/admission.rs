@@ -19,10 +19,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn call(server: &Server, method: &str, path: &str) -> (u16, Value) {
+    call_with(server, method, path, None)
+}
+
+fn call_with(server: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let url = server.url(path);
     let mut response = match method {
-        "POST" => agent.post(&url).send_empty(),
+        "POST" => match body {
+            Some(body) => agent.post(&url).header("content-type", "application/json").send(body.to_string()),
+            None => agent.post(&url).send_empty(),
+        },
         "DELETE" => agent.delete(&url).call(),
         _ => agent.get(&url).call(),
     }
@@ -94,12 +101,15 @@ fn check_plays(mp4: &Path, duration: u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on() {
-    // A budget of 2.5 recordings at the default settings: the estimate's capacity is 2
-    // (the server's own load, a few thousandths of a core here, would have to exceed
-    // half a recording to make it 1), and a third cannot fit whatever that load is.
+    // A budget of two recordings at the default settings and 1.25 at 640x360: the
+    // estimate's capacity is 2 (the server's own load, a few thousandths of a core
+    // here, would have to exceed the room left to make it 1), a third cannot fit
+    // whatever that load is, and a smaller one (what the refusal offers) does.
     let default = VideoSettings { width: 1280, height: 720, fps: 30, preset: "superfast".into(), coder: Default::default() };
     let per = predicted_cores(&default, LayoutKind::DEFAULT) + SFU_PER_RECORDING;
-    let cores = format!("{:.4}", 2.5 * per / HEADROOM);
+    let small = predicted_cores(&VideoSettings { width: 640, height: 360, ..default.clone() }, LayoutKind::DEFAULT) + SFU_PER_RECORDING;
+    assert!(1.25 * small < per, "a 640x360 recording costs {small} cores against {per}: the test needs it cheaper");
+    let cores = format!("{:.4}", (2.0 * per + 1.25 * small) / HEADROOM);
     let server = Server::start(&["--workers", "1", "--recording-admission", "on", "--recording-cores", &cores]);
     for room in ["one", "two", "three"] {
         join(&server, room, &format!("In-{room}")).await;
@@ -113,9 +123,18 @@ async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on()
     let (status, refused) = call(&server, "POST", "/api/rooms/three/recording");
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["error"], "this server is at its recording capacity: 2 recordings running; try a smaller size or stop one");
+    assert_eq!(refused["smaller_size"], "640x360", "the size that would fit now: {refused}");
     assert_eq!(health(&server), (2, 2));
     let (_, three) = call(&server, "GET", "/api/rooms/three");
     assert!(three["recording"].is_null(), "{three}");
+    // A size larger than the server's is no way around it; a smaller one fits.
+    let (status, larger) = call_with(&server, "POST", "/api/rooms/three/recording", Some(serde_json::json!({"size": "1920x1080"})));
+    assert_eq!(status, 400, "{larger}");
+    assert!(larger["error"].as_str().unwrap().contains("at most 1280x720"), "{larger}");
+    let (status, smaller) = call_with(&server, "POST", "/api/rooms/three/recording", Some(serde_json::json!({"size": refused["smaller_size"]})));
+    assert_eq!(status, 201, "{smaller}");
+    assert_eq!((smaller["width"].as_u64(), smaller["height"].as_u64()), (Some(640), Some(360)), "{smaller}");
+    assert_eq!(health(&server).0, 3);
 
     // The running recordings go on: still recording, growing.
     let started = Instant::now();
@@ -130,6 +149,9 @@ async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on()
     let lived = started.elapsed().as_millis() as u64;
     stop_and_check(&server, "one", first["id"].as_str().unwrap(), lived);
     stop_and_check(&server, "two", second["id"].as_str().unwrap(), lived);
+    stop_and_check(&server, "three", smaller["id"].as_str().unwrap(), lived);
+    let small_file = server.recordings_dir.join(format!("{}.mp4", smaller["id"].as_str().unwrap()));
+    assert_eq!(probe::video_size(&small_file).unwrap(), (640, 360), "the file is the size asked");
 
     // Room for one again.
     let (status, third) = call(&server, "POST", "/api/rooms/three/recording");
@@ -160,6 +182,7 @@ async fn a_compositor_behind_real_time_refuses_the_next_recording_and_still_fini
     let (status, refused) = call(&server, "POST", "/api/rooms/next/recording");
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["error"], "this server is at its recording capacity: 1 recording running; try a smaller size or stop one");
+    assert!(refused.get("smaller_size").is_none(), "behind real time, no size fits: {refused}");
     drop(frozen);
 
     // It catches up; then the next one is admitted.

@@ -357,6 +357,13 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"].as_str().unwrap().contains("speaker-strip"), "{body}");
     }
+    // And sizes that are not a picture this server records (the size's own words, not
+    // the client's text quoted back).
+    for (bad, why) in [(r#"{"size": "640x361"}"#, "even"), (r#"{"size": "big"}"#, "WIDTHxHEIGHT"), (r#"{"size": "100x50"}"#, "160x90"), (r#"{"size": "640x720"}"#, "at most 320x180")] {
+        let (status, body) = call("POST", "/api/rooms/layouts/recording", bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(why), "{bad}: {body}");
+    }
     assert!(s.recorder.active_in(&RoomId::parse("layouts").unwrap()).is_none());
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await.0, 404, "nothing to change");
     let (status, started) = call("POST", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await;

@@ -187,11 +187,14 @@ test('a guest has no working Record button, sees the REC badge, and the server r
   // A guest removes nobody; the host removes the guest from the roster, after asking.
   assert.equal(await page.locator('.remove-participant').count(), 0, 'a guest has no Remove buttons');
   const asked = new Promise((resolve) => host.page.once('dialog', (d) => { resolve(d.message()); d.accept(); }));
-  await host.page.click('#roster li[data-participant-name="Bob"] .remove-participant');
+  // From the keyboard: the focus stays in the panel when Bob's row (and button) goes.
+  await host.page.focus('#roster li[data-participant-name="Bob"] .remove-participant');
+  await host.page.keyboard.press('Enter');
   assert.match(await asked, /Remove Bob from the meeting\?/);
   await page.locator('#removed').waitFor({ timeout: 10_000 });
   assert.match(await page.locator('#removed').innerText(), /A host removed you from the meeting/);
   await host.page.locator('#roster li[data-participant-name="Bob"]').waitFor({ state: 'detached', timeout: 10_000 });
+  assert.equal(await host.page.evaluate(() => document.activeElement?.className), 'people-close', 'the focus went to the panel, not the page');
   const room = await pageFetch(host.page, `/api/rooms/${ROOM}`);
   assert.deepEqual(room.body.participants.map((p) => p.name), ['Alice'], JSON.stringify(room.body));
   await shot(page, 'guest-removed');

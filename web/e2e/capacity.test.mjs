@@ -61,3 +61,35 @@ test('a refused recording shows the capacity message in the banner; the running 
   await bob.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
   assert.deepEqual(problems, []);
 });
+
+test('refused for its size, a recording is offered at a smaller one that fits, and starts there', { timeout: 60_000 }, async (t) => {
+  // A server set to record 3840x2160 at 60 fps with 1.5 cores to count on: admission
+  // prices that at more than the cores (docs/benchmarks.md's table, scaled by pixels),
+  // and half of it (1920x1080) at well under.
+  const server = await startServer(['--recording-admission', 'on', '--recording-cores', '1.5',
+    '--recording-size', '3840x2160', '--recording-fps', '60', '--recording-preset', 'veryfast']);
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const page = await (await browser.newContext()).newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(`${server.baseUrl}/rooms/big?name=Ada&autojoin=1`);
+  await page.waitForFunction(() => window.podium.meeting?.state.status === 'joined', null, { timeout: 20_000 });
+
+  await page.click('#record');
+  const offer = page.locator('#banner #record-smaller');
+  await offer.waitFor({ timeout: 15_000 });
+  assert.match(await page.locator('#banner').innerText(), /recording capacity: a recording of this size needs more CPU than it has; try a smaller size/);
+  assert.equal((await offer.innerText()).trim(), 'Record at 1920x1080 instead');
+  assert.equal(await page.locator('#recording-indicator').isVisible(), false, 'nothing started on the refusal');
+  await offer.click();
+  await page.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 15_000 });
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 5_000 });
+  const id = await page.locator('#recording-indicator').getAttribute('data-recording-id');
+  await sleep(1500);
+  await page.click('#record');
+  await page.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 20_000 });
+  const rec = await (await fetch(`${server.baseUrl}/api/recordings/${id}`)).json();
+  assert.deepEqual([rec.width, rec.height, rec.status], [1920, 1080, 'finished'], JSON.stringify(rec));
+  assert.deepEqual(problems, []);
+});

@@ -473,14 +473,18 @@ export class Meeting extends EventTarget {
   }
 
   /** Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to the banner. */
-  async toggleRecording() {
+  /**
+   * Starts or stops the recording. `size` (`WIDTHxHEIGHT`) asks for a picture smaller
+   * than the server's: what a server at its recording capacity may still have room for.
+   */
+  async toggleRecording(size) {
     if (this.recordingBusy) return;
     const recording = !!this.state.recording;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
     this.recordingBusy = recording ? 'stopping' : 'starting';
     this.changed();
     try {
-      const start = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout: this.recordingLayout }) };
+      const start = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout: this.recordingLayout, ...(size ? { size } : {}) }) };
       const res = await fetch(url, recording ? { method: 'DELETE' } : start);
       const body = await res.json().catch(() => ({}));
       if (!res.ok) {
@@ -488,8 +492,11 @@ export class Meeting extends EventTarget {
         if (res.status === 401) {
           this.setBanner('error', `Your link has expired or is not valid: ${newLinkAdvice(this.role)}.`);
         } else if (!(res.status === 409 && !recording) && !(res.status === 404 && recording)) {
-          // 403 (not a host of this room) and 503 (the server's recording capacity) say why.
-          this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`, undefined, 'recording');
+          // 403 (not a host of this room) and 503 (the server's recording capacity) say
+          // why. A smaller size the server would admit now is offered at once.
+          const smaller = !recording && res.status === 503 && /^\d{3,4}x\d{2,4}$/.test(body.smaller_size ?? '') ? body.smaller_size : null;
+          const offer = smaller ? { id: 'record-smaller', text: `Record at ${smaller} instead`, action: () => this.toggleRecording(smaller) } : undefined;
+          this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`, offer, 'recording');
         }
       } else {
         // An earlier refusal (capacity, a lost server) no longer holds.

@@ -94,8 +94,12 @@ export async function showLibrary(app) {
       showError(`Could not delete the recording: ${why}`);
       return;
     }
+    // Its row goes: the keyboard's focus goes to the next row's Delete, or the search.
+    const next = recordings[recordings.findIndex((x) => x.id === r.id) + 1]?.id;
     recordings = recordings.filter((x) => x.id !== r.id);
     render();
+    const row = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === next);
+    (row?.querySelector('.delete') ?? search).focus();
   };
 
   search.addEventListener('input', render);

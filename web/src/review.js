@@ -419,7 +419,9 @@ class Review {
     this.reel.replaceChildren(...[head, explain, progress, queued, error, button].filter(Boolean));
     if (hadFocus) (button.disabled ? head : button).focus();
     button.addEventListener('click', async () => {
-      button.disabled = true;
+      // Not disabled: that would drop the keyboard's focus before the panel is redrawn.
+      if (button.getAttribute('aria-disabled') === 'true') return;
+      button.setAttribute('aria-disabled', 'true');
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
       const body = await res.json().catch(() => ({}));
       if (this.accessLost(res.status, body)) return;

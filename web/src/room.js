@@ -199,10 +199,16 @@ class RoomView {
       clearTimeout(this.layoutTimer);
       if (!meeting.state.recording) return meeting.setRecordingLayout(this.layoutPicker.value);
       this.pendingLayout = this.layoutPicker.value;
-      this.layoutTimer = setTimeout(() => {
+      this.layoutTimer = setTimeout(async () => {
         const layout = this.pendingLayout;
-        this.pendingLayout = null;
-        meeting.setRecordingLayout(layout);
+        // Shown as chosen until the server answers (then the recording has it, or the
+        // refusal puts the picker back); a later choice meanwhile starts its own wait.
+        try {
+          await meeting.setRecordingLayout(layout);
+        } finally {
+          if (this.pendingLayout === layout) this.pendingLayout = null;
+          this.render();
+        }
       }, LAYOUT_SETTLE_MS);
     });
     // Everyone sees that the meeting is recorded, and for how long.
@@ -289,7 +295,15 @@ class RoomView {
       if (state.banner) {
         this.banner.hidden = false;
         this.banner.className = `banner ${state.banner.kind}`;
-        const link = state.banner.link ? el('a', { href: state.banner.link.href, class: 'banner-link', target: state.banner.link.newTab ? '_blank' : null, rel: state.banner.link.newTab ? 'noopener' : null }, state.banner.link.text) : '';
+        const { link: l } = state.banner;
+        let link = '';
+        if (l?.action) {
+          // An offer to act on what the banner says (record at a smaller size).
+          link = el('button', { type: 'button', class: 'banner-link banner-action', id: l.id ?? null }, l.text);
+          link.addEventListener('click', l.action);
+        } else if (l) {
+          link = el('a', { href: l.href, class: 'banner-link', target: l.newTab ? '_blank' : null, rel: l.newTab ? 'noopener' : null }, l.text);
+        }
         this.banner.replaceChildren(state.banner.text, link, this.bannerClose);
       } else {
         this.banner.hidden = true;
@@ -462,6 +476,10 @@ class RoomView {
     const key = JSON.stringify([mayRemove, people.map((p) => [p.id, p.name, p.audio, p.video])]);
     if (key !== this.rosterKey) {
       this.rosterKey = key;
+      // A Remove button with the keyboard's focus is made anew: the focus goes to the
+      // same person's new one, or (they left) the next person's, or the panel's close.
+      const focusedRow = this.roster.contains(document.activeElement) ? [...this.rosterRows?.entries() ?? []].find(([, r]) => r.li.contains(document.activeElement)) : null;
+      const order = [...(this.rosterRows?.keys() ?? [])];
       this.rosterRows = new Map();
       this.roster.replaceChildren(...people.map((p) => {
         const dot = el('span', { class: 'speaking-dot', title: 'Speaking', hidden: true });
@@ -475,6 +493,10 @@ class RoomView {
         this.rosterRows.set(p.id, { li, dot });
         return li;
       }));
+      if (focusedRow) {
+        const after = order.slice(order.indexOf(focusedRow[0])).find((id) => this.rosterRows.get(id)?.li.querySelector('.remove-participant'));
+        (this.rosterRows.get(after)?.li.querySelector('.remove-participant') ?? this.peopleClose).focus();
+      }
     }
     for (const p of people) {
       const row = this.rosterRows.get(p.id);
@@ -524,6 +546,9 @@ function setButton(btn, iconName, label) {
   if (btn.dataset.icon === iconName && btn.dataset.label === label) return;
   btn.dataset.icon = iconName;
   btn.dataset.label = label;
+  // Its name whatever the width: on a phone the label is hidden, and the title alone
+  // would not say "Starting…" or "Mic off".
+  btn.setAttribute('aria-label', label);
   btn.replaceChildren(icon(iconName), el('span', {}, label));
 }
 

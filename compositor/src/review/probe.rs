@@ -42,6 +42,15 @@ pub fn duration_ms(path: &Path) -> Result<u64, ProbeError> {
     Ok(end_ms)
 }
 
+/// The video's picture size, as its stream's parameters say.
+pub fn video_size(path: &Path) -> Result<(u32, u32), ProbeError> {
+    let input = open(path)?;
+    let stream = input.streams().best(media::Type::Video).ok_or_else(|| ProbeError::NoStream { path: path.display().to_string(), kind: "video" })?;
+    let decode = |source| ProbeError::Decode { path: path.display().to_string(), source };
+    let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(decode)?.decoder().video().map_err(decode)?;
+    Ok((decoder.width(), decoder.height()))
+}
+
 /// One decoded video frame, reduced to what tests look at.
 #[derive(Debug, Clone)]
 pub struct FrameSample {

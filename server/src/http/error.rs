@@ -41,6 +41,10 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A recording refused at the server's capacity, with a smaller size that would be
+    /// admitted now (`smaller_size` in the body), if one would.
+    #[error("{message}")]
+    RecordingCapacity { message: String, smaller_size: Option<(u32, u32)> },
     #[error("{0}")]
     Internal(String),
 }
@@ -48,6 +52,9 @@ pub enum ApiError {
 #[derive(Serialize)]
 pub struct ErrorBody {
     pub error: String,
+    /// `WIDTHxHEIGHT` a refused recording could start at now (503 at capacity only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smaller_size: Option<String>,
 }
 
 impl ApiError {
@@ -64,7 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::RecordingCapacity { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,7 +82,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(message) = &self {
             tracing::warn!("internal error answered: {message}");
         }
-        let mut response = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        let smaller_size = match &self {
+            ApiError::RecordingCapacity { smaller_size, .. } => smaller_size.map(|(w, h)| format!("{w}x{h}")),
+            _ => None,
+        };
+        let mut response = (self.status(), Json(ErrorBody { error: self.to_string(), smaller_size })).into_response();
         if let ApiError::RangeNotSatisfiable { size } = self {
             // RFC 9110 14.4: the size, so that a client can ask again within it.
             if let Ok(value) = format!("bytes */{size}").parse() {
@@ -92,8 +103,10 @@ impl From<RecordError> for ApiError {
         match e {
             RecordError::NoMeeting(_) | RecordError::NotRecording(_) | RecordError::Store(StoreError::NotFound(_)) => ApiError::NotFound(message),
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
-            RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::NoHeadroom { .. } => ApiError::Unavailable(message),
+            RecordError::ShuttingDown | RecordError::AtCapacity { .. } => ApiError::Unavailable(message),
+            RecordError::NoHeadroom { smaller, .. } => ApiError::RecordingCapacity { message, smaller_size: smaller },
             RecordError::NoVideo(_) => ApiError::NotFound(message),
+            RecordError::LargerThanServer { .. } => ApiError::BadRequest(message),
             RecordError::StartingTooOften(_) => ApiError::TooManyRequests(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
         }

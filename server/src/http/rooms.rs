@@ -92,12 +92,33 @@ pub struct LayoutBody {
     pub layout: LayoutKind,
 }
 
-/// The optional body of `POST …/recording`: none, or a layout.
-fn start_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(LayoutKind::DEFAULT);
-    }
-    layout_body(body)
+/// The optional body of `POST …/recording`: `{"layout": …, "size": "WIDTHxHEIGHT"}`,
+/// both optional (docs/api.md). A smaller size is what a refusal at capacity offers.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    #[serde(default)]
+    pub layout: Option<LayoutKind>,
+    #[serde(default)]
+    pub size: Option<String>,
+}
+
+/// What a start asks for: its layout, and a size smaller than the server's, if any.
+fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<(u32, u32)>), ApiError> {
+    let start = if body.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        // A fixed message: serde's would quote the client's text back.
+        serde_json::from_slice::<StartBody>(body).map_err(|_| {
+            ApiError::BadRequest("expected no body, or a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"size\": \"WIDTHxHEIGHT\"}, both optional".into())
+        })?
+    };
+    let size = start
+        .size
+        .as_deref()
+        .map(|s| crate::recording::compose_args::parse_size(s).map_err(|why| ApiError::BadRequest(format!("size: {why}"))))
+        .transpose()?;
+    Ok((start.layout.unwrap_or(LayoutKind::DEFAULT), size))
 }
 
 fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
@@ -109,10 +130,10 @@ fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
 
 pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, Body(body): Body) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
     auth.check(|a| a.may_record(&id))?;
-    let layout = start_body(&body)?;
+    let (layout, size) = start_body(&body)?;
     let room = state.rooms.get(&id).await.ok_or_else(|| ApiError::from(RecordError::NoMeeting(id.clone())))?;
     let (sub, role, ip) = auth.who();
-    let result = state.recorder.start_for(room, layout, Some(auth.access.pace_key(auth.ip))).await;
+    let result = state.recorder.start_for(room, layout, size, Some(auth.access.pace_key(auth.ip))).await;
     match &result {
         Ok(view) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, recording = %view.id, "recording started"),
         Err(e) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, refused = %e, "recording refused"),

@@ -473,10 +473,19 @@ impl Estimate {
     }
 }
 
+/// The smaller size a refusal offers: half the width and height (even, a quarter of
+/// the pixels, about half the CPU), if that is still a picture a recording may have.
+pub fn half_size(width: u32, height: u32) -> Option<(u32, u32)> {
+    let (w, h) = ((width / 2) & !1, (height / 2) & !1);
+    (w >= 160 && h >= 90).then_some((w, h))
+}
+
 /// What a person is told when a recording is refused: how full the server is, and what
-/// to do about it.
-pub fn refusal_message(running: usize) -> String {
+/// to do about it. `too_big`: the recording would not fit even on an idle server (its
+/// size costs more than the cores recordings may count on).
+pub fn refusal_message(running: usize, too_big: bool) -> String {
     match running {
+        0 if too_big => "this server is at its recording capacity: a recording of this size needs more CPU than it has; try a smaller size".into(),
         0 => "this server is at its recording capacity: its CPU is busy with other work; try a smaller size or try again later".into(),
         1 => "this server is at its recording capacity: 1 recording running; try a smaller size or stop one".into(),
         n => format!("this server is at its recording capacity: {n} recordings running; try a smaller size or stop one"),
@@ -738,8 +747,10 @@ mod tests {
 
     #[test]
     fn the_message_says_how_many_run_and_what_to_do() {
-        assert_eq!(refusal_message(5), "this server is at its recording capacity: 5 recordings running; try a smaller size or stop one");
-        assert_eq!(refusal_message(1), "this server is at its recording capacity: 1 recording running; try a smaller size or stop one");
-        assert!(refusal_message(0).contains("busy with other work"));
+        assert_eq!((half_size(1280, 720), half_size(1278, 718), half_size(320, 180), half_size(318, 178)), (Some((640, 360)), Some((638, 358)), Some((160, 90)), None));
+        assert_eq!(refusal_message(5, false), "this server is at its recording capacity: 5 recordings running; try a smaller size or stop one");
+        assert_eq!(refusal_message(1, true), "this server is at its recording capacity: 1 recording running; try a smaller size or stop one");
+        assert!(refusal_message(0, false).contains("busy with other work"));
+        assert!(refusal_message(0, true).contains("needs more CPU than it has"));
     }
 }

@@ -82,10 +82,16 @@ pub enum RecordError {
     ShuttingDown,
     #[error("this server is at its recording capacity ({running} running): try again when one of them ends, or ask the operator to raise --max-recordings")]
     AtCapacity { running: usize },
+    /// A size asked at the start larger than the server's: its operator's setting is
+    /// the most a recording here may cost.
+    #[error("a recording here is at most {}x{} (the server's size): ask for that or smaller", .largest.0, .largest.1)]
+    LargerThanServer { largest: (u32, u32) },
     /// Admission's estimate: one more would not run in real time (the CPU it would need
     /// is not free, or a compositor is already behind).
-    #[error("{}", admission::refusal_message(*running))]
-    NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64 },
+    /// `smaller`: a size (half the asked one's width and height) that the estimate
+    /// would admit now, if any: the refusal's "try a smaller size", made concrete.
+    #[error("{}", admission::refusal_message(*running, *too_big))]
+    NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64, smaller: Option<(u32, u32)>, too_big: bool },
     #[error(transparent)]
     StartingTooOften(#[from] start_pace::StartRefused),
     #[error("recording {0} is still running: stop it first")]
@@ -309,16 +315,18 @@ impl Recorder {
     /// Starts recording `room` in `layout`, for a caller inside the process (tests,
     /// benchmarks): paced per room only.
     pub async fn start_with(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind) -> Result<RecordingView, RecordError> {
-        self.start_for(room, layout, None).await
+        self.start_for(room, layout, None, None).await
     }
 
-    /// Starts recording `room` in `layout`, asked by `caller` (paced with the caller's
-    /// other starts: [`start_pace`]).
-    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
+    /// Starts recording `room` in `layout`, at `size` (at most the server's; by default
+    /// the server's), asked by `caller` (paced with the caller's other starts:
+    /// [`start_pace`]).
+    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<(u32, u32)>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
-        let predicted = admission::predicted_cores(&self.config.video, layout);
+        let video = self.video_at(size)?;
+        let predicted = admission::predicted_cores(&video, layout);
         {
             let mut slots = self.slots.lock();
             match slots.get(&room.id) {
@@ -329,7 +337,7 @@ impl Recorder {
             };
             // Decided and reserved under the one lock, so that two starts at once are
             // both counted.
-            self.admit(&room.id, &self.estimate(&slots), predicted)?;
+            self.admit(&room.id, &self.estimate(&slots), &video, layout)?;
             // Under the lock a shutdown looks for starts under way in: either it sees
             // this one, or this one sees it.
             if self.closing.load(Ordering::SeqCst) {
@@ -346,7 +354,7 @@ impl Recorder {
         let this = Arc::clone(self);
         let launched = tokio::spawn(async move {
             let _settles = StartSettles { recorder: Arc::clone(&this), room: room.id.clone() };
-            this.launch(&room, layout, predicted).await
+            this.launch(&room, layout, &video, predicted).await
         });
         let Launched { id, participants } = launched.await.map_err(|e| self.start_failed(StartError::Aborted(e)))??;
         let mut view = self.store.read(&id)?;
@@ -359,10 +367,25 @@ impl Recorder {
         Ok(view)
     }
 
+    /// A recording's picture: the server's settings, at a smaller size when one is asked.
+    /// A smaller picture costs less (admission prices it by its pixels), so a server too
+    /// busy for its own size may still have room for it: what a refusal's "try a smaller
+    /// size" offers.
+    fn video_at(&self, size: Option<(u32, u32)>) -> Result<VideoSettings, RecordError> {
+        let mut video = self.config.video.clone();
+        if let Some((width, height)) = size {
+            if width > video.width || height > video.height {
+                return Err(RecordError::LargerThanServer { largest: (video.width, video.height) });
+            }
+            (video.width, video.height) = (width, height);
+        }
+        Ok(video)
+    }
+
     /// Admission's rule: a recording that would not run in real time is refused, unless
     /// admission is off (then it is only logged).
-    fn admit(&self, room: &RoomId, estimate: &admission::Estimate, predicted: f64) -> Result<(), RecordError> {
-        let Err(refusal) = estimate.admit(predicted) else { return Ok(()) };
+    fn admit(&self, room: &RoomId, estimate: &admission::Estimate, video: &VideoSettings, layout: LayoutKind) -> Result<(), RecordError> {
+        let Err(refusal) = estimate.admit(admission::predicted_cores(video, layout)) else { return Ok(()) };
         let worst_lag_ms = refusal.worst_lag.as_millis() as u64;
         // Cores to the thousandth, for the log.
         let c = |cores: f64| (cores * 1000.0).round() / 1000.0;
@@ -382,12 +405,15 @@ impl Recorder {
             worst_lag_ms,
             "recording refused: it would not run in real time"
         );
-        Err(RecordError::NoHeadroom { running: refusal.running, needed_cores: refusal.needed, free_cores: refusal.free, worst_lag_ms })
+        let smaller = admission::half_size(video.width, video.height)
+            .filter(|&(width, height)| estimate.admit(admission::predicted_cores(&VideoSettings { width, height, ..video.clone() }, layout)).is_ok());
+        let too_big = refusal.needed > estimate.usable;
+        Err(RecordError::NoHeadroom { running: refusal.running, needed_cores: refusal.needed, free_cores: refusal.free, worst_lag_ms, smaller, too_big })
     }
 
     /// Starts the compositor and the recording's task; the room's slot is `Running` by
     /// the time the task runs.
-    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind, predicted: f64) -> Result<Launched, RecordError> {
+    async fn launch(self: &Arc<Self>, room: &Arc<Room>, layout: LayoutKind, video: &VideoSettings, predicted: f64) -> Result<Launched, RecordError> {
         if room.is_empty() {
             return Err(RecordError::NoMeeting(room.id.clone()));
         }
@@ -403,7 +429,7 @@ impl Recorder {
                 room: &room.id.to_string(),
                 output: &output,
                 sidecar: &sidecar,
-                video: &self.config.video,
+                video,
                 audio: self.config.audio,
                 lookahead: self.config.lookahead,
                 layout,
@@ -443,7 +469,7 @@ impl Recorder {
             speaking: HashSet::new(),
             order: Vec::new(),
             lag_ms: 0,
-            frame: (self.config.video.width, self.config.video.height),
+            frame: (video.width, video.height),
         };
         // Running before the task is: a task that ends at once (everyone left as it
         // started) then finds its own slot to clear, and none is left behind for good.

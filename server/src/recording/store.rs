@@ -22,6 +22,10 @@ pub struct RecordingView {
     pub participants: Vec<Participant>,
     pub timeline: Vec<TimelineEntry>,
     pub size_bytes: u64,
+    /// The picture's size: the server's `--recording-size`, or a smaller one asked at
+    /// the start.
+    pub width: u32,
+    pub height: u32,
     /// Its layout now (or at its end): the last of `layout_changes`, else the one it
     /// started with.
     pub layout: LayoutKind,
@@ -231,6 +235,8 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> Re
         participants: people(s.participants),
         timeline: s.timeline,
         size_bytes,
+        width: s.width,
+        height: s.height,
         layout,
         layout_changes: s.layout_changes,
         screen_shares: s.screen_shares,
