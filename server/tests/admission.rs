@@ -101,15 +101,15 @@ fn check_plays(mp4: &Path, duration: u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on() {
-    // A budget of two recordings at the default settings and 1.25 at 640x360: the
+    // A budget of two recordings at the default settings and 1.5 at 640x360: the
     // estimate's capacity is 2 (the server's own load, a few thousandths of a core
     // here, would have to exceed the room left to make it 1), a third cannot fit
     // whatever that load is, and a smaller one (what the refusal offers) does.
     let default = VideoSettings { width: 1280, height: 720, fps: 30, preset: "superfast".into(), coder: Default::default() };
     let per = predicted_cores(&default, LayoutKind::DEFAULT) + SFU_PER_RECORDING;
     let small = predicted_cores(&VideoSettings { width: 640, height: 360, ..default.clone() }, LayoutKind::DEFAULT) + SFU_PER_RECORDING;
-    assert!(1.25 * small < per, "a 640x360 recording costs {small} cores against {per}: the test needs it cheaper");
-    let cores = format!("{:.4}", (2.0 * per + 1.25 * small) / HEADROOM);
+    assert!(1.5 * small < per, "a 640x360 recording costs {small} cores against {per}: the test needs it cheaper");
+    let cores = format!("{:.4}", (2.0 * per + 1.5 * small) / HEADROOM);
     let server = Server::start(&["--workers", "1", "--recording-admission", "on", "--recording-cores", &cores]);
     for room in ["one", "two", "three"] {
         join(&server, room, &format!("In-{room}")).await;

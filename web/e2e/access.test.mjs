@@ -60,11 +60,11 @@ function pageFetch(page, url, method = 'GET') {
   }, [url, method]);
 }
 
-/** Presses Record, waits for the REC badge, records `ms`, stops; returns the recording id. */
 /**
  * Records `ms` from the keyboard, as someone without a mouse would: Enter on Record,
  * the layout changed with the arrow keys while it runs, Space to stop. The focus
  * stays on Record throughout, and a screen reader is told once that it records.
+ * Returns the recording's id.
  */
 async function record(page, ms) {
   await page.focus('#record');

@@ -472,10 +472,10 @@ export class Meeting extends EventTarget {
     this.setBanner('error', `Could not remove ${who}: ${why}`);
   }
 
-  /** Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to the banner. */
   /**
-   * Starts or stops the recording. `size` (`WIDTHxHEIGHT`) asks for a picture smaller
-   * than the server's: what a server at its recording capacity may still have room for.
+   * Starts (in the chosen layout) or stops recording the room (HTTP API); errors go to
+   * the banner. `size` (`WIDTHxHEIGHT`) asks for a picture smaller than the server's:
+   * what a server at its recording capacity may still have room for.
    */
   async toggleRecording(size) {
     if (this.recordingBusy) return;
@@ -495,7 +495,8 @@ export class Meeting extends EventTarget {
           // 403 (not a host of this room) and 503 (the server's recording capacity) say
           // why. A smaller size the server would admit now is offered at once.
           const smaller = !recording && res.status === 503 && /^\d{3,4}x\d{2,4}$/.test(body.smaller_size ?? '') ? body.smaller_size : null;
-          const offer = smaller ? { id: 'record-smaller', text: `Record at ${smaller} instead`, action: () => this.toggleRecording(smaller) } : undefined;
+          // A start only: were a recording running by the time it is pressed, nothing.
+          const offer = smaller ? { id: 'record-smaller', text: `Record at ${smaller} instead`, action: () => { if (!this.state.recording) this.toggleRecording(smaller); } } : undefined;
           this.setBanner('error', `Could not ${recording ? 'stop' : 'start'} the recording: ${body.error ?? res.statusText}`, offer, 'recording');
         }
       } else {

@@ -41,7 +41,9 @@ export async function showLibrary(app) {
   const render = () => {
     const q = search.value.trim().toLowerCase();
     const shown = recordings.filter((r) => !q || r.room.toLowerCase().includes(q) || r.participants.some((p) => p.name.toLowerCase().includes(q)));
-    count.textContent = recordings.length ? `${shown.length} of ${recordings.length}` : '';
+    // A status: written only when it changes (a poll every 2 s would repeat it).
+    const counted = recordings.length ? `${shown.length} of ${recordings.length}` : '';
+    if (count.textContent !== counted) count.textContent = counted;
     if (!recordings.length) {
       list.replaceChildren(el('div', { class: 'empty card-ish' },
         el('h2', {}, 'No recordings yet'),
@@ -94,12 +96,16 @@ export async function showLibrary(app) {
       showError(`Could not delete the recording: ${why}`);
       return;
     }
-    // Its row goes: the keyboard's focus goes to the next row's Delete, or the search.
-    const next = recordings[recordings.findIndex((x) => x.id === r.id) + 1]?.id;
+    // Its row goes: the keyboard's focus goes to a neighbour's Delete (the next shown,
+    // else the one before), or the search.
+    const shownIds = [...list.querySelectorAll('.recording-row')].map((x) => x.dataset.recordingId);
+    const at = shownIds.indexOf(r.id);
+    const neighbours = [...shownIds.slice(at + 1), ...shownIds.slice(0, Math.max(0, at)).reverse()];
     recordings = recordings.filter((x) => x.id !== r.id);
     render();
-    const row = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === next);
-    (row?.querySelector('.delete') ?? search).focus();
+    const rows = new Map([...list.querySelectorAll('.recording-row')].map((x) => [x.dataset.recordingId, x]));
+    const target = neighbours.map((id) => rows.get(id)?.querySelector('.delete:not(:disabled)')).find(Boolean);
+    (target ?? search).focus();
   };
 
   search.addEventListener('input', render);

@@ -327,10 +327,12 @@ class Review {
       const expired = Date.parse(x.expires_at) <= now;
       const revoke = el('button', { class: 'button-link danger-outline revoke-share', type: 'button', title: 'The link stops working at once' }, 'Revoke');
       revoke.addEventListener('click', async () => {
-        revoke.disabled = true;
+        // Not disabled while it runs: a refusal would leave the keyboard's focus nowhere.
+        if (revoke.getAttribute('aria-disabled') === 'true') return;
+        revoke.setAttribute('aria-disabled', 'true');
         const res = await api(`/api/recordings/${this.rec.id}/share/${encodeURIComponent(x.id)}`, { method: 'DELETE' });
         if (!res.ok && res.status !== 404) {
-          revoke.disabled = false;
+          revoke.removeAttribute('aria-disabled');
           this.say('error', `Could not revoke the link: ${res.body.error ?? `the server answered ${res.status}`}.`);
           return;
         }

@@ -197,7 +197,10 @@ class RoomView {
     // closed list step through the layouts, so the last one held for 0.8 s is sent.
     this.layoutPicker.addEventListener('change', () => {
       clearTimeout(this.layoutTimer);
-      if (!meeting.state.recording) return meeting.setRecordingLayout(this.layoutPicker.value);
+      if (!meeting.state.recording) {
+        this.pendingLayout = null;
+        return meeting.setRecordingLayout(this.layoutPicker.value);
+      }
       this.pendingLayout = this.layoutPicker.value;
       this.layoutTimer = setTimeout(async () => {
         const layout = this.pendingLayout;
@@ -300,7 +303,8 @@ class RoomView {
         if (l?.action) {
           // An offer to act on what the banner says (record at a smaller size).
           link = el('button', { type: 'button', class: 'banner-link banner-action', id: l.id ?? null }, l.text);
-          link.addEventListener('click', l.action);
+          // The banner goes once the action succeeds: the keyboard's focus goes to Record.
+          link.addEventListener('click', () => { this.recordBtn.focus(); l.action(); });
         } else if (l) {
           link = el('a', { href: l.href, class: 'banner-link', target: l.newTab ? '_blank' : null, rel: l.newTab ? 'noopener' : null }, l.text);
         }
@@ -329,7 +333,8 @@ class RoomView {
     const rec = this.meeting.state.recording;
     this.recIndicator.hidden = !rec;
     if ((rec?.id ?? null) !== (this.announced ?? null)) {
-      if (rec) this.announcer.textContent = 'This meeting is being recorded.';
+      // Emptied when it stops, so that the next start is news again.
+      this.announcer.textContent = rec ? 'This meeting is being recorded.' : '';
       this.announced = rec?.id ?? null;
     }
     if (rec) {

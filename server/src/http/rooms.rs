@@ -135,8 +135,8 @@ pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, Val
     let (sub, role, ip) = auth.who();
     let result = state.recorder.start_for(room, layout, size, Some(auth.access.pace_key(auth.ip))).await;
     match &result {
-        Ok(view) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, recording = %view.id, "recording started"),
-        Err(e) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, refused = %e, "recording refused"),
+        Ok(view) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, recording = %view.id, width = view.width, height = view.height, "recording started"),
+        Err(e) => tracing::info!(target: "audit", action = "recording.start", %sub, role = %role, %ip, room = %id, size = ?size, refused = %e, "recording refused"),
     }
     Ok((StatusCode::CREATED, Json(result?)))
 }
