@@ -381,9 +381,15 @@ test('a share link plays the recording in a browser with no login; revoked, it s
   assert.equal(await page.locator('#share, #share-panel, .delete, a.back').count(), 0);
   assert.equal(await page.locator('a[href="/recordings"]').count(), 0, 'no link to the library');
   assert.doesNotMatch(page.url(), /\/s\//);
-  // The share opens that recording only.
+  // The share opens that recording only; the library says so, and leads back.
   assert.equal((await pageFetch(page, '/api/recordings')).status, 401);
   await shot(page, 'share-view', true);
+  await page.goto(`${server.baseUrl}/recordings`);
+  const denied = page.locator('#access-denied');
+  await denied.waitFor({ timeout: 10_000 });
+  assert.match(await denied.innerText(), /Your share link opens its recording only/);
+  await page.click('#access-denied a');
+  await page.locator('#player').waitFor({ timeout: 10_000 });
 
   const revoked = await fetch(`${server.baseUrl}/api/recordings/${recordingId}/share/${share.id}`, { method: 'DELETE', headers: auth });
   assert.equal(revoked.status, 204);

@@ -5,7 +5,7 @@
 // #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatDate, formatDuration, formatSize, topbar } from './format.js';
-import { api, getSession, newLinkAdvice, showAccessProblem } from './access.js';
+import { api, getSession, newLinkAdvice, sharedRecordings, showAccessDenied, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
 
@@ -13,7 +13,19 @@ export async function showLibrary(app) {
   // Who is looking: an admin (or open mode) sees and deletes every recording, a host
   // sees their room's, a guest none.
   const session = await getSession();
-  if (session.status === 401) return showAccessProblem(app, session);
+  if (session.status === 401) {
+    // A share link's cookie opens its recording only (it is scoped to it): such a
+    // viewer is told that, and led back, not that their link expired.
+    const shared = sharedRecordings();
+    if (shared.length) {
+      return showAccessDenied(app, {
+        title: 'Only a host can see the recordings',
+        text: 'Your share link opens its recording only.',
+        link: { href: `/recordings/${encodeURIComponent(shared.at(-1))}`, text: 'Back to the shared recording' },
+      });
+    }
+    return showAccessProblem(app, session);
+  }
   const me = session.ok ? session.body : { kind: 'open', role: 'admin', room: '*' };
   const mayDelete = me.kind === 'open' || me.role === 'admin';
   const ownRoom = me.kind === 'access' && me.room !== '*' ? me.room : null;
