@@ -159,8 +159,10 @@ test('recording a meeting: one mp4 that follows the speaker, with everyone heard
     // The pause before the turn's first word, after the previous turn's slot: the
     // participants' microphones start at different times, so two turns can be as little
     // as 0.6 s apart in the file.
-    // At least 200 ms of it, so that the check always measures something.
-    const pauseFrom = k === 0 ? turn.onset - 1200 : Math.min(Math.max(turns[k - 1].to, turn.onset - 600), turn.onset - 250);
+    // At least 200 ms of it, so that the check always measures something. Not the
+    // previous turn's last 300 ms either: Chrome's tail of its last word (as the onset
+    // search above allows; a CI run measured 0.049 rms there, a third of the speech).
+    const pauseFrom = k === 0 ? turn.onset - 1200 : Math.min(Math.max(turns[k - 1].to + 300, turn.onset - 600), turn.onset - 250);
     const pause = rms(audio, pauseFrom, turn.onset - 50);
     assert.ok(speech > 0.02 && speech > 4 * pause, `${turn.name}'s speech at ${turn.from} ms: rms ${speech.toFixed(4)}, the pause before ${pause.toFixed(4)}`);
   }
