@@ -10,7 +10,7 @@
 // #reel-player, .reel-clip[data-source-start-ms]; for a host or an admin, #share,
 // #share-url, #shares li[data-share-id] .revoke-share. A share link's viewer
 // (shareViewer) gets the recording only: no library link, no sharing.
-import { el, icon, initials, colorFor } from './ui.js';
+import { el, icon, initials, colorFor, onPress } from './ui.js';
 import { formatClock, formatDate, formatDuration, formatSize, topbar } from './format.js';
 import { api, canManage, getSession, newLinkAdvice, openedThroughShare, showAccessProblem, showShareExpired } from './access.js';
 
@@ -242,16 +242,7 @@ class Review {
   /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */
   shareButton() {
     const button = el('button', { id: 'share', class: 'button-link primary', type: 'button', title: 'Make a link that plays this recording for 7 days, without signing in' }, icon('link'), 'Share');
-    // Busy, it keeps the keyboard's focus: aria-disabled, and a press meanwhile is ignored.
-    button.addEventListener('click', async () => {
-      if (button.getAttribute('aria-disabled') === 'true') return;
-      button.setAttribute('aria-disabled', 'true');
-      try {
-        await this.share();
-      } finally {
-        button.removeAttribute('aria-disabled');
-      }
-    });
+    onPress(button, () => this.share());
     return button;
   }
 
@@ -326,13 +317,9 @@ class Review {
     this.sharesList.replaceChildren(...shares.map((x) => {
       const expired = Date.parse(x.expires_at) <= now;
       const revoke = el('button', { class: 'button-link danger-outline revoke-share', type: 'button', title: 'The link stops working at once' }, 'Revoke');
-      revoke.addEventListener('click', async () => {
-        // Not disabled while it runs: a refusal would leave the keyboard's focus nowhere.
-        if (revoke.getAttribute('aria-disabled') === 'true') return;
-        revoke.setAttribute('aria-disabled', 'true');
+      onPress(revoke, async () => {
         const res = await api(`/api/recordings/${this.rec.id}/share/${encodeURIComponent(x.id)}`, { method: 'DELETE' });
         if (!res.ok && res.status !== 404) {
-          revoke.removeAttribute('aria-disabled');
           this.say('error', `Could not revoke the link: ${res.body.error ?? `the server answered ${res.status}`}.`);
           return;
         }
@@ -420,10 +407,7 @@ class Review {
     const error = state.status === 'failed' ? el('p', { class: 'form-error', id: 'reel-error', role: 'alert' }, state.error) : null;
     this.reel.replaceChildren(...[head, explain, progress, queued, error, button].filter(Boolean));
     if (hadFocus) (button.disabled ? head : button).focus();
-    button.addEventListener('click', async () => {
-      // Not disabled: that would drop the keyboard's focus before the panel is redrawn.
-      if (button.getAttribute('aria-disabled') === 'true') return;
-      button.setAttribute('aria-disabled', 'true');
+    onPress(button, async () => {
       const res = await fetch(`${base}/highlights`, { method: 'POST' });
       const body = await res.json().catch(() => ({}));
       if (this.accessLost(res.status, body)) return;

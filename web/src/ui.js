@@ -38,6 +38,22 @@ const ICONS = {
   close: 'M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z',
 };
 
+/**
+ * Runs `work` on a press of `button`, one at a time. Busy, the button is aria-disabled,
+ * not disabled: a disabled button drops the keyboard's focus to the page.
+ */
+export function onPress(button, work) {
+  button.addEventListener('click', async () => {
+    if (button.getAttribute('aria-disabled') === 'true') return;
+    button.setAttribute('aria-disabled', 'true');
+    try {
+      await work();
+    } finally {
+      button.removeAttribute('aria-disabled');
+    }
+  });
+}
+
 export function icon(name) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
