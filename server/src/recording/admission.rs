@@ -18,7 +18,7 @@
 //! It admits when that fits in [`HEADROOM`] of the cores and no compositor is more than
 //! [`LAG_LIMIT`] behind real time. The readings come from `super::cpu`, the one place
 //! that reads /proc; everything here is numbers and `Instant`s (tested on a fake clock).
-use super::compose_args::PRESETS;
+use super::compose_args::{MIN_SIZE, PRESETS};
 use compositor::output::mp4::{EntropyCoder, VideoSettings};
 use compositor::picture::layout::LayoutKind;
 use std::collections::{HashMap, VecDeque};
@@ -479,7 +479,8 @@ impl Estimate {
 /// still a picture a recording may have.
 pub fn half_size(width: u32, height: u32) -> Option<(u32, u32)> {
     let (w, h) = ((width / 2) & !1, (height / 2) & !1);
-    (w >= 160 && h >= 90).then_some((w, h))
+    let (min_w, min_h) = MIN_SIZE;
+    (w >= min_w && h >= min_h).then_some((w, h))
 }
 
 /// What a person is told when a recording is refused: how full the server is, and what

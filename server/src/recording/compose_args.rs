@@ -185,12 +185,16 @@ impl ComposeArgs {
     }
 }
 
-/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within what libx264 and players handle.
+/// The smallest and largest picture a recording may have (what libx264 and players handle).
+pub const MIN_SIZE: (u32, u32) = (160, 90);
+pub const MAX_SIZE: (u32, u32) = (3840, 2160);
+
+/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within [`MIN_SIZE`] and [`MAX_SIZE`].
 pub fn parse_size(value: &str) -> Result<(u32, u32), String> {
     let (w, h) = value.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, like 1280x720")?;
     let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| "the width is not a number")?, h.trim().parse().map_err(|_| "the height is not a number")?);
-    if !(160..=3840).contains(&w) || !(90..=2160).contains(&h) {
-        return Err("the size must be between 160x90 and 3840x2160".into());
+    if !(MIN_SIZE.0..=MAX_SIZE.0).contains(&w) || !(MIN_SIZE.1..=MAX_SIZE.1).contains(&h) {
+        return Err(format!("the size must be between {}x{} and {}x{}", MIN_SIZE.0, MIN_SIZE.1, MAX_SIZE.0, MAX_SIZE.1));
     }
     if w % 2 != 0 || h % 2 != 0 {
         return Err("the width and height must be even".into());
