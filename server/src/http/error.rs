@@ -3,7 +3,7 @@
 use crate::auth::{Denied, TokenError};
 use crate::recording::shares::{AddShareError, ShareStoreError};
 use crate::recording::layout_pace::LayoutRefused;
-use crate::recording::{RecordError, SetLayoutError, StoreError};
+use crate::recording::{RecordError, RecordingSize, SetLayoutError, SizeError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -44,7 +44,7 @@ pub enum ApiError {
     /// A recording refused at the server's capacity, with a smaller size that would be
     /// admitted now (`smaller_size` in the body), if one would.
     #[error("{message}")]
-    RecordingCapacity { message: String, smaller_size: Option<(u32, u32)> },
+    RecordingCapacity { message: String, smaller_size: Option<RecordingSize> },
     #[error("{0}")]
     Internal(String),
 }
@@ -83,7 +83,7 @@ impl IntoResponse for ApiError {
             tracing::warn!("internal error answered: {message}");
         }
         let smaller_size = match &self {
-            ApiError::RecordingCapacity { smaller_size, .. } => smaller_size.map(|(w, h)| format!("{w}x{h}")),
+            ApiError::RecordingCapacity { smaller_size, .. } => smaller_size.map(|size| size.to_string()),
             _ => None,
         };
         let mut response = (self.status(), Json(ErrorBody { error: self.to_string(), smaller_size })).into_response();
@@ -110,6 +110,12 @@ impl From<RecordError> for ApiError {
             RecordError::StartingTooOften(_) => ApiError::TooManyRequests(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),
         }
+    }
+}
+
+impl From<SizeError> for ApiError {
+    fn from(e: SizeError) -> Self {
+        ApiError::BadRequest(format!("size: {e}"))
     }
 }
 

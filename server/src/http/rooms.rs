@@ -2,7 +2,7 @@
 use super::extract::{Auth, Body, ParticipantIdSegment, ValidPath};
 use super::guard::check_origin;
 use super::{ApiError, AppState};
-use crate::recording::{LayoutSet, RecordError, RecordingView};
+use crate::recording::{LayoutSet, RecordError, RecordingSize, RecordingView};
 use crate::room::{RoomId, RoomView};
 use crate::session::{self, SessionContext};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -104,7 +104,7 @@ pub struct StartBody {
 }
 
 /// What a start asks for: its layout, and a size smaller than the server's, if any.
-fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<(u32, u32)>), ApiError> {
+fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<RecordingSize>), ApiError> {
     let start = if body.iter().all(u8::is_ascii_whitespace) {
         StartBody::default()
     } else {
@@ -113,11 +113,7 @@ fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<(u32, u32)>), ApiError
             ApiError::BadRequest("expected no body, or a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"size\": \"WIDTHxHEIGHT\"}, both optional".into())
         })?
     };
-    let size = start
-        .size
-        .as_deref()
-        .map(|s| crate::recording::compose_args::parse_size(s).map_err(|why| ApiError::BadRequest(format!("size: {why}"))))
-        .transpose()?;
+    let size = start.size.as_deref().map(str::parse::<RecordingSize>).transpose()?;
     Ok((start.layout.unwrap_or(LayoutKind::DEFAULT), size))
 }
 

@@ -18,7 +18,7 @@
 //! It admits when that fits in [`HEADROOM`] of the cores and no compositor is more than
 //! [`LAG_LIMIT`] behind real time. The readings come from `super::cpu`, the one place
 //! that reads /proc; everything here is numbers and `Instant`s (tested on a fake clock).
-use super::compose_args::{MIN_SIZE, PRESETS};
+use super::compose_args::PRESETS;
 use compositor::output::mp4::{EntropyCoder, VideoSettings};
 use compositor::picture::layout::LayoutKind;
 use std::collections::{HashMap, VecDeque};
@@ -473,22 +473,13 @@ impl Estimate {
     }
 }
 
-/// The smaller size a refusal offers: half the width and height (even, a quarter of
-/// the pixels; x264's share shrinks with them, the decoding of the cameras does not, so
-/// the table prices 640x360 at about 0.64 of 1280x720 at the default preset), if that is
-/// still a picture a recording may have.
-pub fn half_size(width: u32, height: u32) -> Option<(u32, u32)> {
-    let (w, h) = ((width / 2) & !1, (height / 2) & !1);
-    let (min_w, min_h) = MIN_SIZE;
-    (w >= min_w && h >= min_h).then_some((w, h))
-}
-
 /// What a person is told when a recording is refused: how full the server is, and what
 /// to do about it. `too_big`: the recording would not fit even on an idle server (its
-/// size costs more than the cores recordings may count on).
+/// size costs more than the cores recordings may count on), so stopping others would
+/// not help and the message does not suggest it.
 pub fn refusal_message(running: usize, too_big: bool) -> String {
     match running {
-        0 if too_big => "this server is at its recording capacity: a recording of this size needs more CPU than it has; try a smaller size".into(),
+        _ if too_big => "this server is at its recording capacity: a recording of this size needs more CPU than it has, even with no other recording running; try a smaller size".into(),
         0 => "this server is at its recording capacity: its CPU is busy with other work; try a smaller size or try again later".into(),
         1 => "this server is at its recording capacity: 1 recording running; try a smaller size or stop one".into(),
         n => format!("this server is at its recording capacity: {n} recordings running; try a smaller size or stop one"),
@@ -750,10 +741,12 @@ mod tests {
 
     #[test]
     fn the_message_says_how_many_run_and_what_to_do() {
-        assert_eq!((half_size(1280, 720), half_size(1278, 718), half_size(320, 180), half_size(318, 178)), (Some((640, 360)), Some((638, 358)), Some((160, 90)), None));
         assert_eq!(refusal_message(5, false), "this server is at its recording capacity: 5 recordings running; try a smaller size or stop one");
-        assert_eq!(refusal_message(1, true), "this server is at its recording capacity: 1 recording running; try a smaller size or stop one");
+        assert_eq!(refusal_message(1, false), "this server is at its recording capacity: 1 recording running; try a smaller size or stop one");
         assert!(refusal_message(0, false).contains("busy with other work"));
-        assert!(refusal_message(0, true).contains("needs more CPU than it has"));
+        for running in [0, 1, 5] {
+            let message = refusal_message(running, true);
+            assert!(message.contains("needs more CPU than it has") && !message.contains("stop one"), "stopping others would not help: {message}");
+        }
     }
 }

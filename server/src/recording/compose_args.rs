@@ -1,6 +1,7 @@
 //! The `podium compose` command line, both ways: its parser ([`ComposeArgs`], which the
 //! CLI mounts as a subcommand) and the argument list the recorder starts it with
 //! ([`command_line`]), side by side so that they cannot drift apart.
+use super::size::RecordingSize;
 use super::RecordingId;
 use clap::builder::TypedValueParser;
 use clap::Args;
@@ -20,8 +21,8 @@ pub const PRESETS: [&str; 9] = ["ultrafast", "superfast", "veryfast", "faster", 
 #[derive(Debug, Clone, Args)]
 pub struct RecordingVideoArgs {
     /// Size of the recording's picture, WIDTHxHEIGHT (even numbers, 160x90 to 3840x2160).
-    #[arg(long = "recording-size", env = "PODIUM_RECORDING_SIZE", default_value = "1280x720", value_name = "WxH", value_parser = parse_size)]
-    pub size: (u32, u32),
+    #[arg(long = "recording-size", env = "PODIUM_RECORDING_SIZE", default_value = "1280x720", value_name = "WxH")]
+    pub size: RecordingSize,
 
     /// Frames per second of the recording (1 to 60).
     #[arg(long = "recording-fps", env = "PODIUM_RECORDING_FPS", default_value_t = 30, value_name = "FPS",
@@ -60,7 +61,7 @@ pub struct RecordingVideoArgs {
 
 impl RecordingVideoArgs {
     pub fn settings(&self) -> VideoSettings {
-        VideoSettings { width: self.size.0, height: self.size.1, fps: self.fps, preset: self.preset.clone(), coder: self.coder }
+        VideoSettings { width: self.size.width(), height: self.size.height(), fps: self.fps, preset: self.preset.clone(), coder: self.coder }
     }
 
     pub fn lookahead(&self) -> Duration {
@@ -185,23 +186,6 @@ impl ComposeArgs {
     }
 }
 
-/// The smallest and largest picture a recording may have (what libx264 and players handle).
-pub const MIN_SIZE: (u32, u32) = (160, 90);
-pub const MAX_SIZE: (u32, u32) = (3840, 2160);
-
-/// `WIDTHxHEIGHT`, both even (YUV 4:2:0) and within [`MIN_SIZE`] and [`MAX_SIZE`].
-pub fn parse_size(value: &str) -> Result<(u32, u32), String> {
-    let (w, h) = value.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, like 1280x720")?;
-    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| "the width is not a number")?, h.trim().parse().map_err(|_| "the height is not a number")?);
-    if !(MIN_SIZE.0..=MAX_SIZE.0).contains(&w) || !(MIN_SIZE.1..=MAX_SIZE.1).contains(&h) {
-        return Err(format!("the size must be between {}x{} and {}x{}", MIN_SIZE.0, MIN_SIZE.1, MAX_SIZE.0, MAX_SIZE.1));
-    }
-    if w % 2 != 0 || h % 2 != 0 {
-        return Err("the width and height must be even".into());
-    }
-    Ok((w, h))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,11 +222,11 @@ mod tests {
     }
 
     #[test]
-    fn recording_sizes_are_checked() {
-        assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
-        assert_eq!(parse_size("640X360"), Ok((640, 360)));
-        for bad in ["1280", "axb", "1281x720", "100x50", "8000x4000", ""] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
+    fn a_bad_recording_size_on_the_command_line_says_which_rule_it_breaks() {
+        let argv = |size: &str| ["compose", "--id", "20261203-101500-abcdef", "--room", "r", "--output", "x.mp4", "--sidecar", "x.json", "--recording-size", size].map(String::from);
+        let parsed = Wrapper::try_parse_from(argv("640x360")).unwrap().args;
+        assert_eq!((parsed.video.size.width(), parsed.video.size.height()), (640, 360));
+        let Err(err) = Wrapper::try_parse_from(argv("641x360")) else { panic!("an odd width accepted") };
+        assert!(err.to_string().contains("the width and height must be even"), "{err}");
     }
 }

@@ -17,12 +17,14 @@ mod id;
 pub mod layout_pace;
 pub mod redact;
 pub mod shares;
+pub mod size;
 pub mod start_pace;
 pub mod process;
 pub mod store;
 pub mod switcher;
 
 pub use id::{InvalidRecordingId, RecordingId};
+pub use size::{RecordingSize, SizeError};
 pub use store::{RecordingView, Store, StoreError};
 
 use compose_args::ComposeInvocation;
@@ -91,7 +93,7 @@ pub enum RecordError {
     /// `smaller`: a size (half the asked one's width and height) that the estimate
     /// would admit now, if any: the refusal's "try a smaller size", made concrete.
     #[error("{}", admission::refusal_message(*running, *too_big))]
-    NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64, smaller: Option<(u32, u32)>, too_big: bool },
+    NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64, smaller: Option<RecordingSize>, too_big: bool },
     #[error(transparent)]
     StartingTooOften(#[from] start_pace::StartRefused),
     #[error("recording {0} is still running: stop it first")]
@@ -321,7 +323,7 @@ impl Recorder {
     /// Starts recording `room` in `layout`, at `size` (at most the server's; by default
     /// the server's), asked by `caller` (paced with the caller's other starts:
     /// [`start_pace`]).
-    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<(u32, u32)>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
+    pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
@@ -371,13 +373,13 @@ impl Recorder {
     /// A smaller picture costs less (admission prices it by its pixels), so a server too
     /// busy for its own size may still have room for it: what a refusal's "try a smaller
     /// size" offers.
-    fn video_at(&self, size: Option<(u32, u32)>) -> Result<VideoSettings, RecordError> {
+    fn video_at(&self, size: Option<RecordingSize>) -> Result<VideoSettings, RecordError> {
         let mut video = self.config.video.clone();
-        if let Some((width, height)) = size {
-            if width > video.width || height > video.height {
+        if let Some(size) = size {
+            if !size.fits_within(video.width, video.height) {
                 return Err(RecordError::LargerThanServer { largest: (video.width, video.height) });
             }
-            (video.width, video.height) = (width, height);
+            (video.width, video.height) = (size.width(), size.height());
         }
         Ok(video)
     }
@@ -405,8 +407,10 @@ impl Recorder {
             worst_lag_ms,
             "recording refused: it would not run in real time"
         );
-        let smaller = admission::half_size(video.width, video.height)
-            .filter(|&(width, height)| estimate.admit(admission::predicted_cores(&VideoSettings { width, height, ..video.clone() }, layout)).is_ok());
+        let smaller = RecordingSize::new(video.width, video.height)
+            .ok()
+            .and_then(RecordingSize::half)
+            .filter(|half| estimate.admit(admission::predicted_cores(&VideoSettings { width: half.width(), height: half.height(), ..video.clone() }, layout)).is_ok());
         let too_big = refusal.needed > estimate.usable;
         Err(RecordError::NoHeadroom { running: refusal.running, needed_cores: refusal.needed, free_cores: refusal.free, worst_lag_ms, smaller, too_big })
     }
