@@ -29,7 +29,7 @@ pub fn run(args: &TokenArgs) -> Result<()> {
 
 /// The link of `args`, signed with `secret`, valid from `now` (seconds since the epoch).
 pub fn mint(args: &TokenArgs, secret: &Secret, now: u64) -> Result<Link> {
-    let role: Role = args.role.parse().map_err(|e: String| anyhow!(e))?;
+    let role: Role = args.role.parse()?;
     let room = match (role, args.room.as_deref()) {
         (Role::Admin, None | Some("*")) => RoomGrant::All,
         (Role::Admin, Some(_)) => bail!("an admin token covers every room: leave out --room"),

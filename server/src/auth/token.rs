@@ -42,15 +42,20 @@ impl fmt::Display for Role {
     }
 }
 
-impl std::str::FromStr for Role {
-    type Err = String;
+/// A role's name that is none of guest, host and admin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role \"{0}\": guest, host or admin")]
+pub struct UnknownRole(String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "guest" => Ok(Role::Guest),
             "host" => Ok(Role::Host),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role \"{other}\": guest, host or admin")),
+            other => Err(UnknownRole(other.to_string())),
         }
     }
 }
