@@ -83,6 +83,7 @@ impl Env {
             bind: IP,
             max_running: 64,
             admission: server::recording::admission::Settings::OFF,
+            min_free_bytes: 0,
         })
     }
 

@@ -217,6 +217,13 @@ pub struct ServeArgs {
     #[arg(long, env = "PODIUM_RECORDING_CORES", value_name = "CORES", value_parser = parse_cores)]
     pub recording_cores: Option<f64>,
 
+    /// Free space, in MB, kept on the disk of --recordings-dir: a recording asked for
+    /// while less is free gets a 503 saying so, rather than failing later with "the disk
+    /// is full" and taking the space the running ones need to finish. 0 keeps none.
+    #[arg(long, env = "PODIUM_RECORDING_MIN_FREE_MB", default_value_t = crate::recording::disk::DEFAULT_MIN_FREE_MB, value_name = "MB",
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub recording_min_free_mb: u64,
+
     /// Most rooms open at once; joining a new room beyond it is refused.
     #[arg(long, env = "PODIUM_MAX_ROOMS", default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rooms: u32,
@@ -294,6 +301,7 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub max_recordings: usize,
     pub recording_admission: admission::Settings,
+    pub recording_min_free_mb: u64,
     pub max_rooms: usize,
     pub max_sockets_per_ip: usize,
     pub tls: crate::net::TlsMode,
@@ -363,6 +371,7 @@ impl ServeArgs {
                 enabled: self.recording_admission,
                 budget: self.recording_cores.map_or(admission::Budget::Machine, admission::Budget::Cores),
             },
+            recording_min_free_mb: self.recording_min_free_mb,
             max_rooms: self.max_rooms as usize,
             max_sockets_per_ip: self.max_sockets_per_ip as usize,
             tls,
@@ -485,7 +494,9 @@ mod tests {
         let c = parse(&["--recordings-dir", dir, "--recording-admission", "off", "--recording-cores", "1.5"]).unwrap();
         assert_eq!(c.recording_admission, admission::Settings { enabled: false, budget: admission::Budget::Cores(1.5) });
         assert!(parse(&["--recordings-dir", dir, "--recording-admission", "on"]).unwrap().recording_admission.enabled);
-        for bad in [["--recording-admission", "maybe"], ["--recording-cores", "0"], ["--recording-cores", "lots"], ["--recording-cores", "NaN"], ["--recording-cores", "5000"]] {
+        assert_eq!(c.recording_min_free_mb, 1024, "a recording is refused below 1 GB free by default");
+        assert_eq!(parse(&["--recordings-dir", dir, "--recording-min-free-mb", "0"]).unwrap().recording_min_free_mb, 0);
+        for bad in [["--recording-admission", "maybe"], ["--recording-cores", "0"], ["--recording-cores", "lots"], ["--recording-cores", "NaN"], ["--recording-cores", "5000"], ["--recording-min-free-mb", "200000000"], ["--recording-min-free-mb", "lots"]] {
             let err = parse(&[&["--recordings-dir", dir][..], &bad[..]].concat()).unwrap_err();
             assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
         }

@@ -56,6 +56,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         max_running: config.max_recordings,
         admission: config.recording_admission,
+        min_free_bytes: config.recording_min_free_mb.saturating_mul(1024 * 1024),
     });
     let secured = config.secret.is_some();
     let security = Security {

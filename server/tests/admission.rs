@@ -202,3 +202,21 @@ async fn a_compositor_behind_real_time_refuses_the_next_recording_and_still_fini
     stop_and_check(&server, "busy", &id, 4500);
     stop_and_check(&server, "next", next["id"].as_str().unwrap(), 1000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_on_a_disk_below_the_kept_free_space_gets_a_503_that_says_so() {
+    // More space kept free than any disk here has.
+    let server = Server::start(&["--workers", "1", "--recording-min-free-mb", "100000000", "--recording-size", "640x360", "--recording-fps", "15", "--recording-preset", "ultrafast"]);
+    join(&server, "full", "Dee").await;
+    assert_eq!(health(&server), (0, 0), "no room for a recording on this disk");
+    let (status, refused) = call(&server, "POST", "/api/rooms/full/recording");
+    assert_eq!(status, 503, "{refused}");
+    let message = refused["error"].as_str().unwrap();
+    assert!(message.starts_with("the recordings' disk has ") && message.contains("this server keeps at least 100000000 MB free: delete recordings you no longer need"), "{message}");
+    assert!(refused.get("smaller_size").is_none(), "no size needs less disk to start: {refused}");
+    // Nothing was started: the room is not recording and no file was made.
+    let (_, view) = call(&server, "GET", "/api/rooms/full");
+    assert!(view["recording"].is_null(), "{view}");
+    let files: Vec<_> = std::fs::read_dir(&server.recordings_dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".mp4")), "{files:?}");
+}

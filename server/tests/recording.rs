@@ -48,6 +48,7 @@ async fn setup(size: (u32, u32)) -> Setup {
         bind: ip,
         max_running: 64,
         admission: server::recording::admission::Settings::OFF,
+        min_free_bytes: 0,
     });
     Setup { rooms, recorder, dir, pool }
 }

@@ -28,6 +28,7 @@ fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, pre
         max_running: 64,
         // The bench measures what it starts: nothing is refused.
         admission: server::recording::admission::Settings::OFF,
+        min_free_bytes: 0,
     })
 }
 

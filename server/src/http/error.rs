@@ -103,7 +103,7 @@ impl From<RecordError> for ApiError {
         match e {
             RecordError::NoMeeting(_) | RecordError::NotRecording(_) | RecordError::Store(StoreError::NotFound(_)) => ApiError::NotFound(message),
             RecordError::AlreadyRecording { .. } | RecordError::StillRecording(_) | RecordError::ReelBuilding(_) => ApiError::Conflict(message),
-            RecordError::ShuttingDown | RecordError::AtCapacity { .. } => ApiError::Unavailable(message),
+            RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::DiskLow(_) => ApiError::Unavailable(message),
             RecordError::NoHeadroom { smaller, .. } => ApiError::RecordingCapacity { message, smaller_size: smaller },
             RecordError::NoVideo(_) => ApiError::NotFound(message),
             RecordError::LargerThanServer { .. } => ApiError::BadRequest(message),

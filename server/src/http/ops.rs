@@ -19,7 +19,8 @@ pub struct Health {
 }
 
 /// How many recordings run, and how many of the server's settings could run now in all
-/// (admission's estimate, at most `--max-recordings`).
+/// (admission's estimate, at most `--max-recordings`; only the running ones while the
+/// recordings' disk is below `--recording-min-free-mb`).
 #[derive(Serialize)]
 pub struct RecordingsHealth {
     running: usize,
@@ -33,7 +34,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
     let ok = !workers.is_empty() && workers.iter().all(|w| w.alive);
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let status = if ok { "ok" } else { "degraded" };
-    let capacity = state.recorder.capacity();
+    let capacity = state.recorder.capacity().await;
     let recordings = RecordingsHealth { running: capacity.running, capacity_estimate: capacity.capacity_estimate };
     (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), workers, recordings }))
 }

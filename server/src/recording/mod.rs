@@ -13,6 +13,7 @@ pub mod admission;
 pub mod highlights;
 pub mod compose_args;
 mod cpu;
+pub mod disk;
 mod id;
 pub mod layout_pace;
 pub mod redact;
@@ -70,6 +71,9 @@ pub struct RecorderConfig {
     /// Whether a recording that would not run in real time is refused, and the cores
     /// counted on (`--recording-admission`, `--recording-cores`).
     pub admission: admission::Settings,
+    /// The free space kept on the recordings' disk (`--recording-min-free-mb`): a start
+    /// below it is refused ([`disk`]). 0 keeps none.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +100,8 @@ pub enum RecordError {
     NoHeadroom { running: usize, needed_cores: f64, free_cores: f64, worst_lag_ms: u64, smaller: Option<RecordingSize>, too_big: bool },
     #[error(transparent)]
     StartingTooOften(#[from] start_pace::StartRefused),
+    #[error(transparent)]
+    DiskLow(#[from] disk::DiskLow),
     #[error("recording {0} is still running: stop it first")]
     StillRecording(RecordingId),
     #[error("the highlight reel of {0} is being built: try again in a moment")]
@@ -259,10 +265,39 @@ impl Recorder {
 
     /// How many recordings run, and how many of the server's settings (in the default
     /// layout) could run now in all.
-    pub fn capacity(&self) -> admission::Capacity {
+    pub async fn capacity(&self) -> admission::Capacity {
+        let disk = self.disk_allows().await;
         let slots = self.slots.lock();
         let predicted = admission::predicted_cores(&self.config.video, LayoutKind::DEFAULT);
-        self.estimate(&slots).capacity(predicted, self.config.max_running)
+        let capacity = self.estimate(&slots).capacity(predicted, self.config.max_running);
+        // On a disk below the kept space no further recording starts.
+        match disk {
+            Ok(()) => capacity,
+            Err(_) => admission::Capacity { capacity_estimate: capacity.running, ..capacity },
+        }
+    }
+
+    /// Whether the recordings' disk has the space the operator keeps free. A disk whose
+    /// free space cannot be read does not refuse the start (it fails where it writes, with
+    /// the system's reason); the log says why it was not checked.
+    async fn disk_allows(&self) -> Result<(), disk::DiskLow> {
+        let min_free = self.config.min_free_bytes;
+        if min_free == 0 {
+            return Ok(());
+        }
+        // statvfs can block (a network filesystem): off the async threads.
+        let dir = self.config.dir.clone();
+        match tokio::task::spawn_blocking(move || disk::free_bytes(&dir)).await {
+            Ok(Ok(free)) => disk::check(free, min_free),
+            Ok(Err(e)) => {
+                tracing::warn!("{e}: the recording starts without the check");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("the free-space check did not finish ({e}): the recording starts without it");
+                Ok(())
+            }
+        }
     }
 
     /// A compositor's progress: how far behind real time it is.
@@ -328,6 +363,7 @@ impl Recorder {
             return Err(RecordError::ShuttingDown);
         }
         let video = self.video_at(size)?;
+        self.disk_allows().await?;
         let predicted = admission::predicted_cores(&video, layout);
         {
             let mut slots = self.slots.lock();
