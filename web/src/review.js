@@ -66,7 +66,10 @@ class Review {
     this.current = el('div', { id: 'current-speaker', class: 'current-speaker', 'aria-live': 'polite' });
     this.playhead = el('div', { id: 'playhead', class: 'playhead' });
     this.tooltip = el('div', { class: 'tooltip', role: 'tooltip', hidden: true });
-    this.timeline = el('div', { id: 'timeline', class: 'timeline' });
+    // One Tab stop per row, arrow keys between its turns (an hour's meeting has hundreds
+    // of bars, which would each be a Tab stop before the chapters).
+    this.timeline = el('div', { id: 'timeline', class: 'timeline', role: 'group', 'aria-describedby': 'timeline-keys' });
+    this.timeline.addEventListener('keydown', (e) => this.moveInTimeline(e));
     this.chapters = el('ol', { id: 'chapters', class: 'chapters' });
     this.talk = el('div', { id: 'talk-time', class: 'talk-time' });
     this.reel = el('section', { id: 'highlights', class: 'panel' });
@@ -104,7 +107,9 @@ class Review {
           this.current,
           this.qualityNote(),
           el('section', { class: 'panel', 'aria-label': 'Speaker timeline' },
-            el('h2', {}, 'Who spoke when'), el('div', { class: 'timeline-wrap' }, this.timeline, this.tooltip))),
+            el('h2', {}, 'Who spoke when'),
+            el('p', { id: 'timeline-keys', class: 'visually-hidden' }, 'Tab moves between people; the left and right arrow keys move between turns, up and down to the same moment in the row above or below; Enter plays from the turn.'),
+            el('div', { class: 'timeline-wrap' }, this.timeline, this.tooltip))),
         el('aside', { class: 'review-side' },
           el('section', { class: 'panel' }, el('h2', {}, 'Chapters'), this.chapters),
           el('section', { class: 'panel' }, el('h2', {}, 'Talk time'), this.talk),
@@ -169,6 +174,45 @@ class Review {
   /** A row per participant, a bar per turn, to the recording's length; under them a
    * "Screen" row with a bar per screen share. */
   renderTimeline() {
+    keepFocus(this.timeline, () => this.drawTimeline());
+    // One Tab stop per row: the focused bar's, else the row's first.
+    for (const track of this.timeline.querySelectorAll('.track')) {
+      const bars = [...track.querySelectorAll('button')];
+      const stop = bars.find((b) => b === document.activeElement) ?? bars[0];
+      for (const b of bars) b.tabIndex = b === stop ? 0 : -1;
+    }
+  }
+
+  /** Arrow keys within the timeline: along a row, or to the nearest turn in time in
+   * the row above or below; Home and End to a row's first and last. */
+  moveInTimeline(e) {
+    const from = e.target.closest?.('.track button');
+    if (!from || e.altKey || e.ctrlKey || e.metaKey) return;
+    const bars = [...from.parentElement.querySelectorAll('button')];
+    const i = bars.indexOf(from);
+    let to = null;
+    if (e.key === 'ArrowRight') to = bars[i + 1];
+    else if (e.key === 'ArrowLeft') to = bars[i - 1];
+    else if (e.key === 'Home') to = bars[0];
+    else if (e.key === 'End') to = bars.at(-1);
+    else if (e.key === 'ArrowUp' || e.key === 'ArrowDown') {
+      const tracks = [...this.timeline.querySelectorAll('.track')].filter((t) => t.querySelector('button'));
+      const next = tracks[tracks.indexOf(from.parentElement) + (e.key === 'ArrowUp' ? -1 : 1)];
+      const at = Number(from.dataset.startMs);
+      const distance = (b) => Math.abs(Number(b.dataset.startMs) - at);
+      if (next) to = [...next.querySelectorAll('button')].reduce((best, b) => (!best || distance(b) < distance(best) ? b : best), null);
+    } else return;
+    e.preventDefault();
+    if (!to) return;
+    for (const b of to.parentElement.querySelectorAll('button')) b.tabIndex = -1;
+    from.tabIndex = -1;
+    to.tabIndex = 0;
+    // The row's previous stop is now `to`: a row left by Up or Down keeps its own.
+    if (to.parentElement !== from.parentElement) from.tabIndex = 0;
+    to.focus();
+  }
+
+  drawTimeline() {
     const { rec } = this;
     const turns = rec.timeline;
     const screens = (rec.screen_shares || []).map((s) => ({ ...s, end_ms: s.end_ms ?? this.duration }));
@@ -337,6 +381,10 @@ class Review {
   }
 
   renderChapters() {
+    keepFocus(this.chapters, () => this.drawChapters());
+  }
+
+  drawChapters() {
     const turns = this.rec.timeline;
     this.chapters.replaceChildren(...(turns.length ? turns.map((t) => {
       const li = el('li', { 'data-start-ms': t.start_ms },
@@ -512,6 +560,22 @@ class Review {
       for (const seg of this.timeline.querySelectorAll('.timeline-segment')) mark(seg, start !== null && Number(seg.dataset.startMs) === start);
     }
   }
+}
+
+/** Redraws `container` with `draw`, and gives the focus back to what had it: a live
+ * recording's timeline and chapters are redrawn every 2 s, which would drop a keyboard
+ * user's place to the page's start. The same turn (by its start and row) gets it, else
+ * the nearest one drawn, else the container's first button. */
+function keepFocus(container, draw) {
+  const had = container.contains(document.activeElement) ? document.activeElement : null;
+  const key = had && { cls: had.classList[0], start: Number(had.closest('[data-start-ms]')?.dataset.startMs), row: had.closest('.timeline-row')?.dataset.participantName ?? null };
+  draw();
+  if (!key) return;
+  const same = (b) => b.classList[0] === key.cls && (b.closest('.timeline-row')?.dataset.participantName ?? null) === key.row;
+  const candidates = [...container.querySelectorAll('button')].filter(same);
+  const distance = (b) => Math.abs(Number(b.closest('[data-start-ms]')?.dataset.startMs) - key.start);
+  const target = candidates.reduce((best, b) => (!best || distance(b) < distance(best) ? b : best), null) ?? container.querySelector('button');
+  target?.focus({ preventScroll: true });
 }
 
 /** A tick step for the axis: at most `ticks` ticks, at 5 s, 10 s, 30 s, 1 min, 5 min, … */

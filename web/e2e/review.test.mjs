@@ -1,0 +1,78 @@
+// The review page by keyboard (docs/api.md, "Review page"): the speaker timeline is one
+// Tab stop per row, with arrow keys between its turns, so that an hour's meeting is not
+// hundreds of Tab stops; and a live recording's timeline and chapters, redrawn every 2 s,
+// keep the keyboard user's place. The recording is a sidecar written here: what is
+// tested is the page, not the recorder.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, startServer } from './helpers.mjs';
+
+const turn = (name, start, end) => ({ start_ms: start * 1000, end_ms: end * 1000, participant_id: name.toLowerCase(), name });
+
+test('the timeline is a Tab stop per row with arrow keys between turns, and a live recording keeps the focus', { timeout: 60_000 }, async (t) => {
+  const server = await startServer();
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const id = '20261207-100000-keys01';
+  const sidecar = {
+    version: 1, id, room: 'keys', status: 'recording', started_at: '2026-12-07T10:00:00.000Z',
+    duration_ms: 40_000, width: 1280, height: 720, fps: 30, quality_steps: [],
+    participants: ['Ada', 'Ben', 'Cy'].map((name) => ({ participant_id: name.toLowerCase(), name })),
+    timeline: [turn('Ada', 0, 5), turn('Ben', 5, 9), turn('Ada', 9, 15), turn('Cy', 15, 20), turn('Ben', 20, 30), turn('Ada', 30, 40)],
+    screen_shares: [{ start_ms: 10_000, end_ms: 25_000, participant_id: 'ben', name: 'Ben' }],
+  };
+  const write = () => writeFileSync(join(server.recordingsDir, `${id}.json`), JSON.stringify(sidecar));
+  write();
+  const page = await browser.newPage();
+  await page.goto(`${server.baseUrl}/recordings/${id}`);
+  await page.locator('#timeline .timeline-segment').first().waitFor();
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement;
+    return { cls: e.classList[0] ?? e.tagName, row: e.closest('.timeline-row')?.dataset.participantName ?? (e.closest('.screen-row') ? 'Screen' : null), start: Number(e.closest('[data-start-ms]')?.dataset.startMs) };
+  });
+  const stops = () => page.locator('#timeline button[tabindex="0"]').count();
+
+  assert.equal(await page.locator('#timeline button').count(), 7, 'six turns and a share');
+  assert.equal(await stops(), 4, 'one Tab stop per row: Ada, Ben, Cy, Screen');
+  await page.locator('#timeline .timeline-segment').first().focus();
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ada', start: 0 });
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ben', start: 5000 }, 'Tab goes to the next row, not the next bar');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('ArrowRight');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ada', start: 9000 });
+  await page.keyboard.press('End');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ada', start: 30_000 });
+  await page.keyboard.press('ArrowRight');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ada', start: 30_000 }, 'the row ends there');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ben', start: 5000 }, "Ben's turn nearest to 0:09");
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Cy', start: 15_000 });
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(), { cls: 'screen-segment', row: 'Screen', start: 10_000 });
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(), { cls: 'screen-segment', row: 'Screen', start: 10_000 }, 'no row below');
+  assert.equal(await stops(), 4, 'still one stop per row');
+  assert.equal(await page.locator('.timeline-row[data-participant-name="Ada"] button[tabindex="0"]').getAttribute('data-start-ms'), '9000', 'a row keeps the turn last visited as its stop');
+
+  // Live: the page redraws the timeline every 2 s. The focused turn keeps the focus
+  // (a new element), and the chapters' too.
+  await page.locator('.timeline-row[data-participant-name="Ben"] button[data-start-ms="20000"]').focus();
+  sidecar.timeline.push(turn('Cy', 40, 45));
+  sidecar.duration_ms = 45_000;
+  write();
+  await page.locator('.timeline-row[data-participant-name="Cy"] button').nth(1).waitFor({ timeout: 10_000 });
+  assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ben', start: 20_000 }, 'the redrawn timeline gives the focus back');
+  assert.equal(await stops(), 4);
+  await page.locator('#chapters li[data-start-ms="15000"] button').focus();
+  sidecar.timeline.push(turn('Ada', 45, 50));
+  sidecar.duration_ms = 50_000;
+  write();
+  await page.locator('#chapters li[data-start-ms="45000"]').waitFor({ timeout: 10_000 });
+  assert.deepEqual(await focused(), { cls: 'chapter', row: null, start: 15_000 }, 'the redrawn chapters give the focus back');
+});
