@@ -84,6 +84,7 @@ impl Env {
             max_running: 64,
             admission: server::recording::admission::Settings::OFF,
             min_free_bytes: 0,
+            retention: None,
         })
     }
 

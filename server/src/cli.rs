@@ -224,6 +224,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub recording_min_free_mb: u64,
 
+    /// Delete recordings this many days after they end (with their reels and share
+    /// links), checked at start and every hour; each deletion is in the audit log. By
+    /// default recordings are kept until someone deletes them.
+    #[arg(long, env = "PODIUM_RECORDING_RETENTION_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub recording_retention_days: Option<u32>,
+
     /// Most rooms open at once; joining a new room beyond it is refused.
     #[arg(long, env = "PODIUM_MAX_ROOMS", default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rooms: u32,
@@ -302,6 +308,7 @@ pub struct ServeConfig {
     pub max_recordings: usize,
     pub recording_admission: admission::Settings,
     pub recording_min_free_mb: u64,
+    pub recording_retention_days: Option<u32>,
     pub max_rooms: usize,
     pub max_sockets_per_ip: usize,
     pub tls: crate::net::TlsMode,
@@ -372,6 +379,7 @@ impl ServeArgs {
                 budget: self.recording_cores.map_or(admission::Budget::Machine, admission::Budget::Cores),
             },
             recording_min_free_mb: self.recording_min_free_mb,
+            recording_retention_days: self.recording_retention_days,
             max_rooms: self.max_rooms as usize,
             max_sockets_per_ip: self.max_sockets_per_ip as usize,
             tls,
@@ -496,7 +504,9 @@ mod tests {
         assert!(parse(&["--recordings-dir", dir, "--recording-admission", "on"]).unwrap().recording_admission.enabled);
         assert_eq!(c.recording_min_free_mb, 1024, "a recording is refused below 1 GB free by default");
         assert_eq!(parse(&["--recordings-dir", dir, "--recording-min-free-mb", "0"]).unwrap().recording_min_free_mb, 0);
-        for bad in [["--recording-admission", "maybe"], ["--recording-cores", "0"], ["--recording-cores", "lots"], ["--recording-cores", "NaN"], ["--recording-cores", "5000"], ["--recording-min-free-mb", "200000000"], ["--recording-min-free-mb", "lots"]] {
+        assert_eq!(c.recording_retention_days, None, "kept until deleted by default");
+        assert_eq!(parse(&["--recordings-dir", dir, "--recording-retention-days", "30"]).unwrap().recording_retention_days, Some(30));
+        for bad in [["--recording-admission", "maybe"], ["--recording-cores", "0"], ["--recording-cores", "lots"], ["--recording-cores", "NaN"], ["--recording-cores", "5000"], ["--recording-min-free-mb", "200000000"], ["--recording-min-free-mb", "lots"], ["--recording-retention-days", "0"], ["--recording-retention-days", "1.5"]] {
             let err = parse(&[&["--recordings-dir", dir][..], &bad[..]].concat()).unwrap_err();
             assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
         }

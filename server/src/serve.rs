@@ -57,6 +57,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         max_running: config.max_recordings,
         admission: config.recording_admission,
         min_free_bytes: config.recording_min_free_mb.saturating_mul(1024 * 1024),
+        retention: config.recording_retention_days.map(crate::recording::retention::Retention::days),
     });
     let secured = config.secret.is_some();
     let security = Security {
@@ -83,7 +84,8 @@ async fn serve(config: ServeConfig) -> Result<()> {
         crate::recording::admission::Budget::Machine => "the machine's".to_string(),
         crate::recording::admission::Budget::Cores(n) => n.to_string(),
     };
-    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, admission, recording_cores, "podium serving");
+    let retention_days = config.recording_retention_days.map_or("none (kept until deleted)".to_string(), |d| d.to_string());
+    tracing::info!(%addr, workers = config.workers, recordings_dir = %config.recordings_dir.display(), mode, max_recordings = config.max_recordings, admission, recording_cores, retention_days, "podium serving");
     if !config.trusted_proxies.is_empty() {
         let proxies: Vec<String> = config.trusted_proxies.iter().map(|p| p.to_string()).collect();
         tracing::info!(proxies = %proxies.join(", "), "requests from these trusted proxies count as coming from the client their X-Forwarded-For names");
@@ -108,6 +110,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // A plain line on stdout for people and scripts (tests read the port from it).
     println!("Podium is running on {scheme}://{addr}");
 
+    if config.recording_retention_days.is_some() {
+        tokio::spawn(Arc::clone(&recorder).sweep_expired_every(crate::recording::retention::SWEEP_EVERY, stop_rx.clone()));
+    }
     if let Some(rules) = config.rtc_tcp {
         tokio::spawn(pool.guard_tcp(rules, stop_rx.clone()));
     }

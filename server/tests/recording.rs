@@ -49,6 +49,7 @@ async fn setup(size: (u32, u32)) -> Setup {
         max_running: 64,
         admission: server::recording::admission::Settings::OFF,
         min_free_bytes: 0,
+        retention: None,
     });
     Setup { rooms, recorder, dir, pool }
 }

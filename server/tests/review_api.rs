@@ -315,3 +315,47 @@ fn downloads_answer_ranges_and_conditions_as_http_says_and_refuse_in_json() {
     assert_eq!(reply.status, 404);
     assert!(reply.body.len() < 1000, "{} bytes", reply.body.len());
 }
+
+#[test]
+fn recordings_past_the_retention_are_deleted_at_start_and_the_others_say_when_they_will_be() {
+    let dir = common::temp_dir("retention");
+    record_for(&dir, 3);
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    // With a week's retention: ended 8 days ago, gone; 6 days ago, kept a day more; a
+    // start that cannot be read, kept (what cannot be dated is never deleted).
+    let copies = [("20261120-100000-old001", rfc3339(now - time::Duration::days(8))), ("20261125-100000-recent", rfc3339(now - time::Duration::days(6))), ("20261120-100000-undate", "not a date".to_string())];
+    for (id, started_at) in &copies {
+        std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
+        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
+        sidecar["id"] = Value::from(*id);
+        sidecar["started_at"] = Value::from(started_at.as_str());
+        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+    }
+    let server = Server::start_in(&dir, &["--workers", "1", "--recording-retention-days", "7"]);
+
+    // The sweep runs at start, off the listener's path: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let (status, list, _) = call("GET", &server.url("/api/recordings"));
+        assert_eq!(status, 200);
+        if list.as_array().unwrap().len() == 3 || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"20261120-100000-old001"), "{ids:?}");
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    for ext in ["mp4", "json"] {
+        assert!(!dir.join(format!("20261120-100000-old001.{ext}")).exists(), "its {ext} is gone too");
+    }
+    assert_eq!(call("GET", &server.url("/api/recordings/20261120-100000-old001")).0, 404);
+
+    let recent = list.as_array().unwrap().iter().find(|r| r["id"] == "20261125-100000-recent").unwrap();
+    let expires = time::OffsetDateTime::parse(recent["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let ends = now - time::Duration::days(6) + time::Duration::milliseconds(recent["duration_ms"].as_i64().unwrap());
+    assert!((expires - (ends + time::Duration::days(7))).abs() < time::Duration::seconds(1), "{recent}");
+    let undated = list.as_array().unwrap().iter().find(|r| r["id"] == "20261120-100000-undate").unwrap();
+    assert!(undated["expires_at"].is_null(), "{undated}");
+}

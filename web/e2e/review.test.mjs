@@ -12,7 +12,7 @@ import { launchBrowser, startServer } from './helpers.mjs';
 const turn = (name, start, end) => ({ start_ms: start * 1000, end_ms: end * 1000, participant_id: name.toLowerCase(), name });
 
 test('the timeline is a Tab stop per row with arrow keys between turns, and a live recording keeps the focus', { timeout: 60_000 }, async (t) => {
-  const server = await startServer();
+  const server = await startServer(['--recording-retention-days', '30']);
   const browser = await launchBrowser({});
   t.after(async () => { await browser.close(); await server.stop(); });
   const id = '20261207-100000-keys01';
@@ -75,4 +75,27 @@ test('the timeline is a Tab stop per row with arrow keys between turns, and a li
   write();
   await page.locator('#chapters li[data-start-ms="45000"]').waitFor({ timeout: 10_000 });
   assert.deepEqual(await focused(), { cls: 'chapter', row: null, start: 15_000 }, 'the redrawn chapters give the focus back');
+});
+
+test('with a retention, the library and the review page say when a recording will be deleted', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(['--recording-retention-days', '30']);
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  // Ended a day ago (a minute long): deleted 29 days from now. A running one has no end yet.
+  const startedAt = new Date(Date.now() - 86_400_000 - 60_000);
+  const ended = { version: 1, id: '20261206-100000-kept01', room: 'kept', status: 'finished', started_at: startedAt.toISOString(), duration_ms: 60_000, width: 1280, height: 720, fps: 30, participants: [{ participant_id: 'a', name: 'Ada' }], timeline: [turn('Ada', 0, 60)] };
+  const live = { ...ended, id: '20261207-100000-live01', room: 'live', status: 'recording', started_at: new Date().toISOString() };
+  for (const s of [ended, live]) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
+  const expires = new Date(startedAt.getTime() + 60_000 + 30 * 86_400_000);
+  const day = expires.toLocaleDateString('en-US', { day: 'numeric', month: 'short', year: 'numeric' });
+
+  const page = await browser.newPage({ locale: 'en-US' });
+  await page.goto(`${server.baseUrl}/recordings`);
+  const row = page.locator(`[data-recording-id="${ended.id}"] .rec-expires`);
+  assert.equal(await row.textContent({ timeout: 10_000 }), ` · deleted on ${day}`);
+  assert.ok(Math.abs(new Date(await row.getAttribute('data-expires-at')) - expires) < 1000);
+  assert.equal(await page.locator(`[data-recording-id="${live.id}"] .rec-expires`).count(), 0, 'a running recording has no end to age from');
+
+  await page.goto(`${server.baseUrl}/recordings/${ended.id}`);
+  assert.equal(await page.locator('#review-expires').textContent({ timeout: 10_000 }), `This server deletes this recording on ${day}: download it to keep it.`);
 });

@@ -8,6 +8,13 @@ export function formatDate(iso) {
   return d.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/** When the server deletes a recording (`expires_at`), as a day: "14 Dec 2026". */
+export function formatDay(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso ?? '';
+  return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+}
+
 /** "1:02:05", "12:04", "0:42". */
 export function formatDuration(ms) {
   const s = Math.max(0, Math.floor((ms ?? 0) / 1000));

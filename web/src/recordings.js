@@ -4,7 +4,7 @@
 // .recording-row[data-recording-id][data-status], .play, .download, .delete,
 // #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
-import { formatDate, formatDuration, formatSize, topbar } from './format.js';
+import { formatDate, formatDay, formatDuration, formatSize, topbar } from './format.js';
 import { api, getSession, newLinkAdvice, sharedRecordings, showAccessDenied, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
@@ -144,7 +144,9 @@ function row(r, onDelete) {
     el('a', { class: 'thumb', href: `/recordings/${r.id}`, 'aria-label': `Play the recording of ${r.room}` }, icon('play')),
     el('div', { class: 'rec-info' },
       el('div', { class: 'rec-title' }, el('a', { href: `/recordings/${r.id}` }, r.room), status),
-      el('div', { class: 'muted small' }, `${formatDate(r.started_at)} · ${formatDuration(r.duration_ms)} · ${formatSize(r.size_bytes)}`),
+      el('div', { class: 'muted small' }, `${formatDate(r.started_at)} · ${formatDuration(r.duration_ms)} · ${formatSize(r.size_bytes)}`,
+        // The server's retention (`--recording-retention-days`): said before it happens.
+        r.expires_at ? el('span', { class: 'rec-expires', 'data-expires-at': r.expires_at, title: 'This server deletes recordings a set time after they end' }, ` · deleted on ${formatDay(r.expires_at)}`) : null),
       el('div', { class: 'rec-people' }, people, el('span', { class: 'small names' }, names)),
       r.error && r.status !== 'recording' ? el('div', { class: 'small rec-error' }, r.error) : null),
     el('div', { class: 'rec-actions' },

@@ -11,7 +11,7 @@
 // #share-url, #shares li[data-share-id] .revoke-share. A share link's viewer
 // (shareViewer) gets the recording only: no library link, no sharing.
 import { el, icon, initials, colorFor, onPress } from './ui.js';
-import { formatClock, formatDate, formatDuration, formatSize, topbar } from './format.js';
+import { formatClock, formatDate, formatDay, formatDuration, formatSize, topbar } from './format.js';
 import { api, canManage, getSession, newLinkAdvice, openedThroughShare, showAccessProblem, showShareExpired } from './access.js';
 
 const SHARE_SECONDS = 7 * 24 * 3600;
@@ -97,6 +97,7 @@ class Review {
       el('div', { class: 'review-head' },
         el('h1', {}, rec.room),
         el('div', { class: 'muted' }, `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`),
+        rec.expires_at ? el('div', { id: 'review-expires', class: 'muted small', 'data-expires-at': rec.expires_at }, `This server deletes this recording on ${formatDay(rec.expires_at)}: download it to keep it.`) : null,
         el('div', { class: 'review-actions' },
           el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download'),
           this.mayShare ? this.shareButton() : null)),

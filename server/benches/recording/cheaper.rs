@@ -29,6 +29,7 @@ fn recorder_running(env: &Env, program: PathBuf, size: (u32, u32), fps: u32, pre
         // The bench measures what it starts: nothing is refused.
         admission: server::recording::admission::Settings::OFF,
         min_free_bytes: 0,
+        retention: None,
     })
 }
 

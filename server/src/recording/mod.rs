@@ -17,6 +17,7 @@ pub mod disk;
 mod id;
 pub mod layout_pace;
 pub mod redact;
+pub mod retention;
 pub mod shares;
 pub mod size;
 pub mod start_pace;
@@ -74,6 +75,9 @@ pub struct RecorderConfig {
     /// The free space kept on the recordings' disk (`--recording-min-free-mb`): a start
     /// below it is refused ([`disk`]). 0 keeps none.
     pub min_free_bytes: u64,
+    /// How long recordings are kept after they end (`--recording-retention-days`);
+    /// `None`: until someone deletes them.
+    pub retention: Option<retention::Retention>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,7 +230,7 @@ pub struct Recorder {
 impl Recorder {
     /// The recorder of a server; recordings that a crash cut off are marked first.
     pub fn new(config: RecorderConfig) -> Arc<Self> {
-        let store = Store::new(config.dir.clone());
+        let store = Store::new(config.dir.clone()).with_retention(config.retention);
         let found = store.recover_interrupted();
         if found > 0 {
             tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
@@ -640,6 +644,46 @@ impl Recorder {
         self.store.delete(id)?;
         self.highlights.forget(id);
         Ok(())
+    }
+
+    /// Deletes the recordings past their retention at `now` (none without one), as an
+    /// admin's delete would: not one still recording or whose reel is being built (the
+    /// next sweep takes it). Returns the ids deleted. Blocking file work: call it off the
+    /// async threads.
+    pub fn sweep_expired(&self, now: time::OffsetDateTime) -> Vec<RecordingId> {
+        let Some(retention) = self.config.retention else { return Vec::new() };
+        let mut deleted = Vec::new();
+        for view in self.store.list() {
+            if view.status == Status::Recording || !retention.expired(&view.started_at, view.duration_ms, now) {
+                continue;
+            }
+            match self.delete(&view.id) {
+                Ok(()) => {
+                    tracing::info!(target: "audit", action = "recording.expire", recording = %view.id, room = %view.room, started_at = %view.started_at, keep_days = retention.keep.as_secs() / 86_400, "recording deleted: past the server's retention");
+                    deleted.push(view.id);
+                }
+                Err(e) => tracing::warn!(recording = %view.id, "past the server's retention, but kept for now: {e}"),
+            }
+        }
+        deleted
+    }
+
+    /// Sweeps the recordings past their retention now and every `period`, until `stop`
+    /// turns true (the server's shutdown).
+    pub async fn sweep_expired_every(self: Arc<Self>, period: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let this = Arc::clone(&self);
+            let swept = tokio::task::spawn_blocking(move || this.sweep_expired(time::OffsetDateTime::now_utc())).await;
+            match swept {
+                Ok(deleted) if !deleted.is_empty() => tracing::info!(deleted = deleted.len(), "recordings past the server's retention deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("the retention sweep did not finish: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
     }
 
     /// Adds a share link to recording `id`, unless it is gone (deleted meanwhile).

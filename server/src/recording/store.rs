@@ -5,6 +5,7 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::redact::Redactor;
+use super::retention::Retention;
 use super::RecordingId;
 use compositor::output::sidecar::{LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
 use compositor::picture::layout::LayoutKind;
@@ -36,6 +37,9 @@ pub struct RecordingView {
     /// The recorder's steps down (and back up) to keep up on a busy machine, in the
     /// file's time; empty when it never had to.
     pub quality_steps: Vec<QualityStep>,
+    /// When the server deletes it (`--recording-retention-days`, from its end; RFC 3339,
+    /// UTC); null when recordings are kept until someone deletes them, or while it runs.
+    pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The highlight reel's state (filled in by the API).
@@ -58,11 +62,23 @@ pub struct Store {
     dir: PathBuf,
     /// Takes this server's paths out of the failure texts clients read.
     redactor: Redactor,
+    /// How long recordings are kept after they end, if not until deleted.
+    retention: Option<Retention>,
 }
 
 impl Store {
     pub fn new(dir: PathBuf) -> Self {
-        Self { redactor: Redactor::new(&dir), dir }
+        Self { redactor: Redactor::new(&dir), dir, retention: None }
+    }
+
+    /// Recordings deleted `retention` after they end ([`super::retention`]): their
+    /// views say when.
+    pub fn with_retention(self, retention: Option<Retention>) -> Self {
+        Self { retention, ..self }
+    }
+
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
     }
 
     /// `message` as a client may read it: [`super::redact`].
@@ -120,7 +136,7 @@ impl Store {
     /// What the API shows of a recording whose sidecar was read.
     pub fn view_of(&self, id: &RecordingId, sidecar: Sidecar) -> RecordingView {
         let size_bytes = std::fs::metadata(self.video_path(id)).map_or(0, |m| m.len());
-        view(id.clone(), sidecar, size_bytes, &self.redactor)
+        view(id.clone(), sidecar, size_bytes, &self.redactor, self.retention)
     }
 
     /// Removes a recording's files: its reel, its video, then its sidecar (last, so a
@@ -224,8 +240,10 @@ impl Store {
     }
 }
 
-fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> RecordingView {
+fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor, retention: Option<Retention>) -> RecordingView {
     let layout = s.layout_changes.last().map_or(s.layout, |c| c.layout);
+    // A running recording has no end yet to age from.
+    let expires_at = retention.filter(|_| s.status != Status::Recording).and_then(|r| r.expires_at(&s.started_at, s.duration_ms)).map(super::retention::format);
     RecordingView {
         id,
         room: s.room,
@@ -241,6 +259,7 @@ fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor) -> Re
         layout_changes: s.layout_changes,
         screen_shares: s.screen_shares,
         quality_steps: s.quality_steps,
+        expires_at,
         // The compositor writes its own failures into the sidecar, and an older server
         // may have kept a path there: clients see none.
         error: s.error.map(|e| redactor.shown(&e)),
