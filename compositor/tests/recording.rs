@@ -43,8 +43,11 @@ fn the_video_follows_the_speaker_with_chapters_and_everyones_audio() {
     let keyframes: Vec<u64> = out.encoded.iter().filter(|f| f.keyframe).map(|f| f.t_ms).collect();
     let seconds: Vec<u64> = (0..=8).map(|s| if s == 0 { 0 } else { s * 1000 + 21 }).collect();
     assert_eq!(keyframes, seconds, "one keyframe at the start of every second");
-    let waiting = out.encoded.iter().filter(|f| f.t_ms < 900).count();
-    assert_eq!(waiting, 1, "the still waiting card is encoded once: {:?}", &out.encoded[..5]);
+    // The file's first second is the exception: written at the full rate, repeats and
+    // all, so that tools guessing a file's rate from its first frames (ffprobe, and
+    // ffmpeg re-encoding it) read the recording's own 30 fps.
+    let first_second = out.encoded.iter().filter(|f| f.t_ms < 1000).count();
+    assert_eq!(first_second, 30, "the first second at the full rate: {:?}", &out.encoded[..5]);
     let alice = out.encoded.iter().filter(|f| (2000..3000).contains(&(f.t_ms - 21)) && close(f.centre_rgb, RED)).count();
     assert!((24..=27).contains(&alice), "{alice} frames in a second of Alice's 25 fps camera");
 
@@ -97,6 +100,20 @@ fn reordering_and_five_percent_loss_keep_the_recording_going() {
 }
 
 #[test]
+fn a_recording_of_15_fps_cameras_reads_as_its_own_30_fps() {
+    // Half the output's rate: without its first second at the full rate, every gap in
+    // the file would be 1/15 s, FFmpeg would guess 15 fps, and `ffmpeg -i` re-encoding
+    // it would drop every other frame of a 30 fps share (and trip on 1/30 s steps).
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.camera_fps = 15;
+    alice.talks = vec![(0, 3000)];
+    let out = record("fifteen", vec![alice], &[(0, Some("a1"))], 3000, Network::clean());
+    let alice_second = out.encoded.iter().filter(|f| (2000..3000).contains(&(f.t_ms - 21))).count();
+    assert!((14..=16).contains(&alice_second), "{alice_second} frames in a second of a 15 fps camera: still only what changed");
+    assert_eq!(compositor::review::probe::guessed_frame_rate(&out.path).unwrap(), (30, 1), "the rate FFmpeg guesses");
+}
+
+#[test]
 fn a_speaker_without_video_gets_a_name_card() {
     let mut alice = Person::new("a1", "Alice", RED, 440.0);
     alice.talks = vec![(500, 3000)];
@@ -116,6 +133,9 @@ fn a_speaker_without_video_gets_a_name_card() {
         assert!(f.centre_rgb.iter().map(|&c| u32::from(c)).sum::<u32>() > card.iter().map(|&c| u32::from(c)).sum::<u32>() + 40, "no initials at {} ms", f.t_ms);
     }
     assert!(tone_in(&out, 3500, 5500, 550.0) > 0.01, "Carol is not heard");
+    // Her still card is encoded once a second (each second starts with a keyframe).
+    let card_frames = out.encoded.iter().filter(|f| (4000..5000).contains(&(f.t_ms - 21))).count();
+    assert_eq!(card_frames, 1, "a still card costs one frame a second");
     assert_eq!(chapters(&out.path).iter().map(|(_, n)| n.clone()).collect::<Vec<_>>(), ["Alice", "Carol Danvers"]);
 }
 

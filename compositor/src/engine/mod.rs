@@ -781,9 +781,15 @@ impl Engine {
         let writer = self.writer.as_mut().expect("open until finish");
         if self.last_frame.as_ref() == Some(&key) {
             // Nothing changed (the cameras' rate is below ours, a card, a still share):
-            // the frame before lasts, unless a second starts here.
-            if keyframe {
-                writer.write_video(self.composer.last(), tick, true)?;
+            // the frame before lasts, unless a second starts here, or the file's first
+            // second is being written. That one is written at the full rate, repeats
+            // and all (a few cheap frames): tools guess a file's frame rate from its
+            // first frames (ffprobe's r_frame_rate), and ffmpeg re-encodes an mp4 at the
+            // rate it guessed, so a recording whose cameras send 15 fps would otherwise
+            // be read as 15 fps and lose every other frame of a 30 fps screen share.
+            let first_second = tick < u64::from(self.cfg.video.fps);
+            if keyframe || first_second {
+                writer.write_video(self.composer.last(), tick, keyframe)?;
                 self.last_encoded = Some(tick);
             } else {
                 writer.pass(tick);

@@ -51,6 +51,15 @@ pub fn video_size(path: &Path) -> Result<(u32, u32), ProbeError> {
     Ok((decoder.width(), decoder.height()))
 }
 
+/// The video's frame rate as FFmpeg guesses it from the first frames (`r_frame_rate`,
+/// what ffprobe shows and what ffmpeg's command line re-encodes an mp4 at).
+pub fn guessed_frame_rate(path: &Path) -> Result<(i32, i32), ProbeError> {
+    let input = open(path)?;
+    let stream = input.streams().best(media::Type::Video).ok_or_else(|| ProbeError::NoStream { path: path.display().to_string(), kind: "video" })?;
+    let rate = stream.rate();
+    Ok((rate.numerator(), rate.denominator()))
+}
+
 /// One decoded video frame, reduced to what tests look at.
 #[derive(Debug, Clone)]
 pub struct FrameSample {

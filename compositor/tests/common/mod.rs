@@ -39,6 +39,8 @@ pub struct Person {
     /// The camera's picture changes size at these times (ms), as when the SFU
     /// switches a simulcast camera's layer: (at, width, height).
     pub layer_switches: Vec<(u64, u32, u32)>,
+    /// Pictures a second the camera sends (25 unless set).
+    pub camera_fps: u64,
     video: Option<VideoSource>,
     screen: Option<VideoSource>,
     audio: Option<AudioSource>,
@@ -46,7 +48,7 @@ pub struct Person {
 
 impl Person {
     pub fn new(id: &'static str, name: &'static str, rgb: [u8; 3], hz: f32) -> Self {
-        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), layer_switches: Vec::new(), video: None, screen: None, audio: None }
+        Self { id, name, rgb, hz, has_video: true, present: (0, u64::MAX), talks: Vec::new(), flashes: Vec::new(), shares: Vec::new(), layer_switches: Vec::new(), camera_fps: CAMERA_FPS, video: None, screen: None, audio: None }
     }
     pub fn video_ssrc(&self, index: usize) -> u32 {
         1000 + index as u32 * 2
@@ -179,7 +181,7 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
     let mut engine = Engine::new(config, t0, SystemTime::now()).unwrap();
     for (i, p) in people.iter_mut().enumerate() {
         if p.has_video {
-            p.video = Some(VideoSource::new(p.video_ssrc(i), 96, 320, 180, CAMERA_FPS as u32).unwrap());
+            p.video = Some(VideoSource::new(p.video_ssrc(i), 96, 320, 180, p.camera_fps as u32).unwrap());
         }
         p.audio = Some(AudioSource::new(p.audio_ssrc(i), 111).unwrap());
     }
@@ -250,11 +252,11 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
             let local = t - p.present.0;
             let flashing = p.flashing(t);
             if let (Some(v), Some(&(_, w, h))) = (p.video.as_mut(), p.layer_switches.iter().find(|(at, ..)| *at == t)) {
-                v.switch_layer(w, h, CAMERA_FPS as u32).unwrap();
+                v.switch_layer(w, h, p.camera_fps as u32).unwrap();
             }
             if let Some(v) = p.video.as_mut() {
                 let forwarded = forward == Forward::EveryCamera || Some(p.id) == speaker;
-                if (local * CAMERA_FPS) % 1000 < CAMERA_FPS && forwarded {
+                if (local * p.camera_fps) % 1000 < p.camera_fps && forwarded {
                     let pattern = Pattern::Solid(if flashing { [255, 255, 255] } else { p.rgb });
                     sent.extend(v.next_frame(pattern, local).unwrap().iter().map(|pk| pk.to_bytes()));
                 }
