@@ -605,6 +605,11 @@ impl Room {
         }
     }
 
+    /// How many people are in the room now.
+    pub fn participant_count(&self) -> usize {
+        self.state.lock().members.len()
+    }
+
     /// Every producer and the speaker state, with the events that follow them.
     pub fn media_snapshot(&self) -> MediaSnapshot {
         let state = self.state.lock();

@@ -46,6 +46,21 @@ fn health(server: &Server) -> (u64, u64) {
     (body["recordings"]["running"].as_u64().expect("recordings.running"), body["recordings"]["capacity_estimate"].as_u64().expect("recordings.capacity_estimate"))
 }
 
+/// The `/api/metrics` samples, by name with its labels (`podium_x{reason="disk"}`).
+fn metrics(server: &Server) -> std::collections::HashMap<String, f64> {
+    let mut response = ureq::get(&server.url("/api/metrics")).call().unwrap();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = response.body_mut().read_to_string().unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {l:?}"));
+            (name.to_string(), value.parse().unwrap_or_else(|_| panic!("not a number: {l:?}")))
+        })
+        .collect()
+}
+
 /// Someone in `room` with a microphone, answering the server's pings from then on (a
 /// participant not heard from for 8 s is gone, and the room's recording with them).
 async fn join(server: &Server, room: &str, name: &str) {
@@ -125,6 +140,11 @@ async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on()
     assert_eq!(refused["error"], "this server is at its recording capacity: 2 recordings running; try a smaller size or stop one");
     assert_eq!(refused["smaller_size"], "640x360", "the size that would fit now: {refused}");
     assert_eq!(health(&server), (2, 2));
+    let m = metrics(&server);
+    assert_eq!((m["podium_recordings_running"], m["podium_recordings_capacity_estimate"], m["podium_recordings_started_total"]), (2.0, 2.0, 2.0), "{m:?}");
+    assert_eq!((m["podium_recordings_refused_total{reason=\"cpu\"}"], m["podium_recordings_refused_total{reason=\"disk\"}"]), (1.0, 0.0), "{m:?}");
+    assert_eq!((m["podium_rooms"], m["podium_participants"], m["podium_workers_alive"]), (3.0, 3.0, 1.0), "{m:?}");
+    assert!(m["podium_recordings_disk_free_bytes"] > 0.0 && m["podium_recording_lag_seconds_max"] < 5.0, "{m:?}");
     let (_, three) = call(&server, "GET", "/api/rooms/three");
     assert!(three["recording"].is_null(), "{three}");
     // A size larger than the server's is no way around it; a smaller one fits.
@@ -152,6 +172,8 @@ async fn a_recording_beyond_the_estimate_gets_a_503_and_the_running_ones_go_on()
     stop_and_check(&server, "three", smaller["id"].as_str().unwrap(), lived);
     let small_file = server.recordings_dir.join(format!("{}.mp4", smaller["id"].as_str().unwrap()));
     assert_eq!(probe::video_size(&small_file).unwrap(), (640, 360), "the file is the size asked");
+    let m = metrics(&server);
+    assert_eq!((m["podium_recordings_running"], m["podium_recordings_started_total"], m["podium_recordings_finished_total"], m["podium_recordings_failed_total"]), (0.0, 3.0, 3.0, 0.0), "{m:?}");
 
     // Room for one again.
     let (status, third) = call(&server, "POST", "/api/rooms/three/recording");
@@ -217,6 +239,8 @@ async fn a_recording_on_a_disk_below_the_kept_free_space_gets_a_503_that_says_so
     // Nothing was started: the room is not recording and no file was made.
     let (_, view) = call(&server, "GET", "/api/rooms/full");
     assert!(view["recording"].is_null(), "{view}");
+    let m = metrics(&server);
+    assert_eq!((m["podium_recordings_refused_total{reason=\"disk\"}"], m["podium_recordings_started_total"], m["podium_recordings_capacity_estimate"]), (1.0, 0.0, 0.0), "{m:?}");
     let files: Vec<_> = std::fs::read_dir(&server.recordings_dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".mp4")), "{files:?}");
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod client_addr;
 pub mod guard;
 pub mod host_rule;
+mod metrics;
 mod ops;
 mod pages;
 mod recordings;
@@ -161,6 +162,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/recordings/{id}/share", Rule::RecordingHost),
     route("DELETE", "/api/recordings/{id}/share/{share}", Rule::RecordingHost),
     route("GET", "/api/debug/dump", Rule::Admin),
+    route("GET", "/api/metrics", Rule::Admin),
 ];
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -181,6 +183,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/recordings/{id}/share", post(recordings::share).layer(DefaultBodyLimit::max(SHARE_BODY_LIMIT)))
         .route("/api/recordings/{id}/share/{share}", delete(recordings::revoke_share))
         .route("/api/debug/dump", get(ops::debug_dump))
+        .route("/api/metrics", get(metrics::metrics))
         .route("/api/{*rest}", axum::routing::any(ops::api_not_found))
         .fallback(pages::page_or_asset)
         .method_not_allowed_fallback(ops::method_not_allowed)

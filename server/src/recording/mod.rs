@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod highlights;
 pub mod compose_args;
+pub mod counts;
 mod cpu;
 pub mod disk;
 mod id;
@@ -116,6 +117,20 @@ pub enum RecordError {
     Start(#[from] StartError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl RecordError {
+    /// The reason a start was refused for want of room (what `/api/metrics` counts);
+    /// `None` for an error that is not a refusal.
+    pub fn refusal(&self) -> Option<counts::Refusal> {
+        match self {
+            RecordError::AtCapacity { .. } => Some(counts::Refusal::MaxRecordings),
+            RecordError::NoHeadroom { .. } => Some(counts::Refusal::Cpu),
+            RecordError::DiskLow(_) => Some(counts::Refusal::Disk),
+            RecordError::StartingTooOften(_) => Some(counts::Refusal::Pace),
+            _ => None,
+        }
+    }
 }
 
 /// Why a running recording's layout was not changed.
@@ -225,6 +240,8 @@ pub struct Recorder {
     /// reel's start), so that a link or a reel is never made for a recording as it is
     /// deleted (lock order: before the reels' jobs).
     files: Mutex<()>,
+    /// Starts, ends and refusals since the server started (`/api/metrics`).
+    counts: counts::Counts,
 }
 
 impl Recorder {
@@ -240,7 +257,7 @@ impl Recorder {
             admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
             admission::Budget::Cores(cores) => admission::Load::new(cores, false),
         };
-        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()) });
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()), counts: counts::Counts::default() });
         cpu::spawn_sampler(Arc::downgrade(&recorder));
         recorder
     }
@@ -363,6 +380,19 @@ impl Recorder {
     /// the server's), asked by `caller` (paced with the caller's other starts:
     /// [`start_pace`]).
     pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
+        let started = self.start_counted(room, layout, size, caller).await;
+        match &started {
+            Ok(_) => self.counts.started(),
+            Err(e) => {
+                if let Some(why) = e.refusal() {
+                    self.counts.refused(why);
+                }
+            }
+        }
+        started
+    }
+
+    async fn start_counted(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
@@ -732,6 +762,27 @@ impl Recorder {
         self.slots.lock().len()
     }
 
+    /// Starts, ends and refusals since the server started.
+    pub fn counts(&self) -> counts::CountsNow {
+        self.counts.now()
+    }
+
+    /// How far the running recording furthest behind real time is (zero with none):
+    /// what admission reads, as the compositors last reported it.
+    pub fn worst_lag(&self) -> Duration {
+        let now = Instant::now();
+        self.slots.lock().values().filter_map(|slot| match slot {
+            Slot::Running { usage, .. } => Some(admission::lag(usage.lag, now.saturating_duration_since(usage.heard))),
+            Slot::Starting { .. } => None,
+        }).max().unwrap_or_default()
+    }
+
+    /// Free bytes on the recordings' disk, if they can be read.
+    pub async fn disk_free(&self) -> Option<u64> {
+        let dir = self.config.dir.clone();
+        tokio::task::spawn_blocking(move || disk::free_bytes(&dir).ok()).await.ok().flatten()
+    }
+
     /// Stops every recording and waits for their files (the server is stopping).
     pub async fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
@@ -1020,6 +1071,7 @@ impl Task {
                 Some(format!("The recording stopped: {shown}"))
             }
         };
+        recorder.counts.ended(error.is_some());
         recorder.finished(&room.id, &id);
         room.set_recording(None, error);
         let view = recorder.store.read(&id);
