@@ -33,6 +33,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>, auth: Auth) -> Result<i
     out.gauge("podium_recordings_capacity_estimate", "recordings of the server's settings that could run now in all (admission's estimate)", capacity.capacity_estimate as f64);
     out.gauge("podium_recording_lag_seconds_max", "how far the running recording furthest behind real time is", recorder.worst_lag().as_secs_f64());
     out.counter("podium_recordings_started_total", "recordings started", counts.started);
+    out.counter("podium_recordings_start_failed_total", "recording starts admitted that failed before running (the log says why)", counts.start_failed);
     out.counter("podium_recordings_finished_total", "recordings that ended normally", counts.finished);
     out.counter("podium_recordings_failed_total", "recordings an error stopped (their file up to then plays)", counts.failed);
     out.header("podium_recordings_refused_total", "recording starts refused, by reason", "counter");

@@ -241,8 +241,8 @@ pub async fn share(
     ValidPath(id): ValidPath<RecordingId>,
     Body(body): Body,
 ) -> Result<(StatusCode, Json<ShareCreated>), ApiError> {
-    let room = known_sidecar(&state, &auth, &id)?.room;
-    auth.check(|a| a.may_share(&room))?;
+    let sidecar = known_sidecar(&state, &auth, &id)?;
+    auth.check(|a| a.may_share(&sidecar.room))?;
     // A fixed message: serde's would quote the client's text back (a probe sent a
     // 1.5 MB field name and got it back).
     let request: ShareRequest = serde_json::from_slice(&body)
@@ -254,7 +254,7 @@ pub async fn share(
     let base = link_origin(&state, &headers)
         .ok_or_else(|| ApiError::BadRequest("the request's Host header is missing or not a host name: send one, or start the server with --public-url".into()))?;
     let now = unix_now();
-    let exp = now + request.expires_in_s;
+    let exp = state.recorder.share_ends(&sidecar.started_at, sidecar.duration_ms, now + request.expires_in_s);
     let share_id = new_share_id();
     let token = state.security.keys.mint_share(&ShareClaims { share_id: share_id.clone(), recording: id.clone(), exp });
     let (sub, role, ip) = auth.who();

@@ -32,6 +32,7 @@ impl Refusal {
 #[derive(Debug, Default)]
 pub struct Counts {
     started: AtomicU64,
+    start_failed: AtomicU64,
     finished: AtomicU64,
     failed: AtomicU64,
     refused: [AtomicU64; 4],
@@ -40,7 +41,11 @@ pub struct Counts {
 /// The counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CountsNow {
+    /// Recordings that ran (their compositor up, their slot running).
     pub started: u64,
+    /// Starts admitted that failed before running (a 500: the transport, the
+    /// compositor, the connection).
+    pub start_failed: u64,
     pub finished: u64,
     pub failed: u64,
     /// By [`Refusal::ALL`]'s order.
@@ -58,6 +63,10 @@ impl Counts {
         self.started.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn start_failed(&self) {
+        self.start_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A recording ended: `failed` when an error stopped it (the file up to then plays).
     pub fn ended(&self, failed: bool) {
         if failed { &self.failed } else { &self.finished }.fetch_add(1, Ordering::Relaxed);
@@ -69,7 +78,7 @@ impl Counts {
 
     pub fn now(&self) -> CountsNow {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        CountsNow { started: get(&self.started), finished: get(&self.finished), failed: get(&self.failed), refused: self.refused.each_ref().map(get) }
+        CountsNow { started: get(&self.started), start_failed: get(&self.start_failed), finished: get(&self.finished), failed: get(&self.failed), refused: self.refused.each_ref().map(get) }
     }
 }
 
@@ -82,13 +91,14 @@ mod tests {
         let counts = Counts::default();
         counts.started();
         counts.started();
+        counts.start_failed();
         counts.ended(false);
         counts.ended(true);
         counts.refused(Refusal::Disk);
         counts.refused(Refusal::Cpu);
         counts.refused(Refusal::Cpu);
         let now = counts.now();
-        assert_eq!((now.started, now.finished, now.failed), (2, 1, 1));
+        assert_eq!((now.started, now.start_failed, now.finished, now.failed), (2, 1, 1, 1));
         assert_eq!(Refusal::ALL.map(|r| now.refused(r)), [0, 2, 1, 0]);
         assert_eq!(Refusal::ALL.map(Refusal::label), ["max_recordings", "cpu", "disk", "pace"]);
     }

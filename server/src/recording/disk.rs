@@ -14,6 +14,27 @@ const MB: u64 = 1024 * 1024;
 /// finish and for their reels.
 pub const DEFAULT_MIN_FREE_MB: u64 = 1024;
 
+/// How long a reading serves health and metrics.
+pub const READING_LASTS: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a reading may take before it is given up (a hung network filesystem).
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The last reading, for those who poll.
+#[derive(Debug, Default)]
+pub struct Reading {
+    pub at: Option<std::time::Instant>,
+    /// `None`: it could not be read.
+    pub free: Option<u64>,
+    /// A reading runs now: others take the last one rather than start another.
+    pub in_flight: bool,
+}
+
+impl Reading {
+    pub fn fresh(&self, now: std::time::Instant) -> bool {
+        self.at.is_some_and(|at| now.saturating_duration_since(at) < READING_LASTS)
+    }
+}
+
 /// A start refused for want of disk space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the recordings' disk has {} MB free, and this server keeps at least {} MB free: delete recordings you no longer need from the library, or ask the operator for more space", .free / MB, .min_free / MB)]
@@ -25,7 +46,7 @@ pub struct DiskLow {
 /// Why the free space could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the free space of the recordings' directory: {0}")]
-pub struct FreeSpaceError(#[from] std::io::Error);
+pub struct FreeSpaceError(#[from] pub std::io::Error);
 
 /// The rule, on numbers (the syscall stays out of it): `min_free` 0 keeps nothing free.
 pub fn check(free: u64, min_free: u64) -> Result<(), DiskLow> {

@@ -242,6 +242,10 @@ pub struct Recorder {
     files: Mutex<()>,
     /// Starts, ends and refusals since the server started (`/api/metrics`).
     counts: counts::Counts,
+    /// The last free-space reading of the recordings' disk, for health and metrics
+    /// (anyone may poll health): at most one statvfs at a time, and one per
+    /// [`disk::READING_LASTS`]; a start reads afresh.
+    disk_reading: Mutex<disk::Reading>,
 }
 
 impl Recorder {
@@ -257,7 +261,7 @@ impl Recorder {
             admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
             admission::Budget::Cores(cores) => admission::Load::new(cores, false),
         };
-        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()), counts: counts::Counts::default() });
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()), counts: counts::Counts::default(), disk_reading: Mutex::default() });
         cpu::spawn_sampler(Arc::downgrade(&recorder));
         recorder
     }
@@ -287,37 +291,70 @@ impl Recorder {
     /// How many recordings run, and how many of the server's settings (in the default
     /// layout) could run now in all.
     pub async fn capacity(&self) -> admission::Capacity {
-        let disk = self.disk_allows().await;
+        let free = self.disk_free().await;
         let slots = self.slots.lock();
         let predicted = admission::predicted_cores(&self.config.video, LayoutKind::DEFAULT);
         let capacity = self.estimate(&slots).capacity(predicted, self.config.max_running);
         // On a disk below the kept space no further recording starts.
-        match disk {
-            Ok(()) => capacity,
-            Err(_) => admission::Capacity { capacity_estimate: capacity.running, ..capacity },
+        match free.map(|free| disk::check(free, self.config.min_free_bytes)) {
+            Some(Err(_)) => admission::Capacity { capacity_estimate: capacity.running, ..capacity },
+            _ => capacity,
         }
     }
 
-    /// Whether the recordings' disk has the space the operator keeps free. A disk whose
-    /// free space cannot be read does not refuse the start (it fails where it writes, with
-    /// the system's reason); the log says why it was not checked.
+    /// Whether the recordings' disk has the space the operator keeps free, read afresh.
+    /// A disk whose free space cannot be read (an error, or no answer within
+    /// [`disk::READ_TIMEOUT`]) does not refuse the start: it fails where it writes, with
+    /// the system's reason; the log says why it was not checked.
     async fn disk_allows(&self) -> Result<(), disk::DiskLow> {
         let min_free = self.config.min_free_bytes;
         if min_free == 0 {
             return Ok(());
         }
-        // statvfs can block (a network filesystem): off the async threads.
-        let dir = self.config.dir.clone();
-        match tokio::task::spawn_blocking(move || disk::free_bytes(&dir)).await {
-            Ok(Ok(free)) => disk::check(free, min_free),
-            Ok(Err(e)) => {
+        match self.read_disk().await {
+            Ok(free) => disk::check(free, min_free),
+            Err(e) => {
                 tracing::warn!("{e}: the recording starts without the check");
                 Ok(())
             }
-            Err(e) => {
-                tracing::warn!("the free-space check did not finish ({e}): the recording starts without it");
-                Ok(())
+        }
+    }
+
+    /// Free bytes on the recordings' disk, as last read (within
+    /// [`disk::READING_LASTS`]), if they can be read. Never more than one reading runs:
+    /// a disk that hangs (a network filesystem) costs one blocked thread, not one per
+    /// poll.
+    pub async fn disk_free(&self) -> Option<u64> {
+        {
+            let mut reading = self.disk_reading.lock();
+            if reading.in_flight || reading.fresh(Instant::now()) {
+                return reading.free;
             }
+            reading.in_flight = true;
+        }
+        // Cleared however this ends: a caller that goes away mid-reading (a health poll
+        // given up) must not leave the reading "in flight" for good.
+        struct InFlight<'a>(&'a Mutex<disk::Reading>);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.lock().in_flight = false;
+            }
+        }
+        let _in_flight = InFlight(&self.disk_reading);
+        let free = self.read_disk().await.ok();
+        let mut reading = self.disk_reading.lock();
+        (reading.at, reading.free) = (Some(Instant::now()), free);
+        free
+    }
+
+    /// One statvfs of the recordings' directory, off the async threads, given up after
+    /// [`disk::READ_TIMEOUT`].
+    async fn read_disk(&self) -> Result<u64, disk::FreeSpaceError> {
+        let dir = self.config.dir.clone();
+        match tokio::time::timeout(disk::READ_TIMEOUT, tokio::task::spawn_blocking(move || disk::free_bytes(&dir))).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => Err(disk::FreeSpaceError(std::io::Error::other(e))),
+            Err(_) => Err(disk::FreeSpaceError(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {:?}", disk::READ_TIMEOUT)))),
         }
     }
 
@@ -380,33 +417,31 @@ impl Recorder {
     /// the server's), asked by `caller` (paced with the caller's other starts:
     /// [`start_pace`]).
     pub async fn start_for(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
-        let started = self.start_counted(room, layout, size, caller).await;
-        match &started {
-            Ok(_) => self.counts.started(),
-            Err(e) => {
-                if let Some(why) = e.refusal() {
-                    self.counts.refused(why);
-                }
-            }
+        // Refusals are counted here; a start when its slot runs (in `launch`, which goes
+        // on when the caller has gone away), a start that failed in `start_failed`.
+        let started = self.try_start(room, layout, size, caller).await;
+        if let Some(why) = started.as_ref().err().and_then(RecordError::refusal) {
+            self.counts.refused(why);
         }
         started
     }
 
-    async fn start_counted(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
+    async fn try_start(self: &Arc<Self>, room: Arc<Room>, layout: LayoutKind, size: Option<RecordingSize>, caller: Option<crate::auth::PaceKey>) -> Result<RecordingView, RecordError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RecordError::ShuttingDown);
         }
         let video = self.video_at(size)?;
+        // A room already recording says so (409) whatever the disk; checked again below,
+        // under the lock that reserves the slot.
+        self.not_recording(&room.id)?;
         self.disk_allows().await?;
         let predicted = admission::predicted_cores(&video, layout);
         {
             let mut slots = self.slots.lock();
-            match slots.get(&room.id) {
-                Some(Slot::Running { id, .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: Some(id.clone()) }),
-                Some(Slot::Starting { .. }) => return Err(RecordError::AlreadyRecording { room: room.id.clone(), id: None }),
-                None if slots.len() >= self.config.max_running => return Err(RecordError::AtCapacity { running: slots.len() }),
-                None => {}
-            };
+            Self::free_in(&slots, &room.id)?;
+            if slots.len() >= self.config.max_running {
+                return Err(RecordError::AtCapacity { running: slots.len() });
+            }
             // Decided and reserved under the one lock, so that two starts at once are
             // both counted.
             self.admit(&room.id, &self.estimate(&slots), &video, layout)?;
@@ -437,6 +472,19 @@ impl Recorder {
             view.participants = store::people(view.participants.into_iter().chain(participants).collect());
         }
         Ok(view)
+    }
+
+    /// Refuses a start in a room that records or starts to.
+    fn not_recording(&self, room: &RoomId) -> Result<(), RecordError> {
+        Self::free_in(&self.slots.lock(), room)
+    }
+
+    fn free_in(slots: &HashMap<RoomId, Slot>, room: &RoomId) -> Result<(), RecordError> {
+        match slots.get(room) {
+            Some(Slot::Running { id, .. }) => Err(RecordError::AlreadyRecording { room: room.clone(), id: Some(id.clone()) }),
+            Some(Slot::Starting { .. }) => Err(RecordError::AlreadyRecording { room: room.clone(), id: None }),
+            None => Ok(()),
+        }
     }
 
     /// A recording's picture: the server's settings, at a smaller size when one is asked.
@@ -554,6 +602,7 @@ impl Recorder {
             // for anyone yet, gives up and leaves nothing (the shutdown's answer is 503).
             if !self.closing.load(Ordering::SeqCst) {
                 slots.insert(room.id.clone(), Slot::Running { id: id.clone(), stop: stop_tx, layout: layout_tx, pace: LayoutPace::new(layout), usage });
+                self.counts.started();
             } else {
                 drop(slots);
                 let Task { mut compositor, .. } = task;
@@ -583,6 +632,7 @@ impl Recorder {
     /// paths on this server (the compositor's words may name its file).
     fn start_failed(&self, error: StartError) -> RecordError {
         tracing::error!("the recording could not start: {error}");
+        self.counts.start_failed();
         let shown = match error {
             StartError::Compositor(e) => StartError::Compositor(e.map_text(|text| self.public(text))),
             other => other,
@@ -716,6 +766,17 @@ impl Recorder {
         }
     }
 
+    /// When a share link asked to last until `asked` (unix seconds) ends: never after
+    /// the recording it opens is deleted by the server's retention, so that nobody is
+    /// promised a link that outlives its recording. (While it records, its end so far
+    /// counts: a few minutes early at most.)
+    pub fn share_ends(&self, started_at: &str, duration_ms: u64, asked: u64) -> u64 {
+        match self.config.retention.and_then(|r| r.expires_at(started_at, duration_ms)) {
+            Some(deleted) => asked.min(u64::try_from(deleted.unix_timestamp()).unwrap_or(0)),
+            None => asked,
+        }
+    }
+
     /// Adds a share link to recording `id`, unless it is gone (deleted meanwhile).
     pub fn add_share(&self, id: &RecordingId, share: shares::Share, now: u64) -> Result<(), shares::AddShareError> {
         let _files = self.files.lock();
@@ -777,11 +838,6 @@ impl Recorder {
         }).max().unwrap_or_default()
     }
 
-    /// Free bytes on the recordings' disk, if they can be read.
-    pub async fn disk_free(&self) -> Option<u64> {
-        let dir = self.config.dir.clone();
-        tokio::task::spawn_blocking(move || disk::free_bytes(&dir).ok()).await.ok().flatten()
-    }
 
     /// Stops every recording and waits for their files (the server is stopping).
     pub async fn shutdown(&self) {
@@ -1338,5 +1394,64 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn recorder_keeping(retention: retention::Retention) -> (Arc<Recorder>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("podium-sweep-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let recorder = Recorder::new(RecorderConfig {
+            dir: dir.clone(),
+            program: "podium".into(),
+            video: VideoSettings { width: 640, height: 360, fps: 15, preset: "ultrafast".into(), coder: Default::default() },
+            audio: AudioChannels::default(),
+            lookahead: compositor::engine::DEFAULT_LOOKAHEAD,
+            switch: switcher::SwitchMode::EveryCamera,
+            bind: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            max_running: 4,
+            admission: admission::Settings::OFF,
+            min_free_bytes: 0,
+            retention: Some(retention),
+        });
+        (recorder, dir)
+    }
+
+    #[test]
+    fn the_retention_sweep_deletes_only_recordings_ended_past_it() {
+        let (recorder, dir) = recorder_keeping(retention::Retention::days(7));
+        // Written after the recorder started (its crash recovery has run): a sidecar
+        // saying `recording` is one being written now, whatever its date says.
+        let write = |id: &str, status: Status, started_at: &str| {
+            let id = RecordingId::parse(id).unwrap();
+            store::tests::sidecar(id.as_str(), status, started_at).write(&recorder.store.sidecar_path(&id)).unwrap();
+            std::fs::write(recorder.store.video_path(&id), b"mp4").unwrap();
+        };
+        write("20261101-100000-oldfin", Status::Finished, "2026-11-01T10:00:00.000Z");
+        write("20261101-100000-oldbad", Status::Failed, "2026-11-01T10:00:00.000Z");
+        write("20261101-100000-oldint", Status::Interrupted, "2026-11-01T10:00:00+02:00");
+        write("20261101-100000-oldrec", Status::Recording, "2026-11-01T10:00:00.000Z");
+        write("20261130-100000-border", Status::Finished, "2026-11-30T11:59:52.000Z");
+        write("20261101-100000-nodate", Status::Finished, "1 Nov 2026");
+        let now = datetime!(2026-12-07 12:00 UTC);
+        let mut deleted: Vec<String> = recorder.sweep_expired(now).iter().map(|id| id.to_string()).collect();
+        deleted.sort();
+        assert_eq!(deleted, ["20261101-100000-oldbad", "20261101-100000-oldfin", "20261101-100000-oldint"]);
+        let left: Vec<String> = recorder.store.list().into_iter().map(|v| v.id.to_string()).collect();
+        // Ended at 12:00:01 on 30 Nov (9 s long): kept until 12:00:01 on 7 Dec.
+        assert_eq!(left, ["20261130-100000-border", "20261101-100000-oldrec", "20261101-100000-nodate"]);
+        assert!(!dir.join("20261101-100000-oldfin.mp4").exists(), "the video goes with it");
+        // A share link asked for 30 days from now ends with the recording, 1 s from now.
+        let now_unix = now.unix_timestamp() as u64;
+        assert_eq!(recorder.share_ends("2026-11-30T11:59:52.000Z", 9000, now_unix + 30 * 86_400), now_unix + 1);
+        assert_eq!(recorder.share_ends("2026-11-30T11:59:52.000Z", 9000, now_unix + 1), now_unix + 1);
+        assert_eq!(recorder.share_ends("not a date", 9000, now_unix + 30 * 86_400), now_unix + 30 * 86_400, "what is never deleted is shared as asked");
+        let a_second_later = recorder.sweep_expired(now + time::Duration::seconds(1));
+        assert_eq!(a_second_later.iter().map(|id| id.to_string()).collect::<Vec<_>>(), ["20261130-100000-border"]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -35,11 +35,10 @@ impl Retention {
     }
 }
 
-/// `at` as the API writes times: RFC 3339 in UTC, to the millisecond.
+/// `at` as the API writes times (as `started_at`): RFC 3339 in UTC, to the millisecond.
 pub fn format(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let at = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_default()
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -56,7 +55,7 @@ mod tests {
         assert!(!week.expired(start, hour, datetime!(2026-12-08 10:59:59 UTC)), "an hour's meeting ages from its end, not its start");
         assert!(week.expired(start, hour, datetime!(2026-12-08 11:00 UTC)));
         assert!(week.expired(start, 0, datetime!(2026-12-08 10:00 UTC)));
-        assert_eq!(format(week.expires_at(start, hour).unwrap()), "2026-12-08T11:00:00Z");
+        assert_eq!(format(week.expires_at(start, hour).unwrap()), "2026-12-08T11:00:00.000Z");
         assert_eq!(format(week.expires_at("2026-12-01T10:00:00.123+01:00", 0).unwrap()), "2026-12-08T09:00:00.123Z", "UTC, to the millisecond");
     }
 

@@ -5,8 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// `WIDTHxHEIGHT`: both even (YUV 4:2:0 halves them) and within [`RecordingSize::MIN`]
-/// and [`RecordingSize::MAX`]. Only made by parsing or halving, so a value of this type
-/// is always a picture the compositor can encode.
+/// and [`RecordingSize::MAX`]. Made only through [`RecordingSize::new`], which checks
+/// (parsing and halving go through it), so a value of this type is always a picture the
+/// compositor can encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordingSize {
     width: u32,
