@@ -60,15 +60,26 @@ test('the timeline is a Tab stop per row with arrow keys between turns, and a li
   assert.equal(await stops(), 4, 'still one stop per row');
   assert.equal(await page.locator('.timeline-row[data-participant-name="Ada"] button[tabindex="0"]').getAttribute('data-start-ms'), '9000', 'a row keeps the turn last visited as its stop');
 
-  // Live: the page redraws the timeline every 2 s. The focused turn keeps the focus
-  // (a new element), and the chapters' too.
+  // Live: the page polls every 2 s. While only the last turn grows, the bars are
+  // updated where they are: the focused one is the very same element.
   await page.locator('.timeline-row[data-participant-name="Ben"] button[data-start-ms="20000"]').focus();
-  sidecar.timeline.push(turn('Cy', 40, 45));
+  await page.evaluate(() => { document.activeElement.dataset.marked = 'yes'; });
+  sidecar.timeline.at(-1).end_ms = 42_000;
+  sidecar.duration_ms = 42_000;
+  write();
+  await page.locator('.timeline-row[data-participant-name="Ada"] button[data-start-ms="30000"][data-end-ms="42000"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.marked), 'yes', 'the focused bar was updated, not replaced');
+  assert.match(await page.locator('button[data-start-ms="30000"]').getAttribute('aria-label'), /Ada, 0:30(\.0)? to 0:42/);
+
+  // A new turn redraws: the focused turn keeps the focus (a new element), each row
+  // keeps its Tab stop, and the chapters keep theirs.
+  sidecar.timeline.push(turn('Cy', 42, 45));
   sidecar.duration_ms = 45_000;
   write();
   await page.locator('.timeline-row[data-participant-name="Cy"] button').nth(1).waitFor({ timeout: 10_000 });
   assert.deepEqual(await focused(), { cls: 'timeline-segment', row: 'Ben', start: 20_000 }, 'the redrawn timeline gives the focus back');
   assert.equal(await stops(), 4);
+  assert.equal(await page.locator('.timeline-row[data-participant-name="Ada"] button[tabindex="0"]').getAttribute('data-start-ms'), '9000', "Ada's row still stops at the turn last visited");
   await page.locator('#chapters li[data-start-ms="15000"] button').focus();
   sidecar.timeline.push(turn('Ada', 45, 50));
   sidecar.duration_ms = 50_000;
@@ -98,4 +109,14 @@ test('with a retention, the library and the review page say when a recording wil
 
   await page.goto(`${server.baseUrl}/recordings/${ended.id}`);
   assert.equal(await page.locator('#review-expires').textContent({ timeout: 10_000 }), `This server deletes this recording on ${day}: download it to keep it.`);
+
+  // A recording watched live says so once it ends.
+  await page.goto(`${server.baseUrl}/recordings/${live.id}`);
+  await page.locator('#timeline .timeline-segment').first().waitFor();
+  assert.equal(await page.locator('#review-expires').isVisible(), false, 'no end yet');
+  const liveStart = new Date(live.started_at);
+  writeFileSync(join(server.recordingsDir, `${live.id}.json`), JSON.stringify({ ...live, status: 'finished' }));
+  await page.locator('#review-expires').waitFor({ state: 'visible', timeout: 10_000 });
+  const liveDay = new Date(liveStart.getTime() + 60_000 + 30 * 86_400_000).toLocaleDateString('en-US', { day: 'numeric', month: 'short', year: 'numeric' });
+  assert.match(await page.locator('#review-expires').textContent(), new RegExp(`deletes this recording on ${liveDay}:`));
 });

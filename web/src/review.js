@@ -73,6 +73,7 @@ class Review {
     this.chapters = el('ol', { id: 'chapters', class: 'chapters' });
     this.talk = el('div', { id: 'talk-time', class: 'talk-time' });
     this.reel = el('section', { id: 'highlights', class: 'panel' });
+    this.expiry = el('div', { id: 'review-expires', class: 'muted small', hidden: true });
     this.player.addEventListener('timeupdate', () => this.follow());
     this.player.addEventListener('seeked', () => this.follow());
   }
@@ -97,7 +98,7 @@ class Review {
       el('div', { class: 'review-head' },
         el('h1', {}, rec.room),
         el('div', { class: 'muted' }, `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`),
-        rec.expires_at ? el('div', { id: 'review-expires', class: 'muted small', 'data-expires-at': rec.expires_at }, `This server deletes this recording on ${formatDay(rec.expires_at)}: download it to keep it.`) : null,
+        this.expiry,
         el('div', { class: 'review-actions' },
           el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download'),
           this.mayShare ? this.shareButton() : null)),
@@ -120,6 +121,7 @@ class Review {
     this.renderChapters();
     this.renderTalk();
     this.renderReel(rec.highlights ?? { status: 'none' }, live);
+    this.renderExpiry();
     if (this.mayShare) this.renderShares();
     // The chapters and segments are new: marked afresh.
     this.currentStart = undefined;
@@ -175,13 +177,45 @@ class Review {
   /** A row per participant, a bar per turn, to the recording's length; under them a
    * "Screen" row with a bar per screen share. */
   renderTimeline() {
-    keepFocus(this.timeline, () => this.drawTimeline());
-    // One Tab stop per row: the focused bar's, else the row's first.
+    const rows = this.timelineRows();
+    // The same rows and turns as drawn (a live recording's poll: only the last turn and
+    // the length grew): the bars are updated where they are. A redraw would give the
+    // focus to a new node every 2 s, which a screen reader announces again.
+    if (this.patchTimeline(rows)) return;
+    const stops = new Map([...this.timeline.querySelectorAll('.track button[tabindex="0"]')].map((b) => [rowOf(b), Number(b.dataset.startMs)]));
+    keepFocus(this.timeline, () => this.drawTimeline(rows));
+    // One Tab stop per row: the focused bar's, else the one the row had, else its first.
     for (const track of this.timeline.querySelectorAll('.track')) {
       const bars = [...track.querySelectorAll('button')];
-      const stop = bars.find((b) => b === document.activeElement) ?? bars[0];
+      const had = bars.length ? stops.get(rowOf(bars[0])) : undefined;
+      const stop = bars.find((b) => b === document.activeElement) ?? bars.find((b) => Number(b.dataset.startMs) === had) ?? bars[0];
       for (const b of bars) b.tabIndex = b === stop ? 0 : -1;
     }
+  }
+
+  /** What the timeline shows: a row per speaker (in join order), then the "Screen" row. */
+  timelineRows() {
+    const { rec } = this;
+    const turns = rec.timeline;
+    const screens = (rec.screen_shares || []).map((s) => ({ ...s, end_ms: s.end_ms ?? this.duration }));
+    const order = [...new Set([...rec.participants.map((p) => p.name), ...turns.map((t) => t.name)])].filter((n) => turns.some((t) => t.name === n));
+    const rows = order.map((name) => ({ key: name, name, cls: 'timeline-segment', spans: turns.filter((t) => t.name === name).map((t) => ({ ...t, label: name })) }));
+    if (screens.length) rows.push({ key: SCREEN_ROW, name: null, cls: 'screen-segment', spans: screens.map((s) => ({ ...s, label: `${s.name}'s screen` })) });
+    return rows;
+  }
+
+  /** Updates the drawn bars to `rows` when they are the same rows and turns; false when
+   * they are not (then the timeline is drawn afresh). */
+  patchTimeline(rows) {
+    const drawn = [...this.timeline.querySelectorAll('.timeline-row:not(.axis)')];
+    if (!rows.length || drawn.length !== rows.length) return false;
+    const bars = drawn.map((row) => [...row.querySelectorAll('.track button')]);
+    const same = rows.every((row, i) => rowOf(drawn[i]) === row.key && bars[i].length === row.spans.length
+      && row.spans.every((span, j) => Number(bars[i][j].dataset.startMs) === span.start_ms));
+    if (!same) return false;
+    rows.forEach((row, i) => row.spans.forEach((span, j) => this.placeSegment(bars[i][j], span)));
+    this.timeline.querySelector('.timeline-row.axis')?.replaceWith(this.axis());
+    return true;
   }
 
   /** Arrow keys within the timeline: along a row, or to the nearest turn in time in
@@ -213,34 +247,30 @@ class Review {
     to.focus();
   }
 
-  drawTimeline() {
-    const { rec } = this;
-    const turns = rec.timeline;
-    const screens = (rec.screen_shares || []).map((s) => ({ ...s, end_ms: s.end_ms ?? this.duration }));
-    if (!turns.length && !screens.length) {
+  drawTimeline(rows) {
+    if (!rows.length) {
       this.timeline.replaceChildren(el('p', { class: 'muted small' }, 'Nobody spoke in this recording.'));
       return;
     }
-    const order = [...new Set([...rec.participants.map((p) => p.name), ...turns.map((t) => t.name)])].filter((n) => turns.some((t) => t.name === n));
-    const rows = order.map((name) => {
+    const drawn = rows.map((row) => {
       const track = this.track();
-      for (const t of turns.filter((x) => x.name === name)) {
-        track.append(this.segment('timeline-segment', t, name, colorFor(name), name));
-      }
-      return el('div', { class: 'timeline-row', 'data-participant-name': name },
-        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(name)}`, 'aria-hidden': 'true' }, initials(name)), el('span', { class: 'timeline-label', title: name }, name)), track);
+      for (const span of row.spans) track.append(this.segment(row.cls, span, span.name, colorFor(span.name)));
+      const head = row.key === SCREEN_ROW
+        ? el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny screen-icon' }, icon('screen')), 'Screen')
+        : el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny', style: `background:${colorFor(row.name)}`, 'aria-hidden': 'true' }, initials(row.name)), el('span', { class: 'timeline-label', title: row.name }, row.name));
+      return row.key === SCREEN_ROW
+        ? el('div', { class: 'timeline-row screen-row' }, head, track)
+        : el('div', { class: 'timeline-row', 'data-participant-name': row.name }, head, track);
     });
-    if (screens.length) {
-      const track = this.track();
-      for (const s of screens) track.append(this.segment('screen-segment', s, s.name, colorFor(s.name), `${s.name}'s screen`));
-      rows.push(el('div', { class: 'timeline-row screen-row' },
-        el('span', { class: 'timeline-name' }, el('span', { class: 'avatar tiny screen-icon' }, icon('screen')), 'Screen'), track));
-    }
+    this.timeline.replaceChildren(...drawn, this.axis(), this.playhead);
+  }
+
+  /** The time axis under the rows: about one label per 90 px of track. */
+  axis() {
     const ticks = el('div', { class: 'ticks' });
-    // About one label per 90 px of track.
     const step = niceStep(this.duration, Math.max(2, Math.floor((this.timeline.clientWidth - 130) / 90)));
     for (let t = 0; t <= this.duration; t += step) ticks.append(el('span', { style: `left:${(t / this.duration) * 100}%` }, formatDuration(t)));
-    this.timeline.replaceChildren(...rows, el('div', { class: 'timeline-row axis' }, el('span', { class: 'timeline-name' }), ticks), this.playhead);
+    return el('div', { class: 'timeline-row axis' }, el('span', { class: 'timeline-name' }), ticks);
   }
 
   /** A row's track: a click on it (not on a bar) seeks there. */
@@ -254,21 +284,32 @@ class Review {
     return track;
   }
 
-  /** One bar of `span` (start_ms, end_ms): seeks to its start; hover says what. */
-  segment(cls, span, name, colour, label) {
-    const seg = el('button', {
-      class: cls,
-      style: `left:${(span.start_ms / this.duration) * 100}%;width:${Math.max(0.4, ((span.end_ms - span.start_ms) / this.duration) * 100)}%;background:${colour}`,
-      'data-start-ms': span.start_ms, 'data-end-ms': span.end_ms, 'data-participant-name': name,
-      'aria-label': `${label}, ${formatClock(span.start_ms)} to ${formatClock(span.end_ms)}`,
-    });
-    seg.addEventListener('click', () => this.seek(span.start_ms));
+  /** One bar of `span` (start_ms, end_ms, label): seeks to its start; hover says what.
+   * Its place and times are read when shown: a live recording's last bar grows. */
+  segment(cls, span, name, colour) {
+    const seg = el('button', { class: cls, 'data-start-ms': span.start_ms, 'data-participant-name': name });
+    seg.style.background = colour;
+    this.placeSegment(seg, span);
+    const times = () => {
+      const [start, end] = [Number(seg.dataset.startMs), Number(seg.dataset.endMs)];
+      return { start, end, text: `${seg.dataset.label} · ${formatClock(start)} – ${formatClock(end)}` };
+    };
+    seg.addEventListener('click', () => this.seek(Number(seg.dataset.startMs)));
     seg.addEventListener('pointerenter', (e) => { this.touched = e.pointerType === 'touch'; });
-    seg.addEventListener('mouseenter', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)} (${formatDuration(span.end_ms - span.start_ms)})`));
+    seg.addEventListener('mouseenter', () => { const t = times(); this.showTooltip(seg, `${t.text} (${formatDuration(t.end - t.start)})`); });
     seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
-    seg.addEventListener('focus', () => this.showTooltip(seg, `${label} · ${formatClock(span.start_ms)} – ${formatClock(span.end_ms)}`));
+    seg.addEventListener('focus', () => this.showTooltip(seg, times().text));
     seg.addEventListener('blur', () => { this.tooltip.hidden = true; });
     return seg;
+  }
+
+  /** A bar's place, length and label for `span`. */
+  placeSegment(seg, span) {
+    seg.style.left = `${(span.start_ms / this.duration) * 100}%`;
+    seg.style.width = `${Math.max(0.4, ((span.end_ms - span.start_ms) / this.duration) * 100)}%`;
+    seg.dataset.endMs = span.end_ms;
+    seg.dataset.label = span.label;
+    seg.setAttribute('aria-label', `${span.label}, ${formatClock(span.start_ms)} to ${formatClock(span.end_ms)}`);
   }
 
   showTooltip(seg, text) {
@@ -382,18 +423,31 @@ class Review {
   }
 
   renderChapters() {
+    // Unchanged turns (a live recording's poll between turns): nothing to redraw, and
+    // the focus stays where it is.
+    const drawn = [...this.chapters.querySelectorAll('li[data-start-ms]')].map((li) => `${li.dataset.startMs}|${li.dataset.name}`).join();
+    if (drawn && drawn === this.rec.timeline.map((t) => `${t.start_ms}|${t.name}`).join()) return;
     keepFocus(this.chapters, () => this.drawChapters());
   }
 
   drawChapters() {
     const turns = this.rec.timeline;
     this.chapters.replaceChildren(...(turns.length ? turns.map((t) => {
-      const li = el('li', { 'data-start-ms': t.start_ms },
+      const li = el('li', { 'data-start-ms': t.start_ms, 'data-name': t.name },
         el('button', { class: 'chapter' }, el('span', { class: 'chapter-time' }, formatClock(t.start_ms)),
           el('span', { class: 'dot', style: `background:${colorFor(t.name)}` }), t.name));
       li.querySelector('button').addEventListener('click', () => this.seek(t.start_ms));
       return li;
     }) : [el('li', { class: 'muted small' }, 'No chapters: nobody spoke.')]));
+  }
+
+  /** When the server deletes the recording (its retention), once it has ended. */
+  renderExpiry() {
+    const at = this.rec.expires_at;
+    this.expiry.hidden = !at;
+    if (!at) return;
+    this.expiry.dataset.expiresAt = at;
+    this.expiry.textContent = `This server deletes this recording on ${formatDay(at)}: download it to keep it.`;
   }
 
   /** Total time, share and turns per participant, as bars. */
@@ -529,6 +583,7 @@ class Review {
       this.follow();
       if (ended) {
         this.say(null, null);
+        this.renderExpiry();
         this.renderReel(rec.highlights ?? { status: 'none' }, false);
         return;
       }
@@ -561,6 +616,13 @@ class Review {
       for (const seg of this.timeline.querySelectorAll('.timeline-segment')) mark(seg, start !== null && Number(seg.dataset.startMs) === start);
     }
   }
+}
+
+/** The timeline row a bar or row is in, as a key: the speaker's name, or the screen row. */
+const SCREEN_ROW = '\u0000screen';
+function rowOf(node) {
+  const row = node.closest('.timeline-row');
+  return row?.classList.contains('screen-row') ? SCREEN_ROW : row?.dataset.participantName;
 }
 
 /** Redraws `container` with `draw`, and gives the focus back to what had it: a live

@@ -479,7 +479,7 @@ impl Estimate {
 /// not help and the message does not suggest it.
 pub fn refusal_message(running: usize, too_big: bool) -> String {
     match running {
-        _ if too_big => "this server is at its recording capacity: a recording of this size needs more CPU than it has, even with no other recording running; try a smaller size".into(),
+        _ if too_big => "this server is at its recording capacity: a recording of this size needs more CPU than it has; try a smaller size".into(),
         0 => "this server is at its recording capacity: its CPU is busy with other work; try a smaller size or try again later".into(),
         1 => "this server is at its recording capacity: 1 recording running; try a smaller size or stop one".into(),
         n => format!("this server is at its recording capacity: {n} recordings running; try a smaller size or stop one"),
