@@ -63,12 +63,18 @@ test('the timeline is a Tab stop per row with arrow keys between turns, and a li
   // Live: the page polls every 2 s. While only the last turn grows, the bars are
   // updated where they are: the focused one is the very same element.
   await page.locator('.timeline-row[data-participant-name="Ben"] button[data-start-ms="20000"]').focus();
-  await page.evaluate(() => { document.activeElement.dataset.marked = 'yes'; });
+  await page.evaluate(() => { document.activeElement.dataset.marked = 'yes'; document.querySelector('#chapters li[data-start-ms="0"]').dataset.marked = 'yes'; });
+  // The mouse over the growing bar: its label says where it ends.
+  await page.locator('.timeline-row[data-participant-name="Ada"] button[data-start-ms="30000"]').hover();
+  assert.match(await page.locator('.timeline-wrap .tooltip').textContent(), /Ada · 0:30(\.0)? – 0:40/);
   sidecar.timeline.at(-1).end_ms = 42_000;
   sidecar.duration_ms = 42_000;
   write();
   await page.locator('.timeline-row[data-participant-name="Ada"] button[data-start-ms="30000"][data-end-ms="42000"]').waitFor({ timeout: 10_000 });
   assert.equal(await page.evaluate(() => document.activeElement.dataset.marked), 'yes', 'the focused bar was updated, not replaced');
+  assert.equal(await page.locator('#chapters li[data-start-ms="0"]').getAttribute('data-marked'), 'yes', 'an unchanged chapter is left alone');
+  assert.match(await page.locator('.timeline-wrap .tooltip').textContent(), /Ada · 0:30(\.0)? – 0:42/, 'the label follows the bar it is over');
+  assert.ok(await page.locator('.timeline-wrap .tooltip').isVisible());
   assert.match(await page.locator('button[data-start-ms="30000"]').getAttribute('aria-label'), /Ada, 0:30(\.0)? to 0:42/);
 
   // A new turn redraws: the focused turn keeps the focus (a new element), each row

@@ -191,6 +191,8 @@ class Review {
       const stop = bars.find((b) => b === document.activeElement) ?? bars.find((b) => Number(b.dataset.startMs) === had) ?? bars[0];
       for (const b of bars) b.tabIndex = b === stop ? 0 : -1;
     }
+    // A label over a bar drawn away goes with it (a focused bar's new one shows its own).
+    if (!this.tooltip.hidden) this.drawTooltip();
   }
 
   /** What the timeline shows: a row per speaker (in join order), then the "Screen" row. */
@@ -215,6 +217,8 @@ class Review {
     if (!same) return false;
     rows.forEach((row, i) => row.spans.forEach((span, j) => this.placeSegment(bars[i][j], span)));
     this.timeline.querySelector('.timeline-row.axis')?.replaceWith(this.axis());
+    // A label shown on the growing bar says its new end, and sits over its new place.
+    if (!this.tooltip.hidden) this.drawTooltip();
     return true;
   }
 
@@ -296,9 +300,9 @@ class Review {
     };
     seg.addEventListener('click', () => this.seek(Number(seg.dataset.startMs)));
     seg.addEventListener('pointerenter', (e) => { this.touched = e.pointerType === 'touch'; });
-    seg.addEventListener('mouseenter', () => { const t = times(); this.showTooltip(seg, `${t.text} (${formatDuration(t.end - t.start)})`); });
+    seg.addEventListener('mouseenter', () => this.showTooltip(seg, () => { const t = times(); return `${t.text} (${formatDuration(t.end - t.start)})`; }));
     seg.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
-    seg.addEventListener('focus', () => this.showTooltip(seg, times().text));
+    seg.addEventListener('focus', () => this.showTooltip(seg, () => times().text));
     seg.addEventListener('blur', () => { this.tooltip.hidden = true; });
     return seg;
   }
@@ -312,17 +316,28 @@ class Review {
     seg.setAttribute('aria-label', `${span.label}, ${formatClock(span.start_ms)} to ${formatClock(span.end_ms)}`);
   }
 
-  showTooltip(seg, text) {
-    this.tooltip.textContent = text;
+  /** Shows the label `textOf()` over bar `seg`; it is read again when the bar moves. */
+  showTooltip(seg, textOf) {
+    this.tip = { seg, textOf };
     this.tooltip.hidden = false;
-    const wrap = this.tooltip.parentElement.getBoundingClientRect();
-    const box = seg.getBoundingClientRect();
-    this.tooltip.style.left = `${Math.min(wrap.width - 200, Math.max(0, box.left - wrap.left))}px`;
-    this.tooltip.style.top = `${box.top - wrap.top - 34}px`;
+    this.drawTooltip();
     // Without a mouse nothing leaves the bar: a tap's label goes by itself, so that it
     // does not hide the row above it.
     clearTimeout(this.tooltipTimer);
     if (this.touched) this.tooltipTimer = setTimeout(() => { this.tooltip.hidden = true; }, 2500);
+  }
+
+  drawTooltip() {
+    if (!this.tip?.seg.isConnected) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    const { seg, textOf } = this.tip;
+    this.tooltip.textContent = textOf();
+    const wrap = this.tooltip.parentElement.getBoundingClientRect();
+    const box = seg.getBoundingClientRect();
+    this.tooltip.style.left = `${Math.min(wrap.width - 200, Math.max(0, box.left - wrap.left))}px`;
+    this.tooltip.style.top = `${box.top - wrap.top - 34}px`;
   }
 
   /** Share: a link anyone can watch this recording with, for 7 days, until revoked. */

@@ -106,6 +106,7 @@ impl From<RecordError> for ApiError {
             RecordError::ShuttingDown | RecordError::AtCapacity { .. } | RecordError::DiskLow(_) => ApiError::Unavailable(message),
             RecordError::NoHeadroom { smaller, .. } => ApiError::RecordingCapacity { message, smaller_size: smaller },
             RecordError::NoVideo(_) => ApiError::NotFound(message),
+            RecordError::PastRetention(_) => ApiError::Gone(message),
             RecordError::LargerThanServer { .. } => ApiError::BadRequest(message),
             RecordError::StartingTooOften(_) => ApiError::TooManyRequests(message),
             RecordError::Start(_) | RecordError::Store(StoreError::Unreadable { .. }) => ApiError::Internal(message),

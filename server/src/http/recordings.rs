@@ -254,7 +254,7 @@ pub async fn share(
     let base = link_origin(&state, &headers)
         .ok_or_else(|| ApiError::BadRequest("the request's Host header is missing or not a host name: send one, or start the server with --public-url".into()))?;
     let now = unix_now();
-    let exp = state.recorder.share_ends(&sidecar.started_at, sidecar.duration_ms, now + request.expires_in_s);
+    let exp = state.recorder.share_ends(&id, &sidecar, now, now + request.expires_in_s)?;
     let share_id = new_share_id();
     let token = state.security.keys.mint_share(&ShareClaims { share_id: share_id.clone(), recording: id.clone(), exp });
     let (sub, role, ip) = auth.who();

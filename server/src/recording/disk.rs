@@ -5,7 +5,11 @@
 //! do, and `/api/health` counts no room for another recording then.
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 const MB: u64 = 1024 * 1024;
 
@@ -15,23 +19,94 @@ const MB: u64 = 1024 * 1024;
 pub const DEFAULT_MIN_FREE_MB: u64 = 1024;
 
 /// How long a reading serves health and metrics.
-pub const READING_LASTS: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long a reading may take before it is given up (a hung network filesystem).
-pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const READING_LASTS: Duration = Duration::from_secs(5);
+/// How long a caller waits for a reading before it goes on without (a hung network
+/// filesystem).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The free space of the recordings' disk, read off the async threads and never by more
+/// than one thread at a time: a statvfs that hangs (a network filesystem gone away)
+/// cannot be cancelled, so a second reading while one still hangs would only pile up
+/// blocked threads, one per health poll. The reading thread itself marks the end of its
+/// reading, so a caller that gave up waiting (the timeout, a poll dropped) does not
+/// free the way for another.
+#[derive(Debug, Clone)]
+pub struct Gauge {
+    dir: PathBuf,
+    reading: Arc<Mutex<Reading>>,
+    /// The syscall and how long to wait for it, parameters so that a test can make it
+    /// hang.
+    read: fn(&Path) -> Result<u64, ReadError>,
+    timeout: Duration,
+}
 
 /// The last reading, for those who poll.
 #[derive(Debug, Default)]
-pub struct Reading {
-    pub at: Option<std::time::Instant>,
+struct Reading {
+    at: Option<Instant>,
     /// `None`: it could not be read.
-    pub free: Option<u64>,
-    /// A reading runs now: others take the last one rather than start another.
-    pub in_flight: bool,
+    free: Option<u64>,
+    /// A reading runs now (or hangs): others take the last one rather than start another.
+    in_flight: bool,
 }
 
 impl Reading {
-    pub fn fresh(&self, now: std::time::Instant) -> bool {
+    fn fresh(&self, now: Instant) -> bool {
         self.at.is_some_and(|at| now.saturating_duration_since(at) < READING_LASTS)
+    }
+}
+
+impl Gauge {
+    pub fn new(dir: PathBuf) -> Self {
+        Self::reading_with(dir, free_bytes, READ_TIMEOUT)
+    }
+
+    fn reading_with(dir: PathBuf, read: fn(&Path) -> Result<u64, ReadError>, timeout: Duration) -> Self {
+        Self { dir, reading: Arc::default(), read, timeout }
+    }
+
+    /// Free bytes, as last read within [`READING_LASTS`], for health and metrics.
+    /// `None`: the disk could not be read (or has not answered yet).
+    pub async fn latest(&self) -> Option<u64> {
+        {
+            let reading = self.reading.lock();
+            if reading.in_flight || reading.fresh(Instant::now()) {
+                return reading.free;
+            }
+        }
+        self.read().await.ok()
+    }
+
+    /// Free bytes read afresh, for a start. While another reading is under way it takes
+    /// that one's last result if still fresh, and otherwise says the disk is busy.
+    pub async fn read(&self) -> Result<u64, ReadError> {
+        {
+            let mut reading = self.reading.lock();
+            if reading.in_flight {
+                return match (reading.fresh(Instant::now()), reading.free) {
+                    (true, Some(free)) => Ok(free),
+                    _ => Err(ReadError::Busy),
+                };
+            }
+            reading.in_flight = true;
+        }
+        let (dir, read, shared) = (self.dir.clone(), self.read, Arc::clone(&self.reading));
+        let blocking = tokio::task::spawn_blocking(move || {
+            let result = read(&dir);
+            let mut reading = shared.lock();
+            *reading = Reading { at: Some(Instant::now()), free: result.as_ref().ok().copied(), in_flight: false };
+            result
+        });
+        match tokio::time::timeout(self.timeout, blocking).await {
+            Ok(Ok(result)) => result,
+            // The blocking pool refused it (the runtime shuts down) or it panicked: no
+            // thread holds the reading any more.
+            Ok(Err(join)) => {
+                self.reading.lock().in_flight = false;
+                Err(ReadError::Io(std::io::Error::other(join)))
+            }
+            Err(_) => Err(ReadError::TimedOut(self.timeout)),
+        }
     }
 }
 
@@ -45,8 +120,14 @@ pub struct DiskLow {
 
 /// Why the free space could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the free space of the recordings' directory: {0}")]
-pub struct FreeSpaceError(#[from] pub std::io::Error);
+pub enum ReadError {
+    #[error("cannot read the free space of the recordings' directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the recordings' disk gave no free space within {0:?}")]
+    TimedOut(Duration),
+    #[error("an earlier reading of the recordings' disk has not returned yet")]
+    Busy,
+}
 
 /// The rule, on numbers (the syscall stays out of it): `min_free` 0 keeps nothing free.
 pub fn check(free: u64, min_free: u64) -> Result<(), DiskLow> {
@@ -59,7 +140,7 @@ pub fn check(free: u64, min_free: u64) -> Result<(), DiskLow> {
 
 /// Bytes an unprivileged writer may still write on the filesystem that holds `dir`
 /// (statvfs: the blocks free to non-root users, as `df` shows as available).
-pub fn free_bytes(dir: &Path) -> Result<u64, FreeSpaceError> {
+pub fn free_bytes(dir: &Path) -> Result<u64, ReadError> {
     let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a NUL-terminated string that outlives the call, and `stat` is a
@@ -93,6 +174,44 @@ mod tests {
         let free = free_bytes(&dir).unwrap();
         assert!(free > 0, "the temp dir's filesystem has some space free");
         let err = free_bytes(Path::new("/nonexistent/podium-disk-test")).unwrap_err();
-        assert_eq!(err.0.kind(), std::io::ErrorKind::NotFound, "{err}");
+        assert!(matches!(&err, ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound), "{err}");
+    }
+
+    /// How many readings the hanging disk below has begun, and the gate that holds them.
+    static BEGUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn hanging_disk(_: &Path) -> Result<u64, ReadError> {
+        BEGUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        drop(GATE.lock().unwrap());
+        Ok(7 * MB)
+    }
+
+    #[tokio::test]
+    // The held gate is the hang: the blocking reader waits on it, not this task.
+    #[allow(clippy::await_holding_lock)]
+    async fn a_hanging_disk_holds_one_thread_however_often_it_is_polled_and_is_read_again_once_it_answers() {
+        let gate = GATE.lock().unwrap();
+        let gauge = Gauge::reading_with(PathBuf::from("/hangs"), hanging_disk, Duration::from_millis(50));
+        let first = gauge.read().await;
+        assert!(matches!(first, Err(ReadError::TimedOut(_))), "{first:?}");
+        for _ in 0..50 {
+            assert_eq!(gauge.latest().await, None, "a poll while it hangs gets the last reading: none yet");
+        }
+        assert!(matches!(gauge.read().await, Err(ReadError::Busy)), "a start while it hangs is told the disk is busy");
+        assert_eq!(BEGUN.load(std::sync::atomic::Ordering::SeqCst), 1, "one thread blocked, not one per poll");
+        drop(gate);
+        // The hung thread stores its answer when it finally returns.
+        let mut answered = None;
+        for _ in 0..200 {
+            if let Some(free) = gauge.latest().await {
+                answered = Some(free);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(answered, Some(7 * MB));
+        assert_eq!(gauge.read().await.unwrap(), 7 * MB, "the next start reads afresh");
+        assert_eq!(BEGUN.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

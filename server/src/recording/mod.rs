@@ -36,7 +36,7 @@ use compositor::output::mp4::{AudioChannels, VideoSettings};
 use crate::protocol::RecordingBadge;
 use crate::room::{MediaSource, ParticipantId, Room, RoomEvent, RoomId};
 use compositor::control::{self as ctl, FromCompositor, ToCompositor, CONTROL_VERSION};
-use compositor::output::sidecar::{Participant, Status};
+use compositor::output::sidecar::{Participant, Sidecar, Status};
 use compositor::picture::layout::LayoutKind;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -113,6 +113,10 @@ pub enum RecordError {
     ReelBuilding(RecordingId),
     #[error("recording {0} has no video file")]
     NoVideo(RecordingId),
+    /// Past the server's retention and about to be deleted by the next sweep: a link to
+    /// it would open nothing.
+    #[error("recording {0} is past this server's retention and about to be deleted: it can no longer be shared")]
+    PastRetention(RecordingId),
     #[error("the recording could not start: {0}")]
     Start(#[from] StartError),
     #[error(transparent)]
@@ -245,7 +249,7 @@ pub struct Recorder {
     /// The last free-space reading of the recordings' disk, for health and metrics
     /// (anyone may poll health): at most one statvfs at a time, and one per
     /// [`disk::READING_LASTS`]; a start reads afresh.
-    disk_reading: Mutex<disk::Reading>,
+    disk: disk::Gauge,
 }
 
 impl Recorder {
@@ -257,11 +261,12 @@ impl Recorder {
             tracing::warn!(found, "recordings cut off by a crash are listed as interrupted");
         }
         let shares = shares::Shares::new(&config.dir);
+        let disk = disk::Gauge::new(config.dir.clone());
         let load = match config.admission.budget {
             admission::Budget::Machine => admission::Load::new(std::thread::available_parallelism().map_or(1, |n| n.get()) as f64, true),
             admission::Budget::Cores(cores) => admission::Load::new(cores, false),
         };
-        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()), counts: counts::Counts::default(), disk_reading: Mutex::default() });
+        let recorder = Arc::new(Self { config, store, shares, highlights: Arc::default(), slots: Mutex::new(HashMap::new()), closing: AtomicBool::new(false), load: Mutex::new(load), starts: Mutex::default(), settled: tokio::sync::Notify::new(), files: Mutex::new(()), counts: counts::Counts::default(), disk });
         cpu::spawn_sampler(Arc::downgrade(&recorder));
         recorder
     }
@@ -303,15 +308,16 @@ impl Recorder {
     }
 
     /// Whether the recordings' disk has the space the operator keeps free, read afresh.
-    /// A disk whose free space cannot be read (an error, or no answer within
-    /// [`disk::READ_TIMEOUT`]) does not refuse the start: it fails where it writes, with
-    /// the system's reason; the log says why it was not checked.
+    /// A disk whose free space cannot be read (an error, no answer within
+    /// [`disk::READ_TIMEOUT`], or an earlier reading still hanging) does not refuse the
+    /// start: it fails where it writes, with the system's reason; the log says why it was
+    /// not checked.
     async fn disk_allows(&self) -> Result<(), disk::DiskLow> {
         let min_free = self.config.min_free_bytes;
         if min_free == 0 {
             return Ok(());
         }
-        match self.read_disk().await {
+        match self.disk.read().await {
             Ok(free) => disk::check(free, min_free),
             Err(e) => {
                 tracing::warn!("{e}: the recording starts without the check");
@@ -321,41 +327,9 @@ impl Recorder {
     }
 
     /// Free bytes on the recordings' disk, as last read (within
-    /// [`disk::READING_LASTS`]), if they can be read. Never more than one reading runs:
-    /// a disk that hangs (a network filesystem) costs one blocked thread, not one per
-    /// poll.
+    /// [`disk::READING_LASTS`]), if they can be read.
     pub async fn disk_free(&self) -> Option<u64> {
-        {
-            let mut reading = self.disk_reading.lock();
-            if reading.in_flight || reading.fresh(Instant::now()) {
-                return reading.free;
-            }
-            reading.in_flight = true;
-        }
-        // Cleared however this ends: a caller that goes away mid-reading (a health poll
-        // given up) must not leave the reading "in flight" for good.
-        struct InFlight<'a>(&'a Mutex<disk::Reading>);
-        impl Drop for InFlight<'_> {
-            fn drop(&mut self) {
-                self.0.lock().in_flight = false;
-            }
-        }
-        let _in_flight = InFlight(&self.disk_reading);
-        let free = self.read_disk().await.ok();
-        let mut reading = self.disk_reading.lock();
-        (reading.at, reading.free) = (Some(Instant::now()), free);
-        free
-    }
-
-    /// One statvfs of the recordings' directory, off the async threads, given up after
-    /// [`disk::READ_TIMEOUT`].
-    async fn read_disk(&self) -> Result<u64, disk::FreeSpaceError> {
-        let dir = self.config.dir.clone();
-        match tokio::time::timeout(disk::READ_TIMEOUT, tokio::task::spawn_blocking(move || disk::free_bytes(&dir))).await {
-            Ok(Ok(read)) => read,
-            Ok(Err(e)) => Err(disk::FreeSpaceError(std::io::Error::other(e))),
-            Err(_) => Err(disk::FreeSpaceError(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {:?}", disk::READ_TIMEOUT)))),
-        }
+        self.disk.latest().await
     }
 
     /// A compositor's progress: how far behind real time it is.
@@ -766,15 +740,23 @@ impl Recorder {
         }
     }
 
-    /// When a share link asked to last until `asked` (unix seconds) ends: never after
-    /// the recording it opens is deleted by the server's retention, so that nobody is
-    /// promised a link that outlives its recording. (While it records, its end so far
-    /// counts: a few minutes early at most.)
-    pub fn share_ends(&self, started_at: &str, duration_ms: u64, asked: u64) -> u64 {
-        match self.config.retention.and_then(|r| r.expires_at(started_at, duration_ms)) {
-            Some(deleted) => asked.min(u64::try_from(deleted.unix_timestamp()).unwrap_or(0)),
-            None => asked,
+    /// When a share link to `recording`, asked at `now` to last until `asked` (unix
+    /// seconds), ends: never after the recording is deleted by the server's retention, so
+    /// that nobody is promised a link that outlives its recording. One still recording
+    /// ends at `now` or later, so it is deleted no sooner than the retention after
+    /// `now`: its links may last that long. A recording already past its retention (the
+    /// sweep has not come yet) cannot be shared.
+    pub fn share_ends(&self, id: &RecordingId, recording: &Sidecar, now: u64, asked: u64) -> Result<u64, RecordError> {
+        let Some(retention) = self.config.retention else { return Ok(asked) };
+        let Some(deleted) = retention.expires_at(&recording.started_at, recording.duration_ms) else { return Ok(asked) };
+        let mut deleted = u64::try_from(deleted.unix_timestamp()).unwrap_or(0);
+        if recording.status == Status::Recording || self.is_active(id) {
+            deleted = deleted.max(now.saturating_add(retention.keep.as_secs()));
         }
+        if deleted <= now {
+            return Err(RecordError::PastRetention(id.clone()));
+        }
+        Ok(asked.min(deleted))
     }
 
     /// Adds a share link to recording `id`, unless it is gone (deleted meanwhile).
@@ -1447,9 +1429,18 @@ mod tests {
         assert!(!dir.join("20261101-100000-oldfin.mp4").exists(), "the video goes with it");
         // A share link asked for 30 days from now ends with the recording, 1 s from now.
         let now_unix = now.unix_timestamp() as u64;
-        assert_eq!(recorder.share_ends("2026-11-30T11:59:52.000Z", 9000, now_unix + 30 * 86_400), now_unix + 1);
-        assert_eq!(recorder.share_ends("2026-11-30T11:59:52.000Z", 9000, now_unix + 1), now_unix + 1);
-        assert_eq!(recorder.share_ends("not a date", 9000, now_unix + 30 * 86_400), now_unix + 30 * 86_400, "what is never deleted is shared as asked");
+        let ends = |id: &str, now: u64, asked: u64| {
+            let id = RecordingId::parse(id).unwrap();
+            recorder.share_ends(&id, &recorder.store.read_sidecar(&id).unwrap(), now, asked)
+        };
+        assert_eq!(ends("20261130-100000-border", now_unix, now_unix + 30 * 86_400).unwrap(), now_unix + 1);
+        assert_eq!(ends("20261130-100000-border", now_unix, now_unix + 1).unwrap(), now_unix + 1);
+        let gone = ends("20261130-100000-border", now_unix + 1, now_unix + 30 * 86_400).unwrap_err();
+        assert!(matches!(gone, RecordError::PastRetention(_)), "past its retention, before the sweep: no link ({gone})");
+        assert_eq!(ends("20261101-100000-nodate", now_unix, now_unix + 30 * 86_400).unwrap(), now_unix + 30 * 86_400, "what is never deleted is shared as asked");
+        // Still recording, started a month ago (its sidecar says 9 s so far): it ends now
+        // or later, so a link may last the retention from now.
+        assert_eq!(ends("20261101-100000-oldrec", now_unix, now_unix + 30 * 86_400).unwrap(), now_unix + 7 * 86_400);
         let a_second_later = recorder.sweep_expired(now + time::Duration::seconds(1));
         assert_eq!(a_second_later.iter().map(|id| id.to_string()).collect::<Vec<_>>(), ["20261130-100000-border"]);
         let _ = std::fs::remove_dir_all(dir);
