@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod http;
+pub mod log_noise;
 pub mod media;
 pub mod name;
 pub mod net;
