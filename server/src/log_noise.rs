@@ -11,7 +11,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-/// The benign lines: (target, the message's start).
+/// The benign lines, all logged at ERROR: (target, the message's start).
 const BENIGN: &[(&str, &str)] = &[("mediasoup::router::active_speaker_observer", "Producer for dominant speaker event not found")];
 
 /// A layer that disables the events of [`BENIGN`] for the whole subscriber.
@@ -20,6 +20,11 @@ pub struct DropBenign;
 
 impl<S: Subscriber> Layer<S> for DropBenign {
     fn event_enabled(&self, event: &Event<'_>, _ctx: Context<'_, S>) -> bool {
+        // All of them are ERRORs: nothing else is looked into (mediasoup's debug lines,
+        // with RUST_LOG=debug, are many).
+        if *event.metadata().level() != tracing::Level::ERROR {
+            return true;
+        }
         // Libraries that log through the `log` crate (mediasoup) come in through the
         // bridge's own callsite, target "log", with their target as a field.
         let target = event.metadata().target();

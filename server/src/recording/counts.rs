@@ -1,8 +1,9 @@
 //! What the recorder has done since the server started, for `/api/metrics`: recordings
 //! started, how they ended, and the starts refused by reason. Counters only (they never
 //! go down), so that a scraper's rate() over them is right across its own restarts.
-//! A start the client got wrong (an empty room, a bad size, a room already recording) is
-//! in none of them: nothing was refused for want of room and nothing failed.
+//! A start the client got wrong (an empty room, a bad size, a room already recording), or
+//! refused as the server shuts down, is in none of them: nothing was refused for want of
+//! room and nothing failed.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a start was refused, as the metrics label it.

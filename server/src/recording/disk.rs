@@ -28,15 +28,16 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// than one thread at a time: a statvfs that hangs (a network filesystem gone away)
 /// cannot be cancelled, so a second reading while one still hangs would only pile up
 /// blocked threads, one per health poll. The reading thread itself marks the end of its
-/// reading, so a caller that gave up waiting (the timeout, a poll dropped) does not
-/// free the way for another.
+/// reading (however it ends, a panic too), so a caller that gave up waiting (the
+/// timeout, a poll dropped) does not free the way for another; while it hangs past the
+/// timeout the disk reads as unknown, not as its last answer from before the hang.
 #[derive(Debug, Clone)]
 pub struct Gauge {
     dir: PathBuf,
     reading: Arc<Mutex<Reading>>,
-    /// The syscall and how long to wait for it, parameters so that a test can make it
-    /// hang.
-    read: fn(&Path) -> Result<u64, ReadError>,
+    /// The syscall and the times, parameters so that a test can make it hang.
+    read: fn(&Path) -> std::io::Result<u64>,
+    lasts: Duration,
     timeout: Duration,
 }
 
@@ -46,32 +47,49 @@ struct Reading {
     at: Option<Instant>,
     /// `None`: it could not be read.
     free: Option<u64>,
-    /// A reading runs now (or hangs): others take the last one rather than start another.
-    in_flight: bool,
+    /// When the reading under way (or hanging) began: others take the last one rather
+    /// than start another.
+    in_flight: Option<Instant>,
 }
 
-impl Reading {
-    fn fresh(&self, now: Instant) -> bool {
-        self.at.is_some_and(|at| now.saturating_duration_since(at) < READING_LASTS)
+/// Ends the reading under way when dropped: on the reading thread when the syscall
+/// returns or panics, or with the task if it never ran (the runtime shutting down).
+struct EndOfReading {
+    shared: Arc<Mutex<Reading>>,
+    free: Option<u64>,
+}
+
+impl Drop for EndOfReading {
+    fn drop(&mut self) {
+        *self.shared.lock() = Reading { at: Some(Instant::now()), free: self.free, in_flight: None };
     }
 }
 
 impl Gauge {
     pub fn new(dir: PathBuf) -> Self {
-        Self::reading_with(dir, free_bytes, READ_TIMEOUT)
+        Self::reading_with(dir, free_bytes, READING_LASTS, READ_TIMEOUT)
     }
 
-    fn reading_with(dir: PathBuf, read: fn(&Path) -> Result<u64, ReadError>, timeout: Duration) -> Self {
-        Self { dir, reading: Arc::default(), read, timeout }
+    fn reading_with(dir: PathBuf, read: fn(&Path) -> std::io::Result<u64>, lasts: Duration, timeout: Duration) -> Self {
+        Self { dir, reading: Arc::default(), read, lasts, timeout }
     }
 
-    /// Free bytes, as last read within [`READING_LASTS`], for health and metrics.
-    /// `None`: the disk could not be read (or has not answered yet).
+    fn fresh(&self, reading: &Reading, now: Instant) -> bool {
+        reading.at.is_some_and(|at| now.saturating_duration_since(at) < self.lasts)
+    }
+
+    /// Free bytes, as last read within [`READING_LASTS`] (or while a reading is under
+    /// way, the one before it), for health and metrics. `None`: the disk could not be
+    /// read, or a reading hangs past [`READ_TIMEOUT`].
     pub async fn latest(&self) -> Option<u64> {
         {
             let reading = self.reading.lock();
-            if reading.in_flight || reading.fresh(Instant::now()) {
-                return reading.free;
+            let now = Instant::now();
+            match reading.in_flight {
+                Some(since) if now.saturating_duration_since(since) >= self.timeout => return None,
+                Some(_) => return reading.free,
+                None if self.fresh(&reading, now) => return reading.free,
+                None => {}
             }
         }
         self.read().await.ok()
@@ -80,31 +98,27 @@ impl Gauge {
     /// Free bytes read afresh, for a start. While another reading is under way it takes
     /// that one's last result if still fresh, and otherwise says the disk is busy.
     pub async fn read(&self) -> Result<u64, ReadError> {
-        {
+        let end = {
             let mut reading = self.reading.lock();
-            if reading.in_flight {
-                return match (reading.fresh(Instant::now()), reading.free) {
+            if reading.in_flight.is_some() {
+                return match (self.fresh(&reading, Instant::now()), reading.free) {
                     (true, Some(free)) => Ok(free),
                     _ => Err(ReadError::Busy),
                 };
             }
-            reading.in_flight = true;
-        }
-        let (dir, read, shared) = (self.dir.clone(), self.read, Arc::clone(&self.reading));
+            reading.in_flight = Some(Instant::now());
+            EndOfReading { shared: Arc::clone(&self.reading), free: None }
+        };
+        let (dir, read) = (self.dir.clone(), self.read);
         let blocking = tokio::task::spawn_blocking(move || {
-            let result = read(&dir);
-            let mut reading = shared.lock();
-            *reading = Reading { at: Some(Instant::now()), free: result.as_ref().ok().copied(), in_flight: false };
-            result
+            let mut end = end;
+            let free = read(&dir)?;
+            end.free = Some(free);
+            Ok(free)
         });
         match tokio::time::timeout(self.timeout, blocking).await {
             Ok(Ok(result)) => result,
-            // The blocking pool refused it (the runtime shuts down) or it panicked: no
-            // thread holds the reading any more.
-            Ok(Err(join)) => {
-                self.reading.lock().in_flight = false;
-                Err(ReadError::Io(std::io::Error::other(join)))
-            }
+            Ok(Err(join)) => Err(ReadError::Gone(join)),
             Err(_) => Err(ReadError::TimedOut(self.timeout)),
         }
     }
@@ -127,6 +141,9 @@ pub enum ReadError {
     TimedOut(Duration),
     #[error("an earlier reading of the recordings' disk has not returned yet")]
     Busy,
+    /// The reading's task panicked, or the runtime shut down before it ran.
+    #[error("the reading of the recordings' disk ended abnormally: {0}")]
+    Gone(tokio::task::JoinError),
 }
 
 /// The rule, on numbers (the syscall stays out of it): `min_free` 0 keeps nothing free.
@@ -140,13 +157,13 @@ pub fn check(free: u64, min_free: u64) -> Result<(), DiskLow> {
 
 /// Bytes an unprivileged writer may still write on the filesystem that holds `dir`
 /// (statvfs: the blocks free to non-root users, as `df` shows as available).
-pub fn free_bytes(dir: &Path) -> Result<u64, ReadError> {
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a NUL-terminated string that outlives the call, and `stat` is a
     // properly sized, writable statvfs the call fills in.
     if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
+        return Err(std::io::Error::last_os_error());
     }
     Ok(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
 }
@@ -154,6 +171,7 @@ pub fn free_bytes(dir: &Path) -> Result<u64, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     #[test]
     fn a_start_needs_the_kept_space_free() {
@@ -174,44 +192,64 @@ mod tests {
         let free = free_bytes(&dir).unwrap();
         assert!(free > 0, "the temp dir's filesystem has some space free");
         let err = free_bytes(Path::new("/nonexistent/podium-disk-test")).unwrap_err();
-        assert!(matches!(&err, ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound), "{err}");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
     }
 
     /// How many readings the hanging disk below has begun, and the gate that holds them.
-    static BEGUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static BEGUN: AtomicU64 = AtomicU64::new(0);
     static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn hanging_disk(_: &Path) -> Result<u64, ReadError> {
-        BEGUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    /// A disk whose n-th reading says n MB free, once the gate lets it.
+    fn hanging_disk(_: &Path) -> std::io::Result<u64> {
+        let n = BEGUN.fetch_add(1, Ordering::SeqCst) + 1;
         drop(GATE.lock().unwrap());
-        Ok(7 * MB)
+        Ok(n * MB)
+    }
+
+    async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done().await {
+            assert!(Instant::now() < deadline, "{what}: not within 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     #[tokio::test]
     // The held gate is the hang: the blocking reader waits on it, not this task.
     #[allow(clippy::await_holding_lock)]
-    async fn a_hanging_disk_holds_one_thread_however_often_it_is_polled_and_is_read_again_once_it_answers() {
+    async fn a_hanging_disk_holds_one_thread_however_often_it_is_polled_reads_as_unknown_and_is_read_again_once_it_answers() {
+        let (lasts, timeout) = (Duration::from_millis(100), Duration::from_millis(300));
+        let gauge = Gauge::reading_with(PathBuf::from("/hangs"), hanging_disk, lasts, timeout);
+        assert_eq!(gauge.read().await.unwrap(), MB, "a disk that answers");
         let gate = GATE.lock().unwrap();
-        let gauge = Gauge::reading_with(PathBuf::from("/hangs"), hanging_disk, Duration::from_millis(50));
-        let first = gauge.read().await;
-        assert!(matches!(first, Err(ReadError::TimedOut(_))), "{first:?}");
+        tokio::time::sleep(lasts).await;
+        // The next poll reads again, and the disk hangs.
+        let hung = Instant::now();
+        assert_eq!(gauge.latest().await, None, "no answer within the timeout");
+        assert!(hung.elapsed() >= timeout);
+        until("the second reading begins", async || BEGUN.load(Ordering::SeqCst) == 2).await;
         for _ in 0..50 {
-            assert_eq!(gauge.latest().await, None, "a poll while it hangs gets the last reading: none yet");
+            assert_eq!(gauge.latest().await, None, "while it hangs, unknown: not the answer from before the hang");
         }
         assert!(matches!(gauge.read().await, Err(ReadError::Busy)), "a start while it hangs is told the disk is busy");
-        assert_eq!(BEGUN.load(std::sync::atomic::Ordering::SeqCst), 1, "one thread blocked, not one per poll");
+        assert_eq!(BEGUN.load(Ordering::SeqCst), 2, "one thread blocked, not one per poll");
         drop(gate);
         // The hung thread stores its answer when it finally returns.
-        let mut answered = None;
-        for _ in 0..200 {
-            if let Some(free) = gauge.latest().await {
-                answered = Some(free);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        until("the hung reading's answer", async || gauge.latest().await == Some(2 * MB)).await;
+        assert_eq!(gauge.read().await.unwrap(), 3 * MB, "the next start reads afresh");
+    }
+
+    fn panicking_disk(_: &Path) -> std::io::Result<u64> {
+        panic!("a reading that panics")
+    }
+
+    #[tokio::test]
+    async fn a_reading_that_panics_ends_and_does_not_leave_the_disk_busy() {
+        let gauge = Gauge::reading_with(PathBuf::from("/panics"), panicking_disk, READING_LASTS, Duration::from_secs(10));
+        for _ in 0..2 {
+            let gone = gauge.read().await;
+            assert!(matches!(gone, Err(ReadError::Gone(_))), "{gone:?}: read again, not busy");
         }
-        assert_eq!(answered, Some(7 * MB));
-        assert_eq!(gauge.read().await.unwrap(), 7 * MB, "the next start reads afresh");
-        assert_eq!(BEGUN.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(gauge.latest().await, None);
     }
 }

@@ -327,7 +327,7 @@ impl Recorder {
     }
 
     /// Free bytes on the recordings' disk, as last read (within
-    /// [`disk::READING_LASTS`]), if they can be read.
+    /// [`disk::READING_LASTS`]), if they can be read: `None` while a reading hangs.
     pub async fn disk_free(&self) -> Option<u64> {
         self.disk.latest().await
     }
@@ -744,8 +744,9 @@ impl Recorder {
     /// seconds), ends: never after the recording is deleted by the server's retention, so
     /// that nobody is promised a link that outlives its recording. One still recording
     /// ends at `now` or later, so it is deleted no sooner than the retention after
-    /// `now`: its links may last that long. A recording already past its retention (the
-    /// sweep has not come yet) cannot be shared.
+    /// `now`: its links may last that long (give or take the seconds between the
+    /// recording's first frame, its `started_at`, and its start being asked). A recording
+    /// already past its retention (the sweep has not come yet) cannot be shared.
     pub fn share_ends(&self, id: &RecordingId, recording: &Sidecar, now: u64, asked: u64) -> Result<u64, RecordError> {
         let Some(retention) = self.config.retention else { return Ok(asked) };
         let Some(deleted) = retention.expires_at(&recording.started_at, recording.duration_ms) else { return Ok(asked) };
