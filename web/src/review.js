@@ -7,7 +7,7 @@
 // row .timeline-row.screen-row with .screen-segment[data-start-ms][data-end-ms]
 // [data-participant-name] per screen share, #playhead,
 // #chapters li[data-start-ms], #talk-time .talk-row, #build-reel, #reel-progress,
-// #reel-player, .reel-clip[data-source-start-ms]; for a host or an admin, #share,
+// #reel-queued, #reel-error, #reel-player, .reel-clip[data-source-start-ms]; for a host or an admin, #share,
 // #share-url, #shares li[data-share-id] .revoke-share. A share link's viewer
 // (shareViewer) gets the recording only: no library link, no sharing.
 import { el, icon, initials, colorFor, onPress } from './ui.js';
