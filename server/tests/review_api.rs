@@ -359,3 +359,55 @@ fn recordings_past_the_retention_are_deleted_at_start_and_the_others_say_when_th
     let undated = list.as_array().unwrap().iter().find(|r| r["id"] == "20261120-100000-undate").unwrap();
     assert!(undated["expires_at"].is_null(), "{undated}");
 }
+
+#[test]
+fn text_is_gzipped_for_a_browser_that_asks_and_video_never() {
+    let dir = common::temp_dir("gzip");
+    record_for(&dir, 3);
+    // A library of a few: a list over a kilobyte, as any real one is.
+    for i in 1..=4 {
+        let id = format!("20261202-12000{i}-gzip0{i}");
+        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
+        sidecar["id"] = Value::from(id.as_str());
+        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+    }
+    let server = Server::start_in(&dir, &["--workers", "1"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = agent.get(server.url(path));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let mut response = request.call().unwrap();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (encoding, vary, length, ranges) = (header("content-encoding"), header("vary"), header("content-length"), header("accept-ranges"));
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+        (status, encoding, vary, length, ranges, body)
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).expect("a gzip stream");
+        out
+    };
+    for path in ["/api/recordings", &format!("/api/recordings/{ID}"), "/app.js", &format!("/api/recordings/{ID}/speakers.vtt")] {
+        let (status, encoding, _, _, _, plain) = get(path, &[]);
+        assert_eq!((status, encoding), (200, None), "{path}: not compressed for a client that did not ask");
+        let (status, encoding, vary, _, _, packed) = get(path, &[("Accept-Encoding", "gzip, deflate, br")]);
+        if plain.len() < 1024 {
+            assert_eq!(encoding, None, "{path}: {} bytes, sent as they are", plain.len());
+            continue;
+        }
+        assert_eq!((status, encoding.as_deref(), vary.as_deref()), (200, Some("gzip"), Some("accept-encoding")), "{path}");
+        assert!(packed.len() < plain.len(), "{path}: {} bytes gzipped from {}", packed.len(), plain.len());
+        assert_eq!(gunzip(&packed), plain, "{path}: the same answer");
+    }
+    assert!(get("/app.js", &[("Accept-Encoding", "gzip")]).1.is_some(), "the page's script is compressed");
+    assert!(get("/api/recordings", &[("Accept-Encoding", "gzip")]).1.is_some(), "the library's list is compressed");
+    // The video, whole or in a range: as it is, with its length, seekable.
+    let size = std::fs::metadata(dir.join(format!("{ID}.mp4"))).unwrap().len();
+    let (status, encoding, _, length, ranges, body) = get(&format!("/api/recordings/{ID}/video"), &[("Accept-Encoding", "gzip")]);
+    assert_eq!((status, encoding, length, ranges.as_deref(), body.len() as u64), (200, None, Some(size.to_string()), Some("bytes"), size));
+    let (status, encoding, _, length, _, _) = get(&format!("/api/recordings/{ID}/video"), &[("Accept-Encoding", "gzip"), ("Range", "bytes=0-99")]);
+    assert_eq!((status, encoding, length.as_deref()), (206, None, Some("100")));
+}

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 pub mod client_addr;
+mod compression;
 pub mod guard;
 pub mod host_rule;
 mod metrics;
@@ -188,6 +189,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(pages::page_or_asset)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard::guard))
+        .layer(compression::layer())
         .with_state(state)
 }
 

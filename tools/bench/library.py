@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The library's list at scale: N hour-long recordings (sidecars as the recorder writes
+them: a turn every 2-30 s, a loudness and a voice count per second), served by a real
+`podium serve`; GET /api/recordings timed and weighed with and without gzip.
+
+    python3 tools/bench/library.py [--count 2000] [--bin target/release/podium]
+"""
+import argparse, json, os, random, shutil, subprocess, tempfile, time, urllib.request
+
+def sidecars(dir, count):
+    random.seed(1)
+    names = ['Ada', 'Ben', 'Cy', 'Dee', 'Eve', 'Fay']
+    for i in range(count):
+        day = i // 24
+        rid = f"2026{1 + day // 28 % 12:02d}{1 + day % 28:02d}-{i % 24:02d}0000-l{i:05d}"
+        t, turns = 0, []
+        while t < 3_600_000:
+            dur, who = random.randint(2000, 30000), random.choice(names)
+            turns.append({"start_ms": t, "end_ms": min(t + dur, 3_600_000), "participant_id": who.lower(), "name": who})
+            t += dur
+        sidecar = {"version": 1, "id": rid, "room": f"room{i % 20}", "status": "finished",
+                   "started_at": f"2026-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T{i % 24:02d}:00:00.000Z",
+                   "duration_ms": 3_600_000, "width": 1280, "height": 720, "fps": 30,
+                   "participants": [{"participant_id": n.lower(), "name": n} for n in names], "timeline": turns,
+                   "loudness_db": [round(random.uniform(-60, -10), 1) for _ in range(3600)],
+                   "voices": [random.randint(0, 2) for _ in range(3600)],
+                   "layout": "speaker", "layout_changes": [], "screen_shares": [], "quality_steps": []}
+        with open(os.path.join(dir, f"{rid}.json"), "w") as f:
+            json.dump(sidecar, f)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--count', type=int, default=2000)
+    ap.add_argument('--bin', default=os.environ.get('PODIUM_BIN', 'target/release/podium'))
+    ap.add_argument('--port', type=int, default=3919)
+    args = ap.parse_args()
+    dir = tempfile.mkdtemp(prefix='podium-library-')
+    try:
+        sidecars(dir, args.count)
+        server = subprocess.Popen([args.bin, 'serve', '--listen', f'127.0.0.1:{args.port}', '--recordings-dir', dir], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            url = f'http://127.0.0.1:{args.port}/api/recordings'
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f'http://127.0.0.1:{args.port}/api/health'); break
+                except OSError:
+                    time.sleep(0.1)
+            print(f"{args.count} hour-long recordings; GET /api/recordings, median of 5:")
+            for encoding in ['identity', 'gzip']:
+                runs = []
+                for _ in range(5):
+                    start = time.monotonic()
+                    with urllib.request.urlopen(urllib.request.Request(url, headers={'Accept-Encoding': encoding})) as r:
+                        body = r.read()
+                        got = r.headers.get('Content-Encoding', 'identity')
+                    runs.append(time.monotonic() - start)
+                runs.sort()
+                print(f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s")
+        finally:
+            server.terminate(); server.wait()
+    finally:
+        shutil.rmtree(dir)
+
+if __name__ == '__main__':
+    main()
