@@ -45,17 +45,22 @@ def main():
                     urllib.request.urlopen(f'http://127.0.0.1:{args.port}/api/health'); break
                 except OSError:
                     time.sleep(0.1)
-            print(f"{args.count} hour-long recordings; GET /api/recordings, median of 5:")
+            def rss_mb():
+                with open(f'/proc/{server.pid}/status') as f:
+                    return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) / 1024
+            print(f"{args.count} hour-long recordings; GET /api/recordings, median of 5 (server RSS before: {rss_mb():.0f} MB):")
             for encoding in ['identity', 'gzip']:
                 runs = []
-                for _ in range(5):
+                for n in range(5):
                     start = time.monotonic()
                     with urllib.request.urlopen(urllib.request.Request(url, headers={'Accept-Encoding': encoding})) as r:
                         body = r.read()
                         got = r.headers.get('Content-Encoding', 'identity')
                     runs.append(time.monotonic() - start)
+                    if encoding == 'identity' and n == 0:
+                        runs_first = runs[0]
                 runs.sort()
-                print(f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s")
+                print(f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s (first {runs_first:.2f} s), server RSS after: {rss_mb():.0f} MB" if encoding == 'identity' else f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s, server RSS after: {rss_mb():.0f} MB")
         finally:
             server.terminate(); server.wait()
     finally:
