@@ -5,7 +5,7 @@ them: a turn every 2-30 s, a loudness and a voice count per second), served by a
 
     python3 tools/bench/library.py [--count 2000] [--bin target/release/podium]
 """
-import argparse, json, os, random, shutil, subprocess, tempfile, time, urllib.request
+import argparse, json, os, random, shutil, socket, subprocess, tempfile, time, urllib.request
 
 def sidecars(dir, count):
     random.seed(1)
@@ -25,15 +25,20 @@ def sidecars(dir, count):
                    "loudness_db": [round(random.uniform(-60, -10), 1) for _ in range(3600)],
                    "voices": [random.randint(0, 2) for _ in range(3600)],
                    "layout": "speaker", "layout_changes": [], "screen_shares": [], "quality_steps": []}
+        # As the recorder writes them: pretty, with a newline at the end.
         with open(os.path.join(dir, f"{rid}.json"), "w") as f:
-            json.dump(sidecar, f)
+            json.dump(sidecar, f, indent=2)
+            f.write('\n')
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--count', type=int, default=2000)
     ap.add_argument('--bin', default=os.environ.get('PODIUM_BIN', 'target/release/podium'))
-    ap.add_argument('--port', type=int, default=3919)
     args = ap.parse_args()
+    # A free port, asked of the system.
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        args.port = probe.getsockname()[1]
     dir = tempfile.mkdtemp(prefix='podium-library-')
     try:
         sidecars(dir, args.count)
@@ -41,10 +46,14 @@ def main():
         try:
             url = f'http://127.0.0.1:{args.port}/api/recordings'
             for _ in range(100):
+                if server.poll() is not None:
+                    raise SystemExit(f"podium serve exited with {server.returncode}: run it by hand to see why")
                 try:
                     urllib.request.urlopen(f'http://127.0.0.1:{args.port}/api/health'); break
                 except OSError:
                     time.sleep(0.1)
+            else:
+                raise SystemExit("podium serve did not answer /api/health within 10 s")
             def rss_mb():
                 with open(f'/proc/{server.pid}/status') as f:
                     return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) / 1024

@@ -6,7 +6,9 @@
 // running by timing alone. So the test holds them: a Linux write lease on a recording's
 // mp4 (fcntl F_SETLEASE, taken by a python3 helper) makes every other open() of the
 // file wait until the lease is let go, and a build starts by opening the recording. The
-// builds stay running, at their very start, for exactly as long as the test says.
+// builds stay running, at their very start, for exactly as long as the test says. (The
+// kernel breaks a lease itself /proc/sys/fs/lease-break-time after the first open that
+// waits on it, 45 s by default; the test lets every lease go well within that.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';

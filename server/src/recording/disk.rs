@@ -95,19 +95,34 @@ impl Gauge {
         self.read().await.ok()
     }
 
-    /// Free bytes read afresh, for a start. While another reading is under way it takes
-    /// that one's last result if still fresh, and otherwise says the disk is busy.
+    /// Free bytes read afresh, for a start. While another reading is under way (a health
+    /// poll's, which takes microseconds) it waits for that one's answer; while one hangs
+    /// past the timeout it says the disk is busy.
     pub async fn read(&self) -> Result<u64, ReadError> {
-        let end = {
-            let mut reading = self.reading.lock();
-            if reading.in_flight.is_some() {
-                return match (self.fresh(&reading, Instant::now()), reading.free) {
-                    (true, Some(free)) => Ok(free),
-                    _ => Err(ReadError::Busy),
-                };
+        let mut waited = false;
+        let end = loop {
+            {
+                let mut reading = self.reading.lock();
+                let now = Instant::now();
+                match reading.in_flight {
+                    // The answer of the reading waited for, taken as it is.
+                    None if waited && self.fresh(&reading, now) && reading.free.is_some() => return Ok(reading.free.unwrap_or_default()),
+                    None => {
+                        reading.in_flight = Some(now);
+                        break EndOfReading { shared: Arc::clone(&self.reading), free: None };
+                    }
+                    Some(since) if now.saturating_duration_since(since) >= self.timeout => {
+                        return match (self.fresh(&reading, now), reading.free) {
+                            (true, Some(free)) => Ok(free),
+                            _ => Err(ReadError::Busy),
+                        };
+                    }
+                    Some(_) => {}
+                }
             }
-            reading.in_flight = Some(Instant::now());
-            EndOfReading { shared: Arc::clone(&self.reading), free: None }
+            // Its answer comes on the blocking pool, in microseconds unless the disk hangs.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            waited = true;
         };
         let (dir, read) = (self.dir.clone(), self.read);
         let blocking = tokio::task::spawn_blocking(move || {
@@ -218,12 +233,13 @@ mod tests {
     // The held gate is the hang: the blocking reader waits on it, not this task.
     #[allow(clippy::await_holding_lock)]
     async fn a_hanging_disk_holds_one_thread_however_often_it_is_polled_reads_as_unknown_and_is_read_again_once_it_answers() {
-        let (lasts, timeout) = (Duration::from_millis(100), Duration::from_millis(300));
+        let (lasts, timeout) = (Duration::from_secs(60), Duration::from_millis(300));
         let gauge = Gauge::reading_with(PathBuf::from("/hangs"), hanging_disk, lasts, timeout);
         assert_eq!(gauge.read().await.unwrap(), MB, "a disk that answers");
         let gate = GATE.lock().unwrap();
-        tokio::time::sleep(lasts).await;
-        // The next poll reads again, and the disk hangs.
+        // That reading grows old (as if `lasts` went by): the next poll reads again, and
+        // the disk hangs.
+        gauge.reading.lock().at = None;
         let hung = Instant::now();
         assert_eq!(gauge.latest().await, None, "no answer within the timeout");
         assert!(hung.elapsed() >= timeout);
@@ -231,12 +247,34 @@ mod tests {
         for _ in 0..50 {
             assert_eq!(gauge.latest().await, None, "while it hangs, unknown: not the answer from before the hang");
         }
+        let busy = Instant::now();
         assert!(matches!(gauge.read().await, Err(ReadError::Busy)), "a start while it hangs is told the disk is busy");
+        assert!(busy.elapsed() < timeout, "at once: the hang is known");
         assert_eq!(BEGUN.load(Ordering::SeqCst), 2, "one thread blocked, not one per poll");
         drop(gate);
         // The hung thread stores its answer when it finally returns.
         until("the hung reading's answer", async || gauge.latest().await == Some(2 * MB)).await;
         assert_eq!(gauge.read().await.unwrap(), 3 * MB, "the next start reads afresh");
+    }
+
+    fn slow_disk(_: &Path) -> std::io::Result<u64> {
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(5 * MB)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_start_during_a_polls_reading_waits_for_its_answer_instead_of_going_unchecked() {
+        let gauge = Gauge::reading_with(PathBuf::from("/slow"), slow_disk, READING_LASTS, Duration::from_secs(10));
+        let poll = tokio::spawn({
+            let gauge = gauge.clone();
+            async move { gauge.latest().await }
+        });
+        // The poll's reading is under way (50 ms): a start now waits for it.
+        while gauge.reading.lock().in_flight.is_none() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(gauge.read().await.unwrap(), 5 * MB);
+        assert_eq!(poll.await.unwrap(), Some(5 * MB));
     }
 
     fn panicking_disk(_: &Path) -> std::io::Result<u64> {

@@ -73,9 +73,10 @@ pub struct Store {
     listed: Mutex<HashMap<RecordingId, (FileStamp, RecordingView)>>,
 }
 
-/// Which version of a sidecar is on disk. Sidecars are replaced whole (written beside,
-/// then renamed: a new inode), and a file written in place by hand changes its length or
-/// its time, to the nanosecond.
+/// Which version of a sidecar is on disk. Podium replaces sidecars whole (written beside,
+/// then renamed: a new inode). A file edited in place by hand changes its length or its
+/// time; two edits of the same length within one tick of the filesystem's clock would
+/// look like one, and the next write shows the truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStamp {
     inode: u64,
