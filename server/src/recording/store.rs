@@ -434,7 +434,7 @@ pub(crate) mod tests {
         assert_eq!(status(&store.list(), &b).map(|s| s.0), Some(Status::Failed));
         std::fs::remove_file(store.sidecar_path(&b)).unwrap();
         let ids: Vec<RecordingId> = store.list().into_iter().map(|v| v.id).collect();
-        assert_eq!(ids, [a.clone()], "gone from the disk, gone from the list");
+        assert_eq!(ids, std::slice::from_ref(&a), "gone from the disk, gone from the list");
         assert_eq!(store.listed.lock().len(), 1, "and from what the next listing starts from");
         std::fs::remove_dir_all(dir).unwrap();
     }
