@@ -46,12 +46,13 @@ fn viewable(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<Recording
 pub async fn list(State(state): State<Arc<AppState>>, auth: Auth) -> Result<Json<Vec<RecordingView>>, ApiError> {
     let library = auth.check(|a| a.library())?;
     let recorder = Arc::clone(&state.recorder);
+    let room = match library {
+        Library::Room(room) => Some(room.to_string()),
+        Library::All => None,
+    };
     // Reading every sidecar touches the disk: off the async workers.
-    let mut all = tokio::task::spawn_blocking(move || recorder.list()).await.unwrap_or_default();
-    if let Library::Room(room) = library {
-        all.retain(|r| r.room == room.to_string());
-    }
-    Ok(Json(all))
+    let listed = tokio::task::spawn_blocking(move || recorder.list(room.as_deref())).await.unwrap_or_default();
+    Ok(Json(listed))
 }
 
 pub async fn get_one(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Json<RecordingView>, ApiError> {

@@ -367,9 +367,9 @@ impl Recorder {
         view
     }
 
-    /// Every recording, newest first, with their reels' states.
-    pub fn list(&self) -> Vec<RecordingView> {
-        let mut all = self.store.list();
+    /// Every recording (or only room `room`'s), newest first, with their reels' states.
+    pub fn list(&self, room: Option<&str>) -> Vec<RecordingView> {
+        let mut all = self.store.list_where(|view| room.is_none_or(|room| view.room == room));
         for view in &mut all {
             view.highlights = Some(self.highlights.status(&view.id, &self.store.reel_files(&view.id)));
         }

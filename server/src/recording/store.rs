@@ -190,6 +190,12 @@ impl Store {
     /// Every recording on disk, newest first; unreadable ones are left out (logged once,
     /// by `read_sidecar`, which names the file).
     pub fn list(&self) -> Vec<RecordingView> {
+        self.list_where(|_| true)
+    }
+
+    /// The recordings `wanted` keeps, newest first: only those are copied out (a room's
+    /// host lists their room's few of the thousands kept).
+    pub fn list_where(&self, wanted: impl Fn(&RecordingView) -> bool) -> Vec<RecordingView> {
         // One listing at a time: the next one finds what this one read.
         let mut listed = self.listed.lock();
         let mut now_listed = HashMap::new();
@@ -208,8 +214,10 @@ impl Store {
                     Err(_) => continue,
                 },
             };
-            now_listed.insert(id, (stamp, view.clone()));
-            out.push(view);
+            if wanted(&view) {
+                out.push(view.clone());
+            }
+            now_listed.insert(id, (stamp, view));
         }
         // What is gone from the disk is gone from here too.
         *listed = now_listed;
