@@ -1,13 +1,17 @@
 // The recordings library (/recordings): every recording, newest first, with a search
 // by room or participant, and per recording play, download and delete (confirmed).
-// Running recordings show live. DOM hooks (docs/api.md): #search, #recordings-list,
-// .recording-row[data-recording-id][data-status], .play, .download, .delete,
-// #confirm-delete.
+// Running recordings show live. A library of thousands draws the newest 100 matches and
+// a "Show more" button (#show-more) for the next. DOM hooks (docs/api.md): #search,
+// #recordings-list, .recording-row[data-recording-id][data-status], .play, .download,
+// .delete, #show-more, #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatDate, formatDay, formatDuration, formatSize, topbar } from './format.js';
 import { api, getSession, newLinkAdvice, sharedRecordings, showAccessDenied, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
+/** Rows drawn at first and at each "Show more": 2000 rows took 3 s to draw, and each
+ * key typed in the search 1.5 s (docs/benchmarks.md). */
+const ROWS_AT_ONCE = 100;
 
 export async function showLibrary(app) {
   // Who is looking: an admin (or open mode) sees and deletes every recording, a host
@@ -35,6 +39,7 @@ export async function showLibrary(app) {
   // list would be read again each time. The count says what a search found.
   const list = el('div', { id: 'recordings-list', class: 'rec-list' });
   const count = el('span', { class: 'muted small', role: 'status' });
+  const more = el('button', { id: 'show-more', class: 'button-link show-more', type: 'button', hidden: true });
   const dialog = confirmDialog();
   app.replaceChildren(el('div', { class: 'page' },
     topbar(el('span', { class: 'room-name' }, 'Recordings'), ownRoom
@@ -43,11 +48,13 @@ export async function showLibrary(app) {
     banner,
     el('main', { class: 'page-main' },
       el('div', { class: 'library-head' }, el('h1', {}, 'Recordings'), count, search),
-      list),
+      list, more),
     dialog));
 
   let recordings = [];
   let timer = null;
+  // How many of the matches are drawn; a new search starts again from the first.
+  let limit = ROWS_AT_ONCE;
   const showError = (text) => { banner.hidden = !text; banner.textContent = text ?? ''; };
 
   const render = () => {
@@ -56,6 +63,8 @@ export async function showLibrary(app) {
     // A status: written only when it changes (a poll every 2 s would repeat it).
     const counted = recordings.length ? `${shown.length} of ${recordings.length}` : '';
     if (count.textContent !== counted) count.textContent = counted;
+    more.hidden = shown.length <= limit;
+    more.textContent = `Show ${Math.min(ROWS_AT_ONCE, shown.length - limit)} more`;
     if (!recordings.length) {
       list.replaceChildren(el('div', { class: 'empty card-ish' },
         el('h2', {}, 'No recordings yet'),
@@ -71,7 +80,7 @@ export async function showLibrary(app) {
     // recording and its class, so that a poll does not throw a keyboard user out.
     const focused = list.contains(document.activeElement) ? document.activeElement : null;
     const where = focused && [focused.closest('.recording-row')?.dataset.recordingId, focused.className];
-    list.replaceChildren(...shown.map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
+    list.replaceChildren(...shown.slice(0, limit).map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
     if (where) {
       const again = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === where[0]);
       [...(again?.querySelectorAll('a, button') ?? [])].find((x) => x.className === where[1])?.focus();
@@ -95,10 +104,39 @@ export async function showLibrary(app) {
       showError(`Cannot load the recordings: ${res.body.error ?? `the server answered ${res.status}`}`);
     }
     render();
-    clearTimeout(timer);
-    // A running recording's duration and size grow: refresh while one runs.
-    if (recordings.some((r) => r.status === 'recording')) timer = setTimeout(load, POLL_LIVE_MS);
+    followLive();
   };
+
+  // A running recording's duration and size grow: those are asked for again while one
+  // runs, not the whole library (thousands of recordings are megabytes). The whole list
+  // comes again when the window gets the focus back.
+  const followLive = () => {
+    clearTimeout(timer);
+    if (recordings.some((r) => r.status === 'recording')) timer = setTimeout(refreshLive, POLL_LIVE_MS);
+  };
+  const refreshLive = async () => {
+    const live = recordings.filter((r) => r.status === 'recording');
+    const answers = await Promise.all(live.map((r) => api(`/api/recordings/${encodeURIComponent(r.id)}`)));
+    // Anything but a recording or its deletion (a lost session, a server error): the
+    // whole list's load says what it is.
+    if (answers.some((res) => !res.ok && res.status !== 404)) return load();
+    const fresh = new Map(live.map((r, i) => [r.id, answers[i]]));
+    recordings = recordings.flatMap((r) => {
+      const res = fresh.get(r.id);
+      if (!res) return [r];
+      return res.ok ? [res.body] : [];
+    });
+    render();
+    followLive();
+  };
+
+  more.addEventListener('click', () => {
+    const first = limit;
+    limit += ROWS_AT_ONCE;
+    render();
+    // The button goes once all are drawn: the keyboard goes on at the first new row.
+    if (more.hidden) list.querySelectorAll('.recording-row')[first]?.querySelector('a')?.focus();
+  });
 
   const askDelete = async (r) => {
     if (!(await dialog.ask(r))) return;
@@ -120,7 +158,10 @@ export async function showLibrary(app) {
     (target ?? search).focus();
   };
 
-  search.addEventListener('input', render);
+  search.addEventListener('input', () => {
+    limit = ROWS_AT_ONCE;
+    render();
+  });
   window.addEventListener('focus', load);
   if (await load() === false) return;
   if (recordings.length) search.focus();

@@ -1,0 +1,87 @@
+// The recordings library with many recordings (docs/api.md, "Recordings library"): it
+// draws the newest 100 matches and a "Show more" button for the next, so that a library
+// of thousands opens and searches quickly; and while a recording runs it asks for that
+// recording again every 2 s, not for the whole library. The recordings are sidecars
+// written here: what is tested is the page.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, startServer } from './helpers.mjs';
+
+const pad = (n, w) => String(n).padStart(w, '0');
+
+function sidecar(i, { status = 'finished', room = `room${i % 5}` } = {}) {
+  // Newest first in the library: recording i started i minutes after midnight.
+  const id = `20261201-${pad(Math.floor(i / 60), 2)}${pad(i % 60, 2)}00-lib${pad(i, 3)}`;
+  return {
+    version: 1, id, room, status, started_at: `2026-12-01T${pad(Math.floor(i / 60), 2)}:${pad(i % 60, 2)}:00.000Z`,
+    duration_ms: 60_000, width: 1280, height: 720, fps: 30, quality_steps: [], layout: 'speaker', layout_changes: [], screen_shares: [],
+    participants: [{ participant_id: 'ada', name: 'Ada' }],
+    timeline: [{ start_ms: 0, end_ms: 60_000, participant_id: 'ada', name: 'Ada' }],
+  };
+}
+
+test('a library of 250 draws 100 rows at a time, and a search starts again from the first 100', { timeout: 60_000 }, async (t) => {
+  const server = await startServer();
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const all = Array.from({ length: 250 }, (_, i) => sidecar(i));
+  for (const s of all) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
+  const newestFirst = all.map((s) => s.id).reverse();
+
+  const page = await browser.newPage();
+  await page.goto(`${server.baseUrl}/recordings`);
+  const rows = page.locator('#recordings-list .recording-row');
+  const more = page.locator('#show-more');
+  await more.waitFor({ timeout: 10_000 });
+  const ids = () => rows.evaluateAll((r) => r.map((x) => x.dataset.recordingId));
+  assert.deepEqual(await ids(), newestFirst.slice(0, 100), 'the newest 100');
+  assert.equal(await more.textContent(), 'Show 100 more');
+  await more.click();
+  assert.deepEqual(await ids(), newestFirst.slice(0, 200));
+  assert.equal(await more.textContent(), 'Show 50 more');
+  await more.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await rows.count(), 250);
+  assert.equal(await more.isVisible(), false, 'all drawn: no button');
+  assert.equal(await page.evaluate(() => document.activeElement.closest('.recording-row')?.dataset.recordingId), newestFirst[200], 'the keyboard goes on at the first new row');
+
+  // room1 is 50 of them: all drawn, no button; a broader search draws 100 again.
+  await page.fill('#search', 'room1');
+  assert.equal(await rows.count(), 50);
+  assert.equal(await more.isVisible(), false);
+  assert.match(await page.locator('.library-head [role=status]').textContent(), /^50 of 250$/);
+  await page.fill('#search', 'ada');
+  assert.equal(await rows.count(), 100, 'a new search starts again from the first 100');
+  assert.equal(await more.textContent(), 'Show 100 more');
+});
+
+test('while a recording runs the library asks for it again, not for the whole list', { timeout: 60_000 }, async (t) => {
+  const server = await startServer();
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const done = sidecar(1);
+  const live = sidecar(2, { status: 'recording', room: 'live' });
+  for (const s of [done, live]) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
+
+  const page = await browser.newPage();
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/recordings')) asked.push(new URL(r.url()).pathname); });
+  await page.goto(`${server.baseUrl}/recordings`);
+  const liveRow = page.locator(`.recording-row[data-recording-id="${live.id}"]`);
+  await liveRow.waitFor({ timeout: 10_000 });
+  assert.equal(await liveRow.getAttribute('data-status'), 'recording');
+  // It ends (the compositor rewrites its sidecar): the row follows within a poll or two.
+  writeFileSync(join(server.recordingsDir, `${live.id}.json`), JSON.stringify({ ...live, status: 'finished', duration_ms: 90_000 }));
+  await page.locator(`.recording-row[data-recording-id="${live.id}"][data-status="finished"]`).waitFor({ timeout: 10_000 });
+  const lists = asked.filter((p) => p === '/api/recordings').length;
+  const polls = asked.filter((p) => p === `/api/recordings/${live.id}`).length;
+  assert.equal(lists, 1, `the whole list once, at load: ${JSON.stringify(asked)}`);
+  assert.ok(polls >= 1, `the running recording asked again: ${JSON.stringify(asked)}`);
+  assert.ok(!asked.includes(`/api/recordings/${done.id}`), 'a finished one is not asked again');
+  // Ended: no more polls.
+  const before = asked.length;
+  await page.waitForTimeout(4500);
+  assert.equal(asked.length, before, `nothing runs, nothing asked: ${JSON.stringify(asked.slice(before))}`);
+});
