@@ -5,7 +5,7 @@
 // written here: what is tested is the page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchBrowser, startServer } from './helpers.mjs';
 
@@ -40,6 +40,7 @@ test('a library of 250 draws 100 rows at a time, and a search starts again from 
   assert.equal(await more.textContent(), 'Show 100 more');
   await more.click();
   assert.deepEqual(await ids(), newestFirst.slice(0, 200));
+  assert.equal(await page.evaluate(() => document.activeElement.closest('.recording-row')?.dataset.recordingId), newestFirst[100], 'the keyboard goes on at the first new row');
   assert.equal(await more.textContent(), 'Show 50 more');
   await more.focus();
   await page.keyboard.press('Enter');
@@ -72,8 +73,11 @@ test('while a recording runs the library asks for it again, not for the whole li
   const liveRow = page.locator(`.recording-row[data-recording-id="${live.id}"]`);
   await liveRow.waitFor({ timeout: 10_000 });
   assert.equal(await liveRow.getAttribute('data-status'), 'recording');
-  // It ends (the compositor rewrites its sidecar): the row follows within a poll or two.
-  writeFileSync(join(server.recordingsDir, `${live.id}.json`), JSON.stringify({ ...live, status: 'finished', duration_ms: 90_000 }));
+  // It ends (the compositor rewrites its sidecar, beside and renamed, as here: a poll
+  // never reads half a file): the row follows within a poll or two.
+  const sidecarPath = join(server.recordingsDir, `${live.id}.json`);
+  writeFileSync(`${sidecarPath}.tmp`, JSON.stringify({ ...live, status: 'finished', duration_ms: 90_000 }));
+  renameSync(`${sidecarPath}.tmp`, sidecarPath);
   await page.locator(`.recording-row[data-recording-id="${live.id}"][data-status="finished"]`).waitFor({ timeout: 10_000 });
   const lists = asked.filter((p) => p === '/api/recordings').length;
   const polls = asked.filter((p) => p === `/api/recordings/${live.id}`).length;

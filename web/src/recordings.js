@@ -55,6 +55,10 @@ export async function showLibrary(app) {
   let timer = null;
   // How many of the matches are drawn; a new search starts again from the first.
   let limit = ROWS_AT_ONCE;
+  // The last whole-list load failed (its banner is up); the page was replaced by an
+  // access notice (nothing more to poll).
+  let listFailed = false;
+  let stopped = false;
   const showError = (text) => { banner.hidden = !text; banner.textContent = text ?? ''; };
 
   const render = () => {
@@ -63,8 +67,11 @@ export async function showLibrary(app) {
     // A status: written only when it changes (a poll every 2 s would repeat it).
     const counted = recordings.length ? `${shown.length} of ${recordings.length}` : '';
     if (count.textContent !== counted) count.textContent = counted;
+    const moreFocused = document.activeElement === more;
     more.hidden = shown.length <= limit;
     more.textContent = `Show ${Math.min(ROWS_AT_ONCE, shown.length - limit)} more`;
+    // A button that goes while it has the focus (a reload found fewer) hands it on.
+    if (moreFocused && more.hidden) search.focus();
     if (!recordings.length) {
       list.replaceChildren(el('div', { class: 'empty card-ish' },
         el('h2', {}, 'No recordings yet'),
@@ -83,7 +90,9 @@ export async function showLibrary(app) {
     list.replaceChildren(...shown.slice(0, limit).map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
     if (where) {
       const again = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === where[0]);
-      [...(again?.querySelectorAll('a, button') ?? [])].find((x) => x.className === where[1])?.focus();
+      const control = [...(again?.querySelectorAll('a, button') ?? [])].find((x) => x.className === where[1]);
+      // Its row gone (deleted elsewhere, or now past the rows drawn): the search.
+      (control ?? search).focus();
     }
   };
 
@@ -91,6 +100,7 @@ export async function showLibrary(app) {
     const res = await api('/api/recordings');
     if (res.ok) {
       recordings = res.body;
+      listFailed = false;
       showError(null);
     } else if (showAccessProblem(app, res, {
       title: 'Only a host can see the recordings',
@@ -99,8 +109,10 @@ export async function showLibrary(app) {
     })) {
       window.removeEventListener('focus', load);
       clearTimeout(timer);
+      stopped = true;
       return false;
     } else {
+      listFailed = true;
       showError(`Cannot load the recordings: ${res.body.error ?? `the server answered ${res.status}`}`);
     }
     render();
@@ -109,17 +121,19 @@ export async function showLibrary(app) {
 
   // A running recording's duration and size grow: those are asked for again while one
   // runs, not the whole library (thousands of recordings are megabytes). The whole list
-  // comes again when the window gets the focus back.
+  // (with recordings started since) comes again when the window gets the focus back.
   const followLive = () => {
     clearTimeout(timer);
-    if (recordings.some((r) => r.status === 'recording')) timer = setTimeout(refreshLive, POLL_LIVE_MS);
+    if (!stopped && recordings.some((r) => r.status === 'recording')) timer = setTimeout(refreshLive, POLL_LIVE_MS);
   };
   const refreshLive = async () => {
     const live = recordings.filter((r) => r.status === 'recording');
     const answers = await Promise.all(live.map((r) => api(`/api/recordings/${encodeURIComponent(r.id)}`)));
-    // Anything but a recording or its deletion (a lost session, a server error): the
-    // whole list's load says what it is.
-    if (answers.some((res) => !res.ok && res.status !== 404)) return load();
+    if (stopped) return;
+    // Anything but a recording or its deletion (a lost session, a server error, no
+    // network): the whole list's load says what it is. Answers again after a failed
+    // load: the whole list, which takes its banner down.
+    if (listFailed || answers.some((res) => !res.ok && res.status !== 404)) return load();
     const fresh = new Map(live.map((r, i) => [r.id, answers[i]]));
     recordings = recordings.flatMap((r) => {
       const res = fresh.get(r.id);
@@ -134,8 +148,8 @@ export async function showLibrary(app) {
     const first = limit;
     limit += ROWS_AT_ONCE;
     render();
-    // The button goes once all are drawn: the keyboard goes on at the first new row.
-    if (more.hidden) list.querySelectorAll('.recording-row')[first]?.querySelector('a')?.focus();
+    // The keyboard goes on at the first new row (the button is below them all).
+    list.querySelectorAll('.recording-row')[first]?.querySelector('a')?.focus();
   });
 
   const askDelete = async (r) => {
