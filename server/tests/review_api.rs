@@ -22,6 +22,16 @@ fn call(method: &str, url: &str) -> (u16, Value, String) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), format!("{content_type}\n{text}"))
 }
 
+/// A copy of the recording `ID` in `dir` under `id` (its video, and its sidecar naming
+/// `id`, changed further by `edit`).
+fn copy_recording(dir: &std::path::Path, id: &str, edit: impl FnOnce(&mut Value)) {
+    std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
+    let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
+    sidecar["id"] = Value::from(id);
+    edit(&mut sidecar);
+    std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+}
+
 /// The recording's `highlights` once its reel is no longer building (within 20 s).
 fn reel_once_built(recording_url: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -98,10 +108,7 @@ fn reels_asked_for_many_recordings_at_once_are_built_two_at_a_time() {
     record_for(&dir, 11);
     let ids: Vec<String> = (1..=6).map(|i| format!("20261202-12000{i}-proc0{i}")).collect();
     for id in &ids {
-        std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
-        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
-        sidecar["id"] = Value::from(id.as_str());
-        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+        copy_recording(&dir, id, |_| {});
     }
     let server = Server::start_in(&dir, &["--workers", "1"]);
     let mut seen_queued = 0;
@@ -326,11 +333,7 @@ fn recordings_past_the_retention_are_deleted_at_start_and_the_others_say_when_th
     // start that cannot be read, kept (what cannot be dated is never deleted).
     let copies = [("20261120-100000-old001", rfc3339(now - time::Duration::days(8))), ("20261125-100000-recent", rfc3339(now - time::Duration::days(6))), ("20261120-100000-undate", "not a date".to_string())];
     for (id, started_at) in &copies {
-        std::fs::copy(dir.join(format!("{ID}.mp4")), dir.join(format!("{id}.mp4"))).unwrap();
-        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
-        sidecar["id"] = Value::from(*id);
-        sidecar["started_at"] = Value::from(started_at.as_str());
-        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+        copy_recording(&dir, id, |sidecar| sidecar["started_at"] = Value::from(started_at.as_str()));
     }
     let server = Server::start_in(&dir, &["--workers", "1", "--recording-retention-days", "7"]);
 
@@ -366,10 +369,7 @@ fn text_is_gzipped_for_a_browser_that_asks_and_video_never() {
     record_for(&dir, 3);
     // A library of a few: a list over a kilobyte, as any real one is.
     for i in 1..=4 {
-        let id = format!("20261202-12000{i}-gzip0{i}");
-        let mut sidecar: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{ID}.json"))).unwrap()).unwrap();
-        sidecar["id"] = Value::from(id.as_str());
-        std::fs::write(dir.join(format!("{id}.json")), sidecar.to_string()).unwrap();
+        copy_recording(&dir, &format!("20261202-12000{i}-gzip0{i}"), |_| {});
     }
     let server = Server::start_in(&dir, &["--workers", "1"]);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();

@@ -105,9 +105,11 @@ impl Gauge {
                 let mut reading = self.reading.lock();
                 let now = Instant::now();
                 match reading.in_flight {
-                    // The answer of the reading waited for, taken as it is.
-                    None if waited && self.fresh(&reading, now) && reading.free.is_some() => return Ok(reading.free.unwrap_or_default()),
                     None => {
+                        // The answer of the reading waited for, taken as it is.
+                        if let Some(free) = reading.free.filter(|_| waited && self.fresh(&reading, now)) {
+                            return Ok(free);
+                        }
                         reading.in_flight = Some(now);
                         break EndOfReading { shared: Arc::clone(&self.reading), free: None };
                     }
