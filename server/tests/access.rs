@@ -394,6 +394,75 @@ fn a_host_cannot_tell_another_rooms_recordings_or_damaged_ones_from_none() {
 }
 
 #[test]
+fn a_hosts_search_and_pages_stay_inside_their_room_and_bad_queries_are_refused() {
+    let dir = common::temp_dir("access-pages");
+    record_for(&dir, 2);
+    // Six of the room's (the recording and five copies), and five of another room's, one
+    // with the host's own name among its participants.
+    for n in 1..=5 {
+        copy_recording(&dir, &format!("20261202-12000{n}-proc0{n}"), "proc");
+        copy_recording(&dir, &format!("20261202-13000{n}-else0{n}"), "elsewhere");
+    }
+    let path = dir.join("20261202-130003-else03.json");
+    let mut sidecar: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    sidecar["participants"] = json!([{ "participant_id": "h1", "name": "Hana" }]);
+    std::fs::write(&path, sidecar.to_string()).unwrap();
+    let server = Podium::start(&dir, &[], &[("PODIUM_SECRET", SECRET)]);
+    let admin = token(&["--role", "admin"]);
+    let host = token(&["--room", "proc", "--name", "Hana", "--role", "host"]);
+
+    // Every page, following each answer's next link, and the counts of the first.
+    let walk = |token: &str, first: &str| {
+        let mut ids = Vec::new();
+        let mut rooms = std::collections::BTreeSet::new();
+        let mut path = Some(first.to_string());
+        let mut counts = None;
+        while let Some(p) = path.take() {
+            let r = server.call("GET", &p, Some(token), &[], None);
+            assert_eq!(r.status, 200, "{p}: {}", r.body);
+            counts.get_or_insert((r.header("x-total-count").unwrap().to_string(), r.header("x-library-count").unwrap().to_string()));
+            for v in r.json().as_array().unwrap() {
+                ids.push(v["id"].as_str().unwrap().to_string());
+                rooms.insert(v["room"].as_str().unwrap().to_string());
+            }
+            path = r.header("link").map(|l| l.strip_prefix('<').and_then(|l| l.split_once(">; rel=\"next\"")).expect(l).0.to_string());
+        }
+        (ids, rooms, counts.unwrap())
+    };
+    let (ids, rooms, counts) = walk(&admin, "/api/recordings?limit=4");
+    assert_eq!(ids.len(), 11, "{ids:?}");
+    let mut newest_first = ids.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, newest_first, "each once, newest first");
+    assert_eq!(rooms.len(), 2);
+    assert_eq!(counts, ("11".into(), "11".into()));
+
+    let (ids, rooms, counts) = walk(&host, "/api/recordings?limit=4");
+    assert_eq!((ids.len(), rooms.into_iter().collect::<Vec<_>>(), counts), (6, vec!["proc".to_string()], ("6".into(), "6".into())));
+    // Searching for the other room, or a name only its recordings hold, finds nothing
+    // of it, and its recordings are not counted.
+    for q in ["elsewhere", "else", "hana", "HANA"] {
+        let (ids, _, counts) = walk(&host, &format!("/api/recordings?q={q}&limit=2"));
+        assert_eq!((ids, counts), (vec![], ("0".into(), "6".into())), "q={q}");
+    }
+    let (ids, _, counts) = walk(&admin, "/api/recordings?q=Hana");
+    assert_eq!((ids, counts), (vec!["20261202-130003-else03".to_string()], ("1".into(), "11".into())));
+    // A next link made from a search keeps it, percent-encoded.
+    let r = server.call("GET", "/api/recordings?q=else%20&limit=2", Some(&admin), &[], None);
+    let link = r.header("link").expect("more than 2 match");
+    assert!(link.starts_with("</api/recordings?q=else&limit=2&after=") && link.ends_with("20261202-130004-else04>; rel=\"next\""), "{link}");
+
+    for bad in ["limit=0", "limit=1001", "limit=ten", "limit=1&limit=2", "after=..%2F..%2Fetc", "after=x~20261202-120000-proc01%2F", &format!("q={}", "a".repeat(101))] {
+        let r = server.call("GET", &format!("/api/recordings?{bad}"), Some(&admin), &[], None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.json()["error"].as_str().is_some_and(|e| !e.is_empty() && !e.contains(&*dir.to_string_lossy())), "{bad}: {}", r.body);
+    }
+    // A guest has no library, whatever it asks.
+    let guest = token(&["--room", "proc", "--name", "Gus", "--role", "guest"]);
+    assert_eq!(server.call("GET", "/api/recordings?q=proc&limit=1", Some(&guest), &[], None).status, 403);
+}
+
+#[test]
 fn cross_site_requests_and_sockets_are_refused() {
     let dir = common::temp_dir("access-csrf");
     let server = Podium::start(&dir, &["--allowed-origin", "https://app.example.com"], &[]);

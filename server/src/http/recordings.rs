@@ -5,10 +5,13 @@ use super::{ApiError, AppState};
 use crate::auth::token::{rfc3339, unix_now};
 use crate::auth::{Access, Library, ShareClaims};
 use crate::recording::shares::{new_share_id, Share, MAX_SHARE_SECONDS};
+use crate::recording::listing::{Cursor, ListQuery};
 use crate::recording::{RecordError, RecordingId, RecordingView, StoreError};
 use compositor::output::sidecar::Sidecar;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::header::LINK;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -43,16 +46,50 @@ fn viewable(state: &AppState, auth: &Auth, id: &RecordingId) -> Result<Recording
     Ok(view)
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, auth: Auth) -> Result<Json<Vec<RecordingView>>, ApiError> {
+/// `GET /api/recordings[?q=&limit=&after=]`: a page of the library, newest first
+/// (docs/api.md). The body stays the array it always was; the counts and the next
+/// page's link come in headers.
+pub async fn list(State(state): State<Arc<AppState>>, auth: Auth, query: Result<Query<ListParams>, QueryRejection>) -> Result<Response, ApiError> {
     let library = auth.check(|a| a.library())?;
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(format!("the query is not q, limit and after: {}", e.body_text())))?;
+    let query = ListQuery::parse(params.q.as_deref(), params.limit.as_deref(), params.after.as_deref())?;
     let recorder = Arc::clone(&state.recorder);
     let room = match library {
         Library::Room(room) => Some(room.to_string()),
         Library::All => None,
     };
     // Reading every sidecar touches the disk: off the async workers.
-    let listed = tokio::task::spawn_blocking(move || recorder.list(room.as_deref())).await.unwrap_or_default();
-    Ok(Json(listed))
+    let query_for_page = query.clone();
+    let page = tokio::task::spawn_blocking(move || recorder.page(room.as_deref(), &query_for_page)).await.unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", page.matched.into());
+    headers.insert("x-library-count", page.library.into());
+    if let Some(next) = &page.next {
+        headers.insert(LINK, next_link(&query, next));
+    }
+    Ok((headers, Json(page.recordings)).into_response())
+}
+
+/// The query string of `GET /api/recordings`, as sent (checked by [`ListQuery::parse`]).
+#[derive(Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `<URL>; rel="next"` (RFC 8288): the same search and limit, after `next`. Every value
+/// is percent-encoded, so a search's text cannot break out of the header.
+fn next_link(query: &ListQuery, next: &Cursor) -> HeaderValue {
+    let mut url = form_urlencoded::Serializer::new(String::new());
+    if let Some(search) = &query.search {
+        url.append_pair("q", search.as_str());
+    }
+    if let Some(limit) = query.limit {
+        url.append_pair("limit", &limit.to_string());
+    }
+    url.append_pair("after", &next.to_string());
+    HeaderValue::from_str(&format!("</api/recordings?{}>; rel=\"next\"", url.finish())).expect("percent-encoded text is a header value")
 }
 
 pub async fn get_one(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RecordingId>) -> Result<Json<RecordingView>, ApiError> {
@@ -277,7 +314,23 @@ pub async fn revoke_share(State(state): State<Arc<AppState>>, auth: Auth, ValidP
 
 #[cfg(test)]
 mod tests {
-    use super::entity_tags;
+    use super::{entity_tags, next_link};
+    use crate::recording::listing::{Cursor, ListQuery};
+
+    #[test]
+    fn a_next_link_keeps_the_search_and_no_text_of_it_breaks_out_of_the_header() {
+        let query = ListQuery::parse(Some("Ada>; rel=\"x\"\r\nSet-Cookie: a=b"), Some("100"), None).unwrap();
+        let next = Cursor::parse("2026-12-01T10:00:00.000+01:00~20261201-090000-abc123").unwrap();
+        let link = next_link(&query, &next);
+        let text = link.to_str().unwrap();
+        assert_eq!(
+            text,
+            "</api/recordings?q=ada%3E%3B+rel%3D%22x%22%0D%0Aset-cookie%3A+a%3Db&limit=100&after=2026-12-01T10%3A00%3A00.000%2B01%3A00%7E20261201-090000-abc123>; rel=\"next\""
+        );
+        // The cursor comes back as it was sent, once the query string is decoded.
+        let after = form_urlencoded::parse(text.split_once('?').unwrap().1.split_once('>').unwrap().0.as_bytes()).find(|(k, _)| k == "after").unwrap().1;
+        assert_eq!(Cursor::parse(&after).unwrap(), next);
+    }
 
     #[test]
     fn entity_tag_lists_are_read_with_their_weakness_and_garbage_ends_them() {

@@ -17,6 +17,7 @@ mod cpu;
 pub mod disk;
 mod id;
 pub mod layout_pace;
+pub mod listing;
 pub mod redact;
 pub mod retention;
 pub mod shares;
@@ -367,13 +368,14 @@ impl Recorder {
         view
     }
 
-    /// Every recording (or only room `room`'s), newest first, with their reels' states.
-    pub fn list(&self, room: Option<&str>) -> Vec<RecordingView> {
-        let mut all = self.store.list_where(|view| room.is_none_or(|room| view.room == room));
-        for view in &mut all {
+    /// A page of the library of `room` (all: `None`) as `query` asks, each with its
+    /// reel's state.
+    pub fn page(&self, room: Option<&str>, query: &listing::ListQuery) -> listing::Page {
+        let mut page = self.store.page(room, query);
+        for view in &mut page.recordings {
             view.highlights = Some(self.highlights.status(&view.id, &self.store.reel_files(&view.id)));
         }
-        all
+        page
     }
 
     /// Starts recording `room` in the default layout.

@@ -5,6 +5,7 @@
 //! `recording`, and no compositor runs for them) and marks them `interrupted`, with
 //! their real duration and chapters, so that they list and play like the others.
 use super::redact::Redactor;
+use super::listing::{ListQuery, Page};
 use super::retention::Retention;
 use super::RecordingId;
 use compositor::output::sidecar::{LayoutChange, Participant, QualityStep, ScreenShare, Sidecar, SidecarError, Status, TimelineEntry};
@@ -190,16 +191,22 @@ impl Store {
     /// Every recording on disk, newest first; unreadable ones are left out (logged once,
     /// by `read_sidecar`, which names the file).
     pub fn list(&self) -> Vec<RecordingView> {
-        self.list_where(|_| true)
+        self.page(None, &ListQuery::default()).recordings
     }
 
-    /// The recordings `wanted` keeps, newest first: only those are copied out (a room's
-    /// host lists their room's few of the thousands kept).
-    pub fn list_where(&self, wanted: impl Fn(&RecordingView) -> bool) -> Vec<RecordingView> {
-        // One listing at a time: the next one finds what this one read.
+    /// The page `query` asks for of the recordings in `room` (all: `None`): only that
+    /// page is copied out ([`super::listing`]).
+    pub fn page(&self, room: Option<&str>, query: &ListQuery) -> Page {
         let mut listed = self.listed.lock();
+        self.read_again(&mut listed);
+        Page::of(listed.values().map(|(_, v)| v).filter(|v| room.is_none_or(|room| v.room == room)), query)
+    }
+
+    /// Brings the kept views up to the disk: reads what is new or changed, drops what
+    /// is gone. Called with the views locked: one listing at a time, and the next one
+    /// finds what this one read.
+    fn read_again(&self, listed: &mut HashMap<RecordingId, (FileStamp, RecordingView)>) {
         let mut now_listed = HashMap::new();
-        let mut out = Vec::new();
         for id in self.ids() {
             // Stamped before it is read: a sidecar replaced meanwhile is read again next time.
             let Some(stamp) = FileStamp::of(&self.sidecar_path(&id)) else { continue };
@@ -214,16 +221,10 @@ impl Store {
                     Err(_) => continue,
                 },
             };
-            if wanted(&view) {
-                out.push(view.clone());
-            }
             now_listed.insert(id, (stamp, view));
         }
         // What is gone from the disk is gone from here too.
         *listed = now_listed;
-        drop(listed);
-        out.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.id.cmp(&a.id)));
-        out
     }
 
     /// The ids of the sidecars in the directory (other files are not ours: ignored).
