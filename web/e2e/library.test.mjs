@@ -1,7 +1,7 @@
 // The recordings library with many recordings (docs/api.md, "Recordings library"): it
-// draws the newest 100 matches and a "Show more" button for the next, so that a library
-// of thousands opens and searches quickly; and while a recording runs it asks for that
-// recording again every 2 s, not for the whole library. The recordings are sidecars
+// asks the server for the newest 100 matches and a "Show more" button follows the next
+// page's link, so that a library of thousands opens and searches quickly; and while a
+// recording runs it asks for that recording again every 2 s, not for the list. The recordings are sidecars
 // written here: what is tested is the page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ function sidecar(i, { status = 'finished', room = `room${i % 5}` } = {}) {
   };
 }
 
-test('a library of 250 draws 100 rows at a time, and a search starts again from the first 100', { timeout: 60_000 }, async (t) => {
+test('a library of 250 is asked for 100 at a time, and a search is the server\'s, from its newest 100', { timeout: 60_000 }, async (t) => {
   const server = await startServer();
   const browser = await launchBrowser({});
   t.after(async () => { await browser.close(); await server.stop(); });
@@ -31,31 +31,55 @@ test('a library of 250 draws 100 rows at a time, and a search starts again from 
   const newestFirst = all.map((s) => s.id).reverse();
 
   const page = await browser.newPage();
+  // What the page asks for, and how much comes back.
+  const lists = [];
+  page.on('response', async (r) => {
+    const url = new URL(r.url());
+    if (url.pathname === '/api/recordings') lists.push({ query: Object.fromEntries(url.searchParams), rows: (await r.json().catch(() => [])).length });
+  });
   await page.goto(`${server.baseUrl}/recordings`);
   const rows = page.locator('#recordings-list .recording-row');
   const more = page.locator('#show-more');
+  const status = page.locator('.library-head [role=status]');
   await more.waitFor({ timeout: 10_000 });
   const ids = () => rows.evaluateAll((r) => r.map((x) => x.dataset.recordingId));
+  const rowCount = async (n) => { await page.waitForFunction((n) => document.querySelectorAll('#recordings-list .recording-row').length === n, n, { timeout: 5000 }); };
   assert.deepEqual(await ids(), newestFirst.slice(0, 100), 'the newest 100');
+  assert.deepEqual(lists, [{ query: { limit: '100' }, rows: 100 }], 'one page asked for, not the library');
+  assert.equal(await status.textContent(), '250 of 250');
   assert.equal(await more.textContent(), 'Show 100 more');
   await more.click();
+  await rowCount(200);
   assert.deepEqual(await ids(), newestFirst.slice(0, 200));
   assert.equal(await page.evaluate(() => document.activeElement.closest('.recording-row')?.dataset.recordingId), newestFirst[100], 'the keyboard goes on at the first new row');
+  assert.equal(lists[1].rows, 100);
+  assert.equal(lists[1].query.after?.split('~')[1], newestFirst[99], 'the next page starts after the last row');
   assert.equal(await more.textContent(), 'Show 50 more');
   await more.focus();
   await page.keyboard.press('Enter');
-  assert.equal(await rows.count(), 250);
+  await rowCount(250);
+  assert.deepEqual(await ids(), newestFirst, 'each once, in order');
   assert.equal(await more.isVisible(), false, 'all drawn: no button');
   assert.equal(await page.evaluate(() => document.activeElement.closest('.recording-row')?.dataset.recordingId), newestFirst[200], 'the keyboard goes on at the first new row');
 
-  // room1 is 50 of them: all drawn, no button; a broader search draws 100 again.
-  await page.fill('#search', 'room1');
-  assert.equal(await rows.count(), 50);
+  // room1 is 50 of them: all drawn, no button; the server searched (one request once
+  // typing paused, not one a key); a broader search draws its newest 100 again.
+  const before = lists.length;
+  await page.locator('#search').pressSequentially('room1', { delay: 30 });
+  await rowCount(50);
   assert.equal(await more.isVisible(), false);
-  assert.match(await page.locator('.library-head [role=status]').textContent(), /^50 of 250$/);
+  await page.waitForFunction(() => document.querySelector('.library-head [role=status]').textContent === '50 of 250', null, { timeout: 5000 });
+  const searches = lists.slice(before);
+  assert.deepEqual(searches.at(-1), { query: { q: 'room1', limit: '100' }, rows: 50 });
+  assert.ok(searches.length <= 2, `asked once typing paused, not at each key: ${JSON.stringify(searches)}`);
+  assert.ok((await ids()).every((id) => all.find((s) => s.id === id).room === 'room1'));
   await page.fill('#search', 'ada');
-  assert.equal(await rows.count(), 100, 'a new search starts again from the first 100');
+  await page.waitForFunction(() => document.querySelector('.library-head [role=status]').textContent === '250 of 250', null, { timeout: 5000 });
+  await rowCount(100);
   assert.equal(await more.textContent(), 'Show 100 more');
+  await page.fill('#search', 'nobody');
+  await page.locator('#recordings-list .empty').filter({ hasText: 'No recording matches “nobody”' }).waitFor({ timeout: 5000 });
+  assert.equal(await more.isVisible(), false);
 });
 
 test('while a recording runs the library asks for it again, not for the whole list', { timeout: 60_000 }, async (t) => {
@@ -81,7 +105,7 @@ test('while a recording runs the library asks for it again, not for the whole li
   await page.locator(`.recording-row[data-recording-id="${live.id}"][data-status="finished"]`).waitFor({ timeout: 10_000 });
   const lists = asked.filter((p) => p === '/api/recordings').length;
   const polls = asked.filter((p) => p === `/api/recordings/${live.id}`).length;
-  assert.equal(lists, 1, `the whole list once, at load: ${JSON.stringify(asked)}`);
+  assert.equal(lists, 1, `the list once, at load: ${JSON.stringify(asked)}`);
   assert.ok(polls >= 1, `the running recording asked again: ${JSON.stringify(asked)}`);
   assert.ok(!asked.includes(`/api/recordings/${done.id}`), 'a finished one is not asked again');
   // Ended: no more polls.

@@ -7,16 +7,16 @@
 // not open this page).
 import { el, icon } from './ui.js';
 
-/** fetch, with the JSON body (or {}) read: { status, ok, body }; status 0 when unreachable. */
+/** fetch, with the JSON body (or {}) read: { status, ok, body, headers }; status 0 when unreachable. */
 export async function api(url, options = {}) {
   let res;
   try {
     res = await fetch(url, options);
   } catch (err) {
-    return { status: 0, ok: false, body: { error: 'the server cannot be reached' } };
+    return { status: 0, ok: false, body: { error: 'the server cannot be reached' }, headers: new Headers() };
   }
   const body = res.status === 204 ? {} : await res.json().catch(() => ({}));
-  return { status: res.status, ok: res.ok, body };
+  return { status: res.status, ok: res.ok, body, headers: res.headers };
 }
 
 /** Trades a link's token for a session cookie: { status, ok, body } of POST /api/session. */

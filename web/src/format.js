@@ -1,18 +1,23 @@
 // Formatting shared by the recordings pages, and their top bar.
 import { el } from './ui.js';
 
+// One formatter each, made once: `toLocaleString` with options builds a new one at
+// every call, and the library draws a date per row (docs/benchmarks.md).
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+const DAY = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+
 /** "2 Dec 2026, 16:08" in the viewer's time zone. */
 export function formatDate(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso ?? '';
-  return d.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return DATE_TIME.format(d);
 }
 
 /** When the server deletes a recording (`expires_at`), as a day: "14 Dec 2026". */
 export function formatDay(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso ?? '';
-  return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  return DAY.format(d);
 }
 
 /** "1:02:05", "12:04", "0:42". */

@@ -1,17 +1,28 @@
 // The recordings library (/recordings): every recording, newest first, with a search
 // by room or participant, and per recording play, download and delete (confirmed).
-// Running recordings show live. A library of thousands draws the newest 100 matches and
-// a "Show more" button (#show-more) for the next. DOM hooks (docs/api.md): #search,
-// #recordings-list, .recording-row[data-recording-id][data-status], .play, .download,
-// .delete, #show-more, #confirm-delete.
+// Running recordings show live. The server pages and searches (GET /api/recordings?q=
+// &limit=&after=): the page asks for the newest 100 matches, and a "Show more" button
+// (#show-more) follows the answer's next link, so a library of thousands opens as fast
+// as one of ten. DOM hooks (docs/api.md): #search, #recordings-list,
+// .recording-row[data-recording-id][data-status], .play, .download, .delete,
+// #show-more, #confirm-delete.
 import { el, icon, initials, colorFor } from './ui.js';
 import { formatDate, formatDay, formatDuration, formatSize, topbar } from './format.js';
 import { api, getSession, newLinkAdvice, sharedRecordings, showAccessDenied, showAccessProblem } from './access.js';
 
 const POLL_LIVE_MS = 2000;
-/** Rows drawn at first and at each "Show more": 2000 rows took 3 s to draw, and each
- * key typed in the search 1.5 s (docs/benchmarks.md). */
+/** Rows asked for at first and at each "Show more": a library of 2000 hour-long
+ * recordings is 34 MB of JSON whole (docs/benchmarks.md). */
 const ROWS_AT_ONCE = 100;
+/** The most one answer holds (the server's limit): a reload keeps up to this many rows. */
+const MAX_PAGE = 1000;
+/** A search is asked for once typing pauses this long, not at every key. */
+const SEARCH_PAUSE_MS = 150;
+
+/** The URL of a `Link: <URL>; rel="next"` header, if there is one. */
+function nextLink(header) {
+  return header?.match(/<([^>]*)>\s*;\s*rel="next"/)?.[1] ?? null;
+}
 
 export async function showLibrary(app) {
   // Who is looking: an admin (or open mode) sees and deletes every recording, a host
@@ -51,55 +62,81 @@ export async function showLibrary(app) {
       list, more),
     dialog));
 
+  // The rows loaded so far (each page's, in order), the search's and the library's
+  // counts, and where the next page is (null on the last).
   let recordings = [];
+  let matched = 0;
+  let libraryCount = 0;
+  let next = null;
   let timer = null;
-  // How many of the matches are drawn; a new search starts again from the first.
-  let limit = ROWS_AT_ONCE;
-  // The last whole-list load failed (its banner is up); the page was replaced by an
-  // access notice (nothing more to poll).
+  let searchTimer = null;
+  // Each load of the first rows is numbered: an answer to an older one (a search typed
+  // since, a reload) is dropped, and so is a "Show more" begun before it.
+  let loads = 0;
+  let fetchingMore = false;
+  // The last load failed (its banner is up); the page was replaced by an access notice
+  // (nothing more to poll).
   let listFailed = false;
   let stopped = false;
   const showError = (text) => { banner.hidden = !text; banner.textContent = text ?? ''; };
+  const takeCounts = (res) => {
+    matched = Number(res.headers.get('x-total-count') ?? recordings.length);
+    libraryCount = Number(res.headers.get('x-library-count') ?? recordings.length);
+    next = nextLink(res.headers.get('link'));
+  };
 
-  const render = () => {
-    const q = search.value.trim().toLowerCase();
-    const shown = recordings.filter((r) => !q || r.room.toLowerCase().includes(q) || r.participants.some((p) => p.name.toLowerCase().includes(q)));
+  /** Draws the page from the rows loaded; `added`: only rows from this index on are
+   * new (a "Show more"), and those are appended to the rows drawn. */
+  const render = (added = null) => {
     // A status: written only when it changes (a poll every 2 s would repeat it).
-    const counted = recordings.length ? `${shown.length} of ${recordings.length}` : '';
+    const counted = libraryCount ? `${matched} of ${libraryCount}` : '';
     if (count.textContent !== counted) count.textContent = counted;
     const moreFocused = document.activeElement === more;
-    more.hidden = shown.length <= limit;
-    more.textContent = `Show ${Math.min(ROWS_AT_ONCE, shown.length - limit)} more`;
+    more.hidden = !next;
+    more.textContent = fetchingMore ? 'Loading…' : `Show ${Math.max(1, Math.min(ROWS_AT_ONCE, matched - recordings.length))} more`;
     // A button that goes while it has the focus (a reload found fewer) hands it on.
     if (moreFocused && more.hidden) search.focus();
-    if (!recordings.length) {
+    if (!libraryCount && !recordings.length) {
       list.replaceChildren(el('div', { class: 'empty card-ish' },
         el('h2', {}, 'No recordings yet'),
         el('p', { class: 'muted' }, 'Start a meeting and press Record: the recording shows up here, with who spoke when.'),
         el('a', { href: '/', class: 'button-link primary' }, 'Start a meeting')));
       return;
     }
-    if (!shown.length) {
-      list.replaceChildren(el('p', { class: 'empty muted' }, `No recording matches “${search.value}”.`));
+    if (!recordings.length) {
+      list.replaceChildren(el('p', { class: 'empty muted' }, `No recording matches “${search.value.trim()}”.`));
+      return;
+    }
+    if (added !== null && list.querySelectorAll('.recording-row').length === added) {
+      list.append(...recordings.slice(added).map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
       return;
     }
     // The rows are drawn anew: a focused control keeps the focus, found again by its
     // recording and its class, so that a poll does not throw a keyboard user out.
     const focused = list.contains(document.activeElement) ? document.activeElement : null;
     const where = focused && [focused.closest('.recording-row')?.dataset.recordingId, focused.className];
-    list.replaceChildren(...shown.slice(0, limit).map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
+    list.replaceChildren(...recordings.map((r) => row(r, mayDelete ? () => askDelete(r) : null)));
     if (where) {
       const again = [...list.querySelectorAll('.recording-row')].find((x) => x.dataset.recordingId === where[0]);
       const control = [...(again?.querySelectorAll('a, button') ?? [])].find((x) => x.className === where[1]);
-      // Its row gone (deleted elsewhere, or now past the rows drawn): the search.
+      // Its row gone (deleted elsewhere, or no longer loaded): the search.
       (control ?? search).focus();
     }
   };
 
-  const load = async () => {
-    const res = await api('/api/recordings');
+  /** The first `rows` matches of the search (a page at least, at most what the
+   * server gives at once): at the start, at each search, and again, keeping the rows
+   * shown, when the window gets the focus back. */
+  const load = async (rows = ROWS_AT_ONCE) => {
+    const mine = ++loads;
+    const q = search.value.trim();
+    const limit = Math.min(Math.max(rows, ROWS_AT_ONCE), MAX_PAGE);
+    const res = await api(`/api/recordings?${new URLSearchParams(q ? { q, limit } : { limit })}`);
+    if (mine !== loads || stopped) return;
+    fetchingMore = false;
     if (res.ok) {
       recordings = res.body;
+      takeCounts(res);
       listFailed = false;
       showError(null);
     } else if (showAccessProblem(app, res, {
@@ -107,8 +144,9 @@ export async function showLibrary(app) {
       text: 'Your link is for joining a meeting, not for its recordings. Ask the host to share a recording with you.',
       link: ownRoom ? { href: `/rooms/${encodeURIComponent(ownRoom)}`, text: `Back to ${ownRoom}` } : null,
     })) {
-      window.removeEventListener('focus', load);
+      window.removeEventListener('focus', reload);
       clearTimeout(timer);
+      clearTimeout(searchTimer);
       stopped = true;
       return false;
     } else {
@@ -118,22 +156,25 @@ export async function showLibrary(app) {
     render();
     followLive();
   };
+  const reload = () => load(recordings.length);
 
   // A running recording's duration and size grow: those are asked for again while one
-  // runs, not the whole library (thousands of recordings are megabytes). The whole list
-  // (with recordings started since) comes again when the window gets the focus back.
+  // runs, not the library. The first rows again (with recordings started since) when
+  // the window gets the focus back.
   const followLive = () => {
     clearTimeout(timer);
     if (!stopped && recordings.some((r) => r.status === 'recording')) timer = setTimeout(refreshLive, POLL_LIVE_MS);
   };
   const refreshLive = async () => {
+    const mine = loads;
     const live = recordings.filter((r) => r.status === 'recording');
     const answers = await Promise.all(live.map((r) => api(`/api/recordings/${encodeURIComponent(r.id)}`)));
-    if (stopped) return;
+    // A load since (a search) drew other rows, and follows their live ones itself.
+    if (stopped || mine !== loads) return;
     // Anything but a recording or its deletion (a lost session, a server error, no
-    // network): the whole list's load says what it is. Answers again after a failed
-    // load: the whole list, which takes its banner down.
-    if (listFailed || answers.some((res) => !res.ok && res.status !== 404)) return load();
+    // network): the list's load says what it is. Answers again after a failed load:
+    // the list, which takes its banner down.
+    if (listFailed || answers.some((res) => !res.ok && res.status !== 404)) return reload();
     const fresh = new Map(live.map((r, i) => [r.id, answers[i]]));
     recordings = recordings.flatMap((r) => {
       const res = fresh.get(r.id);
@@ -144,10 +185,29 @@ export async function showLibrary(app) {
     followLive();
   };
 
-  more.addEventListener('click', () => {
-    const first = limit;
-    limit += ROWS_AT_ONCE;
+  more.addEventListener('click', async () => {
+    if (!next || fetchingMore) return;
+    // Not disabled while it waits: a disabled button drops the keyboard's focus.
+    const mine = loads;
+    fetchingMore = true;
+    more.setAttribute('aria-busy', 'true');
     render();
+    const res = await api(next);
+    more.removeAttribute('aria-busy');
+    if (mine !== loads || stopped) return;
+    fetchingMore = false;
+    if (!res.ok) {
+      showError(`Cannot load more recordings: ${res.body.error ?? `the server answered ${res.status}`}`);
+      render();
+      return;
+    }
+    showError(null);
+    const first = recordings.length;
+    const have = new Set(recordings.map((r) => r.id));
+    recordings = recordings.concat(res.body.filter((r) => !have.has(r.id)));
+    takeCounts(res);
+    render(first);
+    followLive();
     // The keyboard goes on at the first new row (the button is below them all).
     list.querySelectorAll('.recording-row')[first]?.querySelector('a')?.focus();
   });
@@ -166,17 +226,20 @@ export async function showLibrary(app) {
     const at = shownIds.indexOf(r.id);
     const neighbours = [...shownIds.slice(at + 1), ...shownIds.slice(0, Math.max(0, at)).reverse()];
     recordings = recordings.filter((x) => x.id !== r.id);
+    matched = Math.max(0, matched - 1);
+    libraryCount = Math.max(0, libraryCount - 1);
     render();
     const rows = new Map([...list.querySelectorAll('.recording-row')].map((x) => [x.dataset.recordingId, x]));
     const target = neighbours.map((id) => rows.get(id)?.querySelector('.delete:not(:disabled)')).find(Boolean);
     (target ?? search).focus();
   };
 
+  // Each search starts again from its newest 100, asked for once typing pauses.
   search.addEventListener('input', () => {
-    limit = ROWS_AT_ONCE;
-    render();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => load(), SEARCH_PAUSE_MS);
   });
-  window.addEventListener('focus', load);
+  window.addEventListener('focus', reload);
   if (await load() === false) return;
   if (recordings.length) search.focus();
 }
