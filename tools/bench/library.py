@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The library's list at scale: N hour-long recordings (sidecars as the recorder writes
 them: a turn every 2-30 s, a loudness and a voice count per second), served by a real
-`podium serve`; GET /api/recordings timed and weighed with and without gzip.
+`podium serve`; GET /api/recordings timed and weighed with and without gzip, whole and
+a page at a time (the library page asks for 100, and searches on the server); with
+--page, the library page itself in Chromium (tools/bench/library-page.mjs).
 
-    python3 tools/bench/library.py [--count 2000] [--bin target/release/podium]
+    python3 tools/bench/library.py [--count 2000] [--bin target/release/podium] [--page]
 """
-import argparse, json, os, random, shutil, socket, subprocess, tempfile, time, urllib.request
+import argparse, json, os, random, shutil, socket, subprocess, tempfile, time, urllib.parse, urllib.request
 
 def sidecars(dir, count):
     random.seed(1)
@@ -34,6 +36,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--count', type=int, default=2000)
     ap.add_argument('--bin', default=os.environ.get('PODIUM_BIN', 'target/release/podium'))
+    ap.add_argument('--page', action='store_true', help='also time the library page in Chromium')
     args = ap.parse_args()
     # A free port, asked of the system.
     with socket.socket() as probe:
@@ -70,6 +73,30 @@ def main():
                         runs_first = runs[0]
                 runs.sort()
                 print(f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s (first {runs_first:.2f} s), server RSS after: {rss_mb():.0f} MB" if encoding == 'identity' else f"  {encoding:8} -> {got:8} {len(body) / 1e6:6.1f} MB in {runs[2]:.2f} s, server RSS after: {rss_mb():.0f} MB")
+            # A page at a time, as the library page asks: the first, one from the middle
+            # (after the 1000th), and a search (one room of 20, then a name in every one).
+            def timed(query, encoding='gzip'):
+                runs = []
+                for _ in range(5):
+                    start = time.monotonic()
+                    with urllib.request.urlopen(urllib.request.Request(f"{url}?{query}", headers={'Accept-Encoding': encoding})) as r:
+                        body, headers = r.read(), r.headers
+                    runs.append(time.monotonic() - start)
+                return sorted(runs)[2], len(body), headers
+            _, _, headers = timed('limit=1000')
+            link = headers.get('Link')
+            # A build from before paging answers the whole list to every query.
+            pages = [] if link is None else [
+                ('first 100', 'limit=100'),
+                ('100 after the 1000th', 'limit=100&' + urllib.parse.urlencode({'after': urllib.parse.parse_qs(link[1:link.index('>')].split('?', 1)[1])['after'][0]})),
+                ('search: a room', 'q=room3&limit=100'), ('search: a name', 'q=eve&limit=100')]
+            print("  a page (gzip), median of 5:" if pages else "  this build does not page (no next link)")
+            for label, query in pages:
+                took, size, headers = timed(query)
+                print(f"    {label:22} {size / 1e3:7.1f} kB in {took * 1000:5.0f} ms (matches {headers['X-Total-Count']} of {headers['X-Library-Count']}), server RSS after: {rss_mb():.0f} MB")
+            if args.page:
+                page = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'library-page.mjs')
+                subprocess.run(['node', page, f'http://127.0.0.1:{args.port}'], check=True)
         finally:
             server.terminate(); server.wait()
     finally:
