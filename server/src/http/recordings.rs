@@ -325,7 +325,7 @@ mod tests {
         let text = link.to_str().unwrap();
         assert_eq!(
             text,
-            "</api/recordings?q=ada%3E%3B+rel%3D%22x%22%0D%0Aset-cookie%3A+a%3Db&limit=100&after=2026-12-01T10%3A00%3A00.000%2B01%3A00%7E20261201-090000-abc123>; rel=\"next\""
+            "</api/recordings?q=Ada%3E%3B+rel%3D%22x%22%0D%0ASet-Cookie%3A+a%3Db&limit=100&after=2026-12-01T10%3A00%3A00.000%2B01%3A00%7E20261201-090000-abc123>; rel=\"next\""
         );
         // The cursor comes back as it was sent, once the query string is decoded.
         let after = form_urlencoded::parse(text.split_once('?').unwrap().1.split_once('>').unwrap().0.as_bytes()).find(|(k, _)| k == "after").unwrap().1;

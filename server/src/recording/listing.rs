@@ -39,8 +39,9 @@ impl ListQuery {
     pub fn parse(q: Option<&str>, limit: Option<&str>, after: Option<&str>) -> Result<Self, ListQueryError> {
         let limit = match limit {
             None => None,
+            // Digits only: `+5` is no number a client means to send.
             Some(text) => match text.parse::<usize>() {
-                Ok(n @ 1..=MAX_PAGE) => Some(n),
+                Ok(n @ 1..=MAX_PAGE) if text.bytes().all(|b| b.is_ascii_digit()) => Some(n),
                 _ => return Err(ListQueryError::Limit),
             },
         };
@@ -50,7 +51,13 @@ impl ListQuery {
 
 /// Text to find in a recording's room or in a participant's name, case aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Search(String);
+pub struct Search {
+    /// As it was asked (trimmed): what the next page's link asks again. Lowercasing can
+    /// lengthen a text (`İ` is two characters lowercased), past the limit it was checked
+    /// against.
+    asked: String,
+    lowercase: String,
+}
 
 impl Search {
     /// `None` for a search of nothing but spaces: everything matches.
@@ -59,15 +66,16 @@ impl Search {
         if text.chars().count() > MAX_SEARCH_CHARS {
             return Err(ListQueryError::SearchTooLong);
         }
-        Ok((!text.is_empty()).then(|| Search(text.to_lowercase())))
+        Ok((!text.is_empty()).then(|| Search { asked: text.to_string(), lowercase: text.to_lowercase() }))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.asked
     }
 
     pub fn matches(&self, view: &RecordingView) -> bool {
-        view.room.to_lowercase().contains(&self.0) || view.participants.iter().any(|p| p.name.to_lowercase().contains(&self.0))
+        let found = |text: &str| text.to_lowercase().contains(&self.lowercase);
+        found(&view.room) || view.participants.iter().any(|p| found(&p.name))
     }
 }
 
@@ -215,9 +223,15 @@ mod tests {
         assert_eq!(ListQuery::parse(None, Some("1001"), None), Err(ListQueryError::Limit));
         assert_eq!(ListQuery::parse(None, Some("-1"), None), Err(ListQueryError::Limit));
         assert_eq!(ListQuery::parse(None, Some("ten"), None), Err(ListQueryError::Limit));
+        assert_eq!(ListQuery::parse(None, Some("+5"), None), Err(ListQueryError::Limit));
+        assert_eq!(ListQuery::parse(None, Some(" 5"), None), Err(ListQueryError::Limit));
         assert_eq!(ListQuery::parse(None, Some("1000"), None).unwrap().limit, Some(1000));
         assert_eq!(ListQuery::parse(Some(&"x".repeat(101)), None, None), Err(ListQueryError::SearchTooLong));
         assert!(ListQuery::parse(Some(&"é".repeat(100)), None, None).is_ok(), "characters, not bytes");
+        // Asked again as it was asked: `İ` lowercased is two characters, and 60 of them
+        // would not pass the limit lowercased.
+        let dotted = ListQuery::parse(Some(&format!(" {} ", "İ".repeat(60))), None, None).unwrap().search.unwrap();
+        assert_eq!(Search::parse(dotted.as_str()).unwrap(), Some(dotted.clone()));
         for bad in ["", "~", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z~../../etc", "~20261201-000000-abc001", "a b~20261201-000000-abc001", &format!("{}~20261201-000000-abc001", "1".repeat(41))] {
             assert_eq!(Cursor::parse(bad), Err(ListQueryError::Cursor), "{bad:?}");
         }

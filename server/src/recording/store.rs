@@ -68,9 +68,11 @@ pub struct Store {
     redactor: Redactor,
     /// How long recordings are kept after they end, if not until deleted.
     retention: Option<Retention>,
-    /// The views the last listing read, by the sidecar they were read from: the library
-    /// lists every recording at each visit, and parsing 2000 hour-long sidecars (110 MB
-    /// of JSON, a loudness per second) took 0.65 s a time (docs/benchmarks.md).
+    /// What a listing sorts and searches by (each recording's view without its timeline
+    /// and other lists: [`index_entry`]), by the sidecar it was read from. A listing
+    /// orders every recording, and parsing 2000 hour-long sidecars (110 MB of JSON, a
+    /// loudness per second) took 0.65 s a time; whole views kept 65 MB for them, where
+    /// these keep about 1 MB (docs/benchmarks.md). A page reads its own sidecars again.
     listed: Mutex<HashMap<RecordingId, (FileStamp, RecordingView)>>,
 }
 
@@ -197,9 +199,15 @@ impl Store {
     /// The page `query` asks for of the recordings in `room` (all: `None`): only that
     /// page is copied out ([`super::listing`]).
     pub fn page(&self, room: Option<&str>, query: &ListQuery) -> Page {
-        let mut listed = self.listed.lock();
-        self.read_again(&mut listed);
-        Page::of(listed.values().map(|(_, v)| v).filter(|v| room.is_none_or(|room| v.room == room)), query)
+        let mut page = {
+            let mut listed = self.listed.lock();
+            self.read_again(&mut listed);
+            Page::of(listed.values().map(|(_, v)| v).filter(|v| room.is_none_or(|room| v.room == room)), query)
+        };
+        // The page's own views, whole and as they are now (a running recording's grow);
+        // one deleted since it was ordered is left out.
+        page.recordings = page.recordings.iter().filter_map(|entry| self.read(&entry.id).ok()).collect();
+        page
     }
 
     /// Brings the kept views up to the disk: reads what is new or changed, drops what
@@ -211,13 +219,9 @@ impl Store {
             // Stamped before it is read: a sidecar replaced meanwhile is read again next time.
             let Some(stamp) = FileStamp::of(&self.sidecar_path(&id)) else { continue };
             let view = match listed.remove(&id) {
-                Some((was, mut view)) if was == stamp => {
-                    // The video grows while the sidecar waits for its next write.
-                    view.size_bytes = std::fs::metadata(self.video_path(&id)).map_or(0, |m| m.len());
-                    view
-                }
+                Some((was, view)) if was == stamp => view,
                 _ => match self.read(&id) {
-                    Ok(view) => view,
+                    Ok(view) => index_entry(view),
                     Err(_) => continue,
                 },
             };
@@ -295,6 +299,12 @@ impl Store {
         }
         found
     }
+}
+
+/// What the listing keeps of a view: what it orders and searches by ([`super::listing`]),
+/// not the lists that grow with a recording's length.
+fn index_entry(view: RecordingView) -> RecordingView {
+    RecordingView { timeline: Vec::new(), layout_changes: Vec::new(), screen_shares: Vec::new(), quality_steps: Vec::new(), ..view }
 }
 
 fn view(id: RecordingId, s: Sidecar, size_bytes: u64, redactor: &Redactor, retention: Option<Retention>) -> RecordingView {
@@ -429,6 +439,8 @@ pub(crate) mod tests {
         let status = |list: &[RecordingView], id: &RecordingId| list.iter().find(|v| &v.id == id).map(|v| (v.status, v.size_bytes, v.duration_ms));
         let first = store.list();
         assert_eq!(status(&first, &a), Some((Status::Recording, 4, 9000)));
+        assert!(first.iter().all(|v| v.timeline.len() == 2), "the views listed are whole");
+        assert!(store.listed.lock().values().all(|(_, v)| v.timeline.is_empty()), "what is kept to order them is not");
         // The video grows; the sidecar is written as the compositor does (a new file).
         std::fs::write(store.video_path(&a), b"12345678").unwrap();
         assert_eq!(status(&store.list(), &a), Some((Status::Recording, 8, 9000)), "the video's size, read each time");
