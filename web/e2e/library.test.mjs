@@ -113,3 +113,59 @@ test('while a recording runs the library asks for it again, not for the whole li
   await page.waitForTimeout(4500);
   assert.equal(asked.length, before, `nothing runs, nothing asked: ${JSON.stringify(asked.slice(before))}`);
 });
+
+test('Show more clicked while a search or a reload is on its way adds the right rows, none twice, none skipped', { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  const browser = await launchBrowser({});
+  t.after(async () => { await browser.close(); await server.stop(); });
+  const all = Array.from({ length: 250 }, (_, i) => sidecar(i));
+  for (const s of all) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
+  const newestFirst = all.map((s) => s.id).reverse();
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // Each list request held as `delay(url)` says, once armed (the first load is not).
+  const open = async (delay) => {
+    const page = await browser.newPage();
+    let armed = false;
+    await page.route('**/api/recordings?**', async (route) => {
+      const ms = armed ? delay(new URL(route.request().url())) : 0;
+      if (ms) await sleep(ms);
+      await route.continue();
+    });
+    await page.goto(`${server.baseUrl}/recordings`);
+    await page.locator('#show-more').waitFor({ timeout: 10_000 });
+    armed = true;
+    return page;
+  };
+  const settled = (page) => page.waitForFunction(() => document.querySelector('#show-more').getAttribute('aria-busy') !== 'true', null, { timeout: 10_000 });
+  const ids = (page) => page.locator('#recordings-list .recording-row').evaluateAll((r) => r.map((x) => x.dataset.recordingId));
+
+  // A search on its way (slow), then Show more on the old rows (slower): the search's
+  // rows only, not the old search's next page under them.
+  let page = await open((u) => (u.searchParams.has('after') ? 1500 : u.searchParams.has('q') ? 500 : 0));
+  await page.fill('#search', 'room1');
+  await sleep(250);
+  await page.click('#show-more');
+  await page.waitForFunction(() => document.querySelector('.library-head [role=status]').textContent === '50 of 250', null, { timeout: 10_000 });
+  await settled(page);
+  await sleep(1600);
+  const rows = await ids(page);
+  assert.equal(rows.length, 50, 'room1 is 50');
+  assert.ok(rows.every((id) => all.find((s) => s.id === id).room === 'room1'), 'no other room under the search');
+  assert.equal(await page.locator('#show-more').isVisible(), false);
+  await page.close();
+
+  // The window gets the focus back (a reload, slow) as Show more is clicked, and a
+  // recording started meanwhile: the click waits for the reload's rows and adds the page
+  // after them, so the row the new one pushed down is not skipped.
+  page = await open((u) => (u.searchParams.has('after') ? 100 : 800));
+  const fresh = { ...sidecar(300), id: '20261201-060000-new001', started_at: '2026-12-01T06:00:00.000Z' };
+  writeFileSync(join(server.recordingsDir, `${fresh.id}.json`), JSON.stringify(fresh));
+  await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+  await page.click('#show-more');
+  await page.waitForFunction(() => document.querySelectorAll('#recordings-list .recording-row').length === 200, null, { timeout: 10_000 });
+  await settled(page);
+  assert.deepEqual(await ids(page), [fresh.id, ...newestFirst.slice(0, 199)]);
+  assert.equal(await page.evaluate(() => document.activeElement.closest('.recording-row')?.dataset.recordingId), newestFirst[99], 'the keyboard goes on at the first new row');
+  assert.equal(await page.locator('.library-head [role=status]').textContent(), '251 of 251');
+  await page.close();
+});

@@ -73,6 +73,11 @@ export async function showLibrary(app) {
   // Each load of the first rows is numbered: an answer to an older one (a search typed
   // since, a reload) is dropped, and so is a "Show more" begun before it.
   let loads = 0;
+  // The load under way (or the last): a "Show more" waits for it, so that it asks for
+  // the page after the rows that load draws.
+  let pending = Promise.resolve();
+  // The search the rows drawn are of: a "Show more" begun on another is given up.
+  let shownQuery = '';
   let fetchingMore = false;
   // The last load failed (its banner is up); the page was replaced by an access notice
   // (nothing more to poll).
@@ -127,15 +132,16 @@ export async function showLibrary(app) {
   /** The first `rows` matches of the search (a page at least, at most what the
    * server gives at once): at the start, at each search, and again, keeping the rows
    * shown, when the window gets the focus back. */
-  const load = async (rows = ROWS_AT_ONCE) => {
+  const load = (rows = ROWS_AT_ONCE) => (pending = loadFirst(rows));
+  const loadFirst = async (rows) => {
     const mine = ++loads;
     const q = search.value.trim();
     const limit = Math.min(Math.max(rows, ROWS_AT_ONCE), MAX_PAGE);
     const res = await api(`/api/recordings?${new URLSearchParams(q ? { q, limit } : { limit })}`);
     if (mine !== loads || stopped) return;
-    fetchingMore = false;
     if (res.ok) {
       recordings = res.body;
+      shownQuery = q;
       takeCounts(res);
       listFailed = false;
       showError(null);
@@ -176,26 +182,42 @@ export async function showLibrary(app) {
     // the list, which takes its banner down.
     if (listFailed || answers.some((res) => !res.ok && res.status !== 404)) return reload();
     const fresh = new Map(live.map((r, i) => [r.id, answers[i]]));
+    const had = recordings.length;
     recordings = recordings.flatMap((r) => {
       const res = fresh.get(r.id);
       if (!res) return [r];
       return res.ok ? [res.body] : [];
     });
+    // Deleted meanwhile: counted out too.
+    matched = Math.max(0, matched - (had - recordings.length));
+    libraryCount = Math.max(0, libraryCount - (had - recordings.length));
     render();
     followLive();
   };
 
   more.addEventListener('click', async () => {
-    if (!next || fetchingMore) return;
+    if (fetchingMore) return;
     // Not disabled while it waits: a disabled button drops the keyboard's focus.
-    const mine = loads;
     fetchingMore = true;
     more.setAttribute('aria-busy', 'true');
     render();
-    const res = await api(next);
-    more.removeAttribute('aria-busy');
-    if (mine !== loads || stopped) return;
+    const forQuery = shownQuery;
+    let res = null;
+    // A load under way (a search, the reload when the window gets the focus back, which
+    // a click into it starts) draws its rows first; the next page is the one after
+    // those. A load that begins while the page is fetched makes it ask again.
+    for (;;) {
+      await pending;
+      if (stopped) return;
+      if (shownQuery !== forQuery || !next) break;
+      const mine = loads;
+      const answer = await api(next);
+      if (stopped) return;
+      if (mine === loads) { res = answer; break; }
+    }
     fetchingMore = false;
+    more.removeAttribute('aria-busy');
+    if (!res) return render();
     if (!res.ok) {
       showError(`Cannot load more recordings: ${res.body.error ?? `the server answered ${res.status}`}`);
       render();
@@ -228,6 +250,12 @@ export async function showLibrary(app) {
     recordings = recordings.filter((x) => x.id !== r.id);
     matched = Math.max(0, matched - 1);
     libraryCount = Math.max(0, libraryCount - 1);
+    // The last row drawn went and more match: the next ones, not an empty list.
+    if (!recordings.length && next) {
+      await load();
+      search.focus();
+      return;
+    }
     render();
     const rows = new Map([...list.querySelectorAll('.recording-row')].map((x) => [x.dataset.recordingId, x]));
     const target = neighbours.map((id) => rows.get(id)?.querySelector('.delete:not(:disabled)')).find(Boolean);
