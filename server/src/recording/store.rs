@@ -72,7 +72,7 @@ pub struct Store {
     /// and other lists: [`index_entry`]), by the sidecar it was read from. A listing
     /// orders every recording, and parsing 2000 hour-long sidecars (110 MB of JSON, a
     /// loudness per second) took 0.65 s a time; whole views kept 65 MB for them, where
-    /// these keep about 1 MB (docs/benchmarks.md). A page reads its own sidecars again.
+    /// these keep about 2 MB (docs/benchmarks.md). A page reads its own sidecars again.
     listed: Mutex<HashMap<RecordingId, (FileStamp, RecordingView)>>,
 }
 
