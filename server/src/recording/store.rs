@@ -210,6 +210,14 @@ impl Store {
         page
     }
 
+    /// Reads what a listing orders by, for every recording on disk, and says how many:
+    /// at the server's start, so that its first visitor does not wait for that.
+    pub fn index(&self) -> usize {
+        let mut listed = self.listed.lock();
+        self.read_again(&mut listed);
+        listed.len()
+    }
+
     /// Brings the kept views up to the disk: reads what is new or changed, drops what
     /// is gone. Called with the views locked: one listing at a time, and the next one
     /// finds what this one read.
