@@ -1,6 +1,6 @@
 //! The control channel between the server and a compositor process: one JSON object
 //! per line, the server writing to the compositor's stdin and reading its stdout.
-//! Every message carries the protocol's version, `"v": 4`; a line of any other version
+//! Every message carries the protocol's version, `"v": 5`; a line of any other version
 //! is refused as such (the two ends are from different builds), before its fields are
 //! read. Media never goes this way: it arrives as RTP on the UDP port the compositor
 //! reports in `ready`.
@@ -8,9 +8,16 @@
 //! Version 2 (issue #11) added `since` and `decided` to `speaker`: a recording cuts
 //! where the turn began, not when the message arrives. Version 3 (issue #12) added
 //! `screen` to a source: a shared screen is framed as a share, not as a camera.
+//! Version 4 added the `quality` message. Version 5 added `chosen_ms_ago` to `layout`:
+//! the file changes layout when the person chose it, not when the choice arrived.
 use serde::{Deserialize, Serialize};
 
-pub const CONTROL_VERSION: u32 = 4;
+pub const CONTROL_VERSION: u32 = 5;
+
+/// The furthest back a layout change may be placed (`Layout::chosen_ms_ago`): a picker
+/// waits 0.8 s for the person to settle before it sends, and the default lookahead, 1.3
+/// s, keeps that much of the output unwritten.
+pub const MAX_LAYOUT_AGE_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,8 +68,15 @@ pub enum ToCompositor {
     /// hosts' clocks need not agree. The recording cuts at `since`, as far as its
     /// lookahead reaches back.
     Speaker { v: u32, participant_id: Option<String>, since: u64, decided: u64 },
-    /// From now on, frame the recording this way (`speaker`, `speaker-strip`, `grid`).
-    Layout { v: u32, layout: crate::picture::layout::LayoutKind },
+    /// Frame the recording this way (`speaker`, `speaker-strip`, `grid`) from when it
+    /// was chosen: `chosen_ms_ago` before this message (the server bounds it, to
+    /// [`MAX_LAYOUT_AGE_MS`]), as far back as the lookahead reaches.
+    Layout {
+        v: u32,
+        layout: crate::picture::layout::LayoutKind,
+        #[serde(default)]
+        chosen_ms_ago: u64,
+    },
     /// Finish the file and exit.
     Stop { v: u32 },
 }
@@ -156,16 +170,16 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1, "one line even when a name holds a newline");
         assert_eq!(from_line::<ToCompositor>(&line).unwrap(), sources);
         let ready = FromCompositor::Ready { v: CONTROL_VERSION, rtp_port: 40_123, started_at: "2026-12-02T16:08:08.123Z".into() };
-        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":4,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
+        assert_eq!(to_line(&ready), "{\"type\":\"ready\",\"v\":5,\"rtp_port\":40123,\"started_at\":\"2026-12-02T16:08:08.123Z\"}\n");
         assert_eq!(from_line::<FromCompositor>(&to_line(&ready)).unwrap(), ready);
-        let speaker = ToCompositor::Speaker { v: 4, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
-        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":4,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
+        let speaker = ToCompositor::Speaker { v: 5, participant_id: None, since: 1_780_000_000_000, decided: 1_780_000_000_850 };
+        assert_eq!(to_line(&speaker), "{\"type\":\"speaker\",\"v\":5,\"participant_id\":null,\"since\":1780000000000,\"decided\":1780000000850}\n");
         assert_eq!(from_line::<ToCompositor>(&to_line(&speaker)).unwrap(), speaker);
     }
 
     #[test]
     fn bad_lines_are_errors_that_say_why() {
-        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":4}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":4,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":4,\"participant_id\":null}"] {
+        for bad in ["", "{}", "{\"type\":\"explode\",\"v\":5}", "{\"type\":\"stop\"}", "{\"type\":\"stop\",\"v\":5,\"extra\":2}", "not json", "{\"type\":\"speaker\",\"v\":5,\"participant_id\":null}"] {
             let err = from_line::<ToCompositor>(bad).unwrap_err().to_string();
             assert!(err.starts_with("bad control message"), "{err}");
         }
@@ -175,7 +189,7 @@ mod tests {
     fn another_version_is_refused_as_such() {
         // A version 2 speaker message is refused for its version, not for
         // a missing field, and so is a future one.
-        for (line, got) in [("{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}", 2), ("{\"type\":\"stop\",\"v\":5}", 5)] {
+        for (line, got) in [("{\"type\":\"speaker\",\"v\":2,\"participant_id\":null}", 2), ("{\"type\":\"stop\",\"v\":6}", 6)] {
             let err = from_line::<ToCompositor>(line).unwrap_err();
             assert!(matches!(err, ControlError::Version { got: g } if g == got), "{err}");
             let text = err.to_string();

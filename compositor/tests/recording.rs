@@ -445,7 +445,7 @@ fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_tak
     bob.talks = vec![(2500, 6000)];
     let carol = Person::new("c3", "Carol", GREEN, 550.0);
     let decisions = [Decision::after(500, 800, "a1"), Decision::after(2500, 800, "b2")];
-    let out = record_layouts("grid", vec![alice, bob, carol], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &[(4000, LayoutKind::Speaker)]);
+    let out = record_layouts("grid", vec![alice, bob, carol], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &[(4000, LayoutKind::Speaker, 0)]);
     // Each quarter's upper part (away from the name labels), frame by frame.
     let patches = compositor::review::probe::video_patches(&out.path, &[(0.25, 0.15), (0.75, 0.15), (0.25, 0.65), (0.75, 0.65)]).unwrap();
     let quarters = |t_ms: u64| -> Vec<[u8; 3]> { patches.iter().find(|(t, _)| *t >= t_ms).expect("a frame then").1.clone() };
@@ -458,6 +458,32 @@ fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_tak
     let changes: Vec<_> = out.sidecar.layout_changes.iter().map(|c| (c.at_ms, c.layout)).collect();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!((changes[0].0 as i64 - 4000).abs() <= 60 && changes[0].1 == LayoutKind::Speaker, "{changes:?}");
+}
+
+#[test]
+fn a_layout_changes_the_file_when_it_was_chosen_even_one_chosen_just_before_the_end() {
+    // The room's picker sends a choice once it has been held 0.8 s, and at Stop at once:
+    // each says how long ago it was chosen, and the file changes there. The last one
+    // arrives 100 ms before the end, chosen 700 ms before that.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(300, 6000)];
+    let bob = Person::new("b2", "Bob", BLUE, 660.0);
+    let decisions = [Decision::after(300, 800, "a1")];
+    let changes = [(3000, LayoutKind::Speaker, 800), (5900, LayoutKind::Grid, 700)];
+    let out = record_layouts("chosen", vec![alice, bob], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &changes);
+    let at: Vec<_> = out.sidecar.layout_changes.iter().map(|c| (c.at_ms, c.layout)).collect();
+    assert_eq!(at.len(), 2, "{at:?}");
+    assert!((at[0].0 as i64 - 2200).abs() <= 60 && at[0].1 == LayoutKind::Speaker, "chosen at 2.2 s: {at:?}");
+    assert!((at[1].0 as i64 - 5200).abs() <= 60 && at[1].1 == LayoutKind::Grid, "chosen at 5.2 s: {at:?}");
+    assert_eq!(out.sidecar.layout, LayoutKind::Grid);
+    // The frames agree: Alice alone from 2.2 s, both side by side again from 5.2 s to
+    // the end.
+    let patches = compositor::review::probe::video_patches(&out.path, &[(0.25, 0.3), (0.75, 0.3)]).unwrap();
+    let halves = |t_ms: u64| -> Vec<[u8; 3]> { patches.iter().find(|(t, _)| *t >= t_ms).expect("a frame then").1.clone() };
+    assert!(halves(1900).iter().zip([RED, BLUE]).all(|(c, want)| close(*c, want)), "the grid before: {:?}", halves(1900));
+    assert!(halves(2500).iter().all(|c| close(*c, RED)), "Alice alone from 2.2 s: {:?}", halves(2500));
+    assert!(halves(4900).iter().all(|c| close(*c, RED)), "still at 4.9 s: {:?}", halves(4900));
+    assert!(halves(5600).iter().zip([RED, BLUE]).all(|(c, want)| close(*c, want)), "the grid again in the last 0.8 s: {:?}", halves(5600));
 }
 
 #[test]

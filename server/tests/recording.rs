@@ -388,20 +388,34 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
         assert!(!matches!(event, server::room::RoomEvent::Recording { .. }), "the room heard of a layout that did not change");
     }
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", "{}").await.0, 400);
+    for bad in [r#"{"layout": "grid", "chosen_ms_ago": 1001}"#, r#"{"layout": "grid", "chosen_ms_ago": -5}"#, r#"{"layout": "grid", "chosen_ms_ago": "soon"}"#] {
+        let (status, body) = call("PATCH", "/api/rooms/layouts/recording", bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("chosen_ms_ago"), "{bad}: {body}");
+    }
     sleep_ms(3000).await;
     alice.speak(false);
+    // A layout chosen 700 ms before Stop, sent as Stop is pressed (the room's picker
+    // was still letting it settle), and the stop right after: it is in the file, from
+    // when it was chosen.
+    let (status, regridded) = call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "grid", "chosen_ms_ago": 700}"#).await;
+    assert_eq!((status, regridded["layout"].as_str()), (200, Some("grid")), "{regridded}");
     let (status, stopped) = call("DELETE", "/api/rooms/layouts/recording", "").await;
     assert_eq!(status, 200, "{stopped}");
-    assert_eq!(stopped["layout"], "speaker");
+    assert_eq!(stopped["layout"], "grid");
     assert_eq!(call("PATCH", "/api/rooms/layouts/recording", r#"{"layout": "grid"}"#).await.0, 404, "a stopped recording takes no change");
     let (status, body) = call("POST", "/api/rooms/layouts/recording", &format!(r#"{{"layout": "{}"}}"#, "x".repeat(4096))).await;
     assert_eq!(status, 413, "an oversized body: {body}");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("too large")), "a 413 is JSON like every error: {body}");
     let changes = stopped["layout_changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 1, "{stopped}");
+    assert_eq!(changes.len(), 2, "{stopped}");
     assert_eq!(changes[0]["layout"], "speaker");
     let at = changes[0]["at_ms"].as_u64().unwrap();
     assert!((2500..4500).contains(&at), "changed at {at} ms of the file, asked at about 3 s");
+    let end = stopped["duration_ms"].as_u64().unwrap();
+    let last = changes[1]["at_ms"].as_u64().unwrap();
+    assert_eq!(changes[1]["layout"], "grid");
+    assert!((end - 1000..end - 450).contains(&last), "the last change at {last} ms of {end}: chosen 700 ms before the stop");
     // The frames agree: both cameras side by side before the change, Alice alone after.
     let path = s.dir.join(format!("{}.mp4", stopped["id"].as_str().unwrap()));
     let patches = probe::video_patches(&path, &[(0.25, 0.3), (0.75, 0.3)]).unwrap();
@@ -410,6 +424,8 @@ async fn a_recording_starts_in_the_layout_asked_for_and_changes_it_while_running
     assert!(close(grid[0], RED) && close(grid[1], BLUE), "the grid before the change: {grid:?}");
     let speaker = at_time(at + 800);
     assert!(close(speaker[0], RED) && close(speaker[1], RED), "Alice fills the frame after it: {speaker:?}");
+    let regrid = at_time(last + 200);
+    assert!(close(regrid[0], RED) && close(regrid[1], BLUE), "the grid again at the end: {regrid:?}");
     drop((alice, bob));
 }
 

@@ -310,14 +310,21 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   await alice.selectOption('#recording-layout', 'speaker');
   await bob.waitForFunction(() => document.querySelector('#recording-layout')?.value === 'speaker', null, { timeout: 5000 });
   await sleep(3000);
+  // The grid again, and Stop before the picker's 0.8 s are up: the choice goes first,
+  // and the file ends in it.
+  await alice.selectOption('#recording-layout', 'grid');
+  await sleep(400);
   await alice.click('#record');
   await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
   const rec = await (await fetch(`${server.baseUrl}/api/recordings/${id}`)).json();
-  assert.equal(rec.layout, 'speaker', JSON.stringify(rec));
-  assert.equal(rec.layout_changes.length, 1, JSON.stringify(rec.layout_changes));
+  assert.equal(rec.layout, 'grid', JSON.stringify(rec));
+  assert.deepEqual(rec.layout_changes.map((c) => c.layout), ['speaker', 'grid'], JSON.stringify(rec.layout_changes));
   const changedAt = rec.layout_changes[0].at_ms;
-  // (The picker holds a change made while recording for 0.8 s before it sends it.)
+  // (The picker holds a change made while recording for 0.8 s before it sends it, and
+  // says when it was chosen: the file changes there.)
   assert.ok(changedAt > 3000 && changedAt < 7000, `the change is at ${changedAt} ms of the file`);
+  const regriddedAt = rec.layout_changes[1].at_ms;
+  assert.ok(rec.duration_ms - regriddedAt >= 350 && rec.duration_ms - regriddedAt < 1500, `the last change at ${regriddedAt} ms of ${rec.duration_ms}: chosen 0.4 s before Stop`);
 
   // Three people in a 2x2 grid, in the recording's participant order (the room's join
   // order: the three pages join at once, in any order): each tile's upper part shows
@@ -335,13 +342,17 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   }
   // After the change one picture fills the frame: the three points away from the
   // middle (where a camera draws its own name) show one person.
-  const after = tiles.filter((f) => f.t > changedAt + 500);
+  const after = tiles.filter((f) => f.t > changedAt + 500 && f.t < regriddedAt - 100);
   assert.ok(after.length > 10);
   for (const f of after) {
     const seen = new Set(f.rgb.slice(0, 3).map(whoIs));
     assert.equal(seen.size, 1, `the speaker layout at ${f.t} ms shows ${[...seen]}`);
     assert.ok(names.includes([...seen][0]), `the speaker layout at ${f.t} ms shows ${[...seen]}, not a camera`);
   }
+  // And the grid in the file's last moments, chosen just before Stop.
+  const last = tiles.filter((f) => f.t > regriddedAt + 100);
+  assert.ok(last.length >= 3, `${last.length} frames after the last change`);
+  for (const f of last) assert.deepEqual(f.rgb.slice(0, 3).map(whoIs), order, `the grid again at ${f.t} ms`);
 });
 
 /**

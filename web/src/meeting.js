@@ -433,13 +433,15 @@ export class Meeting extends EventTarget {
    * The layout of the next recording, or (while one runs) of this one from now on. A
    * failed change says why and puts the picker back.
    */
-  async setRecordingLayout(layout) {
+  async setRecordingLayout(layout, chosenMsAgo = 0) {
     const previous = this.recordingLayout;
     this.recordingLayout = layout;
     if (!this.state.recording) return this.changed();
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
+    // The file changes when it was chosen (the server takes up to 1 s back).
+    const body = { layout, ...(chosenMsAgo > 0 ? { chosen_ms_ago: Math.min(1000, Math.round(chosenMsAgo)) } : {}) };
     try {
-      const res = await fetch(url, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout }) });
+      const res = await fetch(url, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
       if (!res.ok) {
         const body = await res.json().catch(() => ({}));
         this.recordingLayout = previous;

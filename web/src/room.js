@@ -189,12 +189,17 @@ class RoomView {
     this.shareBtn = el('button', { id: 'share-screen', class: 'control', 'data-action': 'share', 'aria-pressed': 'false' });
     this.shareBtn.addEventListener('click', () => (meeting.share ? meeting.stopShare() : meeting.startShare()));
     this.recordBtn = el('button', { id: 'record', class: 'control record' });
-    this.recordBtn.addEventListener('click', () => meeting.toggleRecording());
+    this.recordBtn.addEventListener('click', async () => {
+      // A layout still settling when Stop is pressed goes into the file first.
+      if (meeting.state.recording && this.pendingLayout && !meeting.recordingBusy) await this.sendLayout();
+      meeting.toggleRecording();
+    });
     // How the recording frames the meeting: chosen before Record, or changed while it runs.
     this.layoutPicker = el('select', { id: 'recording-layout', class: 'control layout-picker', 'aria-label': 'Recording layout', title: 'How the recording frames the meeting' },
       ...LAYOUTS.map(([value, label]) => el('option', { value }, label)));
     // While a recording runs each change is written into the file: arrow keys on the
-    // closed list step through the layouts, so the last one held for 0.8 s is sent.
+    // closed list step through the layouts, so the last one held for 0.8 s is sent,
+    // saying when it was chosen (the file changes there, not 0.8 s later).
     this.layoutPicker.addEventListener('change', () => {
       clearTimeout(this.layoutTimer);
       if (!meeting.state.recording) {
@@ -202,17 +207,8 @@ class RoomView {
         return meeting.setRecordingLayout(this.layoutPicker.value);
       }
       this.pendingLayout = this.layoutPicker.value;
-      this.layoutTimer = setTimeout(async () => {
-        const layout = this.pendingLayout;
-        // Shown as chosen until the server answers (then the recording has it, or the
-        // refusal puts the picker back); a later choice meanwhile starts its own wait.
-        try {
-          await meeting.setRecordingLayout(layout);
-        } finally {
-          if (this.pendingLayout === layout) this.pendingLayout = null;
-          this.render();
-        }
-      }, LAYOUT_SETTLE_MS);
+      this.layoutChosenAt = performance.now();
+      this.layoutTimer = setTimeout(() => this.sendLayout(), LAYOUT_SETTLE_MS);
     });
     // Everyone sees that the meeting is recorded, and for how long.
     // Not a status itself (its clock ticks every second): `announcer` says once that the
@@ -282,6 +278,20 @@ class RoomView {
   stageParticipant() {
     const { participants, activeSpeaker } = this.meeting.state;
     return participants.get(activeSpeaker) ?? participants.values().next().value ?? null;
+  }
+
+  /** Sends the layout waiting to settle, with how long ago it was chosen. Shown as
+   * chosen until the server answers (then the recording has it, or the refusal puts the
+   * picker back); a later choice meanwhile starts its own wait. */
+  async sendLayout() {
+    clearTimeout(this.layoutTimer);
+    const layout = this.pendingLayout;
+    try {
+      await this.meeting.setRecordingLayout(layout, performance.now() - this.layoutChosenAt);
+    } finally {
+      if (this.pendingLayout === layout) this.pendingLayout = null;
+      this.render();
+    }
   }
 
   render() {

@@ -23,7 +23,7 @@ mod roster;
 
 use crate::input::clock::{self, MediaClock};
 use crate::picture::compose::{self, Composer};
-use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION};
+use crate::control::{self, FromCompositor, MediaKind, Source, ToCompositor, CONTROL_VERSION, MAX_LAYOUT_AGE_MS};
 use crate::input::depacketize::Codec;
 use crate::sound::activity::ActivityMeter;
 use crate::sound::mixer::Mixer;
@@ -348,14 +348,22 @@ impl Engine {
                 let at_ms = self.place_cut(now, decided.saturating_sub(since));
                 self.cuts.push_back(Cut { at_ms, decided_ms: self.ms(now), speaker: participant_id });
             }
-            ToCompositor::Layout { layout, .. } => {
-                // From where the output will be when it gets here: the file changes at
-                // the moment it was asked for.
-                let at = self.ms(now).max(self.next_frame_ms());
-                self.layout_events.push_back((at, LayoutEvent::Kind(layout)));
-            }
+            ToCompositor::Layout { layout, chosen_ms_ago, .. } => self.place_layout(now, layout, chosen_ms_ago),
             ToCompositor::Stop { .. } => {}
         }
+    }
+
+    /// A layout chosen `chosen_ms_ago` before `now` (at most [`MAX_LAYOUT_AGE_MS`]): the
+    /// file changes when it was chosen, as the output, a lookahead behind, has not got
+    /// there yet; else at the first frame not drawn. Never before a change asked earlier,
+    /// so the last one asked is the one that stays. Kept in time order with the other
+    /// changes of the frame (who is present, a share), which it does not touch.
+    fn place_layout(&mut self, now: Instant, layout: LayoutKind, chosen_ms_ago: u64) {
+        let chosen = self.ms(now).saturating_sub(chosen_ms_ago.min(MAX_LAYOUT_AGE_MS));
+        let after_last_asked = self.layout_events.iter().filter(|(_, e)| matches!(e, LayoutEvent::Kind(_))).map(|(at, _)| *at).max().unwrap_or(0);
+        let at = chosen.max(self.next_frame_ms()).max(after_last_asked);
+        let place = self.layout_events.partition_point(|(t, _)| *t <= at);
+        self.layout_events.insert(place, (at, LayoutEvent::Kind(layout)));
     }
 
     /// Where a speaker change that arrives at `now`, saying its turn began

@@ -154,14 +154,14 @@ pub fn record_decisions(name: &str, people: Vec<Person>, decisions: &[Decision],
 
 /// Runs the meeting starting in `layout`, changed at the times of `changes` (ms).
 #[allow(clippy::too_many_arguments)]
-pub fn record_layouts(name: &str, people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)]) -> Outcome {
+pub fn record_layouts(name: &str, people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind, u64)]) -> Outcome {
     record_stalled(name, people, decisions, duration, net, forward, lookahead, layout, changes, &[])
 }
 
 /// … with the engine not polled at all in each of `stalls` ([from, to) ms), as on a
 /// machine too busy to give it the CPU: its output falls behind real time.
 #[allow(clippy::too_many_arguments)]
-pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind)], stalls: &[(u64, u64)]) -> Outcome {
+pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision], duration: u64, net: Network, forward: Forward, lookahead: Duration, layout: LayoutKind, changes: &[(u64, LayoutKind, u64)], stalls: &[(u64, u64)]) -> Outcome {
     let dir = std::env::temp_dir().join(format!("podium-engine-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rec.mp4");
@@ -226,8 +226,8 @@ pub fn record_stalled(name: &str, mut people: Vec<Person>, decisions: &[Decision
             present_before = present_now;
             sharing_before = sharing_now;
         }
-        for (_, kind) in changes.iter().filter(|(at, _)| *at == t) {
-            engine.handle_control(at(t), ToCompositor::Layout { v: CONTROL_VERSION, layout: *kind });
+        for (_, kind, chosen_ms_ago) in changes.iter().filter(|(at, ..)| *at == t) {
+            engine.handle_control(at(t), ToCompositor::Layout { v: CONTROL_VERSION, layout: *kind, chosen_ms_ago: *chosen_ms_ago });
         }
         while next_speaker < decisions.len() && decisions[next_speaker].decided <= t {
             let d = decisions[next_speaker];

@@ -4,7 +4,7 @@ use crate::auth::{Denied, TokenError};
 use crate::recording::shares::{AddShareError, ShareStoreError};
 use crate::recording::layout_pace::LayoutRefused;
 use crate::recording::listing::ListQueryError;
-use crate::recording::{RecordError, RecordingSize, SetLayoutError, SizeError, StoreError};
+use crate::recording::{LayoutAgeError, RecordError, RecordingSize, SetLayoutError, SizeError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -118,6 +118,12 @@ impl From<RecordError> for ApiError {
 impl From<SizeError> for ApiError {
     fn from(e: SizeError) -> Self {
         ApiError::BadRequest(format!("size: {e}"))
+    }
+}
+
+impl From<LayoutAgeError> for ApiError {
+    fn from(e: LayoutAgeError) -> Self {
+        ApiError::BadRequest(e.to_string())
     }
 }
 

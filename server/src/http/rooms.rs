@@ -2,7 +2,7 @@
 use super::extract::{Auth, Body, ParticipantIdSegment, ValidPath};
 use super::guard::check_origin;
 use super::{ApiError, AppState};
-use crate::recording::{LayoutSet, RecordError, RecordingSize, RecordingView};
+use crate::recording::{LayoutAsk, LayoutSet, RecordError, RecordingSize, RecordingView};
 use crate::room::{RoomId, RoomView};
 use crate::session::{self, SessionContext};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -84,12 +84,14 @@ pub async fn socket(
     }))
 }
 
-/// The body of a recording's start or change: `{"layout": "speaker" | "speaker-strip" |
-/// "grid"}` (docs/api.md).
+/// The body of a recording's change: `{"layout": "speaker" | "speaker-strip" |
+/// "grid", "chosen_ms_ago": N}`, the second optional (docs/api.md).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutBody {
     pub layout: LayoutKind,
+    #[serde(default)]
+    pub chosen_ms_ago: u64,
 }
 
 /// The optional body of `POST …/recording`: `{"layout": …, "size": "WIDTHxHEIGHT"}`,
@@ -117,11 +119,11 @@ fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<RecordingSize>), ApiEr
     Ok((start.layout.unwrap_or(LayoutKind::DEFAULT), size))
 }
 
-fn layout_body(body: &Bytes) -> Result<LayoutKind, ApiError> {
+fn layout_body(body: &Bytes) -> Result<LayoutAsk, ApiError> {
     // A fixed message: serde's would quote the client's text back.
-    serde_json::from_slice::<LayoutBody>(body)
-        .map(|b| b.layout)
-        .map_err(|_| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\"}".into()))
+    let body = serde_json::from_slice::<LayoutBody>(body)
+        .map_err(|_| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"chosen_ms_ago\": N}, the second optional".into()))?;
+    Ok(LayoutAsk::chosen_ago(body.layout, body.chosen_ms_ago)?)
 }
 
 pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, Body(body): Body) -> Result<(StatusCode, Json<RecordingView>), ApiError> {
@@ -140,8 +142,9 @@ pub async fn start_recording(State(state): State<Arc<AppState>>, auth: Auth, Val
 /// Changes the running recording's layout; answers with the recording as it is now.
 pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, ValidPath(id): ValidPath<RoomId>, Body(body): Body) -> Result<Json<RecordingView>, ApiError> {
     auth.check(|a| a.may_record(&id))?;
-    let layout = layout_body(&body)?;
-    let LayoutSet { recording, changed } = state.recorder.set_layout(&id, layout, Instant::now())?;
+    let ask = layout_body(&body)?;
+    let layout = ask.layout;
+    let LayoutSet { recording, changed } = state.recorder.set_layout(&id, ask, Instant::now())?;
     if changed {
         let (sub, role, ip) = auth.who();
         tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");

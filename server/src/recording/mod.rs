@@ -191,6 +191,37 @@ struct Launched {
     participants: Vec<Participant>,
 }
 
+/// A layout a host chose for a running recording, and how long before it reached the
+/// recorder they chose it (the room's picker waits for a choice to settle): the file
+/// changes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutAsk {
+    pub layout: LayoutKind,
+    pub chosen_ago: Duration,
+}
+
+impl LayoutAsk {
+    /// Chosen now.
+    pub fn now(layout: LayoutKind) -> Self {
+        LayoutAsk { layout, chosen_ago: Duration::ZERO }
+    }
+
+    /// Chosen `chosen_ms_ago` before it was asked: at most
+    /// [`compositor::control::MAX_LAYOUT_AGE_MS`], which the recording's lookahead keeps
+    /// unwritten (a client may not rewrite what the file holds already).
+    pub fn chosen_ago(layout: LayoutKind, chosen_ms_ago: u64) -> Result<Self, LayoutAgeError> {
+        if chosen_ms_ago > compositor::control::MAX_LAYOUT_AGE_MS {
+            return Err(LayoutAgeError(chosen_ms_ago));
+        }
+        Ok(LayoutAsk { layout, chosen_ago: Duration::from_millis(chosen_ms_ago) })
+    }
+}
+
+/// A layout said to be chosen further back than a recording changes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chosen_ms_ago is how long before this request the layout was chosen, from 0 to {max} ms (not {0})", max = compositor::control::MAX_LAYOUT_AGE_MS)]
+pub struct LayoutAgeError(pub u64);
+
 /// What [`Recorder::set_layout`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutSet {
@@ -202,7 +233,7 @@ pub struct LayoutSet {
 enum Slot {
     /// Its compositor is starting; `predicted`: its cost from admission's table.
     Starting { predicted: f64 },
-    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutKind>, pace: LayoutPace, usage: Usage },
+    Running { id: RecordingId, stop: mpsc::Sender<StopReply>, layout: mpsc::UnboundedSender<LayoutAsk>, pace: LayoutPace, usage: Usage },
 }
 
 /// What admission needs of a running recording.
@@ -640,11 +671,11 @@ impl Recorder {
     /// is when the compositor gets there (within its lookahead). The layout it has
     /// already is no change (`changed` is false, and nobody hears of it); changes are
     /// paced ([`layout_pace`]).
-    pub fn set_layout(&self, room: &RoomId, layout: LayoutKind, now: Instant) -> Result<LayoutSet, SetLayoutError> {
+    pub fn set_layout(&self, room: &RoomId, ask: LayoutAsk, now: Instant) -> Result<LayoutSet, SetLayoutError> {
         match self.slots.lock().get_mut(room) {
             Some(Slot::Running { id, layout: tx, pace, .. }) if !tx.is_closed() => {
-                let changed = pace.ask(layout, now)?;
-                if changed && tx.send(layout).is_err() {
+                let changed = pace.ask(ask.layout, now)?;
+                if changed && tx.send(ask).is_err() {
                     return Err(SetLayoutError::NotRecording(room.clone()));
                 }
                 Ok(LayoutSet { recording: id.clone(), changed })
@@ -933,7 +964,7 @@ enum Outcome {
 
 enum Step {
     Event(Result<RoomEvent, broadcast::error::RecvError>),
-    Layout(Option<LayoutKind>),
+    Layout(Option<LayoutAsk>),
     Message(Option<FromCompositor>),
     Stop(Option<StopReply>),
     Timer,
@@ -967,7 +998,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>, mut layout_rx: mpsc::UnboundedReceiver<LayoutKind>) {
+    async fn run(mut self, snapshot: crate::room::MediaSnapshot, mut stop_rx: mpsc::Receiver<StopReply>, mut layout_rx: mpsc::UnboundedReceiver<LayoutAsk>) {
         let mut events = snapshot.events;
         let mut left_before_listening = snapshot.empty;
         for source in snapshot.sources {
@@ -1049,15 +1080,7 @@ impl Task {
                     break self.stop(&mut layout_rx).await;
                 }
                 Step::Timer => self.apply_switcher().await,
-                Step::Layout(Some(layout)) => {
-                    if let Err(e) = self.compositor.send(&ToCompositor::Layout { v: CONTROL_VERSION, layout }).await {
-                        tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
-                    }
-                    // Everyone's picker and the rooms API show it.
-                    self.badge.layout = layout;
-                    self.apply_layers().await;
-                    self.room.set_recording(Some(self.badge.clone()), None);
-                }
+                Step::Layout(Some(ask)) => self.change_layout(ask).await,
                 // Closed (the recording is stopping) or its sender gone: stop listening.
                 Step::Layout(None) => layout_open = false,
             }
@@ -1067,8 +1090,26 @@ impl Task {
 
     /// Asks the compositor to finish, and waits for it. Layout changes are refused from
     /// here on (their sender sees the channel closed, and the API answers 404).
-    async fn stop(&mut self, layout_rx: &mut mpsc::UnboundedReceiver<LayoutKind>) -> Outcome {
+    /// Tells the compositor of a layout change, and the room.
+    async fn change_layout(&mut self, ask: LayoutAsk) {
+        let message = ToCompositor::Layout { v: CONTROL_VERSION, layout: ask.layout, chosen_ms_ago: ask.chosen_ago.as_millis() as u64 };
+        if let Err(e) = self.compositor.send(&message).await {
+            tracing::warn!(recording = %self.id, "cannot reach the recorder: {e}");
+        }
+        // Everyone's picker and the rooms API show it.
+        self.badge.layout = ask.layout;
+        self.apply_layers().await;
+        self.room.set_recording(Some(self.badge.clone()), None);
+    }
+
+    async fn stop(&mut self, layout_rx: &mut mpsc::UnboundedReceiver<LayoutAsk>) -> Outcome {
         layout_rx.close();
+        // A change asked for just before the stop (the room's picker sends one it was
+        // still waiting on when Stop is pressed, and the stop only after its answer) is
+        // in the file: the loop may have taken the stop first.
+        while let Ok(ask) = layout_rx.try_recv() {
+            self.change_layout(ask).await;
+        }
         let started = Instant::now();
         if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
             tracing::warn!(recording = %self.id, "cannot send stop: {e}");
