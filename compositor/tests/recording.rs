@@ -463,27 +463,50 @@ fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_tak
 #[test]
 fn a_layout_changes_the_file_when_it_was_chosen_even_one_chosen_just_before_the_end() {
     // The room's picker sends a choice once it has been held 0.8 s, and at Stop at once:
-    // each says how long ago it was chosen, and the file changes there. The last one
-    // arrives 100 ms before the end, chosen 700 ms before that.
+    // each says how long ago it was chosen, and the file changes there.
+    // - speaker, chosen at 2.2 s, arrives at 3 s: Carol joins at 2.5 s between the two
+    //   (a change of who is present, queued for the output, which the layout's must not
+    //   wait behind);
+    // - grid chosen at 4.4 s, then speaker-strip said to be chosen before it (two hosts):
+    //   the one asked last wins from the first's moment, one change in the file;
+    // - grid chosen at 5.2 s, arriving 100 ms before the end.
     let mut alice = Person::new("a1", "Alice", RED, 440.0);
     alice.talks = vec![(300, 6000)];
     let bob = Person::new("b2", "Bob", BLUE, 660.0);
+    let mut carol = Person::new("c3", "Carol", GREEN, 550.0);
+    carol.present = (2500, 6000);
     let decisions = [Decision::after(300, 800, "a1")];
-    let changes = [(3000, LayoutKind::Speaker, 800), (5900, LayoutKind::Grid, 700)];
-    let out = record_layouts("chosen", vec![alice, bob], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &changes);
+    let changes = [(3000, LayoutKind::Speaker, 800), (4500, LayoutKind::Grid, 100), (4520, LayoutKind::SpeakerStrip, 900), (5900, LayoutKind::Grid, 700)];
+    let out = record_layouts("chosen", vec![alice, bob, carol], &decisions, 6000, Network::clean(), Forward::EveryCamera, DEFAULT_LOOKAHEAD, LayoutKind::Grid, &changes);
     let at: Vec<_> = out.sidecar.layout_changes.iter().map(|c| (c.at_ms, c.layout)).collect();
-    assert_eq!(at.len(), 2, "{at:?}");
-    assert!((at[0].0 as i64 - 2200).abs() <= 60 && at[0].1 == LayoutKind::Speaker, "chosen at 2.2 s: {at:?}");
-    assert!((at[1].0 as i64 - 5200).abs() <= 60 && at[1].1 == LayoutKind::Grid, "chosen at 5.2 s: {at:?}");
+    assert_eq!(at.iter().map(|c| c.1).collect::<Vec<_>>(), [LayoutKind::Speaker, LayoutKind::SpeakerStrip, LayoutKind::Grid], "{at:?}");
+    for ((got, _), want) in at.iter().zip([2200, 4400, 5200]) {
+        assert!((*got as i64 - want).abs() <= 60, "a change at {got} ms, chosen at {want}: {at:?}");
+    }
     assert_eq!(out.sidecar.layout, LayoutKind::Grid);
-    // The frames agree: Alice alone from 2.2 s, both side by side again from 5.2 s to
-    // the end.
+    // The frames agree: Alice alone from 2.2 s (then over the strip), the grid again from
+    // 5.2 s to the end.
     let patches = compositor::review::probe::video_patches(&out.path, &[(0.25, 0.3), (0.75, 0.3)]).unwrap();
     let halves = |t_ms: u64| -> Vec<[u8; 3]> { patches.iter().find(|(t, _)| *t >= t_ms).expect("a frame then").1.clone() };
     assert!(halves(1900).iter().zip([RED, BLUE]).all(|(c, want)| close(*c, want)), "the grid before: {:?}", halves(1900));
-    assert!(halves(2500).iter().all(|c| close(*c, RED)), "Alice alone from 2.2 s: {:?}", halves(2500));
-    assert!(halves(4900).iter().all(|c| close(*c, RED)), "still at 4.9 s: {:?}", halves(4900));
+    assert!(halves(2400).iter().all(|c| close(*c, RED)), "Alice alone from 2.2 s: {:?}", halves(2400));
+    assert!(halves(4900).iter().all(|c| close(*c, RED)), "Alice above the strip at 4.9 s: {:?}", halves(4900));
     assert!(halves(5600).iter().zip([RED, BLUE]).all(|(c, want)| close(*c, want)), "the grid again in the last 0.8 s: {:?}", halves(5600));
+}
+
+#[test]
+fn with_a_short_lookahead_a_layout_chosen_further_back_changes_at_the_first_frame_not_written() {
+    // A lookahead of 300 ms (the least) keeps 300 ms unwritten: a choice 800 ms old
+    // arriving at 3 s changes the file where the output is, about 2.7 s, never in frames
+    // written already.
+    let mut alice = Person::new("a1", "Alice", RED, 440.0);
+    alice.talks = vec![(300, 4000)];
+    let bob = Person::new("b2", "Bob", BLUE, 660.0);
+    let decisions = [Decision::after(300, 800, "a1")];
+    let out = record_layouts("short", vec![alice, bob], &decisions, 4000, Network::clean(), Forward::EveryCamera, compositor::engine::MIN_LOOKAHEAD, LayoutKind::Grid, &[(3000, LayoutKind::Speaker, 800)]);
+    let at: Vec<_> = out.sidecar.layout_changes.iter().map(|c| (c.at_ms, c.layout)).collect();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert!((2640..=2760).contains(&at[0].0), "at the output's place when it arrived, 2.7 s: {at:?}");
 }
 
 #[test]

@@ -307,6 +307,7 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   await bob.waitForFunction(() => document.querySelector('#recording-layout')?.value === 'grid', null, { timeout: 5000 });
   await sleep(4000);
   // Changed while it runs: the file switches to the speaker layout from there.
+  const pickedAt = Date.now();
   await alice.selectOption('#recording-layout', 'speaker');
   await bob.waitForFunction(() => document.querySelector('#recording-layout')?.value === 'speaker', null, { timeout: 5000 });
   await sleep(3000);
@@ -323,6 +324,8 @@ test('a second recording in the grid layout shows everyone in their own tile, an
   // (The picker holds a change made while recording for 0.8 s before it sends it, and
   // says when it was chosen: the file changes there.)
   assert.ok(changedAt > 3000 && changedAt < 7000, `the change is at ${changedAt} ms of the file`);
+  const picked = pickedAt - Date.parse(rec.started_at);
+  assert.ok(Math.abs(changedAt - picked) < 400, `the change is at ${changedAt} ms of the file, picked at ${picked} ms (it is sent 0.8 s later)`);
   const regriddedAt = rec.layout_changes[1].at_ms;
   assert.ok(rec.duration_ms - regriddedAt >= 350 && rec.duration_ms - regriddedAt < 1500, `the last change at ${regriddedAt} ms of ${rec.duration_ms}: chosen 0.4 s before Stop`);
 

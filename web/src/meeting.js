@@ -449,8 +449,9 @@ export class Meeting extends EventTarget {
         if (res.status === 404) this.recordingLayout = layout;
         else this.setBanner('error', `Could not change the recording's layout: ${body.error ?? res.statusText}`);
       } else {
-        // The room's `recording` event says it to everyone; this tab knows already.
-        this.state.recording = { ...this.state.recording, layout };
+        // The room's `recording` event says it to everyone; this tab knows already
+        // (unless the recording ended while the change was on its way).
+        if (this.state.recording) this.state.recording = { ...this.state.recording, layout };
       }
     } catch {
       this.recordingLayout = previous;
@@ -479,13 +480,20 @@ export class Meeting extends EventTarget {
    * the banner. `size` (`WIDTHxHEIGHT`) asks for a picture smaller than the server's:
    * what a server at its recording capacity may still have room for.
    */
-  async toggleRecording(size) {
+  async toggleRecording(size, beforeStop = null) {
     if (this.recordingBusy) return;
     const recording = !!this.state.recording;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
     this.recordingBusy = recording ? 'stopping' : 'starting';
     this.changed();
     try {
+      if (recording && beforeStop) {
+        const { id } = this.state.recording;
+        await beforeStop();
+        // It ended meanwhile (another host, the last one leaving): a Stop press never
+        // starts a recording.
+        if (this.state.recording?.id !== id) return;
+      }
       const start = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout: this.recordingLayout, ...(size ? { size } : {}) }) };
       const res = await fetch(url, recording ? { method: 'DELETE' } : start);
       const body = await res.json().catch(() => ({}));

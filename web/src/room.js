@@ -189,11 +189,8 @@ class RoomView {
     this.shareBtn = el('button', { id: 'share-screen', class: 'control', 'data-action': 'share', 'aria-pressed': 'false' });
     this.shareBtn.addEventListener('click', () => (meeting.share ? meeting.stopShare() : meeting.startShare()));
     this.recordBtn = el('button', { id: 'record', class: 'control record' });
-    this.recordBtn.addEventListener('click', async () => {
-      // A layout still settling when Stop is pressed goes into the file first.
-      if (meeting.state.recording && this.pendingLayout && !meeting.recordingBusy) await this.sendLayout();
-      meeting.toggleRecording();
-    });
+    // A layout still settling when Stop is pressed goes into the file first.
+    this.recordBtn.addEventListener('click', () => meeting.toggleRecording(undefined, () => this.sendLayout()));
     // How the recording frames the meeting: chosen before Record, or changed while it runs.
     this.layoutPicker = el('select', { id: 'recording-layout', class: 'control layout-picker', 'aria-label': 'Recording layout', title: 'How the recording frames the meeting' },
       ...LAYOUTS.map(([value, label]) => el('option', { value }, label)));
@@ -280,18 +277,26 @@ class RoomView {
     return participants.get(activeSpeaker) ?? participants.values().next().value ?? null;
   }
 
-  /** Sends the layout waiting to settle, with how long ago it was chosen. Shown as
-   * chosen until the server answers (then the recording has it, or the refusal puts the
-   * picker back); a later choice meanwhile starts its own wait. */
+  /** Sends the layout waiting to settle, if any, with how long ago it was chosen. Shown
+   * as chosen until the server answers (then the recording has it, or the refusal puts
+   * the picker back); a later choice meanwhile starts its own wait. */
   async sendLayout() {
     clearTimeout(this.layoutTimer);
+    // One at a time: a send under way answers first (a refusal puts the picker back).
+    while (this.layoutSending) await this.layoutSending;
     const layout = this.pendingLayout;
-    try {
-      await this.meeting.setRecordingLayout(layout, performance.now() - this.layoutChosenAt);
-    } finally {
-      if (this.pendingLayout === layout) this.pendingLayout = null;
-      this.render();
-    }
+    if (!layout) return;
+    const chosenAt = this.layoutChosenAt;
+    this.layoutSending = (async () => {
+      try {
+        await this.meeting.setRecordingLayout(layout, performance.now() - chosenAt);
+      } finally {
+        if (this.pendingLayout === layout) this.pendingLayout = null;
+        this.layoutSending = null;
+        this.render();
+      }
+    })();
+    return this.layoutSending;
   }
 
   render() {

@@ -355,13 +355,15 @@ impl Engine {
 
     /// A layout chosen `chosen_ms_ago` before `now` (at most [`MAX_LAYOUT_AGE_MS`]): the
     /// file changes when it was chosen, as the output, a lookahead behind, has not got
-    /// there yet; else at the first frame not drawn. Never before a change asked earlier,
+    /// there yet; else (a lookahead shorter than the age) at the first frame not drawn. Never before a change asked earlier,
     /// so the last one asked is the one that stays. Kept in time order with the other
     /// changes of the frame (who is present, a share), which it does not touch.
     fn place_layout(&mut self, now: Instant, layout: LayoutKind, chosen_ms_ago: u64) {
         let chosen = self.ms(now).saturating_sub(chosen_ms_ago.min(MAX_LAYOUT_AGE_MS));
         let after_last_asked = self.layout_events.iter().filter(|(_, e)| matches!(e, LayoutEvent::Kind(_))).map(|(at, _)| *at).max().unwrap_or(0);
         let at = chosen.max(self.next_frame_ms()).max(after_last_asked);
+        // One asked for the same moment as the last is its correction.
+        self.layout_events.retain(|(t, e)| !(*t == at && matches!(e, LayoutEvent::Kind(_))));
         let place = self.layout_events.partition_point(|(t, _)| *t <= at);
         self.layout_events.insert(place, (at, LayoutEvent::Kind(layout)));
     }
@@ -705,17 +707,20 @@ impl Engine {
             let change = self.sending_changes.pop_front().expect("just seen");
             self.stage.set_sending_video(&change.participant, change.on);
         }
+        // Of the layouts due by this frame the last asked is the one drawn: two asked
+        // for moments apart (both due before a frame) are one change in the file.
+        let mut kind_due = None;
         while self.layout_events.front().is_some_and(|(at, _)| *at <= t) {
             match self.layout_events.pop_front().expect("just seen").1 {
                 LayoutEvent::Present(present) => self.layout.set_present(present),
-                LayoutEvent::Kind(kind) if kind != self.layout.kind() => {
-                    self.layout.set_kind(kind);
-                    self.sidecar.layout_changes.push(LayoutChange { at_ms: t + mp4::START_MS, layout: kind });
-                    tracing::info!(recording = %self.cfg.id, layout = kind.name(), at_ms = t, "layout changed");
-                }
-                LayoutEvent::Kind(_) => {}
+                LayoutEvent::Kind(kind) => kind_due = Some(kind),
                 LayoutEvent::Share(sharer) => self.share_live = sharer,
             }
+        }
+        if let Some(kind) = kind_due.filter(|kind| *kind != self.layout.kind()) {
+            self.layout.set_kind(kind);
+            self.sidecar.layout_changes.push(LayoutChange { at_ms: t + mp4::START_MS, layout: kind });
+            tracing::info!(recording = %self.cfg.id, layout = kind.name(), at_ms = t, "layout changed");
         }
         // A picture shows from the output frame nearest its time (not the next one), so
         // the frame-rate mismatch spreads around zero instead of always lagging.

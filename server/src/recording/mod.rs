@@ -201,11 +201,6 @@ pub struct LayoutAsk {
 }
 
 impl LayoutAsk {
-    /// Chosen now.
-    pub fn now(layout: LayoutKind) -> Self {
-        LayoutAsk { layout, chosen_ago: Duration::ZERO }
-    }
-
     /// Chosen `chosen_ms_ago` before it was asked: at most
     /// [`compositor::control::MAX_LAYOUT_AGE_MS`], which the recording's lookahead keeps
     /// unwritten (a client may not rewrite what the file holds already).
@@ -1088,8 +1083,6 @@ impl Task {
         self.end(outcome, stop_reply);
     }
 
-    /// Asks the compositor to finish, and waits for it. Layout changes are refused from
-    /// here on (their sender sees the channel closed, and the API answers 404).
     /// Tells the compositor of a layout change, and the room.
     async fn change_layout(&mut self, ask: LayoutAsk) {
         let message = ToCompositor::Layout { v: CONTROL_VERSION, layout: ask.layout, chosen_ms_ago: ask.chosen_ago.as_millis() as u64 };
@@ -1102,20 +1095,24 @@ impl Task {
         self.room.set_recording(Some(self.badge.clone()), None);
     }
 
+    /// Asks the compositor to finish, and waits for it. Layout changes are refused from
+    /// here on (their sender sees the channel closed, and the API answers 404).
     async fn stop(&mut self, layout_rx: &mut mpsc::UnboundedReceiver<LayoutAsk>) -> Outcome {
         layout_rx.close();
-        // A change asked for just before the stop (the room's picker sends one it was
-        // still waiting on when Stop is pressed, and the stop only after its answer) is
-        // in the file: the loop may have taken the stop first.
-        while let Ok(ask) = layout_rx.try_recv() {
-            self.change_layout(ask).await;
-        }
         let started = Instant::now();
-        if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
-            tracing::warn!(recording = %self.id, "cannot send stop: {e}");
-        }
         let limit = FINISH_TIMEOUT + Duration::from_millis(self.lag_ms) * 3;
+        // All within the limit: a compositor that no longer reads its input is killed,
+        // not waited on.
         let outcome = tokio::time::timeout(limit, async {
+            // A change asked for just before the stop (the room's picker sends one it was
+            // still waiting on when Stop is pressed, and the stop only after its answer)
+            // is in the file: the loop may have taken the stop first.
+            while let Ok(ask) = layout_rx.try_recv() {
+                self.change_layout(ask).await;
+            }
+            if let Err(e) = self.compositor.send(&ToCompositor::Stop { v: CONTROL_VERSION }).await {
+                tracing::warn!(recording = %self.id, "cannot send stop: {e}");
+            }
             loop {
                 match self.compositor.next().await {
                     Some(FromCompositor::Finished { .. }) => return Outcome::Finished,
