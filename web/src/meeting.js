@@ -206,7 +206,11 @@ export class Meeting extends EventTarget {
       if (!was && m.recording) this.clearBanner('recording');
       if (was && !m.recording) this.lastEnded = { id: was.id, at: Date.now() };
       if (m.error) this.setBanner('error', m.error);
-      else if (was && !m.recording) this.setBanner('info', 'The recording was saved.', this.watchLink(was.id));
+      else if (was && !m.recording) {
+        const note = this.stopNote?.id === was.id ? ` ${this.stopNote.text}` : '';
+        this.stopNote = null;
+        this.setBanner('info', `The recording was saved.${note}`, this.watchLink(was.id));
+      }
     });
     on('bye', (m) => {
       // The server is stopping (a restart): it saves its recordings as it goes.
@@ -433,10 +437,16 @@ export class Meeting extends EventTarget {
    * The layout of the next recording, or (while one runs) of this one from now on. A
    * failed change says why and puts the picker back.
    */
+  /** Chooses the layout (for the next recording, or the one running): resolves to why
+   * a running recording refused it, or null. */
   async setRecordingLayout(layout, chosenMsAgo = 0) {
     const previous = this.recordingLayout;
     this.recordingLayout = layout;
-    if (!this.state.recording) return this.changed();
+    if (!this.state.recording) {
+      this.changed();
+      return null;
+    }
+    let refused = null;
     const url = `/api/rooms/${encodeURIComponent(this.room)}/recording`;
     // The file changes when it was chosen (the server takes up to 1 s back).
     const body = { layout, ...(chosenMsAgo > 0 ? { chosen_ms_ago: Math.min(1000, Math.round(chosenMsAgo)) } : {}) };
@@ -447,7 +457,7 @@ export class Meeting extends EventTarget {
         this.recordingLayout = previous;
         // 404: the recording ended meanwhile; the choice stays for the next one.
         if (res.status === 404) this.recordingLayout = layout;
-        else this.setBanner('error', `Could not change the recording's layout: ${body.error ?? res.statusText}`);
+        else refused = body.error ?? res.statusText;
       } else {
         // The room's `recording` event says it to everyone; this tab knows already
         // (unless the recording ended while the change was on its way).
@@ -455,9 +465,11 @@ export class Meeting extends EventTarget {
       }
     } catch {
       this.recordingLayout = previous;
-      this.setBanner('error', "Could not change the recording's layout: the server cannot be reached.");
+      refused = 'the server cannot be reached.';
     }
+    if (refused) this.setBanner('error', `Could not change the recording's layout: ${refused}`);
     this.changed();
+    return refused;
   }
 
   /** Whether this person may remove others (a host of the room, or an admin; open mode is admin). */
@@ -489,7 +501,10 @@ export class Meeting extends EventTarget {
     try {
       if (recording && beforeStop) {
         const { id } = this.state.recording;
-        await beforeStop();
+        // A layout refused now would be said only until "saved" replaces it: the saved
+        // notice says it too.
+        const refused = await beforeStop();
+        this.stopNote = refused ? { id, text: `Its last layout change is not in it (${refused}).` } : null;
         // It ended meanwhile (another host, the last one leaving): a Stop press never
         // starts a recording.
         if (this.state.recording?.id !== id) return;

@@ -285,11 +285,12 @@ class RoomView {
     // One at a time: a send under way answers first (a refusal puts the picker back).
     while (this.layoutSending) await this.layoutSending;
     const layout = this.pendingLayout;
-    if (!layout) return;
+    if (!layout) return null;
     const chosenAt = this.layoutChosenAt;
+    // Resolves to why the recording refused it, or null.
     this.layoutSending = (async () => {
       try {
-        await this.meeting.setRecordingLayout(layout, performance.now() - chosenAt);
+        return await this.meeting.setRecordingLayout(layout, performance.now() - chosenAt);
       } finally {
         if (this.pendingLayout === layout) this.pendingLayout = null;
         this.layoutSending = null;
