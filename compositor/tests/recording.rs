@@ -436,6 +436,48 @@ fn with_only_the_speakers_camera_forwarded_the_cut_waits_for_its_keyframe_holdin
 }
 
 #[test]
+fn a_file_cut_off_part_way_through_a_fragment_header_opens_again_once_trimmed() {
+    // What a full disk or a kill can leave, about one time in a hundred: the last
+    // fragment's header cut short. FFmpeg refuses such a file whole; trimmed back to the
+    // last whole fragment, it plays up to there.
+    let alice = Person::new("a1", "Alice", RED, 440.0);
+    let out = record("trim", vec![alice], &[(0, Some("a1"))], 4000, Network::clean());
+    let bytes = std::fs::read(&out.path).unwrap();
+    let mut pos = 0;
+    let mut last_moof = None;
+    let mut fragments = 0;
+    while pos + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        // The biggest fragment header (a whole second's, not the short tail's): the file
+        // ends part-way through it, as the disk filled there.
+        if &bytes[pos + 4..pos + 8] == b"moof" {
+            fragments += 1;
+            // After the first (a second of media stays).
+            if fragments > 1 && last_moof.is_none_or(|(_, s)| size > s) {
+                last_moof = Some((pos, size));
+            }
+        }
+        pos += size;
+    }
+    let (moof, size) = last_moof.expect("a fragmented file");
+    assert!(size > 200, "a fragment header of {size} bytes");
+    let cut = out.path.with_file_name("trim-cut.mp4");
+    // The file ending at each point of that header: FFmpeg refuses it at some of them;
+    // trimmed, it opens at every one, up to the fragment before.
+    let mut refused = 0;
+    for at in (8..size).step_by(8) {
+        std::fs::write(&cut, &bytes[..moof + at]).unwrap();
+        refused += usize::from(compositor::review::probe::video_frames(&cut).is_err());
+        assert_eq!(compositor::output::mp4::trim_partial_box(&cut).unwrap(), at as u64);
+        let frames = compositor::review::probe::video_frames(&cut).unwrap_or_else(|e| panic!("cut at {at} of {size}: it does not open once trimmed: {e}"));
+        assert!(frames.len() >= 25, "{} frames", frames.len());
+        assert!(close(frames.last().unwrap().corner_rgb, RED), "{:?}", frames.last().unwrap().corner_rgb);
+    }
+    assert!(refused > 0, "FFmpeg opened the file cut at every point of a fragment's header: the trim is not needed");
+    std::fs::remove_file(&cut).unwrap();
+}
+
+#[test]
 fn a_grid_shows_everyone_in_their_own_tile_and_a_layout_change_mid_recording_takes_effect() {
     // Three cameras in a 2x2 grid (the fourth quarter black), then the speaker layout
     // from 4 s: the file changes there, and the sidecar says so.

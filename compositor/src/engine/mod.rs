@@ -993,6 +993,13 @@ impl Engine {
             // Best effort: a full disk may refuse even the last fragment.
             let _ = writer.finish();
         }
+        // The disk filled part-way through a fragment's header: a file FFmpeg would not
+        // open at all, unless that part goes.
+        match crate::output::mp4::trim_partial_box(&self.cfg.output) {
+            Ok(0) => {}
+            Ok(cut) => tracing::warn!(recording = %self.cfg.id, cut, "the file ended part-way through a fragment's header: cut back to its last whole fragment"),
+            Err(e) => tracing::warn!(recording = %self.cfg.id, "cannot check the file's end: {e}"),
+        }
         self.sidecar.status = Status::Failed;
         self.sidecar.error = Some(message.to_string());
         if let Err(e) = self.sidecar.write(&self.cfg.sidecar) {

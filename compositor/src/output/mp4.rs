@@ -493,6 +493,46 @@ fn extradata_of(video: &encoder::Video) -> Vec<u8> {
     }
 }
 
+/// Cuts a recording whose writing stopped part-way through a box (a full disk, a kill)
+/// back to its last whole box, unless that part is media data. FFmpeg's reader takes a
+/// file whose last `mdat` is cut short (it plays the samples that are there), but not
+/// one whose last `moof` is: it refuses the whole file ("error reading header"). A
+/// fragment's header is a few hundred bytes of its second of media, so about one cut in
+/// a hundred falls there. Cutting needs no space on a full disk. Returns the bytes cut.
+pub fn trim_partial_box(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    let mut pos = 0u64;
+    while pos < len {
+        let mut head = [0u8; 16];
+        file.seek(SeekFrom::Start(pos))?;
+        let got = file.read(&mut head)?;
+        let size = match got {
+            n if n < 8 => None,
+            _ => match u32::from_be_bytes(head[0..4].try_into().expect("4 bytes")) {
+                1 if got >= 16 => Some(u64::from_be_bytes(head[8..16].try_into().expect("8 bytes"))),
+                1 => None,
+                // Runs to the end of the file: whole by definition.
+                0 => Some(len - pos),
+                n => Some(u64::from(n)),
+            },
+        };
+        match size {
+            Some(size) if size >= 8 && pos + size <= len => pos += size,
+            // A box that is not whole. Its samples are the media: kept, for what of
+            // them is there.
+            _ if got >= 8 && &head[4..8] == b"mdat" => return Ok(0),
+            _ => {
+                file.set_len(pos)?;
+                file.sync_all()?;
+                return Ok(len - pos);
+            }
+        }
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,5 +796,47 @@ mod tests {
             let _ = std::fs::remove_file(path);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::trim_partial_box;
+
+    fn boxed(kind: &[u8; 4], body: usize) -> Vec<u8> {
+        let mut b = ((body + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.resize(body + 8, 0);
+        b
+    }
+
+    fn trimmed(bytes: &[u8]) -> (u64, usize) {
+        let path = std::env::temp_dir().join(format!("podium-trim-{}.mp4", uuid_like()));
+        std::fs::write(&path, bytes).unwrap();
+        let cut = trim_partial_box(&path).unwrap();
+        let left = std::fs::metadata(&path).unwrap().len() as usize;
+        std::fs::remove_file(&path).unwrap();
+        (cut, left)
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "")
+    }
+
+    #[test]
+    fn a_fragment_header_cut_short_is_cut_off_and_media_cut_short_is_kept() {
+        let whole: Vec<u8> = [boxed(b"ftyp", 20), boxed(b"moov", 100), boxed(b"moof", 50), boxed(b"mdat", 400)].concat();
+        assert_eq!(trimmed(&whole), (0, whole.len()), "a whole file is left alone");
+        let moof = boxed(b"moof", 50);
+        let cut_in_moof = [whole.clone(), moof[..30].to_vec()].concat();
+        assert_eq!(trimmed(&cut_in_moof), (30, whole.len()), "a fragment header cut short goes");
+        let cut_in_head = [whole.clone(), moof[..5].to_vec()].concat();
+        assert_eq!(trimmed(&cut_in_head), (5, whole.len()), "so does a box's head cut short");
+        let mdat = boxed(b"mdat", 400);
+        let cut_in_mdat = [whole.clone(), moof.clone(), mdat[..100].to_vec()].concat();
+        assert_eq!(trimmed(&cut_in_mdat), (0, cut_in_mdat.len()), "media cut short is kept: what is there plays");
+        let mut garbage = whole.clone();
+        garbage.extend_from_slice(&[0, 0, 0, 3, b'x', b'x', b'x', b'x']);
+        assert_eq!(trimmed(&garbage), (8, whole.len()), "a box size that cannot be goes");
     }
 }

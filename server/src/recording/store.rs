@@ -260,6 +260,7 @@ impl Store {
                 sidecar.status = Status::Failed;
                 sidecar.error = Some(message.to_string());
                 let video = self.video_path(id);
+                trim_cut_off(id, &video);
                 if let Ok(ms) = compositor::review::probe::duration_ms(&video) {
                     sidecar.duration_ms = ms;
                 }
@@ -289,6 +290,7 @@ impl Store {
             }
             found += 1;
             let video = self.video_path(&id);
+            trim_cut_off(&id, &video);
             match compositor::review::probe::duration_ms(&video) {
                 Ok(ms) => sidecar.duration_ms = ms,
                 Err(e) => tracing::warn!(recording = %id, "cannot read the cut-off file: {e}"),
@@ -306,6 +308,17 @@ impl Store {
             }
         }
         found
+    }
+}
+
+/// A file whose compositor died part-way through a fragment's header would not open at
+/// all: cut back to its last whole fragment ([`compositor::output::mp4::trim_partial_box`]).
+fn trim_cut_off(id: &RecordingId, video: &Path) {
+    match compositor::output::mp4::trim_partial_box(video) {
+        Ok(0) => {}
+        Ok(cut) => tracing::warn!(recording = %id, cut, "the file ended part-way through a fragment's header: cut back to its last whole fragment"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(recording = %id, "cannot check the end of the cut-off file: {e}"),
     }
 }
 
