@@ -22,13 +22,19 @@ function sidecar(i, { status = 'finished', room = `room${i % 5}` } = {}) {
   };
 }
 
-test('a library of 250 is asked for 100 at a time, and a search is the server\'s, from its newest 100', { timeout: 60_000 }, async (t) => {
+/** A server whose library holds `count` recordings (sidecars only), and a browser;
+ * both go when test `t` ends. */
+async function library(t, count) {
   const server = await startServer();
   const browser = await launchBrowser({});
   t.after(async () => { await browser.close(); await server.stop(); });
-  const all = Array.from({ length: 250 }, (_, i) => sidecar(i));
+  const all = Array.from({ length: count }, (_, i) => sidecar(i));
   for (const s of all) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
-  const newestFirst = all.map((s) => s.id).reverse();
+  return { server, browser, all, newestFirst: all.map((s) => s.id).reverse() };
+}
+
+test('a library of 250 is asked for 100 at a time, and a search is the server\'s, from its newest 100', { timeout: 60_000 }, async (t) => {
+  const { server, browser, all, newestFirst } = await library(t, 250);
 
   const page = await browser.newPage();
   // What the page asks for, and how much comes back.
@@ -115,12 +121,7 @@ test('while a recording runs the library asks for it again, not for the whole li
 });
 
 test('Show more clicked while a search or a reload is on its way adds the right rows, none twice, none skipped', { timeout: 90_000 }, async (t) => {
-  const server = await startServer();
-  const browser = await launchBrowser({});
-  t.after(async () => { await browser.close(); await server.stop(); });
-  const all = Array.from({ length: 250 }, (_, i) => sidecar(i));
-  for (const s of all) writeFileSync(join(server.recordingsDir, `${s.id}.json`), JSON.stringify(s));
-  const newestFirst = all.map((s) => s.id).reverse();
+  const { server, browser, all, newestFirst } = await library(t, 250);
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   // Each list request held as `delay(url)` says, once armed (the first load is not).
   const open = async (delay) => {
