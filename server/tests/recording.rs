@@ -29,7 +29,7 @@ const TOP: [u8; 3] = RED;
 struct Setup {
     rooms: Arc<Rooms>,
     recorder: Arc<Recorder>,
-    dir: PathBuf,
+    dir: common::TempDir,
     pool: Arc<WorkerPool>,
 }
 
@@ -39,7 +39,7 @@ async fn setup(size: (u32, u32)) -> Setup {
     let rooms = Arc::new(Rooms::new(Arc::clone(&pool), 16));
     let dir = common::temp_dir("recordings");
     let recorder = Recorder::new(RecorderConfig {
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         program: PathBuf::from(env!("CARGO_BIN_EXE_podium")),
         video: VideoSettings { width: size.0, height: size.1, fps: 30, preset: "veryfast".into(), coder: Default::default() },
         audio: compositor::output::mp4::AudioChannels::default(),

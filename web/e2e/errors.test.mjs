@@ -2,11 +2,10 @@
 // audio-only participant, a taken name, a bad room name, and a lost server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { cameraFile } from './fixtures.mjs';
-import { launchBrowser, startServer } from './helpers.mjs';
+import { launchBrowser, startServer, tempDir } from './helpers.mjs';
 
 const text = (page, sel) => page.locator(sel).first().textContent({ timeout: 15_000 });
 
@@ -65,7 +64,7 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
 });
 
 test('a lost server: the room says so, retries, rejoins as muted as it was, and tells of the recording it ended', { timeout: 90_000 }, async (t) => {
-  const recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-'));
+  const recordingsDir = tempDir();
   let server = await startServer([], { recordingsDir });
   const port = new URL(server.baseUrl).port;
   const browser = await launchBrowser({ videoFile: cameraFile('Carol') });

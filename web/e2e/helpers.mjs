@@ -1,7 +1,7 @@
 // Shared pieces of the browser end-to-end tests: the real podium binary on free ports
 // and Debian's chromium driven by playwright-core.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,24 @@ import { COLORS } from './fixtures.mjs';
 
 export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/release/podium', import.meta.url).pathname;
 
+const madeDirs = [];
+// A test file that passes leaves nothing in /tmp (`make test` again and again must not
+// fill the machine); one that fails keeps its recordings folders to look into.
+process.on('exit', (code) => {
+  if (code !== 0 || process.exitCode) {
+    for (const dir of madeDirs) console.error(`kept for a look: ${dir}`);
+    return;
+  }
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new folder for this test file, removed when it ends if all its tests passed. */
+export function tempDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'podium-e2e-'));
+  madeDirs.push(dir);
+  return dir;
+}
+
 /**
  * Starts `podium serve` on free ports; resolves once it prints its address. Its
  * recordings go to a new folder, or to `recordingsDir` (to restart over one). `env`
@@ -17,7 +35,7 @@ export const PODIUM_BIN = process.env.PODIUM_BIN ?? new URL('../../target/releas
  * admission is off unless `args` or `env` turn it on: the browsers of a test share the
  * server's cores, which a real meeting's do not.
  */
-export async function startServer(args = [], { recordingsDir = mkdtempSync(join(tmpdir(), 'podium-e2e-')), env = {} } = {}) {
+export async function startServer(args = [], { recordingsDir = tempDir(), env = {} } = {}) {
   const defaults = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
   const child = spawn(PODIUM_BIN, ['serve', ...defaults, '--rtc-port', '0',
     '--workers', '1', '--recordings-dir', recordingsDir, ...args], {

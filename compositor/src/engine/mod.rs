@@ -1013,9 +1013,13 @@ mod tests {
     use super::*;
     use crate::picture::compose::DEFAULT_FONT;
 
+    fn dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("podium-engine-unit-{}-{name}", std::process::id()))
+    }
+
     fn engine(fps: u32, name: &str, t0: Instant) -> Engine {
         ffmpeg_next::init().unwrap();
-        let dir = std::env::temp_dir().join(format!("podium-engine-unit-{}-{name}", std::process::id()));
+        let dir = dir(name);
         std::fs::create_dir_all(&dir).unwrap();
         let video = VideoSettings { width: 320, height: 180, fps, preset: "superfast".into(), coder: Default::default() };
         let cfg = Config {
@@ -1054,5 +1058,9 @@ mod tests {
         run(&mut at_8, t0, 6000, (2000, 3600));
         assert!(at_8.sidecar.quality_steps.iter().all(|q| !q.catch_up), "{:?}", at_8.sidecar.quality_steps);
         assert!(at_8.sidecar.quality_steps.iter().any(|q| q.degraded), "{:?}", at_8.sidecar.quality_steps);
+        drop((at_30, at_8));
+        for name in ["30", "8"] {
+            let _ = std::fs::remove_dir_all(dir(name));
+        }
     }
 }

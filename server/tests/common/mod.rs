@@ -13,12 +13,17 @@ pub struct Server {
     pub child: Child,
     pub base_url: String,
     pub recordings_dir: PathBuf,
+    /// The folder `start` made for it, removed once the server is gone.
+    own_dir: Option<TempDir>,
 }
 
 impl Server {
     /// `podium serve` on free ports (HTTP and media), with its own recordings folder.
     pub fn start(extra_args: &[&str]) -> Server {
-        Self::start_in(&temp_dir("recordings"), extra_args)
+        let dir = temp_dir("recordings");
+        let mut server = Self::start_in(&dir, extra_args);
+        server.own_dir = Some(dir);
+        server
     }
 
     /// `podium serve` over an existing recordings folder.
@@ -45,7 +50,7 @@ impl Server {
         let base_url = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("podium did not report its address within 30 s");
-        Server { child, base_url, recordings_dir }
+        Server { child, base_url, recordings_dir, own_dir: None }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -81,10 +86,44 @@ impl Drop for Server {
     }
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A new folder of its own for a test, removed when dropped: `make test` run again and
+/// again must not fill the machine's /tmp (it left 40 MB and 250 folders a run). A test
+/// that fails keeps its folder, named in the output, to look into.
+pub fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("podium-test-{}-{name}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for a look: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 fn unique() -> u64 {
