@@ -2,14 +2,15 @@
 // the compositor (the meeting goes on, everyone is told, the file plays), the server
 // on SIGTERM (the file is finalized first), the server on kill -9 (the compositor
 // finishes the file itself), and both at once as in a power cut (the next server lists
-// it as interrupted). Each time the file plays and holds all but its last 3 s.
+// it as interrupted). Each time the file plays and holds all but its last 3 s. And a
+// layout the server refuses as Stop is pressed: the file is saved without it, and says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
 import { childProcesses, launchBrowser, startServer } from './helpers.mjs';
-import { frameColors, probe, whoIs } from './media.mjs';
+import { frameColors, patchColors, probe, whoIs } from './media.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,6 +120,64 @@ test('a power cut (server and compositor killed together): the next server lists
   const info = assertPlays(again, id, killedAfter - 3000);
   assert.ok(Math.abs(info.durationMs - rec.duration_ms) < 200, `listed ${rec.duration_ms} ms, the file ${info.durationMs} ms`);
   assert.deepEqual(info.chapters.map((c) => c.title), ['Alice'], 'the chapters were mended from the sidecar');
+});
+
+test('a layout change refused as Stop is pressed: the recording is saved without it, and the saved notice says so', { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const { pages, id } = await recordedMeeting(t, server, 'refused');
+  const [alice, bob] = pages;
+  await sleep(2000);
+  // Another host's script changes the layout until the server's pace refuses it (a
+  // burst of 10, then one a second); at once Alice picks a layout and presses Stop, so
+  // her change, sent first, is refused too.
+  const { kept, changes } = await alice.evaluate(async (room) => {
+    const url = `/api/rooms/${room}/recording`;
+    let kept = (await (await fetch(`/api/rooms/${room}`)).json()).recording.layout;
+    for (let changes = 0; changes < 30; changes++) {
+      const next = kept === 'grid' ? 'speaker' : 'grid';
+      const res = await fetch(url, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ layout: next }) });
+      if (res.status === 429) {
+        // 0.3 s on, the file has frames after the last change, and the pace (a change
+        // a second) has not yet let another through.
+        await new Promise((r) => setTimeout(r, 300));
+        const picker = document.querySelector('#recording-layout');
+        picker.value = next;
+        picker.dispatchEvent(new Event('change'));
+        document.querySelector('#record').click();
+        return { kept, changes };
+      }
+      if (!res.ok) throw new Error(`PATCH answered ${res.status}`);
+      kept = next;
+    }
+    throw new Error('30 changes at once, none refused');
+  }, 'refused');
+  await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
+  await alice.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('saved'), null, { timeout: 10_000 });
+  assert.match(await alice.locator('#banner').textContent(), /The recording was saved\. Its last layout change is not in it \(the layout is changing too often: try again in \d/);
+  assert.equal(await alice.locator('#recording-layout').inputValue(), kept, 'the picker shows the layout the file ends in');
+  // The notice is for the one who pressed Stop; everyone else is told it was saved.
+  await bob.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('saved'), null, { timeout: 10_000 });
+  assert.doesNotMatch(await bob.locator('#banner').textContent(), /layout/);
+  const rec = await (await fetch(`${server.baseUrl}/api/recordings/${id}`)).json();
+  assert.equal(rec.status, 'finished');
+  assert.equal(rec.layout, kept, JSON.stringify(rec.layout_changes));
+  // (Changes asked for in the same moment replace each other in the file: only a last
+  // one that differs from where they began is listed.)
+  assert.ok(changes >= 10, `${changes} changes passed before the refusal`);
+  assert.equal(rec.layout_changes.at(-1)?.layout ?? 'speaker', kept, JSON.stringify(rec.layout_changes));
+  const info = assertPlays(server, id, 2000);
+  // The file ends in the layout kept: one camera filling the frame, or the two side by
+  // side.
+  const path = join(server.recordingsDir, `${id}.mp4`);
+  const lastChange = rec.layout_changes.at(-1)?.at_ms ?? 0;
+  const last = patchColors(path, [[0.25, 0.5], [0.75, 0.5]], 30).filter((f) => f.t > lastChange + 100);
+  assert.ok(last.length >= 3, `${last.length} frames after the last change, at ${lastChange} ms of ${info.durationMs}`);
+  for (const f of last) {
+    const seen = f.rgb.map(whoIs);
+    if (kept === 'grid') assert.deepEqual([...seen].sort(), ['Alice', 'Bob'], `the grid at ${f.t} ms shows ${seen}`);
+    else assert.ok(seen[0] === seen[1] && ['Alice', 'Bob'].includes(seen[0]), `the speaker layout at ${f.t} ms shows ${seen}`);
+  }
 });
 
 function alive(pid) {
