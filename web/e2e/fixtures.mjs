@@ -3,7 +3,7 @@
 // (silence elsewhere), made with the ffmpeg, espeak-ng and sox CLIs.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -70,5 +70,7 @@ export function micFile(name, slots, total) {
     // slots: a silent microphone.
     if (parts.length) execFileSync('sox', ['-m', '-v', '1', silence, ...parts.flatMap((p) => ['-v', '1', p]), out, 'trim', '0', String(total)]);
     else execFileSync('sox', [silence, out]);
+    // Only the mix is kept in the cache (the parts were a third of its size).
+    rmSync(dir, { recursive: true, force: true });
   });
 }
