@@ -226,6 +226,18 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 /// a fixed message, never serde's (which quotes the client's text back).
 pub struct Body(pub axum::body::Bytes);
 
+impl Body {
+    /// The body as the JSON object `T` is, or `None`. Only an object: serde fills a
+    /// struct from an array too (`["grid", 500]` by position), past `deny_unknown_fields`
+    /// and the API's "a JSON object" (a probe started a recording with `["grid","320x180"]`).
+    pub fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+}
+
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
@@ -234,6 +246,27 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             Ok(bytes) => Ok(Body(bytes)),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge("the request body is too large: these requests take a small JSON object".into())),
             Err(_) => Err(ApiError::BadRequest("the request body could not be read".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Body;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Share {
+        expires_in_s: u64,
+    }
+
+    #[test]
+    fn a_body_is_taken_only_as_a_json_object() {
+        assert_eq!(Body::object::<Share>(br#" {"expires_in_s": 60}"#), Some(Share { expires_in_s: 60 }));
+        // serde alone takes an array by position: not a body the API accepts.
+        assert_eq!(serde_json::from_slice::<Share>(b"[60]").unwrap(), Share { expires_in_s: 60 });
+        for bad in [&b"[60]"[..], b" \n[60]", b"[]", b"60", b"\"60\"", b"null", b"", br#"{"expires_in_s": 60, "x": 1}"#] {
+            assert_eq!(Body::object::<Share>(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 }

@@ -111,7 +111,7 @@ fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<RecordingSize>), ApiEr
         StartBody::default()
     } else {
         // A fixed message: serde's would quote the client's text back.
-        serde_json::from_slice::<StartBody>(body).map_err(|_| {
+        Body::object::<StartBody>(body).ok_or_else(|| {
             ApiError::BadRequest("expected no body, or a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"size\": \"WIDTHxHEIGHT\"}, both optional".into())
         })?
     };
@@ -121,8 +121,8 @@ fn start_body(body: &Bytes) -> Result<(LayoutKind, Option<RecordingSize>), ApiEr
 
 fn layout_body(body: &Bytes) -> Result<LayoutAsk, ApiError> {
     // A fixed message: serde's would quote the client's text back.
-    let body = serde_json::from_slice::<LayoutBody>(body)
-        .map_err(|_| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"chosen_ms_ago\": N}, the second optional".into()))?;
+    let body = Body::object::<LayoutBody>(body)
+        .ok_or_else(|| ApiError::BadRequest("expected a JSON body {\"layout\": \"speaker\" | \"speaker-strip\" | \"grid\", \"chosen_ms_ago\": N}, the second optional".into()))?;
     Ok(LayoutAsk::chosen_ago(body.layout, body.chosen_ms_ago)?)
 }
 
@@ -144,7 +144,7 @@ pub async fn change_recording(State(state): State<Arc<AppState>>, auth: Auth, Va
     auth.check(|a| a.may_record(&id))?;
     let ask = layout_body(&body)?;
     let layout = ask.layout;
-    let LayoutSet { recording, changed } = state.recorder.set_layout(&id, ask, Instant::now())?;
+    let LayoutSet { recording, changed } = state.recorder.set_layout(&id, ask, Instant::now()).await?;
     if changed {
         let (sub, role, ip) = auth.who();
         tracing::info!(target: "audit", action = "recording.layout", %sub, role = %role, %ip, room = %id, recording = %recording, layout = layout.name(), "recording layout changed");

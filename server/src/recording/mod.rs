@@ -666,16 +666,22 @@ impl Recorder {
     /// is when the compositor gets there (within its lookahead). The layout it has
     /// already is no change (`changed` is false, and nobody hears of it); changes are
     /// paced ([`layout_pace`]).
-    pub fn set_layout(&self, room: &RoomId, ask: LayoutAsk, now: Instant) -> Result<LayoutSet, SetLayoutError> {
-        match self.slots.lock().get_mut(room) {
-            Some(Slot::Running { id, layout: tx, pace, .. }) if !tx.is_closed() => {
-                let changed = pace.ask(ask.layout, now)?;
-                if changed && tx.send(ask).is_err() {
-                    return Err(SetLayoutError::NotRecording(room.clone()));
+    /// A change asked for while the recording starts waits for it to run, as a stop does.
+    pub async fn set_layout(&self, room: &RoomId, ask: LayoutAsk, now: Instant) -> Result<LayoutSet, SetLayoutError> {
+        loop {
+            let settled = self.settled.notified();
+            match self.slots.lock().get_mut(room) {
+                Some(Slot::Running { id, layout: tx, pace, .. }) if !tx.is_closed() => {
+                    let changed = pace.ask(ask.layout, now)?;
+                    if changed && tx.send(ask).is_err() {
+                        return Err(SetLayoutError::NotRecording(room.clone()));
+                    }
+                    return Ok(LayoutSet { recording: id.clone(), changed });
                 }
-                Ok(LayoutSet { recording: id.clone(), changed })
+                Some(Slot::Starting { .. }) => {}
+                _ => return Err(SetLayoutError::NotRecording(room.clone())),
             }
-            _ => Err(SetLayoutError::NotRecording(room.clone())),
+            settled.await;
         }
     }
 
