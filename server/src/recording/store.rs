@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 /// A recording as the API shows it (docs/api.md).
 #[derive(Debug, Clone, Serialize)]
@@ -73,8 +74,29 @@ pub struct Store {
     /// orders every recording, and parsing 2000 hour-long sidecars (110 MB of JSON, a
     /// loudness per second) took 0.65 s a time; whole views kept 65 MB for them, where
     /// these keep about 2 MB (docs/benchmarks.md). A page reads its own sidecars again.
-    listed: Mutex<HashMap<RecordingId, (FileStamp, RecordingView)>>,
+    listed: Mutex<Listed>,
 }
+
+/// The listing's index, and whether the folder has changed since it was read.
+#[derive(Default)]
+struct Listed {
+    views: HashMap<RecordingId, (FileStamp, RecordingView)>,
+    /// The folder's modification time when the views were read, once it is far enough in
+    /// the past to tell a later change ([`FOLDER_CLOCK_TICK`]). Podium writes every
+    /// sidecar beside and renames it in, and deletes whole files: each changes the
+    /// folder's time. While it stands still, a listing skips reading the folder and a
+    /// stat of every sidecar: that was work in the size of the whole server's library,
+    /// for every request, under this lock (a host's loop of `?limit=1` slowed everyone's
+    /// library to a second at 5000 recordings, and timed how many other rooms hold).
+    /// A sidecar edited in place by hand is found at the folder's next change; its
+    /// page's rows are read whole, as they are, either way.
+    unchanged_since: Option<SystemTime>,
+}
+
+/// Filesystems stamp times from a coarse clock (a tick of a few ms): a change in the same
+/// tick as the folder's last one leaves its time as it was. A time older than this,
+/// when the folder is read, is one a later change cannot repeat.
+const FOLDER_CLOCK_TICK: Duration = Duration::from_millis(100);
 
 /// Which version of a sidecar is on disk. Podium replaces sidecars whole (written beside,
 /// then renamed: a new inode). A file edited in place by hand changes its length or its
@@ -202,7 +224,7 @@ impl Store {
         let mut page = {
             let mut listed = self.listed.lock();
             self.read_again(&mut listed);
-            Page::of(listed.values().map(|(_, v)| v).filter(|v| room.is_none_or(|room| v.room == room)), query)
+            Page::of(listed.views.values().map(|(_, v)| v).filter(|v| room.is_none_or(|room| v.room == room)), query)
         };
         // The page's own views, whole and as they are now (a running recording's grow);
         // one deleted since it was ordered is left out.
@@ -215,18 +237,31 @@ impl Store {
     pub fn index(&self) -> usize {
         let mut listed = self.listed.lock();
         self.read_again(&mut listed);
-        listed.len()
+        listed.views.len()
+    }
+
+    /// The room of a recording the index holds, without reading anything (`None`: not
+    /// known yet, or a listing is reading the folder now). A recording's room never
+    /// changes, so an index from before is still right about it.
+    pub fn indexed_room(&self, id: &RecordingId) -> Option<String> {
+        self.listed.try_lock()?.views.get(id).map(|(_, v)| v.room.clone())
     }
 
     /// Brings the kept views up to the disk: reads what is new or changed, drops what
     /// is gone. Called with the views locked: one listing at a time, and the next one
     /// finds what this one read.
-    fn read_again(&self, listed: &mut HashMap<RecordingId, (FileStamp, RecordingView)>) {
+    fn read_again(&self, listed: &mut Listed) {
+        // Both before the folder is read: a change while it is read leaves a newer time.
+        let now = SystemTime::now();
+        let folder_time = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
+        if folder_time.is_some() && folder_time == listed.unchanged_since {
+            return;
+        }
         let mut now_listed = HashMap::new();
         for id in self.ids() {
             // Stamped before it is read: a sidecar replaced meanwhile is read again next time.
             let Some(stamp) = FileStamp::of(&self.sidecar_path(&id)) else { continue };
-            let view = match listed.remove(&id) {
+            let view = match listed.views.remove(&id) {
                 Some((was, view)) if was == stamp => view,
                 _ => match self.read(&id) {
                     Ok(view) => index_entry(view),
@@ -236,7 +271,8 @@ impl Store {
             now_listed.insert(id, (stamp, view));
         }
         // What is gone from the disk is gone from here too.
-        *listed = now_listed;
+        listed.views = now_listed;
+        listed.unchanged_since = folder_time.filter(|&t| now.duration_since(t).is_ok_and(|age| age > FOLDER_CLOCK_TICK));
     }
 
     /// The ids of the sidecars in the directory (other files are not ours: ignored).
@@ -461,7 +497,7 @@ pub(crate) mod tests {
         let first = store.list();
         assert_eq!(status(&first, &a), Some((Status::Recording, 4, 9000)));
         assert!(first.iter().all(|v| v.timeline.len() == 2), "the views listed are whole");
-        assert!(store.listed.lock().values().all(|(_, v)| v.timeline.is_empty()), "what is kept to order them is not");
+        assert!(store.listed.lock().views.values().all(|(_, v)| v.timeline.is_empty()), "what is kept to order them is not");
         // The video grows; the sidecar is written as the compositor does (a new file).
         std::fs::write(store.video_path(&a), b"12345678").unwrap();
         assert_eq!(status(&store.list(), &a), Some((Status::Recording, 8, 9000)), "the video's size, read each time");
@@ -477,7 +513,35 @@ pub(crate) mod tests {
         std::fs::remove_file(store.sidecar_path(&b)).unwrap();
         let ids: Vec<RecordingId> = store.list().into_iter().map(|v| v.id).collect();
         assert_eq!(ids, std::slice::from_ref(&a), "gone from the disk, gone from the list");
-        assert_eq!(store.listed.lock().len(), 1, "and from what the next listing starts from");
+        assert_eq!(store.listed.lock().views.len(), 1, "and from what the next listing starts from");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_listing_reads_the_folder_again_only_once_it_changed() {
+        let (store, dir) = store();
+        let write = |id: &str, day: u32| {
+            sidecar(id, Status::Finished, &format!("2026-12-{day:02}T09:00:00.000Z")).write(&store.sidecar_path(&RecordingId::parse(id).unwrap())).unwrap();
+        };
+        let in_room = |text: &str| store.page(None, &ListQuery::parse(Some(text), None, None).unwrap()).recordings.len();
+        write("20261201-090000-aaaaaa", 1);
+        assert_eq!(store.list().len(), 1);
+        // Renamed in right after that listing, within the folder's clock tick: found.
+        write("20261202-090000-bbbbbb", 2);
+        assert_eq!(store.list().len(), 2, "a sidecar renamed in within the same tick");
+        std::thread::sleep(FOLDER_CLOCK_TICK + Duration::from_millis(50));
+        assert_eq!(store.list().len(), 2);
+        assert!(store.listed.lock().unchanged_since.is_some(), "a folder time old enough to tell a change by");
+        // Edited in place by hand (the folder's time stays): the index is not read again
+        // while nothing is added, replaced or removed…
+        let b = store.sidecar_path(&RecordingId::parse("20261202-090000-bbbbbb").unwrap());
+        std::fs::write(&b, std::fs::read_to_string(&b).unwrap().replace("\"standup\"", "\"retro\"")).unwrap();
+        assert_eq!(in_room("retro"), 0, "the folder did not change: it was not read again");
+        // … and is, at the next change.
+        write("20261203-090000-cccccc", 3);
+        assert_eq!(in_room("retro"), 1);
+        std::fs::remove_file(store.sidecar_path(&RecordingId::parse("20261201-090000-aaaaaa").unwrap())).unwrap();
+        assert_eq!(store.list().iter().map(|v| v.id.to_string()).collect::<Vec<_>>(), ["20261203-090000-cccccc", "20261202-090000-bbbbbb"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
