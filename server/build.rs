@@ -10,7 +10,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    // From the environment cargo runs this with, not `env!` (the path this script was
+    // compiled in): a script built in one checkout is run again for another that shares
+    // the target dir, and looked for the bundle in the first, gone or stale ("web/dist
+    // is missing" with web/dist right there: a binary with no UI).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let dist = Path::new(&manifest_dir).join("../web/dist");
     // Relative: cargo resolves it against this checkout's package root.
     println!("cargo:rerun-if-changed=../web/dist");
     let mut files = Vec::new();
