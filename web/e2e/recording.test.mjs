@@ -272,6 +272,15 @@ test('reviewing it: the library lists it, the timeline seeks to each speaker, th
   const clipStart = Number(await clips.first().getAttribute('data-source-start-ms'));
   await clips.first().click();
   await page.waitForFunction((s) => Math.abs(document.querySelector('#player').currentTime * 1000 - s) < 1500, clipStart, { timeout: 5000 });
+  // One plays at a time: the recording started from a clip pauses the reel, and the
+  // reel started again pauses the recording.
+  const playing = () => page.evaluate(() => ['#player', '#reel-player'].map((s) => !document.querySelector(s).paused));
+  await page.waitForFunction(() => !document.querySelector('#player').paused, null, { timeout: 5000 });
+  assert.deepEqual(await playing(), [true, false], 'the reel paused when the recording played');
+  await page.evaluate(() => document.querySelector('#reel-player').play());
+  await page.waitForFunction(() => document.querySelector('#player').paused, null, { timeout: 5000 });
+  assert.deepEqual(await playing(), [false, true], 'the recording paused when the reel played');
+  await page.evaluate(() => document.querySelector('#reel-player').pause());
   await shot(page, 'review-reel');
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, 'review-phone');

@@ -2,12 +2,16 @@
 // Tab stop per row, with arrow keys between its turns, so that an hour's meeting is not
 // hundreds of Tab stops; and a live recording's timeline and chapters, redrawn every 2 s,
 // keep the keyboard user's place. The recording is a sidecar written here: what is
-// tested is the page, not the recorder.
+// tested is the page, not the recorder. And a real recording watched while it runs: the
+// player keeps up with the file as it grows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, startServer } from './helpers.mjs';
+import { cameraFile, micFile } from './fixtures.mjs';
+import { frameColor, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const turn = (name, start, end) => ({ start_ms: start * 1000, end_ms: end * 1000, participant_id: name.toLowerCase(), name });
 
@@ -125,4 +129,50 @@ test('with a retention, the library and the review page say when a recording wil
   await page.locator('#review-expires').waitFor({ state: 'visible', timeout: 10_000 });
   const liveDay = new Date(liveStart.getTime() + 60_000 + 30 * 86_400_000).toLocaleDateString('en-US', { day: 'numeric', month: 'short', year: 'numeric' });
   assert.match(await page.locator('#review-expires').textContent(), new RegExp(`deletes this recording on ${liveDay}:`));
+});
+
+test("a running recording's review page plays what was recorded after it opened: a turn past the loaded end, and the saved file", { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  // Alice speaks from 1 s to 5 s, Bob from 8 s on (each browser's clock from its join).
+  const browsers = await Promise.all([
+    launchBrowser({ videoFile: cameraFile('Alice'), audioFile: `${micFile('Alice', [[1, 4]], 40)}%noloop` }),
+    launchBrowser({ videoFile: cameraFile('Bob'), audioFile: `${micFile('Bob', [[8, 20]], 40)}%noloop` }),
+  ]);
+  t.after(async () => { await Promise.all(browsers.map((b) => b.close())); await server.stop(); });
+  const [alice, bob] = await Promise.all(browsers.map((b) => b.newPage()));
+  await Promise.all([alice, bob].map((p, i) => p.goto(`${server.baseUrl}/rooms/live?name=${['Alice', 'Bob'][i]}&autojoin=1`)));
+  await Promise.all([alice, bob].map((p) => p.waitForFunction(() => document.querySelectorAll('.tile').length === 2, null, { timeout: 20_000 })));
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'visible', timeout: 10_000 });
+  const { recording } = await (await fetch(`${server.baseUrl}/api/rooms/live`)).json();
+  await sleep(3000);
+
+  const page = await browsers[0].newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.baseUrl}/recordings/${recording.id}`);
+  await page.waitForFunction(() => document.querySelector('#player')?.readyState >= 1, null, { timeout: 10_000 });
+  const loaded = await page.evaluate(() => document.querySelector('#player').duration);
+  const head = await page.locator('.review-head .muted').first().textContent();
+  // Bob's turn comes into the timeline; his bar starts past what the player loaded.
+  const bobsBar = page.locator('.timeline-segment[data-participant-name="Bob"]').first();
+  await bobsBar.waitFor({ timeout: 30_000 });
+  const bobFrom = Number(await bobsBar.getAttribute('data-start-ms'));
+  assert.ok(bobFrom > loaded * 1000 + 1000, `Bob's turn at ${bobFrom} ms, the player loaded ${loaded} s`);
+  assert.notEqual(await page.locator('.review-head .muted').first().textContent(), head, 'the length and size under the title keep up');
+  await bobsBar.click();
+  await page.waitForFunction((from) => {
+    const v = document.querySelector('#player');
+    return v.currentTime * 1000 >= from && !v.seeking && v.readyState >= 2;
+  }, bobFrom, { timeout: 10_000 });
+  await page.evaluate(() => document.querySelector('#player').pause());
+  assert.equal(nearestParticipant(await frameColor(page, '#player')), 'Bob', "the frame at Bob's turn shows Bob");
+
+  // Saved: the paused player takes the whole file, its length the recording's.
+  await alice.click('#record');
+  await alice.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
+  const saved = await (await fetch(`${server.baseUrl}/api/recordings/${recording.id}`)).json();
+  await page.waitForFunction((ms) => Math.abs(document.querySelector('#player').duration * 1000 - ms) < 1500, saved.duration_ms, { timeout: 10_000 });
+  assert.ok(await page.locator('#build-reel').isEnabled(), 'the reel can be built once it is saved');
+  assert.deepEqual(errors, []);
 });

@@ -76,12 +76,61 @@ class Review {
     this.expiry = el('div', { id: 'review-expires', class: 'muted small', hidden: true });
     this.player.addEventListener('timeupdate', () => this.follow());
     this.player.addEventListener('seeked', () => this.follow());
+    // A running recording's file grows, but the player keeps the length it had when it
+    // was loaded: played to that end, it goes on from there with what was recorded since.
+    this.loadedFor = rec.duration_ms;
+    this.player.addEventListener('ended', () => {
+      if (this.rec.duration_ms > this.loadedFor + 500) this.reloadVideo(this.loadedMs(), true);
+    });
+    this.headInfo = el('div', { class: 'muted' });
+    // One player at a time: the reel's sound over the recording's is noise.
+    this.player.addEventListener('play', () => this.app.querySelector('#reel-player')?.pause());
+  }
+
+  /** How much of the recording the player has (ms): what the file held when loaded. */
+  loadedMs() {
+    return Number.isFinite(this.player.duration) ? this.player.duration * 1000 : this.loadedFor;
+  }
+
+  /** Loads the file again, as it is now (a running recording's has grown), and goes on at
+   * `atMs`, playing or not. Its last picture stands in while it loads (no black flash). */
+  reloadVideo(atMs, play) {
+    const version = (this.videoVersion ?? 0) + 1;
+    this.videoVersion = version;
+    try {
+      const { videoWidth: w, videoHeight: h } = this.player;
+      if (w && h && this.player.readyState >= 2) {
+        const canvas = el('canvas', { width: w, height: h });
+        canvas.getContext('2d').drawImage(this.player, 0, 0, w, h);
+        this.player.poster = canvas.toDataURL('image/jpeg', 0.8);
+      }
+    } catch {
+      // No picture to hold: the player shows black for a moment.
+    }
+    const base = `/api/recordings/${this.rec.id}`;
+    this.loadedFor = this.rec.duration_ms;
+    this.player.querySelector('track')?.replaceWith(el('track', { kind: 'subtitles', label: 'Speakers', srclang: 'en', src: `${base}/speakers.vtt?v=${this.loadedFor}` }));
+    this.player.src = `${base}/video?v=${this.loadedFor}`;
+    this.player.addEventListener('loadedmetadata', () => {
+      if (this.videoVersion !== version) return;
+      this.player.currentTime = Math.min(atMs, this.loadedMs()) / 1000;
+      if (play) this.player.play().catch(() => {});
+    }, { once: true });
   }
 
   seek(ms, play = true) {
+    // Past what the player has of a recording that has grown since: load it again.
+    if (ms > this.loadedMs() - 250 && this.rec.duration_ms > this.loadedFor + 250) return this.reloadVideo(ms + 50, play);
     // A little past the start: the turn's first frame, not the one before it.
     this.player.currentTime = (ms + 50) / 1000;
     if (play) this.player.play().catch(() => {});
+  }
+
+  /** The line under the title: when, how long, how large, who. */
+  renderHeadInfo() {
+    const { rec } = this;
+    const people = rec.participants.map((p) => p.name).join(', ');
+    this.headInfo.textContent = `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`;
   }
 
   render() {
@@ -93,11 +142,11 @@ class Review {
       interrupted: ['error', `${rec.error ?? 'This recording was cut off'}.`],
     }[rec.status];
     if (note) this.say(...note);
-    const people = rec.participants.map((p) => p.name).join(', ');
+    this.renderHeadInfo();
     const main = el('main', { class: 'page-main review' },
       el('div', { class: 'review-head' },
         el('h1', {}, rec.room),
-        el('div', { class: 'muted' }, `${formatDate(rec.started_at)} · ${formatDuration(rec.duration_ms)} · ${formatSize(rec.size_bytes)}${people ? ` · ${people}` : ''}`),
+        this.headInfo,
         this.expiry,
         el('div', { class: 'review-actions' },
           el('a', { class: 'button-link download', href: `/api/recordings/${rec.id}/video`, download: `podium-${rec.room}-${rec.id}.mp4` }, icon('download'), 'Download'),
@@ -493,6 +542,7 @@ class Review {
     const head = el('h2', { tabindex: '-1' }, 'Highlight reel');
     if (state.status === 'ready') {
       const player = el('video', { id: 'reel-player', controls: true, playsinline: true, preload: 'metadata', src: `${base}/highlights?v=${state.duration_ms}` });
+      player.addEventListener('play', () => this.player.pause());
       const clips = el('ol', { class: 'reel-clips' });
       this.reel.replaceChildren(head, player,
         el('div', { class: 'muted small' }, `${state.clips} clips · ${formatDuration(state.duration_ms)}`),
@@ -581,14 +631,38 @@ class Review {
 
   /** While it records: the timeline and length grow. */
   async pollLive() {
+    // A failed poll (the server restarting, the network gone a moment) is tried again,
+    // less often the longer it lasts; only a recording gone or a link no longer valid
+    // ends it.
+    let wait = 2000;
     for (;;) {
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, wait));
       const res = await fetch(`/api/recordings/${this.rec.id}`).catch(() => null);
-      if (!res?.ok) return;
-      const rec = await res.json();
+      if (res && [401, 403, 404, 410].includes(res.status)) {
+        this.say('error', res.status === 404 ? 'This recording has been deleted.' : 'Your link no longer opens this recording: reload the page to see why.');
+        return;
+      }
+      const rec = res?.ok ? await res.json().catch(() => null) : null;
+      if (!rec) {
+        wait = Math.min(wait * 2, 16_000);
+        this.say('error', 'The server cannot be reached: trying again. What was recorded so far still plays.');
+        continue;
+      }
+      if (wait !== 2000) {
+        wait = 2000;
+        if (rec.status === 'recording') this.say('info', 'This meeting is still being recorded: what is recorded so far plays, and the page keeps up.');
+      }
       const ended = rec.status !== 'recording';
       this.rec = rec;
       this.duration = Math.max(1, rec.duration_ms);
+      this.renderHeadInfo();
+      // A player that is not playing shows the file as it is now (its scrubber and
+      // length); one that plays goes on past its end by itself, and a seek past it
+      // loads it again.
+      const grown = rec.duration_ms - this.loadedFor;
+      if ((this.player.paused || this.player.ended) && !this.player.seeking && (ended ? grown > 0 : grown >= 10_000)) {
+        this.reloadVideo(this.player.currentTime * 1000, false);
+      }
       this.renderTimeline();
       this.renderChapters();
       this.renderTalk();
@@ -597,7 +671,7 @@ class Review {
       this.currentStart = undefined;
       this.follow();
       if (ended) {
-        this.say(null, null);
+        this.say(rec.status === 'finished' ? null : 'error', rec.status === 'finished' ? null : `${rec.error ?? 'This recording stopped on an error'}. What was recorded plays.`);
         this.renderExpiry();
         this.renderReel(rec.highlights ?? { status: 'none' }, false);
         return;
