@@ -1,11 +1,12 @@
 // What people meet when things go wrong, in a real browser: blocked devices, an
-// audio-only participant, a taken name, a bad room name, and a lost server.
+// audio-only participant, a taken name, a bad room name, devices that stop mid-meeting,
+// and a lost server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cameraFile } from './fixtures.mjs';
-import { launchBrowser, startServer, tempDir } from './helpers.mjs';
+import { cameraFile, micFile } from './fixtures.mjs';
+import { frameColor, launchBrowser, nearestParticipant, startServer, tempDir } from './helpers.mjs';
 
 const text = (page, sel) => page.locator(sel).first().textContent({ timeout: 15_000 });
 
@@ -61,6 +62,56 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   await bob.locator('.tile[data-participant-name="Zo\u00E9 Q"]').waitFor({ timeout: 15_000 });
   await third.goto(`${server.baseUrl}/rooms/bad%20room`);
   assert.match(await text(third, '.form-error'), /not a valid room name/);
+});
+
+test('a camera and a microphone that stop mid-meeting: off for everyone, not frozen, said so, and their buttons open them again', { timeout: 90_000 }, async (t) => {
+  const server = await startServer();
+  const browsers = await Promise.all([
+    launchBrowser({ videoFile: cameraFile('Alice'), audioFile: micFile('Alice', [[0, 30]], 30) }),
+    launchBrowser({ videoFile: cameraFile('Bob') }),
+  ]);
+  t.after(async () => { await Promise.all(browsers.map((b) => b.close())); await server.stop(); });
+  const [alice, bob] = await Promise.all(browsers.map((b) => b.newPage()));
+  await Promise.all([alice, bob].map((p, i) => p.goto(`${server.baseUrl}/rooms/devices?name=${['Alice', 'Bob'][i]}&autojoin=1${i ? '&mic=0' : ''}`)));
+  await Promise.all([alice, bob].map((p) => p.waitForFunction(() => document.querySelectorAll('.tile').length === 2, null, { timeout: 20_000 })));
+  // How Bob sees Alice, wherever she is (the stage or her tile): her camera, or her card.
+  const aliceAsBobSeesHer = () => bob.evaluate(() => {
+    const onStage = document.querySelector('#stage').dataset.participantName === 'Alice';
+    const video = document.querySelector(onStage ? '#stage video' : '.tile[data-participant-name="Alice"] video');
+    const card = document.querySelector(onStage ? '#stage .name-card' : '.tile[data-participant-name="Alice"] .name-card');
+    return { where: onStage ? 'stage' : 'tile', video: !!video?.srcObject && video.videoWidth > 0, card: !!card && !card.hidden };
+  });
+  for (let i = 0; i < 100 && !(await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
+  assert.ok((await aliceAsBobSeesHer()).video, 'Bob sees Alice\'s camera at first');
+
+  // Her browser takes both devices away (as withdrawing their permission does; an
+  // unplugged camera ends its track the same way).
+  await alice.context().grantPermissions([]);
+  await alice.waitForFunction(() => /Your camera and microphone stopped/.test(document.querySelector('#banner')?.textContent ?? ''), null, { timeout: 10_000 });
+  assert.match(await alice.locator('#banner').textContent(), /the others no longer see or hear you\. Press their buttons to turn them on again/);
+  await alice.waitForFunction(() => ['#toggle-camera', '#toggle-mic'].every((s) => document.querySelector(s).classList.contains('off')), null, { timeout: 5000 });
+  // Bob sees her card and her microphone off, not a frozen picture.
+  for (let i = 0; i < 100 && (await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
+  const seen = await aliceAsBobSeesHer();
+  assert.deepEqual([seen.video, seen.card], [false, true], `Bob sees Alice as ${JSON.stringify(seen)}`);
+  const room = await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json();
+  const her = room.participants.find((p) => p.name === 'Alice');
+  assert.deepEqual([her.audio, her.video], [false, false], JSON.stringify(her));
+
+  // The browser may ask again (its fake prompt says yes): each button opens its device anew.
+  await alice.context().grantPermissions(['camera', 'microphone']);
+  await alice.click('#toggle-camera');
+  await alice.waitForFunction(() => !document.querySelector('#toggle-camera').classList.contains('off'), null, { timeout: 10_000 });
+  assert.match(await alice.locator('#banner').textContent(), /Your microphone stopped/, 'the banner now names only what is still off');
+  await alice.click('#toggle-mic');
+  await alice.waitForFunction(() => !document.querySelector('#toggle-mic').classList.contains('off'), null, { timeout: 10_000 });
+  await alice.waitForFunction(() => !/stopped/.test(document.querySelector('#banner')?.textContent ?? '') || document.querySelector('#banner').hidden, null, { timeout: 5000 });
+  for (let i = 0; i < 100 && !(await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
+  const back = await aliceAsBobSeesHer();
+  assert.ok(back.video, `Bob sees Alice's camera again: ${JSON.stringify(back)}`);
+  assert.equal(nearestParticipant(await frameColor(bob, back.where === 'stage' ? '#stage video' : '.tile[data-participant-name="Alice"] video')), 'Alice');
+  const again = (await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json()).participants.find((p) => p.name === 'Alice');
+  assert.deepEqual([again.audio, again.video], [true, true], JSON.stringify(again));
 });
 
 test('a lost server: the room says so, retries, rejoins as muted as it was, and tells of the recording it ended', { timeout: 90_000 }, async (t) => {

@@ -46,13 +46,15 @@ export function cameraEncodings(width) {
  * The camera is asked for 720p (sent in simulcast layers); with `simulcast: false`
  * (a benchmark's baseline), 360p in one layer, as before simulcast.
  */
-export async function openDevices({ camera, mic, simulcast = true }) {
+export async function openDevices({ camera, mic, simulcast = true, again = false }) {
   const result = { videoTrack: null, audioTrack: null, problems: [] };
+  // `again`: reopened from its button in the meeting (it stopped), not while joining.
   const explain = (what, err) => {
-    if (err?.name === 'NotAllowedError') return `${what} access was blocked. You joined without it; allow it in the browser's site settings and rejoin to use it.`;
-    if (err?.name === 'NotFoundError' || err?.name === 'OverconstrainedError') return `No ${what.toLowerCase()} was found. You joined without it.`;
-    if (err?.name === 'NotReadableError') return `The ${what.toLowerCase()} is busy in another application. You joined without it.`;
-    return `The ${what.toLowerCase()} could not be opened (${err?.message ?? err}). You joined without it.`;
+    if (err?.name === 'NotAllowedError') return again ? `${what} access is blocked: allow it in the browser's site settings, then press its button again.` : `${what} access was blocked. You joined without it; allow it in the browser's site settings and rejoin to use it.`;
+    const tail = again ? '' : ' You joined without it.';
+    if (err?.name === 'NotFoundError' || err?.name === 'OverconstrainedError') return `No ${what.toLowerCase()} was found.${tail}`;
+    if (err?.name === 'NotReadableError') return `The ${what.toLowerCase()} is busy in another application.${tail}`;
+    return `The ${what.toLowerCase()} could not be opened (${err?.message ?? err}).${tail}`;
   };
   if (!navigator.mediaDevices?.getUserMedia) {
     if (camera || mic) result.problems.push('This page cannot use the camera or microphone: open it over https or on localhost.');
@@ -278,6 +280,7 @@ export class Meeting extends EventTarget {
       audioTrack.enabled = !paused;
       const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false }, appData: { paused } });
       if (paused) p.pause();
+      p.on('trackended', () => this.deviceLost('audio', p));
       this.producers.set('audio', p);
     }
     if (videoTrack && this.device.canProduce('video')) {
@@ -286,6 +289,7 @@ export class Meeting extends EventTarget {
       videoTrack.enabled = !paused;
       const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera', paused } });
       if (paused) p.pause();
+      p.on('trackended', () => this.deviceLost('video', p));
       this.producers.set('video', p);
     }
   }
@@ -408,11 +412,65 @@ export class Meeting extends EventTarget {
     return this.producers.has(kind);
   }
 
+  /**
+   * The browser ended a device's track (unplugged, its permission withdrawn, the driver
+   * gone): it is turned off for everyone, as if muted, rather than left frozen on their
+   * screens, and this person is told; its button opens it again.
+   */
+  deviceLost(kind, producer) {
+    if (this.producers.get(kind) !== producer || producer.closed) return;
+    this.sayStoppedDevices();
+    if (!producer.paused) this.toggle(kind);
+  }
+
+  /** The banner about the devices that stopped (both at once when a permission is
+   * withdrawn), or none once they are all back. */
+  sayStoppedDevices() {
+    const stopped = ['video', 'audio'].filter((k) => this.producers.get(k)?.track?.readyState === 'ended');
+    if (!stopped.length) return this.clearBanner('devices');
+    const what = stopped.map((k) => (k === 'audio' ? 'microphone' : 'camera')).join(' and ');
+    const others = stopped.length === 2 ? 'see or hear' : stopped[0] === 'audio' ? 'hear' : 'see';
+    const buttons = stopped.length === 2 ? 'their buttons to turn them' : `the ${what} button to turn it`;
+    this.setBanner('error', `Your ${what} stopped (unplugged, or permission was withdrawn): the others no longer ${others} you. Press ${buttons} on again.`, undefined, 'devices');
+  }
+
+  /** A new track for a device whose track ended, or null (the banner says why). */
+  async reopen(kind) {
+    const opened = await openDevices({ camera: kind === 'video', mic: kind === 'audio', simulcast: this.simulcast, again: true });
+    const track = kind === 'audio' ? opened.audioTrack : opened.videoTrack;
+    if (!track) this.setBanner('error', opened.problems[0] ?? `The ${kind === 'audio' ? 'microphone' : 'camera'} could not be opened.`, undefined, 'devices');
+    return track;
+  }
+
   /** Mutes or unmutes the mic ('audio') or the camera ('video'). */
   async toggle(kind) {
     const producer = this.producers.get(kind);
     if (!producer) return;
     const pause = !producer.paused;
+    // Its device stopped: turned on again with a new track, sent in the old one's place.
+    if (!pause && producer.track?.readyState === 'ended') {
+      if (this.reopening) return;
+      this.reopening = true;
+      try {
+        const track = await this.reopen(kind);
+        if (!track) return;
+        if (producer.closed || this.producers.get(kind) !== producer) {
+          track.stop();
+          return;
+        }
+        // (The producer watches the new track's end as it did the old one's.)
+        await producer.replaceTrack({ track });
+        this.local[kind === 'audio' ? 'audioTrack' : 'videoTrack'] = track;
+        const me = this.state.participants.get(this.state.me);
+        if (me && kind === 'video') me.videoTrack = track;
+        this.sayStoppedDevices();
+      } catch (err) {
+        this.setBanner('error', `Could not turn the ${kind === 'audio' ? 'microphone' : 'camera'} on again: ${err.message}`, undefined, 'devices');
+        return;
+      } finally {
+        this.reopening = false;
+      }
+    }
     if (pause) producer.pause(); else producer.resume();
     this.muted[kind] = pause;
     const me = this.state.participants.get(this.state.me);
