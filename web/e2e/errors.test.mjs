@@ -46,7 +46,7 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   // A taken name (names compare without case) and an invalid one are refused, clearly.
   const third = await ok.newPage();
   await third.goto(`${server.baseUrl}/rooms/errs?name=ada&autojoin=1&camera=0&mic=0`);
-  assert.match(await text(third, '.form-error'), /taken/);
+  assert.match(await text(third, '.form-error'), /^The name "ada" is taken in this room: .*\.$/, 'a sentence of its own');
   await third.goto(`${server.baseUrl}/rooms/errs?name=${'x'.repeat(41)}&autojoin=1&camera=0&mic=0`);
   assert.match(await text(third, '.form-error'), /1 to 40/);
   // A look-alike of a name in the room (full-width letters), and one that would show reversed.
@@ -172,8 +172,7 @@ test('a full room says so, and what to do', { timeout: 60_000 }, async (t) => {
   const second = await browser.newPage();
   await second.goto(`${server.baseUrl}/rooms/tiny?name=Bob&autojoin=1&camera=0&mic=0`);
   const message = await text(second, '.form-error');
-  assert.match(message, /full/);
-  assert.match(message, /try again later or use another room/);
+  assert.match(message, /^The room is full \(1 participants?\): try again later or use another room\.$/);
   // The pre-join card stays, with the name kept, so trying again is one click.
   assert.equal(await second.locator('#name').inputValue(), 'Bob');
 });

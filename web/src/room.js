@@ -11,6 +11,11 @@ import { api, getSession, newLinkAdvice, showAccessDenied, showAuthError, showNo
 /** The recording layouts (docs/api.md), as the picker offers them. */
 const LAYOUTS = [['speaker', 'Speaker'], ['speaker-strip', 'Speaker + strip'], ['grid', 'Grid']];
 
+/** The server's words start lower-case, to follow a "Could not …:"; alone, a sentence. */
+function sentence(text) {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
+}
+
 export async function showRoom(app, room, params) {
   // Secured mode: the link's token names the person and the room they may join.
   const session = await getSession();
@@ -97,9 +102,9 @@ async function enterRoom(ctx, name, want) {
     if (err.code === 'unreachable' && await showIfNoAccess(app, room)) return;
     const text = {
       unreachable: 'The server cannot be reached. Check your connection and try again.',
-      name_taken: `${err.message}`,
+      name_taken: sentence(err.message),
       invalid_name: `That name cannot be used: ${err.message}.`,
-      room_full: err.message,
+      room_full: sentence(err.message),
     }[err.code] ?? `Could not join: ${err.message}`;
     showPreJoin(ctx, name, want, text);
     return;
