@@ -87,11 +87,18 @@ test('SIGTERM: the server finalizes the recording before it exits', { timeout: 9
 
 test('kill -9 of the server: the compositor finishes the file, and the next server lists it', { timeout: 90_000 }, async (t) => {
   const server = await startServer();
-  const { id, startedAt } = await recordedMeeting(t, server, 'kill');
+  const { pages, id, startedAt } = await recordedMeeting(t, server, 'kill');
   await sleep(6000);
   const [compositor] = childProcesses(server.child.pid, 'compose');
   await server.stop('SIGKILL');
   const killedAfter = Date.now() - startedAt;
+  // The room cannot know whether it still records: the REC clock stops, dimmed.
+  await pages[0].waitForFunction(() => document.querySelector('#banner')?.textContent.includes('Connection lost'), null, { timeout: 10_000 });
+  const badge = pages[0].locator('#recording-indicator');
+  assert.ok(await badge.evaluate((b) => !b.hidden && b.classList.contains('stale')), 'the REC badge is dimmed');
+  const clock = await badge.locator('.rec-time').textContent();
+  await sleep(2100);
+  assert.equal(await badge.locator('.rec-time').textContent(), clock, 'its clock stands');
   // The compositor notices its control channel close, finishes the file and exits.
   for (let i = 0; i < 50 && alive(compositor); i++) await sleep(100);
   assert.ok(!alive(compositor), 'the compositor outlived its server');

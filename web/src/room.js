@@ -358,7 +358,13 @@ class RoomView {
       this.announcer.textContent = rec ? 'This meeting is being recorded.' : '';
       this.announced = rec?.id ?? null;
     }
-    if (rec) {
+    // Without the server (reconnecting) nobody knows whether it still records: the clock
+    // stops, dimmed, until the server says (it saves its recordings when it stops).
+    const known = this.meeting.state.status === 'joined';
+    this.recIndicator.classList.toggle('stale', !!rec && !known);
+    if (rec && !known) {
+      this.recIndicator.title = 'The connection to the server is lost: whether it still records is not known until it is back';
+    } else if (rec) {
       this.recIndicator.dataset.recordingId = rec.id;
       const secs = Math.max(0, Math.floor((Date.now() - Date.parse(rec.started_at)) / 1000));
       const hh = Math.floor(secs / 3600);
