@@ -117,7 +117,8 @@ export function showShareExpired(app) {
     id: 'share-expired',
     iconName: 'link-off',
     title: 'This share link has expired or was revoked',
-    text: 'Ask whoever shared it for a new one.',
+    // A deleted recording takes its links with it: the server cannot tell them apart.
+    text: 'Or the recording was deleted. Ask whoever shared it for a new one.',
   });
 }
 
