@@ -93,10 +93,13 @@ struct Listed {
     unchanged_since: Option<SystemTime>,
 }
 
-/// Filesystems stamp times from a coarse clock (a tick of a few ms): a change in the same
-/// tick as the folder's last one leaves its time as it was. A time older than this,
-/// when the folder is read, is one a later change cannot repeat.
-const FOLDER_CLOCK_TICK: Duration = Duration::from_millis(100);
+/// Filesystems stamp times from a coarse clock: a tick of a few ms on ext4 and xfs, a
+/// whole second on ext4 with small inodes and ext3, two on FAT. A change in the same tick
+/// as the folder's last one leaves its time as it was. A time older than this, when the
+/// folder is read, is one a later change cannot repeat. (A network filesystem stamps by
+/// its server's clock: one skewed far behind with whole-second stamps could still hide
+/// a change until the next.)
+const FOLDER_CLOCK_TICK: Duration = Duration::from_millis(2100);
 
 /// Which version of a sidecar is on disk. Podium replaces sidecars whole (written beside,
 /// then renamed: a new inode). A file edited in place by hand changes its length or its
@@ -241,10 +244,12 @@ impl Store {
     }
 
     /// The room of a recording the index holds, without reading anything (`None`: not
-    /// known yet, or a listing is reading the folder now). A recording's room never
-    /// changes, so an index from before is still right about it.
+    /// indexed yet). A recording's room never changes, so an index from before is still
+    /// right about it. It waits for a listing reading the folder (not `try_lock`: a host
+    /// keeping the lock busy with listings would have sent another room's recording
+    /// through the slow parse again, and timed it).
     pub fn indexed_room(&self, id: &RecordingId) -> Option<String> {
-        self.listed.try_lock()?.views.get(id).map(|(_, v)| v.room.clone())
+        self.listed.lock().views.get(id).map(|(_, v)| v.room.clone())
     }
 
     /// Brings the kept views up to the disk: reads what is new or changed, drops what
@@ -258,33 +263,50 @@ impl Store {
             return;
         }
         let mut now_listed = HashMap::new();
-        for id in self.ids() {
+        // Whether every sidecar was read: a reading that failed (a full file table, a
+        // network filesystem's hiccup) must be tried again by the next listing, not kept
+        // until the folder changes. (A damaged sidecar fails every time: while one lies
+        // there, each listing reads the folder, as before the folder's time was used.)
+        let (ids, mut complete) = self.ids();
+        for id in ids {
             // Stamped before it is read: a sidecar replaced meanwhile is read again next time.
-            let Some(stamp) = FileStamp::of(&self.sidecar_path(&id)) else { continue };
+            let Some(stamp) = FileStamp::of(&self.sidecar_path(&id)) else {
+                complete = false;
+                continue;
+            };
             let view = match listed.views.remove(&id) {
                 Some((was, view)) if was == stamp => view,
                 _ => match self.read(&id) {
                     Ok(view) => index_entry(view),
-                    Err(_) => continue,
+                    Err(_) => {
+                        complete = false;
+                        continue;
+                    }
                 },
             };
             now_listed.insert(id, (stamp, view));
         }
         // What is gone from the disk is gone from here too.
         listed.views = now_listed;
-        listed.unchanged_since = folder_time.filter(|&t| now.duration_since(t).is_ok_and(|age| age > FOLDER_CLOCK_TICK));
+        listed.unchanged_since = folder_time.filter(|&t| complete && now.duration_since(t).is_ok_and(|age| age > FOLDER_CLOCK_TICK));
     }
 
-    /// The ids of the sidecars in the directory (other files are not ours: ignored).
-    fn ids(&self) -> Vec<RecordingId> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        entries
-            .flatten()
+    /// The ids of the sidecars in the directory (other files are not ours: ignored), and
+    /// whether the whole directory was read.
+    fn ids(&self) -> (Vec<RecordingId>, bool) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return (Vec::new(), false) };
+        let mut whole = true;
+        let ids = entries
             .filter_map(|e| {
+                let Ok(e) = e else {
+                    whole = false;
+                    return None;
+                };
                 let name = e.file_name().into_string().ok()?;
                 RecordingId::parse(name.strip_suffix(".json")?).ok()
             })
-            .collect()
+            .collect();
+        (ids, whole)
     }
 
     /// Rewrites a recording's sidecar as failed, with why (the compositor died and
@@ -317,7 +339,7 @@ impl Store {
     /// before any compositor runs). Returns how many were found.
     pub fn recover_interrupted(&self) -> usize {
         let mut found = 0;
-        for id in self.ids() {
+        for id in self.ids().0 {
             let path = self.sidecar_path(&id);
             let _ = std::fs::remove_file(path.with_extension("json.tmp"));
             let Ok(mut sidecar) = Sidecar::read(&path) else { continue };
@@ -542,6 +564,11 @@ pub(crate) mod tests {
         assert_eq!(in_room("retro"), 1);
         std::fs::remove_file(store.sidecar_path(&RecordingId::parse("20261201-090000-aaaaaa").unwrap())).unwrap();
         assert_eq!(store.list().iter().map(|v| v.id.to_string()).collect::<Vec<_>>(), ["20261203-090000-cccccc", "20261202-090000-bbbbbb"]);
+        // A sidecar that cannot be read: the next listing tries the folder again.
+        std::fs::write(dir.join("20261204-090000-dddddd.json"), "{ not json").unwrap();
+        std::thread::sleep(FOLDER_CLOCK_TICK + Duration::from_millis(50));
+        assert_eq!(store.list().len(), 2);
+        assert!(store.listed.lock().unchanged_since.is_none(), "a folder not read whole is read again");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
