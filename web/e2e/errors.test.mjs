@@ -64,8 +64,9 @@ test('blocked devices, audio-only card, taken and invalid names', { timeout: 90_
   assert.match(await text(third, '.form-error'), /not a valid room name/);
 });
 
-test('a camera and a microphone that stop mid-meeting: off for everyone, not frozen, said so, and their buttons open them again', { timeout: 90_000 }, async (t) => {
-  const server = await startServer();
+test('a camera and a microphone that stop mid-meeting: off for everyone, not frozen, said so, and their buttons open them again, after a reconnect too', { timeout: 120_000 }, async (t) => {
+  const recordingsDir = tempDir();
+  let server = await startServer([], { recordingsDir });
   const browsers = await Promise.all([
     launchBrowser({ videoFile: cameraFile('Alice'), audioFile: micFile('Alice', [[0, 30]], 30) }),
     launchBrowser({ videoFile: cameraFile('Bob') }),
@@ -94,9 +95,13 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
   for (let i = 0; i < 100 && (await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
   const seen = await aliceAsBobSeesHer();
   assert.deepEqual([seen.video, seen.card], [false, true], `Bob sees Alice as ${JSON.stringify(seen)}`);
-  const room = await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json();
-  const her = room.participants.find((p) => p.name === 'Alice');
-  assert.deepEqual([her.audio, her.video], [false, false], JSON.stringify(her));
+  // The server hears of it (the page says so first, then asks it).
+  const herState = async () => {
+    const her = (await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json()).participants.find((p) => p.name === 'Alice');
+    return [her.audio, her.video];
+  };
+  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[false,false]'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await herState(), [false, false]);
 
   // The browser may ask again (its fake prompt says yes): each button opens its device anew.
   await alice.context().grantPermissions(['camera', 'microphone']);
@@ -110,8 +115,27 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
   const back = await aliceAsBobSeesHer();
   assert.ok(back.video, `Bob sees Alice's camera again: ${JSON.stringify(back)}`);
   assert.equal(nearestParticipant(await frameColor(bob, back.where === 'stage' ? '#stage video' : '.tile[data-participant-name="Alice"] video')), 'Alice');
-  const again = (await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json()).participants.find((p) => p.name === 'Alice');
-  assert.deepEqual([again.audio, again.video], [true, true], JSON.stringify(again));
+  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[true,true]'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await herState(), [true, true]);
+
+  // They stop while the server is away (a restart): her page rejoins without them (an
+  // ended track cannot be sent: it kept failing to rejoin), says so, and they come back.
+  const port = new URL(server.baseUrl).port;
+  await server.stop('SIGKILL');
+  await alice.waitForFunction(() => document.querySelector('#banner')?.textContent.includes('Connection lost'), null, { timeout: 10_000 });
+  // (Chromium here ends a page's tracks on a withdrawn permission once only: these are
+  // ended from the page, as a driver that gives up ends them.)
+  await alice.evaluate(() => ['audioTrack', 'videoTrack'].forEach((k) => window.podium.meeting.local[k].stop()));
+  server = await startServer(['--listen', `127.0.0.1:${port}`], { recordingsDir });
+  await alice.waitForFunction(() => /Your camera and microphone stopped/.test(document.querySelector('#banner')?.textContent ?? ''), null, { timeout: 30_000 });
+  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[false,false]'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await herState(), [false, false], 'rejoined, her devices off');
+  await alice.context().grantPermissions(['camera', 'microphone']);
+  await alice.click('#toggle-camera');
+  await alice.click('#toggle-mic');
+  for (let i = 0; i < 100 && JSON.stringify(await herState()) !== '[true,true]'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await herState(), [true, true], 'both sent again');
+  await alice.waitForFunction(() => document.querySelector('#banner').hidden || !/stopped/.test(document.querySelector('#banner').textContent), null, { timeout: 5000 });
 });
 
 test('a lost server: the room says so, retries, rejoins as muted as it was, and tells of the recording it ended', { timeout: 90_000 }, async (t) => {

@@ -103,6 +103,10 @@ export class Meeting extends EventTarget {
     this.producers = new Map(); // kind -> Producer (microphone, camera)
     /** What this person muted: kept across a reconnect, whose producers are made anew. */
     this.muted = { audio: false, video: false };
+    /** Devices whose track ended with no producer to send a new one in (see produceLocal). */
+    this.stopped = new Set();
+    /** Devices being opened again from their button: one request at a time each. */
+    this.reopening = new Set();
     this.consumers = new Map(); // consumerId -> { consumer, participantId, source }
     /** This tab's screen share while it runs: { video, audio } producers and their tracks. */
     this.share = null;
@@ -272,26 +276,36 @@ export class Meeting extends EventTarget {
   }
 
   async produceLocal() {
-    const { videoTrack, audioTrack } = this.local;
-    if (audioTrack && this.device.canProduce('audio')) {
-      // stopTracks: false keeps the devices open across a reconnect (producers are re-made).
-      const paused = this.muted.audio;
-      // As chosen, whatever a mute cut short by the lost connection left the track at.
-      audioTrack.enabled = !paused;
-      const p = await this.sendTransport.produce({ track: audioTrack, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false }, appData: { paused } });
-      if (paused) p.pause();
-      p.on('trackended', () => this.deviceLost('audio', p));
-      this.producers.set('audio', p);
+    for (const kind of ['audio', 'video']) {
+      const track = kind === 'audio' ? this.local.audioTrack : this.local.videoTrack;
+      if (!track || !this.device.canProduce(kind)) continue;
+      // A device that stopped while the connection was down (or before it dropped, not
+      // turned on again) cannot be sent: its button opens it anew.
+      if (track.readyState === 'ended') {
+        this.stopped.add(kind);
+        this.muted[kind] = true;
+        const me = this.state.participants.get(this.state.me);
+        if (me) me[kind] = false;
+        continue;
+      }
+      await this.produceTrack(kind, track, this.muted[kind]);
     }
-    if (videoTrack && this.device.canProduce('video')) {
-      const encodings = this.simulcast ? cameraEncodings(videoTrack.getSettings().width ?? 0) : undefined;
-      const paused = this.muted.video;
-      videoTrack.enabled = !paused;
-      const p = await this.sendTransport.produce({ track: videoTrack, stopTracks: false, encodings, appData: { source: 'camera', paused } });
-      if (paused) p.pause();
-      p.on('trackended', () => this.deviceLost('video', p));
-      this.producers.set('video', p);
-    }
+    this.sayStoppedDevices();
+  }
+
+  /** Sends the microphone ('audio') or the camera ('video'), paused or not. */
+  async produceTrack(kind, track, paused) {
+    // As chosen, whatever a mute cut short by the lost connection left the track at.
+    track.enabled = !paused;
+    // stopTracks: false keeps the devices open across a reconnect (producers are re-made).
+    const p = kind === 'audio'
+      ? await this.sendTransport.produce({ track, stopTracks: false, codecOptions: { opusStereo: false, opusDtx: false }, appData: { paused } })
+      : await this.sendTransport.produce({ track, stopTracks: false, encodings: this.simulcast ? cameraEncodings(track.getSettings().width ?? 0) : undefined, appData: { source: 'camera', paused } });
+    if (paused) p.pause();
+    p.on('trackended', () => this.deviceLost(kind, p));
+    this.producers.set(kind, p);
+    this.stopped.delete(kind);
+    return p;
   }
 
   async consume(producerId) {
@@ -409,7 +423,7 @@ export class Meeting extends EventTarget {
   }
 
   hasDevice(kind) {
-    return this.producers.has(kind);
+    return this.producers.has(kind) || this.stopped.has(kind);
   }
 
   /**
@@ -426,12 +440,56 @@ export class Meeting extends EventTarget {
   /** The banner about the devices that stopped (both at once when a permission is
    * withdrawn), or none once they are all back. */
   sayStoppedDevices() {
-    const stopped = ['video', 'audio'].filter((k) => this.producers.get(k)?.track?.readyState === 'ended');
+    const stopped = ['video', 'audio'].filter((k) => this.stopped.has(k) || this.producers.get(k)?.track?.readyState === 'ended');
     if (!stopped.length) return this.clearBanner('devices');
     const what = stopped.map((k) => (k === 'audio' ? 'microphone' : 'camera')).join(' and ');
     const others = stopped.length === 2 ? 'see or hear' : stopped[0] === 'audio' ? 'hear' : 'see';
     const buttons = stopped.length === 2 ? 'their buttons to turn them' : `the ${what} button to turn it`;
     this.setBanner('error', `Your ${what} stopped (unplugged, or permission was withdrawn): the others no longer ${others} you. Press ${buttons} on again.`, undefined, 'devices');
+  }
+
+  /** Opens a stopped device again and sends it, unpaused; the banner says if it cannot. */
+  async turnOnAgain(kind, producer) {
+    if (this.reopening.has(kind)) return;
+    this.reopening.add(kind);
+    let track = null;
+    try {
+      track = await this.reopen(kind);
+      if (!track) return;
+      // A reconnect meanwhile re-made (or is re-making) the producers: the new track goes
+      // to whichever sends this device now.
+      const now = this.producers.get(kind);
+      if (this.state.status !== 'joined' || (producer && now !== producer) || (!producer && now)) {
+        track.stop();
+        return;
+      }
+      this.local[kind === 'audio' ? 'audioTrack' : 'videoTrack'] = track;
+      if (producer) {
+        // (The producer watches the new track's end as it did the old one's.)
+        await producer.replaceTrack({ track });
+        producer.resume();
+        await this.signaling.request('resume_producer', { producer_id: producer.id });
+      } else {
+        await this.produceTrack(kind, track, false);
+      }
+      this.muted[kind] = false;
+      const me = this.state.participants.get(this.state.me);
+      if (me) {
+        me[kind] = true;
+        if (kind === 'video') me.videoTrack = track;
+      }
+      track = null;
+      this.sayStoppedDevices();
+      this.changed();
+    } catch (err) {
+      // The server kept it paused: so does this page.
+      if (producer && !producer.closed && !producer.paused) producer.pause();
+      this.setBanner('error', `Could not turn the ${kind === 'audio' ? 'microphone' : 'camera'} on again: ${err.message}`, undefined, 'devices');
+    } finally {
+      // Not sent (refused, or a reconnect came between): the device is let go.
+      track?.stop();
+      this.reopening.delete(kind);
+    }
   }
 
   /** A new track for a device whose track ended, or null (the banner says why). */
@@ -445,32 +503,13 @@ export class Meeting extends EventTarget {
   /** Mutes or unmutes the mic ('audio') or the camera ('video'). */
   async toggle(kind) {
     const producer = this.producers.get(kind);
+    // Its device stopped: turned on again with a new track, sent in the old one's place
+    // (or, after a reconnect that could not send the ended one, as a new producer).
+    if (producer ? producer.paused && producer.track?.readyState === 'ended' : this.stopped.has(kind)) {
+      return this.turnOnAgain(kind, producer);
+    }
     if (!producer) return;
     const pause = !producer.paused;
-    // Its device stopped: turned on again with a new track, sent in the old one's place.
-    if (!pause && producer.track?.readyState === 'ended') {
-      if (this.reopening) return;
-      this.reopening = true;
-      try {
-        const track = await this.reopen(kind);
-        if (!track) return;
-        if (producer.closed || this.producers.get(kind) !== producer) {
-          track.stop();
-          return;
-        }
-        // (The producer watches the new track's end as it did the old one's.)
-        await producer.replaceTrack({ track });
-        this.local[kind === 'audio' ? 'audioTrack' : 'videoTrack'] = track;
-        const me = this.state.participants.get(this.state.me);
-        if (me && kind === 'video') me.videoTrack = track;
-        this.sayStoppedDevices();
-      } catch (err) {
-        this.setBanner('error', `Could not turn the ${kind === 'audio' ? 'microphone' : 'camera'} on again: ${err.message}`, undefined, 'devices');
-        return;
-      } finally {
-        this.reopening = false;
-      }
-    }
     if (pause) producer.pause(); else producer.resume();
     this.muted[kind] = pause;
     const me = this.state.participants.get(this.state.me);
@@ -624,6 +663,8 @@ export class Meeting extends EventTarget {
           this.setBanner('info', `Reconnected. ${what}`, this.watchLink(ended.id));
           return;
         }
+        // A device that stopped while it was away matters more than the news.
+        if (this.stopped.size) return this.sayStoppedDevices();
         this.setBanner('info', 'Reconnected.');
         setTimeout(() => { if (this.state.banner?.text === 'Reconnected.') this.setBanner(null, null); }, 3000);
         return;
