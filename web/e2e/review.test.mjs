@@ -133,10 +133,11 @@ test('with a retention, the library and the review page say when a recording wil
 
 test("a running recording's review page plays what was recorded after it opened: a turn past the loaded end, and the saved file", { timeout: 90_000 }, async (t) => {
   const server = await startServer();
-  // Alice speaks from 1 s to 5 s, Bob from 8 s on (each browser's clock from its join).
+  // Alice speaks from 1 s to 5 s, Bob from 14 s on (each browser's clock from its join:
+  // well after the review page opens, however long joining took).
   const browsers = await Promise.all([
     launchBrowser({ videoFile: cameraFile('Alice'), audioFile: `${micFile('Alice', [[1, 4]], 40)}%noloop` }),
-    launchBrowser({ videoFile: cameraFile('Bob'), audioFile: `${micFile('Bob', [[8, 20]], 40)}%noloop` }),
+    launchBrowser({ videoFile: cameraFile('Bob'), audioFile: `${micFile('Bob', [[14, 20]], 40)}%noloop` }),
   ]);
   t.after(async () => { await Promise.all(browsers.map((b) => b.close())); await server.stop(); });
   const [alice, bob] = await Promise.all(browsers.map((b) => b.newPage()));

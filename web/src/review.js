@@ -79,8 +79,14 @@ class Review {
     // A running recording's file grows, but the player keeps the length it had when it
     // was loaded: played to that end, it goes on from there with what was recorded since.
     this.loadedFor = rec.duration_ms;
+    // A place asked for past what the loaded file holds ({ ms, play }): the file is
+    // loaded again as it grows until it holds it. (The sidecar's length runs a second or
+    // two ahead of the file's: a turn that just began may not be in it yet.)
+    this.target = null;
     this.player.addEventListener('ended', () => {
-      if (this.rec.duration_ms > this.loadedFor + 500) this.reloadVideo(this.loadedMs(), true);
+      if (this.rec.status !== 'recording' && this.rec.duration_ms <= this.loadedFor + 500) return;
+      this.target = { ms: this.loadedMs(), play: true };
+      if (this.rec.duration_ms > this.loadedFor) this.reloadVideo(this.target.ms, true);
     });
     this.headInfo = el('div', { class: 'muted' });
     // One player at a time: the reel's sound over the recording's is noise.
@@ -97,6 +103,8 @@ class Review {
   reloadVideo(atMs, play) {
     const version = (this.videoVersion ?? 0) + 1;
     this.videoVersion = version;
+    this.target = { ms: atMs, play };
+    this.reloading = true;
     try {
       const { videoWidth: w, videoHeight: h } = this.player;
       if (w && h && this.player.readyState >= 2) {
@@ -109,20 +117,42 @@ class Review {
     }
     const base = `/api/recordings/${this.rec.id}`;
     this.loadedFor = this.rec.duration_ms;
-    this.player.querySelector('track')?.replaceWith(el('track', { kind: 'subtitles', label: 'Speakers', srclang: 'en', src: `${base}/speakers.vtt?v=${this.loadedFor}` }));
+    // The speaker track too (it grows with the turns), shown as it was.
+    const mode = this.player.textTracks[0]?.mode;
+    const track = el('track', { kind: 'subtitles', label: 'Speakers', srclang: 'en', src: `${base}/speakers.vtt?v=${this.loadedFor}` });
+    this.player.querySelector('track')?.replaceWith(track);
+    if (mode) track.track.mode = mode;
     this.player.src = `${base}/video?v=${this.loadedFor}`;
     this.player.addEventListener('loadedmetadata', () => {
       if (this.videoVersion !== version) return;
-      this.player.currentTime = Math.min(atMs, this.loadedMs()) / 1000;
-      if (play) this.player.play().catch(() => {});
+      this.reloading = false;
+      // The latest place asked for (a seek while it loaded moves it).
+      const { ms, play: playing } = this.target;
+      if (ms <= this.loadedMs() + 100) {
+        this.target = null;
+        this.player.currentTime = Math.min(ms, this.loadedMs()) / 1000;
+        if (playing) this.player.play().catch(() => {});
+      } else {
+        // Not in the file yet: its end meanwhile, and the next poll loads it again.
+        this.player.currentTime = Math.max(0, this.loadedMs() - 50) / 1000;
+      }
     }, { once: true });
+    // A load that fails says so (the player's error handler), and seeks work again.
+    this.player.addEventListener('error', () => { if (this.videoVersion === version) this.reloading = false; }, { once: true });
   }
 
   seek(ms, play = true) {
-    // Past what the player has of a recording that has grown since: load it again.
-    if (ms > this.loadedMs() - 250 && this.rec.duration_ms > this.loadedFor + 250) return this.reloadVideo(ms + 50, play);
     // A little past the start: the turn's first frame, not the one before it.
-    this.player.currentTime = (ms + 50) / 1000;
+    const at = ms + 50;
+    if (this.reloading) {
+      this.target = { ms: at, play };
+      return;
+    }
+    // Past what the player has of a recording that has grown since: load it again.
+    const growing = this.rec.status === 'recording' || this.rec.duration_ms > this.loadedFor + 250;
+    if (at > this.loadedMs() - 200 && growing) return this.reloadVideo(at, play);
+    this.target = null;
+    this.player.currentTime = at / 1000;
     if (play) this.player.play().catch(() => {});
   }
 
@@ -660,7 +690,11 @@ class Review {
       // length); one that plays goes on past its end by itself, and a seek past it
       // loads it again.
       const grown = rec.duration_ms - this.loadedFor;
-      if ((this.player.paused || this.player.ended) && !this.player.seeking && (ended ? grown > 0 : grown >= 10_000)) {
+      if (this.reloading) {
+        // One at a time: the next poll sees what this one would have.
+      } else if (this.target && grown > 0) {
+        this.reloadVideo(this.target.ms, this.target.play);
+      } else if ((this.player.paused || this.player.ended) && !this.player.seeking && (ended ? grown > 0 : grown >= 10_000)) {
         this.reloadVideo(this.player.currentTime * 1000, false);
       }
       this.renderTimeline();
