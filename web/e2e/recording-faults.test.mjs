@@ -147,7 +147,7 @@ test('a layout change refused as Stop is pressed: the recording is saved without
       // Refused for long enough (its message says when the next would pass; a machine
       // slow to send the burst may be close to it: then it is waited out and taken).
       const wait = res.status === 429 ? Number((await res.json()).error.match(/try again in ([\d.]+) s/)?.[1] ?? 0) : null;
-      if (wait !== null && wait < 0.6) {
+      if (wait !== null && wait < 0.8) {
         await new Promise((r) => setTimeout(r, wait * 1000 + 50));
         continue;
       }
