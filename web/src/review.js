@@ -705,10 +705,14 @@ class Review {
       this.currentStart = undefined;
       this.follow();
       if (ended) {
-        this.say(rec.status === 'finished' ? null : 'error', rec.status === 'finished' ? null : `${rec.error ?? 'This recording stopped on an error'}. What was recorded plays.`);
-        this.renderExpiry();
-        this.renderReel(rec.highlights ?? { status: 'none' }, false);
-        return;
+        if (!this.saidEnded) {
+          this.saidEnded = true;
+          this.say(rec.status === 'finished' ? null : 'error', rec.status === 'finished' ? null : `${rec.error ?? 'This recording stopped on an error'}. What was recorded plays.`);
+          this.renderExpiry();
+          this.renderReel(rec.highlights ?? { status: 'none' }, false);
+        }
+        // A reload still loading took the file before it was final: one more poll.
+        if (!this.reloading) return;
       }
     }
   }
