@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { frameColor, launchBrowser, nearestParticipant, startServer, tempDir } from './helpers.mjs';
+import { frameColor, launchBrowser, nearestParticipant, pollUntil, startServer, tempDir } from './helpers.mjs';
 
 const text = (page, sel) => page.locator(sel).first().textContent({ timeout: 15_000 });
 
@@ -82,8 +82,7 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
     const card = document.querySelector(onStage ? '#stage .name-card' : '.tile[data-participant-name="Alice"] .name-card');
     return { where: onStage ? 'stage' : 'tile', video: !!video?.srcObject && video.videoWidth > 0, card: !!card && !card.hidden };
   });
-  for (let i = 0; i < 100 && !(await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
-  assert.ok((await aliceAsBobSeesHer()).video, 'Bob sees Alice\'s camera at first');
+  assert.ok((await pollUntil(aliceAsBobSeesHer, (s) => s.video, { timeout: 15_000 })).video, 'Bob sees Alice\'s camera at first');
 
   // Her browser takes both devices away (as withdrawing their permission does; an
   // unplugged camera ends its track the same way).
@@ -92,16 +91,16 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
   assert.match(await alice.locator('#banner').textContent(), /the others no longer see or hear you\. Press their buttons to turn them on again/);
   await alice.waitForFunction(() => ['#toggle-camera', '#toggle-mic'].every((s) => document.querySelector(s).classList.contains('off')), null, { timeout: 5000 });
   // Bob sees her card and her microphone off, not a frozen picture.
-  for (let i = 0; i < 100 && (await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
-  const seen = await aliceAsBobSeesHer();
+  const seen = await pollUntil(aliceAsBobSeesHer, (s) => !s.video, { timeout: 15_000 });
   assert.deepEqual([seen.video, seen.card], [false, true], `Bob sees Alice as ${JSON.stringify(seen)}`);
   // The server hears of it (the page says so first, then asks it).
   const herState = async () => {
     const her = (await (await fetch(`${server.baseUrl}/api/rooms/devices`)).json()).participants.find((p) => p.name === 'Alice');
     return [her.audio, her.video];
   };
-  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[false,false]'; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await herState(), [false, false]);
+  const off = (state) => state.every((on) => !on);
+  const on = (state) => state.every(Boolean);
+  assert.deepEqual(await pollUntil(herState, off, { timeout: 5000 }), [false, false]);
 
   // The browser may ask again (its fake prompt says yes): each button opens its device anew.
   await alice.context().grantPermissions(['camera', 'microphone']);
@@ -111,12 +110,10 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
   await alice.click('#toggle-mic');
   await alice.waitForFunction(() => !document.querySelector('#toggle-mic').classList.contains('off'), null, { timeout: 10_000 });
   await alice.waitForFunction(() => !/stopped/.test(document.querySelector('#banner')?.textContent ?? '') || document.querySelector('#banner').hidden, null, { timeout: 5000 });
-  for (let i = 0; i < 100 && !(await aliceAsBobSeesHer()).video; i++) await new Promise((r) => setTimeout(r, 150));
-  const back = await aliceAsBobSeesHer();
+  const back = await pollUntil(aliceAsBobSeesHer, (s) => s.video, { timeout: 15_000 });
   assert.ok(back.video, `Bob sees Alice's camera again: ${JSON.stringify(back)}`);
   assert.equal(nearestParticipant(await frameColor(bob, back.where === 'stage' ? '#stage video' : '.tile[data-participant-name="Alice"] video')), 'Alice');
-  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[true,true]'; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await herState(), [true, true]);
+  assert.deepEqual(await pollUntil(herState, on, { timeout: 5000 }), [true, true]);
 
   // They stop while the server is away (a restart): her page rejoins without them (an
   // ended track cannot be sent: it kept failing to rejoin), says so, and they come back.
@@ -128,13 +125,11 @@ test('a camera and a microphone that stop mid-meeting: off for everyone, not fro
   await alice.evaluate(() => ['audioTrack', 'videoTrack'].forEach((k) => window.podium.meeting.local[k].stop()));
   server = await startServer(['--listen', `127.0.0.1:${port}`], { recordingsDir });
   await alice.waitForFunction(() => /Your camera and microphone stopped/.test(document.querySelector('#banner')?.textContent ?? ''), null, { timeout: 30_000 });
-  for (let i = 0; i < 50 && JSON.stringify(await herState()) !== '[false,false]'; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await herState(), [false, false], 'rejoined, her devices off');
+  assert.deepEqual(await pollUntil(herState, off, { timeout: 5000 }), [false, false], 'rejoined, her devices off');
   await alice.context().grantPermissions(['camera', 'microphone']);
   await alice.click('#toggle-camera');
   await alice.click('#toggle-mic');
-  for (let i = 0; i < 100 && JSON.stringify(await herState()) !== '[true,true]'; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await herState(), [true, true], 'both sent again');
+  assert.deepEqual(await pollUntil(herState, on), [true, true], 'both sent again');
   await alice.waitForFunction(() => document.querySelector('#banner').hidden || !/stopped/.test(document.querySelector('#banner').textContent), null, { timeout: 5000 });
 });
 
@@ -156,8 +151,7 @@ test('a lost server: the room says so, retries, rejoins as muted as it was, and 
   await page.click('#toggle-camera');
   await page.waitForFunction(() => document.querySelector('#toggle-camera').textContent.includes('Camera off'));
   const muted = async () => (await (await fetch(`${server.baseUrl}/api/rooms/comeback`)).json()).participants.map((p) => [p.name, p.audio, p.video]);
-  for (let i = 0; i < 50 && JSON.stringify(await muted()) !== JSON.stringify([['Carol', false, false]]); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await muted(), [['Carol', false, false]]);
+  assert.deepEqual(await pollUntil(muted, (m) => JSON.stringify(m) === JSON.stringify([['Carol', false, false]]), { timeout: 5000 }), [['Carol', false, false]]);
 
   // A restart: the server stops (and saves the recording).
   await server.stop();
@@ -182,8 +176,7 @@ test('a lost server: the room says so, retries, rejoins as muted as it was, and 
   await page.locator('#banner').waitFor({ state: 'hidden', timeout: 5_000 });
   // And she can unmute as before.
   await page.click('#toggle-mic');
-  for (let i = 0; i < 50 && (await muted())[0][1] !== true; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await muted(), [['Carol', true, false]]);
+  assert.deepEqual(await pollUntil(muted, (m) => m[0][1] === true, { timeout: 5000 }), [['Carol', true, false]]);
 });
 
 test('a full room says so, and what to do', { timeout: 60_000 }, async (t) => {

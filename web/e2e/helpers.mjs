@@ -120,6 +120,28 @@ export async function frameColor(page, selector) {
   }, selector);
 }
 
+/**
+ * Asks `read` again (every `every` ms, for at most `timeout` ms) until `done` holds for
+ * its answer; resolves to the last answer, for the test to assert on.
+ */
+export async function pollUntil(read, done, { timeout = 10_000, every = 100 } = {}) {
+  const until = Date.now() + timeout;
+  let value = await read();
+  while (!done(value) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, every));
+    value = await read();
+  }
+  return value;
+}
+
+/** Waits until `#player` (or `selector`) has a frame to show at `ms` or later. */
+export function waitSeeked(page, ms, selector = '#player') {
+  return page.waitForFunction(([sel, from]) => {
+    const v = document.querySelector(sel);
+    return v.currentTime * 1000 >= from && !v.seeking && v.readyState >= 2;
+  }, [selector, ms], { timeout: 10_000 });
+}
+
 export function nearestParticipant(rgb) {
   let best = null;
   let bestDist = Infinity;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
+import { findOnset, frameColor, joinAll, launchBrowser, nearestParticipant, startServer, waitSeeked } from './helpers.mjs';
 import { audioSamples, frameColors, patchColors, probe, rms, runs, speechOnset, whoIs } from './media.mjs';
 
 // Seconds from each participant's microphone start.
@@ -238,10 +238,7 @@ test('reviewing it: the library lists it, the timeline seeks to each speaker, th
     await seg.hover();
     assert.match(await page.locator('.tooltip').textContent(), new RegExp(who));
     await seg.click();
-    await page.waitForFunction((s) => {
-      const v = document.querySelector('#player');
-      return v.currentTime * 1000 >= s && !v.seeking && v.readyState >= 2;
-    }, start, { timeout: 10_000 });
+    await waitSeeked(page, start);
     await page.evaluate(() => document.querySelector('#player').pause());
     const rgb = await frameColor(page, '#player');
     assert.equal(nearestParticipant(rgb), who, `segment ${k} (${who} at ${start} ms) shows ${JSON.stringify(rgb)}`);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cameraFile, micFile } from './fixtures.mjs';
-import { frameColor, launchBrowser, nearestParticipant, startServer } from './helpers.mjs';
+import { frameColor, launchBrowser, nearestParticipant, startServer, waitSeeked } from './helpers.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -162,10 +162,7 @@ test("a running recording's review page plays what was recorded after it opened:
   assert.ok(bobFrom > loaded * 1000 + 1000, `Bob's turn at ${bobFrom} ms, the player loaded ${loaded} s`);
   assert.notEqual(await page.locator('.review-head .muted').first().textContent(), head, 'the length and size under the title keep up');
   await bobsBar.click();
-  await page.waitForFunction((from) => {
-    const v = document.querySelector('#player');
-    return v.currentTime * 1000 >= from && !v.seeking && v.readyState >= 2;
-  }, bobFrom, { timeout: 10_000 });
+  await waitSeeked(page, bobFrom);
   await page.evaluate(() => document.querySelector('#player').pause());
   assert.equal(nearestParticipant(await frameColor(page, '#player')), 'Bob', "the frame at Bob's turn shows Bob");
 
